@@ -1,0 +1,12 @@
+/* otaup delta — placeholder until the part that provides it lands. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int otaup_cmd_delta(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "otaup delta: not available in this build yet\n");
+    return OTAUP_EXIT_FAIL;
+}

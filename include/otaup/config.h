@@ -1,0 +1,66 @@
+/*
+ * otaup — compile-time configuration.
+ *
+ * One place for every build-time knob. An integrator may define
+ * OTAUP_CONFIG_FILE (e.g. -DOTAUP_CONFIG_FILE='"my_otaup_config.h"') to a
+ * header that sets any of the macros below before the defaults apply.
+ * Impossible combinations stop the build with #error.
+ *
+ * C99; safe to include alone.
+ */
+#ifndef OTAUP_CONFIG_H
+#define OTAUP_CONFIG_H
+
+#ifdef OTAUP_CONFIG_FILE
+#include OTAUP_CONFIG_FILE
+#endif
+
+/* ---- knobs ----------------------------------------------------------- */
+
+/** Define to drop the error strings (otaup_strerror returns a fixed text). */
+/* #define OTAUP_CONFIG_NO_ERROR_STRINGS */
+
+/**
+ * OTAUP_RAMFUNC: placed on every function of the terminal-side path
+ * (codec, applier, journal, inflate glue) so that an in-place update never
+ * executes code from the flash it rewrites. Default: a ".ramfunc" section
+ * that the integrator's linker script copies to RAM at start-up (GCC and
+ * clang). Define it empty to keep code in flash (bootloader integration, or
+ * A/B updates that never touch the running slot). See docs/porting.md.
+ */
+#ifndef OTAUP_RAMFUNC
+#if defined(OTAUP_CONFIG_RAM_RESIDENT) && (defined(__GNUC__) || defined(__clang__))
+#define OTAUP_RAMFUNC __attribute__((section(".ramfunc"), noinline))
+#else
+#define OTAUP_RAMFUNC
+#endif
+#endif
+
+/** Assertion hook for internal invariants; defaults to nothing. */
+#ifndef OTAUP_ASSERT
+#define OTAUP_ASSERT(cond) ((void)0)
+#endif
+
+/** Maximum frame size in bytes the library will ever encode or accept. */
+#ifndef OTAUP_CONFIG_FRAME_MAX
+#define OTAUP_CONFIG_FRAME_MAX 65536u
+#endif
+
+/* ---- checks ------------------------------------------------------------ */
+
+#if OTAUP_CONFIG_FRAME_MAX < 64u || OTAUP_CONFIG_FRAME_MAX > 65536u
+#error "OTAUP_CONFIG_FRAME_MAX must be within 64 .. 65536"
+#endif
+
+/* ---- export macro ------------------------------------------------------ */
+
+/** Marks public functions; static library, so only visibility matters. */
+#ifndef OTAUP_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define OTAUP_API __attribute__((visibility("default")))
+#else
+#define OTAUP_API
+#endif
+#endif
+
+#endif /* OTAUP_CONFIG_H */

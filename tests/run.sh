@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# otaup — THE test command.
+#
+#   tests/run.sh [STAGE...]
+#
+# On a fresh Debian machine, as root, it installs missing build dependencies
+# with apt-get, then configures, builds and runs every test. It exits
+# non-zero on any failure. Without arguments every stage runs, in order:
+#
+#   deps      install missing Debian packages (apt-get; needs root)
+#   gcc       gcc build, -Wall -Wextra -Werror, all ctest suites
+#   sanitize  AddressSanitizer + UndefinedBehaviorSanitizer build, all suites
+#   clang     clang build, -Werror, all suites
+#   install   install to a scratch prefix; build the out-of-tree consumer
+#             through pkg-config and through find_package, run both
+#   cross     arm-none-eabi cross build of the terminal subset; print sizes
+#   fuzz      libFuzzer runs of every fuzz target (bounded; needs clang)
+#
+# Environment: OTAUP_BUILD_ROOT (default: build/ in the checkout),
+# OTAUP_FUZZ_SECONDS (per target, default 60), OTAUP_JOBS (default: nproc).
+set -euo pipefail
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_ROOT="${OTAUP_BUILD_ROOT:-$SRC/build}"
+JOBS="${OTAUP_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+FUZZ_SECONDS="${OTAUP_FUZZ_SECONDS:-60}"
+ALL_STAGES=(deps gcc sanitize clang install cross fuzz)
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=("${ALL_STAGES[@]}")
+
+log() { printf '\n=== %s ===\n' "$*"; }
+die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
+elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
+T0=$(date +%s)
+
+# Debian packages the build and the tests need.
+PKGS=(build-essential cmake pkg-config zlib1g-dev libxxhash-dev check
+      libsqlite3-dev libmbedtls-dev clang libclang-rt-14-dev
+      gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
+      dpkg-dev python3 iproute2 procps)
+
+stage_deps() {
+    log "deps"
+    local missing=()
+    for p in "${PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "all build dependencies present"
+        return
+    fi
+    echo "missing: ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || die "run as root to install: apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure + build + ctest in BUILD_ROOT/$1 with extra cmake args.
+build_and_test() {
+    local name="$1"; shift
+    local dir="$BUILD_ROOT/$name"
+    cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTAUP_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+    (cd "$dir" && ctest --output-on-failure -j "$JOBS")
+}
+
+stage_gcc() {
+    log "gcc build and tests"
+    CC=gcc build_and_test gcc -DCMAKE_C_COMPILER=gcc
+}
+
+stage_sanitize() {
+    log "ASan + UBSan build and tests"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        build_and_test asan -DCMAKE_C_COMPILER=gcc -DOTAUP_SANITIZE=ON -DOTAUP_BUILD_BENCH=OFF
+}
+
+stage_clang() {
+    log "clang build and tests"
+    build_and_test clang -DCMAKE_C_COMPILER=clang
+}
+
+stage_install() {
+    log "install and out-of-tree consumers"
+    local dir="$BUILD_ROOT/gcc" prefix="$BUILD_ROOT/prefix"
+    cmake -S "$SRC" -B "$dir" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$dir" -j "$JOBS" >/dev/null
+    rm -rf "$prefix"
+    cmake --install "$dir" --prefix "$prefix" >/dev/null
+    local pcdir
+    pcdir="$(dirname "$(find "$prefix" -name otaup.pc | head -1)")"
+    echo "pkg-config: $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs otaup)"
+    # 1. through pkg-config
+    local out="$BUILD_ROOT/consumer-pc"
+    rm -rf "$out" && mkdir -p "$out"
+    # shellcheck disable=SC2046
+    cc -std=c99 -Wall -Wextra -Werror -o "$out/consumer" "$SRC/tests/consumer/consumer.c" \
+        $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs otaup)
+    "$out/consumer"
+    # 2. through find_package
+    out="$BUILD_ROOT/consumer-cmake"
+    rm -rf "$out"
+    cmake -S "$SRC/tests/consumer" -B "$out" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+    cmake --build "$out" >/dev/null
+    "$out/consumer"
+}
+
+stage_cross() {
+    log "Cortex-M4 cross build of the terminal subset"
+    command -v arm-none-eabi-gcc >/dev/null || die "arm-none-eabi-gcc missing (stage deps)"
+    local zsrc
+    zsrc="$("$SRC/tests/fetch-zlib-source.sh" "$BUILD_ROOT/zlib-src")"
+    local dir="$BUILD_ROOT/cortex-m4"
+    cmake -S "$SRC" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$SRC/cmake/arm-none-eabi.cmake" \
+        -DCMAKE_BUILD_TYPE=MinSizeRel -DOTAUP_ZLIB_SOURCE_DIR="$zsrc" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+    echo "arm-none-eabi-size of the terminal subset (libotaup.a, per object):"
+    arm-none-eabi-size -t "$dir/lib/libotaup.a"
+    if [ -x "$SRC/examples/firmware/build.sh" ]; then
+        "$SRC/examples/firmware/build.sh" "$BUILD_ROOT/firmware" "$zsrc"
+    fi
+}
+
+stage_fuzz() {
+    log "libFuzzer (${FUZZ_SECONDS}s per target)"
+    if ! command -v clang >/dev/null; then
+        echo "clang not present: fuzz stage skipped"
+        return
+    fi
+    local dir="$BUILD_ROOT/fuzz"
+    cmake -S "$SRC" -B "$dir" -DCMAKE_C_COMPILER=clang -DOTAUP_FUZZ=ON \
+        -DOTAUP_BUILD_EXAMPLES=OFF -DOTAUP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+    local t name work
+    for t in "$dir"/tests/fuzz_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *_replay) continue ;; esac
+        name="$(basename "$t")"; name="${name#fuzz_}"
+        work="$dir/corpus-$name"
+        rm -rf "$work" && mkdir -p "$work"
+        echo "--- fuzz $name"
+        local rc=0
+        "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            "$work" "$SRC/tests/fuzz/corpus/$name" >"$work.log" 2>&1 || rc=$?
+        grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE" "$work.log" || true
+        if [ "$rc" -ne 0 ]; then
+            tail -40 "$work.log"
+            die "fuzz target $name found a failure (log: $work.log)"
+        fi
+    done
+}
+
+for s in "${STAGES[@]}"; do
+    case "$s" in
+        deps|gcc|sanitize|clang|install|cross|fuzz) "stage_$s" ;;
+        *) die "unknown stage '$s' (stages: ${ALL_STAGES[*]})" ;;
+    esac
+    echo "[$s done at $(elapsed)]"
+done
+log "all stages passed: ${STAGES[*]} ($(elapsed))"
