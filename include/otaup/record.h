@@ -90,7 +90,10 @@ typedef struct otaup_record {
  * Encode the body of *rec (no type byte, no length) into out[0..cap).
  * Returns the body length, OTAUP_E_BUFFER if cap is too small, or
  * OTAUP_E_INVAL if the record is inconsistent (e.g. an INLINE WRITE with
- * data_len != len, an unknown type or hash algorithm).
+ * data_len != len, an unknown type or hash algorithm, a VERIFY whose
+ * hash_len does not match its alg, a range past 2^32), OTAUP_E_RANGE if
+ * the body would exceed 2^31 - 16 bytes. The encoding is canonical: a
+ * decoded record re-encodes to the same bytes.
  */
 int otaup_record_encode_body(const otaup_record *rec, uint8_t *out, size_t cap);
 
@@ -105,6 +108,12 @@ int otaup_record_encode(const otaup_record *rec, uint8_t *out, size_t cap);
  * nothing more). Returns 0, or OTAUP_E_MSG_TYPE for an unknown type,
  * OTAUP_E_MSG_FIELD / OTAUP_E_MSG_LENGTH for malformed content.
  * rec->data points into `in`.
+ *
+ * OTAUP_E_MSG_LENGTH: the body ends inside a field, has bytes after its
+ * fields, is longer than its type allows, or an INLINE WRITE/DIFF carries
+ * other than `len` bytes. OTAUP_E_MSG_FIELD: a varint that is overlong,
+ * not shortest or above 2^32-1, an unknown enc/alg/flag bit, or a range
+ * [addr, addr+len) or [src, src+len) that passes 2^32.
  */
 int otaup_record_decode_body(uint8_t type, const uint8_t *in, size_t len, otaup_record *rec);
 
@@ -134,6 +143,9 @@ int otaup_varint_get(const uint8_t *in, size_t len, uint32_t *v);
  * rec.data_len = total bytes to come, rec.data = NULL), then one or more
  * BYTES events (rec.data/rec.data_len = the next chunk, pointing into the
  * caller's input), then DONE. Other records give HEAD then DONE at once.
+ * Each call returns one event: DONE comes from the call after the HEAD or
+ * the last BYTES, and consumes no input. At DONE, rec.data is NULL and
+ * rec.data_len is again the record's total byte count.
  */
 typedef enum otaup_recparser_event {
     OTAUP_RECP_NEED_INPUT = 0, /**< all input consumed; feed more */
@@ -164,7 +176,10 @@ void otaup_recparser_init(otaup_recparser *p);
  * Advance over in[0..len). *consumed receives how many bytes were used.
  * Returns an event (>= 0) with the record in p->rec, or a negative error
  * (OTAUP_E_MSG_TYPE, OTAUP_E_MSG_FIELD, OTAUP_E_MSG_LENGTH); after an
- * error the parser must be re-initialised. Call again with the remaining
+ * error the parser must be re-initialised (until then it returns
+ * OTAUP_E_STATE). The parser checks fields as their bytes arrive, so it
+ * may report an error before the record's last byte; for a complete
+ * record it accepts and rejects exactly what otaup_record_decode() does. Call again with the remaining
  * input until it returns OTAUP_RECP_NEED_INPUT.
  */
 int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, size_t len, size_t *consumed);

@@ -1,0 +1,675 @@
+/*
+ * otaup — operation records: varints, body and record encoding, decoding,
+ * and the streaming record parser. C99, no heap, no OS.
+ *
+ * One body parser serves both the whole-buffer decoder and the streaming
+ * parser: rec_fields() parses the fixed fields of a body from a prefix of
+ * it and says whether the prefix is enough. Both decoders therefore accept
+ * and reject exactly the same inputs, with the same error codes, whatever
+ * the chunking of the input.
+ */
+#include "otaup/record.h"
+
+#include <string.h>
+
+#include "otaup/error.h"
+
+/* Bodies larger than this are refused so that byte counts fit an int. */
+#define REC_BODY_LIMIT 0x7FFFFFF0u
+
+/* ---- varints ------------------------------------------------------------- */
+
+OTAUP_RAMFUNC int otaup_varint_put(uint32_t v, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    if (out == NULL) {
+        return OTAUP_E_BUFFER;
+    }
+    do {
+        uint8_t b = (uint8_t)(v & 0x7Fu);
+        v >>= 7;
+        if (v != 0) {
+            b |= 0x80u;
+        }
+        if (n >= cap) {
+            return OTAUP_E_BUFFER;
+        }
+        out[n++] = b;
+    } while (v != 0);
+    return (int)n;
+}
+
+OTAUP_RAMFUNC int otaup_varint_get(const uint8_t *in, size_t len, uint32_t *v)
+{
+    uint32_t acc = 0;
+    size_t i;
+    for (i = 0; i < 5u; i++) {
+        uint8_t b;
+        if (i >= len) {
+            return OTAUP_E_DELTA_TRUNCATED;
+        }
+        b = in[i];
+        if (i == 4u && (b & 0xF0u) != 0) {
+            /* continuation on the 5th byte (overlong) or bits above 2^32 */
+            return OTAUP_E_MSG_FIELD;
+        }
+        acc |= (uint32_t)(b & 0x7Fu) << (7u * i);
+        if ((b & 0x80u) == 0) {
+            if (i > 0 && b == 0) {
+                return OTAUP_E_MSG_FIELD; /* not the shortest form */
+            }
+            if (v != NULL) {
+                *v = acc;
+            }
+            return (int)(i + 1u);
+        }
+    }
+    return OTAUP_E_MSG_FIELD; /* not reached: the 5th byte returns above */
+}
+
+static OTAUP_RAMFUNC unsigned varint_size(uint32_t v)
+{
+    unsigned n = 1;
+    while (v >= 0x80u) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static OTAUP_RAMFUNC uint32_t zz_encode(uint32_t src, uint32_t addr)
+{
+    uint32_t d = src - addr; /* modulo 2^32, read as two's complement */
+    uint32_t sign = (d & 0x80000000u) != 0 ? 0xFFFFFFFFu : 0u;
+    return (d << 1) ^ sign;
+}
+
+static OTAUP_RAMFUNC uint32_t zz_decode(uint32_t z, uint32_t addr)
+{
+    uint32_t d = (z >> 1) ^ (0u - (z & 1u));
+    return addr + d;
+}
+
+/* ---- per-type facts ---------------------------------------------------- */
+
+static OTAUP_RAMFUNC int type_known(uint8_t type)
+{
+    return type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC;
+}
+
+/* Records whose body ends in a run of bytes (the rest are fixed-size). */
+static OTAUP_RAMFUNC int type_has_bytes(uint8_t type)
+{
+    return type == OTAUP_REC_WRITE || type == OTAUP_REC_DIFF || type == OTAUP_REC_DATA ||
+           type == OTAUP_REC_BLOB;
+}
+
+/* Largest body of a fixed-size record type (varints at 5 bytes). */
+static OTAUP_RAMFUNC uint32_t fixed_body_max(uint8_t type)
+{
+    switch (type) {
+    case OTAUP_REC_ERASE: return 10u;
+    case OTAUP_REC_COPY: return 15u;
+    case OTAUP_REC_FILL: return 11u;
+    case OTAUP_REC_VERIFY: return 11u + OTAUP_HASH_MAX;
+    case OTAUP_REC_STEP: return 16u + 8u;
+    case OTAUP_REC_END:
+    case OTAUP_REC_SYNC: return 5u;
+    default: return REC_BODY_LIMIT;
+    }
+}
+
+static OTAUP_RAMFUNC unsigned hash_size(uint8_t alg)
+{
+    switch (alg) {
+    case OTAUP_HASH_XXH3_64: return 8u;
+    case OTAUP_HASH_XXH3_128: return 16u;
+    case OTAUP_HASH_SHA256: return 32u;
+    default: return 0u;
+    }
+}
+
+/* 1 if [a, a+n) stays inside the 32-bit address space. */
+static OTAUP_RAMFUNC int range_ok(uint32_t a, uint32_t n)
+{
+    return a == 0u || n <= (0xFFFFFFFFu - a) + 1u;
+}
+
+/* ---- body field parser (shared by both decoders) ------------------------ */
+
+struct rd {
+    const uint8_t *p;
+    uint32_t n;     /* bytes available */
+    uint32_t pos;
+    int final;      /* the n bytes are the whole body */
+};
+
+/* 1 = value read, 0 = need more bytes, < 0 error */
+static OTAUP_RAMFUNC int rd_varint(struct rd *r, uint32_t *v)
+{
+    int k = otaup_varint_get(r->p + r->pos, r->n - r->pos, v);
+    if (k == OTAUP_E_DELTA_TRUNCATED) {
+        return r->final ? OTAUP_E_MSG_LENGTH : 0;
+    }
+    if (k < 0) {
+        return k;
+    }
+    r->pos += (uint32_t)k;
+    return 1;
+}
+
+static OTAUP_RAMFUNC int rd_byte(struct rd *r, uint8_t *v)
+{
+    if (r->pos >= r->n) {
+        return r->final ? OTAUP_E_MSG_LENGTH : 0;
+    }
+    *v = r->p[r->pos++];
+    return 1;
+}
+
+#define RD(call)             \
+    do {                     \
+        int rc_ = (call);    \
+        if (rc_ <= 0) {      \
+            return rc_;      \
+        }                    \
+    } while (0)
+
+/*
+ * Parse the fixed fields of a body of `type` from b[0..n), where n <=
+ * body_len. For records with trailing bytes the fixed fields are a prefix
+ * of the body; for the others the whole body is parsed once n == body_len.
+ * Returns 1 with *fixed = the length of the fixed part and rec filled
+ * (data = NULL, data_len = number of trailing bytes), 0 if more bytes are
+ * needed, or a negative error.
+ */
+static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, uint32_t body_len,
+                                    otaup_record *rec, uint32_t *fixed)
+{
+    struct rd r;
+    uint32_t v, rest;
+    unsigned hl;
+
+    if (!type_known(type)) {
+        return OTAUP_E_MSG_TYPE;
+    }
+    if (body_len > fixed_body_max(type)) {
+        return OTAUP_E_MSG_LENGTH;
+    }
+    if (!type_has_bytes(type) && n < body_len) {
+        return 0;
+    }
+    r.p = b;
+    r.n = n;
+    r.pos = 0;
+    r.final = (n == body_len);
+    memset(rec, 0, sizeof *rec);
+    rec->type = type;
+
+    switch (type) {
+    case OTAUP_REC_ERASE:
+        RD(rd_varint(&r, &rec->addr));
+        RD(rd_varint(&r, &rec->len));
+        break;
+    case OTAUP_REC_WRITE:
+    case OTAUP_REC_DIFF:
+        RD(rd_varint(&r, &rec->addr));
+        if (type == OTAUP_REC_DIFF) {
+            RD(rd_varint(&r, &v));
+            rec->src = zz_decode(v, rec->addr);
+        }
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_byte(&r, &rec->enc));
+        if (rec->enc != OTAUP_ENC_INLINE && rec->enc != OTAUP_ENC_DEFERRED) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        break;
+    case OTAUP_REC_COPY:
+        RD(rd_varint(&r, &rec->addr));
+        RD(rd_varint(&r, &v));
+        rec->src = zz_decode(v, rec->addr);
+        RD(rd_varint(&r, &rec->len));
+        break;
+    case OTAUP_REC_FILL:
+        RD(rd_varint(&r, &rec->addr));
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_byte(&r, &rec->value));
+        break;
+    case OTAUP_REC_VERIFY:
+        RD(rd_varint(&r, &rec->addr));
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_byte(&r, &rec->alg));
+        hl = hash_size(rec->alg);
+        if (hl == 0) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        if (r.n - r.pos < hl) {
+            return OTAUP_E_MSG_LENGTH; /* fixed-size: n is the whole body */
+        }
+        memcpy(rec->hash, r.p + r.pos, hl);
+        rec->hash_len = (uint8_t)hl;
+        r.pos += hl;
+        break;
+    case OTAUP_REC_DATA:
+        RD(rd_byte(&r, &rec->flags));
+        if ((rec->flags & (uint8_t)~OTAUP_DATA_RESET) != 0) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        break;
+    case OTAUP_REC_STEP:
+        RD(rd_varint(&r, &rec->index));
+        RD(rd_varint(&r, &rec->addr));
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_byte(&r, &rec->flags));
+        if ((rec->flags & (uint8_t)~OTAUP_STEP_HASH) != 0) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        if ((rec->flags & OTAUP_STEP_HASH) != 0) {
+            if (r.n - r.pos < 8u) {
+                return OTAUP_E_MSG_LENGTH;
+            }
+            memcpy(rec->hash, r.p + r.pos, 8u);
+            rec->hash_len = 8u;
+            r.pos += 8u;
+        }
+        break;
+    case OTAUP_REC_END:
+    case OTAUP_REC_SYNC:
+        RD(rd_varint(&r, &rec->index));
+        break;
+    case OTAUP_REC_BLOB:
+    default:
+        break;
+    }
+
+    /* address ranges must stay inside 32 bits */
+    switch (type) {
+    case OTAUP_REC_COPY:
+    case OTAUP_REC_DIFF:
+        if (!range_ok(rec->src, rec->len)) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        /* fall through */
+    case OTAUP_REC_ERASE:
+    case OTAUP_REC_WRITE:
+    case OTAUP_REC_FILL:
+    case OTAUP_REC_VERIFY:
+    case OTAUP_REC_STEP:
+        if (!range_ok(rec->addr, rec->len)) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        break;
+    default:
+        break;
+    }
+
+    rest = body_len - r.pos;
+    if (!type_has_bytes(type)) {
+        if (rest != 0) {
+            return OTAUP_E_MSG_LENGTH; /* trailing bytes after the fields */
+        }
+    } else if (type == OTAUP_REC_WRITE || type == OTAUP_REC_DIFF) {
+        if (rest != (rec->enc == OTAUP_ENC_INLINE ? rec->len : 0u)) {
+            return OTAUP_E_MSG_LENGTH; /* inline byte count differs from len */
+        }
+    }
+    rec->data = NULL;
+    rec->data_len = rest;
+    *fixed = r.pos;
+    return 1;
+}
+
+#undef RD
+
+/* ---- decoding ---------------------------------------------------------- */
+
+OTAUP_RAMFUNC int otaup_record_decode_body(uint8_t type, const uint8_t *in, size_t len,
+                                           otaup_record *rec)
+{
+    uint32_t fixed = 0;
+    int rc;
+    if (rec == NULL || (in == NULL && len != 0)) {
+        return OTAUP_E_INVAL;
+    }
+    if (!type_known(type)) {
+        return OTAUP_E_MSG_TYPE;
+    }
+    if (len > REC_BODY_LIMIT) {
+        return OTAUP_E_MSG_LENGTH;
+    }
+    rc = rec_fields(type, in, (uint32_t)len, (uint32_t)len, rec, &fixed);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 0) {
+        return OTAUP_E_INTERNAL; /* cannot happen: the whole body was given */
+    }
+    if (rec->data_len != 0) {
+        rec->data = in + fixed;
+    }
+    return 0;
+}
+
+OTAUP_RAMFUNC int otaup_record_decode(const uint8_t *in, size_t len, otaup_record *rec)
+{
+    uint32_t body_len;
+    int k, rc;
+    if (rec == NULL || (in == NULL && len != 0)) {
+        return OTAUP_E_INVAL;
+    }
+    if (len == 0) {
+        return OTAUP_E_DELTA_TRUNCATED;
+    }
+    if (!type_known(in[0])) {
+        return OTAUP_E_MSG_TYPE;
+    }
+    k = otaup_varint_get(in + 1, len - 1u, &body_len);
+    if (k < 0) {
+        return k;
+    }
+    if (body_len > fixed_body_max(in[0])) {
+        return OTAUP_E_MSG_LENGTH;
+    }
+    if (body_len > len - 1u - (size_t)k) {
+        return OTAUP_E_DELTA_TRUNCATED;
+    }
+    rc = otaup_record_decode_body(in[0], in + 1 + k, body_len, rec);
+    if (rc < 0) {
+        return rc;
+    }
+    return 1 + k + (int)body_len;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+static OTAUP_RAMFUNC unsigned put_v(uint8_t *p, uint32_t v)
+{
+    return (unsigned)otaup_varint_put(v, p, 5u);
+}
+
+/*
+ * Encode the fixed fields of *rec into h[OTAUP_RECORD_HEAD_MAX]; the
+ * trailing bytes (if any) are data[0..data_len). Returns the fixed length
+ * or OTAUP_E_INVAL.
+ */
+static OTAUP_RAMFUNC int rec_fixed(const otaup_record *rec, uint8_t *h, const uint8_t **data,
+                                   uint32_t *data_len)
+{
+    unsigned n = 0, hl;
+    *data = NULL;
+    *data_len = 0;
+    switch (rec->type) {
+    case OTAUP_REC_ERASE:
+    case OTAUP_REC_FILL:
+    case OTAUP_REC_VERIFY:
+        if (!range_ok(rec->addr, rec->len)) {
+            return OTAUP_E_INVAL;
+        }
+        n += put_v(h + n, rec->addr);
+        n += put_v(h + n, rec->len);
+        if (rec->type == OTAUP_REC_FILL) {
+            h[n++] = rec->value;
+        } else if (rec->type == OTAUP_REC_VERIFY) {
+            hl = hash_size(rec->alg);
+            if (hl == 0 || rec->hash_len != hl) {
+                return OTAUP_E_INVAL;
+            }
+            h[n++] = rec->alg;
+            memcpy(h + n, rec->hash, hl);
+            n += hl;
+        }
+        break;
+    case OTAUP_REC_WRITE:
+    case OTAUP_REC_DIFF:
+    case OTAUP_REC_COPY:
+        if (!range_ok(rec->addr, rec->len) ||
+            (rec->type != OTAUP_REC_WRITE && !range_ok(rec->src, rec->len))) {
+            return OTAUP_E_INVAL;
+        }
+        n += put_v(h + n, rec->addr);
+        if (rec->type != OTAUP_REC_WRITE) {
+            n += put_v(h + n, zz_encode(rec->src, rec->addr));
+        }
+        n += put_v(h + n, rec->len);
+        if (rec->type == OTAUP_REC_COPY) {
+            break;
+        }
+        if (rec->enc == OTAUP_ENC_INLINE) {
+            if (rec->data_len != rec->len || (rec->data == NULL && rec->len != 0)) {
+                return OTAUP_E_INVAL;
+            }
+            *data = rec->data;
+            *data_len = rec->len;
+        } else if (rec->enc != OTAUP_ENC_DEFERRED) {
+            return OTAUP_E_INVAL;
+        }
+        h[n++] = rec->enc;
+        break;
+    case OTAUP_REC_DATA:
+        if ((rec->flags & (uint8_t)~OTAUP_DATA_RESET) != 0) {
+            return OTAUP_E_INVAL;
+        }
+        h[n++] = rec->flags;
+        /* fall through */
+    case OTAUP_REC_BLOB:
+        if (rec->data == NULL && rec->data_len != 0) {
+            return OTAUP_E_INVAL;
+        }
+        *data = rec->data;
+        *data_len = rec->data_len;
+        break;
+    case OTAUP_REC_STEP:
+        if ((rec->flags & (uint8_t)~OTAUP_STEP_HASH) != 0 || !range_ok(rec->addr, rec->len)) {
+            return OTAUP_E_INVAL;
+        }
+        n += put_v(h + n, rec->index);
+        n += put_v(h + n, rec->addr);
+        n += put_v(h + n, rec->len);
+        h[n++] = rec->flags;
+        if ((rec->flags & OTAUP_STEP_HASH) != 0) {
+            memcpy(h + n, rec->hash, 8u);
+            n += 8u;
+        }
+        break;
+    case OTAUP_REC_END:
+    case OTAUP_REC_SYNC:
+        n += put_v(h + n, rec->index);
+        break;
+    default:
+        return OTAUP_E_INVAL;
+    }
+    if (*data_len > REC_BODY_LIMIT - n) {
+        return OTAUP_E_RANGE;
+    }
+    return (int)n;
+}
+
+OTAUP_RAMFUNC int otaup_record_encode_body(const otaup_record *rec, uint8_t *out, size_t cap)
+{
+    uint8_t h[OTAUP_RECORD_HEAD_MAX];
+    const uint8_t *data;
+    uint32_t data_len;
+    int n;
+    if (rec == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    n = rec_fixed(rec, h, &data, &data_len);
+    if (n < 0) {
+        return n;
+    }
+    if (out == NULL || cap < (size_t)n + data_len) {
+        return OTAUP_E_BUFFER;
+    }
+    memcpy(out, h, (size_t)n);
+    if (data_len != 0) {
+        memcpy(out + n, data, data_len);
+    }
+    return n + (int)data_len;
+}
+
+OTAUP_RAMFUNC int otaup_record_encode(const otaup_record *rec, uint8_t *out, size_t cap)
+{
+    uint8_t h[OTAUP_RECORD_HEAD_MAX];
+    const uint8_t *data;
+    uint32_t data_len, body_len;
+    size_t total;
+    unsigned lv;
+    int n;
+    if (rec == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    n = rec_fixed(rec, h, &data, &data_len);
+    if (n < 0) {
+        return n;
+    }
+    body_len = (uint32_t)n + data_len;
+    lv = varint_size(body_len);
+    total = 1u + lv + (size_t)body_len;
+    if (out == NULL || cap < total) {
+        return OTAUP_E_BUFFER;
+    }
+    out[0] = rec->type;
+    (void)put_v(out + 1, body_len);
+    memcpy(out + 1 + lv, h, (size_t)n);
+    if (data_len != 0) {
+        memcpy(out + 1 + lv + n, data, data_len);
+    }
+    return (int)total;
+}
+
+/* ---- streaming parser ---------------------------------------------------- */
+
+enum {
+    RP_IDLE = 0, /* expecting a type byte (head_len == 0) */
+    RP_LEN,      /* collecting the body length varint */
+    RP_FIELDS,   /* collecting the fixed fields of the body */
+    RP_BYTES,    /* delivering trailing bytes */
+    RP_ERROR     /* an error was returned; re-initialise */
+};
+
+OTAUP_RAMFUNC void otaup_recparser_init(otaup_recparser *p)
+{
+    if (p != NULL) {
+        memset(p, 0, sizeof *p);
+        p->state = RP_IDLE;
+    }
+}
+
+OTAUP_RAMFUNC int otaup_recparser_idle(const otaup_recparser *p)
+{
+    return p != NULL && p->state == RP_IDLE && p->head_len == 0 && !p->pending_done;
+}
+
+static OTAUP_RAMFUNC int rp_fail(otaup_recparser *p, int err)
+{
+    p->state = RP_ERROR;
+    return err;
+}
+
+/* The head is complete: switch to delivering bytes (or to DONE). */
+static OTAUP_RAMFUNC int rp_head(otaup_recparser *p)
+{
+    p->body_seen = p->body_len - p->rec.data_len;
+    p->data_left = p->rec.data_len;
+    p->rec.data = NULL;
+    if (p->data_left == 0) {
+        p->pending_done = 1;
+        p->state = RP_IDLE;
+    } else {
+        p->state = RP_BYTES;
+    }
+    return OTAUP_RECP_HEAD;
+}
+
+OTAUP_RAMFUNC int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, size_t len,
+                                       size_t *consumed)
+{
+    size_t used = 0;
+    int rc;
+    if (consumed != NULL) {
+        *consumed = 0;
+    }
+    if (p == NULL || consumed == NULL || (in == NULL && len != 0)) {
+        return OTAUP_E_INVAL;
+    }
+    if (p->state == RP_ERROR) {
+        return OTAUP_E_STATE;
+    }
+    if (p->pending_done) {
+        /* DONE of the previous record; restore its total byte count */
+        p->pending_done = 0;
+        p->state = RP_IDLE;
+        p->rec.data = NULL;
+        p->rec.data_len = p->body_len - (p->head_len - 1u - varint_size(p->body_len));
+        p->head_len = 0;
+        return OTAUP_RECP_DONE;
+    }
+    if (p->state == RP_BYTES) {
+        uint32_t take;
+        if (len == 0) {
+            return OTAUP_RECP_NEED_INPUT;
+        }
+        take = p->data_left;
+        if ((size_t)take > len) {
+            take = (uint32_t)len;
+        }
+        p->rec.data = in;
+        p->rec.data_len = take;
+        p->data_left -= take;
+        p->body_seen += take;
+        *consumed = take;
+        if (p->data_left == 0) {
+            p->pending_done = 1;
+        }
+        return OTAUP_RECP_BYTES;
+    }
+    while (used < len) {
+        uint8_t b = in[used++];
+        if (p->head_len >= OTAUP_RECORD_HEAD_MAX) {
+            return rp_fail(p, OTAUP_E_INTERNAL);
+        }
+        p->head[p->head_len++] = b;
+        if (p->state == RP_IDLE) {
+            if (!type_known(b)) {
+                *consumed = used;
+                return rp_fail(p, OTAUP_E_MSG_TYPE);
+            }
+            p->state = RP_LEN;
+            continue;
+        }
+        if (p->state == RP_LEN) {
+            rc = otaup_varint_get(p->head + 1, p->head_len - 1u, &p->body_len);
+            if (rc == OTAUP_E_DELTA_TRUNCATED) {
+                continue;
+            }
+            if (rc < 0) {
+                *consumed = used;
+                return rp_fail(p, rc);
+            }
+            p->body_seen = 0;
+            if (p->body_len > fixed_body_max(p->head[0])) {
+                *consumed = used;
+                return rp_fail(p, OTAUP_E_MSG_LENGTH);
+            }
+            p->state = RP_FIELDS;
+        } else {
+            p->body_seen++;
+        }
+        /* RP_FIELDS: try to complete the fixed fields with what we have */
+        {
+            uint32_t fixed = 0;
+            uint32_t off = 1u + varint_size(p->body_len); /* body offset in head[] */
+            rc = rec_fields(p->head[0], p->head + off, p->body_seen, p->body_len, &p->rec, &fixed);
+            if (rc < 0) {
+                *consumed = used;
+                return rp_fail(p, rc);
+            }
+            if (rc > 0) {
+                *consumed = used;
+                return rp_head(p);
+            }
+        }
+    }
+    *consumed = used;
+    return OTAUP_RECP_NEED_INPUT;
+}
