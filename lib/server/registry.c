@@ -1,0 +1,639 @@
+/*
+ * otaup — registry front end: wraps a backend's ops table, encrypts
+ * backups before they reach the backend, implements the upgrade policy.
+ * Server side, C11, allocates.
+ */
+#include "otaup/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "otaup/error.h"
+#include "otaup/features.h"
+#include "server/regcrypt.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+struct otaup_registry {
+    const otaup_registry_ops *ops;
+    void *ctx;
+    int have_key;
+    uint8_t master[OTAUP_REG_KEY_LEN];
+};
+
+void otaup_blob_free(otaup_blob *b)
+{
+    if (b != NULL) {
+        free(b->data);
+        b->data = NULL;
+        b->len = 0;
+    }
+}
+
+void otaup_registry_options_init(otaup_registry_options *opts)
+{
+    if (opts != NULL) {
+        otaup_registry_options d = OTAUP_REGISTRY_OPTIONS_INIT;
+        *opts = d;
+    }
+}
+
+int otaup_registry_new(const otaup_registry_ops *ops, void *ctx, const otaup_registry_options *opts,
+                       otaup_registry **out)
+{
+    otaup_registry *reg;
+    if (ops == NULL || out == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (ops->version != OTAUP_REGISTRY_OPS_VERSION) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    if (opts != NULL && (opts->version == 0 || opts->version > OTAUP_REGISTRY_OPTIONS_VERSION)) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    reg = calloc(1, sizeof *reg);
+    if (reg == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    reg->ops = ops;
+    reg->ctx = ctx;
+    if (opts != NULL && opts->master_key != NULL) {
+        memcpy(reg->master, opts->master_key, OTAUP_REG_KEY_LEN);
+        reg->have_key = 1;
+    }
+    *out = reg;
+    return 0;
+}
+
+void otaup_registry_free(otaup_registry *reg)
+{
+    if (reg == NULL) {
+        return;
+    }
+    if (reg->ops->close != NULL) {
+        reg->ops->close(reg->ctx);
+    }
+    otaup_regcrypt_wipe(reg->master, sizeof reg->master);
+    free(reg);
+}
+
+const otaup_registry_ops *otaup_registry_backend(const otaup_registry *reg, void **ctx)
+{
+    if (ctx != NULL) {
+        *ctx = reg->ctx;
+    }
+    return reg->ops;
+}
+
+const char *otaup_registry_errmsg(const otaup_registry *reg)
+{
+    const char *m;
+    if (reg == NULL) {
+        return "no registry";
+    }
+    m = reg->ops->errmsg != NULL ? reg->ops->errmsg(reg->ctx) : NULL;
+    return m != NULL ? m : "";
+}
+
+#if !OTAUP_HAVE_SQLITE
+int otaup_registry_sqlite_open(const char *path, const otaup_registry_options *opts,
+                               otaup_registry **out)
+{
+    (void)path;
+    (void)opts;
+    (void)out;
+    return OTAUP_E_UNSUPPORTED;
+}
+#endif
+
+/* ---- key file ---------------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+int otaup_registry_keyfile(const char *path, int create, uint8_t key[OTAUP_REG_KEY_LEN])
+{
+    char text[2 * OTAUP_REG_KEY_LEN + 2];
+    struct stat st;
+    ssize_t n;
+    int fd, i;
+    if (path == NULL || key == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        static const char digits[] = "0123456789abcdef";
+        uint8_t fresh[OTAUP_REG_KEY_LEN];
+        int rc = otaup_regcrypt_random(fresh, sizeof fresh);
+        if (rc < 0) {
+            return rc;
+        }
+        for (i = 0; i < OTAUP_REG_KEY_LEN; i++) {
+            text[2 * i] = digits[fresh[i] >> 4];
+            text[2 * i + 1] = digits[fresh[i] & 15];
+        }
+        text[2 * OTAUP_REG_KEY_LEN] = '\n';
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            otaup_regcrypt_wipe(fresh, sizeof fresh);
+            return OTAUP_E_IO;
+        }
+        n = write(fd, text, 2 * OTAUP_REG_KEY_LEN + 1);
+        if (n != 2 * OTAUP_REG_KEY_LEN + 1 || fsync(fd) != 0) {
+            close(fd);
+            unlink(path);
+            otaup_regcrypt_wipe(fresh, sizeof fresh);
+            return OTAUP_E_IO;
+        }
+        close(fd);
+        memcpy(key, fresh, OTAUP_REG_KEY_LEN);
+        otaup_regcrypt_wipe(fresh, sizeof fresh);
+        otaup_regcrypt_wipe(text, sizeof text);
+        return 0;
+    }
+    if (fd < 0) {
+        return OTAUP_E_IO;
+    }
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return OTAUP_E_IO;
+    }
+    if ((st.st_mode & 077) != 0) {
+        close(fd);
+        return OTAUP_E_KEY; /* readable or writable by others */
+    }
+    n = read(fd, text, sizeof text);
+    close(fd);
+    if (n < 2 * OTAUP_REG_KEY_LEN || (n > 2 * OTAUP_REG_KEY_LEN && text[2 * OTAUP_REG_KEY_LEN] != '\n')) {
+        otaup_regcrypt_wipe(text, sizeof text);
+        return OTAUP_E_KEY;
+    }
+    for (i = 0; i < OTAUP_REG_KEY_LEN; i++) {
+        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            otaup_regcrypt_wipe(text, sizeof text);
+            return OTAUP_E_KEY;
+        }
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    otaup_regcrypt_wipe(text, sizeof text);
+    return 0;
+}
+
+/* ---- wrapped calls ---------------------------------------------------- */
+
+#define CHECK(reg, fn)                                  \
+    do {                                                \
+        if ((reg) == NULL || (reg)->ops->fn == NULL) { \
+            return (reg) == NULL ? OTAUP_E_INVAL : OTAUP_E_UNSUPPORTED; \
+        }                                               \
+    } while (0)
+
+static int str_ok(const char *s, size_t max)
+{
+    return s != NULL && s[0] != '\0' && memchr(s, '\0', max) != NULL;
+}
+
+int otaup_registry_terminal_put(otaup_registry *reg, const otaup_reg_terminal *t)
+{
+    CHECK(reg, terminal_put);
+    if (t == NULL || !str_ok(t->id, sizeof t->id) || !str_ok(t->model, sizeof t->model) ||
+        memchr(t->version, '\0', sizeof t->version) == NULL ||
+        memchr(t->status, '\0', sizeof t->status) == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->terminal_put(reg->ctx, t);
+}
+
+int otaup_registry_terminal_get(otaup_registry *reg, const char *id, otaup_reg_terminal *out)
+{
+    CHECK(reg, terminal_get);
+    if (id == NULL || out == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->terminal_get(reg->ctx, id, out);
+}
+
+int otaup_registry_terminal_list(otaup_registry *reg, otaup_reg_terminal_cb cb, void *payload)
+{
+    CHECK(reg, terminal_list);
+    return cb == NULL ? OTAUP_E_INVAL : reg->ops->terminal_list(reg->ctx, cb, payload);
+}
+
+int otaup_registry_terminal_set_status(otaup_registry *reg, const char *id, const char *status)
+{
+    CHECK(reg, terminal_set_status);
+    if (id == NULL || !str_ok(status, OTAUP_REG_STATE_MAX)) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->terminal_set_status(reg->ctx, id, status);
+}
+
+int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r, const uint8_t *image,
+                               size_t len)
+{
+    XXH128_hash_t h;
+    CHECK(reg, release_add);
+    if (r == NULL || (image == NULL && len != 0) || !str_ok(r->model, sizeof r->model) ||
+        !str_ok(r->version, sizeof r->version)) {
+        return OTAUP_E_INVAL;
+    }
+    if (len == 0 || len > UINT32_MAX) {
+        return OTAUP_E_RANGE;
+    }
+    h = XXH3_128bits(image, len);
+    otaup_regcrypt_hash128_bytes(h.low64, h.high64, r->image_hash);
+    r->image_size = (uint32_t)len;
+    return reg->ops->release_add(reg->ctx, r, image, len);
+}
+
+int otaup_registry_release_get(otaup_registry *reg, int64_t id, otaup_reg_release *out,
+                               otaup_blob *image)
+{
+    CHECK(reg, release_get);
+    return out == NULL ? OTAUP_E_INVAL : reg->ops->release_get(reg->ctx, id, out, image);
+}
+
+int otaup_registry_release_list(otaup_registry *reg, const char *model, otaup_reg_release_cb cb,
+                                void *payload)
+{
+    CHECK(reg, release_list);
+    return cb == NULL ? OTAUP_E_INVAL : reg->ops->release_list(reg->ctx, model, cb, payload);
+}
+
+int otaup_registry_release_by_hash(otaup_registry *reg, const uint8_t hash[OTAUP_REG_HASH_LEN],
+                                   otaup_reg_release *out, otaup_blob *image)
+{
+    CHECK(reg, release_by_hash);
+    return hash == NULL || out == NULL ? OTAUP_E_INVAL
+                                       : reg->ops->release_by_hash(reg->ctx, hash, out, image);
+}
+
+int otaup_registry_delta_get(otaup_registry *reg, const otaup_reg_delta_key *k, otaup_blob *delta)
+{
+    CHECK(reg, delta_get);
+    if (k == NULL || delta == NULL || k->layout_len > OTAUP_REG_LAYOUT_MAX) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->delta_get(reg->ctx, k, delta);
+}
+
+int otaup_registry_delta_put(otaup_registry *reg, const otaup_reg_delta_key *k, const uint8_t *delta,
+                             size_t len)
+{
+    CHECK(reg, delta_put);
+    if (k == NULL || delta == NULL || len == 0 || k->layout_len > OTAUP_REG_LAYOUT_MAX) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->delta_put(reg->ctx, k, delta, len);
+}
+
+/* The terminal's data key: unwrap the stored one, or create and store one. */
+static int terminal_key(otaup_registry *reg, const char *terminal, int create,
+                        uint8_t key[OTAUP_REG_KEY_LEN])
+{
+    otaup_blob wrapped = { NULL, 0 };
+    int rc;
+    if (!reg->have_key) {
+        return OTAUP_E_KEY;
+    }
+    if (reg->ops->terminal_key_get == NULL || reg->ops->terminal_key_put == NULL) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    rc = reg->ops->terminal_key_get(reg->ctx, terminal, &wrapped);
+    if (rc == 0) {
+        rc = otaup_regcrypt_unwrap(reg->master, terminal, wrapped.data, wrapped.len, key);
+        otaup_blob_free(&wrapped);
+        return rc;
+    }
+    if (rc != OTAUP_E_NOT_FOUND || !create) {
+        return rc;
+    }
+    {
+        uint8_t w[OTAUP_REGCRYPT_WRAPPED_LEN];
+        rc = otaup_regcrypt_random(key, OTAUP_REG_KEY_LEN);
+        if (rc == 0) {
+            rc = otaup_regcrypt_wrap(reg->master, terminal, key, w);
+        }
+        if (rc == 0) {
+            rc = reg->ops->terminal_key_put(reg->ctx, terminal, w, sizeof w);
+        }
+        return rc;
+    }
+}
+
+int otaup_registry_backup_store(otaup_registry *reg, const otaup_reg_backup *b, const uint8_t *plain,
+                                size_t len)
+{
+    uint8_t key[OTAUP_REG_KEY_LEN];
+    uint8_t *sealed;
+    size_t sealed_len;
+    int rc;
+    CHECK(reg, backup_put);
+    if (b == NULL || (plain == NULL && len != 0) || !str_ok(b->terminal, sizeof b->terminal) ||
+        len != b->len) {
+        return OTAUP_E_INVAL;
+    }
+    rc = terminal_key(reg, b->terminal, 1, key);
+    if (rc < 0) {
+        return rc;
+    }
+    sealed_len = len + OTAUP_REGCRYPT_OVERHEAD;
+    sealed = malloc(sealed_len);
+    if (sealed == NULL) {
+        otaup_regcrypt_wipe(key, sizeof key);
+        return OTAUP_E_NOMEM;
+    }
+    rc = otaup_regcrypt_seal(key, b->terminal, b->region, plain, len, sealed);
+    otaup_regcrypt_wipe(key, sizeof key);
+    if (rc == 0) {
+        rc = reg->ops->backup_put(reg->ctx, b, sealed, sealed_len);
+    }
+    free(sealed);
+    return rc;
+}
+
+int otaup_registry_backup_load(otaup_registry *reg, const char *terminal, uint32_t region,
+                               otaup_reg_backup *meta, otaup_blob *plain)
+{
+    uint8_t key[OTAUP_REG_KEY_LEN];
+    otaup_blob sealed = { NULL, 0 };
+    otaup_reg_backup m;
+    int rc;
+    CHECK(reg, backup_get);
+    if (terminal == NULL || plain == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    rc = reg->ops->backup_get(reg->ctx, terminal, region, &m, &sealed);
+    if (rc < 0) {
+        return rc;
+    }
+    if (sealed.len < OTAUP_REGCRYPT_OVERHEAD || sealed.len - OTAUP_REGCRYPT_OVERHEAD != m.len) {
+        otaup_blob_free(&sealed);
+        return OTAUP_E_BACKUP;
+    }
+    rc = terminal_key(reg, terminal, 0, key);
+    if (rc == OTAUP_E_NOT_FOUND) {
+        rc = OTAUP_E_BACKUP;
+    }
+    if (rc == 0) {
+        plain->len = m.len;
+        plain->data = malloc(m.len ? m.len : 1);
+        if (plain->data == NULL) {
+            rc = OTAUP_E_NOMEM;
+        } else {
+            rc = otaup_regcrypt_open(key, terminal, region, sealed.data, sealed.len, plain->data);
+            if (rc < 0) {
+                otaup_blob_free(plain);
+            }
+        }
+    }
+    otaup_regcrypt_wipe(key, sizeof key);
+    otaup_blob_free(&sealed);
+    if (rc == 0 && meta != NULL) {
+        *meta = m;
+    }
+    return rc;
+}
+
+int otaup_registry_backup_list(otaup_registry *reg, const char *terminal, otaup_reg_backup_cb cb,
+                               void *payload)
+{
+    CHECK(reg, backup_list);
+    return cb == NULL ? OTAUP_E_INVAL : reg->ops->backup_list(reg->ctx, terminal, cb, payload);
+}
+
+int otaup_registry_backup_delete(otaup_registry *reg, const char *terminal)
+{
+    int n, rc;
+    CHECK(reg, backup_delete);
+    if (terminal == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    n = reg->ops->backup_delete(reg->ctx, terminal);
+    if (n < 0) {
+        return n;
+    }
+    /* crypto-shredding: without the key no stray copy can be read again */
+    if (reg->ops->terminal_key_put != NULL) {
+        rc = reg->ops->terminal_key_put(reg->ctx, terminal, NULL, 0);
+        if (rc < 0 && rc != OTAUP_E_NOT_FOUND) {
+            return rc;
+        }
+    }
+    return n;
+}
+
+int otaup_registry_notice_add(otaup_registry *reg, otaup_reg_notice *n)
+{
+    CHECK(reg, notice_add);
+    if (n == NULL || !str_ok(n->terminal, sizeof n->terminal) ||
+        memchr(n->text, '\0', sizeof n->text) == NULL ||
+        memchr(n->channel, '\0', sizeof n->channel) == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->notice_add(reg->ctx, n);
+}
+
+int otaup_registry_notice_list(otaup_registry *reg, const char *terminal, int only_unsent,
+                               otaup_reg_notice_cb cb, void *payload)
+{
+    CHECK(reg, notice_list);
+    return cb == NULL ? OTAUP_E_INVAL
+                      : reg->ops->notice_list(reg->ctx, terminal, only_unsent, cb, payload);
+}
+
+int otaup_registry_notice_mark_sent(otaup_registry *reg, int64_t id, int64_t when)
+{
+    CHECK(reg, notice_mark_sent);
+    return reg->ops->notice_mark_sent(reg->ctx, id, when);
+}
+
+int otaup_registry_request_put(otaup_registry *reg, const otaup_reg_request *r)
+{
+    CHECK(reg, request_put);
+    if (r == NULL || !str_ok(r->terminal, sizeof r->terminal) ||
+        memchr(r->source, '\0', sizeof r->source) == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->request_put(reg->ctx, r);
+}
+
+int otaup_registry_request_get(otaup_registry *reg, const char *terminal, otaup_reg_request *out)
+{
+    CHECK(reg, request_get);
+    return terminal == NULL || out == NULL ? OTAUP_E_INVAL
+                                           : reg->ops->request_get(reg->ctx, terminal, out);
+}
+
+int otaup_registry_request_delete(otaup_registry *reg, const char *terminal)
+{
+    CHECK(reg, request_delete);
+    return terminal == NULL ? OTAUP_E_INVAL : reg->ops->request_delete(reg->ctx, terminal);
+}
+
+int otaup_registry_session_put(otaup_registry *reg, const otaup_reg_session *s)
+{
+    CHECK(reg, session_put);
+    if (s == NULL || !str_ok(s->terminal, sizeof s->terminal) ||
+        memchr(s->state, '\0', sizeof s->state) == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return reg->ops->session_put(reg->ctx, s);
+}
+
+int otaup_registry_session_get(otaup_registry *reg, const char *terminal, otaup_reg_session *out)
+{
+    CHECK(reg, session_get);
+    return terminal == NULL || out == NULL ? OTAUP_E_INVAL
+                                           : reg->ops->session_get(reg->ctx, terminal, out);
+}
+
+int otaup_registry_session_delete(otaup_registry *reg, const char *terminal)
+{
+    CHECK(reg, session_delete);
+    return terminal == NULL ? OTAUP_E_INVAL : reg->ops->session_delete(reg->ctx, terminal);
+}
+
+int otaup_registry_audit(otaup_registry *reg, const char *terminal, const char *event,
+                         const char *detail_fmt, ...)
+{
+    otaup_reg_audit a;
+    va_list ap;
+    CHECK(reg, audit_add);
+    if (event == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    memset(&a, 0, sizeof a);
+    snprintf(a.terminal, sizeof a.terminal, "%s", terminal != NULL ? terminal : "");
+    snprintf(a.event, sizeof a.event, "%s", event);
+    if (detail_fmt != NULL) {
+        va_start(ap, detail_fmt);
+        vsnprintf(a.detail, sizeof a.detail, detail_fmt, ap);
+        va_end(ap);
+    }
+    return reg->ops->audit_add(reg->ctx, &a);
+}
+
+int otaup_registry_audit_list(otaup_registry *reg, const char *terminal, unsigned limit,
+                              otaup_reg_audit_cb cb, void *payload)
+{
+    CHECK(reg, audit_list);
+    return cb == NULL ? OTAUP_E_INVAL : reg->ops->audit_list(reg->ctx, terminal, limit, cb, payload);
+}
+
+/* ---- policy ------------------------------------------------------------ */
+
+int otaup_version_cmp(const char *a, const char *b)
+{
+    while (*a != '\0' && *b != '\0') {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            const char *ea = a, *eb = b;
+            size_t la, lb;
+            while (*a == '0' && a[1] >= '0' && a[1] <= '9') {
+                a++;
+            }
+            while (*b == '0' && b[1] >= '0' && b[1] <= '9') {
+                b++;
+            }
+            for (ea = a; *ea >= '0' && *ea <= '9'; ea++) {
+            }
+            for (eb = b; *eb >= '0' && *eb <= '9'; eb++) {
+            }
+            la = (size_t)(ea - a);
+            lb = (size_t)(eb - b);
+            if (la != lb) {
+                return la < lb ? -1 : 1;
+            }
+            {
+                int c = memcmp(a, b, la);
+                if (c != 0) {
+                    return c < 0 ? -1 : 1;
+                }
+            }
+            a = ea;
+            b = eb;
+        } else {
+            if (*a != *b) {
+                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            }
+            a++;
+            b++;
+        }
+    }
+    if (*a == *b) {
+        return 0;
+    }
+    return *a == '\0' ? -1 : 1;
+}
+
+static int release_newer(const otaup_reg_release *x, const otaup_reg_release *y)
+{
+    int c = otaup_version_cmp(x->version, y->version);
+    if (c != 0) {
+        return c > 0;
+    }
+    if (x->build_time != y->build_time) {
+        return x->build_time > y->build_time;
+    }
+    return x->id > y->id;
+}
+
+struct newest_ctx {
+    otaup_reg_release best;
+    int found;
+};
+
+static int pick_newest(const otaup_reg_release *r, void *payload)
+{
+    struct newest_ctx *c = payload;
+    if (!c->found || release_newer(r, &c->best)) {
+        c->best = *r;
+        c->found = 1;
+    }
+    return 0;
+}
+
+int otaup_registry_policy(otaup_registry *reg, const otaup_reg_terminal *t, otaup_reg_release *out)
+{
+    struct newest_ctx c;
+    int rc, cmp;
+    if (reg == NULL || t == NULL || out == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    memset(&c, 0, sizeof c);
+    rc = otaup_registry_release_list(reg, t->model, pick_newest, &c);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!c.found || memcmp(c.best.image_hash, t->image_hash, OTAUP_REG_HASH_LEN) == 0) {
+        return OTAUP_E_NO_RELEASE;
+    }
+    cmp = otaup_version_cmp(c.best.version, t->version);
+    if (cmp == 0 && c.best.build_time != t->build_time) {
+        cmp = c.best.build_time > t->build_time ? 1 : -1;
+    }
+    *out = c.best;
+    if (cmp < 0 && !c.best.allow_downgrade) {
+        return OTAUP_E_DOWNGRADE;
+    }
+    return 0;
+}
