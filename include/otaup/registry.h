@@ -41,7 +41,7 @@ extern "C" {
 #define OTAUP_REG_STATE_MAX 24   /**< state / status names */
 #define OTAUP_REG_HASH_LEN 16    /**< image hashes: XXH3-128 (low64 LE, high64 LE) */
 #define OTAUP_REG_KEY_LEN 32     /**< AES-256 keys */
-#define OTAUP_REG_LAYOUT_MAX 64  /**< delta cache layout key, bytes */
+#define OTAUP_REG_LAYOUT_MAX 256 /**< encoded planning parameters (geometry, layout, limits) */
 
 /** Bytes allocated by the library; free with otaup_blob_free(). */
 typedef struct otaup_blob {
@@ -68,6 +68,11 @@ typedef struct otaup_reg_terminal {
     uint8_t image_hash[OTAUP_REG_HASH_LEN];
     uint32_t image_size;
     char status[OTAUP_REG_STATE_MAX];
+    /** The terminal's planning parameters (flash geometry, layout, limits)
+     *  in the session driver's encoding, so deltas can be computed for it
+     *  ahead of time when a release is published. */
+    uint8_t layout[OTAUP_REG_LAYOUT_MAX];
+    uint32_t layout_len;
     int64_t first_seen;                   /**< ms since the epoch; 0 = now */
     int64_t last_seen;                    /**< ms since the epoch; 0 = now */
 } otaup_reg_terminal;
@@ -374,6 +379,24 @@ OTAUP_API int otaup_version_cmp(const char *a, const char *b);
  */
 OTAUP_API int otaup_registry_policy(otaup_registry *reg, const otaup_reg_terminal *t,
                                     otaup_reg_release *out);
+
+/**
+ * Write the default notification text for an upgrade, like the seed's
+ * text message: "New software 2.0 for your M1 is ready. Call the customer
+ * centre free of charge (or accept on the phone) to upgrade; your personal
+ * data is kept safe." Returns the length (truncated to cap-1).
+ */
+OTAUP_API int otaup_registry_notice_text(char *buf, size_t cap, const otaup_reg_terminal *t,
+                                         const otaup_reg_release *r);
+
+/**
+ * The default notifier: queue a notice in the outbox for (terminal,
+ * release) unless one exists already, set the terminal's status to
+ * "notified" and add an audit record. Returns 1 when a notice was queued,
+ * 0 when one existed, or a negative error. *out (may be NULL) receives it.
+ */
+OTAUP_API int otaup_registry_notify(otaup_registry *reg, const otaup_reg_terminal *t,
+                                    const otaup_reg_release *r, otaup_reg_notice *out);
 
 #ifdef __cplusplus
 }

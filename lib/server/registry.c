@@ -217,7 +217,7 @@ int otaup_registry_terminal_put(otaup_registry *reg, const otaup_reg_terminal *t
     CHECK(reg, terminal_put);
     if (t == NULL || !str_ok(t->id, sizeof t->id) || !str_ok(t->model, sizeof t->model) ||
         memchr(t->version, '\0', sizeof t->version) == NULL ||
-        memchr(t->status, '\0', sizeof t->status) == NULL) {
+        memchr(t->status, '\0', sizeof t->status) == NULL || t->layout_len > sizeof t->layout) {
         return OTAUP_E_INVAL;
     }
     return reg->ops->terminal_put(reg->ctx, t);
@@ -636,4 +636,84 @@ int otaup_registry_policy(otaup_registry *reg, const otaup_reg_terminal *t, otau
         return OTAUP_E_DOWNGRADE;
     }
     return 0;
+}
+
+int otaup_registry_notice_text(char *buf, size_t cap, const otaup_reg_terminal *t,
+                               const otaup_reg_release *r)
+{
+    int n;
+    if (buf == NULL || cap == 0 || t == NULL || r == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    n = snprintf(buf, cap,
+                 "New software %s for your %s is ready (you have %s). Call the customer centre "
+                 "free of charge and press 1, or accept on your phone, to upgrade. Your personal "
+                 "data is kept safe.",
+                 r->version, t->model, t->version);
+    if (n < 0) {
+        return OTAUP_E_INTERNAL;
+    }
+    return (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
+struct find_notice {
+    int64_t release_id;
+    otaup_reg_notice found;
+    int hit;
+};
+
+static int find_notice_cb(const otaup_reg_notice *n, void *payload)
+{
+    struct find_notice *f = payload;
+    if (n->release_id == f->release_id) {
+        f->found = *n;
+        f->hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int otaup_registry_notify(otaup_registry *reg, const otaup_reg_terminal *t, const otaup_reg_release *r,
+                          otaup_reg_notice *out)
+{
+    struct find_notice f;
+    otaup_reg_notice n;
+    int rc;
+    if (reg == NULL || t == NULL || r == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    memset(&f, 0, sizeof f);
+    f.release_id = r->id;
+    rc = otaup_registry_notice_list(reg, t->id, 0, find_notice_cb, &f);
+    if (rc < 0) {
+        return rc;
+    }
+    if (f.hit) {
+        if (out != NULL) {
+            *out = f.found;
+        }
+        return 0;
+    }
+    memset(&n, 0, sizeof n);
+    snprintf(n.terminal, sizeof n.terminal, "%s", t->id);
+    snprintf(n.channel, sizeof n.channel, "sms");
+    n.release_id = r->id;
+    otaup_registry_notice_text(n.text, sizeof n.text, t, r);
+    rc = otaup_registry_notice_add(reg, &n);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = otaup_registry_terminal_set_status(reg, t->id, "notified");
+    if (rc < 0 && rc != OTAUP_E_NOT_FOUND) {
+        return rc;
+    }
+    rc = otaup_registry_audit(reg, t->id, "notified", "release %lld (%s %s) notice %lld queued",
+                              (long long)r->id, r->model, r->version, (long long)n.id);
+    if (rc < 0) {
+        return rc;
+    }
+    if (out != NULL) {
+        *out = n;
+    }
+    return 1;
 }

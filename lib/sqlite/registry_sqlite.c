@@ -109,7 +109,7 @@ static const char *const schema_v1 =
     "CREATE TABLE terminals("
     " id TEXT PRIMARY KEY, model TEXT NOT NULL, version TEXT NOT NULL,"
     " build_time INTEGER NOT NULL, image_hash BLOB, image_size INTEGER NOT NULL DEFAULT 0,"
-    " status TEXT NOT NULL DEFAULT 'new', first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'new', layout BLOB, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
     " wrapped_key BLOB);"
     "CREATE TABLE releases("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, version TEXT NOT NULL,"
@@ -244,9 +244,9 @@ static int s_terminal_put(void *ctx, const otaup_reg_terminal *t)
     int64_t now = now_ms();
     int rc = prep(r, &st,
                   "INSERT INTO terminals(id, model, version, build_time, image_hash, image_size, status,"
-                  " first_seen, last_seen) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+                  " first_seen, last_seen, layout) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
                   " ON CONFLICT(id) DO UPDATE SET model=?2, version=?3, build_time=?4, image_hash=?5,"
-                  " image_size=?6, status=?7, last_seen=?9");
+                  " image_size=?6, status=?7, last_seen=?9, layout=?10");
     if (rc < 0) {
         return rc;
     }
@@ -259,6 +259,7 @@ static int s_terminal_put(void *ctx, const otaup_reg_terminal *t)
     sqlite3_bind_text(st, 7, t->status[0] ? t->status : "new", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 8, t->first_seen ? t->first_seen : now);
     sqlite3_bind_int64(st, 9, t->last_seen ? t->last_seen : now);
+    sqlite3_bind_blob(st, 10, t->layout, (int)t->layout_len, SQLITE_TRANSIENT);
     return run(r, st, "terminal_put");
 }
 
@@ -274,9 +275,15 @@ static void terminal_row(sqlite3_stmt *st, otaup_reg_terminal *t)
     text_out(t->status, sizeof t->status, st, 6);
     t->first_seen = sqlite3_column_int64(st, 7);
     t->last_seen = sqlite3_column_int64(st, 8);
+    bytes_out(t->layout, sizeof t->layout, st, 9);
+    t->layout_len = (uint32_t)sqlite3_column_bytes(st, 9);
+    if (t->layout_len > sizeof t->layout) {
+        t->layout_len = 0;
+    }
 }
 
-#define TERMINAL_COLS "id, model, version, build_time, image_hash, image_size, status, first_seen, last_seen"
+#define TERMINAL_COLS \
+    "id, model, version, build_time, image_hash, image_size, status, first_seen, last_seen, layout"
 
 static int s_terminal_get(void *ctx, const char *id, otaup_reg_terminal *out)
 {

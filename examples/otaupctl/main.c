@@ -1,0 +1,664 @@
+/*
+ * otaupctl — the operator's and customer centre's tool (docs/server.md).
+ *
+ * It works on the same registry (the user database) as otaupd:
+ *   otaupctl [--db PATH] release add --model M --version V --build-time T IMAGE
+ *   otaupctl [--db PATH] releases [--model M]
+ *   otaupctl [--db PATH] terminals
+ *   otaupctl [--db PATH] notify
+ *   otaupctl [--db PATH] request TERMINAL
+ *   otaupctl [--db PATH] status TERMINAL
+ *   otaupctl [--db PATH] audit [--terminal T] [--limit N]
+ *   otaupctl [--db PATH] backups
+ * Exit codes: 0 success, 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "otaup/error.h"
+#include "otaup/registry.h"
+
+#define EXIT_USAGE 2
+
+static const char *db_path = "otaup.db";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: otaupctl [--db PATH] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  release add --model M --version V --build-time T [--security-counter N]\n"
+            "              [--allow-downgrade] IMAGE     publish a release\n"
+            "  releases [--model M]                      list releases\n"
+            "  terminals                                 list terminals: model, version, state\n"
+            "  notify                                    queue and send due notifications\n"
+            "  request TERMINAL                          the user asks for the upgrade\n"
+            "  status TERMINAL                           progress and history of a terminal\n"
+            "  audit [--terminal T] [--limit N]          the audit log\n"
+            "  backups                                   backups held (metadata only)\n"
+            "\n"
+            "--db PATH   the registry (default ./otaup.db, or $OTAUP_DB)\n"
+            "--build-time accepts seconds since the epoch or YYYY-MM-DD[THH:MM[:SS]] (UTC)\n"
+            "exit codes: 0 success, 1 failure, 2 usage error\n");
+}
+
+static int fail(int rc, const char *what, otaup_registry *reg)
+{
+    fprintf(stderr, "otaupctl: %s: %s (%s)%s%s\n", what, otaup_strerror(rc),
+            otaup_errname(rc) ? otaup_errname(rc) : "?", reg && *otaup_registry_errmsg(reg) ? ": " : "",
+            reg ? otaup_registry_errmsg(reg) : "");
+    return EXIT_FAILURE;
+}
+
+static int open_db(otaup_registry **reg, int must_exist)
+{
+    otaup_registry_options o;
+    char err[256] = "";
+    struct stat st;
+    int rc;
+    if (must_exist && stat(db_path, &st) != 0) {
+        fprintf(stderr, "otaupctl: registry %s: %s (create it with 'release add' or start otaupd)\n",
+                db_path, strerror(errno));
+        return -1;
+    }
+    otaup_registry_options_init(&o);
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    rc = otaup_registry_sqlite_open(db_path, &o, reg);
+    if (rc < 0) {
+        fprintf(stderr, "otaupctl: cannot open registry %s: %s%s%s\n", db_path, otaup_strerror(rc),
+                err[0] ? ": " : "", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void hex(char *out, const uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        sprintf(out + 2 * i, "%02x", b[i]);
+    }
+}
+
+static void fmt_time(char *out, size_t cap, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms == 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int parse_time(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+    struct tm tm;
+    int n = 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0) {
+        *out = v;
+        return 0;
+    }
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3) {
+        return -1;
+    }
+    if (s[n] == 'T' || s[n] == ' ') {
+        int m = 0;
+        if (sscanf(s + n + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &m) != 2) {
+            return -1;
+        }
+        n += 1 + m;
+        if (s[n] == ':') {
+            if (sscanf(s + n + 1, "%2d%n", &tm.tm_sec, &m) != 1) {
+                return -1;
+            }
+            n += 1 + m;
+        }
+        if (s[n] == 'Z') {
+            n++;
+        }
+    }
+    if (s[n] != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return -1;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+static int read_file(const char *path, uint8_t **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    long sz;
+    if (f == NULL) {
+        fprintf(stderr, "otaupctl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "otaupctl: %s: not a regular file\n", path);
+        fclose(f);
+        return -1;
+    }
+    if (sz == 0) {
+        fprintf(stderr, "otaupctl: %s: empty image\n", path);
+        fclose(f);
+        return -1;
+    }
+    *data = malloc((size_t)sz);
+    if (*data == NULL || fread(*data, 1, (size_t)sz, f) != (size_t)sz) {
+        fprintf(stderr, "otaupctl: %s: read error\n", path);
+        free(*data);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    *len = (size_t)sz;
+    return 0;
+}
+
+/* ---- release add / releases ------------------------------------------- */
+
+static int cmd_release_add(int argc, char **argv)
+{
+    otaup_reg_release r;
+    otaup_registry *reg;
+    const char *model = NULL, *version = NULL, *bt = NULL, *image = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char h[40];
+    int i, rc;
+    memset(&r, 0, sizeof r);
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+            model = argv[++i];
+        } else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
+            version = argv[++i];
+        } else if (strcmp(argv[i], "--build-time") == 0 && i + 1 < argc) {
+            bt = argv[++i];
+        } else if (strcmp(argv[i], "--security-counter") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end != '\0' || v > UINT32_MAX) {
+                fprintf(stderr, "otaupctl: bad --security-counter '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+            r.security_counter = (uint32_t)v;
+        } else if (strcmp(argv[i], "--allow-downgrade") == 0) {
+            r.allow_downgrade = 1;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "otaupctl: release add: unknown or incomplete option '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        } else if (image == NULL) {
+            image = argv[i];
+        } else {
+            fprintf(stderr, "otaupctl: release add: one IMAGE only\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (model == NULL || version == NULL || bt == NULL || image == NULL) {
+        fprintf(stderr, "otaupctl: release add needs --model, --version, --build-time and IMAGE\n");
+        return EXIT_USAGE;
+    }
+    if (strlen(model) == 0 || strlen(model) >= sizeof r.model || strlen(version) == 0 ||
+        strlen(version) >= sizeof r.version) {
+        fprintf(stderr, "otaupctl: model (1..%zu chars) or version (1..%zu chars) out of range\n",
+                sizeof r.model - 1, sizeof r.version - 1);
+        return EXIT_USAGE;
+    }
+    if (parse_time(bt, &r.build_time) != 0) {
+        fprintf(stderr, "otaupctl: bad --build-time '%s' (seconds, or YYYY-MM-DD[THH:MM[:SS]])\n", bt);
+        return EXIT_USAGE;
+    }
+    snprintf(r.model, sizeof r.model, "%s", model);
+    snprintf(r.version, sizeof r.version, "%s", version);
+    if (read_file(image, &data, &len) != 0) {
+        return EXIT_FAILURE;
+    }
+    if (open_db(&reg, 0) != 0) {
+        free(data);
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_release_add(reg, &r, data, len);
+    free(data);
+    if (rc < 0) {
+        rc = fail(rc, rc == OTAUP_E_EXISTS ? "release add: this model, version and build time are "
+                                             "already published"
+                                           : "release add",
+                  reg);
+        otaup_registry_free(reg);
+        return rc;
+    }
+    hex(h, r.image_hash, 16);
+    otaup_registry_audit(reg, NULL, "release-added", "release %lld: %s %s, %zu bytes, hash %s",
+                         (long long)r.id, r.model, r.version, len, h);
+    printf("release %lld: model %s version %s build-time %lld size %zu hash %s%s\n", (long long)r.id,
+           r.model, r.version, (long long)r.build_time, len, h,
+           r.allow_downgrade ? " (downgrade allowed)" : "");
+    otaup_registry_free(reg);
+    return EXIT_SUCCESS;
+}
+
+static int print_release(const otaup_reg_release *r, void *payload)
+{
+    char h[40], t[32];
+    (void)payload;
+    hex(h, r->image_hash, 16);
+    fmt_time(t, sizeof t, r->build_time * 1000);
+    printf("%-5lld %-16s %-12s %-20s %9u %s%s\n", (long long)r->id, r->model, r->version, t,
+           r->image_size, h, r->allow_downgrade ? " downgrade-ok" : "");
+    return 0;
+}
+
+static int cmd_releases(int argc, char **argv)
+{
+    otaup_registry *reg;
+    const char *model = NULL;
+    int rc;
+    if (argc == 2 && strcmp(argv[0], "--model") == 0) {
+        model = argv[1];
+    } else if (argc != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    printf("%-5s %-16s %-12s %-20s %9s %s\n", "id", "model", "version", "build-time", "size", "hash");
+    rc = otaup_registry_release_list(reg, model, print_release, NULL);
+    if (rc < 0) {
+        rc = fail(rc, "releases", reg);
+    }
+    otaup_registry_free(reg);
+    return rc < 0 ? EXIT_FAILURE : rc;
+}
+
+/* ---- terminals ---------------------------------------------------------- */
+
+static int print_terminal(const otaup_reg_terminal *t, void *payload)
+{
+    char seen[32];
+    otaup_registry *reg = payload;
+    otaup_reg_session s;
+    char progress[48] = "";
+    fmt_time(seen, sizeof seen, t->last_seen);
+    if (otaup_registry_session_get(reg, t->id, &s) == 0 && s.bytes_total > 0 &&
+        strcmp(t->status, "upgrading") == 0) {
+        snprintf(progress, sizeof progress, " step %u/%u", s.next_step, s.steps_total);
+    }
+    printf("%-20s %-16s %-12s %-12s %s%s\n", t->id, t->model, t->version, t->status, seen, progress);
+    return 0;
+}
+
+static int cmd_terminals(int argc, char **argv)
+{
+    otaup_registry *reg;
+    int rc;
+    (void)argv;
+    if (argc != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    printf("%-20s %-16s %-12s %-12s %s\n", "terminal", "model", "version", "state", "last-seen");
+    rc = otaup_registry_terminal_list(reg, print_terminal, reg);
+    if (rc < 0) {
+        rc = fail(rc, "terminals", reg);
+    }
+    otaup_registry_free(reg);
+    return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- notify ------------------------------------------------------------- */
+
+struct notify_ctx {
+    otaup_registry *reg;
+    int queued, sent, err;
+};
+
+static int queue_due(const otaup_reg_terminal *t, void *payload)
+{
+    struct notify_ctx *c = payload;
+    otaup_reg_release r;
+    int rc;
+    if (strcmp(t->status, "upgrading") == 0 || strcmp(t->status, "requested") == 0) {
+        return 0;
+    }
+    rc = otaup_registry_policy(c->reg, t, &r);
+    if (rc == OTAUP_E_NO_RELEASE || rc == OTAUP_E_DOWNGRADE) {
+        return 0;
+    }
+    if (rc < 0) {
+        c->err = rc;
+        return 1;
+    }
+    rc = otaup_registry_notify(c->reg, t, &r, NULL);
+    if (rc < 0) {
+        c->err = rc;
+        return 1;
+    }
+    c->queued += rc;
+    return 0;
+}
+
+static int send_notice(const otaup_reg_notice *n, void *payload)
+{
+    struct notify_ctx *c = payload;
+    int rc;
+    /* the delivery channel of this reference tool is standard output */
+    printf("%s to %s: %s\n", n->channel[0] ? n->channel : "sms", n->terminal, n->text);
+    rc = otaup_registry_notice_mark_sent(c->reg, n->id, 0);
+    if (rc < 0) {
+        c->err = rc;
+        return 1;
+    }
+    otaup_registry_audit(c->reg, n->terminal, "notice-sent", "notice %lld by %s", (long long)n->id,
+                         n->channel);
+    c->sent++;
+    return 0;
+}
+
+static int cmd_notify(int argc, char **argv)
+{
+    struct notify_ctx c;
+    int rc;
+    (void)argv;
+    if (argc != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    memset(&c, 0, sizeof c);
+    if (open_db(&c.reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_terminal_list(c.reg, queue_due, &c);
+    if (rc >= 0 && c.err == 0) {
+        rc = otaup_registry_notice_list(c.reg, NULL, 1, send_notice, &c);
+    }
+    if (rc < 0 || c.err < 0) {
+        rc = fail(rc < 0 ? rc : c.err, "notify", c.reg);
+        otaup_registry_free(c.reg);
+        return rc;
+    }
+    printf("notify: %d queued, %d sent\n", c.queued, c.sent);
+    otaup_registry_free(c.reg);
+    return EXIT_SUCCESS;
+}
+
+/* ---- request ------------------------------------------------------------ */
+
+static int cmd_request(int argc, char **argv)
+{
+    otaup_registry *reg;
+    otaup_reg_terminal t;
+    otaup_reg_release r;
+    otaup_reg_request q;
+    int rc;
+    if (argc != 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_terminal_get(reg, argv[0], &t);
+    if (rc == OTAUP_E_NOT_FOUND) {
+        fprintf(stderr, "otaupctl: request: no terminal '%s' in the registry (it must connect once)\n",
+                argv[0]);
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    if (rc == 0) {
+        rc = otaup_registry_policy(reg, &t, &r);
+    }
+    if (rc == OTAUP_E_NO_RELEASE) {
+        fprintf(stderr, "otaupctl: request: %s (%s %s) is up to date: no release to upgrade to\n",
+                t.id, t.model, t.version);
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    if (rc == OTAUP_E_DOWNGRADE) {
+        fprintf(stderr, "otaupctl: request: the newest %s release (%s) is older than %s's %s and not "
+                        "marked --allow-downgrade\n",
+                t.model, r.version, t.id, t.version);
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    if (rc < 0) {
+        rc = fail(rc, "request", reg);
+        otaup_registry_free(reg);
+        return rc;
+    }
+    memset(&q, 0, sizeof q);
+    snprintf(q.terminal, sizeof q.terminal, "%s", t.id);
+    snprintf(q.source, sizeof q.source, "ctl");
+    q.release_id = r.id;
+    rc = otaup_registry_request_put(reg, &q);
+    if (rc == 0 && strcmp(t.status, "upgrading") != 0) {
+        rc = otaup_registry_terminal_set_status(reg, t.id, "requested");
+    }
+    if (rc == 0) {
+        rc = otaup_registry_audit(reg, t.id, "requested", "by customer centre: release %lld (%s %s)",
+                                  (long long)r.id, r.model, r.version);
+    }
+    if (rc < 0) {
+        rc = fail(rc, "request", reg);
+        otaup_registry_free(reg);
+        return rc;
+    }
+    printf("request: %s will be upgraded from %s to %s at its next connection\n", t.id, t.version,
+           r.version);
+    otaup_registry_free(reg);
+    return EXIT_SUCCESS;
+}
+
+/* ---- status, audit, backups ---------------------------------------------- */
+
+static int print_audit(const otaup_reg_audit *a, void *payload)
+{
+    char t[32];
+    (void)payload;
+    fmt_time(t, sizeof t, a->time);
+    printf("%s %-16s %-18s %s\n", t, a->terminal[0] ? a->terminal : "-", a->event, a->detail);
+    return 0;
+}
+
+static int print_backup(const otaup_reg_backup *b, void *payload)
+{
+    char t[32];
+    (void)payload;
+    fmt_time(t, sizeof t, b->created);
+    printf("  backup region %u: 0x%08x +%u bytes, session %08x, %s (encrypted)\n", b->region, b->addr,
+           b->len, b->session_id, t);
+    return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    otaup_registry *reg;
+    otaup_reg_terminal t;
+    otaup_reg_session s;
+    otaup_reg_request q;
+    otaup_reg_release r;
+    char h[40], seen[32];
+    int rc;
+    if (argc != 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_terminal_get(reg, argv[0], &t);
+    if (rc < 0) {
+        if (rc == OTAUP_E_NOT_FOUND) {
+            fprintf(stderr, "otaupctl: status: no terminal '%s' in the registry\n", argv[0]);
+        } else {
+            fail(rc, "status", reg);
+        }
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    hex(h, t.image_hash, 16);
+    fmt_time(seen, sizeof seen, t.last_seen);
+    printf("terminal %s\n  model %s, version %s, build time %lld, image %u bytes, hash %s\n"
+           "  state %s, last seen %s\n",
+           t.id, t.model, t.version, (long long)t.build_time, t.image_size, h, t.status, seen);
+    rc = otaup_registry_policy(reg, &t, &r);
+    if (rc == 0) {
+        printf("  upgrade due: release %lld, version %s\n", (long long)r.id, r.version);
+    } else if (rc == OTAUP_E_DOWNGRADE) {
+        printf("  newest release %s is older: no downgrade\n", r.version);
+    } else {
+        printf("  up to date\n");
+    }
+    if (otaup_registry_request_get(reg, t.id, &q) == 0) {
+        printf("  upgrade requested (by %s) for release %lld\n", q.source, (long long)q.release_id);
+    }
+    if (otaup_registry_session_get(reg, t.id, &s) == 0) {
+        unsigned pct = s.bytes_total ? (unsigned)(100 * (s.bytes_sent > s.bytes_total ? s.bytes_total : s.bytes_sent) / s.bytes_total) : 0;
+        printf("  session %08x: %s, release %lld, step %u/%u, %llu/%llu bytes (%u%%), %u retransmits, "
+               "%u regions backed up, result %s\n",
+               s.session_id, s.state, (long long)s.release_id, s.next_step, s.steps_total,
+               (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_total, pct, s.retransmits,
+               s.regions, s.result == 0 ? "ok" : otaup_errname(s.result) ? otaup_errname(s.result) : "?");
+    }
+    otaup_registry_backup_list(reg, t.id, print_backup, NULL);
+    printf("history:\n");
+    rc = otaup_registry_audit_list(reg, t.id, 50, print_audit, NULL);
+    otaup_registry_free(reg);
+    return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+    otaup_registry *reg;
+    const char *terminal = NULL;
+    unsigned long limit = 0;
+    int i, rc;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--terminal") == 0 && i + 1 < argc) {
+            terminal = argv[++i];
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            char *end;
+            limit = strtoul(argv[++i], &end, 10);
+            if (*end != '\0' || limit > 1000000) {
+                fprintf(stderr, "otaupctl: bad --limit '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_audit_list(reg, terminal, (unsigned)limit, print_audit, NULL);
+    if (rc < 0) {
+        rc = fail(rc, "audit", reg);
+    }
+    otaup_registry_free(reg);
+    return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int count_backup(const otaup_reg_backup *b, void *payload)
+{
+    print_backup(b, NULL);
+    printf("    of terminal %s\n", b->terminal);
+    (*(int *)payload)++;
+    return 0;
+}
+
+static int cmd_backups(int argc, char **argv)
+{
+    otaup_registry *reg;
+    int n = 0, rc;
+    (void)argv;
+    if (argc != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_backup_list(reg, NULL, count_backup, &n);
+    otaup_registry_free(reg);
+    if (rc < 0) {
+        return EXIT_FAILURE;
+    }
+    printf("%d backups held\n", n);
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    const char *env = getenv("OTAUP_DB");
+    if (env != NULL && env[0] != '\0') {
+        db_path = env;
+    }
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            db_path = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_SUCCESS;
+        } else {
+            fprintf(stderr, "otaupctl: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "release") == 0) {
+        if (i + 1 < argc && strcmp(argv[i + 1], "add") == 0) {
+            return cmd_release_add(argc - i - 2, argv + i + 2);
+        }
+        fprintf(stderr, "otaupctl: release: expected 'add'\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "releases") == 0) {
+        return cmd_releases(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "terminals") == 0) {
+        return cmd_terminals(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "notify") == 0) {
+        return cmd_notify(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "request") == 0) {
+        return cmd_request(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "status") == 0) {
+        return cmd_status(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "audit") == 0) {
+        return cmd_audit(argc - i - 1, argv + i + 1);
+    }
+    if (strcmp(argv[i], "backups") == 0) {
+        return cmd_backups(argc - i - 1, argv + i + 1);
+    }
+    fprintf(stderr, "otaupctl: unknown command '%s'\n", argv[i]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
