@@ -120,7 +120,7 @@ def main():
     w = sys.stdout.write
     reps = machine.get("reps", "?")
     w("Machine: %s, %s cores, %s; %s. Load average at the end: %s. "
-      "Times are the median of %s runs (wall clock); memory is the peak resident set of the process.\n\n"
+      "Times are the median of up to %s runs (wall clock); memory is the peak resident set of the process.\n\n"
       % (machine.get("cpu", "?"), machine.get("cores", "?"), machine.get("memory", "?"),
          machine.get("os", "?"), machine.get("load", "?"), reps))
     if machine.get("spawn_us"):
@@ -130,11 +130,16 @@ def main():
       % (machine.get("otaup", "?"), machine.get("commit", "?"), machine.get("ver_bsdiff", "?"),
          machine.get("ver_xdelta3", "?"), machine.get("ver_zstd", "?")))
 
-    w("#### Pairs\n\n| pair | release change | old bytes | new bytes |\n|---|---|---:|---:|\n")
+    def runs(pair, phase):
+        return max([len(v) for k, v in samples.items() if k[0] == pair and k[2] == phase] or [0])
+
+    w("#### Pairs\n\n| pair | release change | old bytes | new bytes | timing runs (create, apply) |\n"
+      "|---|---|---:|---:|---:|\n")
     for p in live:
-        w("| %s | %s | %s | %s |\n" % (p["pair"], p["label"], p["old_bytes"], p["new_bytes"]))
+        w("| %s | %s | %s | %s | %d, %d |\n" % (p["pair"], p["label"], p["old_bytes"], p["new_bytes"],
+                                            runs(p["pair"], "create"), runs(p["pair"], "apply")))
     for p in skipped:
-        w("| %s | not available: %s | | |\n" % (p["pair"], p["label"]))
+        w("| %s | not available: %s | | | |\n" % (p["pair"], p["label"]))
     w("\n")
 
     # ---- sizes

@@ -24,7 +24,9 @@
 # OUT/report.md; raw measurements in OUT/*.tsv). Progress goes to stderr.
 #
 #   --quick        a subset (small pairs, one run each): a smoke test
-#   --reps N       timing runs per tool and pair (default 5; --quick: 1)
+#   --reps N       timing runs per tool and pair (default 5; --quick: 1);
+#                  fewer where the first round shows that N rounds would
+#                  take more than 60 s (creation) or 20 s (apply) per pair
 #   --otaup PATH   the otaup CLI to measure (default: build it from this
 #                  tree into BUILD, Release)
 #   --build DIR    build tree for otaup (default: build/bench-delta)
@@ -174,6 +176,23 @@ measure() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$pair" "$tool" "$phase" "$rep" "$us" "$kb" >> "$TIMES"
 }
 
+# Bounded runtime: after the first round of a phase, run at most as many
+# rounds as fit in the phase's budget per pair (at least one).
+CREATE_BUDGET=60 # seconds per pair for all creation runs
+APPLY_BUDGET=20  # seconds per pair for all apply runs
+rep_cap() { # reps t_start_ns budget_s pair phase -> reps to do
+    local want="$1" el cap
+    el=$(( ($(date +%s%N) - $2) / 1000000 ))
+    [ "$el" -gt 0 ] || el=1
+    cap=$(( $3 * 1000 / el ))
+    [ "$cap" -ge 1 ] || cap=1
+    if [ "$cap" -lt "$want" ]; then
+        say "$4: one round of $5 took ${el} ms: $cap run(s) instead of $want to stay within ${3}s"
+        want="$cap"
+    fi
+    echo "$want"
+}
+
 FAIL=0
 run_pair() {
     local pair="$1" d="$DATA/pairs/$1"
@@ -197,7 +216,9 @@ run_pair() {
             CST[$tool]="n/a"; AST[$tool]="n/a"
         fi
     done
-    for ((rep = 1; rep <= REPS; rep++)); do
+    local reps="$REPS" t_rep
+    for ((rep = 1; rep <= reps; rep++)); do
+        t_rep=$(date +%s%N)
         for tool in "${TOOLS[@]}"; do
             [ "${CST[$tool]}" = ok ] || continue
             patch="$WORK/$pair.$tool.patch"
@@ -214,6 +235,7 @@ run_pair() {
             fi
             SIZE[$tool]="$size"
         done
+        [ "$rep" -eq 1 ] && reps="$(rep_cap "$REPS" "$t_rep" "$CREATE_BUDGET" "$pair" creation)"
     done
     for tool in "${TOOLS[@]}"; do
         [ "${CST[$tool]}" = ok ] || continue
@@ -224,7 +246,9 @@ run_pair() {
             cp "$WORK/$pair.$tool.json" "$OUT/$pair.$tool.json" 2>/dev/null || true
         fi
     done
-    for ((rep = 1; rep <= REPS; rep++)); do
+    reps="$REPS"
+    for ((rep = 1; rep <= reps; rep++)); do
+        t_rep=$(date +%s%N)
         for tool in "${TOOLS[@]}"; do
             [ "${AST[$tool]}" = ok ] || continue
             patch="$WORK/$pair.$tool.patch"
@@ -242,6 +266,7 @@ run_pair() {
             fi
             rm -f "$outf"
         done
+        [ "$rep" -eq 1 ] && reps="$(rep_cap "$REPS" "$t_rep" "$APPLY_BUDGET" "$pair" apply)"
     done
     for tool in "${TOOLS[@]}"; do
         printf '%s\t%s\t%s\t%s\t%s\n' "$pair" "$tool" "${SIZE[$tool]}" "${CST[$tool]}" "${AST[$tool]}" >> "$RESULTS"
