@@ -122,7 +122,7 @@ if [ -n "$OTAUP" ]; then
         OTAUP_WHY="'otaup delta' is not available in this tree yet"
     fi
 fi
-[ "$OTAUP_OK" -eq 1 ] && say "otaup: $OTAUP" || say "otaup columns: n/a ($OTAUP_WHY)"
+if [ "$OTAUP_OK" -eq 1 ]; then say "otaup: $OTAUP"; else say "otaup columns: n/a ($OTAUP_WHY)"; fi
 
 # ---- pairs ------------------------------------------------------------------
 fetch_args=(--data "$DATA")
@@ -208,7 +208,7 @@ run_pair() {
     label="$(sed -n 's/^label=//p' "$d/info")"
     printf '%s\tok\t%s\t%s\t%s\n' "$pair" "$label" "$(stat -c %s "$old")" "$(stat -c %s "$new")" >> "$PAIRS_TSV"
     say "$pair: $label"
-    local tool rep patch outf size cst ast
+    local tool rep patch outf size
     declare -A CST=() AST=() SIZE=()
     for tool in "${TOOLS[@]}"; do
         CST[$tool]=ok; AST[$tool]=ok; SIZE[$tool]=""
@@ -278,7 +278,7 @@ for p in "${PAIRS[@]}"; do run_pair "$p"; done
 
 # What starting a process costs here (it is inside every time above).
 spawn=()
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
     "$MEASURE" -o "$WORK/mem" -- true && read -r us _ < "$WORK/mem" && spawn+=("$us")
 done
 SPAWN_US="$(printf '%s\n' "${spawn[@]}" | sort -n | sed -n 3p)"
