@@ -218,33 +218,42 @@ def main():
     w("\n")
 
     # ---- otaup details
-    have = [p for p in live if os.path.exists(os.path.join(out, "%s.otaup-ab.json" % p["pair"]))
-            or os.path.exists(os.path.join(out, "%s.otaup-inplace.json" % p["pair"]))]
+    sector = int(machine.get("sector", "0") or 0)
+    ram_budget = int(machine.get("ram", "0") or 0)
     details = {}
-    if have:
+    rows = []
+    for p in live:
+        n = p["pair"]
+        for t in ("otaup-inplace", "otaup-ab"):
+            path = os.path.join(out, "%s.%s.json" % (n, t))
+            if not os.path.exists(path):
+                continue
+            try:
+                with open(path) as f:
+                    j = json.load(f)
+            except ValueError:
+                rows.append("| %s | %s | `inspect --json` output is not JSON | | | |\n" % (n, t[6:]))
+                continue
+            er = find_key(j, ["sectors_erased", "erased_sectors"])
+            tot = find_key(j, ["sectors_total", "total_sectors"])
+            ram = find_key(j, ["ram_needed", "apply_ram", "ram_required"])
+            cyc = find_key(j, ["cycle_cost_patch", "cycle_cost_bytes"])
+            fb = find_key(j, ["fallback"])
+            details[(n, t)] = (er, tot, ram)
+            et = "n/a"
+            if er is not None and tot:
+                et = "%s / %s (%.0f %%)" % (er, tot, 100.0 * float(er) / float(tot))
+            cell_cyc = "" if t == "otaup-ab" else ("n/a" if cyc is None else "%s B" % cyc)
+            if fb:
+                et += " (whole-image fallback)"
+            rows.append("| %s | %s | %s | %s | %s |\n" % (n, t[6:], et, cell_cyc,
+                                                         "n/a" if ram is None else "%s B" % ram))
+    if rows:
         w("#### otaup: flash work and terminal memory (from `otaup inspect --json`)\n\n")
-        w("| pair | mode | sectors erased / total | apply RAM declared | inplace / ab size |\n|---|---|---:|---:|---:|\n")
-        for p in have:
-            n = p["pair"]
-            for t in ("otaup-inplace", "otaup-ab"):
-                path = os.path.join(out, "%s.%s.json" % (n, t))
-                if not os.path.exists(path):
-                    continue
-                try:
-                    j = json.load(open(path))
-                except ValueError:
-                    w("| %s | %s | inspect output is not JSON | | |\n" % (n, t[6:]))
-                    continue
-                er = find_key(j, ["sectors_erased", "erased_sectors", "erased"])
-                tot = find_key(j, ["sectors_total", "total_sectors", "sectors"])
-                ram = find_key(j, ["apply_ram", "ram_required", "ram", "staging_size", "staging"])
-                details[(n, t)] = (er, tot, ram)
-                si, sa = size(n, "otaup-inplace"), size(n, "otaup-ab")
-                rr = ratio(si / sa) if (t == "otaup-inplace" and si and sa) else ""
-                et = "%s / %s" % (er, tot) if er is not None and tot is not None else "n/a"
-                if er is not None and tot:
-                    et += " (%.0f %%)" % (100.0 * float(er) / float(tot))
-                w("| %s | %s | %s | %s | %s |\n" % (n, t[6:], et, "n/a" if ram is None else "%s B" % ram, rr))
+        w("| pair | mode | sectors erased / total | cycle breaking cost (patch bytes) | RAM the terminal needs |\n"
+          "|---|---|---:|---:|---:|\n")
+        for r in rows:
+            w(r)
         w("\n")
 
     # ---- targets
@@ -278,13 +287,16 @@ def main():
           % (", ".join("%s %s %.1f×" % x for x in sp), "met" if min(x[2] for x in sp) >= 5 else "NOT met on every pair"))
     else:
         w("- creation ≥ 5× faster than bsdiff on the larger pairs: n/a\n")
-    rams = [(k, v[2]) for k, v in details.items() if v[2] is not None]
-    if rams:
-        w("- apply memory ≤ --ram + one sector (%s B): declared %s\n"
-          % (machine.get("sector", "?"), ", ".join("%s %s %s B" % (k[0], k[1][6:], v) for k, v in rams)))
+    rams = [(k, int(v[2])) for k, v in details.items() if v[2] is not None]
+    if rams and ram_budget:
+        lim = ram_budget + sector
+        worst = max(rams, key=lambda x: x[1])
+        w("- apply memory ≤ --ram + one sector (%d + %d = %d B), independent of the image size: "
+          "largest need %d B (%s %s) — %s\n"
+          % (ram_budget, sector, lim, worst[1], worst[0][0], worst[0][1][6:],
+             "met" if worst[1] <= lim else "NOT met"))
     else:
         w("- apply memory ≤ --ram + one sector: n/a (not reported by `otaup inspect --json`)\n")
-
     bad = [(n, t, r[ph]) for (n, t), r in res.items() for ph in ("create", "apply")
            if r[ph] not in ("ok", "n/a", "-")]
     if bad:

@@ -8,8 +8,8 @@
 # Debian releases, and the example Cortex-M firmware at two versions), in
 # one run:
 #
-#   otaup delta --mode inplace --sector-size 4096     otaup apply
-#   otaup delta --mode ab      --sector-size 4096     otaup apply
+#   otaup delta --mode inplace --sector-size 4096 --ram 65536   otaup apply
+#   otaup delta --mode ab      --sector-size 4096 --ram 65536   otaup apply
 #   bsdiff OLD NEW PATCH                               bspatch
 #   xdelta3 -e -9 -S djw -s OLD NEW PATCH             xdelta3 -d
 #   zstd --ultra -22 --long=27 --patch-from=OLD NEW   zstd -d --patch-from
@@ -33,6 +33,7 @@
 #   --data DIR     image cache (default: bench/data)
 #   --out DIR      results (default: bench/out/delta)
 #   --timeout S    limit for one command (default 300 s)
+#   --ram BYTES    the terminal's RAM budget given to otaup delta (65536)
 #
 # Peer tools (bsdiff, xdelta3, zstd) are installed with apt-get when
 # missing and the script runs as root. otaup columns show "n/a" while the
@@ -49,6 +50,7 @@ DATA="$SRC/bench/data"
 OUT="$SRC/bench/out/delta"
 TIMEOUT=300
 SECTOR=4096
+RAM=65536
 
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 2; }
 say() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
         --data) shift; DATA="${1:-}" ;;
         --out) shift; OUT="${1:-}" ;;
         --timeout) shift; TIMEOUT="${1:-}" ;;
+        --ram) shift; RAM="${1:-}" ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -70,6 +73,7 @@ done
 [ -n "$REPS" ] || { [ "$QUICK" -eq 1 ] && REPS=1 || REPS=5; }
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps needs a positive number"
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--timeout needs a positive number of seconds"
+[[ "$RAM" =~ ^[1-9][0-9]*$ ]] || die "--ram needs a positive number of bytes"
 for d in BUILD DATA OUT; do [ -n "${!d}" ] || die "--${d,,} needs a directory"; done
 mkdir -p "$BUILD" "$DATA" "$OUT"
 BUILD="$(cd "$BUILD" && pwd)"; DATA="$(cd "$DATA" && pwd)"; OUT="$(cd "$OUT" && pwd)"
@@ -144,8 +148,8 @@ TOOLS=(otaup-inplace otaup-ab bsdiff xdelta3 zstd)
 
 create_cmd() { # tool old new patch -> CMD array
     case "$1" in
-        otaup-inplace) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode inplace --sector-size "$SECTOR") ;;
-        otaup-ab) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode ab --sector-size "$SECTOR") ;;
+        otaup-inplace) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode inplace --sector-size "$SECTOR" --ram "$RAM") ;;
+        otaup-ab) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode ab --sector-size "$SECTOR" --ram "$RAM") ;;
         bsdiff) CMD=(bsdiff "$2" "$3" "$4") ;;
         xdelta3) CMD=(xdelta3 -f -e -9 -S djw -s "$2" "$3" "$4") ;;
         zstd) CMD=(zstd -q -f --ultra -22 --long=27 "--patch-from=$2" "$3" -o "$4") ;;
@@ -293,6 +297,7 @@ SPAWN_US="$(printf '%s\n' "${spawn[@]}" | sort -n | sed -n 3p)"
     printf 'reps\t%s\n' "$REPS"
     printf 'spawn_us\t%s\n' "$SPAWN_US"
     printf 'sector\t%s\n' "$SECTOR"
+    printf 'ram\t%s\n' "$RAM"
     printf 'elapsed\t%s\n' "$(( $(date +%s) - T0 ))"
     printf 'quick\t%s\n' "$QUICK"
     printf 'otaup\t%s\n' "$([ "$OTAUP_OK" -eq 1 ] && "$OTAUP" --version 2>/dev/null | head -1 || echo "n/a: $OTAUP_WHY")"
