@@ -28,6 +28,8 @@ static uint32_t data_rec_len(uint32_t n)
     return 1u + varint_len(n + 1u) + 1u + n;
 }
 
+static int push_unit(otaup_tx *tx, const otaup_tx_unit *u);
+
 int otaup_tx_init(otaup_tx *tx, const uint8_t *body, size_t len)
 {
     size_t pos = 0;
@@ -74,6 +76,39 @@ int otaup_tx_init(otaup_tx *tx, const uint8_t *body, size_t len)
     tx->window_bytes = 256u * 1024u;
     tx->rtt_unit = NONE;
     return 0;
+}
+
+int otaup_tx_init_raw(otaup_tx *tx, const uint8_t *buf, size_t len, uint32_t chunk)
+{
+    uint32_t off = 0;
+    int rc;
+    memset(tx, 0, sizeof *tx);
+    if (buf == NULL || len == 0 || len > UINT32_MAX || chunk == 0) {
+        return OTAUP_E_INVAL;
+    }
+    tx->body = buf;
+    tx->body_len = len;
+    while (off < len) {
+        otaup_tx_unit u;
+        memset(&u, 0, sizeof u);
+        u.off = off;
+        u.len = (uint32_t)(len - off < chunk ? len - off : chunk);
+        rc = push_unit(tx, &u);
+        if (rc < 0) {
+            otaup_tx_free(tx);
+            return rc;
+        }
+        off += u.len;
+    }
+    tx->payload_max = chunk;
+    tx->rto_ms = 1000;
+    tx->rto_min_ms = 200;
+    tx->rto_max_ms = 30000;
+    tx->max_retries = 10;
+    tx->window_units = 64;
+    tx->window_bytes = 256u * 1024u;
+    tx->rtt_unit = NONE;
+    return (int)tx->nunits;
 }
 
 void otaup_tx_free(otaup_tx *tx)

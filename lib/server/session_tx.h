@@ -74,6 +74,14 @@ int otaup_tx_init(otaup_tx *tx, const uint8_t *body, size_t len);
 void otaup_tx_free(otaup_tx *tx);
 
 /**
+ * Raw mode (user data going back to the terminal): units are consecutive
+ * slices of buf[0..len) of at most `chunk` bytes (unit.off/unit.len);
+ * the caller sends the bytes itself. Window as above. Returns the unit
+ * count or OTAUP_E_INVAL / OTAUP_E_NOMEM.
+ */
+int otaup_tx_init_raw(otaup_tx *tx, const uint8_t *buf, size_t len, uint32_t chunk);
+
+/**
  * The body offset where a terminal whose next step is `next_step` resumes:
  * the last SYNC with index <= next_step (0 when there is none).
  */

@@ -1,0 +1,192 @@
+/*
+ * otaup — the server-side session driver.
+ *
+ * One otaup_session per connected terminal: a state machine over the
+ * whole upgrade flow of docs/server.md —
+ *
+ *   INFO → software information recorded → policy → notification →
+ *   wait for the user's request → backup of the user-data regions →
+ *   delta (cache, or planned) → START → transfer (window, retransmission,
+ *   resume) → verify → restore (when needed) → commit → backup deleted →
+ *   result and audit record.
+ *
+ * Transport-agnostic and non-blocking: the caller feeds the bytes the
+ * terminal sent (otaup_session_feed), takes the bytes to send
+ * (otaup_session_read), and calls otaup_session_poll() when
+ * otaup_session_deadline() passes. Time is the caller's clock in
+ * milliseconds (any monotonic origin). Nothing blocks except registry
+ * calls and, when a delta is not in the cache, planning it.
+ *
+ * Thread-safety: a session is used by one thread at a time. Sessions
+ * share nothing but the registry handle and the delta provider given in
+ * the options, which must then also be used by that thread only; run one
+ * registry handle per thread to spread sessions over threads. No global
+ * state.
+ *
+ * Server side: C11 in the library, this header is C99; allocates.
+ */
+#ifndef OTAUP_SESSION_H
+#define OTAUP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otaup/config.h"
+#include "otaup/registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** States of a session (otaup_session_state_name() gives the word). */
+typedef enum otaup_session_state {
+    OTAUP_SS_HELLO = 0,     /**< waiting for the terminal's INFO */
+    OTAUP_SS_IDLE,          /**< nothing to do: up to date, or no release for it */
+    OTAUP_SS_WAIT_REQUEST,  /**< notified; waiting for the user's request */
+    OTAUP_SS_BACKUP,        /**< receiving the user-data regions */
+    OTAUP_SS_PREPARE,       /**< getting the delta */
+    OTAUP_SS_START,         /**< START sent, waiting for its acknowledgement */
+    OTAUP_SS_TRANSFER,      /**< sending the record stream */
+    OTAUP_SS_VERIFY,        /**< waiting for the terminal's result */
+    OTAUP_SS_RESTORE,       /**< sending user data back */
+    OTAUP_SS_COMMIT,        /**< COMMIT sent, waiting for its acknowledgement */
+    OTAUP_SS_DONE,          /**< upgraded; backup deleted */
+    OTAUP_SS_FAILED         /**< ended with an error (otaup_session_result) */
+} otaup_session_state;
+
+/**
+ * Notifier: tell the user that an upgrade is ready. Called once per
+ * (terminal, release). Return 0 or a negative error. The default
+ * (notifier == NULL) is otaup_registry_notify(): an outbox row, a log
+ * line and an audit record.
+ */
+typedef int (*otaup_session_notify_cb)(otaup_registry *reg, const otaup_reg_terminal *t,
+                                       const otaup_reg_release *r, void *payload);
+
+/** Log levels. */
+#define OTAUP_LOG_ERROR 0
+#define OTAUP_LOG_WARN 1
+#define OTAUP_LOG_INFO 2
+#define OTAUP_LOG_DEBUG 3
+
+/** Log sink: one structured event (`event` is a short word, `msg` free text). */
+typedef void (*otaup_session_log_cb)(int level, const char *terminal, const char *event,
+                                     const char *msg, void *payload);
+
+/**
+ * Delta provider: the delta container that takes terminal `t` (its image
+ * hash, and its planning parameters in t->layout) to release `r`. The
+ * default (NULL) is otaup_session_default_delta(): the registry's delta
+ * cache, else the planner from the old image when the registry knows it
+ * (any release with that hash), else from the terminal's block signature
+ * `sig` (NULL until the session asked for one). Returns 0 and fills
+ * *delta (malloc'd) and *body_offset (where the outer record stream
+ * starts), OTAUP_E_SOURCE_MISMATCH when the source is unknown and no
+ * signature was given, or another negative error.
+ */
+typedef int (*otaup_session_delta_cb)(otaup_registry *reg, const otaup_reg_terminal *t,
+                                      const otaup_reg_release *r, const uint8_t *sig, size_t sig_len,
+                                      otaup_blob *delta, uint32_t *body_offset, void *payload);
+
+/** The default delta provider (see otaup_session_delta_cb). */
+OTAUP_API int otaup_session_default_delta(otaup_registry *reg, const otaup_reg_terminal *t,
+                                          const otaup_reg_release *r, const uint8_t *sig,
+                                          size_t sig_len, otaup_blob *delta, uint32_t *body_offset,
+                                          void *payload);
+
+#define OTAUP_SESSION_OPTIONS_VERSION 1
+
+typedef struct otaup_session_options {
+    unsigned version;               /**< OTAUP_SESSION_OPTIONS_VERSION */
+    otaup_registry *reg;            /**< required */
+    uint32_t window_frames;         /**< BATCH frames in flight (default 64) */
+    uint32_t window_bytes;          /**< bytes in flight (default 256 KiB) */
+    uint32_t rto_initial_ms;        /**< first retransmission timeout (default 1000) */
+    uint32_t max_retries;           /**< timeouts in a row before giving up (default 10) */
+    uint32_t request_poll_ms;       /**< how often to look for the user's request (default 1000) */
+    uint32_t idle_timeout_ms;       /**< silence from the terminal that ends the session (default 120000) */
+    uint32_t frame_max;             /**< server's own frame limit (default 65536; the terminal's is honoured) */
+    int restore_always;             /**< 1: restore user data even when intact */
+    int auto_request;               /**< 1: no user request needed (fleet policy) */
+    otaup_session_notify_cb notify; /**< NULL: default notifier */
+    void *notify_payload;
+    otaup_session_delta_cb delta;   /**< NULL: default provider */
+    void *delta_payload;
+    otaup_session_log_cb log;       /**< NULL: no logging */
+    void *log_payload;
+} otaup_session_options;
+
+#define OTAUP_SESSION_OPTIONS_INIT \
+    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/** Initialise *opts with the defaults. */
+OTAUP_API void otaup_session_options_init(otaup_session_options *opts);
+
+typedef struct otaup_session otaup_session;
+
+/** Statistics of a session. */
+typedef struct otaup_session_stats {
+    uint64_t bytes_in;          /**< bytes fed */
+    uint64_t bytes_out;         /**< bytes handed out */
+    uint64_t stream_bytes;      /**< record-stream payload bytes to send (after resume) */
+    uint64_t stream_sent;       /**< record-stream payload bytes sent, retransmissions included */
+    uint32_t frames_out;
+    uint32_t retransmits;
+    uint32_t timeouts;
+    uint32_t srtt_ms;           /**< smoothed round-trip time */
+    uint32_t backup_bytes;      /**< user data received */
+    uint32_t restore_bytes;     /**< user data sent back */
+    uint32_t resumed_from_step; /**< 0, or the step a resumed transfer restarted at */
+    uint64_t delta_bytes;       /**< size of the delta container */
+    uint32_t image_size;        /**< size of the target image */
+} otaup_session_stats;
+
+/** Create a session for a new connection. Returns 0, OTAUP_E_INVAL, OTAUP_E_UNSUPPORTED, OTAUP_E_NOMEM. */
+OTAUP_API int otaup_session_new(const otaup_session_options *opts, otaup_session **out);
+OTAUP_API void otaup_session_free(otaup_session *s);
+
+/**
+ * Bytes received from the terminal, in any chunking. Returns 0, or a
+ * negative error when the session ended (protocol violation, registry
+ * failure); damaged frames are not errors (they are answered).
+ */
+OTAUP_API int otaup_session_feed(otaup_session *s, const uint8_t *in, size_t len, uint64_t now_ms);
+
+/**
+ * Bytes to send to the terminal: copies up to cap bytes into out and
+ * returns the count (0: nothing to send now). Call until it returns 0.
+ */
+OTAUP_API int otaup_session_read(otaup_session *s, uint8_t *out, size_t cap, uint64_t now_ms);
+
+/** 1 if otaup_session_read() has bytes. */
+OTAUP_API int otaup_session_want_write(const otaup_session *s);
+
+/** Timers (retransmission, request polling, idle timeout). Returns 0 or the error that ended it. */
+OTAUP_API int otaup_session_poll(otaup_session *s, uint64_t now_ms);
+
+/** When otaup_session_poll() must be called next (ms, the caller's clock). */
+OTAUP_API uint64_t otaup_session_deadline(const otaup_session *s);
+
+/**
+ * The link is gone (peer closed, reset, or the server shuts down): the
+ * session state is saved so a reconnect resumes; the session is then
+ * finished and must be freed.
+ */
+OTAUP_API void otaup_session_closed(otaup_session *s, uint64_t now_ms);
+
+/** 1 when the session has ended (DONE, FAILED, or IDLE with nothing left to do). */
+OTAUP_API int otaup_session_finished(const otaup_session *s);
+
+OTAUP_API otaup_session_state otaup_session_get_state(const otaup_session *s);
+OTAUP_API const char *otaup_session_state_name(otaup_session_state st);
+/** 0, or the error that ended the session. */
+OTAUP_API int otaup_session_result(const otaup_session *s);
+/** The terminal's id once its INFO arrived ("" before). */
+OTAUP_API const char *otaup_session_terminal(const otaup_session *s);
+OTAUP_API void otaup_session_get_stats(const otaup_session *s, otaup_session_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTAUP_SESSION_H */

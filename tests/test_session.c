@@ -1,0 +1,543 @@
+/*
+ * Session driver at the message level: a scripted terminal goes through
+ * the whole flow against a real SQLite registry — info, policy,
+ * notification, request, backup, transfer, verify, restore of damaged
+ * user data, commit, irreversible deletion — and through a disconnect
+ * with resume, lying INFOs, refusals and the terminal's consent.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otaup/error.h"
+#include "otaup/record.h"
+#include "otaup/registry.h"
+#include "otaup/session.h"
+#include "server/session_core.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static char dir[128], dbpath[200];
+static otaup_registry *reg;
+static uint8_t v1[40000], v2[40000];
+static uint8_t userdata[2][3000];
+static uint8_t body[120000];
+static size_t body_len;
+static int64_t rel2;
+
+static void hash128(const uint8_t *p, size_t n, uint8_t out[16])
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.low64 >> (8 * i));
+        out[8 + i] = (uint8_t)(h.high64 >> (8 * i));
+    }
+}
+
+static void hash64(const uint8_t *p, size_t n, uint8_t out[8])
+{
+    uint64_t h = XXH3_64bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h >> (8 * i));
+    }
+}
+
+static void put_rec(const otaup_record *r)
+{
+    int n = otaup_record_encode(r, body + body_len, sizeof body - body_len);
+    ck_assert_int_gt(n, 0);
+    body_len += (size_t)n;
+}
+
+static void setup(void)
+{
+    uint8_t key[32];
+    otaup_registry_options o;
+    otaup_reg_release r;
+    size_t i;
+    otaup_record rec;
+    snprintf(dir, sizeof dir, "/tmp/otaup-sess-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(dbpath, sizeof dbpath, "%s/reg.db", dir);
+    memset(key, 0x5C, sizeof key);
+    otaup_registry_options_init(&o);
+    o.master_key = key;
+    ck_assert_int_eq(otaup_registry_sqlite_open(dbpath, &o, &reg), 0);
+    for (i = 0; i < sizeof v1; i++) {
+        v1[i] = (uint8_t)(i * 31 + (i >> 7));
+        v2[i] = (uint8_t)(i * 31 + (i >> 7) + (i > 20000));
+    }
+    for (i = 0; i < sizeof userdata[0]; i++) {
+        userdata[0][i] = (uint8_t)("Kim: +82 10 5555 0142;"[i % 22]);
+        userdata[1][i] = (uint8_t)("photo of the cat, 2026;"[i % 23] ^ (uint8_t)i);
+    }
+    memset(&r, 0, sizeof r);
+    snprintf(r.model, sizeof r.model, "M1");
+    snprintf(r.version, sizeof r.version, "1.0");
+    r.build_time = 100;
+    ck_assert_int_eq(otaup_registry_release_add(reg, &r, v1, sizeof v1), 0);
+    snprintf(r.version, sizeof r.version, "2.0");
+    r.build_time = 200;
+    ck_assert_int_eq(otaup_registry_release_add(reg, &r, v2, sizeof v2), 0);
+    rel2 = r.id;
+    /* a synthetic record stream with restart points at steps 0, 4, 8, 12 */
+    body_len = 0;
+    for (i = 0; i < 4; i++) {
+        memset(&rec, 0, sizeof rec);
+        rec.type = OTAUP_REC_SYNC;
+        rec.index = (uint32_t)(4 * i);
+        put_rec(&rec);
+        memset(&rec, 0, sizeof rec);
+        rec.type = OTAUP_REC_DATA;
+        rec.flags = OTAUP_DATA_RESET;
+        rec.data = v2 + 5000 * i;
+        rec.data_len = 5000;
+        put_rec(&rec);
+    }
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    otaup_registry_free(reg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* delta provider: "HDRHDRHD" + the synthetic body */
+static int test_delta(otaup_registry *r, const otaup_reg_terminal *t, const otaup_reg_release *rel,
+                      const uint8_t *sig, size_t sig_len, otaup_blob *d, uint32_t *off, void *payload)
+{
+    (void)r, (void)t, (void)rel, (void)sig, (void)sig_len, (void)payload;
+    d->len = 8 + body_len;
+    d->data = malloc(d->len);
+    memcpy(d->data, "HDRHDRHD", 8);
+    memcpy(d->data + 8, body, body_len);
+    *off = 8;
+    return 0;
+}
+
+static otaup_sm_info info;
+
+static void make_info(const char *id, const uint8_t *img)
+{
+    memset(&info, 0, sizeof info);
+    snprintf(info.id, sizeof info.id, "%s", id);
+    snprintf(info.model, sizeof info.model, "M1");
+    snprintf(info.version, sizeof info.version, "1.0");
+    info.build_time = 100;
+    hash128(img, sizeof v1, info.image_hash);
+    info.image_size = sizeof v1;
+    otaup_geometry_uniform(&info.geo, 0x08000000, 4096, 32, 8);
+    info.max_frame = 1024;
+    info.ram = 32768;
+    info.layout = 0;
+    info.slot_addr = 0x08000000;
+    info.slot_size = 24 * 4096;
+    info.scratch_addr = 0x08000000 + 24 * 4096;
+    info.scratch_size = 4096;
+    info.nregions = 2;
+    info.regions[0].addr = 0x08000000 + 26 * 4096;
+    info.regions[0].len = sizeof userdata[0];
+    hash64(userdata[0], sizeof userdata[0], info.regions[0].hash);
+    info.regions[1].addr = 0x08000000 + 28 * 4096;
+    info.regions[1].len = sizeof userdata[1];
+    hash64(userdata[1], sizeof userdata[1], info.regions[1].hash);
+}
+
+static otaup_session *new_session(void)
+{
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    otaup_session_options_init(&o);
+    o.reg = reg;
+    o.delta = test_delta;
+    o.window_frames = 8;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    return s;
+}
+
+static int send_info(otaup_session *s, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_INFO;
+    m.info = &info;
+    return otaup_session_input_msg(s, &m, now);
+}
+
+static int send_simple(otaup_session *s, uint8_t type, uint32_t seq, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.seq = seq;
+    return otaup_session_input_msg(s, &m, now);
+}
+
+/* the next message out must be of `type` */
+static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
+{
+    const otaup_sm *m = otaup_session_next_msg(s, now);
+    ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
+                  otaup_session_state_name(otaup_session_get_state(s)));
+    ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
+    return m;
+}
+
+/* the terminal sends region `r` in chunks of 1000 bytes */
+static void answer_backup(otaup_session *s, uint32_t r, const uint8_t *data, uint64_t now)
+{
+    const otaup_sm *q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+    uint32_t off;
+    ck_assert_uint_eq(q->region, r);
+    for (off = q->offset; off < sizeof userdata[0]; off += 1000) {
+        otaup_sm m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_SM_BACKUP_DATA;
+        m.region = r;
+        m.offset = off;
+        m.data = data + off;
+        m.len = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
+        ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+    }
+}
+
+static uint8_t received[200000];
+static size_t received_len;
+
+/* the terminal accepts BATCH frames in order and acknowledges each */
+static void run_transfer(otaup_session *s, uint64_t *now, int stop_after)
+{
+    const otaup_sm *m;
+    int got = 0;
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, *now);
+        if (m == NULL) {
+            *now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, *now), 0);
+            continue;
+        }
+        ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
+        ck_assert_uint_le(m->len + 32, info.max_frame);
+        memcpy(received + received_len, m->data, m->len);
+        received_len += m->len;
+        ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, *now), 0);
+        if (++got == stop_after) {
+            return;
+        }
+    }
+}
+
+static void send_result(otaup_session *s, const uint8_t *img, const uint8_t *r0, const uint8_t *r1,
+                        uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_RESULT;
+    hash128(img, sizeof v2, m.image_hash);
+    m.nregions = 2;
+    hash64(r0, sizeof userdata[0], m.region_hash[0]);
+    hash64(r1, sizeof userdata[1], m.region_hash[1]);
+    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+}
+
+static int count_backups_cb(const otaup_reg_backup *b, void *p)
+{
+    (void)b;
+    (*(int *)p)++;
+    return 0;
+}
+
+static int count_backups(const char *id)
+{
+    int n = 0;
+    ck_assert_int_eq(otaup_registry_backup_list(reg, id, count_backups_cb, &n), 0);
+    return n;
+}
+
+static char events[4000];
+static int audit_cb(const otaup_reg_audit *a, void *p)
+{
+    (void)p;
+    strcat(events, a->event);
+    strcat(events, " ");
+    return 0;
+}
+
+/* restore, commit, result, done — with region 1 damaged by the upgrade */
+static void finish_with_restore(otaup_session *s, uint64_t now)
+{
+    uint8_t damaged[sizeof userdata[1]], restored[sizeof userdata[1]];
+    const otaup_sm *m;
+    memcpy(damaged, userdata[1], sizeof damaged);
+    memset(damaged + 100, 0xFF, 500);
+    send_result(s, v2, userdata[0], damaged, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_RESTORE);
+    memset(restored, 0, sizeof restored);
+    while (otaup_session_get_state(s) == OTAUP_SS_RESTORE) {
+        m = expect(s, OTAUP_SM_RESTORE, now);
+        ck_assert_uint_eq(m->region, 1); /* region 0 is intact: not restored */
+        ck_assert_uint_le(m->offset + m->len, sizeof restored);
+        memcpy(restored + m->offset, m->data, m->len);
+        ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    }
+    ck_assert_int_eq(memcmp(restored, userdata[1], sizeof restored), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_COMMIT);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ck_assert_int_eq(count_backups(info.id), 2); /* kept until the terminal confirms */
+    send_result(s, v2, userdata[0], restored, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_DONE);
+    expect(s, OTAUP_SM_DONE, now);
+    ck_assert_int_eq(count_backups(info.id), 0);
+}
+
+START_TEST(test_whole_flow)
+{
+    otaup_session *s = new_session();
+    otaup_reg_terminal t;
+    otaup_reg_request q;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    make_info("T1", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_WAIT_REQUEST);
+    m = expect(s, OTAUP_SM_NOTIFY, now);
+    ck_assert_ptr_nonnull(strstr(m->text, "2.0"));
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T1", &t), 0);
+    ck_assert_str_eq(t.status, "notified");
+    /* nothing until the user asks (customer centre) */
+    now += 1500;
+    ck_assert_int_eq(otaup_session_poll(s, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_WAIT_REQUEST);
+    ck_assert_ptr_null(otaup_session_next_msg(s, now));
+    memset(&q, 0, sizeof q);
+    snprintf(q.terminal, sizeof q.terminal, "T1");
+    snprintf(q.source, sizeof q.source, "ctl");
+    ck_assert_int_eq(otaup_registry_request_put(reg, &q), 0);
+    now += 1000;
+    ck_assert_int_eq(otaup_session_poll(s, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_BACKUP);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    ck_assert_int_eq(count_backups("T1"), 2);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_START);
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_uint_eq(m->len, 8); /* header + sections */
+    ck_assert_uint_eq(m->step, 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    received_len = 0;
+    run_transfer(s, &now, -1);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    /* the frames carried the whole stream (DATA may be cut differently) */
+    ck_assert_uint_ge(received_len, body_len);
+    finish_with_restore(s, now);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T1", &t), 0);
+    ck_assert_str_eq(t.version, "2.0");
+    ck_assert_str_eq(t.status, "upgraded");
+    events[0] = '\0';
+    ck_assert_int_eq(otaup_registry_audit_list(reg, "T1", 0, audit_cb, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(events, "info policy notified request-accepted session backup backup "
+                                         "start verified restore backup-deleted upgraded"));
+    ck_assert(otaup_session_finished(s));
+    ck_assert_int_eq(otaup_session_result(s), 0);
+    otaup_session_free(s);
+
+    /* the next connection finds it up to date */
+    s = new_session();
+    make_info("T1", v2);
+    snprintf(info.version, sizeof info.version, "2.0");
+    ck_assert_int_eq(send_info(s, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_IDLE);
+    expect(s, OTAUP_SM_DONE, now);
+    otaup_session_free(s);
+}
+END_TEST
+
+START_TEST(test_disconnect_and_resume)
+{
+    otaup_session *s = new_session();
+    otaup_reg_session rs;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    size_t first_part;
+    make_info("T2", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    expect(s, OTAUP_SM_NOTIFY, now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0); /* accepted on the phone */
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    received_len = 0;
+    run_transfer(s, &now, 12);
+    first_part = received_len;
+    {
+        otaup_sm p;
+        memset(&p, 0, sizeof p);
+        p.type = OTAUP_SM_PROGRESS;
+        p.step = 9;
+        ck_assert_int_eq(otaup_session_input_msg(s, &p, now + 5000), 0);
+    }
+    otaup_session_closed(s, now + 5000);
+    ck_assert(otaup_session_finished(s));
+    otaup_session_free(s);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T2", &rs), 0);
+    ck_assert_str_eq(rs.state, "transfer");
+    ck_assert_uint_eq(rs.next_step, 9);
+
+    /* reconnect: the terminal's journal says step 9 is next */
+    s = new_session();
+    make_info("T2", v1);
+    info.active = 1;
+    info.session_id = rs.session_id;
+    info.next_step = 9;
+    now += 10000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    /* no new notification, no second backup: straight to START at SYNC 8 */
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_uint_eq(m->step, 8);
+    ck_assert_uint_eq(m->session_id, rs.session_id);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    received_len = 0;
+    run_transfer(s, &now, -1);
+    ck_assert_uint_lt(received_len, body_len / 2 + 200); /* only the rest was sent */
+    ck_assert_uint_gt(first_part, 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    finish_with_restore(s, now);
+    otaup_session_free(s);
+}
+END_TEST
+
+START_TEST(test_lying_terminal)
+{
+    otaup_session *s;
+    const otaup_sm *m;
+    otaup_reg_terminal t;
+    /* a user-data region beyond the end of its flash */
+    s = new_session();
+    make_info("T3", v1);
+    info.regions[1].addr = 0x08000000 + 31 * 4096;
+    info.regions[1].len = 8192;
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_GEOMETRY);
+    m = expect(s, OTAUP_SM_ABORT_OUT, 0);
+    ck_assert_int_eq(m->code, OTAUP_E_GEOMETRY);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T3", &t), OTAUP_E_NOT_FOUND);
+    otaup_session_free(s);
+    /* an image larger than its slot */
+    s = new_session();
+    make_info("T3", v1);
+    info.image_size = info.slot_size + 1;
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_GEOMETRY);
+    otaup_session_free(s);
+    /* an invalid sector map */
+    s = new_session();
+    make_info("T3", v1);
+    info.geo.write_size = 3;
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_GEOMETRY);
+    otaup_session_free(s);
+    /* a frame size outside the protocol's range */
+    s = new_session();
+    make_info("T3", v1);
+    info.max_frame = 10;
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_PEER);
+    otaup_session_free(s);
+    /* anything but INFO first */
+    s = new_session();
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, 5, 0), OTAUP_E_PEER);
+    otaup_session_free(s);
+    /* a known id with another model */
+    s = new_session();
+    make_info("T4", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    otaup_session_free(s);
+    s = new_session();
+    make_info("T4", v1);
+    snprintf(info.model, sizeof info.model, "M9");
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_MODEL);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T4", &t), 0);
+    ck_assert_str_eq(t.model, "M1"); /* the registry lost nothing */
+    otaup_session_free(s);
+}
+END_TEST
+
+START_TEST(test_bad_backup_and_peer_errors)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint8_t wrong[sizeof userdata[0]];
+    int i;
+    make_info("T5", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    expect(s, OTAUP_SM_NOTIFY, 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    memcpy(wrong, userdata[0], sizeof wrong);
+    wrong[7] ^= 1;
+    /* data that does not match the reported hash: asked again, then refused */
+    for (i = 0; i < 2; i++) {
+        answer_backup(s, 0, wrong, 0);
+    }
+    {
+        otaup_sm d;
+        expect(s, OTAUP_SM_BACKUP_REQ, 0);
+        memset(&d, 0, sizeof d);
+        d.type = OTAUP_SM_BACKUP_DATA;
+        d.data = wrong;
+        d.len = sizeof wrong;
+        ck_assert_int_eq(otaup_session_input_msg(s, &d, 0), OTAUP_E_BACKUP);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_BACKUP);
+    m = expect(s, OTAUP_SM_ABORT_OUT, 0);
+    ck_assert_int_eq(m->code, OTAUP_E_BACKUP);
+    ck_assert_int_eq(count_backups("T5"), 0);
+    otaup_session_free(s);
+}
+END_TEST
+
+START_TEST(test_silent_terminal_times_out)
+{
+    otaup_session *s = new_session();
+    uint64_t d;
+    make_info("T6", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    expect(s, OTAUP_SM_NOTIFY, 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    /* asked again on each timeout, then given up */
+    d = otaup_session_deadline(s);
+    ck_assert(d > 0 && d < 10000);
+    ck_assert_int_eq(otaup_session_poll(s, d), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, d);
+    ck_assert_int_eq(otaup_session_poll(s, 200000), OTAUP_E_TIMEOUT);
+    ck_assert(otaup_session_finished(s));
+    otaup_session_free(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("session");
+    TCase *tc = tcase_create("flow");
+    SRunner *sr;
+    int failed;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_whole_flow);
+    tcase_add_test(tc, test_disconnect_and_resume);
+    tcase_add_test(tc, test_lying_terminal);
+    tcase_add_test(tc, test_bad_backup_and_peer_errors);
+    tcase_add_test(tc, test_silent_terminal_times_out);
+    suite_add_tcase(su, tc);
+    sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
