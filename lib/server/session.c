@@ -32,6 +32,7 @@ struct otaup_session {
     int finished;
     otaup_swire *wire;
     uint64_t now, last_rx, t_next;
+    int clock_started;
     /* terminal */
     otaup_sm_info info;
     int have_info;
@@ -993,6 +994,7 @@ int otaup_session_input_msg(otaup_session *s, const otaup_sm *m, uint64_t now_ms
 {
     s->now = now_ms;
     s->last_rx = now_ms;
+    s->clock_started = 1;
     if (s->finished && m->type != OTAUP_SM_PING) {
         return s->result;
     }
@@ -1046,6 +1048,10 @@ int otaup_session_poll(otaup_session *s, uint64_t now_ms)
 {
     int rc;
     s->now = now_ms;
+    if (!s->clock_started) {
+        s->clock_started = 1;
+        s->last_rx = now_ms; /* the idle timer starts with the session */
+    }
     if (s->finished) {
         return s->result;
     }
@@ -1102,6 +1108,9 @@ uint64_t otaup_session_deadline(const otaup_session *s)
     uint64_t d = s->last_rx + s->o.idle_timeout_ms, t;
     if (s->finished) {
         return UINT64_MAX;
+    }
+    if (!s->clock_started) {
+        return 0; /* poll once to start the clock */
     }
     if (s->st == OTAUP_SS_WAIT_REQUEST && s->t_next < d) {
         d = s->t_next;
@@ -1270,6 +1279,10 @@ int otaup_session_feed(otaup_session *s, const uint8_t *in, size_t len, uint64_t
 {
     int rc;
     s->now = now_ms;
+    if (!s->clock_started) {
+        s->clock_started = 1;
+        s->last_rx = now_ms;
+    }
     s->stats.bytes_in += len;
     rc = otaup_swire_feed(s->wire, in, len, deliver, s);
     if (rc < 0 && !s->finished) {

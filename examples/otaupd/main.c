@@ -1,0 +1,370 @@
+/*
+ * otaupd — the reference upgrade server (docs/server.md).
+ *
+ *   otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]
+ *          [--auto-request] [--restore-always] [--max-conns N] [--quiet]
+ *
+ * One thread, one epoll loop, one otaup_session per TCP connection, the
+ * SQLite registry. SIGINT/SIGTERM: every session saves its state (a
+ * reconnect after a restart resumes), then the daemon exits 0.
+ * Log: one line per event on stderr, key=value.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "otaup/error.h"
+#include "otaup/registry.h"
+#include "otaup/session.h"
+
+struct conn {
+    int fd;
+    otaup_session *s;
+    char peer[64];
+    uint8_t *pend;      /* bytes the socket did not take yet */
+    size_t pend_len, pend_off;
+    struct conn *prev, *next;
+};
+
+static struct conn *conns; /* every live connection (timers, shutdown) */
+
+static volatile sig_atomic_t stop_flag;
+static int quiet;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void logline(const char *level, const char *terminal, const char *event, const char *fmt, ...)
+{
+    char ts[40], msg[512];
+    struct timespec t;
+    struct tm tm;
+    va_list ap;
+    if (quiet && strcmp(level, "error") != 0 && strcmp(level, "warn") != 0) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &t);
+    gmtime_r(&t.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s terminal=%s event=%s %s\n", ts, t.tv_nsec / 1000000L, level,
+            terminal && *terminal ? terminal : "-", event, msg);
+}
+
+static void session_log(int level, const char *terminal, const char *event, const char *msg, void *p)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    (void)p;
+    if (level > OTAUP_LOG_INFO) {
+        return;
+    }
+    logline(names[level < 0 ? 0 : level], terminal, event, "%s", msg);
+}
+
+static int parse_listen(const char *s, struct sockaddr_in *a)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long port;
+    if (colon == NULL || (size_t)(colon - s) >= sizeof host) {
+        return -1;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535) {
+        return -1;
+    }
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (host[0] == '\0' || strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof host, "127.0.0.1");
+    }
+    return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]\n"
+               "              [--auto-request] [--restore-always] [--max-conns N] [--quiet]\n"
+               "defaults: --listen 127.0.0.1:7070 --db otaup.db --key DB.key (created, mode 0600)\n");
+}
+
+static void close_conn(int ep, struct conn *c, uint64_t now, const char *why)
+{
+    const char *term = otaup_session_terminal(c->s);
+    otaup_session_closed(c->s, now);
+    logline("info", term, "close", "peer=%s reason=\"%s\" state=%s result=%s", c->peer, why,
+            otaup_session_state_name(otaup_session_get_state(c->s)),
+            otaup_session_result(c->s) ? otaup_errname(otaup_session_result(c->s)) : "ok");
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    otaup_session_free(c->s);
+    free(c->pend);
+    free(c);
+}
+
+/* Move the session's bytes to the socket. Returns 0, or -1 when the
+ * connection must close. Bytes the socket does not take wait in c->pend
+ * and EPOLLOUT is armed until they are gone. */
+static int flush_out(int ep, struct conn *c, uint64_t now)
+{
+    uint8_t buf[16384];
+    struct epoll_event ev;
+    for (;;) {
+        while (c->pend_off < c->pend_len) {
+            ssize_t w = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+                ev.data.ptr = c;
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                return 0;
+            }
+            if (w <= 0) {
+                return -1;
+            }
+            c->pend_off += (size_t)w;
+        }
+        {
+            int n = otaup_session_read(c->s, buf, sizeof buf, now);
+            if (n < 0) {
+                return -1;
+            }
+            if (n == 0) {
+                break;
+            }
+            if (c->pend == NULL) {
+                c->pend = malloc(sizeof buf);
+                if (c->pend == NULL) {
+                    return -1;
+                }
+            }
+            memcpy(c->pend, buf, (size_t)n);
+            c->pend_len = (size_t)n;
+            c->pend_off = 0;
+        }
+    }
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = c;
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_s = "127.0.0.1:7070", *db = "otaup.db", *keyp = NULL;
+    char keybuf[512], err[256] = "";
+    uint8_t key[OTAUP_REG_KEY_LEN];
+    struct sockaddr_in addr;
+    otaup_registry_options ro;
+    otaup_registry *reg = NULL;
+    otaup_session_options so;
+    struct epoll_event ev, evs[256];
+    unsigned max_conns = 20000, nconns = 0, window = 0;
+    int auto_req = 0, restore_always = 0;
+    int lfd, ep, i, rc, one = 1;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen_s = argv[++i];
+        } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            db = argv[++i];
+        } else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+            keyp = argv[++i];
+        } else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+            window = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc) {
+            max_conns = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--auto-request") == 0) {
+            auto_req = 1;
+        } else if (strcmp(argv[i], "--restore-always") == 0) {
+            restore_always = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "otaupd: unknown or incomplete option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (parse_listen(listen_s, &addr) != 0) {
+        fprintf(stderr, "otaupd: --listen '%s': expected IPv4ADDR:PORT\n", listen_s);
+        return 2;
+    }
+    if (keyp == NULL) {
+        snprintf(keybuf, sizeof keybuf, "%s.key", db);
+        keyp = keybuf;
+    }
+    rc = otaup_registry_keyfile(keyp, 1, key);
+    if (rc < 0) {
+        fprintf(stderr, "otaupd: master key %s: %s%s\n", keyp, otaup_strerror(rc),
+                rc == OTAUP_E_KEY ? " (must be 64 hex digits, mode 0600)" : "");
+        return 1;
+    }
+    otaup_registry_options_init(&ro);
+    ro.master_key = key;
+    ro.errbuf = err;
+    ro.errbuf_len = sizeof err;
+    rc = otaup_registry_sqlite_open(db, &ro, &reg);
+    if (rc < 0) {
+        fprintf(stderr, "otaupd: registry %s: %s%s%s\n", db, otaup_strerror(rc), err[0] ? ": " : "", err);
+        return 1;
+    }
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 1024) != 0) {
+        fprintf(stderr, "otaupd: cannot listen on %s: %s\n", listen_s, strerror(errno));
+        otaup_registry_free(reg);
+        return 1;
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    ev.events = EPOLLIN;
+    ev.data.ptr = NULL;
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    otaup_session_options_init(&so);
+    so.reg = reg;
+    so.log = session_log;
+    so.auto_request = auto_req;
+    so.restore_always = restore_always;
+    so.window_frames = window;
+    logline("info", NULL, "listen", "addr=%s db=%s key=%s", listen_s, db, keyp);
+
+    while (!stop_flag) {
+        int n = epoll_wait(ep, evs, 256, 50);
+        uint64_t now = now_ms();
+        if (n < 0 && errno != EINTR) {
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+            if (c == NULL) {
+                for (;;) {
+                    struct sockaddr_in pa;
+                    socklen_t pl = sizeof pa;
+                    int fd = accept4(lfd, (struct sockaddr *)&pa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    char ip[32];
+                    if (fd < 0) {
+                        break;
+                    }
+                    if (nconns >= max_conns) {
+                        close(fd);
+                        logline("warn", NULL, "refused", "reason=max-conns");
+                        continue;
+                    }
+                    c = calloc(1, sizeof *c);
+                    if (c == NULL || otaup_session_new(&so, &c->s) < 0) {
+                        free(c);
+                        close(fd);
+                        continue;
+                    }
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    c->fd = fd;
+                    c->next = conns;
+                    if (conns != NULL) {
+                        conns->prev = c;
+                    }
+                    conns = c;
+                    inet_ntop(AF_INET, &pa.sin_addr, ip, sizeof ip);
+                    snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(pa.sin_port));
+                    ev.events = EPOLLIN | EPOLLRDHUP;
+                    ev.data.ptr = c;
+                    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+                    nconns++;
+                    logline("info", NULL, "accept", "peer=%s conns=%u", c->peer, nconns);
+                }
+                continue;
+            }
+            if (evs[i].events & EPOLLOUT) {
+                if (flush_out(ep, c, now) < 0) {
+                    close_conn(ep, c, now, "write failed");
+                    nconns--;
+                    continue;
+                }
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                uint8_t buf[65536];
+                ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+                if (r > 0) {
+                    rc = otaup_session_feed(c->s, buf, (size_t)r, now);
+                    if (flush_out(ep, c, now) < 0) {
+                        close_conn(ep, c, now, "write failed");
+                        nconns--;
+                        continue;
+                    }
+                } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    close_conn(ep, c, now, r == 0 ? "peer closed" : strerror(errno));
+                    nconns--;
+                    continue;
+                }
+            }
+            if (otaup_session_finished(c->s) && c->pend_off >= c->pend_len) {
+                close_conn(ep, c, now, otaup_session_result(c->s) ? otaup_strerror(otaup_session_result(c->s))
+                                                                  : "session over");
+                nconns--;
+            }
+        }
+        /* timers */
+        {
+            struct conn *c = conns, *nx;
+            for (; c != NULL; c = nx) {
+                nx = c->next;
+                if (otaup_session_deadline(c->s) <= now) {
+                    otaup_session_poll(c->s, now);
+                    if (flush_out(ep, c, now) < 0 ||
+                        (otaup_session_finished(c->s) && c->pend_off >= c->pend_len)) {
+                        close_conn(ep, c, now, "timer");
+                        nconns--;
+                    }
+                }
+            }
+        }
+    }
+    logline("info", NULL, "shutdown", "signal received: saving %u session(s)", nconns);
+    while (conns != NULL) {
+        close_conn(ep, conns, now_ms(), "server shutdown (resumable)");
+    }
+    close(lfd);
+    close(ep);
+    otaup_registry_free(reg);
+    memset(key, 0, sizeof key);
+    logline("info", NULL, "stopped", "ok");
+    return 0;
+}
