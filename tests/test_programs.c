@@ -1,0 +1,247 @@
+/*
+ * The server programs facing bad input: otaupctl with missing files,
+ * wrong models, unknown terminals, bad options; otaupd with a bad
+ * address, an unreadable key, garbage on its socket, and a clean
+ * shutdown on SIGTERM. Each must give a clear error and lose nothing.
+ * Loopback only; every wait is bounded.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[128];
+static char ctl[512], daemon_path[512];
+static char out[8192];
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    snprintf(dir, sizeof dir, "/tmp/otaup-prog-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(bin);
+    snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl", bin);
+    snprintf(daemon_path, sizeof daemon_path, "%s/examples/otaupd/otaupd", bin);
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* run a shell command in dir, capture stdout+stderr; return exit code */
+static int run(const char *fmt, ...)
+{
+    char cmd[2048], full[2300];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "cd '%s' && timeout 20 %s 2>&1", dir, cmd);
+    p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void make_image(const char *name, size_t len, unsigned seed)
+{
+    char p[300];
+    FILE *f;
+    size_t i;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (i = 0; i < len; i++) {
+        fputc((int)((i * 7 + seed) & 0xFF), f);
+    }
+    fclose(f);
+}
+
+START_TEST(test_otaupctl_bad_input)
+{
+    make_image("v2.bin", 5000, 1);
+    /* reading commands never create an empty registry */
+    ck_assert_int_eq(run("%s --db r.db terminals", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "r.db"));
+    ck_assert_int_ne(access("r.db", F_OK), 0);
+    /* missing image */
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 5 nope.bin", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "nope.bin"));
+    /* usage errors: exit 2 */
+    ck_assert_int_eq(run("%s --db r.db release add --model M v2.bin", ctl), 2);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 2026-13-01 v2.bin", ctl), 2);
+    ck_assert_ptr_nonnull(strstr(out, "build-time"));
+    ck_assert_int_eq(run("%s --db r.db frobnicate", ctl), 2);
+    ck_assert_int_eq(run("%s --bogus", ctl), 2);
+    /* a good release, then the same again: refused, first one kept */
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 2026-11-20 v2.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 2026-11-20 v2.bin", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "already published"));
+    ck_assert_int_eq(run("%s --db r.db releases", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "2026-11-20T00:00:00Z"));
+    /* unknown terminal */
+    ck_assert_int_eq(run("%s --db r.db request T404", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "no terminal 'T404'"));
+    ck_assert_int_eq(run("%s --db r.db status T404", ctl), 1);
+    /* a file that is not a registry is left alone */
+    make_image("notadb", 3000, 2);
+    ck_assert_int_eq(run("cksum notadb"), 0);
+    {
+        char before[sizeof out];
+        snprintf(before, sizeof before, "%s", out);
+        ck_assert_int_eq(run("%s --db notadb terminals", ctl), 1);
+        ck_assert_ptr_nonnull(strstr(out, "cannot open registry"));
+        ck_assert_int_eq(run("cksum notadb"), 0);
+        ck_assert_str_eq(out, before);
+    }
+    /* the audit log kept the release */
+    ck_assert_int_eq(run("%s --db r.db audit", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "release-added"));
+}
+END_TEST
+
+static pid_t start_daemon(const char *args)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char cmd[1200];
+        if (chdir(dir) != 0) {
+            _exit(99);
+        }
+        snprintf(cmd, sizeof cmd, "exec %s %s 2>daemon.log", daemon_path, args);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(98);
+    }
+    return pid;
+}
+
+static int connect_to(int port)
+{
+    struct sockaddr_in a;
+    int i, fd;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (i = 0; i < 100; i++) { /* up to 5 s for the daemon to listen */
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+            return fd;
+        }
+        close(fd);
+        nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+    }
+    return -1;
+}
+
+static int wait_exit(pid_t pid, int secs)
+{
+    int st, i;
+    for (i = 0; i < secs * 20; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+START_TEST(test_otaupd_bad_input_and_shutdown)
+{
+    int port = 20000 + (int)(getpid() % 20000);
+    char args[200];
+    pid_t pid;
+    int fd, i;
+    char buf[256];
+    ssize_t r;
+    /* bad listen address, bad option: usage exit 2 */
+    ck_assert_int_eq(run("%s --listen nowhere", daemon_path), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--listen"));
+    ck_assert_int_eq(run("%s --frob", daemon_path), 2);
+    /* a key file readable by others is refused */
+    ck_assert_int_eq(run("sh -c 'printf %%064d 0 > k.key; chmod 644 k.key'"), 0);
+    ck_assert_int_eq(run("%s --db r.db --key k.key --listen 127.0.0.1:%d", daemon_path, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "master key"));
+    /* a registry in a missing directory */
+    ck_assert_int_eq(run("%s --db nodir/r.db --key k2.key --listen 127.0.0.1:%d", daemon_path, port), 1);
+
+    snprintf(args, sizeof args, "--db r.db --listen 127.0.0.1:%d", port);
+    pid = start_daemon(args);
+    /* garbage on the socket: that connection is closed, the daemon lives on */
+    for (i = 0; i < 3; i++) {
+        fd = connect_to(port);
+        ck_assert_int_ge(fd, 0);
+        memset(buf, 0xA5 + i, sizeof buf);
+        ck_assert_int_eq(send(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+        {
+            struct timeval tv = { 5, 0 };
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        }
+        do {
+            r = recv(fd, buf, sizeof buf, 0);
+        } while (r > 0);
+        ck_assert_int_eq(r, 0); /* closed by the server, not timed out */
+        close(fd);
+    }
+    /* and it still accepts */
+    fd = connect_to(port);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    /* SIGTERM: clean exit 0 */
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(wait_exit(pid, 10), 0);
+    ck_assert_int_eq(run("cat daemon.log"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "event=listen"));
+    ck_assert_ptr_nonnull(strstr(out, "event=close"));
+    ck_assert_ptr_nonnull(strstr(out, "event=stopped"));
+    /* the registry it created is valid and its key private */
+    ck_assert_int_eq(run("%s --db r.db terminals", ctl), 0);
+    {
+        struct stat st;
+        char kp[300];
+        snprintf(kp, sizeof kp, "%s/r.db.key", dir);
+        ck_assert_int_eq(stat(kp, &st), 0);
+        ck_assert_int_eq(st.st_mode & 077, 0);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("programs");
+    TCase *tc = tcase_create("bad-input");
+    SRunner *sr;
+    int failed;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_otaupctl_bad_input);
+    tcase_add_test(tc, test_otaupd_bad_input_and_shutdown);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
