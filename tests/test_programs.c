@@ -43,6 +43,7 @@ static void teardown(void)
 }
 
 /* run a shell command in dir, capture stdout+stderr; return exit code */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
     char cmd[2048], full[2300];

@@ -56,6 +56,8 @@ static uint64_t now_ms(void)
 }
 
 static void logline(const char *level, const char *terminal, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void logline(const char *level, const char *terminal, const char *event, const char *fmt, ...)
 {
     char ts[40], msg[512];
     struct timespec t;
