@@ -1,0 +1,483 @@
+/*
+ * otaup — power-safe journal in NOR flash. C99, no heap, no OS.
+ * Layout and rules: include/otaup/journal.h, docs/porting.md.
+ */
+#include <string.h>
+
+#include "otaup/error.h"
+#include "otaup/journal.h"
+
+/* record types: never 0x00 or 0xFF, so neither erased nor zeroed slots parse */
+#define JR_HDR 0xA0u
+#define JR_BEGIN 0xA1u
+#define JR_DONE 0xA2u
+#define JR_SWIN 0xA3u
+#define JR_SSEC 0xA4u
+#define JR_PONR 0xA5u
+#define JR_SWITCH 0xA6u
+#define JR_END 0xA7u
+#define JR_STATE 0xA8u
+#define JR_RESTORE 0xA9u
+
+#define JR_MAGIC 0x4A54304Fu /* "O0TJ" little-endian, in the header's field a */
+#define JR_SIZE 32u
+
+/* One record: 32 bytes, little-endian fields, CRC-32 over bytes 0..27. */
+typedef struct jrec {
+    uint8_t type, flags;
+    uint16_t x;
+    uint32_t a, b, c, d;
+    uint64_t h;
+} jrec;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+OTAUP_RAMFUNC uint32_t otaup_journal_crc32(uint32_t crc, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t i;
+    int k;
+    crc = ~crc;
+    for (i = 0; i < len; i++) {
+        crc ^= p[i];
+        for (k = 0; k < 8; k++) {
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        }
+    }
+    return ~crc;
+}
+
+OTAUP_RAMFUNC static void enc(const jrec *r, uint8_t *out)
+{
+    out[0] = r->type;
+    out[1] = r->flags;
+    out[2] = (uint8_t)r->x;
+    out[3] = (uint8_t)(r->x >> 8);
+    put32(out + 4, r->a);
+    put32(out + 8, r->b);
+    put32(out + 12, r->c);
+    put32(out + 16, (uint32_t)r->h);
+    put32(out + 20, (uint32_t)(r->h >> 32));
+    put32(out + 24, r->d);
+    put32(out + 28, otaup_journal_crc32(0, out, 28));
+}
+
+OTAUP_RAMFUNC static int dec(const uint8_t *in, jrec *r)
+{
+    if (get32(in + 28) != otaup_journal_crc32(0, in, 28)) {
+        return 0;
+    }
+    r->type = in[0];
+    r->flags = in[1];
+    r->x = (uint16_t)(in[2] | (in[3] << 8));
+    r->a = get32(in + 4);
+    r->b = get32(in + 8);
+    r->c = get32(in + 12);
+    r->h = (uint64_t)get32(in + 16) | ((uint64_t)get32(in + 20) << 32);
+    r->d = get32(in + 24);
+    return r->type >= JR_BEGIN && r->type <= JR_RESTORE;
+}
+
+/* Fold one record into a state. */
+OTAUP_RAMFUNC static void fold(otaup_journal_state *st, const jrec *r)
+{
+    switch (r->type) {
+    case JR_BEGIN:
+        st->session = OTAUP_JS_ACTIVE;
+        st->session_id = r->a;
+        st->delta_id = r->h;
+        st->layout = r->flags;
+        st->target_slot = (uint8_t)r->x;
+        st->next_step = 0;
+        st->ponr = 0;
+        st->scratch = OTAUP_JSCRATCH_NONE;
+        st->result = 0;
+        st->restore = OTAUP_JRESTORE_NONE;
+        st->restore_region = 0;
+        break;
+    case JR_DONE:
+        st->next_step = r->a + 1u;
+        st->scratch = OTAUP_JSCRATCH_NONE;
+        break;
+    case JR_SWIN:
+    case JR_SSEC:
+        st->scratch = r->type == JR_SWIN ? OTAUP_JSCRATCH_WINDOW : OTAUP_JSCRATCH_SECTOR;
+        st->scratch_step = r->a;
+        st->scratch_addr = r->b;
+        st->scratch_len = r->c;
+        st->scratch_hash = r->h;
+        break;
+    case JR_PONR:
+        st->ponr = 1;
+        break;
+    case JR_SWITCH:
+        st->boot_slot = (uint8_t)(r->a & 1u);
+        break;
+    case JR_END:
+        st->session = OTAUP_JS_ENDED;
+        st->result = (int32_t)r->a;
+        st->scratch = OTAUP_JSCRATCH_NONE;
+        break;
+    case JR_STATE:
+        st->next_step = r->a;
+        st->ponr = (uint8_t)(r->flags & 1u);
+        break;
+    case JR_RESTORE:
+        st->restore_region = (uint8_t)r->x;
+        st->restore = r->flags;
+        break;
+    default:
+        break;
+    }
+}
+
+OTAUP_RAMFUNC static int slot_erased(const otaup_journal *j, const uint8_t *p)
+{
+    uint32_t i;
+    for (i = 0; i < j->slot; i++) {
+        if (p[i] != j->flash->geo.erased) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Check the area: whole sectors, at least two, each holding >= 4 slots. */
+OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uint32_t len, uint32_t slot)
+{
+    uint32_t pos = addr, start, size, n = 0;
+    if (len == 0 || addr + len < addr || !otaup_geometry_is_sector_aligned(&flash->geo, addr, len)) {
+        return OTAUP_E_GEOMETRY;
+    }
+    while (pos - addr < len) {
+        if (otaup_geometry_sector_at(&flash->geo, pos, &start, &size) < 0 || size < 4u * slot) {
+            return OTAUP_E_GEOMETRY;
+        }
+        n++;
+        pos = start + size;
+        if (pos == 0) {
+            break;
+        }
+    }
+    return n >= 2 ? 0 : OTAUP_E_GEOMETRY;
+}
+
+OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash, uint32_t addr, uint32_t len)
+{
+    uint8_t buf[OTAUP_CONFIG_JOURNAL_SLOT_MAX];
+    uint32_t pos, start, size, best_seq = 0, best_addr = 0, best_len = 0, off;
+    jrec r;
+    int rc, found = 0;
+    if (j == NULL || flash == NULL || flash->read == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    memset(j, 0, sizeof *j);
+    if (otaup_geometry_check(&flash->geo) != 0 || flash->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX) {
+        return OTAUP_E_GEOMETRY;
+    }
+    j->flash = flash;
+    j->addr = addr;
+    j->len = len;
+    j->slot = flash->geo.write_size > JR_SIZE ? flash->geo.write_size : JR_SIZE;
+    rc = check_area(flash, addr, len, j->slot);
+    if (rc != 0) {
+        return rc;
+    }
+    /* the active sector: the valid header with the highest sequence */
+    for (pos = addr; pos - addr < len; pos = start + size) {
+        (void)otaup_geometry_sector_at(&flash->geo, pos, &start, &size);
+        rc = flash->read(flash, start, buf, j->slot);
+        if (rc != 0) {
+            return rc;
+        }
+        if (get32(buf + 28) == otaup_journal_crc32(0, buf, 28) && buf[0] == JR_HDR &&
+            get32(buf + 4) == JR_MAGIC && get32(buf + 12) == j->slot && get32(buf + 16) == size) {
+            uint32_t seq = get32(buf + 8);
+            if (!found || (int32_t)(seq - best_seq) > 0) {
+                found = 1;
+                best_seq = seq;
+                best_addr = start;
+                best_len = size;
+            }
+        }
+        if (start + size == 0) {
+            break;
+        }
+    }
+    if (!found) {
+        return 0; /* empty journal: state all zero */
+    }
+    j->sec_addr = best_addr;
+    j->sec_len = best_len;
+    j->st.seq = best_seq;
+    /* fold the records up to the first erased slot; torn slots are skipped */
+    for (off = j->slot; off + j->slot <= best_len; off += j->slot) {
+        rc = flash->read(flash, best_addr + off, buf, j->slot);
+        if (rc != 0) {
+            return rc;
+        }
+        if (slot_erased(j, buf)) {
+            break;
+        }
+        if (dec(buf, &r)) {
+            fold(&j->st, &r);
+            j->st.records++;
+        }
+    }
+    j->pos = off;
+    return 0;
+}
+
+const otaup_journal_state *otaup_journal_get(const otaup_journal *j)
+{
+    return j != NULL ? &j->st : NULL;
+}
+
+int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t addr, uint32_t len)
+{
+    otaup_journal j;
+    if (otaup_journal_mount(&j, flash, addr, len) != 0) {
+        return 0;
+    }
+    return j.st.boot_slot;
+}
+
+/* Program one record into slot `off` of sector `sec`. */
+OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t off, const jrec *r)
+{
+    uint8_t buf[OTAUP_CONFIG_JOURNAL_SLOT_MAX];
+    memset(buf, j->flash->geo.erased, sizeof buf);
+    enc(r, buf);
+    return j->flash->prog(j->flash, sec + off, buf, j->slot);
+}
+
+/* Write the state `st` as records into slots of sector `sec` from slot 1;
+ * returns the offset after the last one, or a negative error. */
+OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, const otaup_journal_state *st)
+{
+    jrec r;
+    uint32_t off = j->slot;
+    int rc;
+    if (st->boot_slot != 0) {
+        memset(&r, 0, sizeof r);
+        r.type = JR_SWITCH;
+        r.a = st->boot_slot;
+        if ((rc = put_slot(j, sec, off, &r)) != 0) {
+            return rc;
+        }
+        off += j->slot;
+    }
+    if (st->session != OTAUP_JS_NONE) {
+        memset(&r, 0, sizeof r);
+        r.type = JR_BEGIN;
+        r.a = st->session_id;
+        r.h = st->delta_id;
+        r.flags = st->layout;
+        r.x = st->target_slot;
+        if ((rc = put_slot(j, sec, off, &r)) != 0) {
+            return rc;
+        }
+        off += j->slot;
+        memset(&r, 0, sizeof r);
+        r.type = JR_STATE;
+        r.a = st->next_step;
+        r.flags = st->ponr;
+        if ((rc = put_slot(j, sec, off, &r)) != 0) {
+            return rc;
+        }
+        off += j->slot;
+        if (st->scratch != OTAUP_JSCRATCH_NONE) {
+            memset(&r, 0, sizeof r);
+            r.type = st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN : JR_SSEC;
+            r.a = st->scratch_step;
+            r.b = st->scratch_addr;
+            r.c = st->scratch_len;
+            r.h = st->scratch_hash;
+            if ((rc = put_slot(j, sec, off, &r)) != 0) {
+                return rc;
+            }
+            off += j->slot;
+        }
+        if (st->restore != OTAUP_JRESTORE_NONE) {
+            memset(&r, 0, sizeof r);
+            r.type = JR_RESTORE;
+            r.x = st->restore_region;
+            r.flags = st->restore;
+            if ((rc = put_slot(j, sec, off, &r)) != 0) {
+                return rc;
+            }
+            off += j->slot;
+        }
+        if (st->session == OTAUP_JS_ENDED) {
+            memset(&r, 0, sizeof r);
+            r.type = JR_END;
+            r.a = (uint32_t)st->result;
+            if ((rc = put_slot(j, sec, off, &r)) != 0) {
+                return rc;
+            }
+            off += j->slot;
+        }
+    }
+    return (int32_t)off;
+}
+
+/* Move to the next sector with a snapshot of `st` (which already includes
+ * the record being appended). The new sector counts only once its header
+ * is programmed, which happens last. */
+OTAUP_RAMFUNC static int compact(otaup_journal *j, const otaup_journal_state *st)
+{
+    uint32_t next = j->sec_len != 0 ? j->sec_addr + j->sec_len : j->addr;
+    uint32_t start, size, seq = j->st.seq + 1u;
+    int32_t end;
+    jrec h;
+    int rc;
+    if (next - j->addr >= j->len) {
+        next = j->addr;
+    }
+    (void)otaup_geometry_sector_at(&j->flash->geo, next, &start, &size);
+    rc = j->flash->erase(j->flash, start, size);
+    if (rc != 0) {
+        return rc;
+    }
+    end = put_snapshot(j, start, st);
+    if (end < 0) {
+        return (int)end;
+    }
+    memset(&h, 0, sizeof h);
+    h.type = JR_HDR;
+    h.a = JR_MAGIC;
+    h.b = seq;
+    h.c = j->slot;
+    h.h = size;
+    rc = put_slot(j, start, 0, &h);
+    if (rc != 0) {
+        return rc;
+    }
+    j->sec_addr = start;
+    j->sec_len = size;
+    j->pos = (uint32_t)end;
+    j->st = *st;
+    j->st.seq = seq;
+    j->st.records = (uint32_t)end / j->slot - 1u;
+    return 0;
+}
+
+OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
+{
+    int rc;
+    if (j == NULL || j->flash == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (j->sec_len == 0 || j->pos + j->slot > j->sec_len) {
+        otaup_journal_state st = j->st;
+        fold(&st, r);
+        rc = compact(j, &st);
+    } else {
+        rc = put_slot(j, j->sec_addr, j->pos, r);
+        /* a failed or torn program consumed the slot either way */
+        j->pos += j->slot;
+        if (rc == 0) {
+            fold(&j->st, r);
+            j->st.records++;
+        }
+    }
+    if (rc == 0 && j->flash->sync != NULL) {
+        rc = j->flash->sync(j->flash);
+    }
+    return rc;
+}
+
+int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
+                        uint8_t target_slot)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_BEGIN;
+    r.a = session_id;
+    r.h = delta_id;
+    r.flags = layout;
+    r.x = target_slot;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_step_done(otaup_journal *j, uint32_t index)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_DONE;
+    r.a = index;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_scratch_window(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
+                                               uint64_t hash)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_SWIN;
+    r.a = index;
+    r.b = addr;
+    r.c = len;
+    r.h = hash;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_scratch_sector(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
+                                               uint32_t crc)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_SSEC;
+    r.a = index;
+    r.b = addr;
+    r.c = len;
+    r.h = crc;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_ponr(otaup_journal *j)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_PONR;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_switch(otaup_journal *j, uint8_t slot)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_SWITCH;
+    r.a = slot & 1u;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_end(otaup_journal *j, int32_t result)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_END;
+    r.a = (uint32_t)result;
+    return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_restore(otaup_journal *j, uint8_t region, uint8_t state)
+{
+    jrec r;
+    memset(&r, 0, sizeof r);
+    r.type = JR_RESTORE;
+    r.x = region;
+    r.flags = state;
+    return append(j, &r);
+}
