@@ -47,9 +47,9 @@ extern "C" {
 #define OTAUP_JS_ACTIVE 1u   /**< a session is running (or was, before a reset) */
 #define OTAUP_JS_ENDED 2u    /**< the last session ended; see `result` */
 
-/** Layouts. */
-#define OTAUP_LAYOUT_INPLACE 1u
-#define OTAUP_LAYOUT_AB 2u
+/* Layouts: the same values as otaup/delta.h (identical definitions). */
+#define OTAUP_LAYOUT_INPLACE 0u /**< rewrite the running slot in place */
+#define OTAUP_LAYOUT_AB 1u      /**< read the source slot, write the other slot */
 
 /** What the scratch area holds for the next step. */
 #define OTAUP_JSCRATCH_NONE 0u
