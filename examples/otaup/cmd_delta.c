@@ -1,12 +1,304 @@
-/* otaup delta — placeholder until the part that provides it lands. */
+/*
+ * otaup delta — compute a delta from OLD (or its block signature) to NEW.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
+#include "dcli.h"
+#include "otaup/otaup.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: otaup delta OLD NEW -o PATCH [options]\n"
+            "       otaup delta --from-sig SIG NEW -o PATCH [options]\n"
+            "\n"
+            "Plan the flash operations that turn OLD into NEW and write them as a delta\n"
+            "file (docs/delta-format.md).\n"
+            "\n"
+            "flash and layout:\n"
+            "  --sector-size N       uniform sectors of N bytes (default 4096)\n"
+            "  --sector-map SPEC     non-uniform sectors from --base: COUNTxSIZE,... e.g. 4x16K,1x64K,7x128K\n"
+            "  --write-size N        program unit in bytes, a power of two (default 1)\n"
+            "  --erased V            value of an erased byte (default 0xFF)\n"
+            "  --base ADDR           address of the first sector (default 0)\n"
+            "  --mode inplace|ab     rewrite the running slot, or write the other slot (default inplace)\n"
+            "  --source ADDR         where OLD lives (default --base)\n"
+            "  --target ADDR         ab: where NEW goes (default: first sector after the larger image)\n"
+            "  --scratch ADDR        inplace: scratch area (default: the sectors after the slot)\n"
+            "  --scratch-size N      inplace: scratch size (default: enough sectors for the staging buffer)\n"
+            "terminal resources:\n"
+            "  --ram BYTES           RAM for applying: staging + inflate window + state (default 64K)\n"
+            "  --staging N           staging buffer (default: the most --ram allows, at most 64K)\n"
+            "  --window-bits N       inflate window 2^N, 9..15 (default: the most --ram allows)\n"
+            "  --max-ops N           deferred records per step (default 64)\n"
+            "encoding:\n"
+            "  --restart-interval N  compressed bytes between restart points (default 64K; 1 = every step)\n"
+            "  --level N             deflate level 1..9 (default 9)\n"
+            "  --no-step-hash        omit the per-step window hashes (not recommended)\n"
+            "  -q, --quiet           no progress and no summary\n"
+            "\n"
+            "exit codes: 0 success, 1 failure, 2 usage error (docs/cli.md)\n");
+}
+
+static int parse_map(const char *spec, otaup_geometry *g)
+{
+    char buf[512], *tok, *save = NULL;
+    if (strlen(spec) >= sizeof buf) {
+        return -1;
+    }
+    strcpy(buf, spec);
+    g->nruns = 0;
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *x = strchr(tok, 'x');
+        uint32_t count = 1, size;
+        if (x == NULL) {
+            x = strchr(tok, '*');
+        }
+        if (x != NULL) {
+            *x = 0;
+            if (dcli_parse_u32(tok, &count) < 0 || dcli_parse_u32(x + 1, &size) < 0) {
+                return -1;
+            }
+        } else if (dcli_parse_u32(tok, &size) < 0) {
+            return -1;
+        }
+        if (g->nruns == OTAUP_MAX_SECTOR_RUNS || count == 0 || size == 0) {
+            return -1;
+        }
+        g->runs[g->nruns].count = count;
+        g->runs[g->nruns].size = size;
+        g->nruns++;
+    }
+    return g->nruns > 0 ? 0 : -1;
+}
 
 int otaup_cmd_delta(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "otaup delta: not available in this build yet\n");
-    return OTAUP_EXIT_FAIL;
+    const char *paths[2] = { NULL, NULL }, *outp = NULL, *sigp = NULL, *map = NULL;
+    uint32_t sector = 4096, write_size = 1, erased = 0xFF, base = 0, v;
+    int npaths = 0, i, quiet = 0, have_source = 0, rc;
+    otaup_delta_options opt;
+    uint8_t *old = NULL, *nw = NULL, *sigbuf = NULL;
+    size_t old_len = 0, new_len = 0, sig_len = 0;
+    otaup_sig sig;
+    otaup_delta *d = NULL;
+    int status = OTAUP_EXIT_FAIL;
+
+    otaup_delta_options_init(&opt, OTAUP_DELTA_OPTIONS_VERSION);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_U32(dst)                                                                   \
+    do {                                                                                \
+        if (val == NULL || dcli_parse_u32(val, &v) < 0) {                               \
+            fprintf(stderr, "otaup delta: %s needs a number\n", a);                      \
+            return OTAUP_EXIT_USAGE;                                                    \
+        }                                                                               \
+        dst = v;                                                                        \
+        i++;                                                                            \
+    } while (0)
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return OTAUP_EXIT_OK;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "otaup delta: -o needs a file\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            outp = val;
+            i++;
+        } else if (strcmp(a, "--from-sig") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "otaup delta: --from-sig needs a file\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            sigp = val;
+            i++;
+        } else if (strcmp(a, "--sector-size") == 0) {
+            NEED_U32(sector);
+        } else if (strcmp(a, "--sector-map") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "otaup delta: --sector-map needs a SPEC\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            map = val;
+            i++;
+        } else if (strcmp(a, "--write-size") == 0) {
+            NEED_U32(write_size);
+        } else if (strcmp(a, "--erased") == 0) {
+            NEED_U32(erased);
+        } else if (strcmp(a, "--base") == 0) {
+            NEED_U32(base);
+        } else if (strcmp(a, "--mode") == 0) {
+            if (val != NULL && strcmp(val, "inplace") == 0) {
+                opt.layout = OTAUP_LAYOUT_INPLACE;
+            } else if (val != NULL && strcmp(val, "ab") == 0) {
+                opt.layout = OTAUP_LAYOUT_AB;
+            } else {
+                fprintf(stderr, "otaup delta: --mode is inplace or ab\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--source") == 0) {
+            NEED_U32(opt.source_addr);
+            have_source = 1;
+        } else if (strcmp(a, "--target") == 0) {
+            NEED_U32(opt.target_addr);
+        } else if (strcmp(a, "--scratch") == 0) {
+            NEED_U32(opt.scratch_addr);
+        } else if (strcmp(a, "--scratch-size") == 0) {
+            NEED_U32(opt.scratch_size);
+        } else if (strcmp(a, "--ram") == 0) {
+            NEED_U32(opt.ram);
+        } else if (strcmp(a, "--staging") == 0) {
+            NEED_U32(opt.staging_size);
+        } else if (strcmp(a, "--window-bits") == 0) {
+            NEED_U32(v);
+            if (v < 9 || v > 15) {
+                fprintf(stderr, "otaup delta: --window-bits is 9..15\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            opt.window_bits = (uint8_t)v;
+        } else if (strcmp(a, "--max-ops") == 0) {
+            NEED_U32(v);
+            if (v == 0 || v > OTAUP_DELTA_MAX_OPS_LIMIT) {
+                fprintf(stderr, "otaup delta: --max-ops is 1..%u\n", OTAUP_DELTA_MAX_OPS_LIMIT);
+                return OTAUP_EXIT_USAGE;
+            }
+            opt.max_ops = (uint16_t)v;
+        } else if (strcmp(a, "--restart-interval") == 0) {
+            NEED_U32(opt.restart_interval);
+        } else if (strcmp(a, "--level") == 0) {
+            NEED_U32(v);
+            if (v < 1 || v > 9) {
+                fprintf(stderr, "otaup delta: --level is 1..9\n");
+                return OTAUP_EXIT_USAGE;
+            }
+            opt.level = (int)v;
+        } else if (strcmp(a, "--no-step-hash") == 0) {
+            opt.no_step_hash = 1;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1] != 0) {
+            fprintf(stderr, "otaup delta: unknown option %s (see otaup delta --help)\n", a);
+            return OTAUP_EXIT_USAGE;
+        } else if (npaths < 2) {
+            paths[npaths++] = a;
+        } else {
+            fprintf(stderr, "otaup delta: too many arguments (see otaup delta --help)\n");
+            return OTAUP_EXIT_USAGE;
+        }
+#undef NEED_U32
+    }
+    if (outp == NULL || (sigp == NULL && npaths != 2) || (sigp != NULL && npaths != 1)) {
+        usage(stderr);
+        return OTAUP_EXIT_USAGE;
+    }
+    if (erased > 0xFF || write_size == 0 || (write_size & (write_size - 1u)) != 0 || write_size > 4096) {
+        fprintf(stderr, "otaup delta: --write-size must be a power of two up to 4096, --erased a byte\n");
+        return OTAUP_EXIT_USAGE;
+    }
+
+    if (sigp != NULL) {
+        sigbuf = dcli_read_file("delta", sigp, &sig_len);
+        if (sigbuf == NULL) {
+            goto done;
+        }
+        rc = otaup_sig_parse(sigbuf, sig_len, &sig);
+        if (rc < 0) {
+            fprintf(stderr, "otaup delta: %s: not a valid block signature: %s\n", sigp, otaup_strerror(rc));
+            goto done;
+        }
+        old_len = sig.info.size;
+    } else {
+        old = dcli_read_file("delta", paths[0], &old_len);
+        if (old == NULL) {
+            goto done;
+        }
+    }
+    nw = dcli_read_file("delta", paths[npaths - 1], &new_len);
+    if (nw == NULL) {
+        goto done;
+    }
+
+    /* geometry */
+    memset(&opt.geo, 0, sizeof opt.geo);
+    opt.geo.base = base;
+    opt.geo.write_size = write_size;
+    opt.geo.erased = (uint8_t)erased;
+    if (map != NULL) {
+        if (parse_map(map, &opt.geo) < 0) {
+            fprintf(stderr, "otaup delta: bad --sector-map '%s' (COUNTxSIZE,... e.g. 4x16K,1x64K,7x128K)\n", map);
+            status = OTAUP_EXIT_USAGE;
+            goto done;
+        }
+    } else {
+        uint64_t maxlen = old_len > new_len ? old_len : new_len;
+        uint64_t slots = (maxlen + sector - 1u) / (sector ? sector : 1u);
+        uint64_t count;
+        if (sector == 0) {
+            fprintf(stderr, "otaup delta: --sector-size must be > 0\n");
+            status = OTAUP_EXIT_USAGE;
+            goto done;
+        }
+        /* two slots plus a scratch area of 64 KiB or more */
+        count = slots * 2u + (65536u + sector - 1u) / sector + 2u;
+        if (count * sector > 0xFFFFFFFFull - base) {
+            count = (0xFFFFFFFFull - base) / sector;
+        }
+        opt.geo.nruns = 1;
+        opt.geo.runs[0].count = (uint32_t)count;
+        opt.geo.runs[0].size = sector;
+    }
+    if (otaup_geometry_check(&opt.geo) < 0) {
+        fprintf(stderr, "otaup delta: invalid flash geometry (sector sizes must be multiples of --write-size,"
+                        " --base aligned to it)\n");
+        status = OTAUP_EXIT_USAGE;
+        goto done;
+    }
+    if (!have_source) {
+        opt.source_addr = base;
+    }
+    opt.progress = dcli_progress;
+    dcli_progress_start("delta", quiet);
+    rc = otaup_delta_create(old, old_len, sigp != NULL ? &sig : NULL, nw, new_len, &opt, &d);
+    dcli_progress_end();
+    if (rc < 0) {
+        fprintf(stderr, "otaup delta: cannot plan: %s (%s)\n", otaup_strerror(rc),
+                otaup_errname(rc) ? otaup_errname(rc) : "?");
+        goto done;
+    }
+    {
+        size_t plen;
+        const uint8_t *bytes = otaup_delta_bytes(d, &plen);
+        const otaup_plan *p = otaup_delta_plan(d);
+        if (dcli_write_file("delta", outp, bytes, plen) < 0) {
+            goto done;
+        }
+        if (!quiet) {
+            fprintf(stderr,
+                    "otaup delta: %s: %zu bytes (%.2f%% of NEW), %u steps, %u of %u sectors erased,"
+                    " %s, staging %u, window 2^%u, RAM %u%s\n",
+                    outp, plen, new_len ? 100.0 * (double)plen / (double)new_len : 0.0, p->stats.steps,
+                    p->stats.sectors_erased, p->stats.sectors_total,
+                    p->hdr.layout == OTAUP_LAYOUT_AB ? "ab" : "inplace", p->hdr.staging_size,
+                    p->hdr.window_bits, p->stats.ram_needed, p->stats.fallback ? ", literal fallback" : "");
+            if (p->stats.cycle_edges > 0) {
+                fprintf(stderr, "otaup delta: in-place cycles: %llu dependencies broken, %llu bytes re-encoded"
+                                " (~%lld patch bytes)\n",
+                        (unsigned long long)p->stats.cycle_edges, (unsigned long long)p->stats.cycle_cost_bytes,
+                        (long long)p->stats.cycle_cost_patch);
+            }
+        }
+    }
+    status = OTAUP_EXIT_OK;
+done:
+    otaup_delta_free(d);
+    free(old);
+    free(nw);
+    free(sigbuf);
+    return status;
 }

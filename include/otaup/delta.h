@@ -56,6 +56,7 @@ extern "C" {
 #define OTAUP_SECTION_MANIFEST 1u  /**< signed manifest (security.md) */
 #define OTAUP_SECTION_SIGNATURE 2u /**< signature over the manifest */
 #define OTAUP_SECTION_PAD 3u       /**< padding; ignored */
+#define OTAUP_SECTION_INFO 4u      /**< planner notes, "key=value" lines (informative, unsigned) */
 /** Largest value of one section, and most sections before END. */
 #define OTAUP_SECTION_MAX_LEN 65536u
 #define OTAUP_SECTION_MAX_COUNT 16u

@@ -1,0 +1,161 @@
+/*
+ * Helpers shared by the delta commands of the otaup tool.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dcli.h"
+
+uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (f == NULL) {
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            uint8_t *v = realloc(buf, nc);
+            if (v == NULL || nc > ((size_t)1 << 32)) {
+                fprintf(stderr, "otaup %s: %s: too large\n", cmd, path);
+                free(v == NULL ? buf : v);
+                fclose(f);
+                return NULL;
+            }
+            buf = v;
+            cap = nc;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "otaup %s: %s: read error\n", cmd, path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    if (n > 0xFFFFFFFFu) {
+        fprintf(stderr, "otaup %s: %s: larger than 4 GiB\n", cmd, path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len)
+{
+    char tmp[4096];
+    FILE *f;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
+        return -1;
+    }
+    f = fopen(tmp, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, strerror(errno));
+        return -1;
+    }
+    if ((len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        fprintf(stderr, "otaup %s: %s: write error\n", cmd, tmp);
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int dcli_parse_u32(const char *s, uint32_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    unsigned long long mul = 1;
+    if (s == NULL || *s == 0 || *s == '-') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno != 0 || end == s) {
+        return -1;
+    }
+    if (*end == 'k' || *end == 'K') {
+        mul = 1024;
+        end++;
+    } else if (*end == 'm' || *end == 'M') {
+        mul = 1024 * 1024;
+        end++;
+    } else if (*end == 'g' || *end == 'G') {
+        mul = 1024ull * 1024 * 1024;
+        end++;
+    }
+    if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)) {
+        end += strlen(end);
+    }
+    if (*end != 0 || v > 0xFFFFFFFFull / mul) {
+        return -1;
+    }
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
+static struct {
+    const char *cmd;
+    int quiet, shown;
+    struct timespec t0;
+    char last_phase[32];
+} prog;
+
+static double since_start(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - prog.t0.tv_sec) + (double)(t.tv_nsec - prog.t0.tv_nsec) / 1e9;
+}
+
+void dcli_progress_start(const char *cmd, int quiet)
+{
+    prog.cmd = cmd;
+    prog.quiet = quiet;
+    prog.shown = 0;
+    prog.last_phase[0] = 0;
+    clock_gettime(CLOCK_MONOTONIC, &prog.t0);
+}
+
+void dcli_progress(const char *phase, uint64_t done, uint64_t total, void *payload)
+{
+    (void)payload;
+    if (prog.quiet || since_start() < 1.0) {
+        return;
+    }
+    if (total > 0) {
+        fprintf(stderr, "\rotaup %s: %-8s %3u%%", prog.cmd, phase, (unsigned)(done * 100u / total));
+    } else {
+        fprintf(stderr, "\rotaup %s: %-8s     ", prog.cmd, phase);
+    }
+    fflush(stderr);
+    prog.shown = 1;
+}
+
+void dcli_progress_end(void)
+{
+    if (prog.shown) {
+        fprintf(stderr, "\r%60s\r", "");
+        fflush(stderr);
+        prog.shown = 0;
+    }
+}

@@ -1,0 +1,22 @@
+/*
+ * Helpers shared by the delta commands of the otaup tool (delta, sig,
+ * inspect): files, numbers with suffixes, progress on stderr.
+ */
+#ifndef OTAUP_CLI_DCLI_H
+#define OTAUP_CLI_DCLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Read a whole file (NULL on error, message printed with `cmd`). */
+uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len);
+/* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
+int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
+/* Parse "123", "0x1000", "64K", "1M", "4KiB". Returns 0 or -1. */
+int dcli_parse_u32(const char *s, uint32_t *out);
+/* Progress on stderr once an operation has run for more than a second. */
+void dcli_progress_start(const char *cmd, int quiet);
+void dcli_progress(const char *phase, uint64_t done, uint64_t total, void *payload);
+void dcli_progress_end(void);
+
+#endif

@@ -1,0 +1,989 @@
+/*
+ * The planner: options, flash layout, steps (staging windows), per-step
+ * record selection, in-place ordering with cycle breaking, the container,
+ * and the proof by simulation (docs/delta-format.md, "The planner's
+ * guarantees").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dl_util.h"
+#include "otaup/error.h"
+#include "server/dl_int.h"
+#include "server/dl_order.h"
+
+struct otaup_delta {
+    otaup_plan plan;
+    dl_buf bytes;
+};
+
+/* Tuning constants (docs/performance.md, "Delta engine"). */
+#define ZERO_RUN_COPY 768u   /* a run of equal bytes this long inside a cover becomes a COPY */
+#define FILL_MIN 24u         /* a literal run of one value this long becomes FILL (or a gap) */
+#define MATCH_MIN 6u         /* shorter cover pieces between literals become literal */
+#define GAP_ABSORB 8u        /* a literal gap this short between covers of one alignment joins them */
+#define DEFAULT_RAM 65536u
+#define DEFAULT_MAX_OPS 64u
+#define DEFAULT_RESTART 65536u
+#define STAGING_CAP 65536u
+
+int otaup_delta_options_init(otaup_delta_options *opt, unsigned int version)
+{
+    if (opt == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (version != OTAUP_DELTA_OPTIONS_VERSION) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    memset(opt, 0, sizeof *opt);
+    opt->version = version;
+    return 0;
+}
+
+/* ---- layout ----------------------------------------------------------------- */
+
+static uint32_t sector_ceil(const otaup_geometry *g, uint32_t addr)
+{
+    uint32_t start, size;
+    if (otaup_geometry_sector_at(g, addr, &start, &size) < 0) {
+        return addr;
+    }
+    return start == addr ? addr : start + size;
+}
+
+static uint32_t round_up(uint32_t v, uint32_t a)
+{
+    return (uint32_t)(((uint64_t)v + a - 1u) / a * a);
+}
+
+/* Resolve defaults into *o. */
+static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new_len, otaup_delta_options *o)
+{
+    uint32_t w, rem = 0, maxlen = old_len > new_len ? old_len : new_len;
+    uint64_t fixed;
+    *o = *in;
+    if (o->layout != OTAUP_LAYOUT_INPLACE && o->layout != OTAUP_LAYOUT_AB) {
+        return OTAUP_E_INVAL;
+    }
+    if (o->ram == 0) {
+        o->ram = DEFAULT_RAM;
+    }
+    if (o->max_ops == 0) {
+        o->max_ops = DEFAULT_MAX_OPS;
+    }
+    if (o->max_ops > OTAUP_DELTA_MAX_OPS_LIMIT) {
+        return OTAUP_E_INVAL;
+    }
+    if (o->level == 0) {
+        o->level = 9;
+    }
+    if (o->level < 1 || o->level > 9) {
+        return OTAUP_E_INVAL;
+    }
+    if (o->restart_interval == 0) {
+        o->restart_interval = DEFAULT_RESTART;
+    }
+    if (o->geo.nruns == 0) {
+        /* a uniform 4 KiB map from 0 holding the slot(s) and a scratch area */
+        uint32_t slot = round_up(maxlen ? maxlen : 1u, 4096u);
+        otaup_geometry_uniform(&o->geo, 0, 4096, (slot / 4096u) * 2u + 16u, o->geo.write_size ? o->geo.write_size : 1u);
+    }
+    if (otaup_geometry_check(&o->geo) != 0) {
+        return OTAUP_E_GEOMETRY;
+    }
+    if (o->source_addr == 0) {
+        o->source_addr = o->geo.base;
+    }
+    if (o->layout == OTAUP_LAYOUT_INPLACE) {
+        o->target_addr = o->source_addr;
+    } else if (o->target_addr == 0) {
+        o->target_addr = sector_ceil(&o->geo, o->source_addr + maxlen);
+        if (o->target_addr == o->source_addr) {
+            o->target_addr = sector_ceil(&o->geo, o->source_addr + 1u);
+        }
+    }
+    /* staging and window from the RAM budget */
+    fixed = (uint64_t)OTAUP_DELTA_INFLATE_STATE + (uint64_t)o->max_ops * OTAUP_DELTA_OP_ENTRY;
+    if (o->window_bits == 0) {
+        for (w = 15; w >= 9; w--) {
+            uint64_t need = fixed + ((uint64_t)1 << w);
+            if ((uint64_t)o->ram >= need + 16384u || w == 9) {
+                break;
+            }
+        }
+        o->window_bits = (uint8_t)w;
+    }
+    if (o->window_bits < 9 || o->window_bits > 15) {
+        return OTAUP_E_INVAL;
+    }
+    if ((uint64_t)o->ram > fixed + ((uint64_t)1 << o->window_bits)) {
+        rem = (uint32_t)((uint64_t)o->ram - fixed - ((uint64_t)1 << o->window_bits));
+    }
+    if (o->staging_size == 0) {
+        uint32_t i, smin = 0xFFFFFFFFu;
+        o->staging_size = rem < STAGING_CAP ? rem : STAGING_CAP;
+        for (i = 0; i < o->geo.nruns; i++) {
+            if (o->geo.runs[i].size < smin) {
+                smin = o->geo.runs[i].size;
+            }
+        }
+        /* whole small sectors per step when they fit */
+        if (smin <= o->staging_size) {
+            o->staging_size -= o->staging_size % smin;
+        }
+    }
+    if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_size == 0 && o->scratch_addr == 0) {
+        /* default scratch: whole sectors after the slot, at least the staging size */
+        uint32_t a = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u)), e = a;
+        while ((uint64_t)e - a < o->staging_size) {
+            uint32_t start, size;
+            if (otaup_geometry_sector_at(&o->geo, e, &start, &size) < 0) {
+                break;
+            }
+            e = start + size;
+        }
+        if ((uint64_t)e - a >= o->staging_size && o->staging_size > 0) {
+            o->scratch_addr = a;
+            o->scratch_size = e - a;
+        }
+    }
+    if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_size > 0 && o->staging_size > o->scratch_size) {
+        o->staging_size = o->scratch_size; /* the executor stages a window in scratch */
+    }
+    o->staging_size -= o->staging_size % o->geo.write_size;
+    if (o->staging_size > OTAUP_DELTA_STAGING_MAX) {
+        o->staging_size = OTAUP_DELTA_STAGING_MAX - OTAUP_DELTA_STAGING_MAX % o->geo.write_size;
+    }
+    if (o->staging_size < o->geo.write_size || o->staging_size == 0) {
+        return OTAUP_E_LIMIT;
+    }
+    return 0;
+}
+
+/* ---- planning context ---------------------------------------------------------- */
+
+typedef struct sec {
+    uint32_t addr, size;
+    uint8_t changed;
+    int32_t eraser; /* window that erases it, -1 */
+} sec;
+
+typedef struct ctx {
+    const uint8_t *old;
+    uint32_t old_len;
+    const uint8_t *nw;
+    uint32_t new_len;
+    int from_sig;
+    const otaup_sig *sig;
+    otaup_delta_options o;
+    dl_covers cov;
+    sec *secs;
+    uint32_t nsecs;
+    uint32_t span_end;     /* end of the target sectors that hold NEW */
+    dl_win *wins;
+    uint32_t nwins;
+    otaup_plan work;       /* scratch plan: ops/data of every window encoding */
+    uint8_t *tmp;          /* window-sized scratch for diff bytes */
+} ctx;
+
+/* Target sectors covering [target_addr, target_addr + new_len). */
+static int layout_sectors(ctx *c)
+{
+    uint32_t a = c->o.target_addr, end = c->o.target_addr + c->new_len;
+    size_t cap = 64;
+    c->secs = malloc(cap * sizeof *c->secs);
+    if (c->secs == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    while (a < end) {
+        uint32_t start, size;
+        if (otaup_geometry_sector_at(&c->o.geo, a, &start, &size) < 0) {
+            return OTAUP_E_GEOMETRY;
+        }
+        if (c->nsecs == cap) {
+            sec *v = realloc(c->secs, cap * 2 * sizeof *v);
+            if (v == NULL) {
+                return OTAUP_E_NOMEM;
+            }
+            c->secs = v;
+            cap *= 2;
+        }
+        c->secs[c->nsecs].addr = start;
+        c->secs[c->nsecs].size = size;
+        c->secs[c->nsecs].eraser = -1;
+        c->secs[c->nsecs].changed = 1;
+        if (c->o.layout == OTAUP_LAYOUT_INPLACE && !c->from_sig) {
+            uint32_t off = start - c->o.target_addr;
+            uint32_t n = c->new_len - off < size ? c->new_len - off : size;
+            if ((uint64_t)off + n <= c->old_len && memcmp(c->old + off, c->nw + off, n) == 0) {
+                c->secs[c->nsecs].changed = 0;
+            }
+        } else if (c->o.layout == OTAUP_LAYOUT_INPLACE && c->from_sig) {
+            /* from a signature: unchanged when every block of the sector hashed equal */
+            c->secs[c->nsecs].changed = 1;
+        }
+        c->nsecs++;
+        a = start + size;
+    }
+    c->span_end = a;
+    return 0;
+}
+
+static int push_win(ctx *c, const dl_win *w)
+{
+    if ((c->nwins & (c->nwins - 1u)) == 0) {
+        size_t nc = c->nwins ? (size_t)c->nwins * 2u : 16u;
+        dl_win *v = realloc(c->wins, nc * sizeof *v);
+        if (v == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        c->wins = v;
+    }
+    c->wins[c->nwins++] = *w;
+    return 0;
+}
+
+/* Cut the changed sectors into staging windows. */
+static int layout_windows(ctx *c)
+{
+    uint32_t i = 0, st = c->o.staging_size;
+    uint32_t img_end = c->o.target_addr + round_up(c->new_len, c->o.geo.write_size);
+    int rc;
+    while (i < c->nsecs) {
+        dl_win w;
+        sec *s = &c->secs[i];
+        if (!s->changed) {
+            i++;
+            continue;
+        }
+        memset(&w, 0, sizeof w);
+        if (s->size > st) {
+            /* a big sector: several windows, the first erases */
+            uint32_t off, end = s->addr + s->size < img_end ? s->addr + s->size : img_end;
+            int32_t first = (int32_t)c->nwins;
+            for (off = s->addr; off < end; off += st) {
+                memset(&w, 0, sizeof w);
+                w.addr = off;
+                w.len = end - off < st ? end - off : st;
+                w.sec_first = i;
+                w.sec_end = i + 1;
+                w.chain_first = first;
+                w.erases = off == s->addr;
+                if (w.erases) {
+                    w.erase_addr = s->addr;
+                    w.erase_len = s->size;
+                }
+                if ((rc = push_win(c, &w)) < 0) {
+                    return rc;
+                }
+            }
+            s->eraser = first;
+            i++;
+            continue;
+        }
+        /* consecutive changed small sectors while they fit */
+        w.addr = s->addr;
+        w.sec_first = i;
+        w.chain_first = (int32_t)c->nwins;
+        w.erases = 1;
+        w.erase_addr = s->addr;
+        {
+            uint32_t total = 0;
+            while (i < c->nsecs && c->secs[i].changed && c->secs[i].size <= st &&
+                   total + c->secs[i].size <= st) {
+                total += c->secs[i].size;
+                c->secs[i].eraser = (int32_t)c->nwins;
+                i++;
+            }
+            w.sec_end = i;
+            w.erase_len = total;
+            w.len = (w.addr + total < img_end ? w.addr + total : img_end) - w.addr;
+            if (w.len == 0) {
+                w.len = c->o.geo.write_size; /* cannot happen: sectors hold NEW bytes */
+            }
+        }
+        if ((rc = push_win(c, &w)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- per-window record selection ---------------------------------------------- */
+
+typedef struct seg {
+    uint32_t npos, len;
+    int64_t opos; /* -1: literal */
+} seg;
+
+typedef struct segv {
+    seg *v;
+    size_t n, cap;
+} segv;
+
+static int seg_push(segv *s, uint32_t npos, uint32_t len, int64_t opos)
+{
+    if (len == 0) {
+        return 0;
+    }
+    if (s->n > 0) {
+        seg *l = &s->v[s->n - 1];
+        if (l->npos + l->len == npos &&
+            ((l->opos < 0 && opos < 0) || (l->opos >= 0 && opos >= 0 && l->opos + l->len == opos))) {
+            l->len += len;
+            return 0;
+        }
+    }
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        seg *v = realloc(s->v, nc * sizeof *v);
+        if (v == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        s->v = v;
+        s->cap = nc;
+    }
+    s->v[s->n].npos = npos;
+    s->v[s->n].len = len;
+    s->v[s->n].opos = opos;
+    s->n++;
+    return 0;
+}
+
+/* First cover that ends after npos. */
+static size_t cover_at(const dl_covers *cv, uint32_t npos)
+{
+    size_t lo = 0, hi = cv->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cv->v[mid].npos + cv->v[mid].len <= npos) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* Is the old byte range [o, o+n) readable for this window? (forbidden list sorted) */
+static uint32_t allowed_prefix(const dl_forbid *fb, uint64_t o, uint32_t n, int *allowed)
+{
+    /* returns the length of the prefix that has one status, and that status */
+    size_t i;
+    uint64_t end = o + n;
+    for (i = 0; i < fb->n; i++) {
+        uint64_t a = fb->v[i].a, b = fb->v[i].b;
+        if (b <= o) {
+            continue;
+        }
+        if (a <= o) {
+            *allowed = 0;
+            return (uint32_t)((b < end ? b : end) - o);
+        }
+        if (a < end) {
+            *allowed = 1;
+            return (uint32_t)(a - o);
+        }
+        break;
+    }
+    *allowed = 1;
+    return n;
+}
+
+static int add_op(ctx *c, uint8_t type, uint32_t addr, uint32_t len, uint32_t src, uint8_t value,
+                  const uint8_t *data)
+{
+    otaup_plan_op op;
+    int rc;
+    memset(&op, 0, sizeof op);
+    op.type = type;
+    op.addr = addr;
+    op.len = len;
+    op.src = src;
+    op.value = value;
+    op.enc = OTAUP_ENC_DEFERRED;
+    if (data != NULL) {
+        rc = dl_plan_add_data(&c->work, data, len, &op.data_off);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return dl_plan_add_op(&c->work, &op);
+}
+
+/* Emit a literal run new[npos .. npos+len): gaps for erased runs, FILL for constant runs, WRITE. */
+static int emit_literal(ctx *c, uint32_t npos, uint32_t len)
+{
+    const uint8_t *p = c->nw + npos;
+    uint32_t i = 0, lit_start = 0;
+    uint32_t base = c->o.target_addr;
+    int rc;
+    while (i < len) {
+        uint32_t j = i + 1;
+        while (j < len && p[j] == p[i]) {
+            j++;
+        }
+        if (j - i >= FILL_MIN || (p[i] == c->o.geo.erased && j - i >= 8u)) {
+            if (i > lit_start && (rc = add_op(c, OTAUP_REC_WRITE, base + npos + lit_start, i - lit_start, 0, 0,
+                                              p + lit_start)) < 0) {
+                return rc;
+            }
+            if (p[i] != c->o.geo.erased &&
+                (rc = add_op(c, OTAUP_REC_FILL, base + npos + i, j - i, 0, p[i], NULL)) < 0) {
+                return rc;
+            }
+            lit_start = j;
+        }
+        i = j;
+    }
+    if (len > lit_start) {
+        return add_op(c, OTAUP_REC_WRITE, base + npos + lit_start, len - lit_start, 0, 0, p + lit_start);
+    }
+    return 0;
+}
+
+/* Emit a cover piece: new[npos..+len) against old[opos..+len): COPY runs and DIFF runs. */
+static int emit_match(ctx *c, uint32_t npos, uint32_t len, uint32_t opos)
+{
+    const uint8_t *n = c->nw + npos;
+    uint32_t i = 0, dstart = 0;
+    uint32_t base = c->o.target_addr, sbase = c->o.source_addr;
+    int rc;
+    if (c->from_sig) {
+        return add_op(c, OTAUP_REC_COPY, base + npos, len, sbase + opos, 0, NULL);
+    }
+    {
+        const uint8_t *o = c->old + opos;
+        while (i < len) {
+            uint32_t j = i;
+            while (j < len && n[j] == o[j]) {
+                j++;
+            }
+            if (j - i >= ZERO_RUN_COPY || (j == len && i == dstart) || (i == 0 && j - i >= ZERO_RUN_COPY / 4u)) {
+                if (i > dstart) {
+                    uint32_t k;
+                    for (k = dstart; k < i; k++) {
+                        c->tmp[k - dstart] = (uint8_t)(n[k] - o[k]);
+                    }
+                    if ((rc = add_op(c, OTAUP_REC_DIFF, base + npos + dstart, i - dstart, sbase + opos + dstart, 0,
+                                     c->tmp)) < 0) {
+                        return rc;
+                    }
+                }
+                if (j > i && (rc = add_op(c, OTAUP_REC_COPY, base + npos + i, j - i, sbase + opos + i, 0, NULL)) < 0) {
+                    return rc;
+                }
+                dstart = j;
+            }
+            i = j;
+            while (i < len && n[i] != o[i]) {
+                i++;
+            }
+        }
+        if (len > dstart) {
+            uint32_t k;
+            for (k = dstart; k < len; k++) {
+                c->tmp[k - dstart] = (uint8_t)(n[k] - o[k]);
+            }
+            return add_op(c, OTAUP_REC_DIFF, base + npos + dstart, len - dstart, sbase + opos + dstart, 0, c->tmp);
+        }
+    }
+    return 0;
+}
+
+/* Estimated patch cost (bits) of what ops[first..] encode, for the per-step fallback. */
+static uint64_t est_cost(const ctx *c, uint32_t first)
+{
+    uint64_t bits = 0;
+    uint32_t i;
+    for (i = first; i < c->work.nops; i++) {
+        const otaup_plan_op *op = &c->work.ops[i];
+        bits += 40; /* record header and fields */
+        if (op->type == OTAUP_REC_WRITE) {
+            bits += (uint64_t)op->len * 6u;
+        } else if (op->type == OTAUP_REC_DIFF) {
+            uint32_t k, nz = 0;
+            for (k = 0; k < op->len; k++) {
+                nz += c->work.data[op->data_off + k] != 0;
+            }
+            bits += (uint64_t)nz * 6u + op->len / 16u;
+        }
+    }
+    return bits;
+}
+
+/* Encode window w (records go to c->work; w->first_op/nops set). */
+static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
+{
+    segv sv = { 0 };
+    uint32_t wstart = w->addr - c->o.target_addr;
+    uint32_t wend = wstart + w->len < c->new_len ? wstart + w->len : c->new_len;
+    uint32_t p = wstart, i;
+    size_t ci;
+    int rc = 0;
+    w->first_op = c->work.nops;
+    w->cost_bytes = 0;
+    if (wend <= wstart) {
+        w->nops = 0;
+        return 0;
+    }
+    /* segments: cover pieces (restricted to allowed sources) and literal gaps */
+    for (ci = cover_at(&c->cov, wstart); ci < c->cov.n && c->cov.v[ci].npos < wend && rc == 0; ci++) {
+        const dl_cover *cv = &c->cov.v[ci];
+        uint32_t a = cv->npos > wstart ? cv->npos : wstart;
+        uint32_t b = cv->npos + cv->len < wend ? cv->npos + cv->len : wend;
+        if (a > p) {
+            rc = seg_push(&sv, p, a - p, -1);
+        }
+        while (a < b && rc == 0) {
+            int ok = 1;
+            uint64_t o = (uint64_t)cv->opos + (a - cv->npos);
+            uint32_t n = fb != NULL ? allowed_prefix(fb, o, b - a, &ok) : b - a;
+            if (!ok) {
+                w->cost_bytes += n;
+            }
+            rc = seg_push(&sv, a, n, ok ? (int64_t)o : -1);
+            a += n;
+        }
+        p = b;
+    }
+    if (rc == 0 && wend > p) {
+        rc = seg_push(&sv, p, wend - p, -1);
+    }
+    /* tidy: short literal gaps between pieces of one alignment join them;
+     * very short pieces between literals become literal */
+    for (i = 0; rc == 0 && i + 2 < sv.n; i++) {
+        seg *x = &sv.v[i], *g = &sv.v[i + 1], *y = &sv.v[i + 2];
+        if (x->opos >= 0 && g->opos < 0 && y->opos >= 0 && g->len <= GAP_ABSORB &&
+            x->opos + x->len + g->len == y->opos && (fb == NULL || !w->restricted)) {
+            x->len += g->len + y->len;
+            memmove(g, y + 1, (sv.n - i - 3) * sizeof *g);
+            sv.n -= 2;
+            i--;
+            if (i == (uint32_t)-1) {
+                i = (uint32_t)-1;
+            }
+        }
+    }
+    for (i = 0; rc == 0 && i < sv.n; i++) {
+        seg *s = &sv.v[i];
+        if (s->opos >= 0 && s->len < MATCH_MIN && !c->from_sig) {
+            s->opos = -1;
+        }
+    }
+    for (i = 0; rc == 0 && i < sv.n; i++) {
+        seg *s = &sv.v[i];
+        /* merge adjacent literals created above */
+        if (s->opos < 0) {
+            uint32_t len = s->len;
+            while (i + 1 < sv.n && sv.v[i + 1].opos < 0) {
+                len += sv.v[i + 1].len;
+                i++;
+            }
+            rc = emit_literal(c, s->npos, len);
+        } else {
+            rc = emit_match(c, s->npos, s->len, (uint32_t)s->opos);
+        }
+    }
+    free(sv.v);
+    if (rc < 0) {
+        return rc;
+    }
+    /* per-step fallback: never more than the literal window */
+    if (!c->from_sig && c->work.nops > w->first_op + 1u) {
+        uint64_t cost = est_cost(c, w->first_op);
+        if (cost > (uint64_t)(wend - wstart) * 6u + 40u) {
+            c->work.nops = w->first_op;
+            rc = emit_literal(c, wstart, wend - wstart);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+    }
+    w->nops = c->work.nops - w->first_op;
+    /* deferred table limit: the rest go inline */
+    {
+        uint32_t k, deferred = 0;
+        for (k = w->first_op; k < c->work.nops; k++) {
+            otaup_plan_op *op = &c->work.ops[k];
+            if (op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) {
+                if (deferred < c->o.max_ops) {
+                    deferred++;
+                } else {
+                    op->enc = OTAUP_ENC_INLINE;
+                }
+            } else {
+                op->enc = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- building the plan -------------------------------------------------------- */
+
+static uint64_t window_hash(const ctx *c, const dl_win *w)
+{
+    uint32_t off = w->addr - c->o.target_addr;
+    uint32_t n = c->new_len > off ? c->new_len - off : 0;
+    if (n >= w->len) {
+        return XXH3_64bits(c->nw + off, w->len);
+    }
+    memcpy(c->tmp, c->nw + off, n);
+    memset(c->tmp + n, c->o.geo.erased, w->len - n);
+    return XXH3_64bits(c->tmp, w->len);
+}
+
+static int assemble(ctx *c, const uint32_t *order, otaup_plan *p)
+{
+    uint32_t k, i;
+    int rc;
+    for (k = 0; k < c->nwins; k++) {
+        dl_win *w = &c->wins[order[k]];
+        otaup_plan_step st;
+        memset(&st, 0, sizeof st);
+        st.index = k;
+        st.addr = w->addr;
+        st.len = w->len;
+        st.first_op = p->nops;
+        st.has_hash = c->o.no_step_hash ? 0 : 1;
+        st.hash = window_hash(c, w);
+        st.self_read = w->self_read;
+        if (w->erases) {
+            otaup_plan_op op;
+            memset(&op, 0, sizeof op);
+            op.type = OTAUP_REC_ERASE;
+            op.addr = w->erase_addr;
+            op.len = w->erase_len;
+            if ((rc = dl_plan_add_op(p, &op)) < 0) {
+                return rc;
+            }
+        }
+        for (i = 0; i < w->nops; i++) {
+            otaup_plan_op op = c->work.ops[w->first_op + i];
+            if (op.type == OTAUP_REC_WRITE || op.type == OTAUP_REC_DIFF) {
+                if ((rc = dl_plan_add_data(p, c->work.data + op.data_off, op.len, &op.data_off)) < 0) {
+                    return rc;
+                }
+            }
+            if ((rc = dl_plan_add_op(p, &op)) < 0) {
+                return rc;
+            }
+        }
+        st.nops = p->nops - st.first_op;
+        if ((rc = dl_plan_add_step(p, &st)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void fill_stats(const ctx *c, otaup_plan *p)
+{
+    otaup_delta_stats *s = &p->stats;
+    uint32_t i;
+    s->steps = p->nsteps;
+    s->sectors_total = c->nsecs;
+    for (i = 0; i < c->nsecs; i++) {
+        if (c->secs[i].eraser >= 0) {
+            s->sectors_erased++;
+        } else {
+            s->sectors_unchanged++;
+        }
+    }
+    for (i = 0; i < p->nsteps; i++) {
+        s->self_read_steps += p->steps[i].self_read;
+    }
+    for (i = 0; i < p->nops; i++) {
+        const otaup_plan_op *op = &p->ops[i];
+        switch (op->type) {
+        case OTAUP_REC_COPY: s->n_copy++; s->copy_bytes += op->len; break;
+        case OTAUP_REC_DIFF: s->n_diff++; s->diff_bytes += op->len; break;
+        case OTAUP_REC_WRITE: s->n_write++; s->write_bytes += op->len; break;
+        case OTAUP_REC_FILL: s->n_fill++; s->fill_bytes += op->len; break;
+        case OTAUP_REC_ERASE: s->n_erase++; break;
+        default: break;
+        }
+    }
+    {
+        uint64_t written = s->copy_bytes + s->diff_bytes + s->write_bytes + s->fill_bytes;
+        s->erased_bytes = c->new_len > written ? c->new_len - written : 0;
+        /* unchanged sectors hold NEW already */
+        for (i = 0; i < c->nsecs; i++) {
+            if (c->secs[i].eraser < 0) {
+                uint32_t off = c->secs[i].addr - c->o.target_addr;
+                uint32_t n = c->new_len - off < c->secs[i].size ? c->new_len - off : c->secs[i].size;
+                s->erased_bytes = s->erased_bytes > n ? s->erased_bytes - n : 0;
+            }
+        }
+    }
+    s->ram_needed = otaup_delta_ram_needed(p->hdr.staging_size, p->hdr.window_bits, p->hdr.max_ops);
+}
+
+static void header_from(const ctx *c, otaup_plan *p)
+{
+    otaup_delta_header *h = &p->hdr;
+    memset(h, 0, sizeof *h);
+    h->format_version = OTAUP_DELTA_FORMAT_VERSION;
+    h->header_size = OTAUP_DELTA_HEADER_SIZE;
+    h->flags = (c->from_sig ? OTAUP_DELTA_F_FROM_SIG : 0u) | (c->o.no_step_hash ? 0u : OTAUP_DELTA_F_STEP_HASH);
+    h->geo = c->o.geo;
+    h->layout = c->o.layout;
+    h->window_bits = c->o.window_bits;
+    h->max_ops = c->o.max_ops;
+    h->source_addr = c->o.source_addr;
+    h->target_addr = c->o.target_addr;
+    if (c->o.layout == OTAUP_LAYOUT_INPLACE) {
+        h->scratch_addr = c->o.scratch_addr;
+        h->scratch_size = c->o.scratch_size;
+    }
+    h->staging_size = c->o.staging_size;
+    h->step_count = c->nwins;
+    h->source_size = c->old_len;
+    h->target_size = c->new_len;
+    otaup_hash128(c->nw, c->new_len, h->target_hash);
+    if (c->from_sig) {
+        memcpy(h->source_hash, c->sig->info.hash, 16);
+    } else {
+        otaup_hash128(c->old, c->old_len, h->source_hash);
+    }
+}
+
+static void plan_clear(otaup_plan *p)
+{
+    free(p->steps);
+    free(p->ops);
+    free(p->data);
+    memset(p, 0, sizeof *p);
+}
+
+void otaup_plan_free(otaup_plan *p)
+{
+    if (p != NULL) {
+        plan_clear(p);
+        free(p);
+    }
+}
+
+void otaup_delta_free(otaup_delta *d)
+{
+    if (d != NULL) {
+        plan_clear(&d->plan);
+        dl_buf_free(&d->bytes);
+        free(d);
+    }
+}
+
+const uint8_t *otaup_delta_bytes(const otaup_delta *d, size_t *len)
+{
+    if (d == NULL) {
+        return NULL;
+    }
+    if (len != NULL) {
+        *len = d->bytes.len;
+    }
+    return d->bytes.p;
+}
+
+const otaup_plan *otaup_delta_plan(const otaup_delta *d)
+{
+    return d != NULL ? &d->plan : NULL;
+}
+
+static void ctx_free(ctx *c)
+{
+    dl_covers_free(&c->cov);
+    free(c->secs);
+    free(c->wins);
+    plan_clear(&c->work);
+    free(c->tmp);
+}
+
+/* Plan, order, assemble and write; `literal_only` gives the fallback plan. */
+static int build(ctx *c, int literal_only, otaup_delta *d)
+{
+    uint32_t *order = NULL, k;
+    int rc;
+    dl_order_result ores;
+    memset(&ores, 0, sizeof ores);
+    plan_clear(&c->work);
+    for (k = 0; k < c->nwins; k++) {
+        c->wins[k].restricted = 0;
+        c->wins[k].self_read = 0;
+        if (literal_only) {
+            c->wins[k].first_op = c->work.nops;
+            rc = emit_literal(c, c->wins[k].addr - c->o.target_addr,
+                              (c->wins[k].addr - c->o.target_addr + c->wins[k].len <= c->new_len
+                                   ? c->wins[k].len
+                                   : c->new_len - (c->wins[k].addr - c->o.target_addr)));
+            c->wins[k].nops = c->work.nops - c->wins[k].first_op;
+            c->wins[k].cost_bytes = 0;
+        } else {
+            rc = encode_window(c, &c->wins[k], NULL);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        if (c->o.progress != NULL && (k & 63u) == 0) {
+            c->o.progress("encode", k, c->nwins, c->o.payload);
+        }
+    }
+    order = malloc(((size_t)c->nwins + 1u) * sizeof *order);
+    if (order == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    if (c->o.layout == OTAUP_LAYOUT_INPLACE && c->nwins > 0) {
+        dl_order_in oi;
+        memset(&oi, 0, sizeof oi);
+        oi.wins = c->wins;
+        oi.nwins = c->nwins;
+        oi.ops = c->work.ops;
+        oi.geo = &c->o.geo;
+        oi.source_addr = c->o.source_addr;
+        oi.scratch = c->o.scratch_size >= c->o.staging_size;
+        rc = dl_order(&oi, order, &ores);
+        if (rc < 0) {
+            free(order);
+            return rc;
+        }
+        /* re-encode the windows that lost sources */
+        for (k = 0; k < c->nwins; k++) {
+            dl_win *w = &c->wins[k];
+            if (ores.forbid[k].n > 0 && w->needs_reencode) {
+                w->restricted = 1;
+                rc = encode_window(c, w, &ores.forbid[k]);
+                if (rc < 0) {
+                    break;
+                }
+                d->plan.stats.cycle_cost_bytes += w->cost_bytes;
+            }
+        }
+        d->plan.stats.cycle_edges = ores.removed_edges;
+        dl_order_free(&ores, c->nwins);
+        if (rc < 0) {
+            free(order);
+            return rc;
+        }
+        /* self reads after re-encoding */
+        dl_mark_self_reads(c->wins, c->nwins, c->work.ops, &c->o.geo);
+    } else {
+        for (k = 0; k < c->nwins; k++) {
+            order[k] = k;
+        }
+    }
+    header_from(c, &d->plan);
+    rc = assemble(c, order, &d->plan);
+    free(order);
+    if (rc < 0) {
+        return rc;
+    }
+    fill_stats(c, &d->plan);
+    return dl_write_container(&d->plan, c->o.restart_interval, c->o.level, &d->bytes);
+}
+
+int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
+                       const uint8_t *new_img, size_t new_len,
+                       const otaup_delta_options *opt, otaup_delta **out)
+{
+    ctx c;
+    otaup_delta *d = NULL;
+    int rc;
+    char err[160];
+    if (out == NULL || opt == NULL || opt->version != OTAUP_DELTA_OPTIONS_VERSION ||
+        (new_img == NULL && new_len > 0) || (old == NULL && sig == NULL) ||
+        (old == NULL && old_len > 0) || old_len > 0xFFFFFFFFu || new_len > 0xFFFFFFFFu) {
+        return OTAUP_E_INVAL;
+    }
+    *out = NULL;
+    memset(&c, 0, sizeof c);
+    c.old = old;
+    c.old_len = old != NULL ? (uint32_t)old_len : sig->info.size;
+    c.nw = new_img;
+    c.new_len = (uint32_t)new_len;
+    c.from_sig = old == NULL;
+    c.sig = sig;
+    rc = resolve(opt, c.old_len, c.new_len, &c.o);
+    if (rc < 0) {
+        return rc;
+    }
+    if ((uint64_t)c.o.source_addr + c.old_len > (uint64_t)c.o.geo.base + otaup_geometry_size(&c.o.geo) ||
+        (uint64_t)c.o.target_addr + c.new_len > (uint64_t)c.o.geo.base + otaup_geometry_size(&c.o.geo) ||
+        c.o.source_addr < c.o.geo.base || c.o.target_addr < c.o.geo.base ||
+        !otaup_geometry_is_sector_aligned(&c.o.geo, c.o.target_addr, 0)) {
+        return OTAUP_E_GEOMETRY;
+    }
+    c.tmp = malloc(c.o.staging_size > 65536u ? c.o.staging_size : 65536u);
+    d = calloc(1, sizeof *d);
+    if (c.tmp == NULL || d == NULL) {
+        rc = OTAUP_E_NOMEM;
+        goto fail;
+    }
+    if (c.from_sig) {
+        rc = dl_match_sig(sig, new_img, c.new_len, &c.cov);
+    } else {
+        dl_match_opts mo;
+        mo.progress = c.o.progress;
+        mo.payload = c.o.payload;
+        rc = dl_match(old, c.old_len, new_img, c.new_len, &mo, &c.cov);
+    }
+    if (rc < 0) {
+        goto fail;
+    }
+    if ((rc = layout_sectors(&c)) < 0 || (rc = layout_windows(&c)) < 0) {
+        goto fail;
+    }
+    rc = build(&c, 0, d);
+    if (rc < 0) {
+        goto fail;
+    }
+    /* whole-delta fallback: compare with writing everything when it could matter */
+    if (d->bytes.len > (size_t)c.new_len / 4u + 1024u) {
+        otaup_delta *lit = calloc(1, sizeof *lit);
+        if (lit == NULL) {
+            rc = OTAUP_E_NOMEM;
+            goto fail;
+        }
+        rc = build(&c, 1, lit);
+        if (rc == 0 && lit->bytes.len < d->bytes.len) {
+            otaup_delta_free(d);
+            d = lit;
+            d->plan.stats.fallback = 1;
+        } else {
+            otaup_delta_free(lit);
+        }
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    if (c.o.progress != NULL) {
+        c.o.progress("verify", 0, 1, c.o.payload);
+    }
+    /* the proof: run the plan on the flash model */
+    if (!c.from_sig) {
+        uint8_t *res = malloc(c.new_len ? c.new_len : 1u);
+        if (res == NULL) {
+            rc = OTAUP_E_NOMEM;
+            goto fail;
+        }
+        rc = otaup_plan_simulate(&d->plan, old, c.old_len, res, c.new_len, NULL, err, sizeof err);
+        if (rc == 0 && memcmp(res, new_img, c.new_len) != 0) {
+            rc = OTAUP_E_PLAN;
+        }
+        free(res);
+        if (rc < 0) {
+            if (getenv("OTAUP_DEBUG") != NULL) {
+                fprintf(stderr, "plan simulation: %s (%d)\n", err, rc);
+            }
+            rc = OTAUP_E_PLAN;
+            goto fail;
+        }
+    }
+    ctx_free(&c);
+    *out = d;
+    return 0;
+fail:
+    ctx_free(&c);
+    otaup_delta_free(d);
+    return rc;
+}

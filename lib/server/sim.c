@@ -1,0 +1,224 @@
+/*
+ * The plan simulator: executes a plan on a model of the flash exactly as
+ * docs/design.md specifies (stage, check, deferred erase, program) and
+ * fails on any read of flash that no longer holds OLD, any program into
+ * flash that is not erased, any step that breaks the header's limits.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dl_util.h"
+#include "otaup/error.h"
+#include "server/dl_int.h"
+
+enum { B_OLD = 0, B_UNKNOWN = 1, B_ERASED = 2, B_PROG = 3 };
+
+static int sim_fail(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err != NULL && err_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return OTAUP_E_PLAN;
+}
+
+int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_len,
+                        uint8_t *out, size_t out_cap, uint64_t *reads, char *err, size_t err_len)
+{
+    const otaup_delta_header *h;
+    uint64_t lo, hi, total_reads = 0;
+    uint8_t *mem = NULL, *st = NULL, *stage = NULL;
+    uint32_t k;
+    int rc = 0;
+    uint8_t hash[16];
+    if (plan == NULL || (old == NULL && old_len > 0) || (out == NULL && out_cap > 0)) {
+        return OTAUP_E_INVAL;
+    }
+    h = &plan->hdr;
+    if (err != NULL && err_len > 0) {
+        err[0] = 0;
+    }
+    if (old_len != h->source_size) {
+        return OTAUP_E_SOURCE_MISMATCH;
+    }
+    otaup_hash128(old, old_len, hash);
+    if (!(h->flags & OTAUP_DELTA_F_FROM_SIG) && memcmp(hash, h->source_hash, 16) != 0) {
+        return OTAUP_E_SOURCE_MISMATCH;
+    }
+    if (out_cap < h->target_size) {
+        return OTAUP_E_BUFFER;
+    }
+    /* model the span holding source, target and scratch */
+    lo = h->source_addr < h->target_addr ? h->source_addr : h->target_addr;
+    hi = (uint64_t)h->source_addr + h->source_size;
+    {
+        uint32_t start, size;
+        uint64_t tend = (uint64_t)h->target_addr + h->target_size;
+        /* whole target sectors */
+        if (h->target_size > 0 && otaup_geometry_sector_at(&h->geo, (uint32_t)(tend - 1u), &start, &size) >= 0) {
+            tend = (uint64_t)start + size;
+        }
+        if (tend > hi) {
+            hi = tend;
+        }
+    }
+    for (k = 0; k < plan->nsteps; k++) {
+        uint64_t e = (uint64_t)plan->steps[k].addr + plan->steps[k].len;
+        if (plan->steps[k].addr < lo) {
+            lo = plan->steps[k].addr;
+        }
+        if (e > hi) {
+            hi = e;
+        }
+    }
+    for (k = 0; k < plan->nops; k++) {
+        const otaup_plan_op *op = &plan->ops[k];
+        uint64_t e = (uint64_t)op->addr + op->len;
+        if (op->addr < lo) {
+            lo = op->addr;
+        }
+        if (e > hi) {
+            hi = e;
+        }
+    }
+    if (hi - lo > (uint64_t)1 << 31) {
+        return sim_fail(err, err_len, "plan spans more than 2 GiB");
+    }
+    mem = malloc((size_t)(hi - lo) + 1u);
+    st = malloc((size_t)(hi - lo) + 1u);
+    stage = malloc(h->staging_size + 1u);
+    if (mem == NULL || st == NULL || stage == NULL) {
+        rc = OTAUP_E_NOMEM;
+        goto done;
+    }
+    memset(mem, 0xA5, (size_t)(hi - lo));
+    memset(st, B_UNKNOWN, (size_t)(hi - lo));
+    memcpy(mem + (h->source_addr - lo), old, old_len);
+    memset(st + (h->source_addr - lo), B_OLD, old_len);
+
+    for (k = 0; k < plan->nsteps && rc == 0; k++) {
+        const otaup_plan_step *s = &plan->steps[k];
+        uint32_t i, deferred = 0;
+        uint32_t er_a[4], er_n[4], ner = 0;
+        if (s->index != k) {
+            rc = sim_fail(err, err_len, "step %u has index %u", k, s->index);
+            break;
+        }
+        if (s->len == 0 || s->len > h->staging_size || s->addr % h->geo.write_size != 0 ||
+            s->len % h->geo.write_size != 0 || s->addr < lo || (uint64_t)s->addr + s->len > hi) {
+            rc = sim_fail(err, err_len, "step %u: window [0x%x,+%u) breaks staging/alignment", k, s->addr, s->len);
+            break;
+        }
+        memset(stage, h->geo.erased, s->len);
+        for (i = 0; i < s->nops && rc == 0; i++) {
+            const otaup_plan_op *op = &plan->ops[s->first_op + i];
+            uint32_t j;
+            if (op->type == OTAUP_REC_ERASE) {
+                if (!otaup_geometry_is_sector_aligned(&h->geo, op->addr, op->len) || ner == 4 ||
+                    op->addr < lo || (uint64_t)op->addr + op->len > hi) {
+                    rc = sim_fail(err, err_len, "step %u: bad ERASE [0x%x,+%u)", k, op->addr, op->len);
+                    break;
+                }
+                er_a[ner] = op->addr;
+                er_n[ner++] = op->len;
+                continue;
+            }
+            if (op->addr < s->addr || (uint64_t)op->addr + op->len > (uint64_t)s->addr + s->len) {
+                rc = sim_fail(err, err_len, "step %u: record [0x%x,+%u) outside the window", k, op->addr, op->len);
+                break;
+            }
+            if ((op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) && op->enc == OTAUP_ENC_DEFERRED) {
+                deferred++;
+            }
+            if ((op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) &&
+                (uint64_t)op->data_off + op->len > plan->data_len) {
+                rc = sim_fail(err, err_len, "step %u: record data out of range", k);
+                break;
+            }
+            if (op->type == OTAUP_REC_COPY || op->type == OTAUP_REC_DIFF) {
+                uint64_t sa = op->src;
+                if (sa < h->source_addr || sa + op->len > (uint64_t)h->source_addr + h->source_size) {
+                    rc = sim_fail(err, err_len, "step %u: source [0x%x,+%u) outside OLD", k, op->src, op->len);
+                    break;
+                }
+                for (j = 0; j < op->len; j++) {
+                    if (st[sa - lo + j] != B_OLD) {
+                        rc = sim_fail(err, err_len,
+                                      "step %u: reads 0x%x, which an earlier step already overwrote", k,
+                                      (unsigned)(sa + j));
+                        break;
+                    }
+                }
+                total_reads += op->len;
+            }
+            if (rc != 0) {
+                break;
+            }
+            switch (op->type) {
+            case OTAUP_REC_WRITE:
+                memcpy(stage + (op->addr - s->addr), plan->data + op->data_off, op->len);
+                break;
+            case OTAUP_REC_COPY:
+                memcpy(stage + (op->addr - s->addr), mem + (op->src - lo), op->len);
+                break;
+            case OTAUP_REC_DIFF:
+                for (j = 0; j < op->len; j++) {
+                    stage[op->addr - s->addr + j] =
+                        (uint8_t)(mem[op->src - lo + j] + plan->data[op->data_off + j]);
+                }
+                break;
+            case OTAUP_REC_FILL:
+                memset(stage + (op->addr - s->addr), op->value, op->len);
+                break;
+            default:
+                rc = sim_fail(err, err_len, "step %u: record type 0x%02x not allowed in a step", k, op->type);
+                break;
+            }
+        }
+        if (rc != 0) {
+            break;
+        }
+        if (deferred > h->max_ops) {
+            rc = sim_fail(err, err_len, "step %u: %u deferred records, limit %u", k, deferred, h->max_ops);
+            break;
+        }
+        if (s->has_hash && XXH3_64bits(stage, s->len) != s->hash) {
+            rc = sim_fail(err, err_len, "step %u: window hash mismatch", k);
+            break;
+        }
+        /* END: deferred erases, then program the window */
+        for (i = 0; i < ner; i++) {
+            memset(mem + (er_a[i] - lo), h->geo.erased, er_n[i]);
+            memset(st + (er_a[i] - lo), B_ERASED, er_n[i]);
+        }
+        for (i = 0; i < s->len; i++) {
+            if (st[s->addr - lo + i] != B_ERASED) {
+                rc = sim_fail(err, err_len, "step %u: programs 0x%x, which is not erased", k,
+                              (unsigned)(s->addr + i));
+                break;
+            }
+            mem[s->addr - lo + i] = stage[i];
+            st[s->addr - lo + i] = B_PROG;
+        }
+    }
+    if (rc == 0) {
+        memcpy(out, mem + (h->target_addr - lo), h->target_size);
+        otaup_hash128(out, h->target_size, hash);
+        if (memcmp(hash, h->target_hash, 16) != 0) {
+            rc = OTAUP_E_TARGET_MISMATCH;
+            sim_fail(err, err_len, "result differs from the target hash");
+        }
+    }
+    if (reads != NULL) {
+        *reads = total_reads;
+    }
+done:
+    free(mem);
+    free(st);
+    free(stage);
+    return rc;
+}
