@@ -264,7 +264,7 @@ int otaup_cmd_delta(int argc, char **argv)
     }
     opt.progress = dcli_progress;
     dcli_progress_start("delta", quiet);
-    rc = otaup_delta_create(old, old_len, sigp != NULL ? &sig : NULL, nw, new_len, &opt, &d);
+    rc = otaup_delta_create(old, old != NULL ? old_len : 0, sigp != NULL ? &sig : NULL, nw, new_len, &opt, &d);
     dcli_progress_end();
     if (rc < 0) {
         fprintf(stderr, "otaup delta: cannot plan: %s (%s)\n", otaup_strerror(rc),

@@ -252,6 +252,47 @@ static void decoded_stats(otaup_plan *p, size_t file_len)
     s->ram_needed = otaup_delta_ram_needed(h->staging_size, h->window_bits, h->max_ops);
 }
 
+/* Planner notes (OTAUP_SECTION_INFO): "key=value" lines ending with their own check. */
+static int parse_info(otaup_plan *p, const char *text, uint32_t n, uint32_t sec_len)
+{
+    char line[80];
+    uint32_t i, k = 0, start = 0;
+    int checked = 0;
+    if (n != sec_len || n > 1024) {
+        return OTAUP_E_DELTA_CORRUPT; /* whole section in one piece, as the decoder feeds it */
+    }
+    for (i = 0; i < n; i++) {
+        char ch = text[i];
+        if (ch == '\n') {
+            unsigned long long v = 0;
+            long long sv = 0;
+            line[k] = 0;
+            if (strncmp(line, "check=", 6) == 0) {
+                if (sscanf(line, "check=%llx", &v) != 1 || v != (unsigned long long)XXH3_64bits(text, start) ||
+                    i + 1 != n) {
+                    return OTAUP_E_DELTA_CORRUPT;
+                }
+                checked = 1;
+            } else if (sscanf(line, "cycle_edges=%llu", &v) == 1) {
+                p->stats.cycle_edges = v;
+            } else if (sscanf(line, "cycle_cost_bytes=%llu", &v) == 1) {
+                p->stats.cycle_cost_bytes = v;
+            } else if (sscanf(line, "cycle_cost_patch=%lld", &sv) == 1) {
+                p->stats.cycle_cost_patch = sv;
+            } else if (sscanf(line, "fallback=%llu", &v) == 1) {
+                p->stats.fallback = v != 0;
+            }
+            k = 0;
+            start = i + 1;
+        } else if (k + 1 < sizeof line) {
+            line[k++] = ch;
+        } else {
+            return OTAUP_E_DELTA_CORRUPT;
+        }
+    }
+    return checked ? 0 : OTAUP_E_DELTA_CORRUPT;
+}
+
 int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
 {
     otaup_delta_reader r;
@@ -287,28 +328,15 @@ int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
             break;
         }
         if (ev == OTAUP_DELTA_SECTION_BYTES && r.sec_tag == OTAUP_SECTION_INFO) {
-            /* planner notes: cycle cost and fallback survive in the file */
-            char line[64];
-            uint32_t i = 0, k = 0;
-            for (i = 0; i < r.data_len; i++) {
-                char ch = (char)r.data[i];
-                if (ch == '\n' || k + 1 >= sizeof line) {
-                    unsigned long long v = 0;
-                    line[k] = 0;
-                    if (sscanf(line, "cycle_edges=%llu", &v) == 1) {
-                        p->stats.cycle_edges = v;
-                    } else if (sscanf(line, "cycle_cost_bytes=%llu", &v) == 1) {
-                        p->stats.cycle_cost_bytes = v;
-                    } else if (sscanf(line, "cycle_cost_patch=%llu", &v) == 1) {
-                        p->stats.cycle_cost_patch = (int64_t)v;
-                    } else if (sscanf(line, "fallback=%llu", &v) == 1) {
-                        p->stats.fallback = v != 0;
-                    }
-                    k = 0;
-                } else {
-                    line[k++] = ch;
-                }
+            rc = parse_info(p, (const char *)r.data, r.data_len, r.sec_len);
+            if (rc < 0) {
+                break;
             }
+        } else if (ev == OTAUP_DELTA_SECTION && r.sec_tag != OTAUP_SECTION_MANIFEST &&
+                   r.sec_tag != OTAUP_SECTION_SIGNATURE && r.sec_tag != OTAUP_SECTION_PAD &&
+                   r.sec_tag != OTAUP_SECTION_INFO) {
+            rc = OTAUP_E_DELTA_CORRUPT; /* this decoder knows every tag of format 1 */
+            break;
         } else if (ev == OTAUP_DELTA_HEADER) {
             p->hdr = r.hdr;
             if ((uint64_t)r.hdr.inner_len > (uint64_t)r.hdr.body_len * 1040u + 1024u) {

@@ -106,9 +106,19 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     /* staging and window from the RAM budget */
     fixed = (uint64_t)OTAUP_DELTA_INFLATE_STATE + (uint64_t)o->max_ops * OTAUP_DELTA_OP_ENTRY;
     if (o->window_bits == 0) {
-        for (w = 15; w >= 9; w--) {
-            uint64_t need = fixed + ((uint64_t)1 << w);
-            if ((uint64_t)o->ram >= need + 16384u || w == 9) {
+        /* keep a staging buffer of at least one small sector (or 4 KiB),
+         * give the inflate window the largest power of two of the rest */
+        uint32_t i, smin = 0xFFFFFFFFu;
+        uint64_t avail, want;
+        for (i = 0; i < o->geo.nruns; i++) {
+            if (o->geo.runs[i].size < smin) {
+                smin = o->geo.runs[i].size;
+            }
+        }
+        want = o->staging_size ? o->staging_size : (smin < 4096u ? smin : 4096u);
+        avail = (uint64_t)o->ram > fixed + want ? (uint64_t)o->ram - fixed - want : 0;
+        for (w = 15; w > 9; w--) {
+            if (((uint64_t)1 << w) <= avail) {
                 break;
             }
         }
@@ -187,6 +197,8 @@ typedef struct ctx {
     uint8_t *tmp;          /* window-sized scratch for diff bytes */
 } ctx;
 
+static size_t cover_at(const dl_covers *cv, uint32_t npos);
+
 /* Target sectors covering [target_addr, target_addr + new_len). */
 static int layout_sectors(ctx *c)
 {
@@ -220,8 +232,21 @@ static int layout_sectors(ctx *c)
                 c->secs[c->nsecs].changed = 0;
             }
         } else if (c->o.layout == OTAUP_LAYOUT_INPLACE && c->from_sig) {
-            /* from a signature: unchanged when every block of the sector hashed equal */
-            c->secs[c->nsecs].changed = 1;
+            /* from a signature: unchanged when identity covers (same block,
+             * same place, equal hashes) hold the whole sector */
+            uint32_t off = start - c->o.target_addr, p = off;
+            uint32_t n = c->new_len - off < size ? c->new_len - off : size;
+            size_t ci;
+            for (ci = cover_at(&c->cov, off); ci < c->cov.n && p < off + n; ci++) {
+                const dl_cover *cv = &c->cov.v[ci];
+                if (cv->npos > p || cv->opos != cv->npos) {
+                    break;
+                }
+                p = cv->npos + cv->len;
+            }
+            if (p >= off + n && (uint64_t)off + n <= c->old_len) {
+                c->secs[c->nsecs].changed = 0;
+            }
         }
         c->nsecs++;
         a = start + size;
@@ -513,6 +538,25 @@ static uint64_t est_cost(const ctx *c, uint32_t first)
     return bits;
 }
 
+/* The terminal's table holds max_ops deferred records per step: the rest go inline. */
+static void limit_deferred(ctx *c, const dl_win *w)
+{
+    uint32_t k, deferred = 0;
+    for (k = w->first_op; k < w->first_op + w->nops; k++) {
+        otaup_plan_op *op = &c->work.ops[k];
+        if (op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) {
+            if (deferred < c->o.max_ops) {
+                op->enc = OTAUP_ENC_DEFERRED;
+                deferred++;
+            } else {
+                op->enc = OTAUP_ENC_INLINE;
+            }
+        } else {
+            op->enc = 0;
+        }
+    }
+}
+
 /* Encode window w (records go to c->work; w->first_op/nops set). */
 static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
 {
@@ -602,22 +646,7 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
         }
     }
     w->nops = c->work.nops - w->first_op;
-    /* deferred table limit: the rest go inline */
-    {
-        uint32_t k, deferred = 0;
-        for (k = w->first_op; k < c->work.nops; k++) {
-            otaup_plan_op *op = &c->work.ops[k];
-            if (op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) {
-                if (deferred < c->o.max_ops) {
-                    deferred++;
-                } else {
-                    op->enc = OTAUP_ENC_INLINE;
-                }
-            } else {
-                op->enc = 0;
-            }
-        }
-    }
+    limit_deferred(c, w);
     return 0;
 }
 
@@ -819,6 +848,7 @@ static int build(ctx *c, int literal_only, otaup_delta *d)
                                    : c->new_len - (c->wins[k].addr - c->o.target_addr)));
             c->wins[k].nops = c->work.nops - c->wins[k].first_op;
             c->wins[k].cost_bytes = 0;
+            limit_deferred(c, &c->wins[k]);
         } else {
             rc = encode_window(c, &c->wins[k], NULL);
         }
@@ -959,14 +989,31 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
     if (c.o.progress != NULL) {
         c.o.progress("verify", 0, 1, c.o.payload);
     }
-    /* the proof: run the plan on the flash model */
-    if (!c.from_sig) {
+    /* the proof: run the plan on the flash model (from a signature: on an
+     * OLD made of the NEW blocks the signature says it holds) */
+    {
         uint8_t *res = malloc(c.new_len ? c.new_len : 1u);
+        uint8_t *synth = NULL;
+        const uint8_t *sold = old;
         if (res == NULL) {
             rc = OTAUP_E_NOMEM;
             goto fail;
         }
-        rc = otaup_plan_simulate(&d->plan, old, c.old_len, res, c.new_len, NULL, err, sizeof err);
+        if (c.from_sig) {
+            size_t ci;
+            synth = calloc(c.old_len ? c.old_len : 1u, 1);
+            if (synth == NULL) {
+                free(res);
+                rc = OTAUP_E_NOMEM;
+                goto fail;
+            }
+            for (ci = 0; ci < c.cov.n; ci++) {
+                memcpy(synth + c.cov.v[ci].opos, new_img + c.cov.v[ci].npos, c.cov.v[ci].len);
+            }
+            sold = synth;
+        }
+        rc = otaup_plan_simulate(&d->plan, sold, c.old_len, res, c.new_len, NULL, err, sizeof err);
+        free(synth);
         if (rc == 0 && memcmp(res, new_img, c.new_len) != 0) {
             rc = OTAUP_E_PLAN;
         }

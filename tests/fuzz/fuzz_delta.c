@@ -1,12 +1,13 @@
 /*
  * Fuzz target: the delta container reader (header, sections, outer
  * records, body hash), fed whole and in chunks whose sizes come from the
- * input. Both must agree, and neither may crash or hang.
+ * input, and the server-side decoder of the whole plan. They must agree, and neither may crash or hang.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "otaup/features.h"
 #include "otaup/otaup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,5 +52,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((whole == 0) != (parts == 0)) {
         abort();
     }
+#if !OTAUP_TERMINAL_ONLY_BUILD
+    {
+        /* the server-side decoder inflates and checks every inner record */
+        otaup_plan *p = NULL;
+        if (otaup_delta_decode(data, size, &p) == 0) {
+            if (whole != 0) {
+                abort();
+            }
+            otaup_plan_free(p);
+        }
+    }
+#endif
     return 0;
 }
