@@ -1,12 +1,517 @@
-/* otaup apply — placeholder until the part that provides it lands. */
+/*
+ * otaup apply — run a delta through the terminal's executor.
+ *
+ *   otaup apply OLD PATCH -o OUT [--stats]
+ *   otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats]
+ *
+ * Both forms drive the same executor as a terminal (lib/core/exec.c) over
+ * a simulated NOR flash (lib/server/simflash.c) with the delta's own
+ * geometry. The journal lives in two extra 4 KiB sectors appended after
+ * the delta's geometry (so one operation counter covers everything).
+ *
+ * --flash: FLASH holds the device's flash from the geometry base up to
+ * the end of the images (at first the old image; bytes beyond the file
+ * read as erased). The complete simulated device -- scratch area and
+ * journal included -- is kept in the sidecar FLASH.otaup-state while an
+ * update is unfinished; FLASH is rewritten after every run. When the
+ * update completes the sidecar is removed and FLASH ends with the new
+ * image (cut after it when the rest reads erased). --cut-after N stops as if power were cut
+ * after N flash operations (--torn: the N-th is left half done) and exits
+ * with code 3; running again without it resumes and finishes.
+ */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "cmd.h"
+#include "otaup/delta.h"
+#include "otaup/error.h"
+#include "otaup/exec.h"
+#include "otaup/journal.h"
+#include "otaup/simflash.h"
+
+#define JOURNAL_SECTOR 4096u
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: otaup apply OLD PATCH -o OUT [--stats]\n"
+               "       otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats]\n"
+               "\n"
+               "Apply PATCH (an otaup delta) with the terminal's executor on a simulated\n"
+               "NOR flash of the delta's geometry.\n"
+               "  OLD PATCH -o OUT   reproduce the new image into OUT (OLD must be the\n"
+               "                     image the delta was made for; nothing is written\n"
+               "                     if OLD or PATCH is wrong)\n"
+               "  --flash FLASH      FLASH is the device flash from the geometry base to the\n"
+               "                     end of the images (initially the old image); while an\n"
+               "                     update is unfinished the whole device (scratch area,\n"
+               "                     journal) is kept in FLASH.otaup-state\n"
+               "  --cut-after N      cut the power after N flash operations (exit code 3);\n"
+               "                     run again without it to resume\n"
+               "  --torn             the N-th operation is left half done\n"
+               "  --stats            sectors erased, bytes programmed, flash operations,\n"
+               "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
+               "                     program 2 us/byte)\n"
+               "exit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n");
+}
+
+static uint8_t *read_file(const char *path, size_t *len, int must)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *p = NULL;
+    long n;
+    if (f == NULL) {
+        if (must || errno != ENOENT) {
+            fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+        }
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "otaup apply: %s: cannot read\n", path);
+        fclose(f);
+        return NULL;
+    }
+    p = malloc((size_t)n + 1u);
+    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "otaup apply: %s: cannot read\n", path);
+        free(p);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+    char tmp[4096];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+        if (f != NULL) {
+            remove(tmp);
+        }
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int hash128_eq(const uint8_t *p, size_t n, const uint8_t want[16])
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        if (want[i] != (uint8_t)(h.low64 >> (8 * i)) || want[8 + i] != (uint8_t)(h.high64 >> (8 * i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* the device: the delta's geometry plus two journal sectors after it */
+typedef struct device {
+    otaup_geometry geo;     /* extended */
+    uint32_t dev_size;      /* bytes of the delta's geometry */
+    uint32_t journal_addr;
+    otaup_simflash *sim;
+} device;
+
+static int device_make(const otaup_delta_header *h, device *d)
+{
+    otaup_simflash_options o;
+    uint32_t size = otaup_geometry_size(&h->geo);
+    memset(d, 0, sizeof *d);
+    d->geo = h->geo;
+    d->dev_size = size;
+    d->journal_addr = h->geo.base + size;
+    if (d->geo.nruns >= OTAUP_MAX_SECTOR_RUNS || (uint64_t)d->journal_addr + 2u * JOURNAL_SECTOR > 0xFFFFFFFFull ||
+        h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX || d->journal_addr % JOURNAL_SECTOR != 0) {
+        fprintf(stderr, "otaup apply: cannot place a journal next to this geometry\n");
+        return -1;
+    }
+    d->geo.runs[d->geo.nruns].count = 2;
+    d->geo.runs[d->geo.nruns].size = JOURNAL_SECTOR;
+    d->geo.nruns++;
+    otaup_simflash_options_init(&o);
+    o.geo = d->geo;
+    o.erase_us_per_sector = 20000;
+    o.erase_us_per_kib = 1000;
+    o.prog_ns_per_byte = 2000;
+    o.prog_us_per_op = 0;
+    if (otaup_simflash_new(&o, &d->sim) != 0) {
+        fprintf(stderr, "otaup apply: invalid geometry in the delta\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* window: the target's sectors (in place: also the old image's) */
+static void target_window(const otaup_delta_header *h, otaup_region *w)
+{
+    uint32_t end = h->target_addr + h->target_size, start, size;
+    if (h->layout == OTAUP_LAYOUT_INPLACE && h->source_addr + h->source_size > end) {
+        end = h->source_addr + h->source_size;
+    }
+    if (end > h->target_addr && otaup_geometry_sector_at(&h->geo, end - 1u, &start, &size) >= 0) {
+        end = start + size;
+    }
+    w->addr = h->target_addr;
+    w->len = end - h->target_addr;
+}
+
+typedef struct runctx {
+    const uint8_t *delta;
+    size_t delta_len;
+    uint32_t body_off;
+    otaup_delta_header hdr;
+} runctx;
+
+/* file offset of the last SYNC at or before step k (body start if none) */
+static size_t restart_offset(const runctx *rc, uint32_t k)
+{
+    otaup_delta_reader r;
+    size_t off = 0, best = rc->body_off;
+    otaup_delta_reader_init(&r);
+    while (off < rc->delta_len) {
+        size_t used = 0;
+        int ev = otaup_delta_reader_feed(&r, rc->delta + off, rc->delta_len - off, &used);
+        off += used;
+        if (ev < 0 || ev == OTAUP_DELTA_NEED_INPUT || ev == OTAUP_DELTA_END) {
+            break;
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_SYNC) {
+            if (r.rec.index > k) {
+                break;
+            }
+            best = r.rec_offset;
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_DATA) {
+            off += otaup_delta_reader_skip(&r);
+        }
+    }
+    return best;
+}
+
+/* run the executor; returns 0, or an otaup error */
+static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats)
+{
+    const otaup_delta_header *h = &rc->hdr;
+    const otaup_flash *f = otaup_simflash_flash(d->sim);
+    otaup_journal j;
+    otaup_exec ex;
+    otaup_exec_config c;
+    otaup_region win;
+    size_t wsz, off;
+    void *work;
+    uint64_t delta_id = 0;
+    int rc2, i;
+    for (i = 0; i < 8; i++) {
+        delta_id |= (uint64_t)h->body_hash[i] << (8 * i);
+    }
+    rc2 = otaup_journal_mount(&j, f, d->journal_addr, 2u * JOURNAL_SECTOR);
+    if (rc2 != 0) {
+        return rc2;
+    }
+    memset(&c, 0, sizeof c);
+    c.flash = f;
+    c.journal = &j;
+    c.layout = h->layout;
+    c.window_bits = h->window_bits;
+    target_window(h, &win);
+    c.windows = &win;
+    c.nwindows = 1;
+    c.scratch.addr = h->scratch_addr;
+    c.scratch.len = h->scratch_size;
+    if (h->layout == OTAUP_LAYOUT_INPLACE) {
+        c.running.addr = h->source_addr;
+        c.running.len = h->source_size;
+    }
+    c.staging_size = h->staging_size;
+    c.max_ops = h->max_ops;
+    wsz = otaup_exec_work_size(c.staging_size, c.max_ops, c.window_bits);
+    work = calloc(1, wsz ? wsz : 1);
+    if (work == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    c.work = work;
+    c.work_size = wsz;
+    rc2 = otaup_exec_init(&ex, &c);
+    if (rc2 == 0) {
+        rc2 = otaup_exec_start(&ex, 1, delta_id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
+    }
+    if (rc2 == 2) {
+        free(work);
+        return 0; /* already complete */
+    }
+    if (rc2 >= 0) {
+        *resumed = rc2 == 1;
+        off = rc2 == 1 ? restart_offset(rc, otaup_exec_next_step(&ex)) : rc->body_off;
+        if (*resumed) {
+            fprintf(stderr, "otaup apply: resuming at step %u of %u\n", otaup_exec_next_step(&ex), h->step_count);
+        }
+        rc2 = otaup_exec_feed(&ex, rc->delta + off, rc->delta_len - off);
+        if (rc2 == 0 && otaup_exec_next_step(&ex) != h->step_count) {
+            rc2 = OTAUP_E_DELTA_TRUNCATED;
+        }
+        if (rc2 == 0) {
+            rc2 = otaup_exec_finish(&ex);
+        }
+    }
+    *stats = ex.stats;
+    free(work);
+    return rc2;
+}
+
+static void print_stats(device *d, const otaup_exec_stats *es)
+{
+    otaup_simflash_stats st;
+    otaup_simflash_stats_get(d->sim, &st);
+    printf("sectors erased:   %llu (%llu bytes)\n", (unsigned long long)st.sectors_erased,
+           (unsigned long long)st.bytes_erased);
+    printf("bytes programmed: %llu in %llu program operations\n", (unsigned long long)st.bytes_programmed,
+           (unsigned long long)st.prog_ops);
+    printf("flash operations: %llu (erase %llu, program %llu)\n", (unsigned long long)st.ops,
+           (unsigned long long)st.erase_ops, (unsigned long long)st.prog_ops);
+    printf("estimated flash time: %llu.%03llu s\n", (unsigned long long)(st.time_us / 1000000u),
+           (unsigned long long)(st.time_us / 1000u % 1000u));
+    printf("steps: %u executed, %u replayed, %u already in place; scratch: %u windows, %u sector rebuilds\n",
+           es->steps_done, es->steps_replayed, es->steps_skipped, es->scratch_windows, es->sector_rebuilds);
+}
+
+static int cmd_file(const runctx *rc, const char *old_path, const char *out_path, int stats)
+{
+    const otaup_delta_header *h = &rc->hdr;
+    device d;
+    size_t old_len;
+    uint8_t *old = read_file(old_path, &old_len, 1);
+    otaup_exec_stats es;
+    int resumed = 0, r;
+    if (old == NULL) {
+        return OTAUP_EXIT_FAIL;
+    }
+    if (old_len != h->source_size || !hash128_eq(old, old_len, h->source_hash)) {
+        fprintf(stderr, "otaup apply: %s is not the image this delta was made for (size %zu, expected %u)\n",
+                old_path, old_len, h->source_size);
+        free(old);
+        return OTAUP_EXIT_FAIL;
+    }
+    if (device_make(h, &d) != 0) {
+        free(old);
+        return OTAUP_EXIT_FAIL;
+    }
+    if (otaup_simflash_load(d.sim, h->source_addr, old, (uint32_t)old_len) != 0) {
+        fprintf(stderr, "otaup apply: OLD does not fit the delta's geometry\n");
+        otaup_simflash_free(d.sim);
+        free(old);
+        return OTAUP_EXIT_FAIL;
+    }
+    free(old);
+    r = run_exec(rc, &d, &resumed, &es);
+    if (r == 0) {
+        const uint8_t *img = otaup_simflash_data(d.sim) + (h->target_addr - h->geo.base);
+        if (!hash128_eq(img, h->target_size, h->target_hash)) {
+            r = OTAUP_E_TARGET_MISMATCH;
+        } else if (write_file(out_path, img, h->target_size) != 0) {
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+    }
+    if (r != 0) {
+        fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+        otaup_simflash_free(d.sim);
+        return OTAUP_EXIT_FAIL;
+    }
+    if (stats) {
+        print_stats(&d, &es);
+    }
+    otaup_simflash_free(d.sim);
+    return OTAUP_EXIT_OK;
+}
+
+static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsigned long long cut, int torn)
+{
+    const otaup_delta_header *h = &rc->hdr;
+    char state_path[4096];
+    device d;
+    size_t flen = 0, slen = 0;
+    uint8_t *fl, *state;
+    otaup_exec_stats es;
+    int resumed = 0, r, code;
+    uint32_t total;
+    memset(&es, 0, sizeof es);
+    snprintf(state_path, sizeof state_path, "%s.otaup-state", flash_path);
+    if (device_make(h, &d) != 0) {
+        return OTAUP_EXIT_FAIL;
+    }
+    total = otaup_geometry_size(&d.geo);
+    state = read_file(state_path, &slen, 0);
+    if (state != NULL) {
+        if (slen != total) {
+            fprintf(stderr, "otaup apply: %s belongs to another delta or geometry; remove it to start over\n",
+                    state_path);
+            free(state);
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+        (void)otaup_simflash_load(d.sim, d.geo.base, state, (uint32_t)slen);
+        free(state);
+    } else {
+        fl = read_file(flash_path, &flen, 1);
+        if (fl == NULL) {
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+        if (flen > d.dev_size) {
+            fprintf(stderr, "otaup apply: %s is larger than the delta's flash (%u bytes)\n", flash_path, d.dev_size);
+            free(fl);
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+        (void)otaup_simflash_load(d.sim, d.geo.base, fl, (uint32_t)flen);
+        free(fl);
+        {
+            const uint8_t *dev = otaup_simflash_data(d.sim);
+            if (hash128_eq(dev + (h->target_addr - h->geo.base), h->target_size, h->target_hash) &&
+                !hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {
+                printf("otaup apply: %s already holds the new image\n", flash_path);
+                otaup_simflash_free(d.sim);
+                return OTAUP_EXIT_OK;
+            }
+            if (!hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {
+                fprintf(stderr, "otaup apply: %s does not hold the image this delta was made for\n", flash_path);
+                otaup_simflash_free(d.sim);
+                return OTAUP_EXIT_FAIL;
+            }
+        }
+    }
+    if (cut > 0) {
+        otaup_simflash_cut_after(d.sim, cut, torn);
+    }
+    r = run_exec(rc, &d, &resumed, &es);
+    otaup_simflash_power_on(d.sim);
+    {
+        const uint8_t *dev = otaup_simflash_data(d.sim);
+        uint32_t send = h->source_addr - h->geo.base + h->source_size;
+        uint32_t tend = h->target_addr - h->geo.base + h->target_size;
+        size_t keep = send > tend ? send : tend;
+        if (flen > keep) {
+            keep = flen;
+        }
+        if (r == 0) {
+            size_t i;
+            int erased = 1;
+            for (i = tend; i < keep && erased; i++) {
+                erased = dev[i] == h->geo.erased;
+            }
+            if (erased) {
+                keep = tend;
+            }
+        }
+        if (write_file(flash_path, dev, keep) != 0) {
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+        if (r == 0) {
+            remove(state_path);
+        } else if (write_file(state_path, dev, total) != 0) {
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+    }
+    if (stats) {
+        print_stats(&d, &es);
+    }
+    if (r == OTAUP_E_POWER_CUT) {
+        otaup_simflash_stats st;
+        otaup_simflash_stats_get(d.sim, &st);
+        fprintf(stderr, "otaup apply: power cut after %llu flash operations%s; run again to resume\n",
+                (unsigned long long)st.ops, torn ? " (last one torn)" : "");
+        code = OTAUP_EXIT_POWER_CUT;
+    } else if (r != 0) {
+        fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+        code = OTAUP_EXIT_FAIL;
+    } else {
+        if (resumed) {
+            fprintf(stderr, "otaup apply: resumed and finished\n");
+        }
+        code = OTAUP_EXIT_OK;
+    }
+    otaup_simflash_free(d.sim);
+    return code;
+}
 
 int otaup_cmd_apply(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "otaup apply: not available in this build yet\n");
-    return OTAUP_EXIT_FAIL;
+    const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
+    unsigned long long cut = 0;
+    int stats = 0, torn = 0, npos = 0, i, r, code;
+    runctx rc;
+    uint8_t *delta;
+    size_t dlen = 0;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return OTAUP_EXIT_OK;
+        } else if (strcmp(a, "--flash") == 0 && i + 1 < argc) {
+            flash = argv[++i];
+        } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+            out = argv[++i];
+        } else if (strcmp(a, "--cut-after") == 0 && i + 1 < argc) {
+            char *end;
+            cut = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || cut == 0) {
+                fprintf(stderr, "otaup apply: --cut-after needs a positive number\n");
+                return OTAUP_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--torn") == 0) {
+            torn = 1;
+        } else if (strcmp(a, "--stats") == 0) {
+            stats = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "otaup apply: unknown option '%s'\n", a);
+            usage(stderr);
+            return OTAUP_EXIT_USAGE;
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            usage(stderr);
+            return OTAUP_EXIT_USAGE;
+        }
+    }
+    if ((flash != NULL && (npos != 1 || out != NULL)) || (flash == NULL && (npos != 2 || out == NULL)) ||
+        (flash == NULL && cut > 0) || (torn && cut == 0)) {
+        usage(stderr);
+        return OTAUP_EXIT_USAGE;
+    }
+    delta = read_file(flash != NULL ? pos[0] : pos[1], &dlen, 1);
+    if (delta == NULL) {
+        return OTAUP_EXIT_FAIL;
+    }
+    memset(&rc, 0, sizeof rc);
+    rc.delta = delta;
+    rc.delta_len = dlen;
+    r = otaup_delta_check(delta, dlen, &rc.hdr, &rc.body_off);
+    if (r != 0) {
+        fprintf(stderr, "otaup apply: %s: not a usable delta: %s (%s)\n", flash != NULL ? pos[0] : pos[1],
+                otaup_strerror(r), otaup_errname(r));
+        free(delta);
+        return OTAUP_EXIT_FAIL;
+    }
+    code = flash != NULL ? cmd_flash(&rc, flash, stats, cut, torn) : cmd_file(&rc, pos[0], out, stats);
+    free(delta);
+    return code;
 }

@@ -9,6 +9,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/journal.h"
 #include "otaup/record.h"
@@ -171,10 +172,12 @@ int tp_plan(const tp_opts *o, const uint8_t *flash, const uint8_t *img, tp_strea
             }
             if (o->compress && (o->sync_every == 0 ? k == 0 : k % o->sync_every == 0)) {
                 if (seg.len > 0) {
+                    out->inner_len += (uint32_t)seg.len;
                     emit_segment(o, &outer, &seg);
                     seg.len = 0;
                 }
                 add_restart(out, k, outer.len);
+                out->nsync++;
                 memset(&r, 0, sizeof r);
                 r.type = OTAUP_REC_SYNC;
                 r.index = k;
@@ -320,6 +323,7 @@ int tp_plan(const tp_opts *o, const uint8_t *flash, const uint8_t *img, tp_strea
         }
     }
     if (o->compress && seg.len > 0) {
+        out->inner_len += (uint32_t)seg.len;
         emit_segment(o, &outer, &seg);
     }
     if (o->verify) {
@@ -497,4 +501,56 @@ int th_apply(otaup_simflash *sim, const th_layout *L, const tp_stream *s, size_t
     }
     free(work);
     return rc;
+}
+
+static void put_hash128(uint8_t out[16], const uint8_t *p, size_t n)
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.low64 >> (8 * i));
+        out[8 + i] = (uint8_t)(h.high64 >> (8 * i));
+    }
+}
+
+int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t scratch_addr,
+                 uint32_t scratch_size, uint16_t max_ops, const uint8_t *old, uint32_t old_len,
+                 const uint8_t *img, uint8_t **out, size_t *out_len)
+{
+    otaup_delta_header h;
+    uint8_t *p;
+    int n;
+    memset(&h, 0, sizeof h);
+    h.format_version = OTAUP_DELTA_FORMAT_VERSION;
+    h.header_size = OTAUP_DELTA_HEADER_SIZE;
+    h.flags = o->no_hash ? 0 : OTAUP_DELTA_F_STEP_HASH;
+    h.geo = o->geo;
+    h.layout = layout;
+    h.window_bits = (uint8_t)o->wbits;
+    h.max_ops = max_ops;
+    h.source_addr = o->src;
+    h.target_addr = o->dst;
+    h.scratch_addr = scratch_addr;
+    h.scratch_size = scratch_size;
+    h.staging_size = o->staging;
+    h.step_count = s->nsteps;
+    h.sync_count = s->nsync;
+    h.source_size = old_len;
+    put_hash128(h.source_hash, old, old_len);
+    h.target_size = o->len;
+    put_hash128(h.target_hash, img, o->len);
+    h.body_len = (uint32_t)s->len;
+    put_hash128(h.body_hash, s->bytes, s->len);
+    h.inner_len = s->inner_len;
+    p = malloc(OTAUP_DELTA_HEADER_SIZE + 6u + s->len);
+    n = otaup_delta_header_encode(&h, p, OTAUP_DELTA_HEADER_SIZE);
+    if (n < 0) {
+        free(p);
+        return n;
+    }
+    memset(p + OTAUP_DELTA_HEADER_SIZE, 0, 6);
+    memcpy(p + OTAUP_DELTA_HEADER_SIZE + 6, s->bytes, s->len);
+    *out = p;
+    *out_len = OTAUP_DELTA_HEADER_SIZE + 6u + s->len;
+    return 0;
 }

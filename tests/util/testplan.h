@@ -49,12 +49,21 @@ typedef struct tp_stream {
     tp_restart *rs;
     size_t nrs;
     uint32_t nsteps;
+    uint32_t nsync;      /* SYNC records */
+    uint32_t inner_len;  /* decompressed bytes of all DATA streams */
 } tp_stream;
 
 /* Plan: `flash` is the whole device content before the update (geo size);
  * `img` the new image of o->len bytes for o->dst. Returns 0. */
 int tp_plan(const tp_opts *o, const uint8_t *flash, const uint8_t *img, tp_stream *out);
 void tp_stream_free(tp_stream *s);
+
+/* A delta container (docs/delta-format.md) around a planned stream:
+ * header + END section + body. `old`/`img` give sizes and hashes. The
+ * buffer is malloc'ed. */
+int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t scratch_addr,
+                 uint32_t scratch_size, uint16_t max_ops, const uint8_t *old, uint32_t old_len,
+                 const uint8_t *img, uint8_t **out, size_t *out_len);
 
 /* Deterministic pseudo-random bytes. */
 void tp_fill_random(uint8_t *p, size_t n, uint64_t seed);

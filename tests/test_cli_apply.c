@@ -1,0 +1,205 @@
+/*
+ * `otaup apply`: OLD PATCH -o OUT reproduces NEW through the executor;
+ * a wrong OLD or a damaged PATCH is refused before OUT exists; --flash
+ * with --cut-after N [--torn] stops with exit code 3 at every N and a
+ * second run resumes and leaves NEW in FLASH.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "otaup/otaup.h"
+#include "util/testplan.h"
+
+static char dir[128], cli[512], out[16384];
+static uint8_t *old_img, *new_img;
+static uint32_t old_len, new_len;
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[2048], full[2600];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "cd '%s' && timeout 60 %s 2>&1", dir, cmd);
+    p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void put_file(const char *name, const uint8_t *p, size_t n)
+{
+    char path[512];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static int file_equals(const char *name, const uint8_t *p, size_t n)
+{
+    char path[512];
+    FILE *f;
+    uint8_t *b = malloc(n + 1);
+    size_t got;
+    int eq;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        free(b);
+        return 0;
+    }
+    got = fread(b, 1, n + 1, f);
+    fclose(f);
+    eq = got == n && memcmp(b, p, n) == 0;
+    free(b);
+    return eq;
+}
+
+static int exists(const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    otaup_geometry geo;
+    uint8_t *flash, *delta;
+    size_t dlen;
+    tp_opts o;
+    tp_stream s;
+    ck_assert_ptr_nonnull(bin);
+    snprintf(dir, sizeof dir, "/tmp/otaup-apply-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cli, sizeof cli, "%s/examples/otaup/otaup", bin);
+    /* 8 x 4 KiB from 0: slot of 5 sectors, scratch at sector 5 */
+    otaup_geometry_uniform(&geo, 0, 4096, 8, 8);
+    old_len = 5 * 4096 - 1500;
+    new_len = 5 * 4096 - 700;
+    flash = malloc(8 * 4096);
+    memset(flash, 0xFF, 8 * 4096);
+    tp_make_image(flash, old_len, 31);
+    old_img = malloc(old_len);
+    memcpy(old_img, flash, old_len);
+    new_img = malloc(5 * 4096);
+    tp_make_new(flash, new_img, new_len, 4096, 32);
+    tp_opts_default(&o, &geo, 0, 0, new_len, 4096);
+    o.sync_every = 2;
+    ck_assert_int_eq(tp_plan(&o, flash, new_img, &s), 0);
+    ck_assert_int_eq(tp_container(&o, &s, 0, 5 * 4096, 4096, 64, old_img, old_len, new_img, &delta, &dlen), 0);
+    ck_assert_int_eq(otaup_delta_check(delta, dlen, NULL, NULL), 0);
+    put_file("old.bin", old_img, old_len);
+    put_file("new.bin", new_img, new_len);
+    put_file("patch.otd", delta, dlen);
+    /* damaged copies */
+    delta[dlen - 10] ^= 0x40;
+    put_file("bad.otd", delta, dlen);
+    put_file("short.otd", delta, dlen / 2);
+    old_img[100] ^= 1;
+    put_file("wrong.bin", old_img, old_len);
+    old_img[100] ^= 1;
+    free(delta);
+    free(flash);
+    tp_stream_free(&s);
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(old_img);
+    free(new_img);
+}
+
+START_TEST(test_file_mode)
+{
+    ck_assert_int_eq(run("%s apply old.bin patch.otd -o out.bin --stats", cli), 0);
+    ck_assert(file_equals("out.bin", new_img, new_len));
+    ck_assert_ptr_nonnull(strstr(out, "flash operations:"));
+    ck_assert_int_eq(run("%s apply wrong.bin patch.otd -o out2.bin", cli), 1);
+    ck_assert_ptr_nonnull(strstr(out, "not the image"));
+    ck_assert(!exists("out2.bin"));
+    ck_assert_int_eq(run("%s apply old.bin bad.otd -o out3.bin", cli), 1);
+    ck_assert_ptr_nonnull(strstr(out, "not a usable delta"));
+    ck_assert(!exists("out3.bin"));
+    ck_assert_int_eq(run("%s apply old.bin short.otd -o out4.bin", cli), 1);
+    ck_assert(!exists("out4.bin"));
+    ck_assert_int_eq(run("%s apply old.bin missing.otd -o out5.bin", cli), 1);
+    ck_assert_int_eq(run("%s apply old.bin patch.otd", cli), 2);
+    ck_assert_int_eq(run("%s apply --flash f.bin patch.otd --torn", cli), 2);
+}
+END_TEST
+
+START_TEST(test_flash_cut_every_op)
+{
+    unsigned long ops = 0, n;
+    const char *p;
+    int torn, cases = 0;
+    put_file("flash.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
+    ck_assert(file_equals("flash.bin", new_img, new_len));
+    p = strstr(out, "flash operations: ");
+    ck_assert_ptr_nonnull(p);
+    ops = strtoul(p + strlen("flash operations: "), NULL, 10);
+    ck_assert(ops > 10);
+    /* again: already there */
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd", cli), 0);
+    ck_assert(file_equals("flash.bin", new_img, new_len));
+    for (torn = 0; torn <= 1; torn++) {
+        for (n = 1; n <= ops; n++) {
+            int rc;
+            put_file("flash.bin", old_img, old_len);
+            rc = run("%s apply --flash flash.bin patch.otd --cut-after %lu%s", cli, n, torn ? " --torn" : "");
+            ck_assert_msg(rc == 3 || (rc == 0 && n == ops && !torn), "cut %lu torn %d: exit %d: %s", n, torn, rc,
+                          out);
+            if (rc == 3) {
+                ck_assert(exists("flash.bin.otaup-state"));
+                rc = run("%s apply --flash flash.bin patch.otd", cli);
+                ck_assert_msg(rc == 0, "resume after cut %lu torn %d: exit %d: %s", n, torn, rc, out);
+            }
+            ck_assert(!exists("flash.bin.otaup-state"));
+            ck_assert_msg(file_equals("flash.bin", new_img, new_len), "cut %lu torn %d", n, torn);
+            cases++;
+        }
+    }
+    fprintf(stderr, "otaup apply --flash: %d cut cases (every op, plain and torn)\n", cases);
+}
+END_TEST
+
+int main(void)
+{
+    int failed;
+    SRunner *sr;
+    Suite *s = suite_create("cli_apply");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_file_mode);
+    tcase_add_test(tc, test_flash_cut_every_op);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
