@@ -1,0 +1,343 @@
+/*
+ * Hostile records: each is refused with its specific error and the flash
+ * is untouched, proven by the simulated flash's operation log (no erase
+ * or program after the session began). Also: reserved record types go to
+ * the security hooks, a step_commit veto stops a step before any flash
+ * change, and records without a session are refused.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "otaup/otaup.h"
+#include "otaup/exec.h"
+#include "otaup/journal.h"
+#include "otaup/simflash.h"
+
+#define BASE 0x10000000u
+#define S 4096u
+/* slot: sectors 0..3, scratch 4, journal 5..6, user 7, updater 8 */
+#define SLOT BASE
+#define SCRATCH (BASE + 4 * S)
+#define JOURNAL (BASE + 5 * S)
+#define USER (BASE + 7 * S)
+#define UPDATER (BASE + 8 * S)
+
+typedef struct fix {
+    otaup_simflash *sim;
+    otaup_journal j;
+    otaup_exec ex;
+    otaup_exec_config c;
+    otaup_region win[2], prot[2];
+    uint8_t work[OTAUP_EXEC_WORK_SIZE(4096, 16, 12)];
+    size_t log0;
+    int hook_calls, veto;
+    uint8_t last_type;
+} fix;
+
+static fix F;
+
+static int rec_hook(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part)
+{
+    fix *f = ctx;
+    (void)body;
+    (void)len;
+    (void)part;
+    f->hook_calls++;
+    f->last_type = type;
+    return 0;
+}
+
+static int commit_hook(void *ctx, const otaup_exec_step *st)
+{
+    fix *f = ctx;
+    (void)st;
+    return f->veto ? OTAUP_E_CHAIN : 0;
+}
+
+static void setup_hooks(int hooks)
+{
+    otaup_simflash_options o;
+    uint8_t img[4 * S];
+    memset(&F, 0, sizeof F);
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, BASE, S, 10, 8);
+    o.log_ops = 1;
+    ck_assert_int_eq(otaup_simflash_new(&o, &F.sim), 0);
+    memset(img, 0x11, sizeof img);
+    ck_assert_int_eq(otaup_simflash_load(F.sim, SLOT, img, sizeof img), 0);
+    ck_assert_int_eq(otaup_journal_mount(&F.j, otaup_simflash_flash(F.sim), JOURNAL, 2 * S), 0);
+    F.c.flash = otaup_simflash_flash(F.sim);
+    F.c.journal = &F.j;
+    F.c.layout = OTAUP_LAYOUT_INPLACE;
+    F.c.window_bits = 12;
+    F.win[0].addr = SLOT;
+    F.win[0].len = 4 * S;
+    F.c.windows = F.win;
+    F.c.nwindows = 1;
+    F.prot[0].addr = USER;
+    F.prot[0].len = S;
+    F.prot[1].addr = UPDATER;
+    F.prot[1].len = S;
+    F.c.protect = F.prot;
+    F.c.nprotect = 2;
+    F.c.scratch.addr = SCRATCH;
+    F.c.scratch.len = S;
+    F.c.running = F.win[0];
+    F.c.work = F.work;
+    F.c.work_size = sizeof F.work;
+    F.c.staging_size = S;
+    F.c.max_ops = 16;
+    if (hooks) {
+        F.c.hooks.ctx = &F;
+        F.c.hooks.record = rec_hook;
+        F.c.hooks.inner_record = rec_hook;
+        F.c.hooks.step_commit = commit_hook;
+    }
+    ck_assert_int_eq(otaup_exec_init(&F.ex, &F.c), 0);
+}
+
+static void setup(void)
+{
+    setup_hooks(0);
+}
+
+static void start(void)
+{
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 7, 0xABCDull, 0), 0);
+    otaup_simflash_log(F.sim, &F.log0);
+}
+
+static void teardown(void)
+{
+    otaup_simflash_free(F.sim);
+}
+
+static size_t writes(void)
+{
+    return otaup_simflash_log_writes_since(F.sim, F.log0);
+}
+
+/* encode and feed one record */
+static int feed(const otaup_record *r)
+{
+    uint8_t buf[8192];
+    int n = otaup_record_encode(r, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    return otaup_exec_feed(&F.ex, buf, (size_t)n);
+}
+
+static int step(uint32_t index, uint32_t addr, uint32_t len)
+{
+    otaup_record r;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_STEP;
+    r.index = index;
+    r.addr = addr;
+    r.len = len;
+    return feed(&r);
+}
+
+static int erase(uint32_t addr, uint32_t len)
+{
+    otaup_record r;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_ERASE;
+    r.addr = addr;
+    r.len = len;
+    return feed(&r);
+}
+
+static int end(uint32_t index)
+{
+    otaup_record r;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_END;
+    r.index = index;
+    return feed(&r);
+}
+
+START_TEST(test_no_session)
+{
+    otaup_record r;
+    uint8_t buf[64];
+    int n;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_ERASE;
+    r.addr = SLOT;
+    r.len = S;
+    n = otaup_record_encode(&r, buf, sizeof buf);
+    ck_assert_int_eq(otaup_exec_feed(&F.ex, buf, (size_t)n), OTAUP_E_NO_SESSION);
+    ck_assert_int_eq(otaup_exec_body(&F.ex, OTAUP_REC_ERASE, buf + 2, (size_t)n - 2), OTAUP_E_NO_SESSION);
+    ck_assert_uint_eq(otaup_simflash_log_writes_since(F.sim, 0), 0);
+}
+END_TEST
+
+START_TEST(test_windows_and_protected)
+{
+    start();
+    ck_assert_int_eq(step(0, UPDATER + S, S), OTAUP_E_WINDOW);   /* outside every window */
+    ck_assert_int_eq(step(0, JOURNAL, S), OTAUP_E_PROTECTED);     /* the journal */
+    ck_assert_int_eq(step(0, SCRATCH, S), OTAUP_E_PROTECTED);     /* the scratch area */
+    ck_assert_int_eq(step(0, USER, S), OTAUP_E_PROTECTED);        /* user data */
+    ck_assert_int_eq(step(0, UPDATER, S), OTAUP_E_PROTECTED);     /* the updater itself */
+    ck_assert_int_eq(step(0, SLOT + 4 * S - 8, 16), OTAUP_E_PROTECTED); /* straddles into scratch */
+    ck_assert_int_eq(erase(JOURNAL, S), OTAUP_E_PROTECTED);
+    ck_assert_int_eq(erase(UPDATER, S), OTAUP_E_PROTECTED);
+    ck_assert_int_eq(erase(BASE + 9 * S, S), OTAUP_E_WINDOW);
+    ck_assert_uint_eq(writes(), 0);
+}
+END_TEST
+
+START_TEST(test_alignment_and_staging)
+{
+    start();
+    ck_assert_int_eq(step(0, SLOT + 4, 64), OTAUP_E_ALIGN);  /* window not on the write size */
+    ck_assert_int_eq(step(0, SLOT, 60), OTAUP_E_ALIGN);
+    ck_assert_int_eq(erase(SLOT + 512, S), OTAUP_E_ALIGN);   /* erase not on sectors */
+    ck_assert_int_eq(step(0, SLOT, 2 * S), OTAUP_E_STAGING); /* window larger than staging */
+    ck_assert_int_eq(step(5, SLOT, S), OTAUP_E_SEQ);         /* a step that skips steps */
+    /* inside a step: an erase of a protected range, a put outside the window */
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    ck_assert_int_eq(erase(USER, S), OTAUP_E_PROTECTED);
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    {
+        otaup_record r;
+        memset(&r, 0, sizeof r);
+        r.type = OTAUP_REC_FILL;
+        r.addr = SLOT + S;
+        r.len = 16;
+        r.value = 1;
+        ck_assert_int_eq(feed(&r), OTAUP_E_STAGING);
+    }
+    /* a COPY that reads the journal */
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    {
+        otaup_record r;
+        memset(&r, 0, sizeof r);
+        r.type = OTAUP_REC_COPY;
+        r.addr = SLOT;
+        r.src = JOURNAL;
+        r.len = 64;
+        ck_assert_int_eq(feed(&r), OTAUP_E_PROTECTED);
+    }
+    /* a put outside any step */
+    {
+        otaup_record r;
+        memset(&r, 0, sizeof r);
+        r.type = OTAUP_REC_FILL;
+        r.addr = SLOT;
+        r.len = 16;
+        ck_assert_int_eq(feed(&r), OTAUP_E_STATE);
+    }
+    ck_assert_uint_eq(writes(), 0);
+}
+END_TEST
+
+START_TEST(test_bad_hash)
+{
+    otaup_record r;
+    uint64_t h;
+    int i;
+    uint8_t want[S];
+    start();
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_STEP;
+    r.index = 0;
+    r.addr = SLOT;
+    r.len = S;
+    r.flags = OTAUP_STEP_HASH;
+    r.hash_len = 8;
+    memset(want, 0x22, sizeof want);
+    h = XXH3_64bits(want, sizeof want) ^ 1u; /* wrong by one bit */
+    for (i = 0; i < 8; i++) {
+        r.hash[i] = (uint8_t)(h >> (8 * i));
+    }
+    ck_assert_int_eq(feed(&r), 0);
+    ck_assert_int_eq(erase(SLOT, S), 0);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_FILL;
+    r.addr = SLOT;
+    r.len = S;
+    r.value = 0x22;
+    ck_assert_int_eq(feed(&r), 0);
+    ck_assert_int_eq(end(0), OTAUP_E_HASH);
+    ck_assert_uint_eq(writes(), 0);
+    /* the right hash goes through, proving the test can see writes */
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    ck_assert_int_eq(erase(SLOT, S), 0);
+    ck_assert_int_eq(feed(&r), 0);
+    ck_assert_int_eq(end(0), 0);
+    ck_assert_uint_gt(writes(), 0);
+    ck_assert_uint_eq(otaup_simflash_data(F.sim)[0], 0x22);
+}
+END_TEST
+
+START_TEST(test_hooks)
+{
+    uint8_t rec[8] = { 0x2B, 3, 1, 2, 3 };
+    teardown();
+    setup_hooks(1);
+    start();
+    ck_assert_int_eq(otaup_exec_feed(&F.ex, rec, 5), 0);
+    ck_assert_int_eq(F.last_type, 0x2B);
+    F.veto = 1;
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    ck_assert_int_eq(erase(SLOT, S), 0);
+    ck_assert_int_eq(end(0), OTAUP_E_CHAIN);
+    ck_assert_uint_eq(writes(), 0);
+    ck_assert_int_gt(F.hook_calls, 3);
+}
+END_TEST
+
+START_TEST(test_reserved_without_hook)
+{
+    uint8_t rec[8] = { 0x2C, 1, 0 };
+    start();
+    ck_assert_int_eq(otaup_exec_feed(&F.ex, rec, 3), OTAUP_E_MSG_TYPE);
+    ck_assert_uint_eq(writes(), 0);
+}
+END_TEST
+
+START_TEST(test_abort_rules)
+{
+    start();
+    /* before the point of no return: abort is allowed */
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), 0);
+    ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
+    /* past it: refused */
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 8, 0xBEEFull, 0), 0);
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    ck_assert_int_eq(erase(SLOT, S), 0);
+    ck_assert_int_eq(end(0), 0);
+    ck_assert_uint_eq(F.j.st.ponr, 1);
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), OTAUP_E_STATE);
+    /* and another update cannot start over it */
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 9, 0xC0FFEEull, 0), OTAUP_E_SESSION);
+}
+END_TEST
+
+int main(void)
+{
+    int failed;
+    SRunner *sr;
+    Suite *s = suite_create("exec_hostile");
+    TCase *tc = tcase_create("hostile");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_no_session);
+    tcase_add_test(tc, test_windows_and_protected);
+    tcase_add_test(tc, test_alignment_and_staging);
+    tcase_add_test(tc, test_bad_hash);
+    tcase_add_test(tc, test_hooks);
+    tcase_add_test(tc, test_reserved_without_hook);
+    tcase_add_test(tc, test_abort_rules);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
