@@ -369,9 +369,9 @@ typedef struct otaup_msg_hello {
 #define OTAUP_INFO_HAVE_RESUME (1u << OTAUP_INFO_RESUME)
 #define OTAUP_INFO_HAVE_SEC_COUNTER (1u << OTAUP_INFO_SEC_COUNTER)
 
-/** Flash layouts (INFO LAYOUT). */
-#define OTAUP_LAYOUT_INPLACE 1u
-#define OTAUP_LAYOUT_AB 2u
+/** Flash layouts (INFO LAYOUT); the same values as delta.h and journal.h. */
+#define OTAUP_LAYOUT_INPLACE 0u /**< rewrite the running slot in place */
+#define OTAUP_LAYOUT_AB 1u      /**< read the source slot, write the other slot */
 
 /** User-data region flags. */
 #define OTAUP_REGION_PERSONAL 0x01u /**< personal data: backed up sealed, deleted after */

@@ -99,7 +99,7 @@ def info_full():
     p += tlv(0x08, struct.pack("<II", 0x08008000, 0x4000))
     p += tlv(0x09, struct.pack("<BBII", 1, 0x01, 0x08004000, 0x4000) + bytes([1]) + pattern(8, 0x30))
     p += tlv(0x09, struct.pack("<BBII", 2, 0x00, 0x0800C000, 0x2000) + bytes([0]))
-    p += tlv(0x0A, struct.pack("<BBIIII", 1, 0, 0x08020000, 0xE0000, 0, 0))
+    p += tlv(0x0A, struct.pack("<BBIIII", 0, 0, 0x08020000, 0xE0000, 0, 0))
     p += tlv(0x0B, struct.pack("<II", 0x0800E000, 0x2000))
     p += tlv(0x0C, struct.pack("<I", 0x5B))
     p += tlv(0x0D, struct.pack("<I", 256))
