@@ -107,6 +107,7 @@ typedef enum otaup_error {
     OTAUP_E_CRYPTO = -96,          /**< crypto backend failure */
     OTAUP_E_UNSIGNED = -97,        /**< signature required but absent */
     OTAUP_E_DECRYPT = -98,         /**< authenticated decryption failed */
+    OTAUP_E_OLDER = -99,           /**< target version older than installed, no signed downgrade policy */
 
     /* server side */
     OTAUP_E_DB = -110,             /**< registry database error */

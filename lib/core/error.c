@@ -80,6 +80,7 @@ static const struct otaup_err_entry otaup_err_table[] = {
     { OTAUP_E_CRYPTO, "OTAUP_E_CRYPTO", "crypto backend failure" },
     { OTAUP_E_UNSIGNED, "OTAUP_E_UNSIGNED", "signature required but absent" },
     { OTAUP_E_DECRYPT, "OTAUP_E_DECRYPT", "authenticated decryption failed" },
+    { OTAUP_E_OLDER, "OTAUP_E_OLDER", "target version older than installed, no signed downgrade policy" },
     { OTAUP_E_DB, "OTAUP_E_DB", "registry database error" },
     { OTAUP_E_DB_SCHEMA, "OTAUP_E_DB_SCHEMA", "registry schema too new or damaged" },
     { OTAUP_E_NO_RELEASE, "OTAUP_E_NO_RELEASE", "no release applies to this terminal" },
