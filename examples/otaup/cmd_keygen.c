@@ -1,12 +1,139 @@
-/* otaup keygen — placeholder until the part that provides it lands. */
+/*
+ * otaup keygen -o KEY: a new ECDSA P-256 signing key.
+ * Writes KEY (PEM private key, mode 0600), KEY.pub (PEM public key) and
+ * KEY.pub.c (the public key as a C array for firmware, with its key id).
+ */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
+#include "otaup/error.h"
+#include "otaup/features.h"
+#include "otaup/sign.h"
+#include "sec_cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: otaup keygen -o KEY [--force]\n\n"
+               "Create an ECDSA P-256 key pair for signing deltas:\n"
+               "  KEY        the private key (PEM, mode 0600): keep it offline\n"
+               "  KEY.pub    the public key (PEM), for otaup verify / apply --pub\n"
+               "  KEY.pub.c  the public key as a C array (otaup_sec_key) for firmware\n"
+               "  --force    overwrite existing files\n");
+}
+
+#if OTAUP_HAVE_MBEDTLS
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static size_t c_array(char *out, size_t cap, const char *key_path, const uint8_t pub[65], const uint8_t id[8])
+{
+    char name[64];
+    const char *base = strrchr(key_path, '/');
+    size_t n = 0, i, k = 0;
+    base = base != NULL ? base + 1 : key_path;
+    for (i = 0; base[i] != 0 && k + 1 < sizeof name; i++) {
+        name[k++] = isalnum((unsigned char)base[i]) ? (char)tolower((unsigned char)base[i]) : '_';
+    }
+    name[k] = 0;
+    n += (size_t)snprintf(out + n, cap - n,
+                          "/* otaup public key (ECDSA P-256), made by `otaup keygen`.\n"
+                          " * key id: ");
+    for (i = 0; i < 8; i++) {
+        n += (size_t)snprintf(out + n, cap - n, "%02x", id[i]);
+    }
+    n += (size_t)snprintf(out + n, cap - n,
+                          "\n * Give it to the terminal in otaup_sec_config.keys. */\n"
+                          "#include \"otaup/sign.h\"\n\n"
+                          "const otaup_sec_key otaup_key_%s = { {", name);
+    for (i = 0; i < 65; i++) {
+        n += (size_t)snprintf(out + n, cap - n, "%s0x%02x,", i % 12 == 0 ? "\n    " : " ", pub[i]);
+    }
+    n += (size_t)snprintf(out + n, cap - n, "\n} };\n");
+    return n;
+}
+#endif
 
 int otaup_cmd_keygen(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "otaup keygen: not available in this build yet\n");
+    const char *out = NULL;
+    int force = 0, i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return OTAUP_EXIT_OK;
+        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            out = argv[++i];
+        } else if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+        } else {
+            fprintf(stderr, "otaup keygen: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return OTAUP_EXIT_USAGE;
+        }
+    }
+    if (out == NULL) {
+        usage(stderr);
+        return OTAUP_EXIT_USAGE;
+    }
+#if OTAUP_HAVE_MBEDTLS
+    {
+        otaup_crypto c;
+        otaup_key *k = NULL;
+        char pub_path[4096], c_path[4096], pem[2048], carr[2048];
+        uint8_t pub[65], id[8];
+        int rc, n, m;
+        size_t cl;
+        if (snprintf(pub_path, sizeof pub_path, "%s.pub", out) >= (int)sizeof pub_path ||
+            snprintf(c_path, sizeof c_path, "%s.pub.c", out) >= (int)sizeof c_path) {
+            fprintf(stderr, "otaup keygen: %s: path too long\n", out);
+            return OTAUP_EXIT_USAGE;
+        }
+        if (!force && (exists(out) || exists(pub_path) || exists(c_path))) {
+            fprintf(stderr, "otaup keygen: %s exists (use --force to replace it)\n", exists(out) ? out : pub_path);
+            return OTAUP_EXIT_FAIL;
+        }
+        otaup_crypto_mbedtls(&c);
+        rc = otaup_key_generate(&k);
+        if (rc == 0) {
+            rc = otaup_key_public(k, pub);
+        }
+        if (rc == 0) {
+            rc = otaup_key_id(&c, pub, id);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "otaup keygen: %s (%s)\n", otaup_strerror(rc), otaup_errname(rc));
+            otaup_key_free(k);
+            return OTAUP_EXIT_FAIL;
+        }
+        n = otaup_key_write_pem(k, 1, pem, sizeof pem);
+        if (n < 0 || sec_cli_write("keygen", out, pem, (size_t)n, 0600) != 0) {
+            memset(pem, 0, sizeof pem);
+            otaup_key_free(k);
+            return OTAUP_EXIT_FAIL;
+        }
+        memset(pem, 0, sizeof pem);
+        chmod(out, 0600);
+        m = otaup_key_write_pem(k, 0, pem, sizeof pem);
+        otaup_key_free(k);
+        cl = c_array(carr, sizeof carr, out, pub, id);
+        if (m < 0 || sec_cli_write("keygen", pub_path, pem, (size_t)m, 0644) != 0 ||
+            sec_cli_write("keygen", c_path, carr, cl, 0644) != 0) {
+            return OTAUP_EXIT_FAIL;
+        }
+        printf("private key: %s\npublic key:  %s\nC array:     %s\nkey id:      ", out, pub_path, c_path);
+        sec_cli_print_hex(id, 8);
+        printf("\n");
+        return OTAUP_EXIT_OK;
+    }
+#else
+    fprintf(stderr, "otaup keygen: this build has no mbedTLS\n");
     return OTAUP_EXIT_FAIL;
+#endif
 }

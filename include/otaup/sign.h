@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "otaup/config.h"
+#include "otaup/delta.h"
 #include "otaup/flash.h"
 
 #ifdef __cplusplus
@@ -178,10 +179,6 @@ int otaup_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /** POLICY flags. */
 #define OTAUP_POLICY_ALLOW_DOWNGRADE 0x01u
 
-/** LAYOUT values (the delta header's). */
-#define OTAUP_LAYOUT_INPLACE 1u
-#define OTAUP_LAYOUT_AB 2u
-
 /** Signature algorithm of an entry. */
 #define OTAUP_SIG_ECDSA_P256_SHA256 1u
 
@@ -227,7 +224,7 @@ typedef struct otaup_manifest {
     uint32_t counter;          /**< COUNTER: security counter */
     uint32_t policy;           /**< POLICY flags (0 when absent) */
     uint8_t has_source;        /**< 1 if SOURCE is present */
-    uint8_t layout;            /**< LAYOUT: OTAUP_LAYOUT_* */
+    uint8_t layout;            /**< LAYOUT: the delta header's OTAUP_LAYOUT_* (otaup/delta.h) */
     uint8_t has_delta;         /**< 1 if DELTA is present */
     uint8_t chain_alg;         /**< CHAIN: OTAUP_CHAIN_SHA256 */
     uint8_t tag_len;           /**< CHAIN: tag length 8..32 */
@@ -289,7 +286,7 @@ int otaup_manifest_segment(const otaup_manifest *m, uint32_t step, uint8_t *tag)
  * [server] Encode the envelope with an empty signature area into
  * out[0..cap). Returns the length or OTAUP_E_BUFFER / OTAUP_E_INVAL
  * (missing or out-of-range fields: model 1..64 bytes, tag length 8..32,
- * segments strictly increasing from step 0, layout 1 or 2, ...).
+ * segments strictly increasing from step 0, layout 0 or 1, ...).
  */
 int otaup_manifest_encode(const otaup_manifest *m, uint8_t *out, size_t cap);
 
@@ -317,7 +314,7 @@ typedef struct otaup_sec_config {
     size_t model_len;
     uint32_t installed_version;     /**< running software version */
     uint32_t installed_counter;     /**< security counter from tamper-resistant storage */
-    uint8_t layout;                 /**< OTAUP_LAYOUT_* this terminal applies */
+    uint8_t layouts;                /**< bit (1 << OTAUP_LAYOUT_*) per layout this terminal applies; 0: any */
     const otaup_range *windows;     /**< writable windows (as the applier's) */
     size_t nwindows;
     uint8_t *buf;                   /**< optional read buffer for hashing flash (e.g. the staging buffer) */
@@ -345,8 +342,7 @@ typedef struct otaup_sec {
     otaup_sha256_state hs;          /* running unit hash */
     uint8_t expect[OTAUP_CHAIN_TAG_MAX]; /* tag of the unit being read */
     uint8_t rec_head[OTAUP_CHAIN_TAG_MAX]; /* first body bytes of the current record */
-    uint32_t rec_type;              /* current record: type, body length, bytes seen */
-    uint32_t rec_len;
+    uint32_t rec_type;              /* current record: type, body bytes seen */
     uint32_t rec_seen;
     uint32_t unit;                  /* index of the unit being read */
     uint32_t next_commit;           /* next step that may be committed */
@@ -373,27 +369,30 @@ typedef struct otaup_sec {
 int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len,
                     const otaup_sec_resume *resume);
 
+/** Piece flags of the record calls (equal to the executor's OTAUP_PART_*). */
+#define OTAUP_SEC_PART_FIRST 0x01u /**< first piece of this record's body */
+#define OTAUP_SEC_PART_LAST 0x02u  /**< last piece of this record's body */
+
 /**
- * [terminal] An outer record (as read from the file or the link, before
- * the executor acts on it). DATA is ignored (its content arrives through
- * otaup_sec_inner_record); SYNC re-anchors the chain; VERIFY passes; every
- * other record is treated as part of the chained stream. Returns 0, or a
+ * [terminal] A piece of an outer record's body (as read from the file or
+ * the link, before the executor acts on it): `part` says whether it is the
+ * first and/or the last piece; a body may be cut anywhere, an empty body
+ * is one call with both flags. DATA is ignored (its content arrives through
+ * otaup_sec_inner); SYNC re-anchors the chain; VERIFY passes; every other
+ * record is treated as part of the chained stream. Returns 0, or a
  * negative code: the executor must then stop without acting on the record.
  * After a refusal every later call refuses too.
  */
+int otaup_sec_outer(otaup_sec *sec, uint8_t type, const uint8_t *body, size_t len, unsigned part);
+
+/** [terminal] A piece of an inner (decompressed) record's body; as otaup_sec_outer. */
+int otaup_sec_inner(otaup_sec *sec, uint8_t type, const uint8_t *body, size_t len, unsigned part);
+
+/** [terminal] A whole outer record (one piece). */
 int otaup_sec_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len);
 
-/** [terminal] An inner (decompressed) record, whole, before the executor acts on it. */
+/** [terminal] A whole inner record (one piece). */
 int otaup_sec_inner_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len);
-
-/**
- * [terminal] The same record in pieces, for executors that stream bodies:
- * head (type and total body length), then bytes in any chunks, then done.
- * A refusal can come from any of the three calls.
- */
-int otaup_sec_inner_head(otaup_sec *sec, uint8_t type, uint32_t body_len);
-int otaup_sec_inner_bytes(otaup_sec *sec, const uint8_t *data, uint32_t len);
-int otaup_sec_inner_done(otaup_sec *sec);
 
 /**
  * [terminal] Step commit hook: called after staging and before any flash
@@ -544,6 +543,100 @@ void otaup_key_free(otaup_key *k);
 int otaup_chain_build_segment(const otaup_crypto *c, const uint8_t salt[OTAUP_CHAIN_SALT_LEN],
                               uint8_t tag_len, uint32_t first_step, const uint8_t *in, size_t len,
                               uint8_t **out, size_t *out_len, uint32_t *nsteps, uint8_t *first_tag);
+
+/* ===================================================================== */
+/* 7. Signed delta files                                                  */
+/* ===================================================================== */
+
+/**
+ * [terminal] Find the manifest in the bytes of a delta container that
+ * precede its body (header and sections, as a file starts and as START
+ * carries them): in[0..len). Returns 0 and sets *mf, *mf_len (pointing
+ * into in), OTAUP_E_UNSIGNED if the sections end without a MANIFEST
+ * section, OTAUP_E_DELTA_MAGIC / OTAUP_E_DELTA_CORRUPT /
+ * OTAUP_E_DELTA_TRUNCATED for a malformed container.
+ */
+int otaup_delta_find_manifest(const uint8_t *in, size_t len, const uint8_t **mf, size_t *mf_len);
+
+#define OTAUP_SIGN_OPTIONS_VERSION 1u
+
+/**
+ * [server] What otaup_delta_sign() puts into the manifest beyond what the
+ * delta's header says. Versioned: initialise with OTAUP_SIGN_OPTIONS_INIT
+ * or otaup_sign_options_init().
+ */
+typedef struct otaup_sign_options {
+    unsigned version;            /**< OTAUP_SIGN_OPTIONS_VERSION */
+    const uint8_t *model;        /**< compatibility id (required) */
+    size_t model_len;
+    uint32_t target_version;     /**< software version of the target */
+    uint64_t build_time;         /**< its build time (seconds since 1970) */
+    uint32_t counter;            /**< security counter */
+    uint32_t policy;             /**< OTAUP_POLICY_* */
+    const uint8_t *old_img;      /**< the source image (its XXH3-128 must match the header) ... */
+    size_t old_len;
+    const uint8_t *source_hash;  /**< ... or its SHA-256 (e.g. as a terminal reported it) */
+    int no_source;               /**< 1: no SOURCE field; refused for in-place deltas and for deltas that copy */
+    const uint8_t *new_img;      /**< the target image (its XXH3-128 must match the header) ... */
+    size_t new_len;
+    const uint8_t *target_hash;  /**< ... or its SHA-256 */
+    uint8_t tag_len;             /**< chain tag length (0: OTAUP_CHAIN_TAG_DEFAULT) */
+    int level;                   /**< deflate level of the re-compressed streams (0: 9) */
+    const char *note;            /**< optional NOTE text */
+} otaup_sign_options;
+
+#define OTAUP_SIGN_OPTIONS_INIT { OTAUP_SIGN_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0, NULL }
+
+/** [server] Initialise *o with defaults; OTAUP_E_UNSUPPORTED for an unknown version. */
+int otaup_sign_options_init(otaup_sign_options *o, unsigned version);
+
+/**
+ * [server][mbedtls] Sign an unsigned delta: insert a CHAIN record into
+ * every step of the inner stream (each DATA stream is decompressed and
+ * recompressed, restart points unchanged), update the header's body length,
+ * body hash and inner length, and add a MANIFEST section carrying the
+ * signed manifest (security.md §2). *out (malloc; the caller frees) holds
+ * the signed delta. Returns 0, or OTAUP_E_INVAL (options), OTAUP_E_EXISTS
+ * (already signed: use otaup_delta_add_signature), OTAUP_E_SOURCE_MISMATCH /
+ * OTAUP_E_TARGET_MISMATCH (images not those of the header), OTAUP_E_PLAN
+ * (a delta the terminal would refuse: outer ERASE, missing SOURCE), the
+ * container reader's errors, OTAUP_E_INFLATE, OTAUP_E_NOMEM, OTAUP_E_KEY.
+ */
+int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t *delta, size_t len,
+                     const otaup_sign_options *opt, uint8_t **out, size_t *out_len);
+
+/**
+ * [server][mbedtls] Add one more signature (another key, e.g. during a key
+ * change-over) to a signed delta. Same result conventions.
+ */
+int otaup_delta_add_signature(const otaup_crypto *c, const otaup_key *key, const uint8_t *delta, size_t len,
+                              uint8_t **out, size_t *out_len);
+
+/** [server] What otaup_delta_verify() found. */
+typedef struct otaup_verify_report {
+    otaup_manifest manifest;  /**< the manifest (pointers into the delta) */
+    const uint8_t *manifest_bytes;
+    size_t manifest_len;
+    int key_index;            /**< trusted key that verified (-1: none) */
+    uint32_t steps;           /**< steps verified against the chain */
+    uint32_t segments;        /**< restart points seen */
+    uint64_t inner_bytes;     /**< decompressed record stream hashed */
+    uint64_t chain_bytes;     /**< bytes of CHAIN records in the inner stream */
+    const char *what;         /**< on failure: what was wrong, for people */
+} otaup_verify_report;
+
+/**
+ * [server] Verify a signed delta file as a terminal would, without flash:
+ * container, signature by one of the keys, the manifest's claims against
+ * the header (layout, geometry, step count, restart points, source and
+ * target ranges, header digest) and the whole chain (every DATA stream is
+ * decompressed and every step checked, including that it stays in SLOT).
+ * The images are not checked (compare manifest.source_hash /
+ * target_hash with otaup_sha256 of them). Returns 0 or the first refusal
+ * (rep->what says more).
+ */
+int otaup_delta_verify(const otaup_crypto *c, const uint8_t *delta, size_t len, const otaup_sec_key *keys,
+                       size_t nkeys, otaup_verify_report *rep);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,9 @@
  */
 #include <string.h>
 
+#include "core/sec_int.h"
 #include "core/sec_util.h"
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/sign.h"
 
@@ -81,7 +83,7 @@ static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *
     if (m->version < cfg->installed_version && (m->policy & OTAUP_POLICY_ALLOW_DOWNGRADE) == 0u) {
         return OTAUP_E_OLDER;
     }
-    if (cfg->layout != 0u && cfg->layout != m->layout) {
+    if (cfg->layouts != 0u && (m->layout > 7u || (cfg->layouts & (1u << m->layout)) == 0u)) {
         return OTAUP_E_GEOMETRY;
     }
     rc = otaup_geometry_digest(cfg->crypto, &cfg->flash->geo, digest);
@@ -165,6 +167,38 @@ OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, c
     return 0;
 }
 
+int otaup_sec_begin_offline(otaup_sec *sec, const otaup_crypto *c, const uint8_t *in, size_t len)
+{
+    int rc;
+    if (sec == NULL || c == NULL || in == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    memset(sec, 0, sizeof *sec);
+    rc = otaup_manifest_parse(in, len, &sec->manifest);
+    if (rc == 0) {
+        rc = otaup_manifest_digest(c, in, &sec->manifest, sec->digest);
+    }
+    if (rc != 0) {
+        sec->error = rc;
+        sec->state = S_FAILED;
+        return rc;
+    }
+    sec->crypto = c;
+    if (sec->manifest.nsteps == 0u) {
+        sec->state = S_SEG_DONE;
+    } else if (otaup_manifest_segment(&sec->manifest, 0, sec->expect) != 0) {
+        return fail(sec, OTAUP_E_MANIFEST);
+    } else {
+        sec->state = S_UNIT;
+    }
+    return 0;
+}
+
+uint32_t otaup_sec_next_commit(const otaup_sec *sec)
+{
+    return sec->next_commit;
+}
+
 /* ---- records ------------------------------------------------------------ */
 
 static OTAUP_RAMFUNC int hash(otaup_sec *sec, const void *p, size_t n)
@@ -190,21 +224,13 @@ static OTAUP_RAMFUNC int sync_to(otaup_sec *sec, uint32_t step)
     return 0;
 }
 
-OTAUP_RAMFUNC int otaup_sec_inner_head(otaup_sec *sec, uint8_t type, uint32_t body_len)
+/* first piece of a record: the state machine's rules, open the unit hash */
+static OTAUP_RAMFUNC int rec_first(otaup_sec *sec, uint8_t type)
 {
-    uint8_t head[6];
-    int n;
-    if (sec == NULL) {
-        return OTAUP_E_INVAL;
-    }
-    if (sec->state == S_FAILED || sec->state == S_NONE) {
-        return sec->state == S_NONE ? OTAUP_E_STATE : sec->error;
-    }
     if (sec->in_rec) {
         return fail(sec, OTAUP_E_CHAIN); /* previous record not finished */
     }
     sec->rec_type = type;
-    sec->rec_len = body_len;
     sec->rec_seen = 0;
     if (type == REC_DATA || type == REC_SYNC) {
         return fail(sec, OTAUP_E_CHAIN); /* not valid inside the chained stream */
@@ -240,9 +266,6 @@ OTAUP_RAMFUNC int otaup_sec_inner_head(otaup_sec *sec, uint8_t type, uint32_t bo
     if (type == REC_END) {
         return fail(sec, OTAUP_E_CHAIN); /* END before the step's chain tag */
     }
-    if (type == OTAUP_REC_CHAIN && body_len != 0u && body_len != sec->manifest.tag_len) {
-        return fail(sec, OTAUP_E_CHAIN);
-    }
     if ((sec->flags & F_STARTED) == 0u) {
         uint8_t idx[4];
         int rc = sec->crypto->sha256_init(sec->crypto, &sec->hs);
@@ -256,56 +279,24 @@ OTAUP_RAMFUNC int otaup_sec_inner_head(otaup_sec *sec, uint8_t type, uint32_t bo
         }
         sec->flags = (uint8_t)((sec->flags & ~F_VERIFIED) | F_STARTED);
     }
-    head[0] = type;
-    n = sec_varint_put(body_len, head + 1);
-    if (hash(sec, head, (size_t)n + 1u) != 0) {
+    if (hash(sec, &type, 1) != 0) {
         return sec->error;
     }
     sec->in_rec = 1;
     return 0;
 }
 
-OTAUP_RAMFUNC int otaup_sec_inner_bytes(otaup_sec *sec, const uint8_t *data, uint32_t len)
-{
-    if (sec == NULL || (data == NULL && len > 0u)) {
-        return OTAUP_E_INVAL;
-    }
-    if (sec->state == S_FAILED) {
-        return sec->error;
-    }
-    if (!sec->in_rec || len > sec->rec_len - sec->rec_seen) {
-        return fail(sec, OTAUP_E_CHAIN);
-    }
-    if (sec->rec_seen < sizeof sec->rec_head) {
-        uint32_t k = (uint32_t)sizeof sec->rec_head - sec->rec_seen;
-        memcpy(sec->rec_head + sec->rec_seen, data, k < len ? k : len);
-    }
-    if (sec->state == S_UNIT && len > 0u && hash(sec, data, len) != 0) {
-        return sec->error;
-    }
-    sec->rec_seen += len;
-    return 0;
-}
-
 /* index varint at the start of a STEP or END body */
 static OTAUP_RAMFUNC int body_index(const otaup_sec *sec, uint32_t *index)
 {
-    uint32_t n = sec->rec_len < sizeof sec->rec_head ? sec->rec_len : (uint32_t)sizeof sec->rec_head;
+    uint32_t n = sec->rec_seen < sizeof sec->rec_head ? sec->rec_seen : (uint32_t)sizeof sec->rec_head;
     return sec_varint_get(sec->rec_head, n, index) > 0 ? 0 : -1;
 }
 
-OTAUP_RAMFUNC int otaup_sec_inner_done(otaup_sec *sec)
+/* last piece: the record is complete */
+static OTAUP_RAMFUNC int rec_last(otaup_sec *sec)
 {
     uint32_t index;
-    if (sec == NULL) {
-        return OTAUP_E_INVAL;
-    }
-    if (sec->state == S_FAILED) {
-        return sec->error;
-    }
-    if (!sec->in_rec || sec->rec_seen != sec->rec_len) {
-        return fail(sec, OTAUP_E_CHAIN);
-    }
     sec->in_rec = 0;
     if (sec->state == S_SEG_DONE) {
         return 0; /* VERIFY */
@@ -326,7 +317,14 @@ OTAUP_RAMFUNC int otaup_sec_inner_done(otaup_sec *sec)
         sec->flags &= (uint8_t)F_VERIFIED; /* keep only "may be committed" */
         return 0;
     }
-    /* S_UNIT */
+    /* S_UNIT: the record ends with its body length */
+    {
+        uint8_t l[4];
+        sec_put32(l, sec->rec_seen);
+        if (hash(sec, l, 4) != 0) {
+            return sec->error;
+        }
+    }
     if (sec->rec_type == REC_STEP) {
         if (body_index(sec, &index) != 0 || index != sec->unit) {
             return fail(sec, OTAUP_E_CHAIN);
@@ -335,7 +333,7 @@ OTAUP_RAMFUNC int otaup_sec_inner_done(otaup_sec *sec)
     } else if (sec->rec_type == OTAUP_REC_CHAIN) {
         uint8_t d[OTAUP_SHA256_LEN];
         int rc;
-        if ((sec->flags & F_STEP) == 0u) {
+        if ((sec->flags & F_STEP) == 0u || (sec->rec_seen != 0u && sec->rec_seen != sec->manifest.tag_len)) {
             return fail(sec, OTAUP_E_CHAIN);
         }
         rc = sec->crypto->sha256_final(sec->crypto, &sec->hs, d);
@@ -348,7 +346,7 @@ OTAUP_RAMFUNC int otaup_sec_inner_done(otaup_sec *sec)
         /* verified: the body is the next unit's tag, or empty at the segment's end */
         sec->verified = sec->unit;
         sec->flags = F_VERIFIED;
-        if (sec->rec_len != 0u) {
+        if (sec->rec_seen != 0u) {
             memcpy(sec->expect, sec->rec_head, sec->manifest.tag_len);
             sec->flags |= F_NEXT;
         }
@@ -357,19 +355,45 @@ OTAUP_RAMFUNC int otaup_sec_inner_done(otaup_sec *sec)
     return 0;
 }
 
-OTAUP_RAMFUNC int otaup_sec_inner_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len)
+OTAUP_RAMFUNC int otaup_sec_inner(otaup_sec *sec, uint8_t type, const uint8_t *body, size_t len, unsigned part)
 {
-    int rc = otaup_sec_inner_head(sec, type, len);
-    if (rc == 0) {
-        rc = otaup_sec_inner_bytes(sec, body, len);
+    int rc;
+    if (sec == NULL || (body == NULL && len > 0u)) {
+        return OTAUP_E_INVAL;
     }
-    if (rc == 0) {
-        rc = otaup_sec_inner_done(sec);
+    if (sec->state == S_FAILED || sec->state == S_NONE) {
+        return sec->state == S_NONE ? OTAUP_E_STATE : sec->error;
     }
-    return rc;
+    if ((part & OTAUP_SEC_PART_FIRST) != 0u) {
+        rc = rec_first(sec, type);
+        if (rc != 0) {
+            return rc;
+        }
+    } else if (!sec->in_rec || type != sec->rec_type) {
+        return fail(sec, OTAUP_E_CHAIN); /* a piece of a record that never began */
+    }
+    if (len > 0u) {
+        if (len > 0xFFFFFFFFu - sec->rec_seen) {
+            return fail(sec, OTAUP_E_CHAIN);
+        }
+        if (sec->rec_seen < sizeof sec->rec_head) {
+            size_t k = sizeof sec->rec_head - sec->rec_seen;
+            memcpy(sec->rec_head + sec->rec_seen, body, k < len ? k : len);
+        }
+        if (sec->state == S_UNIT && hash(sec, body, len) != 0) {
+            return sec->error;
+        }
+        sec->rec_seen += (uint32_t)len;
+    }
+    return (part & OTAUP_SEC_PART_LAST) != 0u ? rec_last(sec) : 0;
 }
 
-OTAUP_RAMFUNC int otaup_sec_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len)
+OTAUP_RAMFUNC int otaup_sec_inner_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len)
+{
+    return otaup_sec_inner(sec, type, body, len, OTAUP_SEC_PART_FIRST | OTAUP_SEC_PART_LAST);
+}
+
+OTAUP_RAMFUNC int otaup_sec_outer(otaup_sec *sec, uint8_t type, const uint8_t *body, size_t len, unsigned part)
 {
     if (sec == NULL || (body == NULL && len > 0u)) {
         return OTAUP_E_INVAL;
@@ -378,16 +402,23 @@ OTAUP_RAMFUNC int otaup_sec_record(otaup_sec *sec, uint8_t type, const uint8_t *
         return sec->state == S_NONE ? OTAUP_E_STATE : sec->error;
     }
     if (type == REC_DATA) {
-        return 0; /* transport: its content comes through the inner hooks */
+        return 0; /* transport: its content comes through the inner calls */
     }
     if (type == REC_SYNC) {
+        /* fixed-size: the executor hands it in one piece */
         uint32_t step;
-        if (sec->in_rec || len == 0u || sec_varint_get(body, len, &step) != (int)len) {
+        if (sec->in_rec || part != (OTAUP_SEC_PART_FIRST | OTAUP_SEC_PART_LAST) || len == 0u ||
+            sec_varint_get(body, len, &step) != (int)len) {
             return fail(sec, OTAUP_E_CHAIN);
         }
         return sync_to(sec, step);
     }
-    return otaup_sec_inner_record(sec, type, body, len);
+    return otaup_sec_inner(sec, type, body, len, part);
+}
+
+OTAUP_RAMFUNC int otaup_sec_record(otaup_sec *sec, uint8_t type, const uint8_t *body, uint32_t len)
+{
+    return otaup_sec_outer(sec, type, body, len, OTAUP_SEC_PART_FIRST | OTAUP_SEC_PART_LAST);
 }
 
 /* ---- commit and final ---------------------------------------------------- */
@@ -430,6 +461,9 @@ OTAUP_RAMFUNC int otaup_sec_final(otaup_sec *sec)
     }
     if (sec->state == S_FAILED || sec->state == S_NONE) {
         return sec->state == S_NONE ? OTAUP_E_STATE : sec->error;
+    }
+    if (sec->flash == NULL) {
+        return OTAUP_E_STATE; /* offline verifier */
     }
     if (sec->in_rec || sec->state == S_AFTER || (sec->state == S_UNIT && (sec->flags & F_STARTED) != 0u)) {
         return fail(sec, OTAUP_E_CHAIN); /* a unit left open */

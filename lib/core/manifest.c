@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/sec_util.h"
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/sign.h"
 
@@ -305,4 +306,49 @@ OTAUP_RAMFUNC int otaup_manifest_segment(const otaup_manifest *m, uint32_t step,
         off += m->tag_len;
     }
     return OTAUP_E_NOT_FOUND;
+}
+
+OTAUP_RAMFUNC int otaup_delta_find_manifest(const uint8_t *in, size_t len, const uint8_t **mf, size_t *mf_len)
+{
+    size_t off;
+    unsigned n;
+    if (in == NULL || mf == NULL || mf_len == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (len < 12u) {
+        return OTAUP_E_DELTA_TRUNCATED;
+    }
+    if (memcmp(in, OTAUP_DELTA_MAGIC, 8) != 0) {
+        return OTAUP_E_DELTA_MAGIC;
+    }
+    off = sec_le16(in + 10);
+    if (off < 12u) {
+        return OTAUP_E_DELTA_CORRUPT;
+    }
+    for (n = 0; n <= OTAUP_SECTION_MAX_COUNT; n++) {
+        uint16_t tag;
+        uint32_t slen;
+        if (len < off || len - off < OTAUP_SECTION_HEAD_SIZE) {
+            return OTAUP_E_DELTA_TRUNCATED;
+        }
+        tag = sec_le16(in + off);
+        slen = sec_le32(in + off + 2);
+        off += OTAUP_SECTION_HEAD_SIZE;
+        if (tag == OTAUP_SECTION_END) {
+            return slen == 0u ? OTAUP_E_UNSIGNED : OTAUP_E_DELTA_CORRUPT;
+        }
+        if (slen > OTAUP_SECTION_MAX_LEN) {
+            return OTAUP_E_DELTA_CORRUPT;
+        }
+        if (len - off < slen) {
+            return OTAUP_E_DELTA_TRUNCATED;
+        }
+        if (tag == OTAUP_SECTION_MANIFEST) {
+            *mf = in + off;
+            *mf_len = slen;
+            return 0;
+        }
+        off += slen;
+    }
+    return OTAUP_E_DELTA_CORRUPT; /* more sections than allowed */
 }

@@ -50,15 +50,30 @@ static int rec_at(const uint8_t *in, size_t len, size_t off, uint8_t *type, size
     return 0;
 }
 
+/* hash one record as the verifier does: type || body || le32(body length) */
+static int hash_record(const otaup_crypto *c, otaup_sha256_state *st, uint8_t type, const uint8_t *body,
+                       uint32_t len)
+{
+    uint8_t l[4];
+    int rc = c->sha256_update(c, st, &type, 1);
+    if (rc == 0 && len > 0) {
+        rc = c->sha256_update(c, st, body, len);
+    }
+    sec_put32(l, len);
+    if (rc == 0) {
+        rc = c->sha256_update(c, st, l, 4);
+    }
+    return rc;
+}
+
 static int unit_tag(const otaup_crypto *c, const uint8_t salt[OTAUP_CHAIN_SALT_LEN], uint8_t tag_len,
                     const uint8_t *in, const unit *u, const uint8_t *next, uint8_t *tag)
 {
     otaup_sha256_state st;
-    uint8_t idx[4], head[2], d[OTAUP_SHA256_LEN];
+    uint8_t idx[4], d[OTAUP_SHA256_LEN];
+    size_t off = u->start;
     int rc;
     sec_put32(idx, u->index);
-    head[0] = OTAUP_REC_CHAIN;
-    head[1] = next != NULL ? tag_len : 0; /* tag_len <= 32: a one-byte varint */
     rc = c->sha256_init(c, &st);
     if (rc == 0) {
         rc = c->sha256_update(c, &st, chain_domain, sizeof chain_domain);
@@ -69,14 +84,18 @@ static int unit_tag(const otaup_crypto *c, const uint8_t salt[OTAUP_CHAIN_SALT_L
     if (rc == 0) {
         rc = c->sha256_update(c, &st, idx, 4);
     }
-    if (rc == 0 && u->end > u->start) {
-        rc = c->sha256_update(c, &st, in + u->start, u->end - u->start);
+    while (rc == 0 && off < u->end) {
+        uint8_t type;
+        size_t total, body_off;
+        uint32_t body_len;
+        rc = rec_at(in, u->end, off, &type, &total, &body_off, &body_len);
+        if (rc == 0) {
+            rc = hash_record(c, &st, type, in + body_off, body_len);
+        }
+        off += total;
     }
     if (rc == 0) {
-        rc = c->sha256_update(c, &st, head, 2);
-    }
-    if (rc == 0 && next != NULL) {
-        rc = c->sha256_update(c, &st, next, tag_len);
+        rc = hash_record(c, &st, OTAUP_REC_CHAIN, next, next != NULL ? tag_len : 0);
     }
     if (rc == 0) {
         rc = c->sha256_final(c, &st, d);

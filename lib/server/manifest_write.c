@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/sec_util.h"
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/sign.h"
 
