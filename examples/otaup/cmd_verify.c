@@ -59,15 +59,15 @@ static void print_manifest(const otaup_verify_report *r, const char *key_path)
            (m->policy & OTAUP_POLICY_ALLOW_DOWNGRADE) ? " (policy: downgrade allowed)" : "");
     printf("layout:      %s\n", m->layout == OTAUP_LAYOUT_AB ? "A/B" : "in place");
     if (m->has_source) {
-        printf("source:      0x%08x +%u sha256 ", m->source.addr, m->source.size);
+        printf("source:      0x%08x +%u sha256 ", m->source.addr, m->source.len);
         sec_cli_print_hex(m->source_hash, 32);
         printf("\n");
     } else {
         printf("source:      any (full image)\n");
     }
-    printf("target:      0x%08x +%u sha256 ", m->target.addr, m->target.size);
+    printf("target:      0x%08x +%u sha256 ", m->target.addr, m->target.len);
     sec_cli_print_hex(m->target_hash, 32);
-    printf("\nslot:        0x%08x +%u\n", m->slot.addr, m->slot.size);
+    printf("\nslot:        0x%08x +%u\n", m->slot.addr, m->slot.len);
     printf("chain:       %u steps verified, %u segments, %u-byte tags, %llu chain bytes in %llu inner bytes\n",
            r->steps, m->nseg, m->tag_len, (unsigned long long)r->chain_bytes, (unsigned long long)r->inner_bytes);
     printf("manifest:    %zu bytes, %u signature(s)\n", r->manifest_len, m->nsigs);
@@ -162,13 +162,13 @@ int otaup_cmd_verify(int argc, char **argv)
                 otaup_errname(OTAUP_E_ROLLBACK));
         rc = OTAUP_EXIT_FAIL;
     } else if (old_path != NULL && (!rep.manifest.has_source || image_check(&c, old_path, rep.manifest.source_hash,
-                                                                         rep.manifest.source.size, "source") != 0)) {
+                                                                         rep.manifest.source.len, "source") != 0)) {
         if (!rep.manifest.has_source) {
             fprintf(stderr, "otaup verify: %s: the manifest binds no source image\n", patch);
         }
         rc = OTAUP_EXIT_FAIL;
     } else if (new_path != NULL &&
-               image_check(&c, new_path, rep.manifest.target_hash, rep.manifest.target.size, "target") != 0) {
+               image_check(&c, new_path, rep.manifest.target_hash, rep.manifest.target.len, "target") != 0) {
         rc = OTAUP_EXIT_FAIL;
     }
     if (rc == OTAUP_EXIT_OK && !quiet) {

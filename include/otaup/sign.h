@@ -30,6 +30,7 @@
 
 #include "otaup/config.h"
 #include "otaup/delta.h"
+#include "otaup/exec.h"
 #include "otaup/flash.h"
 
 #ifdef __cplusplus
@@ -199,12 +200,6 @@ int otaup_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 #define OTAUP_REC_SEC_FIRST 0x2Bu
 #define OTAUP_REC_SEC_LAST 0x2Fu
 
-/** A range of flash: [addr, addr+size). */
-typedef struct otaup_range {
-    uint32_t addr;
-    uint32_t size;
-} otaup_range;
-
 /** One chain segment: its first step and that step's tag (encoding input). */
 typedef struct otaup_chain_seg {
     uint32_t first_step;
@@ -228,11 +223,11 @@ typedef struct otaup_manifest {
     uint8_t has_delta;         /**< 1 if DELTA is present */
     uint8_t chain_alg;         /**< CHAIN: OTAUP_CHAIN_SHA256 */
     uint8_t tag_len;           /**< CHAIN: tag length 8..32 */
-    otaup_range source;        /**< SOURCE range */
+    otaup_region source;        /**< SOURCE range */
     uint8_t source_hash[OTAUP_SHA256_LEN];
-    otaup_range target;        /**< TARGET range */
+    otaup_region target;        /**< TARGET range */
     uint8_t target_hash[OTAUP_SHA256_LEN];
-    otaup_range slot;          /**< SLOT: every erase/program lies inside */
+    otaup_region slot;          /**< SLOT: every erase/program lies inside */
     uint8_t geometry_digest[OTAUP_SHA256_LEN];
     uint8_t delta_hash[OTAUP_SHA256_LEN]; /**< DELTA: SHA-256 of the container header */
     uint8_t salt[OTAUP_CHAIN_SALT_LEN];   /**< CHAIN salt */
@@ -315,18 +310,19 @@ typedef struct otaup_sec_config {
     uint32_t installed_version;     /**< running software version */
     uint32_t installed_counter;     /**< security counter from tamper-resistant storage */
     uint8_t layouts;                /**< bit (1 << OTAUP_LAYOUT_*) per layout this terminal applies; 0: any */
-    const otaup_range *windows;     /**< writable windows (as the applier's) */
+    const otaup_region *windows;     /**< writable windows (as the applier's) */
     size_t nwindows;
     uint8_t *buf;                   /**< optional read buffer for hashing flash (e.g. the staging buffer) */
     size_t buf_len;
     uint8_t min_tag_len;            /**< 0: OTAUP_CONFIG_CHAIN_TAG_MIN */
+    /**
+     * The applier's journal state (NULL: none). When it shows an active
+     * session whose delta_id is this manifest's (otaup_sec_delta_id), the
+     * session resumes at its next_step: the source image, already partly
+     * rewritten, is not hashed again (security.md §5).
+     */
+    const otaup_journal_state *journal;
 } otaup_sec_config;
-
-/** Resume state from the journal: the next step and the session's manifest digest. */
-typedef struct otaup_sec_resume {
-    uint32_t next_step;  /**< first step whose records will be staged and committed */
-    uint8_t digest[OTAUP_SHA256_LEN]; /**< manifest digest recorded when the session began */
-} otaup_sec_resume;
 
 /**
  * The verifier's state: a plain struct (static storage or stack), no heap.
@@ -351,7 +347,7 @@ typedef struct otaup_sec {
     uint8_t state;
     uint8_t flags;
     uint8_t in_rec;
-    uint8_t pad_;
+    uint8_t resuming;
     int error;                      /* sticky: the first refusal */
 } otaup_sec;
 
@@ -359,15 +355,39 @@ typedef struct otaup_sec {
  * [terminal] Start a signed session with manifest bytes in[0..len), which
  * must stay valid and unchanged until the session ends. Before any flash
  * operation: parse, signature, model, counter and version, layout and
- * geometry, windows, tag length and (unless resuming) the source image
- * hash (security.md §5, in that order). `resume` is NULL for a new
- * session, else the journal's resume state. Returns 0 or the refusal's
- * code (OTAUP_E_MANIFEST, _UNSIGNED, _KEY, _SIGNATURE, _MODEL, _ROLLBACK,
- * _OLDER, _GEOMETRY, _WINDOW, _CHAIN, _SOURCE_MISMATCH, _SESSION, a flash
- * or crypto error). On success sec->digest is the manifest digest.
+ * geometry, windows, tag length and (unless the journal shows this session
+ * active) the source image hash (security.md §5, in that order). Returns
+ * 0 or the refusal's code (OTAUP_E_MANIFEST, _UNSIGNED, _KEY, _SIGNATURE,
+ * _MODEL, _ROLLBACK, _OLDER, _GEOMETRY, _WINDOW, _CHAIN,
+ * _SOURCE_MISMATCH, a flash or crypto error). Flash is only read.
  */
-int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len,
-                    const otaup_sec_resume *resume);
+int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len);
+
+/**
+ * [terminal] The same, given the bytes of a delta container before its
+ * body (header and sections: what a delta file starts with and what START
+ * carries): finds the MANIFEST section, and also checks that the header
+ * is the one the manifest names (DELTA digest) and agrees with it (layout,
+ * geometry, step count, target range). Returns as otaup_sec_begin, plus
+ * the container errors and OTAUP_E_UNSIGNED without a manifest.
+ */
+int otaup_sec_begin_delta(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *prefix, size_t len);
+
+/**
+ * [terminal] The id under which the applier journals this session
+ * (otaup_exec_start's delta_id): the manifest digest's first 8 bytes,
+ * little-endian. A journal that shows this id active means "resume".
+ */
+uint64_t otaup_sec_delta_id(const otaup_sec *sec);
+
+/** [terminal] 1 if otaup_sec_begin found the session active in the journal (resuming). */
+int otaup_sec_resuming(const otaup_sec *sec);
+
+/**
+ * [terminal] Fill the executor's hooks (otaup/exec.h) so that it calls
+ * this verifier: record, inner_record, step_commit and final, ctx = sec.
+ */
+void otaup_sec_exec_hooks(otaup_sec *sec, otaup_exec_hooks *hooks);
 
 /** Piece flags of the record calls (equal to the executor's OTAUP_PART_*). */
 #define OTAUP_SEC_PART_FIRST 0x01u /**< first piece of this record's body */
@@ -402,7 +422,13 @@ int otaup_sec_inner_record(otaup_sec *sec, uint8_t type, const uint8_t *body, ui
  * outside SLOT).
  */
 int otaup_sec_step_commit(otaup_sec *sec, uint32_t index, uint32_t addr, uint32_t len,
-                          const otaup_range *erases, size_t nerases);
+                          const otaup_region *erases, size_t nerases);
+
+/** [terminal] The executor hooks' functions (otaup_sec_exec_hooks installs them). */
+int otaup_sec_hook_record(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part);
+int otaup_sec_hook_inner(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part);
+int otaup_sec_hook_step(void *ctx, const otaup_exec_step *step);
+int otaup_sec_hook_final(void *ctx);
 
 /**
  * [terminal] Final hook, before the commit record / slot switch: all steps

@@ -49,19 +49,23 @@ int otaup_sec_error(const otaup_sec *sec)
     return sec == NULL ? OTAUP_E_INVAL : sec->error;
 }
 
-static OTAUP_RAMFUNC int in_windows(const otaup_sec_config *cfg, otaup_range r)
+static OTAUP_RAMFUNC int in_windows(const otaup_sec_config *cfg, otaup_region r)
 {
     size_t i;
     for (i = 0; i < cfg->nwindows; i++) {
-        if (sec_inside(r.addr, r.size, cfg->windows[i].addr, cfg->windows[i].size)) {
+        if (sec_inside(r.addr, r.len, cfg->windows[i].addr, cfg->windows[i].len)) {
             return 1;
         }
     }
     return 0;
 }
 
-static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in,
-                                        const otaup_sec_resume *resume)
+static OTAUP_RAMFUNC uint64_t id_of(const uint8_t *digest)
+{
+    return sec_le64(digest);
+}
+
+static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in)
 {
     const otaup_manifest *m = &sec->manifest;
     uint8_t digest[OTAUP_SHA256_LEN];
@@ -93,10 +97,10 @@ static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *
     if (memcmp(digest, m->geometry_digest, OTAUP_SHA256_LEN) != 0) {
         return OTAUP_E_GEOMETRY;
     }
-    if (!in_windows(cfg, m->slot) || !sec_inside(m->target.addr, m->target.size, m->slot.addr, m->slot.size)) {
+    if (!in_windows(cfg, m->slot) || !sec_inside(m->target.addr, m->target.len, m->slot.addr, m->slot.len)) {
         return OTAUP_E_WINDOW;
     }
-    if (m->has_source && !sec_inside(m->source.addr, m->source.size, cfg->flash->geo.base, dev_size)) {
+    if (m->has_source && !sec_inside(m->source.addr, m->source.len, cfg->flash->geo.base, dev_size)) {
         return OTAUP_E_WINDOW;
     }
     if (m->tag_len < min_tag) {
@@ -106,15 +110,15 @@ static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *
     if (rc != 0) {
         return rc;
     }
-    if (resume != NULL) {
-        if (!otaup_ct_equal(resume->digest, sec->digest, OTAUP_SHA256_LEN)) {
-            return OTAUP_E_SESSION;
+    if (cfg->journal != NULL && cfg->journal->session == OTAUP_JS_ACTIVE && cfg->journal->delta_id == id_of(sec->digest)) {
+        /* this very update is in progress: its source was checked when it began */
+        if (cfg->journal->next_step > m->nsteps) {
+            return OTAUP_E_JOURNAL;
         }
-        if (resume->next_step > m->nsteps) {
-            return OTAUP_E_CHAIN;
-        }
+        sec->resuming = 1;
+        sec->next_commit = cfg->journal->next_step;
     } else if (m->has_source) {
-        rc = otaup_sha256_flash(cfg->crypto, cfg->flash, m->source.addr, m->source.size, cfg->buf,
+        rc = otaup_sha256_flash(cfg->crypto, cfg->flash, m->source.addr, m->source.len, cfg->buf,
                                 cfg->buf_len, digest);
         if (rc != 0) {
             return rc;
@@ -126,8 +130,7 @@ static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *
     return 0;
 }
 
-OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len,
-                                  const otaup_sec_resume *resume)
+OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len)
 {
     int rc;
     if (sec == NULL) {
@@ -142,7 +145,7 @@ OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, c
     }
     rc = otaup_manifest_parse(in, len, &sec->manifest);
     if (rc == 0) {
-        rc = check_manifest(sec, cfg, in, resume);
+        rc = check_manifest(sec, cfg, in);
     }
     if (rc != 0) {
         sec->error = rc;
@@ -153,7 +156,6 @@ OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, c
     sec->flash = cfg->flash;
     sec->buf = cfg->buf;
     sec->buf_len = cfg->buf_len;
-    sec->next_commit = resume != NULL ? resume->next_step : 0u;
     sec->unit = 0;
     if (sec->manifest.nsteps == 0u) {
         sec->state = S_SEG_DONE;
@@ -165,6 +167,73 @@ OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, c
         sec->state = S_UNIT;
     }
     return 0;
+}
+
+OTAUP_RAMFUNC int otaup_sec_begin_delta(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *prefix,
+                                        size_t len)
+{
+    const uint8_t *mf = NULL;
+    size_t mf_len = 0, hlen = 0;
+    otaup_delta_header h;
+    const otaup_manifest *m;
+    uint8_t d[OTAUP_SHA256_LEN];
+    int rc;
+    if (sec == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (cfg == NULL || cfg->crypto == NULL || prefix == NULL) {
+        memset(sec, 0, sizeof *sec);
+        sec->state = S_FAILED;
+        sec->error = OTAUP_E_INVAL;
+        return OTAUP_E_INVAL;
+    }
+    rc = otaup_delta_header_decode(prefix, len, &h);
+    if (rc >= 0) {
+        hlen = (size_t)rc;
+        rc = otaup_delta_find_manifest(prefix, len, &mf, &mf_len);
+    }
+    if (rc != 0) {
+        memset(sec, 0, sizeof *sec);
+        sec->state = S_FAILED;
+        sec->error = rc;
+        return rc;
+    }
+    /* signature and the terminal's rules first; then the header it names */
+    rc = otaup_sec_begin(sec, cfg, mf, mf_len);
+    if (rc != 0) {
+        return rc;
+    }
+    m = &sec->manifest;
+    if (m->has_delta) {
+        rc = otaup_sha256(cfg->crypto, prefix, hlen, d);
+        if (rc != 0) {
+            return fail(sec, rc);
+        }
+        if (!otaup_ct_equal(d, m->delta_hash, OTAUP_SHA256_LEN)) {
+            return fail(sec, OTAUP_E_MANIFEST); /* a header other than the signed one */
+        }
+    }
+    rc = otaup_geometry_digest(cfg->crypto, &h.geo, d);
+    if (rc != 0) {
+        return fail(sec, rc);
+    }
+    if (h.layout != m->layout || !otaup_ct_equal(d, m->geometry_digest, OTAUP_SHA256_LEN)) {
+        return fail(sec, OTAUP_E_GEOMETRY);
+    }
+    if (h.step_count != m->nsteps || h.target_addr != m->target.addr || h.target_size != m->target.len) {
+        return fail(sec, OTAUP_E_MANIFEST);
+    }
+    return 0;
+}
+
+uint64_t otaup_sec_delta_id(const otaup_sec *sec)
+{
+    return sec == NULL ? 0u : id_of(sec->digest);
+}
+
+int otaup_sec_resuming(const otaup_sec *sec)
+{
+    return sec != NULL && sec->resuming;
 }
 
 int otaup_sec_begin_offline(otaup_sec *sec, const otaup_crypto *c, const uint8_t *in, size_t len)
@@ -424,9 +493,9 @@ OTAUP_RAMFUNC int otaup_sec_record(otaup_sec *sec, uint8_t type, const uint8_t *
 /* ---- commit and final ---------------------------------------------------- */
 
 OTAUP_RAMFUNC int otaup_sec_step_commit(otaup_sec *sec, uint32_t index, uint32_t addr, uint32_t len,
-                                        const otaup_range *erases, size_t nerases)
+                                        const otaup_region *erases, size_t nerases)
 {
-    const otaup_range *slot;
+    const otaup_region *slot;
     size_t i;
     if (sec == NULL || (erases == NULL && nerases > 0u)) {
         return OTAUP_E_INVAL;
@@ -438,11 +507,11 @@ OTAUP_RAMFUNC int otaup_sec_step_commit(otaup_sec *sec, uint32_t index, uint32_t
         return fail(sec, OTAUP_E_CHAIN);
     }
     slot = &sec->manifest.slot;
-    if (!sec_inside(addr, len, slot->addr, slot->size)) {
+    if (!sec_inside(addr, len, slot->addr, slot->len)) {
         return fail(sec, OTAUP_E_WINDOW);
     }
     for (i = 0; i < nerases; i++) {
-        if (!sec_inside(erases[i].addr, erases[i].size, slot->addr, slot->size)) {
+        if (!sec_inside(erases[i].addr, erases[i].len, slot->addr, slot->len)) {
             return fail(sec, OTAUP_E_WINDOW);
         }
     }
@@ -471,7 +540,7 @@ OTAUP_RAMFUNC int otaup_sec_final(otaup_sec *sec)
     if (sec->next_commit != sec->manifest.nsteps) {
         return fail(sec, OTAUP_E_CHAIN); /* steps missing */
     }
-    rc = otaup_sha256_flash(sec->crypto, sec->flash, sec->manifest.target.addr, sec->manifest.target.size,
+    rc = otaup_sha256_flash(sec->crypto, sec->flash, sec->manifest.target.addr, sec->manifest.target.len,
                             sec->buf, sec->buf_len, d);
     if (rc != 0) {
         return fail(sec, rc);
@@ -480,4 +549,41 @@ OTAUP_RAMFUNC int otaup_sec_final(otaup_sec *sec)
         return fail(sec, OTAUP_E_TARGET_MISMATCH);
     }
     return 0;
+}
+
+/* ---- executor hooks ------------------------------------------------------- */
+
+OTAUP_RAMFUNC int otaup_sec_hook_record(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part)
+{
+    return otaup_sec_outer((otaup_sec *)ctx, type, body, len, part);
+}
+
+OTAUP_RAMFUNC int otaup_sec_hook_inner(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part)
+{
+    return otaup_sec_inner((otaup_sec *)ctx, type, body, len, part);
+}
+
+OTAUP_RAMFUNC int otaup_sec_hook_step(void *ctx, const otaup_exec_step *step)
+{
+    if (step == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    return otaup_sec_step_commit((otaup_sec *)ctx, step->index, step->addr, step->len, step->erases, step->nerases);
+}
+
+OTAUP_RAMFUNC int otaup_sec_hook_final(void *ctx)
+{
+    return otaup_sec_final((otaup_sec *)ctx);
+}
+
+void otaup_sec_exec_hooks(otaup_sec *sec, otaup_exec_hooks *hooks)
+{
+    if (hooks == NULL) {
+        return;
+    }
+    hooks->ctx = sec;
+    hooks->record = otaup_sec_hook_record;
+    hooks->inner_record = otaup_sec_hook_inner;
+    hooks->step_commit = otaup_sec_hook_step;
+    hooks->final = otaup_sec_hook_final;
 }

@@ -109,10 +109,10 @@ static int parse_field(otaup_manifest *m, uint8_t type, const uint8_t *v, uint32
         return (m->policy & ~(uint32_t)OTAUP_POLICY_ALLOW_DOWNGRADE) != 0u ? OTAUP_E_MANIFEST : 0;
     case OTAUP_MF_SOURCE:
     case OTAUP_MF_TARGET: {
-        otaup_range *r = type == OTAUP_MF_SOURCE ? &m->source : &m->target;
+        otaup_region *r = type == OTAUP_MF_SOURCE ? &m->source : &m->target;
         r->addr = sec_le32(v);
-        r->size = sec_le32(v + 4);
-        if ((uint64_t)r->addr + r->size > 0x100000000ull) {
+        r->len = sec_le32(v + 4);
+        if ((uint64_t)r->addr + r->len > 0x100000000ull) {
             return OTAUP_E_MANIFEST;
         }
         memcpy(type == OTAUP_MF_SOURCE ? m->source_hash : m->target_hash, v + 8, OTAUP_SHA256_LEN);
@@ -123,8 +123,8 @@ static int parse_field(otaup_manifest *m, uint8_t type, const uint8_t *v, uint32
     }
     case OTAUP_MF_SLOT:
         m->slot.addr = sec_le32(v);
-        m->slot.size = sec_le32(v + 4);
-        if (m->slot.size == 0u || (uint64_t)m->slot.addr + m->slot.size > 0x100000000ull) {
+        m->slot.len = sec_le32(v + 4);
+        if (m->slot.len == 0u || (uint64_t)m->slot.addr + m->slot.len > 0x100000000ull) {
             return OTAUP_E_MANIFEST;
         }
         return 0;

@@ -356,7 +356,7 @@ static int chain_body(const otaup_crypto *c, const uint8_t *d, const container *
 }
 
 /* sector-aligned cover of [lo, hi) */
-static int sector_cover(const otaup_geometry *g, uint64_t lo, uint64_t hi, otaup_range *out)
+static int sector_cover(const otaup_geometry *g, uint64_t lo, uint64_t hi, otaup_region *out)
 {
     uint32_t s0, z0, s1, z1;
     if (hi <= lo) {
@@ -367,7 +367,7 @@ static int sector_cover(const otaup_geometry *g, uint64_t lo, uint64_t hi, otaup
         return OTAUP_E_GEOMETRY;
     }
     out->addr = s0;
-    out->size = (uint32_t)((uint64_t)s1 + z1 - s0);
+    out->len = (uint32_t)((uint64_t)s1 + z1 - s0);
     return 0;
 }
 
@@ -488,7 +488,7 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
     m.chain_alg = OTAUP_CHAIN_SHA256;
     m.tag_len = tag_len;
     m.target.addr = ct.hdr.target_addr;
-    m.target.size = ct.hdr.target_size;
+    m.target.len = ct.hdr.target_size;
     rc = image_hash(c, opt->new_img, opt->new_len, ct.hdr.target_size, ct.hdr.target_hash, opt->target_hash,
                     m.target_hash, OTAUP_E_TARGET_MISMATCH);
     if (rc != 0) {
@@ -497,7 +497,7 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
     if (!opt->no_source) {
         m.has_source = 1;
         m.source.addr = ct.hdr.source_addr;
-        m.source.size = ct.hdr.source_size;
+        m.source.len = ct.hdr.source_size;
         rc = image_hash(c, opt->old_img, opt->old_len, ct.hdr.source_size, ct.hdr.source_hash, opt->source_hash,
                         m.source_hash, OTAUP_E_SOURCE_MISMATCH);
         if (rc != 0) {
@@ -684,7 +684,7 @@ static int vfail(otaup_verify_report *rep, int rc, const char *what)
 /* feed one segment's inner stream through the verifier, committing each step */
 static int verify_inner(otaup_sec *sec, const uint8_t *p, size_t len, otaup_verify_report *rep)
 {
-    otaup_range erases[8];
+    otaup_region erases[8];
     size_t nerase = 0, off = 0;
     uint32_t waddr = 0, wlen = 0;
     int rc;
@@ -715,7 +715,7 @@ static int verify_inner(otaup_sec *sec, const uint8_t *p, size_t len, otaup_veri
             nerase = 0;
         } else if (p[off] == OTAUP_REC_ERASE && nerase < sizeof erases / sizeof erases[0]) {
             erases[nerase].addr = r.addr;
-            erases[nerase].size = r.len;
+            erases[nerase].len = r.len;
             nerase++;
         } else if (p[off] == OTAUP_REC_END) {
             rc = otaup_sec_step_commit(sec, r.index, waddr, wlen, erases, nerase);
@@ -781,8 +781,8 @@ int otaup_delta_verify(const otaup_crypto *c, const uint8_t *delta, size_t len, 
         return vfail(rep, OTAUP_E_GEOMETRY, "the manifest names another geometry or layout");
     }
     if (m->nsteps != ct.hdr.step_count || m->target.addr != ct.hdr.target_addr ||
-        m->target.size != ct.hdr.target_size ||
-        (m->has_source && (m->source.addr != ct.hdr.source_addr || m->source.size != ct.hdr.source_size))) {
+        m->target.len != ct.hdr.target_size ||
+        (m->has_source && (m->source.addr != ct.hdr.source_addr || m->source.len != ct.hdr.source_size))) {
         return vfail(rep, OTAUP_E_MANIFEST, "the manifest's steps or image ranges differ from the header");
     }
 

@@ -48,21 +48,21 @@ static void field_head(wbuf *w, uint8_t type, uint32_t len)
     put_varint(w, len);
 }
 
-static void put_range_hash(wbuf *w, uint8_t type, otaup_range r, const uint8_t *hash)
+static void put_range_hash(wbuf *w, uint8_t type, otaup_region r, const uint8_t *hash)
 {
     uint8_t b[8];
     field_head(w, type, hash != NULL ? 40u : 8u);
     sec_put32(b, r.addr);
-    sec_put32(b + 4, r.size);
+    sec_put32(b + 4, r.len);
     put(w, b, 8);
     if (hash != NULL) {
         put(w, hash, OTAUP_SHA256_LEN);
     }
 }
 
-static int range_ok(otaup_range r)
+static int range_ok(otaup_region r)
 {
-    return (uint64_t)r.addr + r.size <= 0x100000000ull;
+    return (uint64_t)r.addr + r.len <= 0x100000000ull;
 }
 
 static int check_fields(const otaup_manifest *m)
@@ -77,7 +77,7 @@ static int check_fields(const otaup_manifest *m)
     if (m->layout != OTAUP_LAYOUT_INPLACE && m->layout != OTAUP_LAYOUT_AB) {
         return OTAUP_E_INVAL;
     }
-    if (!range_ok(m->target) || !range_ok(m->slot) || m->slot.size == 0 ||
+    if (!range_ok(m->target) || !range_ok(m->slot) || m->slot.len == 0 ||
         (m->has_source && !range_ok(m->source))) {
         return OTAUP_E_INVAL;
     }

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
+#include "otaup/delta.h"
 #include "otaup/error.h"
+#include "otaup/image.h"
+#include "otaup/record.h"
 
 static int rf_read(const otaup_flash *fl, uint32_t addr, void *buf, uint32_t len)
 {
@@ -150,5 +155,107 @@ void sectest_put_record(uint8_t *buf, size_t *pos, uint8_t type, const uint8_t *
         memcpy(buf + *pos, body, len);
     }
     *pos += len;
+}
+
+/* decompressed size of every DATA stream of an outer stream */
+static uint32_t inner_total(const uint8_t *body, size_t len, unsigned wbits)
+{
+    size_t off = 0;
+    uint64_t total = 0;
+    z_stream zs;
+    int open = 0;
+    uint8_t sink[4096];
+    memset(&zs, 0, sizeof zs);
+    while (off < len) {
+        otaup_record r;
+        int n = otaup_record_decode(body + off, len - off, &r);
+        ck_assert_int_gt(n, 0);
+        if (r.type == OTAUP_REC_DATA) {
+            if (r.flags & OTAUP_DATA_RESET) {
+                if (open) {
+                    inflateEnd(&zs);
+                }
+                memset(&zs, 0, sizeof zs);
+                ck_assert_int_eq(inflateInit2(&zs, -(int)wbits), Z_OK);
+                open = 1;
+            }
+            zs.next_in = (Bytef *)(uintptr_t)r.data;
+            zs.avail_in = r.data_len;
+            do {
+                int zr;
+                zs.next_out = sink;
+                zs.avail_out = sizeof sink;
+                zr = inflate(&zs, Z_NO_FLUSH);
+                ck_assert(zr == Z_OK || zr == Z_STREAM_END || zr == Z_BUF_ERROR);
+                total += sizeof sink - zs.avail_out;
+            } while (zs.avail_out == 0);
+        }
+        off += (size_t)n;
+    }
+    if (open) {
+        inflateEnd(&zs);
+    }
+    return (uint32_t)total;
+}
+
+uint8_t *sectest_container(const sectest_container_spec *c, size_t *out_len)
+{
+    otaup_delta_header h;
+    uint8_t *out;
+    size_t n;
+    uint32_t syncs = 0;
+    {
+        uint32_t idx[4096];
+        size_t offs[4096];
+        syncs = (uint32_t)sectest_syncs(c->body, c->body_len, idx, offs, 4096);
+    }
+    memset(&h, 0, sizeof h);
+    h.format_version = OTAUP_DELTA_FORMAT_VERSION;
+    h.header_size = OTAUP_DELTA_HEADER_SIZE;
+    h.flags = OTAUP_DELTA_F_STEP_HASH;
+    h.geo = c->geo;
+    h.layout = c->layout;
+    h.window_bits = (uint8_t)c->wbits;
+    h.max_ops = (uint16_t)c->max_ops;
+    h.source_addr = c->src_addr;
+    h.target_addr = c->dst_addr;
+    h.scratch_addr = c->scratch_addr;
+    h.scratch_size = c->scratch_len;
+    h.staging_size = c->staging;
+    h.step_count = c->nsteps;
+    h.sync_count = syncs;
+    h.source_size = c->old_len;
+    otaup_hash128(c->old_img, c->old_len, h.source_hash);
+    h.target_size = c->new_len;
+    otaup_hash128(c->new_img, c->new_len, h.target_hash);
+    h.body_len = (uint32_t)c->body_len;
+    otaup_hash128(c->body, c->body_len, h.body_hash);
+    h.inner_len = inner_total(c->body, c->body_len, c->wbits);
+    n = OTAUP_DELTA_HEADER_SIZE + OTAUP_SECTION_HEAD_SIZE + c->body_len;
+    out = malloc(n);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(otaup_delta_header_encode(&h, out, OTAUP_DELTA_HEADER_SIZE), (int)OTAUP_DELTA_HEADER_SIZE);
+    memset(out + OTAUP_DELTA_HEADER_SIZE, 0, OTAUP_SECTION_HEAD_SIZE);
+    memcpy(out + OTAUP_DELTA_HEADER_SIZE + OTAUP_SECTION_HEAD_SIZE, c->body, c->body_len);
+    ck_assert_int_eq(otaup_delta_check(out, n, NULL, NULL), 0);
+    *out_len = n;
+    return out;
+}
+
+size_t sectest_syncs(const uint8_t *body, size_t len, uint32_t *index, size_t *offset, size_t max)
+{
+    size_t off = 0, k = 0;
+    while (off < len) {
+        otaup_record r;
+        int n = otaup_record_decode(body + off, len - off, &r);
+        ck_assert_int_gt(n, 0);
+        if (r.type == OTAUP_REC_SYNC && k < max) {
+            index[k] = r.index;
+            offset[k] = off;
+            k++;
+        }
+        off += (size_t)n;
+    }
+    return k;
 }
 #endif /* OTAUP_HAVE_MBEDTLS */

@@ -41,4 +41,28 @@ void sectest_put_record(uint8_t *buf, size_t *pos, uint8_t type, const uint8_t *
 /* append a varint to body at *pos */
 void sectest_put_varint(uint8_t *body, size_t *pos, uint32_t v);
 
+
+/* What a test delta container is made of. */
+typedef struct sectest_container_spec {
+    otaup_geometry geo;
+    uint8_t layout;
+    unsigned wbits;
+    uint32_t src_addr, dst_addr;
+    const uint8_t *old_img;
+    uint32_t old_len;
+    const uint8_t *new_img;
+    uint32_t new_len;
+    uint32_t scratch_addr, scratch_len;
+    uint32_t staging, max_ops;
+    uint32_t nsteps;
+    const uint8_t *body; /* outer record stream */
+    size_t body_len;
+} sectest_container_spec;
+
+/* Wrap an outer record stream into a delta container (malloc'd). */
+uint8_t *sectest_container(const sectest_container_spec *c, size_t *out_len);
+
+/* Offsets of the SYNC records in a body: out[i] = (index, offset); returns the count. */
+size_t sectest_syncs(const uint8_t *body, size_t len, uint32_t *index, size_t *offset, size_t max);
+
 #endif

@@ -22,6 +22,9 @@ typedef struct buf {
 
 static void put(buf *b, const void *p, size_t n)
 {
+    if (n == 0) {
+        return; /* memcpy into a still-NULL buffer is undefined even for 0 bytes */
+    }
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) {
