@@ -475,7 +475,7 @@ OTAUP_RAMFUNC int otaup_sec_outer(otaup_sec *sec, uint8_t type, const uint8_t *b
     }
     if (type == REC_SYNC) {
         /* fixed-size: the executor hands it in one piece */
-        uint32_t step;
+        uint32_t step = 0;
         if (sec->in_rec || part != (OTAUP_SEC_PART_FIRST | OTAUP_SEC_PART_LAST) || len == 0u ||
             sec_varint_get(body, len, &step) != (int)len) {
             return fail(sec, OTAUP_E_CHAIN);

@@ -131,7 +131,7 @@ int otaup_chain_build_segment(const otaup_crypto *c, const uint8_t salt[OTAUP_CH
     while (off < len) {
         uint8_t type;
         size_t total, body_off;
-        uint32_t body_len, idx;
+        uint32_t body_len, idx = 0;
         rc = rec_at(in, len, off, &type, &total, &body_off, &body_len);
         if (rc != 0) {
             goto out;
