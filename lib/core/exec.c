@@ -67,7 +67,7 @@ OTAUP_RAMFUNC static int progress(otaup_exec *ex, uint32_t done, uint32_t total)
 
 /* ---- configuration ------------------------------------------------------- */
 
-size_t otaup_exec_work_size(uint32_t staging, uint32_t max_ops, unsigned wbits)
+OTAUP_RAMFUNC size_t otaup_exec_work_size(uint32_t staging, uint32_t max_ops, unsigned wbits)
 {
     uint64_t n;
     if (wbits != 0 && (wbits < 9 || wbits > 15)) {
@@ -101,7 +101,7 @@ OTAUP_RAMFUNC static void z_free(voidpf opaque, voidpf p)
     (void)p; /* the arena is released as a whole */
 }
 
-int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
+OTAUP_RAMFUNC int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
 {
     uintptr_t w;
     size_t need, used;
@@ -167,7 +167,7 @@ int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
     return 0;
 }
 
-int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max_ops, unsigned wbits)
+OTAUP_RAMFUNC int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max_ops, unsigned wbits)
 {
     if (ex == NULL) {
         return OTAUP_E_INVAL;
@@ -186,7 +186,7 @@ int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max
 
 /* ---- session ------------------------------------------------------------ */
 
-int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot)
+OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot)
 {
     const otaup_journal_state *st;
     int rc;
@@ -227,12 +227,12 @@ int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uin
     return 0;
 }
 
-uint32_t otaup_exec_next_step(const otaup_exec *ex)
+OTAUP_RAMFUNC uint32_t otaup_exec_next_step(const otaup_exec *ex)
 {
     return ex != NULL ? ex->jnext : 0;
 }
 
-int otaup_exec_replaying(const otaup_exec *ex)
+OTAUP_RAMFUNC int otaup_exec_replaying(const otaup_exec *ex)
 {
     return ex != NULL && ex->in_step && (ex->replay || ex->from_scratch);
 }
@@ -1486,7 +1486,7 @@ OTAUP_RAMFUNC static int opaque_feed(otaup_exec *ex, int w, const uint8_t **in, 
     return 0;
 }
 
-static int inner_feed(otaup_exec *ex, const uint8_t *in, size_t len)
+OTAUP_RAMFUNC static int inner_feed(otaup_exec *ex, const uint8_t *in, size_t len)
 {
     otaup_recparser *p = &ex->inner;
     int (*hook)(void *, uint8_t, const uint8_t *, size_t, unsigned) = ex->cfg.hooks.inner_record;
@@ -1624,7 +1624,7 @@ OTAUP_RAMFUNC static int outer_feed(otaup_exec *ex, const uint8_t *in, size_t le
     }
 }
 
-int otaup_exec_feed(otaup_exec *ex, const uint8_t *bytes, size_t len)
+OTAUP_RAMFUNC int otaup_exec_feed(otaup_exec *ex, const uint8_t *bytes, size_t len)
 {
     int rc;
     if (ex == NULL || (bytes == NULL && len > 0)) {
@@ -1640,7 +1640,7 @@ int otaup_exec_feed(otaup_exec *ex, const uint8_t *bytes, size_t len)
     return rc;
 }
 
-int otaup_exec_body(otaup_exec *ex, uint8_t type, const uint8_t *body, size_t len)
+OTAUP_RAMFUNC int otaup_exec_body(otaup_exec *ex, uint8_t type, const uint8_t *body, size_t len)
 {
     uint8_t hdr[6];
     int n, rc;
@@ -1671,7 +1671,7 @@ int otaup_exec_body(otaup_exec *ex, uint8_t type, const uint8_t *body, size_t le
     return rc;
 }
 
-int otaup_exec_finish(otaup_exec *ex)
+OTAUP_RAMFUNC int otaup_exec_finish(otaup_exec *ex)
 {
     const otaup_journal_state *st;
     int rc;
@@ -1713,7 +1713,7 @@ int otaup_exec_finish(otaup_exec *ex)
     return 0;
 }
 
-int otaup_exec_abort(otaup_exec *ex, int reason)
+OTAUP_RAMFUNC int otaup_exec_abort(otaup_exec *ex, int reason)
 {
     const otaup_journal_state *st;
     int rc;

@@ -4,7 +4,7 @@
 #include "otaup/error.h"
 #include "otaup/flash.h"
 
-void otaup_geometry_uniform(otaup_geometry *geo, uint32_t base, uint32_t sector_size,
+OTAUP_RAMFUNC void otaup_geometry_uniform(otaup_geometry *geo, uint32_t base, uint32_t sector_size,
                             uint32_t count, uint32_t write_size)
 {
     uint32_t i;
@@ -23,7 +23,7 @@ void otaup_geometry_uniform(otaup_geometry *geo, uint32_t base, uint32_t sector_
     geo->runs[0].size = sector_size;
 }
 
-int otaup_geometry_check(const otaup_geometry *geo)
+OTAUP_RAMFUNC int otaup_geometry_check(const otaup_geometry *geo)
 {
     uint64_t total = 0;
     uint32_t i;
@@ -53,7 +53,7 @@ int otaup_geometry_check(const otaup_geometry *geo)
     return OTAUP_OK;
 }
 
-uint32_t otaup_geometry_size(const otaup_geometry *geo)
+OTAUP_RAMFUNC uint32_t otaup_geometry_size(const otaup_geometry *geo)
 {
     uint32_t i, total = 0;
     if (otaup_geometry_check(geo) != OTAUP_OK) {
@@ -65,7 +65,7 @@ uint32_t otaup_geometry_size(const otaup_geometry *geo)
     return total;
 }
 
-uint32_t otaup_geometry_sector_count(const otaup_geometry *geo)
+OTAUP_RAMFUNC uint32_t otaup_geometry_sector_count(const otaup_geometry *geo)
 {
     uint32_t i, n = 0;
     if (otaup_geometry_check(geo) != OTAUP_OK) {
@@ -77,7 +77,7 @@ uint32_t otaup_geometry_sector_count(const otaup_geometry *geo)
     return n;
 }
 
-int32_t otaup_geometry_sector_at(const otaup_geometry *geo, uint32_t addr,
+OTAUP_RAMFUNC int32_t otaup_geometry_sector_at(const otaup_geometry *geo, uint32_t addr,
                                  uint32_t *start, uint32_t *size)
 {
     uint32_t i, index = 0, pos;
@@ -111,7 +111,7 @@ int32_t otaup_geometry_sector_at(const otaup_geometry *geo, uint32_t addr,
     return OTAUP_E_RANGE;
 }
 
-int otaup_geometry_sector(const otaup_geometry *geo, uint32_t index,
+OTAUP_RAMFUNC int otaup_geometry_sector(const otaup_geometry *geo, uint32_t index,
                           uint32_t *start, uint32_t *size)
 {
     uint32_t i, pos;
@@ -136,7 +136,7 @@ int otaup_geometry_sector(const otaup_geometry *geo, uint32_t index,
     return OTAUP_E_RANGE;
 }
 
-int otaup_geometry_is_sector_aligned(const otaup_geometry *geo, uint32_t addr, uint32_t len)
+OTAUP_RAMFUNC int otaup_geometry_is_sector_aligned(const otaup_geometry *geo, uint32_t addr, uint32_t len)
 {
     uint32_t start, end_start;
     if (otaup_geometry_sector_at(geo, addr, &start, NULL) < 0 || start != addr) {

@@ -30,7 +30,7 @@ typedef struct jrec {
     uint64_t h;
 } jrec;
 
-static void put32(uint8_t *p, uint32_t v)
+OTAUP_RAMFUNC static void put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
@@ -38,7 +38,7 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
-static uint32_t get32(const uint8_t *p)
+OTAUP_RAMFUNC static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -244,7 +244,7 @@ const otaup_journal_state *otaup_journal_get(const otaup_journal *j)
     return j != NULL ? &j->st : NULL;
 }
 
-int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t addr, uint32_t len)
+OTAUP_RAMFUNC int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t addr, uint32_t len)
 {
     otaup_journal j;
     if (otaup_journal_mount(&j, flash, addr, len) != 0) {
@@ -398,7 +398,7 @@ OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
     return rc;
 }
 
-int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
+OTAUP_RAMFUNC int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
                         uint8_t target_slot)
 {
     jrec r;
