@@ -115,7 +115,8 @@ typedef struct otaup_exec_step {
  *  - step_commit: after the staging hash check, before any flash change
  *                 of the step;
  *  - final:       before the commit (A/B switch, session end).
- * Record types 0x2B..0x2F are reserved for the security layer: with the
+ * Record types 0x2B..0x2E are reserved for the security layer (0x2F is the
+ * protocol's BATCH message type): with the
  * matching record hook installed they are passed to it and otherwise
  * ignored; without one they are OTAUP_E_MSG_TYPE.
  */
@@ -267,7 +268,7 @@ int otaup_exec_feed(otaup_exec *ex, const uint8_t *bytes, size_t len);
 /**
  * Execute one OUTER record given as its type and raw body (e.g. the
  * payload of a single-operation protocol message). Same as feeding
- * [type][length][body]; reserved types 0x2B..0x2F go to the record hook.
+ * [type][length][body]; reserved types 0x2B..0x2E go to the record hook.
  * OTAUP_E_STATE if fed bytes stopped inside a record.
  */
 int otaup_exec_body(otaup_exec *ex, uint8_t type, const uint8_t *body, size_t len);
@@ -284,6 +285,17 @@ int otaup_exec_finish(otaup_exec *ex);
  * OTAUP_E_STATE past the point of no return of an in-place update.
  */
 int otaup_exec_abort(otaup_exec *ex, int reason);
+
+/** 1 when the outer stream stands between records (BATCH flag checks). */
+int otaup_exec_idle(const otaup_exec *ex);
+
+/**
+ * Hash flash [addr, addr+len) with `alg` (OTAUP_HASH_XXH3_64 or _128) into
+ * out (8 or 16 bytes, little-endian as in VERIFY). Uses the staging buffer:
+ * only between steps. Returns the hash length or an error (OTAUP_E_STATE
+ * inside a step, OTAUP_E_UNSUPPORTED, a flash error).
+ */
+int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out);
 
 /** 1 while the current step is being replayed (for the inner_record hook). */
 int otaup_exec_replaying(const otaup_exec *ex);

@@ -15,7 +15,7 @@
 #include "otaup/exec.h"
 
 #define RESERVED_LO 0x2Bu
-#define RESERVED_HI 0x2Fu
+#define RESERVED_HI 0x2Eu
 
 /* sector actions of a step */
 #define ACT_NONE 0u       /* nothing to do */
@@ -1733,4 +1733,57 @@ OTAUP_RAMFUNC int otaup_exec_abort(otaup_exec *ex, int reason)
         drop_stream(ex);
     }
     return rc;
+}
+
+OTAUP_RAMFUNC int otaup_exec_idle(const otaup_exec *ex)
+{
+    return ex != NULL && otaup_recparser_idle(&ex->outer) && ex->op_hlen[1] == 0;
+}
+
+OTAUP_RAMFUNC int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out)
+{
+    XXH3_state_t *xs;
+    uint32_t off;
+    int rc, i;
+    if (ex == NULL || out == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (ex->in_step) {
+        return OTAUP_E_STATE;
+    }
+    if (alg != OTAUP_HASH_XXH3_64 && alg != OTAUP_HASH_XXH3_128) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    xs = (XXH3_state_t *)(void *)ex->staging;
+    if (alg == OTAUP_HASH_XXH3_64) {
+        (void)XXH3_64bits_reset(xs);
+    } else {
+        (void)XXH3_128bits_reset(xs);
+    }
+    for (off = 0; off < len; off += sizeof ex->io) {
+        uint32_t c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
+        rc = fread_(ex, addr + off, ex->io, c);
+        if (rc != 0) {
+            return rc;
+        }
+        if (alg == OTAUP_HASH_XXH3_64) {
+            (void)XXH3_64bits_update(xs, ex->io, c);
+        } else {
+            (void)XXH3_128bits_update(xs, ex->io, c);
+        }
+    }
+    if (alg == OTAUP_HASH_XXH3_64) {
+        uint64_t h = XXH3_64bits_digest(xs);
+        for (i = 0; i < 8; i++) {
+            out[i] = (uint8_t)(h >> (8 * i));
+        }
+        return 8;
+    } else {
+        XXH128_hash_t h = XXH3_128bits_digest(xs);
+        for (i = 0; i < 8; i++) {
+            out[i] = (uint8_t)(h.low64 >> (8 * i));
+            out[8 + i] = (uint8_t)(h.high64 >> (8 * i));
+        }
+        return 16;
+    }
 }

@@ -1,0 +1,214 @@
+/*
+ * otaup — the terminal applier: speaks the protocol (docs/protocol.md),
+ * executes the update with the executor (otaup/exec.h), keeps the journal
+ * (otaup/journal.h), backs up and restores user-data regions.
+ *
+ * Integration (docs/porting.md): fill an otaup_apply_config with the
+ * flash callbacks and geometry, the regions (slots, scratch, journal,
+ * user data, updater), the link callbacks, a clock, the terminal's
+ * identity and one work area of otaup_apply_work_size() bytes (or the
+ * compile-time OTAUP_APPLY_WORK_SIZE()). Then either
+ *   - event-driven: otaup_apply_connect(), then otaup_apply_feed() with
+ *     every received byte run and otaup_apply_poll() now and then; or
+ *   - blocking: otaup_apply_run(), which calls link.recv with a timeout.
+ * Nothing allocates; there is no global state; several appliers may
+ * coexist (each with its own flash, link and work area).
+ *
+ * Behaviour on the wire: sequenced frames from the server execute strictly
+ * in order, each answered by a cumulative ACK (window 1); a duplicate is
+ * answered again without executing it; a gap gets one NACK(OTAUP_E_SEQ);
+ * a refused frame gets NACK(code) and flash is untouched by it. The
+ * terminal's own sequenced messages (HELLO, INFO, BACKUP_DATA, RESULT,
+ * CONSENT) go one at a time and are retransmitted until acknowledged, at
+ * most OTAUP_APPLY_RETRIES times. During long operations (sector erases,
+ * verifies) a PROGRESS frame keeps the link alive.
+ *
+ * Terminal-side code: C99, no heap, no OS.
+ */
+#ifndef OTAUP_APPLY_H
+#define OTAUP_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otaup/config.h"
+#include "otaup/exec.h"
+#include "otaup/flash.h"
+#include "otaup/journal.h"
+#include "otaup/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** User-data regions the applier backs up and restores. */
+#ifndef OTAUP_APPLY_MAX_REGIONS
+#define OTAUP_APPLY_MAX_REGIONS 4
+#endif
+/** Retransmissions of one frame before the applier gives up on the link. */
+#ifndef OTAUP_APPLY_RETRIES
+#define OTAUP_APPLY_RETRIES 8u
+#endif
+/** Bytes of the outgoing message buffer (INFO is the largest). */
+#define OTAUP_APPLY_TXMSG 768u
+
+/** A user-data region. */
+typedef struct otaup_apply_region {
+    uint8_t id;      /**< as reported in INFO */
+    uint8_t flags;   /**< OTAUP_REGION_PERSONAL ... */
+    uint32_t addr;   /**< whole sectors */
+    uint32_t len;
+} otaup_apply_region;
+
+/** Link callbacks (mbedTLS BIO style). */
+typedef struct otaup_apply_link {
+    void *ctx;
+    /** Send all of buf[0..len): returns len, or a negative error. */
+    int (*send)(void *ctx, const uint8_t *buf, size_t len);
+    /** Blocking receive (otaup_apply_run only): up to cap bytes within
+     * timeout_ms; returns the count, 0 on timeout, OTAUP_E_CLOSED or
+     * another negative error. May be NULL for event-driven use. */
+    int (*recv)(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms);
+} otaup_apply_link;
+
+/** The terminal's identity, reported in INFO. */
+typedef struct otaup_apply_identity {
+    const char *terminal_id; /**< 1..64 bytes of UTF-8 */
+    const char *model;       /**< 1..64 bytes */
+    const char *sw_version;  /**< 1..32 bytes */
+    uint64_t build_time;     /**< unix seconds */
+    uint32_t image_size;     /**< bytes of the installed image (0: not reported) */
+    uint32_t sec_counter;
+} otaup_apply_identity;
+
+typedef struct otaup_apply_config {
+    const otaup_flash *flash;     /**< callbacks and geometry */
+    uint8_t layout;               /**< OTAUP_LAYOUT_INPLACE or OTAUP_LAYOUT_AB */
+    uint8_t window_bits;          /**< largest inflate window accepted (9..15, 0: no DATA) */
+    uint16_t max_ops;             /**< deferred records per step */
+    otaup_region slots[2];        /**< in-place: slots[0] is the image; A/B: both */
+    otaup_region scratch;         /**< whole sectors, >= staging (see porting.md) */
+    otaup_region journal;         /**< >= 2 sectors */
+    otaup_region updater;         /**< never written (this code, the boot stub) */
+    otaup_apply_region regions[OTAUP_APPLY_MAX_REGIONS];
+    uint8_t nregions;
+    uint32_t staging_size;        /**< largest step window */
+    uint32_t max_frame;           /**< largest frame received and sent (64..65536) */
+    uint32_t max_msg;             /**< largest reassembled message (START manifest) */
+    otaup_apply_link link;
+    /** Milliseconds from any origin, wrapping. */
+    uint32_t (*now_ms)(void *ctx);
+    void *clock_ctx;
+    otaup_apply_identity id;
+    otaup_exec_hooks hooks;       /**< security hooks (exec.h) */
+    /** START's manifest (security.md): non-zero refuses the session. May be NULL. */
+    int (*manifest)(void *ctx, uint64_t session, const uint8_t *m, size_t len);
+    /** NOTIFY text for the user. May be NULL. */
+    void (*notify)(void *ctx, const otaup_msg_notify *n);
+    void *user_ctx;               /**< for manifest and notify */
+    uint32_t retransmit_ms;       /**< resend an unacknowledged frame after this (0: 1000) */
+    uint32_t progress_ms;         /**< least time between PROGRESS frames (0: 500) */
+    void *work;                   /**< the work area */
+    size_t work_size;
+} otaup_apply_config;
+
+/** Work area: frame buffers, reassembly, outgoing message, executor work. */
+#define OTAUP_APPLY_WORK_SIZE(max_frame, max_msg, staging, max_ops, wbits) \
+    (2u * (max_frame) + (max_msg) + OTAUP_APPLY_TXMSG + 64u + OTAUP_EXEC_WORK_SIZE(staging, max_ops, wbits))
+
+/** Run-time form of OTAUP_APPLY_WORK_SIZE (0 if the parameters are invalid). */
+size_t otaup_apply_work_size(uint32_t max_frame, uint32_t max_msg, uint32_t staging, uint32_t max_ops,
+                             unsigned wbits);
+
+/** Applier state (plain struct; fields are private). */
+typedef struct otaup_apply {
+    otaup_apply_config cfg;
+    otaup_journal journal;
+    otaup_exec exec;
+    otaup_exec_config xcfg;
+    otaup_region windows[1];
+    otaup_region protect[OTAUP_APPLY_MAX_REGIONS + 1];
+    otaup_decoder dec;
+    otaup_reasm reasm;
+    uint8_t *txbuf;        /* one sequenced frame awaiting its ACK */
+    uint8_t *txmsg;        /* payload of a message being sent in fragments */
+    uint8_t ctl[64];       /* ACK / NACK / PROGRESS */
+    /* receive side */
+    uint32_t rx_last;      /* last executed seq */
+    uint8_t rx_any;        /* rx_last valid */
+    uint8_t rx_gap_nacked;
+    int32_t rx_status;     /* outcome of rx_last */
+    uint32_t rx_echo;
+    /* send side */
+    uint32_t tx_seq;       /* next seq to use */
+    uint32_t tx_len;       /* bytes in txbuf (0: nothing pending) */
+    uint32_t tx_pending;   /* seq of the pending frame */
+    uint32_t tx_time;
+    uint32_t tx_tries;
+    uint8_t tx_what;       /* what to send after the pending frame */
+    uint8_t tx_type;
+    uint8_t connected;
+    uint8_t phase;
+    size_t txmsg_len, txmsg_off;
+    /* backup stream */
+    uint8_t bk_region;
+    uint32_t bk_off, bk_chunk;
+    /* restore */
+    uint8_t rs_region;
+    uint32_t rs_next;
+    /* session */
+    uint64_t session;
+    uint8_t session_open;
+    uint8_t resumed;
+    uint8_t result_valid;
+    int32_t result_code;
+    uint64_t result_session;
+    uint32_t last_progress;
+    int32_t link_error;    /* a link failure to report */
+} otaup_apply;
+
+/**
+ * Check the configuration, mount the journal and prepare the executor.
+ * Returns 0, OTAUP_E_INVAL, OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY,
+ * OTAUP_E_REGION (overlapping regions), OTAUP_E_SCRATCH, OTAUP_E_JOURNAL.
+ */
+int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg);
+
+/** A new connection: forget the link state and send HELLO. */
+int otaup_apply_connect(otaup_apply *ap);
+
+/** Event-driven input: bytes received from the link, any split. */
+int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t len);
+
+/** Timers: retransmissions. Call every few tens of milliseconds. */
+int otaup_apply_poll(otaup_apply *ap);
+
+/**
+ * Blocking mode: connect, then receive (link.recv) and execute until the
+ * session ends with a RESULT that the server acknowledged, the link
+ * closes, or `timeout_ms` pass without any byte. Returns the session's
+ * result code (0 success), OTAUP_E_CLOSED, OTAUP_E_TIMEOUT or an error.
+ */
+int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms);
+
+/** Send the user's decision (CONSENT). */
+int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_t postpone_min);
+
+/** Resume state as reported in INFO. */
+void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_resume *out);
+
+/** 1 once a RESULT was sent and acknowledged for the current connection. */
+int otaup_apply_done(const otaup_apply *ap);
+
+/** Last session result (valid when otaup_apply_done()). */
+int otaup_apply_result(const otaup_apply *ap);
+
+/** The executor and journal, for statistics and tests. */
+const otaup_exec *otaup_apply_exec(const otaup_apply *ap);
+const otaup_journal *otaup_apply_journal(const otaup_apply *ap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTAUP_APPLY_H */

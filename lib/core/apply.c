@@ -1,0 +1,867 @@
+/*
+ * otaup — terminal applier: protocol glue around the executor and the
+ * journal. C99, no heap, no OS. API and wire behaviour: otaup/apply.h,
+ * docs/protocol.md; integration: docs/porting.md.
+ */
+#include <string.h>
+
+#include "otaup/apply.h"
+#include "otaup/error.h"
+
+/* what the send side still has to produce */
+#define Q_INFO 0x01u
+#define Q_BACKUP 0x02u
+#define Q_RESULT 0x04u
+#define Q_CONSENT 0x08u
+
+#define ROLE_TERMINAL 2u
+
+OTAUP_RAMFUNC static int overlap(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
+{
+    return alen != 0 && blen != 0 && a < b + blen && b < a + alen;
+}
+
+OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
+{
+    uint32_t d = a - b;
+    return d != 0 && d < 0x80000000u;
+}
+
+OTAUP_RAMFUNC static uint32_t now(const otaup_apply *ap)
+{
+    return ap->cfg.now_ms != NULL ? ap->cfg.now_ms(ap->cfg.clock_ctx) : 0u;
+}
+
+OTAUP_RAMFUNC size_t otaup_apply_work_size(uint32_t max_frame, uint32_t max_msg, uint32_t staging, uint32_t max_ops,
+                                           unsigned wbits)
+{
+    size_t x = otaup_exec_work_size(staging, max_ops, wbits);
+    if (x == 0 || max_frame < 64u || max_frame > OTAUP_CONFIG_FRAME_MAX || max_msg < 48u) {
+        return 0;
+    }
+    return 2u * (size_t)max_frame + max_msg + OTAUP_APPLY_TXMSG + 64u + x;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+OTAUP_RAMFUNC static int link_send(otaup_apply *ap, const uint8_t *p, size_t n)
+{
+    int rc = ap->cfg.link.send(ap->cfg.link.ctx, p, n);
+    if (rc < 0) {
+        ap->link_error = rc;
+        return rc;
+    }
+    return 0;
+}
+
+/* Unsequenced control frame (ACK, NACK, PROGRESS): carries the next seq. */
+OTAUP_RAMFUNC static int send_ctl(otaup_apply *ap, const otaup_msg *m)
+{
+    int n = otaup_msg_encode_frame(m, 0, ap->tx_seq, ap->cfg.max_frame, ap->ctl, sizeof ap->ctl);
+    if (n < 0) {
+        return n;
+    }
+    return link_send(ap, ap->ctl, (size_t)n);
+}
+
+OTAUP_RAMFUNC static int send_ack(otaup_apply *ap)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = ap->rx_last;
+    m.u.ack.status = ap->rx_status;
+    m.u.ack.window = 1;
+    m.u.ack.echo = ap->rx_echo;
+    return send_ctl(ap, &m);
+}
+
+OTAUP_RAMFUNC static int send_nack(otaup_apply *ap, uint32_t seq, int err, uint32_t expected)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_NACK;
+    m.u.nack.seq = seq;
+    m.u.nack.error = err < 0 ? err : OTAUP_E_INTERNAL;
+    m.u.nack.expected = expected;
+    return send_ctl(ap, &m);
+}
+
+OTAUP_RAMFUNC static int exec_progress(void *ctx, uint32_t done, uint32_t total)
+{
+    otaup_apply *ap = ctx;
+    otaup_msg m;
+    uint32_t t = now(ap), gap = ap->cfg.progress_ms ? ap->cfg.progress_ms : 500u;
+    if (!ap->connected || (uint32_t)(t - ap->last_progress) < gap) {
+        return 0;
+    }
+    ap->last_progress = t;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_PROGRESS;
+    m.u.progress.step = otaup_exec_next_step(&ap->exec);
+    m.u.progress.bytes_done = done;
+    m.u.progress.bytes_total = total;
+    m.u.progress.phase = ap->phase;
+    (void)send_ctl(ap, &m); /* a lost PROGRESS is harmless */
+    return 0;
+}
+
+/* Put the next fragment of txmsg in flight (nothing pending). */
+OTAUP_RAMFUNC static int send_fragment(otaup_apply *ap)
+{
+    int n = otaup_frag_next(ap->tx_type, 0, ap->tx_seq, ap->txmsg, ap->txmsg_len, &ap->txmsg_off,
+                            ap->cfg.max_frame, ap->txbuf, ap->cfg.max_frame);
+    if (n <= 0) {
+        return n;
+    }
+    ap->tx_len = (uint32_t)n;
+    ap->tx_pending = ap->tx_seq;
+    ap->tx_seq++;
+    ap->tx_time = now(ap);
+    ap->tx_tries = 0;
+    return link_send(ap, ap->txbuf, (size_t)n);
+}
+
+OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
+{
+    const otaup_apply_config *c = &ap->cfg;
+    otaup_msg m;
+    otaup_msg_info *in = &m.u.info;
+    otaup_proto_resume rs;
+    uint32_t i;
+    int n;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_INFO;
+    in->terminal_id.data = (const uint8_t *)c->id.terminal_id;
+    in->terminal_id.len = (uint32_t)strlen(c->id.terminal_id);
+    in->model.data = (const uint8_t *)c->id.model;
+    in->model.len = (uint32_t)strlen(c->id.model);
+    in->sw_version.data = (const uint8_t *)c->id.sw_version;
+    in->sw_version.len = (uint32_t)strlen(c->id.sw_version);
+    in->build_time = c->id.build_time;
+    in->have = OTAUP_INFO_HAVE_GEOMETRY | OTAUP_INFO_HAVE_LAYOUT | OTAUP_INFO_HAVE_CAPS |
+               OTAUP_INFO_HAVE_MAX_FRAME | OTAUP_INFO_HAVE_MEMORY | OTAUP_INFO_HAVE_RESUME |
+               OTAUP_INFO_HAVE_SEC_COUNTER;
+    if (c->id.image_size != 0) {
+        in->have |= OTAUP_INFO_HAVE_IMAGE_SIZE;
+        in->image_size = c->id.image_size;
+    }
+    in->geometry = c->flash->geo;
+    in->nwindows = 1;
+    in->windows[0].addr = ap->windows[0].addr;
+    in->windows[0].len = ap->windows[0].len;
+    for (i = 0; i < c->nregions; i++) {
+        in->regions[i].id = c->regions[i].id;
+        in->regions[i].flags = c->regions[i].flags;
+        in->regions[i].addr = c->regions[i].addr;
+        in->regions[i].len = c->regions[i].len;
+    }
+    in->nregions = c->nregions;
+    in->layout = c->layout;
+    in->active_slot = c->layout == OTAUP_LAYOUT_AB ? ap->journal.st.boot_slot : 0;
+    in->slots[0].addr = c->slots[0].addr;
+    in->slots[0].len = c->slots[0].len;
+    if (c->layout == OTAUP_LAYOUT_AB) {
+        in->slots[1].addr = c->slots[1].addr;
+        in->slots[1].len = c->slots[1].len;
+    }
+    if (c->scratch.len != 0) {
+        in->have |= OTAUP_INFO_HAVE_SCRATCH;
+        in->scratch.addr = c->scratch.addr;
+        in->scratch.len = c->scratch.len;
+    }
+    in->caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (c->window_bits ? OTAUP_CAP_DEFLATE : 0u) |
+               (c->nregions ? OTAUP_CAP_BACKUP : 0u) |
+               (c->layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
+    in->max_frame = c->max_frame;
+    in->staging_size = c->staging_size;
+    in->ram_budget = (uint32_t)c->work_size;
+    otaup_apply_resume_state(ap, &rs);
+    in->resume = rs;
+    in->sec_counter = c->id.sec_counter;
+    n = otaup_info_encode(in, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (n < 0) {
+        return n;
+    }
+    ap->tx_type = OTAUP_MSG_INFO;
+    ap->txmsg_len = (size_t)n;
+    ap->txmsg_off = 0;
+    return 0;
+}
+
+OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
+{
+    const otaup_apply_region *r = &ap->cfg.regions[ap->bk_region];
+    otaup_msg m;
+    uint32_t left = r->len - ap->bk_off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
+    uint8_t *data = ap->txbuf; /* free: nothing is in flight while building */
+    int rc;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_DATA;
+    m.u.rdata.region = r->id;
+    m.u.rdata.offset = ap->bk_off;
+    rc = ap->cfg.flash->read(ap->cfg.flash, r->addr + ap->bk_off, data, n);
+    if (rc != 0) {
+        return rc;
+    }
+    m.u.rdata.data.data = data;
+    m.u.rdata.data.len = n;
+    if (n == left) {
+        m.u.rdata.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.u.rdata.hash.alg = OTAUP_HASH_XXH3_64;
+        m.u.rdata.hash.len = 8;
+        rc = otaup_exec_hash_range(&ap->exec, r->addr, r->len, OTAUP_HASH_XXH3_64, m.u.rdata.hash.bytes);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m.u.rdata, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (rc < 0) {
+        return rc;
+    }
+    ap->tx_type = OTAUP_MSG_BACKUP_DATA;
+    ap->txmsg_len = (size_t)rc;
+    ap->txmsg_off = 0;
+    ap->bk_off += n;
+    return 0;
+}
+
+OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
+{
+    otaup_msg m;
+    int n;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_RESULT;
+    m.u.result.session = ap->result_session;
+    m.u.result.code = ap->result_code;
+    n = otaup_result_encode(&m.u.result, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (n < 0) {
+        return n;
+    }
+    ap->tx_type = OTAUP_MSG_RESULT;
+    ap->txmsg_len = (size_t)n;
+    ap->txmsg_off = 0;
+    return 0;
+}
+
+/* Keep the send side going: one sequenced frame in flight at a time. */
+OTAUP_RAMFUNC static int pump(otaup_apply *ap)
+{
+    int rc;
+    while (ap->tx_len == 0 && ap->connected) {
+        if (ap->txmsg_off < ap->txmsg_len) {
+            return send_fragment(ap);
+        }
+        ap->txmsg_len = ap->txmsg_off = 0;
+        if (ap->tx_what & Q_INFO) {
+            ap->tx_what &= (uint8_t)~Q_INFO;
+            rc = build_info(ap);
+        } else if (ap->tx_what & Q_BACKUP) {
+            rc = build_backup(ap);
+            if (ap->bk_off >= ap->cfg.regions[ap->bk_region].len) {
+                ap->tx_what &= (uint8_t)~Q_BACKUP;
+            }
+        } else if (ap->tx_what & Q_RESULT) {
+            ap->tx_what &= (uint8_t)~Q_RESULT;
+            rc = build_result(ap);
+        } else {
+            return 0;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- configuration -------------------------------------------------------- */
+
+OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg)
+{
+    uint8_t *w;
+    size_t need, xw;
+    uint32_t i, k;
+    int rc;
+    if (ap == NULL || cfg == NULL || cfg->flash == NULL || cfg->link.send == NULL || cfg->work == NULL ||
+        cfg->id.terminal_id == NULL || cfg->id.model == NULL || cfg->id.sw_version == NULL ||
+        cfg->nregions > OTAUP_APPLY_MAX_REGIONS) {
+        return OTAUP_E_INVAL;
+    }
+    memset(ap, 0, sizeof *ap);
+    ap->cfg = *cfg;
+    need = otaup_apply_work_size(cfg->max_frame, cfg->max_msg, cfg->staging_size, cfg->max_ops, cfg->window_bits);
+    if (need == 0) {
+        return OTAUP_E_INVAL;
+    }
+    if (cfg->work_size < need) {
+        return OTAUP_E_BUFFER;
+    }
+    /* regions must not overlap each other */
+    for (i = 0; i < cfg->nregions; i++) {
+        const otaup_apply_region *r = &cfg->regions[i];
+        if (!otaup_geometry_is_sector_aligned(&cfg->flash->geo, r->addr, r->len) || r->len == 0) {
+            return OTAUP_E_REGION;
+        }
+        if (overlap(r->addr, r->len, cfg->slots[0].addr, cfg->slots[0].len) ||
+            overlap(r->addr, r->len, cfg->slots[1].addr, cfg->slots[1].len) ||
+            overlap(r->addr, r->len, cfg->journal.addr, cfg->journal.len) ||
+            overlap(r->addr, r->len, cfg->scratch.addr, cfg->scratch.len) ||
+            overlap(r->addr, r->len, cfg->updater.addr, cfg->updater.len)) {
+            return OTAUP_E_REGION;
+        }
+        for (k = 0; k < i; k++) {
+            if (overlap(r->addr, r->len, cfg->regions[k].addr, cfg->regions[k].len) || r->id == cfg->regions[k].id) {
+                return OTAUP_E_REGION;
+            }
+        }
+    }
+    if (overlap(cfg->updater.addr, cfg->updater.len, cfg->slots[0].addr, cfg->slots[0].len) ||
+        (cfg->layout == OTAUP_LAYOUT_AB &&
+         (overlap(cfg->updater.addr, cfg->updater.len, cfg->slots[1].addr, cfg->slots[1].len) ||
+          overlap(cfg->slots[0].addr, cfg->slots[0].len, cfg->slots[1].addr, cfg->slots[1].len)))) {
+        return OTAUP_E_REGION;
+    }
+    rc = otaup_journal_mount(&ap->journal, cfg->flash, cfg->journal.addr, cfg->journal.len);
+    if (rc != 0) {
+        return rc;
+    }
+    /* carve: rx buffer, tx frame, reassembly, tx message, executor work */
+    w = (uint8_t *)cfg->work;
+    rc = otaup_decoder_init(&ap->dec, w, cfg->max_frame, cfg->max_frame);
+    if (rc != 0) {
+        return rc;
+    }
+    w += cfg->max_frame;
+    ap->txbuf = w;
+    w += cfg->max_frame;
+    rc = otaup_reasm_init(&ap->reasm, w, cfg->max_msg);
+    if (rc != 0) {
+        return rc;
+    }
+    w += cfg->max_msg;
+    ap->txmsg = w;
+    w += OTAUP_APPLY_TXMSG;
+    xw = cfg->work_size - (size_t)(w - (uint8_t *)cfg->work);
+    /* writable window: the running slot in place, the inactive slot in A/B */
+    if (cfg->layout == OTAUP_LAYOUT_AB) {
+        ap->windows[0] = cfg->slots[ap->journal.st.boot_slot ? 0 : 1];
+    } else {
+        ap->windows[0] = cfg->slots[0];
+    }
+    for (i = 0; i < cfg->nregions; i++) {
+        ap->protect[i].addr = cfg->regions[i].addr;
+        ap->protect[i].len = cfg->regions[i].len;
+    }
+    ap->protect[cfg->nregions] = cfg->updater;
+    memset(&ap->xcfg, 0, sizeof ap->xcfg);
+    ap->xcfg.flash = cfg->flash;
+    ap->xcfg.journal = &ap->journal;
+    ap->xcfg.layout = cfg->layout;
+    ap->xcfg.window_bits = cfg->window_bits;
+    ap->xcfg.windows = ap->windows;
+    ap->xcfg.nwindows = 1;
+    ap->xcfg.protect = ap->protect;
+    ap->xcfg.nprotect = (uint32_t)cfg->nregions + 1u;
+    ap->xcfg.scratch = cfg->scratch;
+    if (cfg->layout == OTAUP_LAYOUT_INPLACE) {
+        ap->xcfg.running = cfg->slots[0];
+    }
+    ap->xcfg.work = w;
+    ap->xcfg.work_size = xw;
+    ap->xcfg.staging_size = cfg->staging_size;
+    ap->xcfg.max_ops = cfg->max_ops;
+    ap->xcfg.hooks = cfg->hooks;
+    ap->xcfg.progress = exec_progress;
+    ap->xcfg.progress_ctx = ap;
+    rc = otaup_exec_init(&ap->exec, &ap->xcfg);
+    if (rc != 0) {
+        return rc;
+    }
+    if (ap->journal.st.session == OTAUP_JS_ENDED) {
+        ap->result_valid = 1;
+        ap->result_code = ap->journal.st.result;
+        ap->result_session = ap->journal.st.delta_id;
+    }
+    return 0;
+}
+
+OTAUP_RAMFUNC void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_resume *out)
+{
+    const otaup_journal_state *st = &ap->journal.st;
+    memset(out, 0, sizeof *out);
+    if (st->session == OTAUP_JS_ACTIVE) {
+        out->session = st->delta_id;
+        out->next_step = st->next_step;
+        out->phase = ap->phase != OTAUP_PHASE_IDLE ? ap->phase : OTAUP_PHASE_TRANSFER;
+        if (st->scratch != OTAUP_JSCRATCH_NONE && st->scratch_step == st->next_step) {
+            out->flags = OTAUP_RESUME_IN_SCRATCH;
+        }
+    }
+}
+
+OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
+{
+    otaup_msg m;
+    int n;
+    if (ap == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    otaup_decoder_reset(&ap->dec);
+    otaup_reasm_reset(&ap->reasm);
+    ap->rx_any = 0;
+    ap->rx_gap_nacked = 0;
+    ap->tx_seq = 0;
+    ap->tx_len = 0;
+    ap->tx_what = 0;
+    ap->txmsg_len = ap->txmsg_off = 0;
+    ap->link_error = 0;
+    ap->connected = 1;
+    ap->result_valid = ap->result_valid && ap->journal.st.session == OTAUP_JS_ENDED;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = ROLE_TERMINAL;
+    m.u.hello.proto_min = OTAUP_PROTO_VERSION;
+    m.u.hello.proto_max = OTAUP_PROTO_VERSION;
+    m.u.hello.max_frame = ap->cfg.max_frame;
+    m.u.hello.max_msg = ap->cfg.max_msg;
+    m.u.hello.window = 1;
+    m.u.hello.caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
+                     (ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
+                     (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
+    n = otaup_msg_encode_frame(&m, 0, ap->tx_seq, ap->cfg.max_frame, ap->txbuf, ap->cfg.max_frame);
+    if (n < 0) {
+        return n;
+    }
+    ap->tx_len = (uint32_t)n;
+    ap->tx_pending = ap->tx_seq++;
+    ap->tx_time = now(ap);
+    ap->tx_tries = 0;
+    ap->tx_what = Q_INFO;
+    return link_send(ap, ap->txbuf, (size_t)n);
+}
+
+/* ---- executing received messages --------------------------------------- */
+
+OTAUP_RAMFUNC static int find_region(const otaup_apply *ap, uint8_t id)
+{
+    uint32_t i;
+    for (i = 0; i < ap->cfg.nregions; i++) {
+        if (ap->cfg.regions[i].id == id) {
+            return (int)i;
+        }
+    }
+    return OTAUP_E_REGION;
+}
+
+OTAUP_RAMFUNC static void set_result(otaup_apply *ap, uint64_t session, int code)
+{
+    ap->result_valid = 1;
+    ap->result_session = session;
+    ap->result_code = code;
+    ap->tx_what |= Q_RESULT;
+    ap->session_open = 0;
+    ap->phase = OTAUP_PHASE_DONE;
+}
+
+OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
+{
+    const otaup_journal_state *st = &ap->journal.st;
+    uint8_t target = 0;
+    int rc;
+    if (s->session == 0) {
+        return OTAUP_E_MSG_FIELD;
+    }
+    if (ap->cfg.manifest != NULL) {
+        rc = ap->cfg.manifest(ap->cfg.user_ctx, s->session, s->manifest.data, s->manifest.len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if ((s->flags & OTAUP_START_RESUME) &&
+        !(st->session == OTAUP_JS_ACTIVE && st->delta_id == s->session) &&
+        !(st->session == OTAUP_JS_ENDED && st->delta_id == s->session)) {
+        return OTAUP_E_SESSION; /* nothing of this session to resume */
+    }
+    if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
+        target = ap->windows[0].addr == ap->cfg.slots[1].addr ? 1 : 0;
+    }
+    rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, s->session, target);
+    if (rc < 0) {
+        return rc;
+    }
+    ap->session = s->session;
+    ap->resumed = rc == 1;
+    ap->session_open = rc != 2;
+    ap->phase = rc == 2 ? OTAUP_PHASE_DONE : OTAUP_PHASE_TRANSFER;
+    if (rc == 2) {
+        set_result(ap, s->session, 0);
+    }
+    return 0;
+}
+
+OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data *d)
+{
+    const otaup_flash *f = ap->cfg.flash;
+    const otaup_apply_region *r;
+    uint32_t ws = f->geo.write_size, n = d->data.len, body, pos;
+    int ri = find_region(ap, d->region), rc;
+    if (ri < 0) {
+        return ri;
+    }
+    r = &ap->cfg.regions[ri];
+    if (d->offset > r->len || n > r->len - d->offset) {
+        return OTAUP_E_RANGE;
+    }
+    if (d->offset % ws != 0 || (n % ws != 0 && !(d->flags & OTAUP_RDATA_LAST))) {
+        return OTAUP_E_ALIGN;
+    }
+    if (d->offset == 0) {
+        uint32_t start, size;
+        ap->phase = OTAUP_PHASE_RESTORE;
+        rc = otaup_journal_restore(&ap->journal, d->region, OTAUP_JRESTORE_BUSY);
+        for (pos = r->addr; rc == 0 && pos - r->addr < r->len; pos = start + size) {
+            (void)otaup_geometry_sector_at(&f->geo, pos, &start, &size);
+            rc = f->erase(f, start, size);
+            if (rc == 0) {
+                (void)exec_progress(ap, start + size - r->addr, r->len);
+            }
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        ap->rs_region = d->region;
+        ap->rs_next = 0;
+    } else if (ap->rs_region != d->region || ap->rs_next != d->offset) {
+        return OTAUP_E_RANGE; /* restart the region from offset 0 */
+    }
+    body = n - n % ws;
+    if (body > 0) {
+        rc = f->prog(f, r->addr + d->offset, d->data.data, body);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (body < n) {
+        uint8_t tail[OTAUP_CONFIG_IO_BUFFER];
+        memset(tail, f->geo.erased, ws);
+        memcpy(tail, d->data.data + body, n - body);
+        rc = f->prog(f, r->addr + d->offset + body, tail, ws);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    ap->rs_next = d->offset + n;
+    if (d->flags & OTAUP_RDATA_LAST) {
+        if (d->flags & OTAUP_RDATA_HASH) {
+            uint8_t h[16];
+            rc = otaup_exec_hash_range(&ap->exec, r->addr, ap->rs_next, d->hash.alg, h);
+            if (rc < 0) {
+                return rc;
+            }
+            if ((uint32_t)rc != d->hash.len || memcmp(h, d->hash.bytes, (size_t)rc) != 0) {
+                return OTAUP_E_HASH;
+            }
+        }
+        rc = otaup_journal_restore(&ap->journal, d->region, OTAUP_JRESTORE_DONE);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t *p, size_t n)
+{
+    otaup_msg m;
+    int rc;
+    if (type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC) {
+        if (!ap->session_open) {
+            return OTAUP_E_NO_SESSION;
+        }
+        return otaup_exec_body(&ap->exec, type, p, n);
+    }
+    rc = otaup_msg_decode(type, p, n, &m);
+    if (rc != 0) {
+        return rc;
+    }
+    switch (type) {
+    case OTAUP_MSG_HELLO:
+        if (m.u.hello.proto_min > OTAUP_PROTO_VERSION || m.u.hello.proto_max < OTAUP_PROTO_VERSION) {
+            return OTAUP_E_UNSUPPORTED;
+        }
+        return 0;
+    case OTAUP_MSG_NOTIFY:
+        if (ap->cfg.notify != NULL) {
+            ap->cfg.notify(ap->cfg.user_ctx, &m.u.notify);
+        }
+        return 0;
+    case OTAUP_MSG_START:
+        return do_start(ap, &m.u.start);
+    case OTAUP_MSG_COMMIT:
+        if (ap->result_valid && ap->result_session == m.u.commit.session) {
+            ap->tx_what |= Q_RESULT; /* already committed: the same RESULT again */
+            return 0;
+        }
+        if (!ap->session_open || m.u.commit.session != ap->session) {
+            return OTAUP_E_SESSION;
+        }
+        ap->phase = OTAUP_PHASE_COMMIT;
+        rc = otaup_exec_finish(&ap->exec);
+        if (rc != 0) {
+            return rc;
+        }
+        set_result(ap, ap->session, 0);
+        return 0;
+    case OTAUP_MSG_ABORT:
+        if (ap->session_open && (m.u.abort.session == 0 || m.u.abort.session == ap->session)) {
+            rc = otaup_exec_abort(&ap->exec, m.u.abort.reason);
+            set_result(ap, ap->session, rc == 0 ? m.u.abort.reason : rc);
+        }
+        return 0;
+    case OTAUP_MSG_PING:
+        ap->rx_echo = m.u.ping.nonce;
+        return 0;
+    case OTAUP_MSG_BACKUP_REQ: {
+        int ri = find_region(ap, m.u.backup_req.region);
+        uint32_t room = ap->cfg.max_frame - 16u - 8u - 9u;
+        if (ri < 0) {
+            return ri;
+        }
+        if (m.u.backup_req.offset > ap->cfg.regions[ri].len) {
+            return OTAUP_E_RANGE;
+        }
+        if (room > OTAUP_APPLY_TXMSG - 32u) {
+            room = OTAUP_APPLY_TXMSG - 32u;
+        }
+        ap->bk_region = (uint8_t)ri;
+        ap->bk_off = m.u.backup_req.offset;
+        ap->bk_chunk = m.u.backup_req.max_chunk < room ? m.u.backup_req.max_chunk : room;
+        ap->phase = OTAUP_PHASE_BACKUP;
+        ap->tx_what |= Q_BACKUP;
+        return 0;
+    }
+    case OTAUP_MSG_RESTORE_DATA:
+        return do_restore(ap, &m.u.rdata);
+    default:
+        return OTAUP_E_MSG_TYPE; /* a message a terminal does not receive */
+    }
+}
+
+/* BATCH: slices of the record stream, fed to the executor as they come. */
+OTAUP_RAMFUNC static int do_batch(otaup_apply *ap, const otaup_frame *fr)
+{
+    int rc;
+    if (!ap->session_open) {
+        return OTAUP_E_NO_SESSION;
+    }
+    rc = otaup_batch_check(fr->flags, otaup_exec_idle(&ap->exec), 0);
+    if (rc == 0) {
+        rc = otaup_exec_feed(&ap->exec, fr->payload, fr->payload_len);
+    }
+    if (rc == 0) {
+        rc = otaup_batch_check(fr->flags, otaup_exec_idle(&ap->exec), 1);
+    }
+    return rc;
+}
+
+OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
+{
+    uint32_t expected;
+    int rc;
+    /* unsequenced */
+    if (fr->type == OTAUP_MSG_ACK || fr->type == OTAUP_MSG_NACK || fr->type == OTAUP_MSG_PROGRESS) {
+        otaup_msg m;
+        if (otaup_msg_decode(fr->type, fr->payload, fr->payload_len, &m) != 0) {
+            return 0;
+        }
+        if (fr->type == OTAUP_MSG_ACK && ap->tx_len != 0 && !seq_after(ap->tx_pending, m.u.ack.seq)) {
+            ap->tx_len = 0; /* our pending frame is acknowledged */
+            return pump(ap);
+        }
+        if (fr->type == OTAUP_MSG_NACK && ap->tx_len != 0 && m.u.nack.seq == ap->tx_pending &&
+            (m.u.nack.error == OTAUP_E_SEQ || m.u.nack.error == OTAUP_E_AGAIN)) {
+            ap->tx_time = now(ap) - (ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u);
+        }
+        return 0;
+    }
+    if (fr->type == OTAUP_MSG_HELLO) {
+        ap->rx_any = 0; /* the peer numbers from 0 again */
+        ap->rx_gap_nacked = 0;
+        otaup_reasm_reset(&ap->reasm);
+    }
+    expected = ap->rx_any ? ap->rx_last + 1u : 0u;
+    if (ap->rx_any && !seq_after(fr->seq, ap->rx_last)) {
+        return send_ack(ap); /* duplicate: answer again, do not execute */
+    }
+    if (fr->seq != expected) {
+        if (!ap->rx_gap_nacked) {
+            ap->rx_gap_nacked = 1;
+            return send_nack(ap, fr->seq, OTAUP_E_SEQ, expected);
+        }
+        return 0;
+    }
+    ap->rx_gap_nacked = 0;
+    ap->rx_echo = 0;
+    if (fr->type == OTAUP_MSG_BATCH) {
+        rc = do_batch(ap, fr);
+    } else if (otaup_msg_type_fragmentable(fr->type)) {
+        const uint8_t *msg;
+        size_t len;
+        rc = otaup_reasm_add(&ap->reasm, fr, &msg, &len);
+        if (rc == 1) {
+            rc = do_message(ap, fr->type, msg, len);
+        }
+    } else {
+        rc = do_message(ap, fr->type, fr->payload, fr->payload_len);
+    }
+    if (rc < 0) {
+        return send_nack(ap, fr->seq, rc, fr->seq);
+    }
+    ap->rx_last = fr->seq;
+    ap->rx_any = 1;
+    ap->rx_status = 0;
+    rc = send_ack(ap);
+    if (rc == 0) {
+        rc = pump(ap);
+    }
+    return rc;
+}
+
+OTAUP_RAMFUNC int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t len)
+{
+    if (ap == NULL || (bytes == NULL && len > 0)) {
+        return OTAUP_E_INVAL;
+    }
+    while (len > 0 || ap->dec.have > 0) {
+        otaup_frame fr;
+        size_t used = 0;
+        int ev = otaup_decoder_feed(&ap->dec, bytes, len, &used, &fr);
+        bytes += used;
+        len -= used;
+        if (ev == OTAUP_DEC_NEED_INPUT) {
+            break;
+        }
+        if (ev == OTAUP_DEC_FRAME) {
+            int rc = on_frame(ap, &fr);
+            if (rc != 0 && ap->link_error != 0) {
+                return rc;
+            }
+        } else if (ev == OTAUP_E_FRAME_VERSION || ev == OTAUP_E_FRAME_FLAGS || ev == OTAUP_E_MSG_TYPE ||
+                   ev == OTAUP_E_MSG_LENGTH) {
+            /* an intact frame we cannot accept: name it in a NACK if it is the next one */
+            uint32_t expected = ap->rx_any ? ap->rx_last + 1u : 0u;
+            if (fr.seq == expected) {
+                (void)send_nack(ap, fr.seq, ev, expected);
+            }
+        } else if (ev == OTAUP_E_INVAL) {
+            return ev;
+        }
+        /* corrupted frames and garbage: dropped; the sender's timer recovers */
+    }
+    return ap->link_error;
+}
+
+OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
+{
+    uint32_t t, rto;
+    if (ap == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (!ap->connected || ap->tx_len == 0) {
+        return 0;
+    }
+    t = now(ap);
+    rto = ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u;
+    if ((uint32_t)(t - ap->tx_time) < rto) {
+        return 0;
+    }
+    if (ap->tx_tries >= OTAUP_APPLY_RETRIES) {
+        ap->connected = 0;
+        return OTAUP_E_RETRIES;
+    }
+    ap->tx_tries++;
+    ap->tx_time = t;
+    return link_send(ap, ap->txbuf, ap->tx_len);
+}
+
+OTAUP_RAMFUNC int otaup_apply_done(const otaup_apply *ap)
+{
+    return ap != NULL && ap->result_valid && !(ap->tx_what & Q_RESULT) && ap->tx_len == 0 &&
+           ap->txmsg_off >= ap->txmsg_len && ap->phase == OTAUP_PHASE_DONE;
+}
+
+OTAUP_RAMFUNC int otaup_apply_result(const otaup_apply *ap)
+{
+    return ap != NULL && ap->result_valid ? ap->result_code : OTAUP_E_STATE;
+}
+
+OTAUP_RAMFUNC int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms)
+{
+    uint8_t buf[128];
+    uint32_t idle_since;
+    int rc;
+    if (ap == NULL || ap->cfg.link.recv == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    rc = otaup_apply_connect(ap);
+    if (rc != 0) {
+        return rc;
+    }
+    idle_since = now(ap);
+    for (;;) {
+        int n = ap->cfg.link.recv(ap->cfg.link.ctx, buf, sizeof buf, 50u);
+        if (n < 0) {
+            return n;
+        }
+        if (n > 0) {
+            idle_since = now(ap);
+            rc = otaup_apply_feed(ap, buf, (size_t)n);
+            if (rc != 0) {
+                return rc;
+            }
+        } else if ((uint32_t)(now(ap) - idle_since) >= timeout_ms) {
+            return OTAUP_E_TIMEOUT;
+        }
+        rc = otaup_apply_poll(ap);
+        if (rc != 0) {
+            return rc;
+        }
+        if (otaup_apply_done(ap)) {
+            return ap->result_code;
+        }
+    }
+}
+
+OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_t postpone_min)
+{
+    otaup_msg m;
+    int n;
+    if (ap == NULL || !ap->connected) {
+        return OTAUP_E_STATE;
+    }
+    if (ap->tx_len != 0 || ap->txmsg_off < ap->txmsg_len) {
+        return OTAUP_E_AGAIN; /* one message at a time */
+    }
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_CONSENT;
+    m.u.consent.decision = decision;
+    m.u.consent.postpone_min = postpone_min;
+    n = otaup_consent_encode(&m.u.consent, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (n < 0) {
+        return n;
+    }
+    ap->tx_type = OTAUP_MSG_CONSENT;
+    ap->txmsg_len = (size_t)n;
+    ap->txmsg_off = 0;
+    return pump(ap);
+}
+
+const otaup_exec *otaup_apply_exec(const otaup_apply *ap)
+{
+    return ap != NULL ? &ap->exec : NULL;
+}
+
+const otaup_journal *otaup_apply_journal(const otaup_apply *ap)
+{
+    return ap != NULL ? &ap->journal : NULL;
+}
