@@ -147,6 +147,14 @@ static int build(const char *name, otaup_msg *m)
         m->u.info.terminal_id = str("T\xC3\xA9rminal-\xC3\xBC");
         m->u.info.model = str("M");
         m->u.info.sw_version = str("0.9");
+    } else if (!strcmp(name, "02-info-limits")) {
+        m->type = OTAUP_MSG_INFO;
+        m->u.info.terminal_id = str("T\xC3\xA9rminal-\xC3\xBC");
+        m->u.info.model = str("M");
+        m->u.info.sw_version = str("0.9");
+        m->u.info.have = OTAUP_INFO_HAVE_LIMITS;
+        m->u.info.window_bits = 12;
+        m->u.info.max_ops = 32;
     } else if (!strcmp(name, "03-notify")) {
         m->type = OTAUP_MSG_NOTIFY;
         m->u.notify.kind = OTAUP_NOTIFY_OFFER;
@@ -213,6 +221,22 @@ static int build(const char *name, otaup_msg *m)
         m->type = OTAUP_MSG_BACKUP_REQ;
         m->u.backup_req.region = 1;
         m->u.backup_req.max_chunk = 200;
+    } else if (!strcmp(name, "10-backup-req-hash")) {
+        m->type = OTAUP_MSG_BACKUP_REQ;
+        m->u.backup_req.region = 2;
+        m->u.backup_req.flags = OTAUP_BACKUP_HASH_ONLY;
+        m->u.backup_req.offset = 0x2000;
+        m->u.backup_req.max_chunk = 1;
+    } else if (!strcmp(name, "13-sig-req")) {
+        m->type = OTAUP_MSG_SIG_REQ;
+        m->u.sig_req.block_size = 1024;
+        m->u.sig_req.max_chunk = 480;
+    } else if (!strcmp(name, "14-sig-data")) {
+        m->type = OTAUP_MSG_SIG_DATA;
+        m->u.sig_data.flags = OTAUP_SDATA_LAST;
+        m->u.sig_data.offset = 64;
+        m->u.sig_data.total = 96;
+        m->u.sig_data.data = bs(pat(0x33), 32);
     } else if (!strcmp(name, "11-backup-data")) {
         m->type = OTAUP_MSG_BACKUP_DATA;
         m->u.rdata.region = 1;
@@ -266,10 +290,10 @@ static int build(const char *name, otaup_msg *m)
 }
 
 static const char *const g_single[] = {
-    "01-hello", "02-info", "02-info-min", "03-notify", "04-consent", "04-consent-postpone",
+    "01-hello", "02-info", "02-info-min", "02-info-limits", "03-notify", "04-consent", "04-consent-postpone",
     "05-start", "05-start-resume", "06-commit", "07-abort", "08-result", "08-result-fail",
-    "09-ping-ackreq", "0a-progress", "0b-ack", "0c-nack", "10-backup-req", "11-backup-data",
-    "12-restore-data", "20-erase", "21-write", "21-write-deferred", "22-copy", "23-diff",
+    "09-ping-ackreq", "0a-progress", "0b-ack", "0c-nack", "10-backup-req", "10-backup-req-hash",
+    "11-backup-data", "12-restore-data", "13-sig-req", "14-sig-data", "20-erase", "21-write", "21-write-deferred", "22-copy", "23-diff",
     "24-fill", "25-verify", "26-data", "27-step", "28-end", "29-blob", "2a-sync",
 };
 #define NSINGLE (sizeof g_single / sizeof g_single[0])
@@ -620,6 +644,49 @@ START_TEST(test_field_errors)
     n = otaup_msg_encode(&m, p, sizeof p);
     memset(p + 8, 0, 4);
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BACKUP_REQ, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    /* BACKUP_REQ flags other than HASH_ONLY */
+    build("10-backup-req-hash", &m);
+    n = otaup_msg_encode(&m, p, sizeof p);
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BACKUP_REQ, p, (size_t)n, &d), 0);
+    ck_assert_uint_eq(d.u.backup_req.flags, OTAUP_BACKUP_HASH_ONLY);
+    p[1] = 0x02;
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BACKUP_REQ, p, (size_t)n, &d), OTAUP_E_FRAME_FLAGS);
+    m.u.backup_req.flags = 0x80;
+    ck_assert_int_eq(otaup_msg_encode(&m, p, sizeof p), OTAUP_E_INVAL);
+    /* SIG_REQ: block size a power of two in 64 .. 1 MiB, chunk >= 1 */
+    build("13-sig-req", &m);
+    n = otaup_msg_encode(&m, p, sizeof p);
+    p[0] = 0x00; p[1] = 0x03; /* 768 */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_REQ, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[0] = 0x20; p[1] = 0x00; /* 32 */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_REQ, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[0] = 0x00; p[1] = 0x00; p[2] = 0x20; /* 2 MiB */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_REQ, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[2] = 0x10; /* 1 MiB */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_REQ, p, (size_t)n, &d), 0);
+    memset(p + 8, 0, 4);
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_REQ, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    m.u.sig_req.block_size = 100;
+    ck_assert_int_eq(otaup_msg_encode(&m, p, sizeof p), OTAUP_E_INVAL);
+    /* SIG_DATA: LAST exactly at the end, inside total, reserved bytes zero */
+    build("14-sig-data", &m);
+    n = otaup_msg_encode(&m, p, sizeof p);
+    p[0] = 0;
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[0] = 1; p[8] = 97; /* total 97: LAST before the end */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[0] = 0;
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), 0);
+    p[8] = 95; /* data past total */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
+    p[8] = 96; p[0] = 1; p[2] = 1;
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), OTAUP_E_FRAME_FLAGS);
+    p[2] = 0; p[0] = 3;
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, (size_t)n, &d), OTAUP_E_FRAME_FLAGS);
+    memset(p + 8, 0, 4); p[0] = 1; /* total 0 */
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, 12, &d), OTAUP_E_MSG_FIELD);
+    m.u.sig_data.flags = 0;
+    ck_assert_int_eq(otaup_msg_encode(&m, p, sizeof p), OTAUP_E_INVAL);
     /* RESTORE_DATA may not carry a tag; BACKUP_DATA hash alg 0 */
     build("12-restore-data", &m);
     n = otaup_msg_encode(&m, p, sizeof p);
@@ -636,7 +703,7 @@ START_TEST(test_field_errors)
     ck_assert_int_eq(otaup_msg_decode(0x2B, p, 1, &d), OTAUP_E_MSG_TYPE);
     ck_assert_int_eq(otaup_msg_decode(0x2E, p, 1, &d), OTAUP_E_MSG_TYPE);
     ck_assert_int_eq(otaup_msg_decode(0x00, p, 1, &d), OTAUP_E_MSG_TYPE);
-    ck_assert_int_eq(otaup_msg_decode(0x13, p, 1, &d), OTAUP_E_MSG_TYPE);
+    ck_assert_int_eq(otaup_msg_decode(0x15, p, 1, &d), OTAUP_E_MSG_TYPE);
     p[0] = 0x80; p[1] = 0x00; p[2] = 0x01;
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_ERASE, p, 3, &d), OTAUP_E_MSG_FIELD);
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BATCH, p, 0, &d), OTAUP_E_MSG_LENGTH);
@@ -665,15 +732,35 @@ START_TEST(test_info_tlv_rules)
     ck_assert_uint_eq(d.have, 0);
     ck_assert(d.build_time == 1);
     /* unknown tags are skipped, in both ranges */
-    n = base + tlv(p + base, 0x11, "xyz", 3);
+    n = base + tlv(p + base, 0x12, "xyz", 3);
     n += tlv(p + n, 0xF0, "", 0);
     ck_assert_int_eq(otaup_info_decode(p, n, &d), 0);
     /* tag 0 */
     n = base + tlv(p + base, 0x00, "", 0);
     ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
     /* an item past the end */
-    n = base + tlv(p + base, 0x11, "xyz", 3);
+    n = base + tlv(p + base, 0x12, "xyz", 3);
     ck_assert_int_eq(otaup_info_decode(p, n - 1, &d), OTAUP_E_MSG_LENGTH);
+    /* LIMITS: window bits 0 or 9..15, max_ops >= 1, reserved byte zero */
+    {
+        uint8_t lim[4] = { 15, 0, 1, 0 };
+        n = base + tlv(p + base, 0x11, lim, 4);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), 0);
+        ck_assert_uint_eq(d.have, OTAUP_INFO_HAVE_LIMITS);
+        ck_assert_uint_eq(d.window_bits, 15);
+        ck_assert_uint_eq(d.max_ops, 1);
+        lim[0] = 8;
+        n = base + tlv(p + base, 0x11, lim, 4);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+        lim[0] = 0; lim[2] = 0;
+        n = base + tlv(p + base, 0x11, lim, 4);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+        lim[2] = 4; lim[1] = 1;
+        n = base + tlv(p + base, 0x11, lim, 4);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_FRAME_FLAGS);
+        n = base + tlv(p + base, 0x11, lim, 3);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+    }
     ck_assert_int_eq(otaup_info_decode(p, base + 1, &d), OTAUP_E_MSG_LENGTH);
     /* a single item twice */
     n = base + tlv(p + base, 0x02, "again", 5);
@@ -1323,7 +1410,7 @@ START_TEST(test_type_table)
             ck_assert_int_eq(otaup_msg_type_fragmentable((uint8_t)t), 0);
         }
     }
-    ck_assert_int_eq(known, 15 + 11 + 1);
+    ck_assert_int_eq(known, 17 + 11 + 1);
     ck_assert_int_eq(otaup_msg_type_sequenced(OTAUP_MSG_ACK), 0);
     ck_assert_int_eq(otaup_msg_type_sequenced(OTAUP_MSG_NACK), 0);
     ck_assert_int_eq(otaup_msg_type_sequenced(OTAUP_MSG_PROGRESS), 0);

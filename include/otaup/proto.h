@@ -83,6 +83,8 @@ typedef enum otaup_msg_type {
     OTAUP_MSG_BACKUP_REQ = 0x10,
     OTAUP_MSG_BACKUP_DATA = 0x11,
     OTAUP_MSG_RESTORE_DATA = 0x12,
+    OTAUP_MSG_SIG_REQ = 0x13,
+    OTAUP_MSG_SIG_DATA = 0x14,
     OTAUP_MSG_ERASE = 0x20,
     OTAUP_MSG_WRITE = 0x21,
     OTAUP_MSG_COPY = 0x22,
@@ -356,6 +358,7 @@ typedef struct otaup_msg_hello {
 #define OTAUP_INFO_MEMORY 0x0Eu
 #define OTAUP_INFO_RESUME 0x0Fu
 #define OTAUP_INFO_SEC_COUNTER 0x10u
+#define OTAUP_INFO_LIMITS 0x11u
 
 /** otaup_msg_info.have: which optional items are present. */
 #define OTAUP_INFO_HAVE_IMAGE_HASH (1u << OTAUP_INFO_IMAGE_HASH)
@@ -368,6 +371,7 @@ typedef struct otaup_msg_hello {
 #define OTAUP_INFO_HAVE_MEMORY (1u << OTAUP_INFO_MEMORY)
 #define OTAUP_INFO_HAVE_RESUME (1u << OTAUP_INFO_RESUME)
 #define OTAUP_INFO_HAVE_SEC_COUNTER (1u << OTAUP_INFO_SEC_COUNTER)
+#define OTAUP_INFO_HAVE_LIMITS (1u << OTAUP_INFO_LIMITS)
 
 /** Flash layouts (INFO LAYOUT); the same values as delta.h and journal.h. */
 #define OTAUP_LAYOUT_INPLACE 0u /**< rewrite the running slot in place */
@@ -432,6 +436,8 @@ typedef struct otaup_msg_info {
     uint32_t ram_budget;      /**< RAM the updater may use, bytes */
     otaup_proto_resume resume;
     uint32_t sec_counter;     /**< anti-rollback counter of the installed image */
+    uint8_t window_bits;      /**< LIMITS: largest inflate window, 9..15 (0: no DATA) */
+    uint16_t max_ops;         /**< LIMITS: deferred WRITE/DIFF records per step, >= 1 */
 } otaup_msg_info;
 
 /* NOTIFY, CONSENT ------------------------------------------------------------ */
@@ -518,8 +524,11 @@ typedef struct otaup_msg_nack {
 
 /* BACKUP / RESTORE ------------------------------------------------------------------ */
 
+#define OTAUP_BACKUP_HASH_ONLY 0x01u /**< send no data: one BACKUP_DATA (LAST, HASH) at offset = region length */
+
 typedef struct otaup_msg_backup_req {
     uint8_t region;     /**< region id from INFO */
+    uint8_t flags;      /**< OTAUP_BACKUP_HASH_ONLY; other bits zero */
     uint32_t offset;    /**< first byte wanted, relative to the region */
     uint32_t max_chunk; /**< largest data run per BACKUP_DATA, >= 1 */
 } otaup_msg_backup_req;
@@ -538,6 +547,26 @@ typedef struct otaup_msg_region_data {
     uint8_t tag[OTAUP_RDATA_TAG_SIZE]; /**< flag TAG */
     otaup_bytes data;
 } otaup_msg_region_data;
+
+/* SIG_REQ / SIG_DATA: the installed image's block signature (otaup/image.h) ---- */
+
+/** SIG_REQ payload size. */
+#define OTAUP_SIG_REQ_SIZE 12u
+
+typedef struct otaup_msg_sig_req {
+    uint32_t block_size; /**< power of two, 64 .. 1 MiB (OTAUP_SIG_BLOCK_MIN .. MAX) */
+    uint32_t offset;     /**< first byte wanted of the serialized signature */
+    uint32_t max_chunk;  /**< largest data run per SIG_DATA, >= 1 */
+} otaup_msg_sig_req;
+
+#define OTAUP_SDATA_LAST 0x01u /**< the signature's last chunk (offset + length = total) */
+
+typedef struct otaup_msg_sig_data {
+    uint8_t flags;     /**< OTAUP_SDATA_LAST */
+    uint32_t offset;   /**< of data[0] in the serialized signature */
+    uint32_t total;    /**< bytes of the whole serialized signature, >= 1 */
+    otaup_bytes data;  /**< offset + data.len <= total */
+} otaup_msg_sig_data;
 
 /* ---- one type for every message ---------------------------------------------------- */
 
@@ -559,6 +588,8 @@ typedef struct otaup_msg {
         otaup_msg_nack nack;
         otaup_msg_backup_req backup_req;
         otaup_msg_region_data rdata; /**< BACKUP_DATA, RESTORE_DATA */
+        otaup_msg_sig_req sig_req;
+        otaup_msg_sig_data sig_data;
         otaup_record rec;            /**< 0x20 .. 0x2A */
         otaup_bytes batch;           /**< BATCH: the record stream slice */
     } u;
@@ -619,6 +650,10 @@ int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_msg_backup_req 
 /** `type`: OTAUP_MSG_BACKUP_DATA or OTAUP_MSG_RESTORE_DATA (TAG only on BACKUP_DATA). */
 int otaup_region_data_encode(uint8_t type, const otaup_msg_region_data *m, uint8_t *out, size_t cap);
 int otaup_region_data_decode(uint8_t type, const uint8_t *in, size_t len, otaup_msg_region_data *m);
+int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap);
+int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m);
+int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *out, size_t cap);
+int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m);
 
 /**
  * Iterate over the records of a BATCH payload that holds whole records

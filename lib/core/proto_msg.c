@@ -210,7 +210,7 @@ OTAUP_RAMFUNC int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_he
     (OTAUP_INFO_HAVE_IMAGE_HASH | OTAUP_INFO_HAVE_IMAGE_SIZE | OTAUP_INFO_HAVE_GEOMETRY | \
      OTAUP_INFO_HAVE_LAYOUT | OTAUP_INFO_HAVE_SCRATCH | OTAUP_INFO_HAVE_CAPS |             \
      OTAUP_INFO_HAVE_MAX_FRAME | OTAUP_INFO_HAVE_MEMORY | OTAUP_INFO_HAVE_RESUME |         \
-     OTAUP_INFO_HAVE_SEC_COUNTER)
+     OTAUP_INFO_HAVE_SEC_COUNTER | OTAUP_INFO_HAVE_LIMITS)
 
 static OTAUP_RAMFUNC int region_valid(const otaup_proto_region *g)
 {
@@ -232,6 +232,11 @@ static OTAUP_RAMFUNC int layout_valid(const otaup_msg_info *m)
 static OTAUP_RAMFUNC int resume_valid(const otaup_proto_resume *r)
 {
     return r->phase <= OTAUP_PHASE_MAX && (r->flags & (uint8_t)~OTAUP_RESUME_IN_SCRATCH) == 0;
+}
+
+static OTAUP_RAMFUNC int limits_valid(const otaup_msg_info *m)
+{
+    return (m->window_bits == 0u || (m->window_bits >= 9u && m->window_bits <= 15u)) && m->max_ops != 0u;
 }
 
 static OTAUP_RAMFUNC int info_valid(const otaup_msg_info *m)
@@ -279,6 +284,9 @@ static OTAUP_RAMFUNC int info_valid(const otaup_msg_info *m)
         return 0;
     }
     if ((m->have & OTAUP_INFO_HAVE_RESUME) && !resume_valid(&m->resume)) {
+        return 0;
+    }
+    if ((m->have & OTAUP_INFO_HAVE_LIMITS) && !limits_valid(m)) {
         return 0;
     }
     return 1;
@@ -402,6 +410,13 @@ OTAUP_RAMFUNC int otaup_info_encode(const otaup_msg_info *m, uint8_t *out, size_
     }
     if (m->have & OTAUP_INFO_HAVE_SEC_COUNTER) {
         tlv_u32(&w, OTAUP_INFO_SEC_COUNTER, m->sec_counter);
+    }
+    if (m->have & OTAUP_INFO_HAVE_LIMITS) {
+        s = tlv_begin(&w, OTAUP_INFO_LIMITS);
+        otaup_wr_u8(&w, m->window_bits);
+        otaup_wr_u8(&w, 0);
+        otaup_wr_u16(&w, m->max_ops);
+        tlv_end(&w, s);
     }
     return wr_done(&w);
 }
@@ -531,6 +546,16 @@ static OTAUP_RAMFUNC int info_item(uint8_t tag, const uint8_t *v, size_t n, otau
     case OTAUP_INFO_SEC_COUNTER:
         m->sec_counter = otaup_rd_u32(&r);
         break;
+    case OTAUP_INFO_LIMITS: {
+        uint8_t rsv;
+        m->window_bits = otaup_rd_u8(&r);
+        rsv = otaup_rd_u8(&r);
+        m->max_ops = otaup_rd_u16(&r);
+        if (otaup_rd_end(&r) != 0 || !limits_valid(m)) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        return rsv != 0 ? OTAUP_E_FRAME_FLAGS : 0;
+    }
     default:
         return 0; /* not reached: unknown tags are skipped by the caller */
     }
@@ -560,7 +585,7 @@ OTAUP_RAMFUNC int otaup_info_decode(const uint8_t *in, size_t len, otaup_msg_inf
         if (tag == 0) {
             return OTAUP_E_MSG_FIELD;
         }
-        if (tag <= OTAUP_INFO_SEC_COUNTER) {
+        if (tag <= OTAUP_INFO_LIMITS) {
             if (tag != OTAUP_INFO_WINDOW && tag != OTAUP_INFO_REGION) {
                 if (seen & (1u << tag)) {
                     return OTAUP_E_MSG_FIELD; /* a single item given twice */
@@ -926,12 +951,12 @@ OTAUP_RAMFUNC int otaup_nack_decode(const uint8_t *in, size_t len, otaup_msg_nac
 OTAUP_RAMFUNC int otaup_backup_req_encode(const otaup_msg_backup_req *m, uint8_t *out, size_t cap)
 {
     otaup_wr w;
-    if (m == NULL || m->max_chunk == 0) {
+    if (m == NULL || m->max_chunk == 0 || (m->flags & (uint8_t)~OTAUP_BACKUP_HASH_ONLY) != 0) {
         return OTAUP_E_INVAL;
     }
     otaup_wr_init(&w, out, cap);
     otaup_wr_u8(&w, m->region);
-    otaup_wr_u8(&w, 0);
+    otaup_wr_u8(&w, m->flags);
     otaup_wr_u16(&w, 0);
     otaup_wr_u32(&w, m->offset);
     otaup_wr_u32(&w, m->max_chunk);
@@ -945,10 +970,11 @@ OTAUP_RAMFUNC int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_m
     }
     memset(m, 0, sizeof *m);
     CHECK_LEN(len == 12u);
-    if (in[1] != 0 || in[2] != 0 || in[3] != 0) {
+    if ((in[1] & (uint8_t)~OTAUP_BACKUP_HASH_ONLY) != 0 || in[2] != 0 || in[3] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
     m->region = in[0];
+    m->flags = in[1];
     m->offset = otaup_get32(in + 4);
     m->max_chunk = otaup_get32(in + 8);
     return m->max_chunk != 0 ? 0 : OTAUP_E_MSG_FIELD;
@@ -1022,6 +1048,84 @@ OTAUP_RAMFUNC int otaup_region_data_decode(uint8_t type, const uint8_t *in, size
     return range_ok(m->offset, m->data.len) ? 0 : OTAUP_E_MSG_FIELD;
 }
 
+/* ---- SIG_REQ / SIG_DATA ------------------------------------------------------------------------------ */
+
+static OTAUP_RAMFUNC int sig_block_ok(uint32_t b)
+{
+    return b >= 64u && b <= (1024u * 1024u) && (b & (b - 1u)) == 0;
+}
+
+OTAUP_RAMFUNC int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap)
+{
+    otaup_wr w;
+    if (m == NULL || m->max_chunk == 0 || !sig_block_ok(m->block_size)) {
+        return OTAUP_E_INVAL;
+    }
+    otaup_wr_init(&w, out, cap);
+    otaup_wr_u32(&w, m->block_size);
+    otaup_wr_u32(&w, m->offset);
+    otaup_wr_u32(&w, m->max_chunk);
+    return wr_done(&w);
+}
+
+OTAUP_RAMFUNC int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m)
+{
+    if (!ARGS_OK(m, in, len)) {
+        return OTAUP_E_INVAL;
+    }
+    memset(m, 0, sizeof *m);
+    CHECK_LEN(len == OTAUP_SIG_REQ_SIZE);
+    m->block_size = otaup_get32(in);
+    m->offset = otaup_get32(in + 4);
+    m->max_chunk = otaup_get32(in + 8);
+    return m->max_chunk != 0 && sig_block_ok(m->block_size) ? 0 : OTAUP_E_MSG_FIELD;
+}
+
+static OTAUP_RAMFUNC int sig_data_valid(const otaup_msg_sig_data *m)
+{
+    uint32_t end;
+    if (m->total == 0 || m->offset > m->total || m->data.len > m->total - m->offset) {
+        return 0;
+    }
+    end = m->offset + m->data.len;
+    return ((m->flags & OTAUP_SDATA_LAST) != 0) == (end == m->total);
+}
+
+OTAUP_RAMFUNC int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *out, size_t cap)
+{
+    otaup_wr w;
+    if (m == NULL || (m->flags & (uint8_t)~OTAUP_SDATA_LAST) != 0 || !bytes_ok(&m->data) ||
+        !sig_data_valid(m)) {
+        return OTAUP_E_INVAL;
+    }
+    otaup_wr_init(&w, out, cap);
+    otaup_wr_u8(&w, m->flags);
+    otaup_wr_u8(&w, 0);
+    otaup_wr_u16(&w, 0);
+    otaup_wr_u32(&w, m->offset);
+    otaup_wr_u32(&w, m->total);
+    otaup_wr_bytes(&w, m->data.data, m->data.len);
+    return wr_done(&w);
+}
+
+OTAUP_RAMFUNC int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m)
+{
+    if (!ARGS_OK(m, in, len)) {
+        return OTAUP_E_INVAL;
+    }
+    memset(m, 0, sizeof *m);
+    CHECK_LEN(len >= 12u);
+    if ((in[0] & (uint8_t)~OTAUP_SDATA_LAST) != 0 || in[1] != 0 || in[2] != 0 || in[3] != 0) {
+        return OTAUP_E_FRAME_FLAGS;
+    }
+    m->flags = in[0];
+    m->offset = otaup_get32(in + 4);
+    m->total = otaup_get32(in + 8);
+    m->data.data = in + 12;
+    m->data.len = (uint32_t)(len - 12u);
+    return sig_data_valid(m) ? 0 : OTAUP_E_MSG_FIELD;
+}
+
 /* ---- BATCH ------------------------------------------------------------------------------------------ */
 
 OTAUP_RAMFUNC int otaup_batch_next(const uint8_t *payload, size_t len, size_t *pos, otaup_record *rec)
@@ -1069,6 +1173,8 @@ OTAUP_RAMFUNC int otaup_msg_decode(uint8_t type, const uint8_t *in, size_t len, 
     case OTAUP_MSG_BACKUP_REQ: return otaup_backup_req_decode(in, len, &m->u.backup_req);
     case OTAUP_MSG_BACKUP_DATA:
     case OTAUP_MSG_RESTORE_DATA: return otaup_region_data_decode(type, in, len, &m->u.rdata);
+    case OTAUP_MSG_SIG_REQ: return otaup_sig_req_decode(in, len, &m->u.sig_req);
+    case OTAUP_MSG_SIG_DATA: return otaup_sig_data_decode(in, len, &m->u.sig_data);
     case OTAUP_MSG_BATCH:
         CHECK_LEN(len >= 1u);
         m->u.batch.data = in;
@@ -1104,6 +1210,8 @@ OTAUP_RAMFUNC int otaup_msg_encode(const otaup_msg *m, uint8_t *out, size_t cap)
     case OTAUP_MSG_BACKUP_REQ: return otaup_backup_req_encode(&m->u.backup_req, out, cap);
     case OTAUP_MSG_BACKUP_DATA:
     case OTAUP_MSG_RESTORE_DATA: return otaup_region_data_encode(m->type, &m->u.rdata, out, cap);
+    case OTAUP_MSG_SIG_REQ: return otaup_sig_req_encode(&m->u.sig_req, out, cap);
+    case OTAUP_MSG_SIG_DATA: return otaup_sig_data_encode(&m->u.sig_data, out, cap);
     case OTAUP_MSG_BATCH:
         if (m->u.batch.len == 0 || m->u.batch.data == NULL) {
             return OTAUP_E_INVAL;
