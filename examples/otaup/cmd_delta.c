@@ -36,7 +36,7 @@ static void usage(FILE *out)
             "  --max-ops N           deferred records per step (default 64)\n"
             "encoding:\n"
             "  --restart-interval N  compressed bytes between restart points (default 64K; 1 = every step)\n"
-            "  --level N             deflate level 1..9 (default 9)\n"
+            "  --level N             1..9: zlib deflate; 10..12: near-optimal deflate (needs window 2^15) (default 12)\n"
             "  --no-step-hash        omit the per-step window hashes (not recommended)\n"
             "  -q, --quiet           no progress and no summary\n"
             "\n"
@@ -173,8 +173,8 @@ int otaup_cmd_delta(int argc, char **argv)
             NEED_U32(opt.restart_interval);
         } else if (strcmp(a, "--level") == 0) {
             NEED_U32(v);
-            if (v < 1 || v > 9) {
-                fprintf(stderr, "otaup delta: --level is 1..9\n");
+            if (v < 1 || v > 12) {
+                fprintf(stderr, "otaup delta: --level is 1..12\n");
                 return OTAUP_EXIT_USAGE;
             }
             opt.level = (int)v;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "core/dl_util.h"
@@ -167,7 +168,7 @@ static void put_record(dl_buf *out, const otaup_record *rec, uint64_t *control)
 }
 
 void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st,
-                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes)
+                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes, size_t marks[3])
 {
     otaup_record rec;
     uint32_t i, pass;
@@ -230,6 +231,11 @@ void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *
             rec.data_len = (uint32_t)blob.len;
             put_record(out, &rec, control);
         }
+        if (marks != NULL) {
+            marks[2] = out->len;
+            marks[1] = out->len - nl;
+            marks[0] = out->len - nl - nd;
+        }
         *diff_bytes += nd;
         *lit_bytes += nl;
         dl_buf_free(&blob);
@@ -253,17 +259,51 @@ static void put_outer(dl_buf *body, uint8_t type, const uint8_t *fields, size_t 
     dl_buf_put(body, data, dlen);
 }
 
+/* Sections (records / differences / literals) at least this long (input
+ * bytes) end their deflate block, so that each block's Huffman codes fit
+ * one kind of data. */
+#define BLOCK_SPLIT_MIN 16384u
+
+typedef struct zsink {
+    otaup_plan *plan;
+    dl_buf *body;
+    int first;
+} zsink;
+
+static int zfeed(z_stream *zs, const uint8_t *p, size_t n, int flush, zsink *k)
+{
+    uint8_t out[DATA_CHUNK];
+    uint8_t f[1];
+    int zr;
+    zs->next_in = (Bytef *)(uintptr_t)p;
+    zs->avail_in = (uInt)n;
+    do {
+        zs->next_out = out;
+        zs->avail_out = sizeof out;
+        zr = deflate(zs, flush);
+        if (zr == Z_STREAM_ERROR) {
+            return OTAUP_E_INTERNAL;
+        }
+        if (sizeof out - zs->avail_out > 0) {
+            f[0] = k->first ? OTAUP_DATA_RESET : 0;
+            put_outer(k->body, OTAUP_REC_DATA, f, 1, out, sizeof out - zs->avail_out);
+            k->first = 0;
+        }
+    } while (zs->avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+    return 0;
+}
+
 /* Compress one segment (steps [a, b)) as a fresh raw-deflate stream into DATA records. */
-static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *step_off, uint32_t a,
-                        uint32_t b, int level, dl_buf *body)
+static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *step_off, const size_t *marks,
+                        uint32_t a, uint32_t b, int level, dl_buf *body)
 {
     z_stream zs;
-    uint8_t out[DATA_CHUNK];
-    uint8_t f[6];
-    int first = 1, zr;
-    size_t start = step_off[a], end = step_off[b];
+    zsink k;
+    size_t pos = step_off[a], last_cut = step_off[a];
+    uint32_t i;
+    int rc = 0;
     memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, level, Z_DEFLATED, -(int)plan->hdr.window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&zs, level > 9 ? 9 : level, Z_DEFLATED, -(int)plan->hdr.window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
         return OTAUP_E_NOMEM;
     }
     {
@@ -271,43 +311,90 @@ static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *ste
         int n = otaup_dl_varint_put(plan->steps[a].index, v);
         put_outer(body, OTAUP_REC_SYNC, v, (size_t)n, NULL, 0);
     }
-    zs.next_in = inner->p + start;
-    zs.avail_in = (uInt)(end - start);
-    do {
-        zs.next_out = out;
-        zs.avail_out = sizeof out;
-        zr = deflate(&zs, Z_FINISH);
-        if (zr == Z_STREAM_ERROR) {
-            deflateEnd(&zs);
+    k.plan = plan;
+    k.body = body;
+    k.first = 1;
+    if (level > 9) {
+        /* near-optimal parsing (libdeflate); its window is always 32 KiB */
+        struct libdeflate_compressor *lc = libdeflate_alloc_compressor(level);
+        size_t n = step_off[b] - step_off[a], cap, got, off;
+        uint8_t *buf;
+        deflateEnd(&zs);
+        if (lc == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        cap = libdeflate_deflate_compress_bound(lc, n);
+        buf = malloc(cap);
+        if (buf == NULL) {
+            libdeflate_free_compressor(lc);
+            return OTAUP_E_NOMEM;
+        }
+        got = libdeflate_deflate_compress(lc, inner->p + step_off[a], n, buf, cap);
+        libdeflate_free_compressor(lc);
+        for (off = 0; off < got; off += DATA_CHUNK) {
+            uint8_t f[1];
+            f[0] = off == 0 ? OTAUP_DATA_RESET : 0;
+            put_outer(body, OTAUP_REC_DATA, f, 1, buf + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
+        }
+        free(buf);
+        if (got == 0) {
             return OTAUP_E_INTERNAL;
         }
-        if (sizeof out - zs.avail_out > 0) {
-            f[0] = first ? OTAUP_DATA_RESET : 0;
-            put_outer(body, OTAUP_REC_DATA, f, 1, out, sizeof out - zs.avail_out);
-            first = 0;
+        return body->oom ? OTAUP_E_NOMEM : 0;
+    }
+    for (i = a; i < b && rc == 0; i++) {
+        size_t cuts[4];
+        int j;
+        cuts[0] = marks[3u * i];
+        cuts[1] = marks[3u * i + 1u];
+        cuts[2] = marks[3u * i + 2u];
+        cuts[3] = step_off[i + 1];
+        for (j = 0; j < 4 && rc == 0; j++) {
+            int flush = Z_NO_FLUSH;
+            if (cuts[j] < pos) {
+                continue;
+            }
+            if (j < 3 && cuts[j] - last_cut >= BLOCK_SPLIT_MIN &&
+                (j == 0 ? cuts[1] - cuts[0] : j == 1 ? cuts[2] - cuts[1] : 1u) >= BLOCK_SPLIT_MIN / 4u) {
+                flush = Z_BLOCK;
+            }
+            rc = zfeed(&zs, inner->p + pos, cuts[j] - pos, flush, &k);
+            pos = cuts[j];
+            if (flush == Z_BLOCK) {
+                last_cut = pos;
+            }
         }
-    } while (zr != Z_STREAM_END);
+    }
+    if (rc == 0) {
+        rc = zfeed(&zs, NULL, 0, Z_FINISH, &k);
+    }
     deflateEnd(&zs);
-    return body->oom ? OTAUP_E_NOMEM : 0;
+    if (rc == 0 && body->oom) {
+        rc = OTAUP_E_NOMEM;
+    }
+    return rc;
 }
 
 int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, dl_buf *out)
 {
     dl_buf inner = { 0 }, body = { 0 };
-    size_t *step_off;
+    size_t *step_off, *marks;
     uint32_t i, seg_start = 0, syncs = 0;
     uint64_t control = 0, dbytes = 0, lbytes = 0;
     int rc = 0;
     uint8_t hdr[OTAUP_DELTA_HEADER_SIZE];
 
     step_off = malloc(((size_t)plan->nsteps + 1u) * sizeof *step_off);
-    if (step_off == NULL) {
+    marks = malloc(((size_t)plan->nsteps * 3u + 1u) * sizeof *marks);
+    if (step_off == NULL || marks == NULL) {
+        free(step_off);
+        free(marks);
         return OTAUP_E_NOMEM;
     }
     for (i = 0; i < plan->nsteps; i++) {
         step_off[i] = inner.len;
         plan->steps[i].sync = 0;
-        dl_encode_step(&inner, plan, &plan->steps[i], &control, &dbytes, &lbytes);
+        dl_encode_step(&inner, plan, &plan->steps[i], &control, &dbytes, &lbytes, marks + 3u * i);
     }
     step_off[plan->nsteps] = inner.len;
     if (inner.oom || inner.len > 0xFFFFFFFFu) {
@@ -362,7 +449,7 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
             }
             if (cut) {
                 if (i > 0) {
-                    rc = emit_segment(plan, &inner, step_off, seg_start, i, level, &body);
+                    rc = emit_segment(plan, &inner, step_off, marks, seg_start, i, level, &body);
                     if (rc < 0) {
                         break;
                     }
@@ -377,7 +464,7 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
         }
         free(csz);
         if (rc == 0) {
-            rc = emit_segment(plan, &inner, step_off, seg_start, plan->nsteps, level, &body);
+            rc = emit_segment(plan, &inner, step_off, marks, seg_start, plan->nsteps, level, &body);
         }
         if (rc < 0) {
             goto done;
@@ -437,6 +524,7 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
     plan->stats.delta_bytes = out->len;
 done:
     free(step_off);
+    free(marks);
     dl_buf_free(&inner);
     dl_buf_free(&body);
     return rc;

@@ -57,9 +57,11 @@ void dl_covers_free(dl_covers *c);
 
 /* ---- inner record encoding ----------------------------------------------- */
 
-/* Append the inner records of one step (STEP .. END) to `out`. */
+/* Append the inner records of one step (STEP .. END) to `out`. marks (may
+ * be NULL) receives the offsets in `out` where the difference bytes start,
+ * where the literal bytes start and where they end. */
 void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st,
-                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes);
+                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes, size_t marks[3]);
 
 /* ---- plan helpers ---------------------------------------------------------- */
 

@@ -127,6 +127,9 @@ static int64_t search(const sa_ctx *c, int64_t scan, int64_t pref_off, int64_t *
     return best;
 }
 
+/* Exact continuation of the current alignment this long skips the search. */
+#define FAST_CONTINUE 32
+
 int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t new_len,
              const dl_match_opts *mo, dl_covers *out)
 {
@@ -169,7 +172,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
             if (scan + lastoffset >= 0 && scan + lastoffset < oldsize) {
                 int64_t pl = matchlen(old + scan + lastoffset, oldsize - scan - lastoffset, nw + scan,
                                       newsize - scan);
-                if (pl >= 32) {
+                if (pl >= FAST_CONTINUE) {
                     /* account those bytes to the old alignment and jump */
                     for (; scsc < scan + pl; scsc++) {
                         if (scsc + lastoffset >= 0 && scsc + lastoffset < oldsize &&

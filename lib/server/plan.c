@@ -19,10 +19,11 @@ struct otaup_delta {
 };
 
 /* Tuning constants (docs/performance.md, "Delta engine"). */
-#define ZERO_RUN_COPY 768u   /* a run of equal bytes this long inside a cover becomes a COPY */
+#define ZERO_RUN_COPY 4096u  /* a run of equal bytes this long inside a cover becomes a COPY */
 #define FILL_MIN 24u         /* a literal run of one value this long becomes FILL (or a gap) */
 #define MATCH_MIN 6u         /* shorter cover pieces between literals become literal */
-#define GAP_ABSORB 8u        /* a literal gap this short between covers of one alignment joins them */
+#define GAP_ABSORB 8u        /* a literal gap this short after a cover joins it as differences */
+#define DEFAULT_LEVEL 12     /* near-optimal deflate; 1..9 is zlib */
 #define DEFAULT_RAM 65536u
 #define DEFAULT_MAX_OPS 64u
 #define DEFAULT_RESTART 65536u
@@ -76,9 +77,9 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         return OTAUP_E_INVAL;
     }
     if (o->level == 0) {
-        o->level = 9;
+        o->level = DEFAULT_LEVEL;
     }
-    if (o->level < 1 || o->level > 9) {
+    if (o->level < 1 || o->level > 12) {
         return OTAUP_E_INVAL;
     }
     if (o->restart_interval == 0) {
@@ -116,6 +117,10 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
             }
         }
         want = o->staging_size ? o->staging_size : (smin < 4096u ? smin : 4096u);
+        if (o->level <= 9 && !o->staging_size && o->ram >= 49152u) {
+            /* with zlib, a large staging buffer gains more than a large window */
+            want = o->ram / 2u + o->ram / 4u - (uint32_t)fixed;
+        }
         avail = (uint64_t)o->ram > fixed + want ? (uint64_t)o->ram - fixed - want : 0;
         for (w = 15; w > 9; w--) {
             if (((uint64_t)1 << w) <= avail) {
@@ -126,6 +131,9 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     }
     if (o->window_bits < 9 || o->window_bits > 15) {
         return OTAUP_E_INVAL;
+    }
+    if (o->level > 9 && o->window_bits != 15) {
+        o->level = 9; /* near-optimal parsing needs the full 32 KiB window */
     }
     if ((uint64_t)o->ram > fixed + ((uint64_t)1 << o->window_bits)) {
         rem = (uint32_t)((uint64_t)o->ram - fixed - ((uint64_t)1 << o->window_bits));
@@ -416,6 +424,13 @@ static uint32_t allowed_prefix(const dl_forbid *fb, uint64_t o, uint32_t n, int 
     return n;
 }
 
+static int allowed_all(const dl_forbid *fb, uint64_t o, uint32_t n)
+{
+    int ok = 1;
+    uint32_t k = allowed_prefix(fb, o, n, &ok);
+    return ok && k == n;
+}
+
 static int add_op(ctx *c, uint8_t type, uint32_t addr, uint32_t len, uint32_t src, uint8_t value,
                   const uint8_t *data)
 {
@@ -595,20 +610,28 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
     if (rc == 0 && wend > p) {
         rc = seg_push(&sv, p, wend - p, -1);
     }
-    /* tidy: short literal gaps between pieces of one alignment join them;
-     * very short pieces between literals become literal */
-    for (i = 0; rc == 0 && i + 2 < sv.n; i++) {
-        seg *x = &sv.v[i], *g = &sv.v[i + 1], *y = &sv.v[i + 2];
-        if (x->opos >= 0 && g->opos < 0 && y->opos >= 0 && g->len <= GAP_ABSORB &&
-            x->opos + x->len + g->len == y->opos && (fb == NULL || !w->restricted)) {
-            x->len += g->len + y->len;
-            memmove(g, y + 1, (sv.n - i - 3) * sizeof *g);
-            sv.n -= 2;
-            i--;
-            if (i == (uint32_t)-1) {
-                i = (uint32_t)-1;
+    /* tidy: a short literal gap after a cover piece joins it as differences
+     * (cheaper than a WRITE record); pieces of one alignment merge */
+    if (rc == 0 && !c->from_sig) {
+        size_t r, wi = 0;
+        for (r = 0; r < sv.n; r++) {
+            seg *s = &sv.v[r];
+            if (wi > 0) {
+                seg *x = &sv.v[wi - 1];
+                if (x->opos >= 0 && s->opos < 0 && s->len <= GAP_ABSORB &&
+                    (uint64_t)x->opos + x->len + s->len <= c->old_len &&
+                    (fb == NULL || allowed_all(fb, (uint64_t)x->opos + x->len, s->len))) {
+                    x->len += s->len;
+                    continue;
+                }
+                if (x->opos >= 0 && s->opos >= 0 && x->opos + x->len == s->opos) {
+                    x->len += s->len;
+                    continue;
+                }
             }
+            sv.v[wi++] = *s;
         }
+        sv.n = wi;
     }
     for (i = 0; rc == 0 && i < sv.n; i++) {
         seg *s = &sv.v[i];
@@ -1019,9 +1042,6 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
         }
         free(res);
         if (rc < 0) {
-            if (getenv("OTAUP_DEBUG") != NULL) {
-                fprintf(stderr, "plan simulation: %s (%d)\n", err, rc);
-            }
             rc = OTAUP_E_PLAN;
             goto fail;
         }
