@@ -994,7 +994,9 @@ struct evlog {
 static void ev_put(struct evlog *l, const void *p, size_t n)
 {
     ck_assert_uint_le(l->n + n, sizeof l->b);
-    memcpy(l->b + l->n, p, n);
+    if (n != 0) {
+        memcpy(l->b + l->n, p, n);
+    }
     l->n += n;
 }
 

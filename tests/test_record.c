@@ -424,7 +424,9 @@ struct log {
 static void log_put(struct log *l, const void *p, size_t n)
 {
     ck_assert_uint_le(l->n + n, sizeof l->b);
-    memcpy(l->b + l->n, p, n);
+    if (n != 0) {
+        memcpy(l->b + l->n, p, n);
+    }
     l->n += n;
 }
 
@@ -475,7 +477,9 @@ static void log_by_decoder(struct log *l, const uint8_t *in, size_t len)
             return;
         }
         log_head(l, &r);
-        memcpy(l->acc, r.data, r.data_len);
+        if (r.data_len != 0) {
+            memcpy(l->acc, r.data, r.data_len);
+        }
         l->nacc = r.data_len;
         log_done(l, r.data_len);
         pos += (size_t)k;
