@@ -34,13 +34,14 @@
 #include "otaup/exec.h"
 #include "otaup/journal.h"
 #include "otaup/simflash.h"
+#include "sec_apply.h"
 
 #define JOURNAL_SECTOR 4096u
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: otaup apply OLD PATCH -o OUT [--stats]\n"
-               "       otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats]\n"
+    fprintf(f, "usage: otaup apply OLD PATCH -o OUT [--stats] [--pub PUB ...]\n"
+               "       otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats] [--pub PUB ...]\n"
                "\n"
                "Apply PATCH (an otaup delta) with the terminal's executor on a simulated\n"
                "NOR flash of the delta's geometry.\n"
@@ -57,7 +58,9 @@ static void usage(FILE *f)
                "  --stats            sectors erased, bytes programmed, flash operations,\n"
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
                "                     program 2 us/byte)\n"
-               "exit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n");
+               "%s"
+               "exit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n",
+            sec_apply_usage);
 }
 
 static uint8_t *read_file(const char *path, size_t *len, int must)
@@ -177,6 +180,7 @@ typedef struct runctx {
     size_t delta_len;
     uint32_t body_off;
     otaup_delta_header hdr;
+    sec_apply *sec;       /* signature checks (--pub) */
 } runctx;
 
 /* file offset of the last SYNC at or before step k (body start if none) */
@@ -241,6 +245,10 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     }
     c.staging_size = h->staging_size;
     c.max_ops = h->max_ops;
+    rc2 = sec_apply_begin(rc->sec, rc->delta, rc->body_off, f, &j, &win, &c.hooks, &delta_id);
+    if (rc2 != 0) {
+        return rc2;
+    }
     wsz = otaup_exec_work_size(c.staging_size, c.max_ops, c.window_bits);
     work = calloc(1, wsz ? wsz : 1);
     if (work == NULL) {
@@ -461,8 +469,17 @@ int otaup_cmd_apply(int argc, char **argv)
     runctx rc;
     uint8_t *delta;
     size_t dlen = 0;
+    static sec_apply sa;
+    memset(&sa, 0, sizeof sa);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int k = sec_apply_arg(&sa, argc, argv, &i);
+        if (k != 0) {
+            if (k < 0) {
+                return OTAUP_EXIT_USAGE;
+            }
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return OTAUP_EXIT_OK;
@@ -504,6 +521,7 @@ int otaup_cmd_apply(int argc, char **argv)
     memset(&rc, 0, sizeof rc);
     rc.delta = delta;
     rc.delta_len = dlen;
+    rc.sec = &sa;
     r = otaup_delta_check(delta, dlen, &rc.hdr, &rc.body_off);
     if (r != 0) {
         fprintf(stderr, "otaup apply: %s: not a usable delta: %s (%s)\n", flash != NULL ? pos[0] : pos[1],

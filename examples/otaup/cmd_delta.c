@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "dcli.h"
 #include "otaup/otaup.h"
+#include "sec_cli.h"
 
 static void usage(FILE *out)
 {
@@ -39,8 +40,12 @@ static void usage(FILE *out)
             "  --level N             1..9: zlib deflate; 10..12: near-optimal deflate (needs window 2^15) (default 12)\n"
             "  --no-step-hash        omit the per-step window hashes (not recommended)\n"
             "  -q, --quiet           no progress and no summary\n"
+            "signing (docs/security.md; as otaup sign):\n"
+            "  --sign KEY            sign the delta with the private key KEY\n"
+            "%s"
             "\n"
-            "exit codes: 0 success, 1 failure, 2 usage error (docs/cli.md)\n");
+            "exit codes: 0 success, 1 failure, 2 usage error (docs/cli.md)\n",
+            sec_sign_usage);
 }
 
 static int parse_map(const char *spec, otaup_geometry *g)
@@ -87,10 +92,23 @@ int otaup_cmd_delta(int argc, char **argv)
     otaup_delta *d = NULL;
     int status = OTAUP_EXIT_FAIL;
 
+    sec_sign_args sa;
     otaup_delta_options_init(&opt, OTAUP_DELTA_OPTIONS_VERSION);
+    sec_sign_args_init(&sa);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        rc = sec_sign_arg(&sa, "delta", argc, argv, &i);
+        if (rc != 0) {
+            if (rc < 0) {
+                return OTAUP_EXIT_USAGE;
+            }
+            continue;
+        }
+        if (strcmp(a, "--sign") == 0 && val != NULL) {
+            sa.key = argv[++i];
+            continue;
+        }
 #define NEED_U32(dst)                                                                   \
     do {                                                                                \
         if (val == NULL || dcli_parse_u32(val, &v) < 0) {                               \
@@ -295,6 +313,13 @@ int otaup_cmd_delta(int argc, char **argv)
         }
     }
     status = OTAUP_EXIT_OK;
+    if (sa.key != NULL) {
+        sa.opt.old_img = old;
+        sa.opt.old_len = old != NULL ? old_len : 0;
+        sa.opt.new_img = nw;
+        sa.opt.new_len = new_len;
+        status = sec_sign_file("delta", &sa, outp, outp);
+    }
 done:
     otaup_delta_free(d);
     free(old);

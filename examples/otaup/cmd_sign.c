@@ -1,6 +1,7 @@
 /*
  * otaup sign --key KEY [options] PATCH: sign a delta (chain + manifest),
- * or add one more signature to a signed delta.
+ * or add one more signature to a signed delta. The manifest options are
+ * shared with `otaup delta --sign`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,18 @@
 #include "otaup/sign.h"
 #include "sec_cli.h"
 
+const char sec_sign_usage[] =
+    "  --model MODEL         model / compatibility id of the terminals (required)\n"
+    "  --version N           target software version (default 0)\n"
+    "  --build-time T        target build time, seconds since 1970 (default 0)\n"
+    "  --counter N           security counter (anti-rollback, default 0)\n"
+    "  --allow-downgrade     signed policy: terminals may install an older version\n"
+    "  --source-sha256 HEX   SHA-256 of the source image when OLD is not at hand\n"
+    "  --no-source           A/B full image that does not depend on the installed one\n"
+    "  --target-sha256 HEX   SHA-256 of the target image when NEW is not at hand\n"
+    "  --tag-len N           chain tag bytes, 8..32 (default 16)\n"
+    "  --note TEXT           a note for people (release name)\n";
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -19,30 +32,90 @@ static void usage(FILE *f)
             "Sign a delta made by `otaup delta`: insert the per-step hash chain into its\n"
             "record stream and add a manifest signed with KEY (docs/security.md). A delta\n"
             "that is already signed gets one more signature by KEY (key change-over).\n\n"
-            "  --key KEY              private key (otaup keygen)\n"
-            "  --model MODEL          model / compatibility id of the terminals (required)\n"
-            "  --version N            target software version (default 0)\n"
-            "  --build-time T         target build time, seconds since 1970 (default 0)\n"
-            "  --counter N            security counter (anti-rollback, default 0)\n"
-            "  --allow-downgrade      signed policy: terminals may install an older version\n"
-            "  --old OLD              the source image (checked against the delta), or\n"
-            "  --source-sha256 HEX    its SHA-256, or\n"
-            "  --no-source            A/B full image that does not depend on the installed one\n"
-            "  --new NEW              the target image (checked against the delta), or\n"
-            "  --target-sha256 HEX    its SHA-256\n"
-            "  --tag-len N            chain tag bytes, 8..32 (default 16)\n"
-            "  --note TEXT            a note for people (release name)\n"
-            "  -o OUT                 write OUT instead of replacing PATCH\n");
+            "  --key KEY             private key (otaup keygen)\n"
+            "  --old OLD             the source image (checked against the delta)\n"
+            "  --new NEW             the target image (checked against the delta)\n"
+            "%s"
+            "  -o OUT                write OUT instead of replacing PATCH\n\n"
+            "exit status: 0 signed, 1 failure, 2 usage error\n",
+            sec_sign_usage);
 }
 
-#if OTAUP_HAVE_MBEDTLS
-int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_options *opt, const char *in_path,
-                       const char *out_path);
-
-/* Shared with `otaup delta --sign`: sign in_path (or add a signature) into out_path. */
-int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_options *opt, const char *in_path,
-                       const char *out_path)
+void sec_sign_args_init(sec_sign_args *a)
 {
+    memset(a, 0, sizeof *a);
+    otaup_sign_options_init(&a->opt, OTAUP_SIGN_OPTIONS_VERSION);
+}
+
+int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *i)
+{
+    const char *o = argv[*i], *val;
+    uint64_t v;
+    if (strcmp(o, "--allow-downgrade") == 0) {
+        a->opt.policy |= OTAUP_POLICY_ALLOW_DOWNGRADE;
+        return 1;
+    }
+    if (strcmp(o, "--no-source") == 0) {
+        a->opt.no_source = 1;
+        return 1;
+    }
+    if (strcmp(o, "--model") != 0 && strcmp(o, "--version") != 0 && strcmp(o, "--build-time") != 0 &&
+        strcmp(o, "--counter") != 0 && strcmp(o, "--source-sha256") != 0 && strcmp(o, "--target-sha256") != 0 &&
+        strcmp(o, "--tag-len") != 0 && strcmp(o, "--note") != 0) {
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "otaup %s: %s needs a value\n", cmd, o);
+        return -1;
+    }
+    val = argv[++*i];
+    if (strcmp(o, "--model") == 0) {
+        if (strlen(val) == 0 || strlen(val) > OTAUP_MANIFEST_MODEL_MAX) {
+            fprintf(stderr, "otaup %s: --model: 1 to %u bytes\n", cmd, OTAUP_MANIFEST_MODEL_MAX);
+            return -1;
+        }
+        a->opt.model = (const uint8_t *)val;
+        a->opt.model_len = strlen(val);
+    } else if (strcmp(o, "--note") == 0) {
+        if (strlen(val) > OTAUP_MANIFEST_NOTE_MAX) {
+            fprintf(stderr, "otaup %s: --note: at most %u bytes\n", cmd, OTAUP_MANIFEST_NOTE_MAX);
+            return -1;
+        }
+        a->opt.note = val;
+    } else if (strcmp(o, "--source-sha256") == 0 || strcmp(o, "--target-sha256") == 0) {
+        int src = o[2] == 's';
+        if (sec_cli_hex32(val, src ? a->src_hash : a->dst_hash) != 0) {
+            fprintf(stderr, "otaup %s: %s: 64 hex digits expected\n", cmd, o);
+            return -1;
+        }
+        if (src) {
+            a->opt.source_hash = a->src_hash;
+        } else {
+            a->opt.target_hash = a->dst_hash;
+        }
+    } else {
+        int bt = strcmp(o, "--build-time") == 0, tl = strcmp(o, "--tag-len") == 0;
+        uint64_t max = bt ? UINT64_MAX : tl ? OTAUP_CHAIN_TAG_MAX : 0xFFFFFFFFull;
+        if (sec_cli_u64(val, max, &v) != 0 || (tl && v < OTAUP_CHAIN_TAG_MIN)) {
+            fprintf(stderr, "otaup %s: %s: bad value '%s'\n", cmd, o, val);
+            return -1;
+        }
+        if (bt) {
+            a->opt.build_time = v;
+        } else if (tl) {
+            a->opt.tag_len = (uint8_t)v;
+        } else if (strcmp(o, "--version") == 0) {
+            a->opt.target_version = (uint32_t)v;
+        } else {
+            a->opt.counter = (uint32_t)v;
+        }
+    }
+    return 1;
+}
+
+int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path)
+{
+#if OTAUP_HAVE_MBEDTLS
     otaup_crypto c;
     otaup_key *k;
     uint8_t *delta, *out = NULL;
@@ -52,12 +125,12 @@ int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_o
     int rc, added = 0;
 
     otaup_crypto_mbedtls(&c);
-    k = sec_cli_load_key(cmd, key_path);
+    k = sec_cli_load_key(cmd, a->key);
     if (k == NULL) {
         return OTAUP_EXIT_FAIL;
     }
     if (!otaup_key_has_private(k)) {
-        fprintf(stderr, "otaup %s: %s: a public key cannot sign\n", cmd, key_path);
+        fprintf(stderr, "otaup %s: %s: a public key cannot sign\n", cmd, a->key);
         otaup_key_free(k);
         return OTAUP_EXIT_FAIL;
     }
@@ -69,14 +142,13 @@ int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_o
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
         rc = otaup_delta_add_signature(&c, k, delta, len, &out, &out_len);
         added = 1;
+    } else if (a->opt.model == NULL) {
+        fprintf(stderr, "otaup %s: --model is required to sign\n", cmd);
+        free(delta);
+        otaup_key_free(k);
+        return OTAUP_EXIT_USAGE;
     } else {
-        if (opt->model == NULL) {
-            fprintf(stderr, "otaup %s: --model is required\n", cmd);
-            free(delta);
-            otaup_key_free(k);
-            return OTAUP_EXIT_USAGE;
-        }
-        rc = otaup_delta_sign(&c, k, delta, len, opt, &out, &out_len);
+        rc = otaup_delta_sign(&c, k, delta, len, &a->opt, &out, &out_len);
     }
     otaup_key_free(k);
     if (rc != 0) {
@@ -86,9 +158,9 @@ int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_o
         } else if (rc == OTAUP_E_TARGET_MISMATCH) {
             why = ": NEW is not the delta's target image";
         } else if (rc == OTAUP_E_INVAL) {
-            why = ": give --old or --source-sha256, and --new or --target-sha256";
+            why = ": give the images (or --source-sha256 / --no-source, --target-sha256)";
         } else if (rc == OTAUP_E_PLAN) {
-            why = ": a terminal would refuse this delta (an in-place or copying delta needs its source)";
+            why = ": a terminal would refuse it (an in-place or copying delta needs its source)";
         } else if (rc == OTAUP_E_MANIFEST) {
             why = ": the manifest already holds the most signatures";
         }
@@ -109,119 +181,76 @@ int otaup_cli_sign_run(const char *cmd, const char *key_path, const otaup_sign_o
     free(out);
     free(delta);
     return OTAUP_EXIT_OK;
-}
+#else
+    (void)a;
+    (void)in_path;
+    (void)out_path;
+    fprintf(stderr, "otaup %s: this build has no mbedTLS\n", cmd);
+    return OTAUP_EXIT_FAIL;
 #endif
+}
 
 int otaup_cmd_sign(int argc, char **argv)
 {
-#if OTAUP_HAVE_MBEDTLS
-    otaup_sign_options opt;
-    const char *key = NULL, *out = NULL, *patch = NULL, *old_path = NULL, *new_path = NULL;
-    uint8_t src_hash[32], dst_hash[32];
+    sec_sign_args a;
+    const char *out = NULL, *patch = NULL, *old_path = NULL, *new_path = NULL;
     uint8_t *old_img = NULL, *new_img = NULL;
     int i, rc;
-    uint64_t v;
 
-    otaup_sign_options_init(&opt, OTAUP_SIGN_OPTIONS_VERSION);
+    sec_sign_args_init(&a);
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        const char *o = argv[i];
+        int k;
+        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
             usage(stdout);
             return OTAUP_EXIT_OK;
-        } else if (strcmp(a, "--allow-downgrade") == 0) {
-            opt.policy |= OTAUP_POLICY_ALLOW_DOWNGRADE;
-        } else if (strcmp(a, "--no-source") == 0) {
-            opt.no_source = 1;
-        } else if (a[0] == '-' && a[1] != 0 && val == NULL) {
-            fprintf(stderr, "otaup sign: %s needs a value\n", a);
+        }
+        k = sec_sign_arg(&a, "sign", argc, argv, &i);
+        if (k < 0) {
             return OTAUP_EXIT_USAGE;
-        } else if (strcmp(a, "--key") == 0) {
-            key = argv[++i];
-        } else if (strcmp(a, "-o") == 0) {
+        }
+        if (k > 0) {
+            continue;
+        }
+        if ((strcmp(o, "--key") == 0 || strcmp(o, "-o") == 0 || strcmp(o, "--old") == 0 || strcmp(o, "--new") == 0) &&
+            i + 1 >= argc) {
+            fprintf(stderr, "otaup sign: %s needs a value\n", o);
+            return OTAUP_EXIT_USAGE;
+        }
+        if (strcmp(o, "--key") == 0) {
+            a.key = argv[++i];
+        } else if (strcmp(o, "-o") == 0) {
             out = argv[++i];
-        } else if (strcmp(a, "--model") == 0) {
-            opt.model = (const uint8_t *)val;
-            opt.model_len = strlen(val);
-            i++;
-            if (opt.model_len == 0 || opt.model_len > OTAUP_MANIFEST_MODEL_MAX) {
-                fprintf(stderr, "otaup sign: --model: 1 to %u bytes\n", OTAUP_MANIFEST_MODEL_MAX);
-                return OTAUP_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--version") == 0 || strcmp(a, "--counter") == 0 || strcmp(a, "--build-time") == 0 ||
-                   strcmp(a, "--tag-len") == 0) {
-            uint64_t max = strcmp(a, "--build-time") == 0 ? UINT64_MAX
-                           : strcmp(a, "--tag-len") == 0  ? OTAUP_CHAIN_TAG_MAX
-                                                          : 0xFFFFFFFFull;
-            if (sec_cli_u64(val, max, &v) != 0 || (strcmp(a, "--tag-len") == 0 && v < OTAUP_CHAIN_TAG_MIN)) {
-                fprintf(stderr, "otaup sign: %s: bad value '%s'\n", a, val);
-                return OTAUP_EXIT_USAGE;
-            }
-            if (strcmp(a, "--version") == 0) {
-                opt.target_version = (uint32_t)v;
-            } else if (strcmp(a, "--counter") == 0) {
-                opt.counter = (uint32_t)v;
-            } else if (strcmp(a, "--build-time") == 0) {
-                opt.build_time = v;
-            } else {
-                opt.tag_len = (uint8_t)v;
-            }
-            i++;
-        } else if (strcmp(a, "--old") == 0) {
+        } else if (strcmp(o, "--old") == 0) {
             old_path = argv[++i];
-        } else if (strcmp(a, "--new") == 0) {
+        } else if (strcmp(o, "--new") == 0) {
             new_path = argv[++i];
-        } else if (strcmp(a, "--source-sha256") == 0 || strcmp(a, "--target-sha256") == 0) {
-            uint8_t *h = a[2] == 's' ? src_hash : dst_hash;
-            if (sec_cli_hex32(val, h) != 0) {
-                fprintf(stderr, "otaup sign: %s: 64 hex digits expected\n", a);
-                return OTAUP_EXIT_USAGE;
-            }
-            if (a[2] == 's') {
-                opt.source_hash = src_hash;
-            } else {
-                opt.target_hash = dst_hash;
-            }
-            i++;
-        } else if (strcmp(a, "--note") == 0) {
-            opt.note = argv[++i];
-            if (strlen(opt.note) > OTAUP_MANIFEST_NOTE_MAX) {
-                fprintf(stderr, "otaup sign: --note: at most %u bytes\n", OTAUP_MANIFEST_NOTE_MAX);
-                return OTAUP_EXIT_USAGE;
-            }
-        } else if (a[0] == '-' && a[1] != 0) {
-            fprintf(stderr, "otaup sign: unknown option '%s'\n", a);
+        } else if (o[0] == '-' && o[1] != 0) {
+            fprintf(stderr, "otaup sign: unknown option '%s'\n", o);
             usage(stderr);
             return OTAUP_EXIT_USAGE;
         } else if (patch == NULL) {
-            patch = a;
+            patch = o;
         } else {
-            fprintf(stderr, "otaup sign: unexpected argument '%s'\n", a);
+            fprintf(stderr, "otaup sign: unexpected argument '%s'\n", o);
             return OTAUP_EXIT_USAGE;
         }
     }
-    if (key == NULL || patch == NULL) {
+    if (a.key == NULL || patch == NULL) {
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }
-    if (old_path != NULL && (old_img = sec_cli_read("sign", old_path, &opt.old_len)) == NULL) {
+    if (old_path != NULL && (old_img = sec_cli_read("sign", old_path, &a.opt.old_len)) == NULL) {
         return OTAUP_EXIT_FAIL;
     }
-    if (new_path != NULL && (new_img = sec_cli_read("sign", new_path, &opt.new_len)) == NULL) {
+    if (new_path != NULL && (new_img = sec_cli_read("sign", new_path, &a.opt.new_len)) == NULL) {
         free(old_img);
         return OTAUP_EXIT_FAIL;
     }
-    opt.old_img = old_img;
-    opt.new_img = new_img;
-    rc = otaup_cli_sign_run("sign", key, &opt, patch, out != NULL ? out : patch);
+    a.opt.old_img = old_img;
+    a.opt.new_img = new_img;
+    rc = sec_sign_file("sign", &a, patch, out != NULL ? out : patch);
     free(old_img);
     free(new_img);
     return rc;
-#else
-    (void)argc;
-    (void)argv;
-    usage(stderr);
-    fprintf(stderr, "otaup sign: this build has no mbedTLS\n");
-    return OTAUP_EXIT_FAIL;
-#endif
 }

@@ -22,4 +22,20 @@ void sec_cli_print_hex(const uint8_t *p, size_t n);
 /* Parse an unsigned number (decimal or 0x hex) up to max. 0 or -1. */
 int sec_cli_u64(const char *s, uint64_t max, uint64_t *out);
 
+
+/* Options shared by `otaup sign` and `otaup delta --sign`. */
+typedef struct sec_sign_args {
+    const char *key;
+    otaup_sign_options opt;
+    uint8_t src_hash[32], dst_hash[32];
+} sec_sign_args;
+
+extern const char sec_sign_usage[];
+void sec_sign_args_init(sec_sign_args *a);
+/* Consume argv[*i] (and its value) if it is a manifest option: 1 consumed,
+ * 0 not ours, -1 bad value (message printed). */
+int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *i);
+/* Sign in_path (or add a signature when already signed) into out_path: exit code. */
+int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path);
+
 #endif

@@ -302,7 +302,10 @@ int otaup_manifest_add_signature(const otaup_crypto *c, uint8_t *buf, size_t len
 /** Terminal configuration for otaup_sec_begin(). */
 typedef struct otaup_sec_config {
     const otaup_crypto *crypto;     /**< crypto backend */
-    const otaup_flash *flash;       /**< to hash SOURCE and TARGET; its geometry is checked */
+    const otaup_flash *flash;       /**< to hash SOURCE and TARGET */
+    /** The geometry this terminal reports (INFO) and updates are planned
+     * for, checked against the manifest's geometry digest; NULL: flash->geo. */
+    const otaup_geometry *geometry;
     const otaup_sec_key *keys;      /**< trusted public keys */
     size_t nkeys;
     const uint8_t *model;           /**< this terminal's model / compatibility id */

@@ -90,7 +90,7 @@ static OTAUP_RAMFUNC int check_manifest(otaup_sec *sec, const otaup_sec_config *
     if (cfg->layouts != 0u && (m->layout > 7u || (cfg->layouts & (1u << m->layout)) == 0u)) {
         return OTAUP_E_GEOMETRY;
     }
-    rc = otaup_geometry_digest(cfg->crypto, &cfg->flash->geo, digest);
+    rc = otaup_geometry_digest(cfg->crypto, cfg->geometry != NULL ? cfg->geometry : &cfg->flash->geo, digest);
     if (rc != 0) {
         return rc;
     }
@@ -173,7 +173,7 @@ OTAUP_RAMFUNC int otaup_sec_begin_delta(otaup_sec *sec, const otaup_sec_config *
                                         size_t len)
 {
     const uint8_t *mf = NULL;
-    size_t mf_len = 0, hlen = 0;
+    size_t mf_len = 0;
     otaup_delta_header h;
     const otaup_manifest *m;
     uint8_t d[OTAUP_SHA256_LEN];
@@ -189,7 +189,6 @@ OTAUP_RAMFUNC int otaup_sec_begin_delta(otaup_sec *sec, const otaup_sec_config *
     }
     rc = otaup_delta_header_decode(prefix, len, &h);
     if (rc >= 0) {
-        hlen = (size_t)rc;
         rc = otaup_delta_find_manifest(prefix, len, &mf, &mf_len);
     }
     if (rc != 0) {
@@ -205,7 +204,8 @@ OTAUP_RAMFUNC int otaup_sec_begin_delta(otaup_sec *sec, const otaup_sec_config *
     }
     m = &sec->manifest;
     if (m->has_delta) {
-        rc = otaup_sha256(cfg->crypto, prefix, hlen, d);
+        /* the header and every section before the MANIFEST section */
+        rc = otaup_sha256(cfg->crypto, prefix, (size_t)(mf - prefix) - OTAUP_SECTION_HEAD_SIZE, d);
         if (rc != 0) {
             return fail(sec, rc);
         }

@@ -158,7 +158,21 @@ static int parse_inner(dec *d, const uint8_t *buf, size_t len, size_t *used)
     size_t off = 0;
     while (off < len) {
         otaup_record r;
-        int n = otaup_record_decode(buf + off, len - off, &r);
+        int n;
+        if (buf[off] >= 0x2Bu && buf[off] <= 0x2Fu) {
+            /* a security record (security.md: the CHAIN of a signed delta): skip it */
+            uint32_t blen;
+            int k = otaup_varint_get(buf + off + 1, len - off - 1, &blen);
+            if (k == OTAUP_E_DELTA_TRUNCATED || (k > 0 && len - off - 1 - (size_t)k < blen)) {
+                break;
+            }
+            if (k < 0) {
+                return OTAUP_E_DELTA_CORRUPT;
+            }
+            off += 1 + (size_t)k + blen;
+            continue;
+        }
+        n = otaup_record_decode(buf + off, len - off, &r);
         if (n == OTAUP_E_DELTA_TRUNCATED) {
             break;
         }

@@ -562,8 +562,15 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
     if (rc < 0) {
         goto done;
     }
+    /* DELTA: everything before the MANIFEST section (header and the other sections) */
+    gb_put(&o, hdr, sizeof hdr);
+    keep_sections(&o, delta, &ct);
+    if (o.oom) {
+        rc = OTAUP_E_NOMEM;
+        goto done;
+    }
     m.has_delta = 1;
-    rc = otaup_sha256(c, hdr, sizeof hdr, m.delta_hash);
+    rc = otaup_sha256(c, o.p, o.len, m.delta_hash);
     if (rc != 0) {
         goto done;
     }
@@ -581,8 +588,6 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
         goto done;
     }
 
-    gb_put(&o, hdr, sizeof hdr);
-    keep_sections(&o, delta, &ct);
     put_section(&o, OTAUP_SECTION_MANIFEST, sig.p, sig.len);
     put_section(&o, OTAUP_SECTION_END, NULL, 0);
     gb_put(&o, body.p, body.len);
@@ -653,11 +658,11 @@ int otaup_delta_add_signature(const otaup_crypto *c, const otaup_key *key, const
         }
     }
     if (rc == 0) {
-        gb_put(&o, delta, ct.sections);
-        keep_sections(&o, delta, &ct);
+        /* the bytes before the MANIFEST section stay exactly as they are (DELTA binds them) */
+        size_t mf_head = (size_t)(ct.mf - delta) - OTAUP_SECTION_HEAD_SIZE;
+        gb_put(&o, delta, mf_head);
         put_section(&o, OTAUP_SECTION_MANIFEST, sig.p, sig.len);
-        put_section(&o, OTAUP_SECTION_END, NULL, 0);
-        gb_put(&o, delta + ct.body, len - ct.body);
+        gb_put(&o, ct.mf + ct.mf_len, len - (size_t)(ct.mf + ct.mf_len - delta));
         rc = o.oom ? OTAUP_E_NOMEM : 0;
     }
     free(sig.p);
@@ -768,12 +773,12 @@ int otaup_delta_verify(const otaup_crypto *c, const uint8_t *delta, size_t len, 
 
     /* the manifest's claims against the header */
     if (m->has_delta) {
-        rc = otaup_sha256(c, delta, ct.hdr_len, d);
+        rc = otaup_sha256(c, delta, (size_t)(ct.mf - delta) - OTAUP_SECTION_HEAD_SIZE, d);
         if (rc != 0) {
             return vfail(rep, rc, "hash");
         }
         if (memcmp(d, m->delta_hash, OTAUP_SHA256_LEN) != 0) {
-            return vfail(rep, OTAUP_E_MANIFEST, "the manifest names another delta header");
+            return vfail(rep, OTAUP_E_MANIFEST, "the manifest names another delta header or sections");
         }
     }
     rc = otaup_geometry_digest(c, &ct.hdr.geo, d);
@@ -829,6 +834,7 @@ int otaup_delta_verify(const otaup_crypto *c, const uint8_t *delta, size_t len, 
             int k = sec_varint_get(p + off + 1, ct.hdr.body_len - off - 1, &blen);
             if (r.type == OTAUP_REC_SYNC) {
                 rep->segments++;
+                in_seg = 1;
             }
             rc = otaup_sec_record(sec, r.type, p + off + 1 + k, blen);
             if (rc != 0) {

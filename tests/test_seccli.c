@@ -1,0 +1,288 @@
+/*
+ * The key, sign and verify commands of the otaup tool, and apply --pub:
+ * each success checked on its output files, each refusal with its exit
+ * code, its message and no output written.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "otaup/features.h"
+
+#if OTAUP_HAVE_MBEDTLS
+static char dir[128];
+static char tool[512];
+static char out[16384];
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    snprintf(dir, sizeof dir, "/tmp/otaup-seccli-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(bin);
+    snprintf(tool, sizeof tool, "%s/examples/otaup/otaup", bin);
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* run `otaup ARGS` in dir; capture stdout+stderr; return the exit code */
+static int otaup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int otaup(const char *fmt, ...)
+{
+    char args[2048], full[3000];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "cd '%s' && timeout 60 '%s' %s 2>&1", dir, tool, args);
+    p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void put_file(const char *name, const unsigned char *p, size_t n)
+{
+    char path[512];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static unsigned char *get_file(const char *name, size_t *n)
+{
+    char path[512];
+    FILE *f;
+    unsigned char *p;
+    long l;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    l = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)l + 1);
+    ck_assert_uint_eq(fread(p, 1, (size_t)l, f), (size_t)l);
+    fclose(f);
+    *n = (size_t)l;
+    return p;
+}
+
+static int exists(const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+static size_t make_images(void)
+{
+    static unsigned char a[150000], b[150600];
+    uint32_t x = 12345;
+    size_t i;
+    for (i = 0; i < sizeof a; i++) {
+        x = x * 1103515245u + 12345u;
+        a[i] = (unsigned char)(x >> 16);
+    }
+    memcpy(b, a, 4000);
+    memcpy(b + 4000, "a new function", 14);
+    memcpy(b + 4014, a + 4000, sizeof a - 4000);
+    for (i = 4014 + sizeof a - 4000; i < sizeof b; i++) {
+        b[i] = (unsigned char)i;
+    }
+    for (i = 0; i < sizeof b; i += 7001) {
+        b[i] ^= 0x21;
+    }
+    put_file("old.bin", a, sizeof a);
+    put_file("new.bin", b, sizeof b);
+    return sizeof b;
+}
+
+static int same_files(const char *x, const char *y)
+{
+    size_t a, b;
+    unsigned char *p = get_file(x, &a), *q = get_file(y, &b);
+    int same = p != NULL && q != NULL && a == b && memcmp(p, q, a) == 0;
+    free(p);
+    free(q);
+    return same;
+}
+
+START_TEST(test_keygen)
+{
+    size_t n;
+    unsigned char *p;
+    struct stat st;
+    char path[512];
+    ck_assert_int_eq(otaup("keygen -o k"), 0);
+    ck_assert(exists("k") && exists("k.pub") && exists("k.pub.c"));
+    snprintf(path, sizeof path, "%s/k", dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 077, 0); /* the private key is private */
+    p = get_file("k", &n);
+    ck_assert_ptr_nonnull(strstr((char *)p, "PRIVATE KEY"));
+    free(p);
+    p = get_file("k.pub.c", &n);
+    ck_assert_ptr_nonnull(strstr((char *)p, "const otaup_sec_key otaup_key_k = { {"));
+    free(p);
+    /* never overwritten by accident */
+    ck_assert_int_eq(otaup("keygen -o k"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "exists"));
+    ck_assert_int_eq(otaup("keygen -o k --force"), 0);
+    ck_assert_int_eq(otaup("keygen"), 2);
+    ck_assert_int_eq(otaup("keygen -o"), 2);
+    ck_assert_int_eq(otaup("keygen -o nodir/k"), 1);
+}
+END_TEST
+
+START_TEST(test_sign_verify_apply)
+{
+    size_t n;
+    unsigned char *p;
+    make_images();
+    ck_assert_int_eq(otaup("keygen -o k"), 0);
+    ck_assert_int_eq(otaup("keygen -o k2"), 0);
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o p.dlt --sign k --model m1 --version 2 --counter 3 -q"), 0);
+    ck_assert_int_eq(otaup("verify --pub k.pub --old old.bin --new new.bin --model m1 --counter 3 p.dlt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "steps verified"));
+    ck_assert_ptr_nonnull(strstr(out, "model:       m1"));
+
+    /* refusals */
+    ck_assert_int_eq(otaup("verify --pub k2.pub p.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_KEY"));
+    ck_assert_int_eq(otaup("verify --pub k.pub --model m2 p.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_MODEL"));
+    ck_assert_int_eq(otaup("verify --pub k.pub --counter 4 p.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_ROLLBACK"));
+    ck_assert_int_eq(otaup("verify --pub k.pub --old new.bin p.dlt"), 1);
+    ck_assert_int_eq(otaup("verify --pub k.pub"), 2);
+    ck_assert_int_eq(otaup("verify p.dlt"), 2);
+    ck_assert_int_eq(otaup("verify --pub k.pub missing.dlt"), 1);
+
+    /* a changed byte anywhere is refused */
+    p = get_file("p.dlt", &n);
+    {
+        size_t offs[4] = { 20, 230, n / 2, n - 3 }, i;
+        for (i = 0; i < 4; i++) {
+            p[offs[i]] ^= 0x08;
+            put_file("bad.dlt", p, n);
+            ck_assert_msg(otaup("verify --pub k.pub bad.dlt") == 1, "flip at %zu accepted", offs[i]);
+            ck_assert_msg(otaup("apply old.bin bad.dlt -o out.bin --pub k.pub") == 1, "apply: flip at %zu", offs[i]);
+            ck_assert(!exists("out.bin"));
+            p[offs[i]] ^= 0x08;
+        }
+    }
+    free(p);
+
+    /* apply with the terminal's checks */
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out.bin --pub k.pub --model m1 --counter 3"), 0);
+    ck_assert(same_files("out.bin", "new.bin"));
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k2.pub"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "refused before any flash operation"));
+    ck_assert(!exists("out2.bin"));
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --counter 4"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_ROLLBACK"));
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --model m2"), 1);
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --installed-version 3"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_OLDER"));
+    ck_assert(!exists("out2.bin"));
+    /* without --pub a signed delta still applies (the chain records are skipped) */
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out3.bin"), 0);
+    ck_assert(same_files("out3.bin", "new.bin"));
+    /* an unsigned delta with --pub: refused */
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o u.dlt -q"), 0);
+    ck_assert_int_eq(otaup("apply old.bin u.dlt -o out4.bin --pub k.pub"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_UNSIGNED"));
+    ck_assert_int_eq(otaup("verify --pub k.pub u.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_UNSIGNED"));
+
+    /* on a simulated device, with a power cut and resume */
+    ck_assert_int_eq(system("true"), 0);
+    {
+        size_t m;
+        unsigned char *o = get_file("old.bin", &m);
+        put_file("flash.bin", o, m);
+        free(o);
+    }
+    ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt --pub k.pub --cut-after 7 --torn"), 3);
+    ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt --pub k.pub"), 0);
+    ck_assert(same_files("flash.bin", "new.bin"));
+}
+END_TEST
+
+START_TEST(test_sign_command)
+{
+    make_images();
+    ck_assert_int_eq(otaup("keygen -o k"), 0);
+    ck_assert_int_eq(otaup("keygen -o k2"), 0);
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o p.dlt -q"), 0);
+    /* refusals first: nothing is written */
+    ck_assert_int_eq(otaup("sign --key k p.dlt -o s.dlt"), 2);
+    ck_assert_int_eq(otaup("sign --key k.pub --model m p.dlt -o s.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "cannot sign"));
+    ck_assert_int_eq(otaup("sign --key k --model m --old new.bin --new new.bin p.dlt -o s.dlt"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "not the delta's source"));
+    ck_assert_int_eq(otaup("sign --key k --model m --new new.bin p.dlt -o s.dlt"), 1);
+    ck_assert_int_eq(otaup("sign --key k --model m --no-source --new new.bin p.dlt -o s.dlt"), 1);
+    ck_assert_int_eq(otaup("sign --key k --model m --tag-len 7 p.dlt -o s.dlt"), 2);
+    ck_assert_int_eq(otaup("sign --key k --model m --source-sha256 12 p.dlt -o s.dlt"), 2);
+    ck_assert(!exists("s.dlt"));
+    /* sign, then a second signature by another key */
+    ck_assert_int_eq(otaup("sign --key k --model m --old old.bin --new new.bin --tag-len 32 --note r2 p.dlt -o s.dlt"),
+                     0);
+    ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "32-byte tags"));
+    ck_assert_ptr_nonnull(strstr(out, "note:        r2"));
+    ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 1);
+    ck_assert_int_eq(otaup("sign --key k2 s.dlt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "signature added"));
+    ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "2 signature(s)"));
+    ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
+    ck_assert_int_eq(otaup("apply old.bin s.dlt -o out.bin --pub k2.pub"), 0);
+    ck_assert(same_files("out.bin", "new.bin"));
+}
+END_TEST
+#endif
+
+int main(void)
+{
+    Suite *s = suite_create("seccli");
+    TCase *tc = tcase_create("cli");
+    SRunner *sr;
+    int failed;
+#if OTAUP_HAVE_MBEDTLS
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_keygen);
+    tcase_add_test(tc, test_sign_verify_apply);
+    tcase_add_test(tc, test_sign_command);
+#endif
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
