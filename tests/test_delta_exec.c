@@ -1,0 +1,355 @@
+/*
+ * Planner deltas through the terminal executor: each delta is applied by
+ * otaup_exec on the simulated NOR flash (the code a terminal runs), in
+ * place and A/B, and must leave NEW byte for byte; in-place plans with
+ * cycles are also cut at every flash operation (torn), resumed from the
+ * journal and finished.
+ *
+ * Knob: OTAUP_DELTA_EXEC_CASES (random pairs, default 40).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otaup/exec.h"
+#include "otaup/journal.h"
+#include "otaup/otaup.h"
+#include "otaup/simflash.h"
+
+#define JOURNAL_SECTOR 4096u
+
+static uint32_t rng_state;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+static void gen_image(uint8_t *p, size_t n, uint32_t seed)
+{
+    size_t i = 0;
+    rng_state = seed * 2654435761u + 1u;
+    while (i < n) {
+        uint32_t kind = rnd() % 8;
+        if (kind < 5 && i + 5 <= n) {
+            uint32_t addr = 0x08001000u + (uint32_t)i * 3u;
+            p[i++] = (uint8_t)(0xE8 + kind);
+            p[i++] = (uint8_t)addr;
+            p[i++] = (uint8_t)(addr >> 8);
+            p[i++] = (uint8_t)(addr >> 16);
+            p[i++] = (uint8_t)(addr >> 24);
+        } else {
+            p[i++] = (uint8_t)rnd();
+        }
+    }
+}
+
+typedef struct device {
+    otaup_simflash *sim;
+    uint32_t journal_addr;
+    otaup_delta_header h;
+    uint32_t body_off;
+    const uint8_t *delta;
+    size_t delta_len;
+} device;
+
+/* The delta's geometry plus two journal sectors after it, OLD loaded. */
+static void device_make(device *d, const uint8_t *delta, size_t len, const uint8_t *old, size_t old_len)
+{
+    otaup_simflash_options o;
+    otaup_geometry g;
+    memset(d, 0, sizeof *d);
+    ck_assert_int_eq(otaup_delta_check(delta, len, &d->h, &d->body_off), 0);
+    d->delta = delta;
+    d->delta_len = len;
+    g = d->h.geo;
+    d->journal_addr = g.base + otaup_geometry_size(&g);
+    ck_assert_uint_lt(g.nruns, OTAUP_MAX_SECTOR_RUNS);
+    g.runs[g.nruns].count = 2;
+    g.runs[g.nruns].size = JOURNAL_SECTOR;
+    g.nruns++;
+    otaup_simflash_options_init(&o);
+    o.geo = g;
+    ck_assert_int_eq(otaup_simflash_new(&o, &d->sim), 0);
+    ck_assert_int_eq(otaup_simflash_load(d->sim, d->h.source_addr, old, (uint32_t)old_len), 0);
+}
+
+/* File offset of the last SYNC at or before step k. */
+static size_t restart_offset(const device *d, uint32_t k)
+{
+    otaup_delta_reader r;
+    size_t off = 0, best = d->body_off;
+    otaup_delta_reader_init(&r);
+    while (off < d->delta_len) {
+        size_t used = 0;
+        int ev = otaup_delta_reader_feed(&r, d->delta + off, d->delta_len - off, &used);
+        off += used;
+        if (ev < 0 || ev == OTAUP_DELTA_NEED_INPUT || ev == OTAUP_DELTA_END) {
+            break;
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_SYNC) {
+            if (r.rec.index > k) {
+                break;
+            }
+            best = r.rec_offset;
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_DATA) {
+            off += otaup_delta_reader_skip(&r);
+        }
+    }
+    return best;
+}
+
+/* One run of the executor (mount, start or resume, feed, finish). */
+static int run(device *d)
+{
+    const otaup_flash *f = otaup_simflash_flash(d->sim);
+    const otaup_delta_header *h = &d->h;
+    otaup_journal j;
+    otaup_exec ex;
+    otaup_exec_config c;
+    otaup_region win;
+    uint32_t end, start, size;
+    size_t wsz, off;
+    void *work;
+    uint64_t id = 0;
+    int rc, i;
+    for (i = 0; i < 8; i++) {
+        id |= (uint64_t)h->body_hash[i] << (8 * i);
+    }
+    rc = otaup_journal_mount(&j, f, d->journal_addr, 2u * JOURNAL_SECTOR);
+    if (rc != 0) {
+        return rc;
+    }
+    memset(&c, 0, sizeof c);
+    c.flash = f;
+    c.journal = &j;
+    c.layout = h->layout;
+    c.window_bits = h->window_bits;
+    end = h->target_addr + h->target_size;
+    if (h->layout == OTAUP_LAYOUT_INPLACE && h->source_addr + h->source_size > end) {
+        end = h->source_addr + h->source_size;
+    }
+    if (end > h->target_addr && otaup_geometry_sector_at(&h->geo, end - 1u, &start, &size) >= 0) {
+        end = start + size;
+    }
+    win.addr = h->target_addr;
+    win.len = end > h->target_addr ? end - h->target_addr : h->geo.write_size;
+    c.windows = &win;
+    c.nwindows = 1;
+    c.scratch.addr = h->scratch_addr;
+    c.scratch.len = h->scratch_size;
+    if (h->layout == OTAUP_LAYOUT_INPLACE) {
+        c.running.addr = h->source_addr;
+        c.running.len = h->source_size;
+    }
+    c.staging_size = h->staging_size;
+    c.max_ops = h->max_ops;
+    wsz = otaup_exec_work_size(c.staging_size, c.max_ops, c.window_bits);
+    work = calloc(1, wsz ? wsz : 1);
+    ck_assert_ptr_nonnull(work);
+    c.work = work;
+    c.work_size = wsz;
+    rc = otaup_exec_init(&ex, &c);
+    if (rc == 0) {
+        rc = otaup_exec_start(&ex, 1, id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
+    }
+    if (rc == 2) {
+        free(work);
+        return 0;
+    }
+    if (rc >= 0) {
+        off = rc == 1 ? restart_offset(d, otaup_exec_next_step(&ex)) : d->body_off;
+        rc = otaup_exec_feed(&ex, d->delta + off, d->delta_len - off);
+        if (rc == 0 && otaup_exec_next_step(&ex) != h->step_count) {
+            rc = OTAUP_E_DELTA_TRUNCATED;
+        }
+        if (rc == 0) {
+            rc = otaup_exec_finish(&ex);
+        }
+    }
+    free(work);
+    return rc;
+}
+
+static void check_result(device *d, const uint8_t *nw, size_t new_len)
+{
+    const uint8_t *img = otaup_simflash_data(d->sim) + (d->h.target_addr - d->h.geo.base);
+    ck_assert_msg(memcmp(img, nw, new_len) == 0, "executor result differs from NEW");
+}
+
+static uint8_t *make(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o,
+                     size_t *len)
+{
+    otaup_delta *d = NULL;
+    const uint8_t *bytes;
+    uint8_t *copy;
+    int rc = otaup_delta_create(a, n, NULL, b, m, o, &d);
+    ck_assert_msg(rc == 0, "create: %s", otaup_strerror(rc));
+    bytes = otaup_delta_bytes(d, len);
+    copy = malloc(*len);
+    memcpy(copy, bytes, *len);
+    otaup_delta_free(d);
+    return copy;
+}
+
+static void apply_ok(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o)
+{
+    size_t len;
+    uint8_t *delta = make(a, n, b, m, o, &len);
+    device d;
+    int rc;
+    device_make(&d, delta, len, a, n);
+    rc = run(&d);
+    ck_assert_msg(rc == 0, "executor: %s (%zu -> %zu bytes, layout %u, write size %u)", otaup_strerror(rc), n, m,
+                  o->layout, o->geo.write_size);
+    check_result(&d, b, m);
+    otaup_simflash_free(d.sim);
+    free(delta);
+}
+
+static void opts(otaup_delta_options *o, uint8_t layout, uint32_t sector, uint32_t ws, uint32_t ram)
+{
+    otaup_delta_options_init(o, OTAUP_DELTA_OPTIONS_VERSION);
+    otaup_geometry_uniform(&o->geo, 0x08000000u, sector, 1024u * 1024u / sector, ws);
+    o->layout = layout;
+    o->ram = ram;
+}
+
+START_TEST(test_shapes)
+{
+    static uint8_t a[90000], b[100000];
+    otaup_delta_options o;
+    int l;
+    gen_image(a, sizeof a, 21);
+    for (l = 0; l < 2; l++) {
+        uint8_t lay = l ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE;
+        /* identical, one byte, insertion, deletion, swap of halves */
+        opts(&o, lay, 4096, 4, 32768);
+        apply_ok(a, sizeof a, a, sizeof a, &o);
+        memcpy(b, a, sizeof a);
+        b[40000] ^= 1;
+        apply_ok(a, sizeof a, b, sizeof a, &o);
+        memcpy(b, a, 5000);
+        memset(b + 5000, 0x42, 777);
+        memcpy(b + 5777, a + 5000, sizeof a - 5000);
+        apply_ok(a, sizeof a, b, sizeof a + 777, &o);
+        apply_ok(b, sizeof a + 777, a, sizeof a, &o);
+        memcpy(b, a + 45000, 45000);
+        memcpy(b + 45000, a, 45000);
+        opts(&o, lay, 1024, 1, 16384);
+        o.staging_size = 1024;
+        apply_ok(a, sizeof a, b, sizeof a, &o);
+        opts(&o, lay, 4096, 32, 40000); /* the journal takes write units up to 32 */
+        apply_ok(a, 3001, b, 7777, &o);
+        apply_ok(a, 1, b, 0, &o);
+        apply_ok(a, 0, b, 1, &o);
+    }
+}
+END_TEST
+
+START_TEST(test_random_pairs)
+{
+    static uint8_t a[60000], b[90000];
+    const char *env = getenv("OTAUP_DELTA_EXEC_CASES");
+    long cases = env != NULL ? strtol(env, NULL, 10) : 40, c;
+    for (c = 0; c < cases; c++) {
+        otaup_delta_options o;
+        size_t n, m, k;
+        static const uint32_t sectors[] = { 512, 1024, 4096 };
+        static const uint32_t wsz[] = { 1, 4, 8 };
+        rng_state = (uint32_t)c * 977u + 5u;
+        n = 1 + rnd() % (sizeof a - 1);
+        gen_image(a, n, (uint32_t)c + 77u);
+        rng_state = (uint32_t)c * 31u + 9u;
+        m = n;
+        memcpy(b, a, n);
+        for (k = 0; k < 6; k++) { /* moves, overwrites, inserts */
+            size_t pos = rnd() % m, cnt = 1 + rnd() % 4000, to = rnd() % m;
+            if (rnd() & 1u) {
+                if (cnt > m - pos) cnt = m - pos;
+                if (cnt > m - to) cnt = m - to;
+                memmove(b + to, b + pos, cnt);
+            } else if (m + cnt <= sizeof b) {
+                memmove(b + pos + cnt, b + pos, m - pos);
+                memset(b + pos, (int)(rnd() & 0xFF), cnt);
+                m += cnt;
+            }
+        }
+        opts(&o, (rnd() & 1u) ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE, sectors[rnd() % 3], wsz[rnd() % 3],
+             16384u + rnd() % 50000u);
+        o.restart_interval = (rnd() & 1u) ? 1 : 0;
+        apply_ok(a, n, b, m, &o);
+    }
+}
+END_TEST
+
+/* In place with cycles: cut power after every flash operation (torn), resume, finish. */
+START_TEST(test_power_cuts)
+{
+    static uint8_t a[24576], b[24576];
+    otaup_delta_options o;
+    uint8_t *delta;
+    size_t len;
+    uint64_t cut, total_ops = 0;
+    otaup_simflash_stats st;
+    device d;
+    gen_image(a, sizeof a, 33);
+    memcpy(b, a + 12288, 12288); /* swap halves: cycles */
+    memcpy(b + 12288, a, 12288);
+    b[100] ^= 0x77;
+    opts(&o, OTAUP_LAYOUT_INPLACE, 2048, 4, 16384);
+    o.staging_size = 4096;
+    o.restart_interval = 2000;
+    delta = make(a, sizeof a, b, sizeof b, &o, &len);
+    device_make(&d, delta, len, a, sizeof a);
+    ck_assert_int_eq(run(&d), 0);
+    check_result(&d, b, sizeof b);
+    otaup_simflash_stats_get(d.sim, &st);
+    total_ops = st.ops;
+    otaup_simflash_free(d.sim);
+    ck_assert_uint_gt(total_ops, 10);
+    for (cut = 1; cut < total_ops; cut++) {
+        int rc, tries = 0;
+        device_make(&d, delta, len, a, sizeof a);
+        otaup_simflash_cut_after(d.sim, cut, (int)(cut & 1u));
+        rc = run(&d);
+        ck_assert_int_ne(rc, 0); /* the cut stopped it */
+        otaup_simflash_power_on(d.sim);
+        otaup_simflash_cut_after(d.sim, 0, 0);
+        do {
+            rc = run(&d);
+        } while (rc != 0 && ++tries < 2);
+        ck_assert_msg(rc == 0, "cut %llu: resume failed: %s", (unsigned long long)cut, otaup_strerror(rc));
+        check_result(&d, b, sizeof b);
+        otaup_simflash_free(d.sim);
+    }
+    free(delta);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("delta_exec");
+    TCase *tc = tcase_create("executor");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_shapes);
+    tcase_add_test(tc, test_random_pairs);
+    tcase_add_test(tc, test_power_cuts);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
