@@ -19,9 +19,10 @@
 # Cortex-M firmware pairs come from the project's example firmware
 # (examples/firmware/build.sh OUTDIR ZLIB_SRC, with FW_VERSION=1 and 2):
 #
-#   fw-app    the firmware image, version 1 -> version 2 (a feature change)
-#   fw-opt    version 2 built -O2 -> the same source built -Os
-#             (a compiler-flag change that moves nearly every function)
+#   fw-app    version 1 -> version 2, the default build (-Os): a feature
+#             release (new filter, LED patterns and report format)
+#   fw-o2     version 1 -> version 2, both built with FW_CFLAGS=-O2: the
+#             same release under a speed-optimised build
 #
 # They are skipped with a "not available" reason while the firmware is not
 # in the tree or its build fails.
@@ -232,15 +233,42 @@ build_fw() {
     return 1
 }
 
+# fw_pair NAME DESCRIPTION ZLIB_SRC ENV... : build FW_VERSION=1 and 2 with ENV
+fw_pair() {
+    local name="$1" what="$2" zsrc="$3"; shift 3
+    in_set "$name" || return 0
+    local d="$DATA/pairs/$name" v1 v2
+    v1="$(build_fw 1 "$FWBUILD/$name-v1" "$zsrc" "$@")" || v1=""
+    v2="$(build_fw 2 "$FWBUILD/$name-v2" "$zsrc" "$@")" || v2=""
+    if [ -z "$v1" ] || [ -z "$v2" ]; then
+        mark_skip "$name" "the example firmware did not build with $what (logs under $FWBUILD)"
+        return 0
+    fi
+    if cmp -s "$v1" "$v2"; then
+        mark_skip "$name" "FW_VERSION=1 and 2 built the same image with $what"
+        return 0
+    fi
+    rm -rf "$d" && mkdir -p "$d"
+    cp "$v1" "$d/old" && cp "$v2" "$d/new"
+    printf 'label=example Cortex-M4 firmware FW_VERSION=1 -> 2, %s\n' "$what" > "$d/info"
+    say "$name: $(stat -c %s "$d/old") -> $(stat -c %s "$d/new") bytes ($what)"
+}
+
 fetch_fw_pairs() {
     local want=()
     in_set fw-app && want+=(fw-app)
-    in_set fw-opt && want+=(fw-opt)
+    in_set fw-o2 && want+=(fw-o2)
     [ ${#want[@]} -gt 0 ] || return 0
     local n
     if [ ! -x "$SRC/examples/firmware/build.sh" ]; then
         for n in "${want[@]}"; do mark_skip "$n" "the example firmware (examples/firmware/build.sh) is not in this tree yet"; done
         return 0
+    fi
+    if ! command -v arm-none-eabi-gcc >/dev/null && [ "$(id -u)" -eq 0 ]; then
+        say "installing the Cortex-M cross compiler (gcc-arm-none-eabi)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libxxhash-dev dpkg-dev >/dev/null 2>&1 ||
+            say "could not install gcc-arm-none-eabi"
     fi
     if ! command -v arm-none-eabi-gcc >/dev/null; then
         for n in "${want[@]}"; do mark_skip "$n" "arm-none-eabi-gcc is not installed (tests/run.sh deps)"; done
@@ -251,34 +279,8 @@ fetch_fw_pairs() {
         for n in "${want[@]}"; do mark_skip "$n" "could not fetch the zlib source for the firmware build"; done
         return 0
     fi
-    local v1 v2 v2s d
-    v2="$(build_fw 2 "$FWBUILD/v2" "$zsrc")" || v2=""
-    if in_set fw-app; then
-        d="$DATA/pairs/fw-app"
-        v1="$(build_fw 1 "$FWBUILD/v1" "$zsrc")" || v1=""
-        if [ -n "$v1" ] && [ -n "$v2" ]; then
-            rm -rf "$d" && mkdir -p "$d"
-            cp "$v1" "$d/old" && cp "$v2" "$d/new"
-            printf 'label=example firmware FW_VERSION=1 -> 2 (%s)\n' "$(basename "$v2")" > "$d/info"
-            say "fw-app: $(stat -c %s "$d/old") -> $(stat -c %s "$d/new") bytes"
-        else
-            mark_skip fw-app "the example firmware did not build (logs under $FWBUILD)"
-        fi
-    fi
-    if in_set fw-opt; then
-        d="$DATA/pairs/fw-opt"
-        v2s="$(build_fw 2 "$FWBUILD/v2-os" "$zsrc" FW_OPT=-Os)" || v2s=""
-        if [ -n "$v2" ] && [ -n "$v2s" ] && ! cmp -s "$v2" "$v2s"; then
-            rm -rf "$d" && mkdir -p "$d"
-            cp "$v2" "$d/old" && cp "$v2s" "$d/new"
-            printf 'label=example firmware FW_VERSION=2, default flags -> FW_OPT=-Os (%s)\n' "$(basename "$v2")" > "$d/info"
-            say "fw-opt: $(stat -c %s "$d/old") -> $(stat -c %s "$d/new") bytes"
-        elif [ -n "$v2" ] && [ -n "$v2s" ]; then
-            mark_skip fw-opt "examples/firmware/build.sh ignores FW_OPT (both builds are identical)"
-        else
-            mark_skip fw-opt "the example firmware did not build (logs under $FWBUILD)"
-        fi
-    fi
+    fw_pair fw-app "default build (-Os)" "$zsrc" FW_CFLAGS=
+    fw_pair fw-o2 "FW_CFLAGS=-O2" "$zsrc" FW_CFLAGS=-O2
 }
 
 command -v apt-cache >/dev/null || die "apt-cache not found: this benchmark needs a Debian system"

@@ -132,7 +132,7 @@ if [ "$OTAUP_OK" -eq 1 ]; then say "otaup: $OTAUP"; else say "otaup columns: n/a
 fetch_args=(--data "$DATA")
 [ "$QUICK" -eq 1 ] && fetch_args+=(--quick)
 "$HERE/fetch.sh" "${fetch_args[@]}"
-if [ "$QUICK" -eq 1 ]; then PAIRS=(expat grub fw-app); else PAIRS=(libxml2 nginx expat grub fw-app fw-opt); fi
+if [ "$QUICK" -eq 1 ]; then PAIRS=(expat grub fw-app); else PAIRS=(libxml2 nginx expat grub fw-app fw-o2); fi
 
 WORK="$OUT/work"
 rm -rf "$WORK" && mkdir -p "$WORK"

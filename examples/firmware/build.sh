@@ -6,7 +6,9 @@
 # Environment: FW_VERSION (1 or 2; default 1) selects the application
 # version, so that two builds form a real Cortex-M delta pair;
 # STAGING, WBITS, MAX_OPS size the updater's buffers (default 4096, 11, 32);
-# CROSS (default arm-none-eabi-).
+# FW_CFLAGS adds compiler flags for every object, after the defaults (e.g.
+# -O2: the delta benchmark's second firmware pair); CROSS (default
+# arm-none-eabi-).
 #
 # Writes OUTDIR/firmware-vN.elf, .bin (raw image of the application slot)
 # and .map, and prints: code of applier + codec (otaup objects) vs zlib
@@ -21,6 +23,7 @@ cross="${CROSS:-arm-none-eabi-}"
 staging="${STAGING:-4096}"
 wbits="${WBITS:-11}"
 maxops="${MAX_OPS:-32}"
+fwcflags="${FW_CFLAGS:-}"
 cc="${cross}gcc"
 command -v "$cc" >/dev/null || { echo "build.sh: $cc not found" >&2; exit 1; }
 [ -f "$zsrc/inflate.c" ] || { echo "build.sh: no zlib source in $zsrc" >&2; exit 1; }
@@ -41,7 +44,7 @@ EOT
 mkdir -p "$obj/inc/otaup" && mv "$obj/inc/features.h" "$obj/inc/otaup/"
 
 cpu="-mcpu=cortex-m4 -mthumb -mfloat-abi=soft"
-common="$cpu -Os -ffunction-sections -fdata-sections -fno-common -ffreestanding"
+common="$cpu -Os -ffunction-sections -fdata-sections -fno-common -ffreestanding $fwcflags"
 otaupf="-std=c99 -Wall -Wextra -Werror -DOTAUP_CONFIG_RAM_RESIDENT=1 -DOTAUP_CONFIG_NO_ERROR_STRINGS \
         -I$src/include -I$src/lib -I$obj/inc -I$zsrc"
 zf="-DZ_SOLO -DNO_GZIP -I$zsrc"
