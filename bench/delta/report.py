@@ -119,14 +119,16 @@ def main():
 
     w = sys.stdout.write
     reps = machine.get("reps", "?")
-    w("Machine: %s, %s cores, %s; %s. Load average at the end: %s. "
+    w("`%s`, %s.\n\n" % (machine.get("command", "bench/delta/run.sh"), machine.get("date", "?")))
+    w("Machine: %s, %s cores, %s; %s. Load average (1, 5, 15 min) at the start: %s, at the end: %s "
+      "(the machine is shared). "
       "Times are the median of up to %s runs (wall clock); memory is the peak resident set of the process.\n\n"
       % (machine.get("cpu", "?"), machine.get("cores", "?"), machine.get("memory", "?"),
-         machine.get("os", "?"), machine.get("load", "?"), reps))
+         machine.get("os", "?"), machine.get("load0", "?"), machine.get("load", "?"), reps))
     if machine.get("spawn_us"):
         w("Starting a process (`true`) takes %s here; every time below includes it.\n\n"
           % ms(int(machine["spawn_us"]) / 1000.0))
-    w("Tools: otaup %s (commit %s), bsdiff %s, xdelta3 %s, zstd %s.\n\n"
+    w("Tools: %s (commit %s), bsdiff %s, xdelta3 %s, zstd %s.\n\n"
       % (machine.get("otaup", "?"), machine.get("commit", "?"), machine.get("ver_bsdiff", "?"),
          machine.get("ver_xdelta3", "?"), machine.get("ver_zstd", "?")))
 

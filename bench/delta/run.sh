@@ -34,6 +34,8 @@
 #   --out DIR      results (default: bench/out/delta)
 #   --timeout S    limit for one command (default 300 s)
 #   --ram BYTES    the terminal's RAM budget given to otaup delta (65536)
+#   --doc          also paste the report into docs/performance.md, between
+#                  its "bench/delta results" markers
 #
 # Peer tools (bsdiff, xdelta3, zstd) are installed with apt-get when
 # missing and the script runs as root. otaup columns show "n/a" while the
@@ -51,6 +53,8 @@ OUT="$SRC/bench/out/delta"
 TIMEOUT=300
 SECTOR=4096
 RAM=65536
+DOC=0
+ARGS=("$@")
 
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 2; }
 say() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -65,6 +69,7 @@ while [ $# -gt 0 ]; do
         --out) shift; OUT="${1:-}" ;;
         --timeout) shift; TIMEOUT="${1:-}" ;;
         --ram) shift; RAM="${1:-}" ;;
+        --doc) DOC=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -78,6 +83,7 @@ for d in BUILD DATA OUT; do [ -n "${!d}" ] || die "--${d,,} needs a directory"; 
 mkdir -p "$BUILD" "$DATA" "$OUT"
 BUILD="$(cd "$BUILD" && pwd)"; DATA="$(cd "$DATA" && pwd)"; OUT="$(cd "$OUT" && pwd)"
 T0=$(date +%s)
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- tools ------------------------------------------------------------------
 need=()
@@ -294,6 +300,11 @@ SPAWN_US="$(printf '%s\n' "${spawn[@]}" | sort -n | sed -n 3p)"
     printf 'memory\t%s\n' "$(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     printf 'os\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
     printf 'load\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'load0\t%s\n' "$LOAD0"
+    shown=()
+    for a in "${ARGS[@]+"${ARGS[@]}"}"; do [ "$a" = --doc ] || shown+=("$a"); done
+    printf 'command\t%s\n' "bench/delta/run.sh${shown[*]:+ ${shown[*]}}"
+    printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'reps\t%s\n' "$REPS"
     printf 'spawn_us\t%s\n' "$SPAWN_US"
     printf 'sector\t%s\n' "$SECTOR"
@@ -308,6 +319,19 @@ SPAWN_US="$(printf '%s\n' "${spawn[@]}" | sort -n | sed -n 3p)"
 } > "$OUT/machine.tsv"
 python3 "$HERE/report.py" "$OUT" | tee "$OUT/report.md"
 say "done in $(( $(date +%s) - T0 )) s; report: $OUT/report.md"
+if [ "$DOC" -eq 1 ]; then
+    python3 - "$SRC/docs/performance.md" "$OUT/report.md" <<'PYEOF' || die "could not update docs/performance.md"
+import sys
+doc_path, rep_path = sys.argv[1], sys.argv[2]
+begin, end = "<!-- bench/delta results: begin -->", "<!-- bench/delta results: end -->"
+doc = open(doc_path).read()
+if begin not in doc or end not in doc:
+    sys.exit("docs/performance.md has no bench/delta results markers")
+a, b = doc.index(begin) + len(begin), doc.index(end)
+open(doc_path, "w").write(doc[:a] + "\n" + open(rep_path).read().strip() + "\n" + doc[b:])
+PYEOF
+    say "pasted the report into docs/performance.md"
+fi
 if [ "$FAIL" -ne 0 ]; then
     say "FAILURE: a tool failed or its output did not equal NEW (see the table)"
     exit 1
