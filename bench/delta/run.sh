@@ -311,7 +311,7 @@ SPAWN_US="$(printf '%s\n' "${spawn[@]}" | sort -n | sed -n 3p)"
     printf 'ram\t%s\n' "$RAM"
     printf 'elapsed\t%s\n' "$(( $(date +%s) - T0 ))"
     printf 'quick\t%s\n' "$QUICK"
-    printf 'otaup\t%s\n' "$([ "$OTAUP_OK" -eq 1 ] && "$OTAUP" --version 2>/dev/null | head -1 || echo "n/a: $OTAUP_WHY")"
+    printf 'otaup\t%s\n' "$([ "$OTAUP_OK" -eq 1 ] && "$OTAUP" --version 2>/dev/null | head -1 || echo "otaup n/a: $OTAUP_WHY")"
     printf 'commit\t%s\n' "$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)"
     for p in bsdiff xdelta3 zstd; do
         printf 'ver_%s\t%s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo '?')"
