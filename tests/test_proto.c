@@ -1317,6 +1317,12 @@ START_TEST(test_frag_next)
     ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_BLOB, 0, 1, pat(0), 49, &off, 64, out, sizeof out),
                      OTAUP_E_FRAGMENT);
     ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_BLOB, 0, 1, pat(0), 48, &off, 64, out, sizeof out), 64);
+    /* the sealer refuses what a receiver would refuse */
+    ck_assert_int_eq(otaup_frame_seal(out, sizeof out, OTAUP_MSG_PING, OTAUP_FLAG_MORE, 1, 4), OTAUP_E_FRAME_FLAGS);
+    ck_assert_int_eq(otaup_frame_seal(out, sizeof out, OTAUP_MSG_PING, 0x08, 1, 4), OTAUP_E_FRAME_FLAGS);
+    ck_assert_int_eq(otaup_frame_seal(out, sizeof out, OTAUP_MSG_NOTIFY, OTAUP_FLAG_CONT, 1, 4), 20);
+    ck_assert_int_eq(otaup_frame_seal(out, 19, OTAUP_MSG_PING, 0, 1, 4), OTAUP_E_BUFFER);
+    ck_assert_int_eq(otaup_frame_seal(out, 70000, OTAUP_MSG_BLOB, 0, 1, 65521), OTAUP_E_FRAME_OVERSIZE);
     /* bad extra flags, bad max_frame */
     off = 0;
     ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_START, OTAUP_FLAG_MORE, 1, pat(0), 4, &off, 64, out, sizeof out),

@@ -131,7 +131,9 @@ uint8_t otaup_crc8(uint8_t crc, const uint8_t *p, size_t n);
  * Write the header and CRC of a frame whose payload is already at
  * out[OTAUP_FRAME_HEADER_SIZE .. +payload_len). Returns the frame length,
  * OTAUP_E_BUFFER if cap is too small, OTAUP_E_FRAME_OVERSIZE if the frame
- * would exceed OTAUP_FRAME_MAX, OTAUP_E_FRAME_FLAGS for undefined flags.
+ * would exceed OTAUP_FRAME_MAX, OTAUP_E_FRAME_FLAGS for undefined flags or
+ * MORE/CONT on a type that cannot be fragmented. The type itself is not
+ * checked (tests build frames of unknown types with it).
  */
 int otaup_frame_seal(uint8_t *out, size_t cap, uint8_t type, uint8_t flags, uint32_t seq,
                      size_t payload_len);

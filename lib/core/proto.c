@@ -141,7 +141,8 @@ OTAUP_RAMFUNC int otaup_frame_seal(uint8_t *out, size_t cap, uint8_t type, uint8
     if (out == NULL) {
         return OTAUP_E_INVAL;
     }
-    if ((flags & (uint8_t)~OTAUP_FLAG_ALL) != 0) {
+    if ((flags & (uint8_t)~OTAUP_FLAG_ALL) != 0 ||
+        ((flags & (OTAUP_FLAG_MORE | OTAUP_FLAG_CONT)) != 0 && !otaup_msg_type_fragmentable(type))) {
         return OTAUP_E_FRAME_FLAGS;
     }
     if (payload_len > OTAUP_PAYLOAD_MAX) {
