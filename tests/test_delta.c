@@ -402,6 +402,9 @@ START_TEST(test_property)
         opts(&o, (rnd() & 1u) ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE, sectors[rnd() % 4], wsz[rnd() % 4],
              12288u + rnd() % 60000u);
         o.staging_size = (rnd() & 1u) ? 0 : o.geo.runs[0].size * (1u + rnd() % 3u);
+        if (o.staging_size != 0 && o.staging_size < OTAUP_DELTA_STAGING_MIN) {
+            o.staging_size = OTAUP_DELTA_STAGING_MIN; /* several small sectors per step */
+        }
         o.max_ops = (uint16_t)((rnd() & 3u) == 0 ? 1 + rnd() % 4 : 0);
         o.restart_interval = (rnd() & 3u) == 0 ? 1 : 0;
         roundtrip(a, n, b, m, &o, NULL);

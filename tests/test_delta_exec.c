@@ -205,8 +205,9 @@ static void apply_ok(const uint8_t *a, size_t n, const uint8_t *b, size_t m, con
     int rc;
     device_make(&d, delta, len, a, n);
     rc = run(&d);
-    ck_assert_msg(rc == 0, "executor: %s (%zu -> %zu bytes, layout %u, write size %u)", otaup_strerror(rc), n, m,
-                  o->layout, o->geo.write_size);
+    ck_assert_msg(rc == 0, "executor: %s (%zu -> %zu bytes, layout %u, write size %u, sector %u, staging %u, "
+                  "scratch %u, window 2^%u)", otaup_strerror(rc), n, m, o->layout, o->geo.write_size,
+                  o->geo.runs[0].size, d.h.staging_size, d.h.scratch_size, d.h.window_bits);
     check_result(&d, b, m);
     otaup_simflash_free(d.sim);
     free(delta);

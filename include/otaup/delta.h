@@ -67,6 +67,8 @@ extern "C" {
 #define OTAUP_DELTA_WBITS_MIN 9u
 #define OTAUP_DELTA_WBITS_MAX 15u
 #define OTAUP_DELTA_STAGING_MAX (1024u * 1024u)
+/** Smallest staging buffer the planner plans for (the executor keeps a hash state in it). */
+#define OTAUP_DELTA_STAGING_MIN 1024u
 #define OTAUP_DELTA_MAX_OPS_LIMIT 4096u
 
 /** The decoded fixed header. */

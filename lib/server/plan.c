@@ -116,7 +116,7 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
                 smin = o->geo.runs[i].size;
             }
         }
-        want = o->staging_size ? o->staging_size : (smin < 4096u ? smin : 4096u);
+        want = o->staging_size ? o->staging_size : 4096u;
         if (o->level <= 9 && !o->staging_size && o->ram >= 49152u) {
             /* with zlib, a large staging buffer gains more than a large window */
             want = o->ram / 2u + o->ram / 4u - (uint32_t)fixed;
@@ -173,7 +173,7 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     if (o->staging_size > OTAUP_DELTA_STAGING_MAX) {
         o->staging_size = OTAUP_DELTA_STAGING_MAX - OTAUP_DELTA_STAGING_MAX % o->geo.write_size;
     }
-    if (o->staging_size < o->geo.write_size || o->staging_size == 0) {
+    if (o->staging_size < o->geo.write_size || o->staging_size < OTAUP_DELTA_STAGING_MIN) {
         return OTAUP_E_LIMIT;
     }
     return 0;
