@@ -557,3 +557,37 @@ int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t 
     *out_len = OTAUP_DELTA_HEADER_SIZE + 6u + s->len;
     return 0;
 }
+
+int tp_from_container(const uint8_t *delta, size_t len, tp_stream *out, struct otaup_delta_header *hdr)
+{
+    otaup_delta_reader r;
+    uint32_t body;
+    size_t off = 0;
+    int rc = otaup_delta_check(delta, len, hdr, &body);
+    memset(out, 0, sizeof *out);
+    if (rc != 0) {
+        return rc;
+    }
+    out->len = len - body;
+    out->bytes = malloc(out->len ? out->len : 1);
+    memcpy(out->bytes, delta + body, out->len);
+    out->nsteps = hdr->step_count;
+    out->nsync = hdr->sync_count;
+    out->inner_len = hdr->inner_len;
+    otaup_delta_reader_init(&r);
+    while (off < len) {
+        size_t used = 0;
+        int ev = otaup_delta_reader_feed(&r, delta + off, len - off, &used);
+        off += used;
+        if (ev < 0 || ev == OTAUP_DELTA_NEED_INPUT || ev == OTAUP_DELTA_END) {
+            break;
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_SYNC) {
+            add_restart(out, r.rec.index, r.rec_offset - body);
+        }
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_DATA) {
+            off += otaup_delta_reader_skip(&r);
+        }
+    }
+    return 0;
+}

@@ -65,6 +65,11 @@ int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t 
                  uint32_t scratch_size, uint16_t max_ops, const uint8_t *old, uint32_t old_len,
                  const uint8_t *img, uint8_t **out, size_t *out_len);
 
+/* A stream from a delta container: the body, its SYNC restart points and
+ * the header (for the executor's limits). Returns 0 or the reader's error. */
+struct otaup_delta_header;
+int tp_from_container(const uint8_t *delta, size_t len, tp_stream *out, struct otaup_delta_header *hdr);
+
 /* Deterministic pseudo-random bytes. */
 void tp_fill_random(uint8_t *p, size_t n, uint64_t seed);
 /* A "firmware-like" image: code-like runs, tables, padding. */
