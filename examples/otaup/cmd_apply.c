@@ -411,6 +411,16 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
     r = run_exec(rc, &d, &resumed, &es);
     otaup_simflash_power_on(d.sim);
     {
+        otaup_simflash_stats st0;
+        otaup_simflash_stats_get(d.sim, &st0);
+        if (st0.ops == 0 && r != 0 && r != OTAUP_E_POWER_CUT) {
+            /* refused before any flash operation: leave the files as they were */
+            fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
+    }
+    {
         const uint8_t *dev = otaup_simflash_data(d.sim);
         uint32_t send = h->source_addr - h->geo.base + h->source_size;
         uint32_t tend = h->target_addr - h->geo.base + h->target_size;
