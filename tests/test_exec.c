@@ -310,10 +310,13 @@ START_TEST(test_cut_every_op_inplace)
     long cases;
     /* 5 sectors: a 3-cycle, a self-overlapping move, patches, a new tail */
     world_uniform(&w, 5, OTAUP_LAYOUT_INPLACE, 11, 1);
-    cases = cut_sweep(&w, 1, 0);
-    cases += cut_sweep(&w, 1, 1);
-    fprintf(stderr, "power-cut: in-place 5x4K: %ld cut cases (every op, plain+torn, +second cut)\n", cases);
-    ck_assert(cases > 100);
+    cases = cut_sweep(&w, 1, 1);
+    if (exhaustive()) {
+        cases += cut_sweep(&w, 1, 0);
+    }
+    fprintf(stderr, "power-cut: in-place 5x4K: %ld cut cases (every op, plain+torn, second cut while recovering)\n",
+            cases);
+    ck_assert(cases > 60);
     world_free(&w);
 }
 END_TEST
@@ -323,7 +326,7 @@ START_TEST(test_cut_every_op_mixed)
     world w;
     long cases;
     world_mixed(&w, 12);
-    cases = cut_sweep(&w, exhaustive() ? 1 : 3, 1);
+    cases = cut_sweep(&w, exhaustive() ? 1 : 5, 1);
     fprintf(stderr, "power-cut: in-place mixed 4K/16K sectors: %ld cut cases\n", cases);
     world_free(&w);
 }
@@ -334,7 +337,7 @@ START_TEST(test_cut_every_op_ab)
     world w;
     long cases;
     world_uniform(&w, 4, OTAUP_LAYOUT_AB, 13, 1);
-    cases = cut_sweep(&w, 1, 1);
+    cases = cut_sweep(&w, exhaustive() ? 1 : 3, 1);
     fprintf(stderr, "power-cut: A/B 4x4K: %ld cut cases\n", cases);
     world_free(&w);
 }

@@ -60,17 +60,20 @@ typedef struct otaup_region {
 #endif
 /** Bytes of the I/O bounce buffer (flash reads, reconcile); >= write_size. */
 #ifndef OTAUP_CONFIG_IO_BUFFER
-#define OTAUP_CONFIG_IO_BUFFER 256u
+#define OTAUP_CONFIG_IO_BUFFER 128u
 #endif
 /** Bytes of the inflate output buffer. */
 #ifndef OTAUP_CONFIG_INFLATE_OUT
-#define OTAUP_CONFIG_INFLATE_OUT 128u
+#define OTAUP_CONFIG_INFLATE_OUT 64u
 #endif
 
-/** Upper bound of zlib's inflate state (struct inflate_state). */
-#define OTAUP_INFLATE_STATE_BYTES (7168u + 16u * (unsigned)sizeof(void *))
-/** Bytes of the inflate arena for `wbits` (9..15), 0 for no DATA. */
-#define OTAUP_INFLATE_ARENA(wbits) ((wbits) ? OTAUP_INFLATE_STATE_BYTES + (1u << (wbits)) + 192u : 0u)
+/** Upper bound of zlib 1.2.x's struct inflate_state (7120 bytes on a
+ * 32-bit Cortex-M, 7160 on x86-64). */
+#define OTAUP_INFLATE_STATE_BYTES (7120u + 10u * (unsigned)sizeof(void *))
+/** Bytes of the inflate arena for `wbits` (9..15), 0 for no DATA: the
+ * state, the window and the z_stream (14 pointer-sized words), 8-aligned. */
+#define OTAUP_INFLATE_ARENA(wbits) \
+    ((wbits) ? OTAUP_INFLATE_STATE_BYTES + (1u << (wbits)) + 16u * (unsigned)sizeof(void *) + 16u : 0u)
 /** Bytes of one deferred-record table entry. */
 #define OTAUP_EXEC_DEFERRED_ENTRY 12u
 /**

@@ -54,10 +54,14 @@ OTAUP_RAMFUNC static int link_send(otaup_apply *ap, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Unsequenced control frame (ACK, NACK, PROGRESS): carries the next seq. */
-OTAUP_RAMFUNC static int send_ctl(otaup_apply *ap, const otaup_msg *m)
+/* Unsequenced control frame (ACK, NACK, PROGRESS): carries the next seq.
+ * Small per-message structs keep the stack shallow on these paths. */
+OTAUP_RAMFUNC static int send_ctl(otaup_apply *ap, uint8_t type, const uint8_t *payload, int n)
 {
-    int n = otaup_msg_encode_frame(m, 0, ap->tx_seq, ap->cfg.max_frame, ap->ctl, sizeof ap->ctl);
+    if (n < 0) {
+        return n;
+    }
+    n = otaup_frame_encode(type, 0, ap->tx_seq, payload, (size_t)n, ap->ctl, sizeof ap->ctl);
     if (n < 0) {
         return n;
     }
@@ -66,43 +70,43 @@ OTAUP_RAMFUNC static int send_ctl(otaup_apply *ap, const otaup_msg *m)
 
 OTAUP_RAMFUNC static int send_ack(otaup_apply *ap)
 {
-    otaup_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_ACK;
-    m.u.ack.seq = ap->rx_last;
-    m.u.ack.status = ap->rx_status;
-    m.u.ack.window = 1;
-    m.u.ack.echo = ap->rx_echo;
-    return send_ctl(ap, &m);
+    otaup_msg_ack a;
+    uint8_t p[24];
+    memset(&a, 0, sizeof a);
+    a.seq = ap->rx_last;
+    a.status = ap->rx_status;
+    a.window = 1;
+    a.echo = ap->rx_echo;
+    return send_ctl(ap, OTAUP_MSG_ACK, p, otaup_ack_encode(&a, p, sizeof p));
 }
 
 OTAUP_RAMFUNC static int send_nack(otaup_apply *ap, uint32_t seq, int err, uint32_t expected)
 {
-    otaup_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_NACK;
-    m.u.nack.seq = seq;
-    m.u.nack.error = err < 0 ? err : OTAUP_E_INTERNAL;
-    m.u.nack.expected = expected;
-    return send_ctl(ap, &m);
+    otaup_msg_nack k;
+    uint8_t p[16];
+    memset(&k, 0, sizeof k);
+    k.seq = seq;
+    k.error = err < 0 ? err : OTAUP_E_INTERNAL;
+    k.expected = expected;
+    return send_ctl(ap, OTAUP_MSG_NACK, p, otaup_nack_encode(&k, p, sizeof p));
 }
 
 OTAUP_RAMFUNC static int exec_progress(void *ctx, uint32_t done, uint32_t total)
 {
     otaup_apply *ap = ctx;
-    otaup_msg m;
+    otaup_msg_progress g;
+    uint8_t p[24];
     uint32_t t = now(ap), gap = ap->cfg.progress_ms ? ap->cfg.progress_ms : 500u;
     if (!ap->connected || (uint32_t)(t - ap->last_progress) < gap) {
         return 0;
     }
     ap->last_progress = t;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_PROGRESS;
-    m.u.progress.step = otaup_exec_next_step(&ap->exec);
-    m.u.progress.bytes_done = done;
-    m.u.progress.bytes_total = total;
-    m.u.progress.phase = ap->phase;
-    (void)send_ctl(ap, &m); /* a lost PROGRESS is harmless */
+    memset(&g, 0, sizeof g);
+    g.step = otaup_exec_next_step(&ap->exec);
+    g.bytes_done = done;
+    g.bytes_total = total;
+    g.phase = ap->phase;
+    (void)send_ctl(ap, OTAUP_MSG_PROGRESS, p, otaup_progress_encode(&g, p, sizeof p)); /* loss is harmless */
     return 0;
 }
 
@@ -192,30 +196,29 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
 OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
 {
     const otaup_apply_region *r = &ap->cfg.regions[ap->bk_region];
-    otaup_msg m;
+    otaup_msg_region_data m;
     uint32_t left = r->len - ap->bk_off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
     uint8_t *data = ap->txbuf; /* free: nothing is in flight while building */
     int rc;
     memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_BACKUP_DATA;
-    m.u.rdata.region = r->id;
-    m.u.rdata.offset = ap->bk_off;
+    m.region = r->id;
+    m.offset = ap->bk_off;
     rc = ap->cfg.flash->read(ap->cfg.flash, r->addr + ap->bk_off, data, n);
     if (rc != 0) {
         return rc;
     }
-    m.u.rdata.data.data = data;
-    m.u.rdata.data.len = n;
+    m.data.data = data;
+    m.data.len = n;
     if (n == left) {
-        m.u.rdata.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
-        m.u.rdata.hash.alg = OTAUP_HASH_XXH3_64;
-        m.u.rdata.hash.len = 8;
-        rc = otaup_exec_hash_range(&ap->exec, r->addr, r->len, OTAUP_HASH_XXH3_64, m.u.rdata.hash.bytes);
+        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.hash.alg = OTAUP_HASH_XXH3_64;
+        m.hash.len = 8;
+        rc = otaup_exec_hash_range(&ap->exec, r->addr, r->len, OTAUP_HASH_XXH3_64, m.hash.bytes);
         if (rc < 0) {
             return rc;
         }
     }
-    rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m.u.rdata, ap->txmsg, OTAUP_APPLY_TXMSG);
+    rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG);
     if (rc < 0) {
         return rc;
     }
@@ -228,13 +231,12 @@ OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
 
 OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
 {
-    otaup_msg m;
+    otaup_msg_result m;
     int n;
     memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_RESULT;
-    m.u.result.session = ap->result_session;
-    m.u.result.code = ap->result_code;
-    n = otaup_result_encode(&m.u.result, ap->txmsg, OTAUP_APPLY_TXMSG);
+    m.session = ap->result_session;
+    m.code = ap->result_code;
+    n = otaup_result_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
     if (n < 0) {
         return n;
     }
@@ -401,7 +403,8 @@ OTAUP_RAMFUNC void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_r
 
 OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
 {
-    otaup_msg m;
+    otaup_msg_hello m;
+    uint8_t p[OTAUP_HELLO_SIZE];
     int n;
     if (ap == NULL) {
         return OTAUP_E_INVAL;
@@ -418,17 +421,19 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     ap->connected = 1;
     ap->result_valid = ap->result_valid && ap->journal.st.session == OTAUP_JS_ENDED;
     memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_HELLO;
-    m.u.hello.role = ROLE_TERMINAL;
-    m.u.hello.proto_min = OTAUP_PROTO_VERSION;
-    m.u.hello.proto_max = OTAUP_PROTO_VERSION;
-    m.u.hello.max_frame = ap->cfg.max_frame;
-    m.u.hello.max_msg = ap->cfg.max_msg;
-    m.u.hello.window = 1;
-    m.u.hello.caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
+    m.role = ROLE_TERMINAL;
+    m.proto_min = OTAUP_PROTO_VERSION;
+    m.proto_max = OTAUP_PROTO_VERSION;
+    m.max_frame = ap->cfg.max_frame;
+    m.max_msg = ap->cfg.max_msg;
+    m.window = 1;
+    m.caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
                      (ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
                      (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
-    n = otaup_msg_encode_frame(&m, 0, ap->tx_seq, ap->cfg.max_frame, ap->txbuf, ap->cfg.max_frame);
+    n = otaup_hello_encode(&m, p, sizeof p);
+    if (n >= 0) {
+        n = otaup_frame_encode(OTAUP_MSG_HELLO, 0, ap->tx_seq, p, (size_t)n, ap->txbuf, ap->cfg.max_frame);
+    }
     if (n < 0) {
         return n;
     }
@@ -669,19 +674,24 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
     uint32_t expected;
     int rc;
     /* unsequenced */
-    if (fr->type == OTAUP_MSG_ACK || fr->type == OTAUP_MSG_NACK || fr->type == OTAUP_MSG_PROGRESS) {
-        otaup_msg m;
-        if (otaup_msg_decode(fr->type, fr->payload, fr->payload_len, &m) != 0) {
-            return 0;
-        }
-        if (fr->type == OTAUP_MSG_ACK && ap->tx_len != 0 && !seq_after(ap->tx_pending, m.u.ack.seq)) {
+    if (fr->type == OTAUP_MSG_ACK) {
+        otaup_msg_ack a;
+        if (otaup_ack_decode(fr->payload, fr->payload_len, &a) == 0 && ap->tx_len != 0 &&
+            !seq_after(ap->tx_pending, a.seq)) {
             ap->tx_len = 0; /* our pending frame is acknowledged */
             return pump(ap);
         }
-        if (fr->type == OTAUP_MSG_NACK && ap->tx_len != 0 && m.u.nack.seq == ap->tx_pending &&
-            (m.u.nack.error == OTAUP_E_SEQ || m.u.nack.error == OTAUP_E_AGAIN)) {
+        return 0;
+    }
+    if (fr->type == OTAUP_MSG_NACK) {
+        otaup_msg_nack k;
+        if (otaup_nack_decode(fr->payload, fr->payload_len, &k) == 0 && ap->tx_len != 0 &&
+            k.seq == ap->tx_pending && (k.error == OTAUP_E_SEQ || k.error == OTAUP_E_AGAIN)) {
             ap->tx_time = now(ap) - (ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u);
         }
+        return 0;
+    }
+    if (fr->type == OTAUP_MSG_PROGRESS) {
         return 0;
     }
     if (fr->type == OTAUP_MSG_HELLO) {
@@ -834,7 +844,7 @@ OTAUP_RAMFUNC int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms)
 
 OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_t postpone_min)
 {
-    otaup_msg m;
+    otaup_msg_consent m;
     int n;
     if (ap == NULL || !ap->connected) {
         return OTAUP_E_STATE;
@@ -843,10 +853,9 @@ OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_
         return OTAUP_E_AGAIN; /* one message at a time */
     }
     memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_CONSENT;
-    m.u.consent.decision = decision;
-    m.u.consent.postpone_min = postpone_min;
-    n = otaup_consent_encode(&m.u.consent, ap->txmsg, OTAUP_APPLY_TXMSG);
+    m.decision = decision;
+    m.postpone_min = postpone_min;
+    n = otaup_consent_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
     if (n < 0) {
         return n;
     }
