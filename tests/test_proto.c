@@ -1429,6 +1429,14 @@ START_TEST(test_type_table)
         ck_assert_int_eq(otaup_msg_type_known((uint8_t)t), 0);
     }
     ck_assert_str_eq(otaup_msg_type_name(OTAUP_MSG_RESTORE_DATA), "RESTORE_DATA");
+    /* serial number arithmetic */
+    ck_assert_int_eq(otaup_seq_cmp(5, 5), 0);
+    ck_assert_int_gt(otaup_seq_cmp(6, 5), 0);
+    ck_assert_int_lt(otaup_seq_cmp(5, 6), 0);
+    ck_assert_int_gt(otaup_seq_cmp(0, 0xFFFFFFFFu), 0);
+    ck_assert_int_lt(otaup_seq_cmp(0xFFFFFFFFu, 0), 0);
+    ck_assert_int_gt(otaup_seq_cmp(0x7FFFFFFFu, 0), 0);
+    ck_assert_int_lt(otaup_seq_cmp(0x80000000u, 0), 0);
 }
 END_TEST
 

@@ -111,6 +111,14 @@ int otaup_msg_type_sequenced(uint8_t type);
 /** Name of a message type ("HELLO", ...), or NULL if unknown. */
 const char *otaup_msg_type_name(uint8_t type);
 
+/**
+ * Compare sequence numbers modulo 2^32 (serial number arithmetic,
+ * docs/protocol.md section 4): > 0 if a is after b, < 0 if before, 0 if
+ * equal. a is after b when (a - b) mod 2^32 lies in 1 .. 2^31 - 1; the
+ * distance 2^31 itself counts as "before".
+ */
+int otaup_seq_cmp(uint32_t a, uint32_t b);
+
 /* ---- frames ----------------------------------------------------------------- */
 
 /** A decoded frame header plus a pointer to its payload. */

@@ -91,6 +91,15 @@ const char *otaup_msg_type_name(uint8_t type)
     return t != NULL ? t->name : NULL;
 }
 
+OTAUP_RAMFUNC int otaup_seq_cmp(uint32_t a, uint32_t b)
+{
+    uint32_t d = a - b;
+    if (d == 0) {
+        return 0;
+    }
+    return d < 0x80000000u ? 1 : -1;
+}
+
 /* ---- checksums ---------------------------------------------------------------- */
 
 static const uint8_t crc8_table[256] = {

@@ -15,6 +15,10 @@
 
 enum { B_OLD = 0, B_UNKNOWN = 1, B_ERASED = 2, B_PROG = 3 };
 
+#if defined(__GNUC__) || defined(__clang__)
+static int sim_fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#endif
+
 static int sim_fail(char *err, size_t err_len, const char *fmt, ...)
 {
     if (err != NULL && err_len > 0) {
