@@ -276,6 +276,35 @@ START_TEST(test_bad_hash)
 }
 END_TEST
 
+START_TEST(test_verify)
+{
+    otaup_record r;
+    uint8_t img[4 * S];
+    XXH128_hash_t h;
+    int i;
+    start();
+    memset(img, 0x11, sizeof img);
+    h = XXH3_128bits(img, sizeof img);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_VERIFY;
+    r.addr = SLOT;
+    r.len = 4 * S;
+    r.alg = OTAUP_HASH_XXH3_128;
+    r.hash_len = 16;
+    for (i = 0; i < 8; i++) {
+        r.hash[i] = (uint8_t)(h.low64 >> (8 * i));
+        r.hash[8 + i] = (uint8_t)(h.high64 >> (8 * i));
+    }
+    ck_assert_int_eq(feed(&r), 0);
+    r.hash[3] ^= 0x10;
+    ck_assert_int_eq(feed(&r), OTAUP_E_HASH);
+    ck_assert_int_eq(otaup_exec_finish(&F.ex), OTAUP_E_HASH); /* a failed VERIFY blocks the commit */
+    r.addr = JOURNAL;                                          /* the journal is not a source */
+    ck_assert_int_eq(feed(&r), OTAUP_E_PROTECTED);
+    ck_assert_uint_eq(writes(), 0);
+}
+END_TEST
+
 START_TEST(test_hooks)
 {
     uint8_t rec[8] = { 0x2B, 3, 1, 2, 3 };
@@ -331,6 +360,7 @@ int main(void)
     tcase_add_test(tc, test_windows_and_protected);
     tcase_add_test(tc, test_alignment_and_staging);
     tcase_add_test(tc, test_bad_hash);
+    tcase_add_test(tc, test_verify);
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_reserved_without_hook);
     tcase_add_test(tc, test_abort_rules);

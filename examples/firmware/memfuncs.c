@@ -1,5 +1,5 @@
 /*
- * memcpy/memset/memcmp/memmove for the firmware, linked into the
+ * memcpy/memset/memcmp/memmove/memchr/strlen for the firmware, linked into the
  * RAM-resident .ramfunc section (fw.ld) so that the updater calls nothing
  * in the flash it rewrites. Simple byte loops: small and predictable.
  */
@@ -9,6 +9,8 @@ void *memcpy(void *d, const void *s, size_t n);
 void *memmove(void *d, const void *s, size_t n);
 void *memset(void *d, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+void *memchr(const void *s, int c, size_t n);
+size_t strlen(const char *s);
 
 void *memcpy(void *d, const void *s, size_t n)
 {
@@ -54,4 +56,24 @@ int memcmp(const void *a, const void *b, size_t n)
         }
     }
     return 0;
+}
+
+void *memchr(const void *s, int c, size_t n)
+{
+    const unsigned char *p = s;
+    for (; n; n--, p++) {
+        if (*p == (unsigned char)c) {
+            return (void *)(size_t)p;
+        }
+    }
+    return NULL;
+}
+
+size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n]) {
+        n++;
+    }
+    return n;
 }

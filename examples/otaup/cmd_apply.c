@@ -266,6 +266,7 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     }
     if (rc2 >= 0) {
         *resumed = rc2 == 1;
+        otaup_exec_set_step_count(&ex, h->step_count);
         off = rc2 == 1 ? restart_offset(rc, otaup_exec_next_step(&ex)) : rc->body_off;
         if (*resumed) {
             fprintf(stderr, "otaup apply: resuming at step %u of %u\n", otaup_exec_next_step(&ex), h->step_count);

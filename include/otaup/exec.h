@@ -262,6 +262,15 @@ int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max
  */
 int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot);
 
+/**
+ * Tell the executor how many steps the update has (the delta header's
+ * step_count), when known. After a reset a VERIFY is normally skipped until
+ * a step completes, because the interrupted step may have touched its
+ * range; when every step is already done there is no such step and the
+ * VERIFY runs.
+ */
+void otaup_exec_set_step_count(otaup_exec *ex, uint32_t count);
+
 /** First step not yet done (the resume point). */
 uint32_t otaup_exec_next_step(const otaup_exec *ex);
 

@@ -227,6 +227,13 @@ OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t
     return 0;
 }
 
+OTAUP_RAMFUNC void otaup_exec_set_step_count(otaup_exec *ex, uint32_t count)
+{
+    if (ex != NULL && ex->jnext >= count) {
+        ex->dirty_unknown = 0; /* no step is left that could be half done */
+    }
+}
+
 OTAUP_RAMFUNC uint32_t otaup_exec_next_step(const otaup_exec *ex)
 {
     return ex != NULL ? ex->jnext : 0;

@@ -481,7 +481,9 @@ int th_apply(otaup_simflash *sim, const th_layout *L, const tp_stream *s, size_t
             res->resumed = rc == 1;
         }
         if (rc >= 0) {
-            uint32_t next = otaup_exec_next_step(&ex);
+            uint32_t next;
+            otaup_exec_set_step_count(&ex, s->nsteps);
+            next = otaup_exec_next_step(&ex);
             rc = 0;
             for (i = 0; i < s->nrs; i++) {
                 if (s->rs[i].index <= next) {
