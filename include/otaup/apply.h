@@ -34,6 +34,7 @@
 #include "otaup/config.h"
 #include "otaup/exec.h"
 #include "otaup/flash.h"
+#include "otaup/image.h"
 #include "otaup/journal.h"
 #include "otaup/proto.h"
 
@@ -51,6 +52,10 @@ extern "C" {
 #endif
 /** Bytes of the outgoing message buffer (INFO is the largest). */
 #define OTAUP_APPLY_TXMSG 768u
+/** Bytes of the read buffer of the block-signature computation (SIG_REQ). */
+#ifndef OTAUP_APPLY_SIG_IO
+#define OTAUP_APPLY_SIG_IO 128u
+#endif
 
 /** A user-data region. */
 typedef struct otaup_apply_region {
@@ -108,6 +113,11 @@ typedef struct otaup_apply_config {
     void *user_ctx;               /**< for manifest and notify */
     uint32_t retransmit_ms;       /**< resend an unacknowledged frame after this (0: 1000) */
     uint32_t progress_ms;         /**< least time between PROGRESS frames (0: 500) */
+    /** Frames advertised in HELLO and ACKs beyond the last acknowledged one
+     * (0: 1). A link that buffers whole frames for the applier (a TCP
+     * socket, a UART FIFO of that size) may advertise more, so that the
+     * server keeps a long link busy; frames still execute one by one. */
+    uint16_t window;
     void *work;                   /**< the work area */
     size_t work_size;
 } otaup_apply_config;
@@ -165,6 +175,10 @@ typedef struct otaup_apply {
     uint64_t result_session;
     uint32_t last_progress;
     int32_t link_error;    /* a link failure to report */
+    /* block signature of the installed image (SIG_REQ) */
+    otaup_sig_calc sig;
+    uint32_t sig_chunk;
+    uint8_t sig_io[OTAUP_APPLY_SIG_IO];
 } otaup_apply;
 
 /**

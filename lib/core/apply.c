@@ -13,6 +13,7 @@
 #define Q_BACKUP 0x02u
 #define Q_RESULT 0x04u
 #define Q_CONSENT 0x08u
+#define Q_SIG 0x10u
 
 #define ROLE_TERMINAL 2u
 
@@ -75,7 +76,7 @@ OTAUP_RAMFUNC static int send_ack(otaup_apply *ap)
     memset(&a, 0, sizeof a);
     a.seq = ap->rx_last;
     a.status = ap->rx_status;
-    a.window = 1;
+    a.window = ap->cfg.window ? ap->cfg.window : 1u;
     a.echo = ap->rx_echo;
     return send_ctl(ap, OTAUP_MSG_ACK, p, otaup_ack_encode(&a, p, sizeof p));
 }
@@ -183,6 +184,11 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
     otaup_apply_resume_state(ap, &rs);
     in->resume = rs;
     in->sec_counter = c->id.sec_counter;
+    if (c->max_ops != 0) {
+        in->have |= OTAUP_INFO_HAVE_LIMITS;
+        in->window_bits = c->window_bits;
+        in->max_ops = c->max_ops;
+    }
     n = otaup_info_encode(in, ap->txmsg, OTAUP_APPLY_TXMSG);
     if (n < 0) {
         return n;
@@ -246,6 +252,32 @@ OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
     return 0;
 }
 
+/* The next chunk of the installed image's block signature (SIG_REQ). */
+OTAUP_RAMFUNC static int build_sig(otaup_apply *ap)
+{
+    otaup_msg_sig_data m;
+    uint32_t left = ap->sig.total - ap->sig.pos, n = left < ap->sig_chunk ? left : ap->sig_chunk;
+    int rc;
+    memset(&m, 0, sizeof m);
+    m.offset = ap->sig.pos;
+    m.total = ap->sig.total;
+    rc = otaup_sig_calc_read(&ap->sig, ap->txbuf, n); /* txbuf: nothing is in flight while building */
+    if (rc < 0) {
+        return rc;
+    }
+    m.data.data = ap->txbuf;
+    m.data.len = (uint32_t)rc;
+    m.flags = m.offset + m.data.len == m.total ? OTAUP_SDATA_LAST : 0u;
+    rc = otaup_sig_data_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (rc < 0) {
+        return rc;
+    }
+    ap->tx_type = OTAUP_MSG_SIG_DATA;
+    ap->txmsg_len = (size_t)rc;
+    ap->txmsg_off = 0;
+    return 0;
+}
+
 /* Keep the send side going: one sequenced frame in flight at a time. */
 OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 {
@@ -262,6 +294,11 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
             rc = build_backup(ap);
             if (ap->bk_off >= ap->cfg.regions[ap->bk_region].len) {
                 ap->tx_what &= (uint8_t)~Q_BACKUP;
+            }
+        } else if (ap->tx_what & Q_SIG) {
+            rc = build_sig(ap);
+            if (ap->sig.pos >= ap->sig.total) {
+                ap->tx_what &= (uint8_t)~Q_SIG;
             }
         } else if (ap->tx_what & Q_RESULT) {
             ap->tx_what &= (uint8_t)~Q_RESULT;
@@ -426,7 +463,7 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     m.proto_max = OTAUP_PROTO_VERSION;
     m.max_frame = ap->cfg.max_frame;
     m.max_msg = ap->cfg.max_msg;
-    m.window = 1;
+    m.window = ap->cfg.window ? ap->cfg.window : 1u;
     m.caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
                      (ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
                      (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
@@ -575,6 +612,43 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     return 0;
 }
 
+/* SIG_REQ: the block signature of the installed image, streamed in SIG_DATA. */
+OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
+{
+    const otaup_apply_config *c = &ap->cfg;
+    otaup_image_info info;
+    uint32_t room = c->max_frame - 16u - 12u, addr;
+    int rc;
+    if (c->id.image_size == 0 || ap->session_open) {
+        return OTAUP_E_UNSUPPORTED; /* size unknown, or the image is being rewritten */
+    }
+    addr = c->layout == OTAUP_LAYOUT_AB ? c->slots[ap->journal.st.boot_slot ? 1 : 0].addr : c->slots[0].addr;
+    memset(&info, 0, sizeof info);
+    info.build_time = c->id.build_time;
+    info.size = c->id.image_size;
+    info.block_size = q->block_size;
+    rc = otaup_sig_calc_begin(&ap->sig, c->flash, addr, &info, ap->sig_io, sizeof ap->sig_io);
+    if (rc != 0) {
+        return rc;
+    }
+    if (q->offset > ap->sig.total) {
+        return OTAUP_E_RANGE;
+    }
+    while (ap->sig.pos < q->offset) { /* skip what the server has */
+        uint32_t k = q->offset - ap->sig.pos;
+        rc = otaup_sig_calc_read(&ap->sig, ap->sig_io, k < sizeof ap->sig_io ? k : sizeof ap->sig_io);
+        if (rc <= 0) {
+            return rc < 0 ? rc : OTAUP_E_INTERNAL;
+        }
+    }
+    if (room > OTAUP_APPLY_TXMSG - 16u) {
+        room = OTAUP_APPLY_TXMSG - 16u;
+    }
+    ap->sig_chunk = q->max_chunk < room ? q->max_chunk : room;
+    ap->tx_what |= Q_SIG;
+    return 0;
+}
+
 OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t *p, size_t n)
 {
     otaup_msg m;
@@ -647,6 +721,8 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
     }
     case OTAUP_MSG_RESTORE_DATA:
         return do_restore(ap, &m.u.rdata);
+    case OTAUP_MSG_SIG_REQ:
+        return do_sig_req(ap, &m.u.sig_req);
     default:
         return OTAUP_E_MSG_TYPE; /* a message a terminal does not receive */
     }
