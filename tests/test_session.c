@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "otaup/error.h"
+#include "otaup/proto.h"
 #include "otaup/record.h"
 #include "otaup/registry.h"
 #include "otaup/session.h"
@@ -130,6 +131,7 @@ static void make_info(const char *id, const uint8_t *img)
     snprintf(info.model, sizeof info.model, "M1");
     snprintf(info.version, sizeof info.version, "1.0");
     info.build_time = 100;
+    info.have_image_hash = 1;
     hash128(img, sizeof v1, info.image_hash);
     info.image_size = sizeof v1;
     otaup_geometry_uniform(&info.geo, 0x08000000, 4096, 32, 8);
@@ -138,14 +140,19 @@ static void make_info(const char *id, const uint8_t *img)
     info.layout = 0;
     info.slot_addr = 0x08000000;
     info.slot_size = 24 * 4096;
+    info.target_addr = 0x08000000;
     info.scratch_addr = 0x08000000 + 24 * 4096;
     info.scratch_size = 4096;
     info.nregions = 2;
+    info.regions[0].id = 1;
     info.regions[0].addr = 0x08000000 + 26 * 4096;
     info.regions[0].len = sizeof userdata[0];
+    info.regions[0].hash_alg = 1;
     hash64(userdata[0], sizeof userdata[0], info.regions[0].hash);
+    info.regions[1].id = 2;
     info.regions[1].addr = 0x08000000 + 28 * 4096;
     info.regions[1].len = sizeof userdata[1];
+    info.regions[1].hash_alg = 1;
     hash64(userdata[1], sizeof userdata[1], info.regions[1].hash);
 }
 
@@ -176,34 +183,78 @@ static int send_simple(otaup_session *s, uint8_t type, uint32_t seq, uint64_t no
     memset(&m, 0, sizeof m);
     m.type = type;
     m.seq = seq;
+    m.window = 8;
     return otaup_session_input_msg(s, &m, now);
 }
 
-/* the next message out must be of `type` */
-static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
+/* the scripted terminal acknowledges message m (cumulatively) */
+static void ack(otaup_session *s, const otaup_sm *m, uint64_t now)
 {
-    const otaup_sm *m = otaup_session_next_msg(s, now);
-    ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
-                  otaup_session_state_name(otaup_session_get_state(s)));
-    ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
-    return m;
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
 }
 
-/* the terminal sends region `r` in chunks of 1000 bytes */
+/* the next message out must be of `type` (HELLO and keep-alive PINGs are
+ * acknowledged on the way) */
+static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
+{
+    for (;;) {
+        const otaup_sm *m = otaup_session_next_msg(s, now);
+        ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
+                      otaup_session_state_name(otaup_session_get_state(s)));
+        if ((m->type == OTAUP_SM_HELLO || m->type == OTAUP_SM_PING_OUT) && type != m->type) {
+            ack(s, m, now);
+            continue;
+        }
+        ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
+        return m;
+    }
+}
+
+static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
+                             const uint8_t *whole, size_t whole_len, uint64_t now, int expect_rc)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_BACKUP_DATA;
+    m.region = id;
+    m.offset = off;
+    m.data = d;
+    m.len = n;
+    if (off + n == whole_len) {
+        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.hash_alg = OTAUP_HASH_XXH3_64;
+        hash64(whole, whole_len, m.hash);
+    }
+    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), expect_rc);
+}
+
+/* the terminal sends region `r` (id r+1) in chunks of 1000 bytes */
 static void answer_backup(otaup_session *s, uint32_t r, const uint8_t *data, uint64_t now)
 {
     const otaup_sm *q = expect(s, OTAUP_SM_BACKUP_REQ, now);
-    uint32_t off;
-    ck_assert_uint_eq(q->region, r);
-    for (off = q->offset; off < sizeof userdata[0]; off += 1000) {
-        otaup_sm m;
-        memset(&m, 0, sizeof m);
-        m.type = OTAUP_SM_BACKUP_DATA;
-        m.region = r;
-        m.offset = off;
-        m.data = data + off;
-        m.len = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
-        ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+    uint32_t off, first = q->offset;
+    ck_assert_uint_eq(q->region, r + 1);
+    ck_assert_uint_eq(q->flags, 0);
+    ack(s, q, now);
+    for (off = first; off < sizeof userdata[0]; off += 1000) {
+        size_t n = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
+        send_region_data(s, r + 1, off, data + off, n, data, sizeof userdata[0], now, 0);
+    }
+}
+
+/* the terminal answers the hash requests with the hashes of r0, r1 */
+static void answer_hashes(otaup_session *s, const uint8_t *r0, const uint8_t *r1, uint64_t now)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        const otaup_sm *q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+        uint32_t id = q->region;
+        ck_assert_uint_eq(q->flags, OTAUP_BACKUP_HASH_ONLY);
+        ck_assert_uint_eq(q->offset, sizeof userdata[0]);
+        ck_assert(id == 1 || id == 2);
+        ack(s, q, now);
+        send_region_data(s, id, (uint32_t)sizeof userdata[0], NULL, 0, id == 1 ? r0 : r1, sizeof userdata[0],
+                         now, 0);
     }
 }
 
@@ -223,26 +274,22 @@ static void run_transfer(otaup_session *s, uint64_t *now, int stop_after)
             continue;
         }
         ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
-        ck_assert_uint_le(m->len + 32, info.max_frame);
+        ck_assert_uint_le(m->len + 16, info.max_frame);
         memcpy(received + received_len, m->data, m->len);
         received_len += m->len;
-        ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, *now), 0);
+        ack(s, m, *now);
         if (++got == stop_after) {
             return;
         }
     }
 }
 
-static void send_result(otaup_session *s, const uint8_t *img, const uint8_t *r0, const uint8_t *r1,
-                        uint64_t now)
+static void send_result(otaup_session *s, uint32_t session, uint64_t now)
 {
     otaup_sm m;
     memset(&m, 0, sizeof m);
     m.type = OTAUP_SM_RESULT;
-    hash128(img, sizeof v2, m.image_hash);
-    m.nregions = 2;
-    hash64(r0, sizeof userdata[0], m.region_hash[0]);
-    hash64(r1, sizeof userdata[1], m.region_hash[1]);
+    m.session_id = session;
     ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
 }
 
@@ -269,28 +316,42 @@ static int audit_cb(const otaup_reg_audit *a, void *p)
     return 0;
 }
 
-/* restore, commit, result, done — with region 1 damaged by the upgrade */
+/* region hashes, restore, commit, result, done — with region 2 damaged by the upgrade */
 static void finish_with_restore(otaup_session *s, uint64_t now)
 {
     uint8_t damaged[sizeof userdata[1]], restored[sizeof userdata[1]];
     const otaup_sm *m;
+    uint32_t session;
     memcpy(damaged, userdata[1], sizeof damaged);
     memset(damaged + 100, 0xFF, 500);
-    send_result(s, v2, userdata[0], damaged, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    answer_hashes(s, userdata[0], damaged, now);
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_RESTORE);
     memset(restored, 0, sizeof restored);
     while (otaup_session_get_state(s) == OTAUP_SS_RESTORE) {
         m = expect(s, OTAUP_SM_RESTORE, now);
-        ck_assert_uint_eq(m->region, 1); /* region 0 is intact: not restored */
+        ck_assert_uint_eq(m->region, 2); /* region 1 is intact: not restored */
         ck_assert_uint_le(m->offset + m->len, sizeof restored);
         memcpy(restored + m->offset, m->data, m->len);
-        ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+        if (m->offset + m->len == sizeof restored) {
+            uint8_t h[8];
+            hash64(userdata[1], sizeof userdata[1], h);
+            ck_assert_uint_eq(m->flags, OTAUP_RDATA_LAST | OTAUP_RDATA_HASH);
+            ck_assert_int_eq(memcmp(m->hash, h, 8), 0);
+        }
+        ack(s, m, now);
     }
     ck_assert_int_eq(memcmp(restored, userdata[1], sizeof restored), 0);
+    /* checked again after the restore */
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    answer_hashes(s, userdata[0], restored, now);
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_COMMIT);
     m = expect(s, OTAUP_SM_COMMIT, now);
+    ck_assert_int_eq(m->code, OTAUP_COMMIT_DONE);
+    session = m->session_id;
+    ack(s, m, now);
     ck_assert_int_eq(count_backups(info.id), 2); /* kept until the terminal confirms */
-    send_result(s, v2, userdata[0], restored, now);
+    send_result(s, session, now);
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_DONE);
     expect(s, OTAUP_SM_DONE, now);
     ck_assert_int_eq(count_backups(info.id), 0);
@@ -308,6 +369,8 @@ START_TEST(test_whole_flow)
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_WAIT_REQUEST);
     m = expect(s, OTAUP_SM_NOTIFY, now);
     ck_assert_ptr_nonnull(strstr(m->text, "2.0"));
+    ck_assert_str_eq(m->version, "2.0");
+    ack(s, m, now);
     ck_assert_int_eq(otaup_registry_terminal_get(reg, "T1", &t), 0);
     ck_assert_str_eq(t.status, "notified");
     /* nothing until the user asks (customer centre) */
@@ -329,7 +392,8 @@ START_TEST(test_whole_flow)
     m = expect(s, OTAUP_SM_START, now);
     ck_assert_uint_eq(m->len, 8); /* header + sections */
     ck_assert_uint_eq(m->step, 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    ck_assert_uint_eq(m->flags, 0);
+    ack(s, m, now);
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
     received_len = 0;
     run_transfer(s, &now, -1);
@@ -368,12 +432,12 @@ START_TEST(test_disconnect_and_resume)
     size_t first_part;
     make_info("T2", v1);
     ck_assert_int_eq(send_info(s, now), 0);
-    expect(s, OTAUP_SM_NOTIFY, now);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
     ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0); /* accepted on the phone */
     answer_backup(s, 0, userdata[0], now);
     answer_backup(s, 1, userdata[1], now);
     m = expect(s, OTAUP_SM_START, now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    ack(s, m, now);
     received_len = 0;
     run_transfer(s, &now, 12);
     first_part = received_len;
@@ -402,8 +466,9 @@ START_TEST(test_disconnect_and_resume)
     /* no new notification, no second backup: straight to START at SYNC 8 */
     m = expect(s, OTAUP_SM_START, now);
     ck_assert_uint_eq(m->step, 8);
+    ck_assert_uint_eq(m->flags, OTAUP_START_RESUME);
     ck_assert_uint_eq(m->session_id, rs.session_id);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+    ack(s, m, now);
     received_len = 0;
     run_transfer(s, &now, -1);
     ck_assert_uint_lt(received_len, body_len / 2 + 200); /* only the rest was sent */
@@ -475,7 +540,7 @@ START_TEST(test_bad_backup_and_peer_errors)
     int i;
     make_info("T5", v1);
     ck_assert_int_eq(send_info(s, 0), 0);
-    expect(s, OTAUP_SM_NOTIFY, 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
     ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
     memcpy(wrong, userdata[0], sizeof wrong);
     wrong[7] ^= 1;
@@ -483,15 +548,8 @@ START_TEST(test_bad_backup_and_peer_errors)
     for (i = 0; i < 2; i++) {
         answer_backup(s, 0, wrong, 0);
     }
-    {
-        otaup_sm d;
-        expect(s, OTAUP_SM_BACKUP_REQ, 0);
-        memset(&d, 0, sizeof d);
-        d.type = OTAUP_SM_BACKUP_DATA;
-        d.data = wrong;
-        d.len = sizeof wrong;
-        ck_assert_int_eq(otaup_session_input_msg(s, &d, 0), OTAUP_E_BACKUP);
-    }
+    ack(s, expect(s, OTAUP_SM_BACKUP_REQ, 0), 0);
+    send_region_data(s, 1, 0, wrong, sizeof wrong, wrong, sizeof wrong, 0, OTAUP_E_BACKUP);
     ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
     ck_assert_int_eq(otaup_session_result(s), OTAUP_E_BACKUP);
     m = expect(s, OTAUP_SM_ABORT_OUT, 0);
@@ -507,7 +565,7 @@ START_TEST(test_silent_terminal_times_out)
     uint64_t d;
     make_info("T6", v1);
     ck_assert_int_eq(send_info(s, 0), 0);
-    expect(s, OTAUP_SM_NOTIFY, 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
     ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
     expect(s, OTAUP_SM_BACKUP_REQ, 0);
     /* asked again on each timeout, then given up */

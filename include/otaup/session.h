@@ -94,7 +94,35 @@ OTAUP_API int otaup_session_default_delta(otaup_registry *reg, const otaup_reg_t
                                           size_t sig_len, otaup_blob *delta, uint32_t *body_offset,
                                           void *payload);
 
-#define OTAUP_SESSION_OPTIONS_VERSION 1
+/**
+ * Shared delta cache: the deltas sessions are sending, held once in memory
+ * and shared by every session that sends the same (source, target,
+ * terminal layout), instead of one copy per session. Entries no session
+ * uses are dropped, least recently used first, when the cache holds more
+ * than `max_bytes`. Used by one thread (the sessions' thread).
+ */
+typedef struct otaup_delta_cache otaup_delta_cache;
+
+/** Create a cache (max_bytes 0: 64 MiB). Returns 0, OTAUP_E_NOMEM. */
+OTAUP_API int otaup_delta_cache_new(size_t max_bytes, otaup_delta_cache **out);
+/** Free the cache; every session using it must be freed first. NULL is fine. */
+OTAUP_API void otaup_delta_cache_free(otaup_delta_cache *c);
+/** Deltas held, their bytes, lookups answered from memory, and misses. */
+OTAUP_API void otaup_delta_cache_stats(const otaup_delta_cache *c, size_t *entries, size_t *bytes,
+                                       uint64_t *hits, uint64_t *misses);
+
+/**
+ * Compute ahead of time, and store in the registry's delta cache, the
+ * deltas to release `release_id` from every source image that terminals
+ * of its model are known to run (the seed's "analysis stored ahead of
+ * time"), for each of their flash layouts. Returns the number of deltas
+ * computed (those already cached are not counted) or a negative error.
+ * `log` (may be NULL) reports each one.
+ */
+OTAUP_API int otaup_session_precompute(otaup_registry *reg, int64_t release_id, otaup_session_log_cb log,
+                                       void *payload);
+
+#define OTAUP_SESSION_OPTIONS_VERSION 2
 
 typedef struct otaup_session_options {
     unsigned version;               /**< OTAUP_SESSION_OPTIONS_VERSION */
@@ -114,10 +142,12 @@ typedef struct otaup_session_options {
     void *delta_payload;
     otaup_session_log_cb log;       /**< NULL: no logging */
     void *log_payload;
+    /* version 2 */
+    otaup_delta_cache *cache;       /**< NULL: each session holds its own copy of its delta */
 } otaup_session_options;
 
 #define OTAUP_SESSION_OPTIONS_INIT \
-    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL }
+    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /** Initialise *opts with the defaults. */
 OTAUP_API void otaup_session_options_init(otaup_session_options *opts);
@@ -139,6 +169,7 @@ typedef struct otaup_session_stats {
     uint32_t resumed_from_step; /**< 0, or the step a resumed transfer restarted at */
     uint64_t delta_bytes;       /**< size of the delta container */
     uint32_t image_size;        /**< size of the target image */
+    uint32_t frames_in;         /**< valid frames received */
 } otaup_session_stats;
 
 /** Create a session for a new connection. Returns 0, OTAUP_E_INVAL, OTAUP_E_UNSUPPORTED, OTAUP_E_NOMEM. */

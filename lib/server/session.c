@@ -1,6 +1,13 @@
 /*
  * otaup — the session driver's state machine (docs/server.md).
  * Server side, C11, allocates. One struct per terminal, no global state.
+ *
+ * Output: every sequenced message takes the next sequence number. Control
+ * messages (HELLO, NOTIFY, BACKUP_REQ, SIG_REQ, START, COMMIT, PING) wait
+ * in a queue until acknowledged and go back N on a NACK or a timeout; the
+ * BATCH and RESTORE streams (session_tx.c) are numbered in one block and
+ * sent under the same window once the queue is empty. The two never
+ * interleave, so the terminal always sees one gap-free sequence.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +15,8 @@
 #include <string.h>
 
 #include "otaup/error.h"
+#include "otaup/image.h"
+#include "otaup/proto.h"
 #include "otaup/record.h"
 #include "otaup/session.h"
 #include "server/regcrypt.h"
@@ -17,12 +26,20 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define OUTQ 8
+#define CQ 16                /* control messages queued */
 #define MAX_RESTORE_ROUNDS 2
+#define BACKUP_RETRIES 3
 
-struct outmsg {
+enum { SIG_NONE = 0, SIG_ASKED, SIG_DONE, SIG_REFUSED };
+
+struct ctlent {
     otaup_sm m;
-    uint8_t *owned;
+    uint8_t *owned;  /* data */
+    char *text, *version;
+    uint32_t nframes, maxf;
+    uint8_t sent;
+    uint8_t resent;  /* sent more than once (no RTT sample) */
+    uint64_t first_sent;
 };
 
 struct otaup_session {
@@ -31,7 +48,7 @@ struct otaup_session {
     int result;
     int finished;
     otaup_swire *wire;
-    uint64_t now, last_rx, t_next;
+    uint64_t now, last_rx, last_tx, t_next;
     int clock_started;
     /* terminal */
     otaup_sm_info info;
@@ -39,19 +56,25 @@ struct otaup_session {
     otaup_reg_terminal term;
     otaup_reg_release rel;
     otaup_reg_session rs;
+    int src_known;   /* term.image_hash names the image it runs (reported or from its version) */
+    int src_trusted; /* ... and that was checked (INFO hash, or its signature) */
     int resuming;
     uint32_t resume_step;
-    /* outgoing one-shot messages */
-    struct outmsg q[OUTQ];
-    unsigned qh, qn;
-    struct outmsg cur; /* the message handed out last */
-    /* reliable control message (START, COMMIT) */
-    otaup_sm ctl;
-    uint8_t *ctl_data;
-    int ctl_active, ctl_due;
-    uint64_t ctl_sent;
-    uint32_t ctl_tries, ctl_rto;
-    uint32_t seq_next;
+    int term_ended;  /* the terminal says this session already ended well */
+    /* the sequence */
+    uint32_t seq_next;  /* next number to assign */
+    uint32_t expected;  /* next number the terminal expects, as far as we know */
+    uint32_t peer_window;
+    struct ctlent cq[CQ];
+    unsigned cqh, cqn;
+    uint64_t cq_timer, cq_gb_time;
+    uint32_t cq_rto, cq_tries, srtt, rttvar;
+    /* the message handed out last, and a pending ABORT */
+    otaup_sm cur;
+    uint8_t *cur_owned;
+    int abort_pending;
+    otaup_sm abort_m;
+    char abort_text[240];
     /* backup */
     uint32_t bk_region;
     uint8_t *bk_buf;
@@ -61,10 +84,16 @@ struct otaup_session {
     /* signature */
     uint8_t *sig;
     uint32_t sig_len, sig_got;
-    int sig_asked;
-    uint64_t sig_at;
+    int sig_state;
+    /* verify: the regions' hashes after the transfer */
+    uint8_t vhash[OTAUP_SM_MAX_REGIONS][8];
+    uint32_t vgot;
+    int vhash_unsupported;
     /* delta and transfer */
-    otaup_blob delta;
+    const uint8_t *delta;
+    size_t delta_len;
+    otaup_blob delta_own;
+    void *dref;
     uint32_t body_off;
     otaup_tx tx;
     int tx_ready;
@@ -74,6 +103,7 @@ struct otaup_session {
     uint32_t rlist[OTAUP_SM_MAX_REGIONS];
     uint32_t rn, ri, rounds;
     otaup_blob rplain;
+    uint8_t rhash[8];
     otaup_tx rtx;
     int rtx_ready;
     uint32_t rseq_base;
@@ -97,6 +127,14 @@ void otaup_session_options_init(otaup_session_options *opts)
     if (opts != NULL) {
         otaup_session_options d = OTAUP_SESSION_OPTIONS_INIT;
         *opts = d;
+    }
+}
+
+static void hex16(const uint8_t *h, char *out)
+{
+    unsigned i;
+    for (i = 0; i < 16; i++) {
+        sprintf(out + 2 * i, "%02x", h[i]);
     }
 }
 
@@ -153,17 +191,72 @@ static void set_status(otaup_session *s, const char *status)
     otaup_registry_terminal_set_status(s->o.reg, s->info.id, status);
 }
 
-/* ---- output ------------------------------------------------------------ */
+/* ---- the control queue -------------------------------------------------- */
 
-static int enqueue(otaup_session *s, const otaup_sm *m, const uint8_t *data, size_t len)
+static uint32_t maxf(const otaup_session *s)
 {
-    struct outmsg *e;
-    if (s->qn == OUTQ) {
+    const otaup_swire_peer *p = otaup_swire_peer_info(s->wire);
+    uint32_t f = s->o.frame_max;
+    if (p->have && p->max_frame < f) {
+        f = p->max_frame;
+    }
+    if (s->have_info && s->info.max_frame < f) {
+        f = s->info.max_frame;
+    }
+    if (!p->have && !s->have_info) {
+        f = OTAUP_FRAME_MIN;
+    }
+    return f < OTAUP_FRAME_MIN ? OTAUP_FRAME_MIN : f;
+}
+
+static uint32_t window(const otaup_session *s)
+{
+    const otaup_swire_peer *p = otaup_swire_peer_info(s->wire);
+    if (s->peer_window != 0) {
+        return s->peer_window;
+    }
+    return p->have && p->window > 0 ? p->window : 1u;
+}
+
+static char *dupstr(const char *t)
+{
+    char *c;
+    size_t n;
+    if (t == NULL) {
+        return NULL;
+    }
+    n = strlen(t) + 1;
+    c = malloc(n);
+    if (c != NULL) {
+        memcpy(c, t, n);
+    }
+    return c;
+}
+
+static void ent_free(struct ctlent *e)
+{
+    free(e->owned);
+    free(e->text);
+    free(e->version);
+    memset(e, 0, sizeof *e);
+}
+
+static struct ctlent *cq_at(otaup_session *s, unsigned i)
+{
+    return &s->cq[(s->cqh + i) % CQ];
+}
+
+/* Queue a control message: it takes the next sequence number(s). */
+static int cq_push(otaup_session *s, const otaup_sm *m, const void *data, size_t len)
+{
+    struct ctlent *e;
+    int nf;
+    if (s->cqn == CQ) {
         return OTAUP_E_BUFFER;
     }
-    e = &s->q[(s->qh + s->qn) % OUTQ];
+    e = cq_at(s, s->cqn);
+    memset(e, 0, sizeof *e);
     e->m = *m;
-    e->owned = NULL;
     if (len > 0) {
         e->owned = malloc(len);
         if (e->owned == NULL) {
@@ -173,8 +266,63 @@ static int enqueue(otaup_session *s, const otaup_sm *m, const uint8_t *data, siz
     }
     e->m.data = e->owned;
     e->m.len = len;
-    s->qn++;
+    e->text = dupstr(m->text);
+    e->version = dupstr(m->version);
+    e->m.text = e->text;
+    e->m.version = e->version;
+    e->maxf = maxf(s);
+    nf = otaup_swire_frames(&e->m, e->maxf);
+    if (nf < 0) {
+        ent_free(e);
+        return nf;
+    }
+    e->nframes = (uint32_t)nf;
+    e->m.seq = s->seq_next;
+    s->seq_next += e->nframes;
+    s->cqn++;
     return 0;
+}
+
+/* Forget entries from sequence number `seq` on (the terminal refused that frame). */
+static void cq_truncate(otaup_session *s, uint32_t seq)
+{
+    while (s->cqn > 0) {
+        struct ctlent *e = cq_at(s, s->cqn - 1);
+        if (e->m.seq < seq) {
+            break;
+        }
+        ent_free(e);
+        s->cqn--;
+    }
+    s->seq_next = seq;
+}
+
+static void cq_clear(otaup_session *s)
+{
+    while (s->cqn > 0) {
+        ent_free(cq_at(s, 0));
+        s->cqh = (s->cqh + 1) % CQ;
+        s->cqn--;
+    }
+}
+
+static void rtt_sample(otaup_session *s, uint32_t r)
+{
+    if (s->srtt == 0) {
+        s->srtt = r ? r : 1;
+        s->rttvar = r / 2;
+    } else {
+        uint32_t d = s->srtt > r ? s->srtt - r : r - s->srtt;
+        s->rttvar = (3 * s->rttvar + d) / 4;
+        s->srtt = (7 * s->srtt + r) / 8;
+    }
+    s->cq_rto = s->srtt + 4 * s->rttvar;
+    if (s->cq_rto < 200) {
+        s->cq_rto = 200;
+    }
+    if (s->cq_rto > 30000) {
+        s->cq_rto = 30000;
+    }
 }
 
 static void send_simple(otaup_session *s, uint8_t type, int32_t code, const char *text)
@@ -184,42 +332,18 @@ static void send_simple(otaup_session *s, uint8_t type, int32_t code, const char
     m.type = type;
     m.code = code;
     m.session_id = s->rs.session_id;
-    m.text = NULL;
-    if (text != NULL) {
-        enqueue(s, &m, (const uint8_t *)text, strlen(text) + 1);
-    } else {
-        enqueue(s, &m, NULL, 0);
-    }
-}
-
-/* the reliable control message: one at a time, retransmitted on timeout */
-static int ctl_send(otaup_session *s, const otaup_sm *m, const uint8_t *data, size_t len)
-{
-    free(s->ctl_data);
-    s->ctl_data = NULL;
-    if (len > 0) {
-        s->ctl_data = malloc(len);
-        if (s->ctl_data == NULL) {
-            return OTAUP_E_NOMEM;
-        }
-        memcpy(s->ctl_data, data, len);
-    }
-    s->ctl = *m;
-    s->ctl.data = s->ctl_data;
-    s->ctl.len = len;
-    s->ctl.seq = s->seq_next++;
-    s->ctl_active = 1;
-    s->ctl_due = 1;
-    s->ctl_tries = 0;
-    s->ctl_rto = s->o.rto_initial_ms;
-    return 0;
+    m.text = text;
+    cq_push(s, &m, NULL, 0);
 }
 
 /* ---- ending ---------------------------------------------------------- */
 
 static int fail(otaup_session *s, int err, const char *why)
 {
-    char text[200];
+    char text[240];
+    if (s->finished) {
+        return s->result ? s->result : err;
+    }
     snprintf(text, sizeof text, "%s: %s", why, otaup_strerror(err));
     slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
     if (s->have_info) {
@@ -231,7 +355,16 @@ static int fail(otaup_session *s, int err, const char *why)
         }
         set_status(s, "failed");
     }
-    send_simple(s, OTAUP_SM_ABORT_OUT, err, text);
+    /* ABORT goes out at once with the number the terminal expects next */
+    cq_clear(s);
+    memset(&s->abort_m, 0, sizeof s->abort_m);
+    s->abort_m.type = OTAUP_SM_ABORT_OUT;
+    s->abort_m.code = err;
+    s->abort_m.session_id = s->rs.session_id;
+    s->abort_m.seq = s->expected;
+    snprintf(s->abort_text, sizeof s->abort_text, "%s", text);
+    s->abort_m.text = s->abort_text;
+    s->abort_pending = 1;
     set_state(s, OTAUP_SS_FAILED);
     s->result = err;
     s->finished = 1;
@@ -239,39 +372,6 @@ static int fail(otaup_session *s, int err, const char *why)
 }
 
 /* ---- INFO ---------------------------------------------------------------- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-size_t otaup_session_layout_encode(const otaup_sm_info *in, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned i;
-    if (cap < 40u + 8u * OTAUP_MAX_SECTOR_RUNS) {
-        return 0;
-    }
-    out[n++] = 1; /* encoding version */
-    out[n++] = in->layout;
-    out[n++] = in->geo.erased;
-    out[n++] = in->geo.nruns;
-    put32(out + n, in->geo.base), n += 4;
-    put32(out + n, in->geo.write_size), n += 4;
-    for (i = 0; i < in->geo.nruns && i < OTAUP_MAX_SECTOR_RUNS; i++) {
-        put32(out + n, in->geo.runs[i].count), n += 4;
-        put32(out + n, in->geo.runs[i].size), n += 4;
-    }
-    put32(out + n, in->slot_addr), n += 4;
-    put32(out + n, in->target_addr), n += 4;
-    put32(out + n, in->scratch_addr), n += 4;
-    put32(out + n, in->scratch_size), n += 4;
-    put32(out + n, in->ram), n += 4;
-    return n;
-}
 
 static int inside(const otaup_geometry *g, uint32_t addr, uint32_t len)
 {
@@ -313,6 +413,10 @@ int otaup_session_info_check(const otaup_sm_info *in, char *why, size_t why_len)
     if (in->layout == 1 && !inside(&in->geo, in->target_addr, in->slot_size)) {
         BAD(OTAUP_E_GEOMETRY, "second slot is outside its flash");
     }
+    if (in->layout == 1 && in->target_addr < in->slot_addr + in->slot_size &&
+        in->slot_addr < in->target_addr + in->slot_size) {
+        BAD(OTAUP_E_GEOMETRY, "the two image slots overlap");
+    }
     if (in->scratch_size != 0 && !inside(&in->geo, in->scratch_addr, in->scratch_size)) {
         BAD(OTAUP_E_GEOMETRY, "scratch area is outside its flash");
     }
@@ -321,6 +425,7 @@ int otaup_session_info_check(const otaup_sm_info *in, char *why, size_t why_len)
     }
     for (i = 0; i < in->nregions; i++) {
         const otaup_sm_region *r = &in->regions[i];
+        uint32_t k;
         if (r->len == 0 || !inside(&in->geo, r->addr, r->len)) {
             BAD(OTAUP_E_GEOMETRY, "user-data region %u (0x%08x+%u) is outside its flash", i, r->addr,
                 r->len);
@@ -328,8 +433,16 @@ int otaup_session_info_check(const otaup_sm_info *in, char *why, size_t why_len)
         if (r->addr < in->slot_addr + in->slot_size && in->slot_addr < r->addr + r->len) {
             BAD(OTAUP_E_GEOMETRY, "user-data region %u overlaps the image slot", i);
         }
+        if (in->layout == 1 && r->addr < in->target_addr + in->slot_size && in->target_addr < r->addr + r->len) {
+            BAD(OTAUP_E_GEOMETRY, "user-data region %u overlaps the second slot", i);
+        }
         if (r->len > 64u * 1024u * 1024u) {
             BAD(OTAUP_E_PEER, "user-data region %u is too large", i);
+        }
+        for (k = 0; k < i; k++) {
+            if (in->regions[k].id == r->id) {
+                BAD(OTAUP_E_PEER, "two user-data regions with id %u", r->id);
+            }
         }
     }
     return 0;
@@ -352,15 +465,65 @@ static int is_active_state(const char *st)
 static int enter_wait_request(otaup_session *s);
 static int enter_backup(otaup_session *s);
 static int enter_prepare(otaup_session *s);
-static int enter_restore_or_commit(otaup_session *s, const uint8_t (*hashes)[8], uint32_t n);
+static int enter_verify(otaup_session *s);
+static int enter_restore_or_commit(otaup_session *s, int decide);
+static int take_request(otaup_session *s, const char *source);
+
+struct find_rel {
+    const char *version;
+    int64_t build_time;
+    otaup_reg_release r;
+    int hit;
+};
+
+static int find_rel_cb(const otaup_reg_release *r, void *payload)
+{
+    struct find_rel *f = payload;
+    if (strcmp(r->version, f->version) == 0 && r->build_time == f->build_time) {
+        f->r = *r;
+        f->hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* What the terminal runs: the hash it reported, else the release its
+ * version and build time name (the seed's "software version and compile
+ * time"), else what it ran when last seen with the same version. */
+static void resolve_source(otaup_session *s, const otaup_sm_info *in, const otaup_reg_terminal *prev, int known)
+{
+    struct find_rel f;
+    static const uint8_t zero[OTAUP_REG_HASH_LEN];
+    s->src_known = s->src_trusted = 0;
+    if (in->have_image_hash) {
+        memcpy(s->term.image_hash, in->image_hash, OTAUP_REG_HASH_LEN);
+        s->src_known = s->src_trusted = 1;
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    f.version = in->version;
+    f.build_time = in->build_time;
+    if (otaup_registry_release_list(s->o.reg, in->model, find_rel_cb, &f) >= 0 && f.hit) {
+        memcpy(s->term.image_hash, f.r.image_hash, OTAUP_REG_HASH_LEN);
+        s->src_known = 1;
+        return;
+    }
+    if (known && strcmp(prev->version, in->version) == 0 && prev->build_time == in->build_time &&
+        memcmp(prev->image_hash, zero, sizeof zero) != 0) {
+        memcpy(s->term.image_hash, prev->image_hash, OTAUP_REG_HASH_LEN);
+        s->src_known = 1;
+        return;
+    }
+    memset(s->term.image_hash, 0, OTAUP_REG_HASH_LEN);
+}
 
 static int on_info(otaup_session *s, const otaup_sm_info *in)
 {
-    char why[300];
+    char why[300], h[33];
     otaup_reg_terminal prev;
     int rc, known;
     if (s->st != OTAUP_SS_HELLO) {
-        return 0; /* a repeated INFO (retransmission): ignore */
+        return 0; /* a repeated INFO: ignore */
     }
     rc = otaup_session_info_check(in, why, sizeof why);
     if (rc < 0) {
@@ -392,58 +555,56 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
     snprintf(s->term.model, sizeof s->term.model, "%s", in->model);
     snprintf(s->term.version, sizeof s->term.version, "%s", in->version);
     s->term.build_time = in->build_time;
-    memcpy(s->term.image_hash, in->image_hash, sizeof s->term.image_hash);
     s->term.image_size = in->image_size;
     s->term.layout_len = (uint32_t)otaup_session_layout_encode(in, s->term.layout, sizeof s->term.layout);
     s->term.last_seen = 0;
+
+    /* an unfinished session of ours? */
+    if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 && is_active_state(s->rs.state) &&
+        otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0) {
+        /* the source is what the session was planned from */
+        s->src_known = s->src_trusted = known;
+        if (!known) {
+            resolve_source(s, in, &prev, 0);
+        }
+        rc = otaup_registry_terminal_put(s->o.reg, &s->term);
+        if (rc < 0) {
+            return fail(s, rc, "registry: recording the terminal");
+        }
+        otaup_registry_audit(s->o.reg, in->id, "resume", "session %08x was in %s; terminal %s at step %u",
+                             s->rs.session_id, s->rs.state, in->active ? "active" : "idle", in->next_step);
+        slog(s, OTAUP_LOG_INFO, "resume", "session=%08x state=%s terminal_step=%u active=%d", s->rs.session_id,
+             s->rs.state, in->next_step, in->active);
+        set_status(s, "upgrading");
+        if (strcmp(s->rs.state, "backup") == 0 && !in->active) {
+            return enter_backup(s);
+        }
+        if (in->have_image_hash && memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0 &&
+            !in->active) {
+            return enter_verify(s); /* the image is already the target */
+        }
+        if (!in->active && (strcmp(s->rs.state, "verify") == 0 || strcmp(s->rs.state, "restore") == 0 ||
+                            strcmp(s->rs.state, "commit") == 0)) {
+            return enter_verify(s); /* the stream was complete; the journal is closed */
+        }
+        s->resuming = in->active && in->session_id == s->rs.session_id;
+        s->resume_step = s->resuming ? in->next_step : 0;
+        return enter_prepare(s);
+    }
+    memset(&s->rs, 0, sizeof s->rs);
+
+    resolve_source(s, in, &prev, known);
     rc = otaup_registry_terminal_put(s->o.reg, &s->term);
     if (rc < 0) {
         return fail(s, rc, "registry: recording the terminal");
     }
-    {
-        char h[33];
-        unsigned i;
-        for (i = 0; i < 16; i++) {
-            sprintf(h + 2 * i, "%02x", in->image_hash[i]);
-        }
-        otaup_registry_audit(s->o.reg, in->id, "info", "model %s version %s build %lld image %u bytes %s%s",
-                             in->model, in->version, (long long)in->build_time, in->image_size, h,
-                             in->active ? " (session active)" : "");
-        slog(s, OTAUP_LOG_INFO, "info", "model=%s version=%s build=%lld image=%u hash=%s resume=%s",
-             in->model, in->version, (long long)in->build_time, in->image_size, h,
-             in->active ? "yes" : "no");
-    }
-
-    /* an unfinished session of ours? */
-    if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 && is_active_state(s->rs.state)) {
-        rc = otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL);
-        if (rc == 0) {
-            otaup_registry_audit(s->o.reg, in->id, "resume",
-                                 "session %08x was in %s; terminal %s at step %u", s->rs.session_id,
-                                 s->rs.state, in->active ? "active" : "idle", in->next_step);
-            slog(s, OTAUP_LOG_INFO, "resume", "session=%08x state=%s terminal_step=%u active=%d",
-                 s->rs.session_id, s->rs.state, in->next_step, in->active);
-            set_status(s, "upgrading");
-            if (memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0 && !in->active) {
-                /* the image is already the target: finish with restore/commit */
-                uint8_t hs[OTAUP_SM_MAX_REGIONS][8];
-                uint32_t i;
-                for (i = 0; i < in->nregions; i++) {
-                    memcpy(hs[i], in->regions[i].hash, 8);
-                }
-                return enter_restore_or_commit(s, (const uint8_t(*)[8])hs, in->nregions);
-            }
-            if (strcmp(s->rs.state, "backup") == 0) {
-                return enter_backup(s);
-            }
-            s->resuming = in->active && in->session_id == s->rs.session_id;
-            s->resume_step = s->resuming ? in->next_step : 0;
-            return enter_prepare(s);
-        }
-        memset(&s->rs, 0, sizeof s->rs);
-    } else {
-        memset(&s->rs, 0, sizeof s->rs);
-    }
+    hex16(s->term.image_hash, h);
+    otaup_registry_audit(s->o.reg, in->id, "info", "model %s version %s build %lld image %u bytes %s%s",
+                         in->model, in->version, (long long)in->build_time, in->image_size,
+                         s->src_known ? h : "unknown", in->active ? " (session active)" : "");
+    slog(s, OTAUP_LOG_INFO, "info", "model=%s version=%s build=%lld image=%u hash=%s resume=%s", in->model,
+         in->version, (long long)in->build_time, in->image_size, s->src_known ? h : "unknown",
+         in->active ? "yes" : "no");
 
     /* the policy */
     rc = otaup_registry_policy(s->o.reg, &s->term, &s->rel);
@@ -457,7 +618,7 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
             set_status(s, "up-to-date");
         }
         slog(s, OTAUP_LOG_INFO, "policy", "nothing to do (%s)", otaup_errname(rc));
-        send_simple(s, OTAUP_SM_DONE, 0, "up to date");
+        send_simple(s, OTAUP_SM_DONE, 0, "Your software is up to date.");
         set_state(s, OTAUP_SS_IDLE);
         s->finished = 1;
         return 0;
@@ -465,8 +626,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
     if (rc < 0) {
         return fail(s, rc, "registry: policy");
     }
-    otaup_registry_audit(s->o.reg, in->id, "policy", "upgrade due: %s -> %s (release %lld)",
-                         in->version, s->rel.version, (long long)s->rel.id);
+    otaup_registry_audit(s->o.reg, in->id, "policy", "upgrade due: %s -> %s (release %lld)", in->version,
+                         s->rel.version, (long long)s->rel.id);
     return enter_wait_request(s);
 }
 
@@ -493,8 +654,8 @@ static int take_request(otaup_session *s, const char *source)
         source = q.source;
     }
     otaup_registry_request_delete(s->o.reg, s->info.id);
-    otaup_registry_audit(s->o.reg, s->info.id, "request-accepted", "by %s; upgrade to %s begins",
-                         source, s->rel.version);
+    otaup_registry_audit(s->o.reg, s->info.id, "request-accepted", "by %s; upgrade to %s begins", source,
+                         s->rel.version);
     slog(s, OTAUP_LOG_INFO, "request", "accepted (by %s)", source);
     return 1;
 }
@@ -503,6 +664,7 @@ static int enter_wait_request(otaup_session *s)
 {
     int rc;
     char text[256];
+    otaup_sm m;
     set_state(s, OTAUP_SS_WAIT_REQUEST);
     if (strcmp(s->term.status, "requested") != 0) {
         if (s->o.notify != NULL) {
@@ -519,7 +681,15 @@ static int enter_wait_request(otaup_session *s)
         }
     }
     otaup_registry_notice_text(text, sizeof text, &s->term, &s->rel);
-    send_simple(s, OTAUP_SM_NOTIFY, 0, text);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_NOTIFY;
+    m.text = text;
+    m.version = s->rel.version;
+    m.build_time = s->rel.build_time;
+    rc = cq_push(s, &m, NULL, 0);
+    if (rc < 0) {
+        return fail(s, rc, "notify");
+    }
     if (s->o.auto_request) {
         take_request(s, "policy");
         return enter_backup(s);
@@ -535,19 +705,45 @@ static int enter_wait_request(otaup_session *s)
     return 0;
 }
 
+static int on_consent(otaup_session *s, const otaup_sm *m)
+{
+    if (s->st != OTAUP_SS_WAIT_REQUEST) {
+        return 0;
+    }
+    if (m->code == OTAUP_CONSENT_ACCEPT || m->code == OTAUP_CONSENT_REQUEST || m->code == 0) {
+        take_request(s, "terminal");
+        return enter_backup(s);
+    }
+    otaup_registry_audit(s->o.reg, s->info.id, "declined", "the user %s the upgrade to %s on the terminal",
+                         m->code == OTAUP_CONSENT_POSTPONE ? "postponed" : "declined", s->rel.version);
+    slog(s, OTAUP_LOG_INFO, "request", "%s by the user", m->code == OTAUP_CONSENT_POSTPONE ? "postponed" : "declined");
+    send_simple(s, OTAUP_SM_DONE, 0, "The upgrade was not started.");
+    set_state(s, OTAUP_SS_IDLE);
+    s->finished = 1;
+    return 0;
+}
+
 /* ---- backup -------------------------------------------------------------- */
 
-static void ask_backup(otaup_session *s)
+static uint32_t chunk_room(const otaup_session *s, uint32_t head)
+{
+    uint32_t f = OTAUP_SWIRE_RX_FRAME;
+    (void)s;
+    return f - OTAUP_FRAME_OVERHEAD - head;
+}
+
+static int ask_backup(otaup_session *s)
 {
     otaup_sm m;
     memset(&m, 0, sizeof m);
     m.type = OTAUP_SM_BACKUP_REQ;
-    m.region = s->bk_region;
+    m.region = s->info.regions[s->bk_region].id;
     m.offset = s->bk_got;
+    m.total = chunk_room(s, 8u + 33u + 16u);
     m.session_id = s->rs.session_id;
-    enqueue(s, &m, NULL, 0);
     s->bk_asked = s->now;
     s->bk_tries++;
+    return cq_push(s, &m, NULL, 0);
 }
 
 struct have_backup {
@@ -567,6 +763,7 @@ static int have_backup_cb(const otaup_reg_backup *b, void *payload)
 
 static int next_backup(otaup_session *s)
 {
+    int rc;
     while (s->bk_region < s->info.nregions) {
         struct have_backup h;
         h.region = s->bk_region;
@@ -589,8 +786,8 @@ static int next_backup(otaup_session *s)
     }
     s->bk_got = 0;
     s->bk_tries = 0;
-    ask_backup(s);
-    return 0;
+    rc = ask_backup(s);
+    return rc < 0 ? fail(s, rc, "backup request") : 0;
 }
 
 static int enter_backup(otaup_session *s)
@@ -613,14 +810,30 @@ static int enter_backup(otaup_session *s)
     return next_backup(s);
 }
 
+static int region_index(const otaup_session *s, uint32_t id)
+{
+    uint32_t i;
+    for (i = 0; i < s->info.nregions; i++) {
+        if (s->info.regions[i].id == id) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int on_verify_hash(otaup_session *s, const otaup_sm *m);
+
 static int on_backup_data(otaup_session *s, const otaup_sm *m)
 {
     const otaup_sm_region *r;
     uint64_t h;
     uint8_t hb[8];
     otaup_reg_backup b;
-    int rc, i;
-    if (s->st != OTAUP_SS_BACKUP || m->region != s->bk_region) {
+    int rc, i, ri = region_index(s, m->region);
+    if (s->st == OTAUP_SS_VERIFY) {
+        return on_verify_hash(s, m);
+    }
+    if (s->st != OTAUP_SS_BACKUP || ri != (int)s->bk_region) {
         return 0; /* late duplicate */
     }
     r = &s->info.regions[s->bk_region];
@@ -635,18 +848,23 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     s->stats.backup_bytes += (uint32_t)m->len;
     s->bk_asked = s->now;
     if (s->bk_got < r->len) {
+        if (m->flags & OTAUP_RDATA_LAST) {
+            return fail(s, OTAUP_E_PEER, "backup ended before the end of its region");
+        }
         return 0;
     }
     h = XXH3_64bits(s->bk_buf, r->len);
     for (i = 0; i < 8; i++) {
         hb[i] = (uint8_t)(h >> (8 * i));
     }
-    if (memcmp(hb, r->hash, 8) != 0) {
-        if (s->bk_tries < 3) {
+    /* the data must match what the terminal says it holds */
+    if ((r->hash_alg == 1 && memcmp(hb, r->hash, 8) != 0) ||
+        ((m->flags & OTAUP_RDATA_HASH) && m->hash_alg == OTAUP_HASH_XXH3_64 && memcmp(hb, m->hash, 8) != 0)) {
+        if (s->bk_tries < BACKUP_RETRIES) {
             slog(s, OTAUP_LOG_WARN, "backup", "region %u hash mismatch: asking again", s->bk_region);
             s->bk_got = 0;
-            ask_backup(s);
-            return 0;
+            rc = ask_backup(s);
+            return rc < 0 ? fail(s, rc, "backup request") : 0;
         }
         return fail(s, OTAUP_E_BACKUP, "backup does not match the region's hash");
     }
@@ -656,38 +874,90 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     b.session_id = s->rs.session_id;
     b.addr = r->addr;
     b.len = r->len;
-    memcpy(b.hash, r->hash, 8);
+    memcpy(b.hash, hb, 8);
     rc = otaup_registry_backup_store(s->o.reg, &b, s->bk_buf, r->len);
     otaup_regcrypt_wipe(s->bk_buf, r->len);
     if (rc < 0) {
         return fail(s, rc, "registry: storing the backup");
     }
-    otaup_registry_audit(s->o.reg, s->info.id, "backup",
-                         "region %u (0x%08x, %u bytes) stored encrypted (AES-256-GCM)", s->bk_region,
-                         r->addr, r->len);
-    slog(s, OTAUP_LOG_INFO, "backup", "region=%u addr=0x%08x bytes=%u encrypted", s->bk_region, r->addr,
-         r->len);
+    otaup_registry_audit(s->o.reg, s->info.id, "backup", "region %u (0x%08x, %u bytes) stored encrypted (AES-256-GCM)",
+                         s->bk_region, r->addr, r->len);
+    slog(s, OTAUP_LOG_INFO, "backup", "region=%u addr=0x%08x bytes=%u encrypted", s->bk_region, r->addr, r->len);
     s->bk_region++;
     s->rs.regions = s->bk_region;
     persist(s);
     return next_backup(s);
 }
 
-/* ---- prepare: the delta -------------------------------------------------- */
+/* ---- prepare: the source image and the delta -------------------------------- */
 
 static uint32_t payload_max(const otaup_session *s)
 {
-    uint32_t f = s->info.max_frame < s->o.frame_max ? s->info.max_frame : s->o.frame_max;
-    uint32_t ov = otaup_swire_overhead();
+    uint32_t f = maxf(s), ov = otaup_swire_overhead();
     return f > ov + 16 ? f - ov : 16;
+}
+
+static void drop_delta(otaup_session *s)
+{
+    if (s->dref != NULL) {
+        otaup_delta_cache_release(s->o.cache, s->dref);
+        s->dref = NULL;
+    }
+    otaup_blob_free(&s->delta_own);
+    s->delta = NULL;
+    s->delta_len = 0;
+}
+
+/* The delta for (terminal's image -> release): shared cache, else the provider. */
+static int get_delta(otaup_session *s)
+{
+    otaup_reg_delta_key k;
+    otaup_session_delta_cb cb = s->o.delta != NULL ? s->o.delta : otaup_session_default_delta;
+    otaup_blob b = { NULL, 0 };
+    uint32_t off = 0;
+    int rc;
+    memset(&k, 0, sizeof k);
+    memcpy(k.src_hash, s->term.image_hash, sizeof k.src_hash);
+    memcpy(k.dst_hash, s->rel.image_hash, sizeof k.dst_hash);
+    memcpy(k.layout, s->term.layout, s->term.layout_len);
+    k.layout_len = s->term.layout_len;
+    if (s->o.cache != NULL && s->o.delta == NULL) {
+        s->dref = otaup_delta_cache_get(s->o.cache, &k, &s->delta, &s->delta_len, &s->body_off);
+        if (s->dref != NULL) {
+            return 0;
+        }
+    }
+    rc = cb(s->o.reg, &s->term, &s->rel, s->sig, s->sig_len, &b, &off, s->o.delta_payload);
+    if (rc < 0) {
+        return rc;
+    }
+    if (off >= b.len) {
+        otaup_blob_free(&b);
+        return OTAUP_E_DELTA_CORRUPT;
+    }
+    s->body_off = off;
+    if (s->o.cache != NULL && s->o.delta == NULL) {
+        const uint8_t *d = b.data;
+        size_t n = b.len;
+        s->dref = otaup_delta_cache_put(s->o.cache, &k, &b, off);
+        if (s->dref != NULL) {
+            s->delta = d;
+            s->delta_len = n;
+            return 0;
+        }
+    }
+    s->delta_own = b;
+    s->delta = b.data;
+    s->delta_len = b.len;
+    return 0;
 }
 
 static int start_transfer(otaup_session *s)
 {
     otaup_sm m;
-    uint32_t start, sync_index = 0;
+    uint32_t start, sync_index = 0, i;
     int rc;
-    rc = otaup_tx_init(&s->tx, s->delta.data + s->body_off, s->delta.len - s->body_off);
+    rc = otaup_tx_init(&s->tx, s->delta + s->body_off, s->delta_len - s->body_off);
     if (rc < 0) {
         return fail(s, rc, "delta body");
     }
@@ -699,35 +969,64 @@ static int start_transfer(otaup_session *s)
     }
     s->tx.window_units = s->o.window_frames;
     s->tx.window_bytes = s->o.window_bytes;
-    s->tx.rto_ms = s->o.rto_initial_ms;
+    s->tx.rto_ms = s->cq_rto;
     s->tx.max_retries = s->o.max_retries;
     s->stats.stream_bytes = 0;
-    {
-        uint32_t i;
-        for (i = 0; i < s->tx.nunits; i++) {
-            s->stats.stream_bytes += otaup_tx_unit_len(&s->tx, i);
-        }
+    for (i = 0; i < s->tx.nunits; i++) {
+        s->stats.stream_bytes += otaup_tx_unit_len(&s->tx, i);
     }
     s->stats.resumed_from_step = s->resuming ? sync_index : 0;
     s->rs.bytes_total = s->stats.stream_bytes;
+    {
+        const otaup_swire_peer *p = otaup_swire_peer_info(s->wire);
+        if (p->have && p->max_msg < 12u + s->body_off) {
+            char why[120];
+            snprintf(why, sizeof why, "the terminal takes messages of %u bytes, START needs %u", p->max_msg,
+                     12u + s->body_off);
+            return fail(s, OTAUP_E_LIMIT, why);
+        }
+    }
     memset(&m, 0, sizeof m);
     m.type = OTAUP_SM_START;
     m.session_id = s->rs.session_id;
+    m.flags = s->resuming ? OTAUP_START_RESUME : 0;
     m.step = sync_index;
     m.total = s->tx.nunits;
-    m.text = s->rel.version;
+    m.version = s->rel.version;
     memcpy(m.image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN);
-    rc = ctl_send(s, &m, s->delta.data, s->body_off);
+    rc = cq_push(s, &m, s->delta, s->body_off);
     if (rc < 0) {
         return fail(s, rc, "START");
     }
     set_state(s, OTAUP_SS_START);
     persist(s);
-    otaup_registry_audit(s->o.reg, s->info.id, "start",
-                         "session %08x: %zu-byte delta, %u frames%s", s->rs.session_id, s->delta.len,
-                         s->tx.nunits, s->resuming ? " (resumed)" : "");
-    slog(s, OTAUP_LOG_INFO, "start", "session=%08x delta=%zu frames=%u resume_sync=%u", s->rs.session_id,
-         s->delta.len, s->tx.nunits, sync_index);
+    otaup_registry_audit(s->o.reg, s->info.id, "start", "session %08x: %zu-byte delta, %u frames%s",
+                         s->rs.session_id, s->delta_len, s->tx.nunits, s->resuming ? " (resumed)" : "");
+    slog(s, OTAUP_LOG_INFO, "start", "session=%08x delta=%zu image=%u frames=%u resume_sync=%u", s->rs.session_id,
+         s->delta_len, s->rel.image_size, s->tx.nunits, sync_index);
+    return 0;
+}
+
+static uint32_t sig_block(const otaup_session *s)
+{
+    uint32_t size = s->info.image_size;
+    return size <= (1u << 20) ? 1024u : size <= (16u << 20) ? 4096u : 65536u;
+}
+
+static int ask_signature(otaup_session *s)
+{
+    otaup_sm m;
+    int rc;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_SIG_REQ;
+    m.step = sig_block(s);
+    m.offset = s->sig_got;
+    m.total = chunk_room(s, 12u);
+    rc = cq_push(s, &m, NULL, 0);
+    if (rc < 0) {
+        return fail(s, rc, "signature request");
+    }
+    s->sig_state = SIG_ASKED;
     return 0;
 }
 
@@ -736,41 +1035,48 @@ static int enter_prepare(otaup_session *s)
     int rc;
     set_state(s, OTAUP_SS_PREPARE);
     persist(s);
-    if (s->delta.data == NULL) {
-        otaup_session_delta_cb cb = s->o.delta != NULL ? s->o.delta : otaup_session_default_delta;
-        rc = cb(s->o.reg, &s->term, &s->rel, s->sig, s->sig_len, &s->delta, &s->body_off,
-                s->o.delta_payload);
-        if (rc == OTAUP_E_SOURCE_MISMATCH && s->sig == NULL && !s->sig_asked) {
-            /* the exact old image is unknown: plan from its block signature */
-            otaup_sm m;
-            memset(&m, 0, sizeof m);
-            m.type = OTAUP_SM_SIG_REQ;
-            enqueue(s, &m, NULL, 0);
-            s->sig_asked = 1;
-            s->sig_at = s->now;
-            otaup_registry_audit(s->o.reg, s->info.id, "delta", "image unknown: asking its block signature");
-            slog(s, OTAUP_LOG_INFO, "delta", "source image unknown: signature requested");
-            return 0;
+    if (s->delta == NULL) {
+        if (!s->src_trusted && s->sig_state == SIG_NONE) {
+            /* check what it runs (or learn it) from its block signature */
+            otaup_registry_audit(s->o.reg, s->info.id, "delta", "%s: asking its block signature",
+                                 s->src_known ? "checking its image" : "image unknown");
+            slog(s, OTAUP_LOG_INFO, "delta", "%s: signature requested",
+                 s->src_known ? "checking the source image" : "source image unknown");
+            return ask_signature(s);
         }
+        if (!s->src_known) {
+            return fail(s, OTAUP_E_SOURCE_MISMATCH,
+                        "the terminal's image is unknown and it cannot report its block signature");
+        }
+        rc = get_delta(s);
         if (rc < 0) {
-            return fail(s, rc, "delta");
+            char why[120];
+            snprintf(why, sizeof why, "delta %s -> %s", s->term.version, s->rel.version);
+            return fail(s, rc, why);
         }
-        if (s->body_off >= s->delta.len) {
-            return fail(s, OTAUP_E_DELTA_CORRUPT, "delta");
-        }
-        s->stats.delta_bytes = s->delta.len;
+        s->stats.delta_bytes = s->delta_len;
         s->stats.image_size = s->rel.image_size;
+        {
+            otaup_delta_header h;
+            if (otaup_delta_header_decode(s->delta, s->delta_len, &h) > 0) {
+                s->rs.steps_total = h.step_count;
+            }
+        }
     }
     return start_transfer(s);
 }
 
 static int on_sig_data(otaup_session *s, const otaup_sm *m)
 {
-    if (s->st != OTAUP_SS_PREPARE || !s->sig_asked) {
+    otaup_sig sg;
+    char h[33];
+    int rc;
+    if (s->st != OTAUP_SS_PREPARE || s->sig_state != SIG_ASKED) {
         return 0;
     }
-    if (m->total == 0 || m->total > 64u * 1024u * 1024u) {
-        return fail(s, OTAUP_E_SIG_FORMAT, "signature size");
+    if (m->total == 0 || m->total > 64u * 1024u * 1024u ||
+        m->total != OTAUP_SIG_SIZE((uint64_t)s->info.image_size, sig_block(s))) {
+        return fail(s, OTAUP_E_SIG_FORMAT, "signature size does not match the image");
     }
     if (s->sig == NULL) {
         s->sig = malloc(m->total);
@@ -785,68 +1091,37 @@ static int on_sig_data(otaup_session *s, const otaup_sm *m)
     }
     memcpy(s->sig + s->sig_got, m->data, m->len);
     s->sig_got += (uint32_t)m->len;
-    s->sig_at = s->now;
     if (s->sig_got < s->sig_len) {
         return 0;
     }
+    s->sig_state = SIG_DONE;
+    rc = otaup_sig_parse(s->sig, s->sig_len, &sg);
+    if (rc < 0) {
+        return fail(s, rc == OTAUP_E_UNSUPPORTED ? rc : OTAUP_E_SIG_FORMAT, "block signature");
+    }
+    if (sg.info.size != s->info.image_size) {
+        return fail(s, OTAUP_E_SIG_FORMAT, "signature of another image size");
+    }
+    hex16(sg.info.hash, h);
+    if (memcmp(sg.info.hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0) {
+        /* it already runs the target (the last session ended before we heard) */
+        memcpy(s->term.image_hash, sg.info.hash, OTAUP_REG_HASH_LEN);
+        otaup_registry_terminal_put(s->o.reg, &s->term);
+        otaup_registry_audit(s->o.reg, s->info.id, "verified", "image already equals release %s", s->rel.version);
+        return enter_verify(s);
+    }
+    if (!s->src_known || memcmp(sg.info.hash, s->term.image_hash, OTAUP_REG_HASH_LEN) != 0) {
+        otaup_reg_release kr;
+        int k = otaup_registry_release_by_hash(s->o.reg, sg.info.hash, &kr, NULL) == 0;
+        otaup_registry_audit(s->o.reg, s->info.id, "delta", "its image %s is %s%s%s", h,
+                             k ? "release " : "unknown: planning from its block signature",
+                             k ? kr.version : "", s->src_known ? " (not what its version says)" : "");
+        slog(s, OTAUP_LOG_WARN, "delta", "image=%s %s", h, k ? "known release" : "unknown: planning from signature");
+        memcpy(s->term.image_hash, sg.info.hash, OTAUP_REG_HASH_LEN);
+        otaup_registry_terminal_put(s->o.reg, &s->term);
+    }
+    s->src_known = s->src_trusted = 1;
     return enter_prepare(s);
-}
-
-/* ---- transfer -------------------------------------------------------- */
-
-static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
-{
-    int rc;
-    if (s->ctl_active && m->seq > s->ctl.seq) {
-        s->ctl_active = 0;
-        if (s->st == OTAUP_SS_START) {
-            s->seq_base = s->seq_next;
-            s->seq_next += s->tx.nunits;
-            set_state(s, OTAUP_SS_TRANSFER);
-            persist(s);
-            if (s->tx.nunits == 0) {
-                set_state(s, OTAUP_SS_VERIFY);
-            }
-        }
-    }
-    if (s->st == OTAUP_SS_TRANSFER && m->seq >= s->seq_base) {
-        rc = otaup_tx_ack(&s->tx, m->seq - s->seq_base, nack, s->now);
-        if (rc < 0) {
-            return fail(s, rc, "acknowledgement of a frame never sent");
-        }
-        if (rc == 1) {
-            set_state(s, OTAUP_SS_VERIFY);
-            persist(s);
-            slog(s, OTAUP_LOG_INFO, "transfer", "complete: %llu bytes sent for %llu, %u retransmits",
-                 (unsigned long long)s->stats.stream_sent, (unsigned long long)s->stats.stream_bytes,
-                 s->tx.retransmits);
-        }
-    } else if (s->st == OTAUP_SS_RESTORE && s->rtx_ready && m->seq >= s->rseq_base) {
-        rc = otaup_tx_ack(&s->rtx, m->seq - s->rseq_base, nack, s->now);
-        if (rc < 0) {
-            return fail(s, rc, "acknowledgement of a frame never sent");
-        }
-        if (rc == 1) {
-            otaup_registry_audit(s->o.reg, s->info.id, "restore", "region %u restored (%zu bytes)",
-                                 s->rlist[s->ri], s->rplain.len);
-            otaup_tx_free(&s->rtx);
-            s->rtx_ready = 0;
-            otaup_regcrypt_wipe(s->rplain.data, s->rplain.len);
-            otaup_blob_free(&s->rplain);
-            s->ri++;
-            return enter_restore_or_commit(s, NULL, 0);
-        }
-    }
-    return 0;
-}
-
-static int on_progress(otaup_session *s, const otaup_sm *m)
-{
-    s->rs.next_step = m->step;
-    if (s->now - s->persist_at >= 1000) {
-        persist(s);
-    }
-    return 0;
 }
 
 /* ---- verify, restore, commit ---------------------------------------------- */
@@ -854,66 +1129,148 @@ static int on_progress(otaup_session *s, const otaup_sm *m)
 static int send_commit(otaup_session *s)
 {
     otaup_sm m;
+    int rc;
     memset(&m, 0, sizeof m);
     m.type = OTAUP_SM_COMMIT;
     m.session_id = s->rs.session_id;
+    m.code = s->info.layout == OTAUP_LAYOUT_AB ? OTAUP_COMMIT_SWITCH : OTAUP_COMMIT_DONE;
     set_state(s, OTAUP_SS_COMMIT);
     persist(s);
-    return ctl_send(s, &m, NULL, 0);
+    rc = cq_push(s, &m, NULL, 0);
+    return rc < 0 ? fail(s, rc, "COMMIT") : 0;
 }
 
-/* hashes != NULL: decide which regions to restore; NULL: continue the list */
-static int enter_restore_or_commit(otaup_session *s, const uint8_t (*hashes)[8], uint32_t n)
+/* After the stream: ask each region's hash (BACKUP_REQ HASH_ONLY). */
+static int enter_verify(otaup_session *s)
+{
+    uint32_t i;
+    int rc;
+    if (s->tx_ready) {
+        otaup_tx_free(&s->tx);
+        s->tx_ready = 0;
+    }
+    set_state(s, OTAUP_SS_VERIFY);
+    persist(s);
+    s->vgot = 0;
+    if (s->info.nregions == 0) {
+        return send_commit(s);
+    }
+    if (s->vhash_unsupported) {
+        return enter_restore_or_commit(s, 1);
+    }
+    for (i = 0; i < s->info.nregions; i++) {
+        otaup_sm m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_SM_BACKUP_REQ;
+        m.region = s->info.regions[i].id;
+        m.flags = OTAUP_BACKUP_HASH_ONLY;
+        m.offset = s->info.regions[i].len;
+        m.total = 1;
+        rc = cq_push(s, &m, NULL, 0);
+        if (rc < 0) {
+            return fail(s, rc, "region hash request");
+        }
+    }
+    return 0;
+}
+
+static int on_verify_hash(otaup_session *s, const otaup_sm *m)
+{
+    int ri = region_index(s, m->region);
+    if (ri < 0 || !(m->flags & OTAUP_RDATA_LAST) || !(m->flags & OTAUP_RDATA_HASH) ||
+        m->hash_alg != OTAUP_HASH_XXH3_64 || m->len != 0) {
+        return 0; /* not an answer to a hash request */
+    }
+    memcpy(s->vhash[ri], m->hash, 8);
+    s->vgot |= 1u << ri;
+    if (s->vgot == (1u << s->info.nregions) - 1u) {
+        return enter_restore_or_commit(s, 1);
+    }
+    return 0;
+}
+
+static int start_restore(otaup_session *s)
 {
     otaup_reg_backup meta;
+    uint32_t i = s->rlist[s->ri], chunk, ws = s->info.geo.write_size;
+    uint64_t h;
+    int rc, k;
+    rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &s->rplain);
+    if (rc < 0) {
+        return fail(s, rc == OTAUP_E_NOT_FOUND ? OTAUP_E_BACKUP : rc, "loading the backup");
+    }
+    h = XXH3_64bits(s->rplain.data, s->rplain.len);
+    for (k = 0; k < 8; k++) {
+        s->rhash[k] = (uint8_t)(h >> (8 * k));
+    }
+    chunk = payload_max(s) - 8u - 9u;
+    if (ws > 1 && chunk > ws) {
+        chunk -= chunk % ws;
+    }
+    rc = otaup_tx_init_raw(&s->rtx, s->rplain.data, s->rplain.len, chunk);
+    if (rc < 0) {
+        return fail(s, rc, "restore");
+    }
+    s->rtx_ready = 1;
+    s->rtx.window_units = s->o.window_frames;
+    s->rtx.window_bytes = s->o.window_bytes;
+    s->rtx.max_retries = s->o.max_retries;
+    s->rtx.rto_ms = s->cq_rto;
+    s->rseq_base = s->seq_next;
+    s->seq_next += s->rtx.nunits;
+    s->stats.restore_bytes += (uint32_t)s->rplain.len;
+    set_state(s, OTAUP_SS_RESTORE);
+    persist(s);
+    slog(s, OTAUP_LOG_INFO, "restore", "region=%u bytes=%zu", i, s->rplain.len);
+    return 0;
+}
+
+/* decide != 0: choose the regions to restore from s->vhash (all when the
+ * terminal cannot report hashes); 0: go on with the list. */
+static int enter_restore_or_commit(otaup_session *s, int decide)
+{
     int rc;
-    if (hashes != NULL) {
+    if (decide) {
         uint32_t i;
         s->rn = s->ri = 0;
         for (i = 0; i < s->info.nregions; i++) {
+            otaup_reg_backup meta;
             otaup_blob none = { NULL, 0 };
             int intact;
-            rc = s->o.reg != NULL ? otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &none) : 0;
+            rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &none);
             if (rc < 0) {
                 return fail(s, rc == OTAUP_E_NOT_FOUND ? OTAUP_E_BACKUP : rc, "backup for restore");
             }
             otaup_regcrypt_wipe(none.data, none.len);
             otaup_blob_free(&none);
-            intact = i < n && memcmp(hashes[i], meta.hash, 8) == 0;
-            if (!intact || s->o.restore_always) {
+            intact = !s->vhash_unsupported && memcmp(s->vhash[i], meta.hash, 8) == 0;
+            if (!intact || (s->o.restore_always && s->rounds == 0)) {
                 s->rlist[s->rn++] = i;
             }
         }
         if (s->rn == 0) {
-            otaup_registry_audit(s->o.reg, s->info.id, "restore",
-                                 "skipped: all %u user-data regions intact", s->info.nregions);
-            slog(s, OTAUP_LOG_INFO, "restore", "skipped: user data intact");
-        } else {
-            slog(s, OTAUP_LOG_INFO, "restore", "%u region(s) to restore", s->rn);
+            if (s->rounds == 0) {
+                otaup_registry_audit(s->o.reg, s->info.id, "restore", "skipped: all %u user-data regions intact",
+                                     s->info.nregions);
+                slog(s, OTAUP_LOG_INFO, "restore", "skipped: user data intact");
+            }
+            return send_commit(s);
         }
+        if (s->rounds >= MAX_RESTORE_ROUNDS) {
+            return fail(s, OTAUP_E_BACKUP, "user data still differs after restore");
+        }
+        if (s->vhash_unsupported && s->rounds > 0) {
+            return send_commit(s); /* restored; the terminal checked each region's hash */
+        }
+        s->rounds++;
+        slog(s, OTAUP_LOG_INFO, "restore", "%u region(s) to restore%s", s->rn,
+             s->vhash_unsupported ? " (terminal reports no hashes)" : "");
     }
     if (s->ri < s->rn) {
-        uint32_t i = s->rlist[s->ri];
-        rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &s->rplain);
-        if (rc < 0) {
-            return fail(s, rc, "loading the backup");
-        }
-        rc = otaup_tx_init_raw(&s->rtx, s->rplain.data, s->rplain.len, payload_max(s) - 16);
-        if (rc < 0) {
-            return fail(s, rc, "restore");
-        }
-        s->rtx_ready = 1;
-        s->rtx.window_units = s->o.window_frames;
-        s->rtx.window_bytes = s->o.window_bytes;
-        s->rtx.max_retries = s->o.max_retries;
-        s->rseq_base = s->seq_next;
-        s->seq_next += s->rtx.nunits;
-        s->stats.restore_bytes += (uint32_t)s->rplain.len;
-        set_state(s, OTAUP_SS_RESTORE);
-        persist(s);
-        return 0;
+        return start_restore(s);
     }
-    return send_commit(s);
+    /* every listed region restored: check again */
+    return enter_verify(s);
 }
 
 static int finish(otaup_session *s)
@@ -940,50 +1297,208 @@ static int finish(otaup_session *s)
                          s->rel.image_size, s->stats.retransmits);
     slog(s, OTAUP_LOG_INFO, "done", "version=%s sent=%llu image=%u retransmits=%u", s->rel.version,
          (unsigned long long)s->stats.stream_sent, s->rel.image_size, s->stats.retransmits);
-    send_simple(s, OTAUP_SM_DONE, 0, "upgraded");
+    send_simple(s, OTAUP_SM_DONE, 0, "Upgrade complete. Your personal data was kept.");
     s->finished = 1;
     return 0;
 }
 
 static int on_result(otaup_session *s, const otaup_sm *m)
 {
+    if (s->st == OTAUP_SS_DONE || s->st == OTAUP_SS_IDLE) {
+        return 0;
+    }
     if (m->code != 0) {
         char why[96];
         snprintf(why, sizeof why, "terminal reports %s", otaup_errname(m->code) ? otaup_errname(m->code) : "an error");
         return fail(s, m->code < 0 ? m->code : OTAUP_E_PEER, why);
     }
-    if (s->st == OTAUP_SS_VERIFY || (s->st == OTAUP_SS_START && s->resuming)) {
-        if (memcmp(m->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) != 0) {
-            return fail(s, OTAUP_E_TARGET_MISMATCH, "verify");
-        }
-        s->ctl_active = 0;
-        otaup_registry_audit(s->o.reg, s->info.id, "verified", "image equals release %s", s->rel.version);
-        return enter_restore_or_commit(s, (const uint8_t(*)[8])m->region_hash, m->nregions);
+    if (m->session_id != 0 && s->rs.session_id != 0 && m->session_id != s->rs.session_id) {
+        return 0; /* the result of an older session */
+    }
+    if (m->hash_alg == OTAUP_HASH_XXH3_128 && memcmp(m->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) != 0 &&
+        (s->st == OTAUP_SS_COMMIT || s->st == OTAUP_SS_VERIFY)) {
+        return fail(s, OTAUP_E_TARGET_MISMATCH, "result");
     }
     if (s->st == OTAUP_SS_COMMIT) {
-        /* the terminal's final word: its image and every region as backed up */
-        uint32_t i;
-        s->ctl_active = 0;
-        if (memcmp(m->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) != 0) {
-            return fail(s, OTAUP_E_TARGET_MISMATCH, "commit");
-        }
-        for (i = 0; i < s->info.nregions; i++) {
-            otaup_reg_backup meta;
-            otaup_blob p = { NULL, 0 };
-            int rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &p);
-            otaup_blob_free(&p);
-            if (rc < 0) {
-                return fail(s, rc, "backup check");
-            }
-            if (i >= m->nregions || memcmp(meta.hash, m->region_hash[i], 8) != 0) {
-                if (++s->rounds > MAX_RESTORE_ROUNDS) {
-                    return fail(s, OTAUP_E_BACKUP, "user data still differs after restore");
-                }
-                slog(s, OTAUP_LOG_WARN, "restore", "region %u differs after commit: restoring again", i);
-                return enter_restore_or_commit(s, (const uint8_t(*)[8])m->region_hash, m->nregions);
-            }
-        }
         return finish(s);
+    }
+    if (s->st == OTAUP_SS_START || s->st == OTAUP_SS_TRANSFER) {
+        /* its journal says this session already ended well */
+        s->term_ended = 1;
+        if (s->st == OTAUP_SS_TRANSFER) {
+            otaup_registry_audit(s->o.reg, s->info.id, "verified", "terminal reports the session complete");
+            return enter_verify(s);
+        }
+    }
+    return 0;
+}
+
+/* ---- acknowledgements ------------------------------------------------------ */
+
+static int transient(int code)
+{
+    return code == 0 || code == OTAUP_E_SEQ || code == OTAUP_E_AGAIN || code == OTAUP_E_DUPLICATE ||
+           (code <= OTAUP_E_FRAME_MAGIC && code >= OTAUP_E_FRAME_OVERSIZE) || code == OTAUP_E_FRAME_GARBAGE;
+}
+
+static int on_start_acked(otaup_session *s)
+{
+    if (s->term_ended) {
+        return enter_verify(s);
+    }
+    s->seq_base = s->seq_next;
+    s->seq_next += s->tx.nunits;
+    set_state(s, OTAUP_SS_TRANSFER);
+    persist(s);
+    if (s->tx.nunits == 0) {
+        return enter_verify(s);
+    }
+    return 0;
+}
+
+/* A frame the terminal refused (not transient). */
+static int on_refused(otaup_session *s, const otaup_sm *m)
+{
+    unsigned i;
+    char why[120];
+    for (i = 0; i < s->cqn; i++) {
+        struct ctlent *e = cq_at(s, i);
+        if (m->ref_seq >= e->m.seq && m->ref_seq < e->m.seq + e->nframes) {
+            uint8_t type = e->m.type, flags = e->m.flags;
+            if (type == OTAUP_SM_SIG_REQ) {
+                cq_truncate(s, e->m.seq);
+                s->sig_state = SIG_REFUSED;
+                slog(s, OTAUP_LOG_WARN, "delta", "terminal cannot send its block signature (%s)",
+                     otaup_errname(m->code) ? otaup_errname(m->code) : "?");
+                return enter_prepare(s);
+            }
+            if (type == OTAUP_SM_BACKUP_REQ && (flags & OTAUP_BACKUP_HASH_ONLY)) {
+                cq_truncate(s, e->m.seq);
+                s->vhash_unsupported = 1;
+                return enter_restore_or_commit(s, 1);
+            }
+            snprintf(why, sizeof why, "terminal refused message %u", type);
+            return fail(s, m->code, why);
+        }
+    }
+    return fail(s, m->code, "terminal refused a command");
+}
+
+static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
+{
+    uint32_t exp = m->seq;
+    int rc, progress = 0;
+    if (exp > s->seq_next) {
+        return fail(s, OTAUP_E_PEER, "acknowledgement of a frame never sent");
+    }
+    if (nack && !transient(m->code)) {
+        if (exp > s->expected) {
+            s->expected = exp;
+        }
+        return on_refused(s, m);
+    }
+    if (!nack && m->code < 0 && s->st >= OTAUP_SS_START && s->st <= OTAUP_SS_COMMIT) {
+        return fail(s, m->code, "terminal reports an error");
+    }
+    if (!nack && m->window > 0) {
+        s->peer_window = m->window;
+    }
+    if (exp > s->expected) {
+        s->expected = exp;
+        progress = 1;
+    }
+    /* control messages acknowledged */
+    while (s->cqn > 0) {
+        struct ctlent *e = cq_at(s, 0);
+        uint8_t type;
+        if (e->m.seq + e->nframes > s->expected) {
+            break;
+        }
+        if (e->sent && !e->resent) {
+            rtt_sample(s, (uint32_t)(s->now - e->first_sent));
+        }
+        type = e->m.type;
+        ent_free(e);
+        s->cqh = (s->cqh + 1) % CQ;
+        s->cqn--;
+        s->cq_tries = 0;
+        s->cq_timer = s->now;
+        if (type == OTAUP_SM_START && s->st == OTAUP_SS_START) {
+            rc = on_start_acked(s);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+    }
+    if (nack && s->cqn > 0) {
+        /* go back to the first frame it lacks, once per round trip */
+        uint32_t guard = s->srtt ? s->srtt : 200;
+        if (s->now - s->cq_gb_time >= guard || progress) {
+            unsigned i;
+            for (i = 0; i < s->cqn; i++) {
+                struct ctlent *e = cq_at(s, i);
+                if (e->m.seq + e->nframes > exp && e->sent) {
+                    e->sent = 0;
+                    e->resent = 1;
+                }
+            }
+            s->cq_gb_time = s->now;
+        }
+    }
+    if (s->st == OTAUP_SS_TRANSFER && s->tx_ready && exp >= s->seq_base) {
+        s->tx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
+        rc = otaup_tx_ack(&s->tx, exp - s->seq_base, nack, s->now);
+        if (rc < 0) {
+            return fail(s, rc, "acknowledgement of a frame never sent");
+        }
+        if (rc == 1) {
+            slog(s, OTAUP_LOG_INFO, "transfer", "complete: %llu bytes sent for %llu, %u retransmits",
+                 (unsigned long long)s->stats.stream_sent, (unsigned long long)s->stats.stream_bytes,
+                 s->tx.retransmits);
+            s->stats.retransmits += s->tx.retransmits;
+            s->stats.timeouts += s->tx.timeouts;
+            s->stats.srtt_ms = s->tx.srtt_ms;
+            otaup_registry_audit(s->o.reg, s->info.id, "verified",
+                                 "record stream executed and its final VERIFY passed (%llu bytes)",
+                                 (unsigned long long)s->stats.stream_bytes);
+            return enter_verify(s);
+        }
+    } else if (s->st == OTAUP_SS_RESTORE && s->rtx_ready && exp >= s->rseq_base) {
+        s->rtx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
+        rc = otaup_tx_ack(&s->rtx, exp - s->rseq_base, nack, s->now);
+        if (rc < 0) {
+            return fail(s, rc, "acknowledgement of a frame never sent");
+        }
+        if (rc == 1) {
+            otaup_registry_audit(s->o.reg, s->info.id, "restore", "region %u restored (%zu bytes)",
+                                 s->rlist[s->ri], s->rplain.len);
+            s->stats.retransmits += s->rtx.retransmits;
+            otaup_tx_free(&s->rtx);
+            s->rtx_ready = 0;
+            otaup_regcrypt_wipe(s->rplain.data, s->rplain.len);
+            otaup_blob_free(&s->rplain);
+            s->ri++;
+            return enter_restore_or_commit(s, 0);
+        }
+    }
+    return 0;
+}
+
+static int on_progress(otaup_session *s, const otaup_sm *m)
+{
+    /* a long operation on the terminal: it is alive; restart the timers */
+    s->cq_timer = s->now;
+    if (s->tx_ready) {
+        s->tx.timer_start = s->now;
+    }
+    if (s->rtx_ready) {
+        s->rtx.timer_start = s->now;
+    }
+    if (s->st == OTAUP_SS_TRANSFER || s->st == OTAUP_SS_START) {
+        s->rs.next_step = m->step;
+        if (s->now - s->persist_at >= 1000) {
+            persist(s);
+        }
     }
     return 0;
 }
@@ -995,21 +1510,21 @@ int otaup_session_input_msg(otaup_session *s, const otaup_sm *m, uint64_t now_ms
     s->now = now_ms;
     s->last_rx = now_ms;
     s->clock_started = 1;
-    if (s->finished && m->type != OTAUP_SM_PING) {
+    if (s->finished) {
         return s->result;
     }
-    if (!s->have_info && m->type != OTAUP_SM_INFO && m->type != OTAUP_SM_PING) {
+    if (!s->have_info && m->type != OTAUP_SM_INFO && m->type != OTAUP_SM_PING && m->type != OTAUP_SM_ACK &&
+        m->type != OTAUP_SM_NACK && m->type != OTAUP_SM_PROGRESS && m->type != OTAUP_SM_ABORT) {
         return fail(s, OTAUP_E_PEER, "first message is not INFO");
     }
     switch (m->type) {
     case OTAUP_SM_INFO:
-        return m->info != NULL ? on_info(s, m->info) : fail(s, OTAUP_E_PEER, "empty INFO");
-    case OTAUP_SM_CONSENT:
-        if (s->st == OTAUP_SS_WAIT_REQUEST) {
-            take_request(s, "terminal");
-            return enter_backup(s);
+        if (m->info == NULL) {
+            return fail(s, m->code < 0 ? m->code : OTAUP_E_PEER, m->text != NULL ? m->text : "empty INFO");
         }
-        return 0;
+        return on_info(s, m->info);
+    case OTAUP_SM_CONSENT:
+        return on_consent(s, m);
     case OTAUP_SM_BACKUP_DATA:
         return on_backup_data(s, m);
     case OTAUP_SM_SIG_DATA:
@@ -1017,24 +1532,13 @@ int otaup_session_input_msg(otaup_session *s, const otaup_sm *m, uint64_t now_ms
     case OTAUP_SM_ACK:
         return on_ack(s, m, 0);
     case OTAUP_SM_NACK:
-        if (m->code != 0 && m->code != OTAUP_E_FRAME_CRC && m->code != OTAUP_E_SEQ &&
-            m->code != OTAUP_E_FRAME_TRUNCATED && m->code != OTAUP_E_DUPLICATE &&
-            (s->st == OTAUP_SS_TRANSFER || s->st == OTAUP_SS_START || s->st == OTAUP_SS_RESTORE ||
-             s->st == OTAUP_SS_COMMIT)) {
-            /* the terminal refused a command: that is final */
-            return fail(s, m->code, "terminal refused");
-        }
         return on_ack(s, m, 1);
     case OTAUP_SM_PROGRESS:
         return on_progress(s, m);
     case OTAUP_SM_RESULT:
         return on_result(s, m);
-    case OTAUP_SM_PING: {
-        otaup_sm p;
-        memset(&p, 0, sizeof p);
-        p.type = OTAUP_SM_PONG;
-        return enqueue(s, &p, NULL, 0);
-    }
+    case OTAUP_SM_PING:
+        return 0; /* the wire's ACK answers it */
     case OTAUP_SM_ABORT:
         return fail(s, m->code < 0 ? m->code : OTAUP_E_CANCELED, "terminal aborted");
     default:
@@ -1044,13 +1548,18 @@ int otaup_session_input_msg(otaup_session *s, const otaup_sm *m, uint64_t now_ms
 
 /* ---- timers ---------------------------------------------------------------- */
 
+static uint32_t keepalive_ms(const otaup_session *s)
+{
+    return s->o.idle_timeout_ms / 4u;
+}
+
 int otaup_session_poll(otaup_session *s, uint64_t now_ms)
 {
     int rc;
     s->now = now_ms;
     if (!s->clock_started) {
         s->clock_started = 1;
-        s->last_rx = now_ms; /* the idle timer starts with the session */
+        s->last_rx = s->last_tx = now_ms; /* the idle timer starts with the session */
     }
     if (s->finished) {
         return s->result;
@@ -1071,21 +1580,41 @@ int otaup_session_poll(otaup_session *s, uint64_t now_ms)
         }
         s->t_next = now_ms + s->o.request_poll_ms;
     }
-    if (s->st == OTAUP_SS_BACKUP && now_ms - s->bk_asked >= 4 * s->o.rto_initial_ms) {
+    if (s->st == OTAUP_SS_WAIT_REQUEST && s->cqn == 0 && now_ms - s->last_tx >= keepalive_ms(s)) {
+        otaup_sm m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_SM_PING_OUT;
+        cq_push(s, &m, NULL, 0);
+        s->last_tx = now_ms;
+    }
+    if (s->st == OTAUP_SS_BACKUP && s->cqn == 0 && now_ms - s->bk_asked >= 4 * s->cq_rto + 4000) {
+        /* the terminal stopped sending its data: ask again from what we have */
         if (s->bk_tries > s->o.max_retries) {
             return fail(s, OTAUP_E_RETRIES, "backup");
         }
-        ask_backup(s);
+        rc = ask_backup(s);
+        if (rc < 0) {
+            return fail(s, rc, "backup request");
+        }
     }
-    if (s->ctl_active && !s->ctl_due && now_ms - s->ctl_sent >= s->ctl_rto) {
-        if (++s->ctl_tries > s->o.max_retries) {
+    if (s->cqn > 0 && cq_at(s, 0)->sent && now_ms - s->cq_timer >= s->cq_rto) {
+        unsigned i;
+        if (++s->cq_tries > s->o.max_retries) {
             return fail(s, OTAUP_E_RETRIES, "no answer");
         }
-        s->ctl_rto = s->ctl_rto * 2 > 30000 ? 30000 : s->ctl_rto * 2;
-        s->ctl_due = 1;
+        for (i = 0; i < s->cqn; i++) {
+            struct ctlent *e = cq_at(s, i);
+            if (e->sent) {
+                e->sent = 0;
+                e->resent = 1;
+            }
+        }
+        s->cq_rto = s->cq_rto * 2 > 30000 ? 30000 : s->cq_rto * 2;
+        s->cq_timer = now_ms;
         s->stats.retransmits++;
+        s->stats.timeouts++;
     }
-    if (s->st == OTAUP_SS_TRANSFER) {
+    if (s->st == OTAUP_SS_TRANSFER && s->tx_ready) {
         rc = otaup_tx_poll(&s->tx, now_ms);
         if (rc < 0) {
             return fail(s, rc, "transfer");
@@ -1112,16 +1641,21 @@ uint64_t otaup_session_deadline(const otaup_session *s)
     if (!s->clock_started) {
         return 0; /* poll once to start the clock */
     }
-    if (s->st == OTAUP_SS_WAIT_REQUEST && s->t_next < d) {
-        d = s->t_next;
+    if (s->st == OTAUP_SS_WAIT_REQUEST) {
+        if (s->t_next < d) {
+            d = s->t_next;
+        }
+        if (s->cqn == 0 && s->last_tx + keepalive_ms(s) < d) {
+            d = s->last_tx + keepalive_ms(s);
+        }
     }
-    if (s->st == OTAUP_SS_BACKUP && s->bk_asked + 4 * s->o.rto_initial_ms < d) {
-        d = s->bk_asked + 4 * s->o.rto_initial_ms;
+    if (s->st == OTAUP_SS_BACKUP && s->cqn == 0 && s->bk_asked + 4 * s->cq_rto + 4000 < d) {
+        d = s->bk_asked + 4 * s->cq_rto + 4000;
     }
-    if (s->ctl_active && !s->ctl_due && s->ctl_sent + s->ctl_rto < d) {
-        d = s->ctl_sent + s->ctl_rto;
+    if (s->cqn > 0 && s->cq[s->cqh].sent && s->cq_timer + s->cq_rto < d) {
+        d = s->cq_timer + s->cq_rto;
     }
-    if (s->st == OTAUP_SS_TRANSFER && (t = otaup_tx_deadline(&s->tx)) < d) {
+    if (s->st == OTAUP_SS_TRANSFER && s->tx_ready && (t = otaup_tx_deadline(&s->tx)) < d) {
         d = t;
     }
     if (s->st == OTAUP_SS_RESTORE && s->rtx_ready && (t = otaup_tx_deadline(&s->rtx)) < d) {
@@ -1135,60 +1669,87 @@ uint64_t otaup_session_deadline(const otaup_session *s)
 const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
 {
     int64_t nx;
+    unsigned i;
     s->now = now_ms;
-    free(s->cur.owned);
-    s->cur.owned = NULL;
-    if (s->qn > 0) {
-        s->cur = s->q[s->qh];
-        s->qh = (s->qh + 1) % OUTQ;
-        s->qn--;
-        if (s->cur.m.type == OTAUP_SM_NOTIFY || s->cur.m.type == OTAUP_SM_ABORT_OUT ||
-            s->cur.m.type == OTAUP_SM_DONE) {
-            s->cur.m.text = (const char *)s->cur.owned;
-        }
-        return &s->cur.m;
+    free(s->cur_owned);
+    s->cur_owned = NULL;
+    if (s->abort_pending) {
+        s->abort_pending = 0;
+        s->cur = s->abort_m;
+        return &s->cur;
     }
-    if (s->ctl_active && s->ctl_due) {
-        s->ctl_due = 0;
-        s->ctl_sent = now_ms;
-        return &s->ctl;
-    }
-    if (s->st == OTAUP_SS_TRANSFER && (nx = otaup_tx_next(&s->tx)) >= 0) {
-        uint32_t len = otaup_tx_unit_len(&s->tx, (uint32_t)nx);
-        uint8_t *buf = malloc(len ? len : 1);
-        int n;
-        if (buf == NULL) {
-            return NULL;
+    for (i = 0; i < s->cqn; i++) {
+        struct ctlent *e = cq_at(s, i);
+        if (e->sent) {
+            continue;
         }
-        n = otaup_tx_encode(&s->tx, (uint32_t)nx, buf, len);
-        if (n < 0) {
-            free(buf);
-            return NULL;
+        if (e->m.seq + e->nframes > s->expected + window(s) && !(i == 0 && e->nframes > window(s)) &&
+            !s->finished) {
+            return NULL; /* the window is full */
         }
-        otaup_tx_sent(&s->tx, (uint32_t)nx, now_ms);
-        s->stats.stream_sent += (uint64_t)n;
-        memset(&s->cur.m, 0, sizeof s->cur.m);
-        s->cur.owned = buf;
-        s->cur.m.type = OTAUP_SM_BATCH;
-        s->cur.m.seq = s->seq_base + (uint32_t)nx;
-        s->cur.m.session_id = s->rs.session_id;
-        s->cur.m.data = buf;
-        s->cur.m.len = (size_t)n;
-        return &s->cur.m;
+        if (i == 0) {
+            s->cq_timer = now_ms;
+        }
+        e->sent = 1;
+        if (e->first_sent == 0 || !e->resent) {
+            e->first_sent = now_ms;
+        }
+        s->last_tx = now_ms;
+        s->cur = e->m;
+        return &s->cur;
     }
-    if (s->st == OTAUP_SS_RESTORE && s->rtx_ready && (nx = otaup_tx_next(&s->rtx)) >= 0) {
-        const otaup_tx_unit *u = &s->rtx.units[nx];
-        otaup_tx_sent(&s->rtx, (uint32_t)nx, now_ms);
-        memset(&s->cur.m, 0, sizeof s->cur.m);
-        s->cur.m.type = OTAUP_SM_RESTORE;
-        s->cur.m.seq = s->rseq_base + (uint32_t)nx;
-        s->cur.m.session_id = s->rs.session_id;
-        s->cur.m.region = s->rlist[s->ri];
-        s->cur.m.offset = u->off;
-        s->cur.m.total = (uint32_t)s->rplain.len;
-        s->cur.m.data = s->rplain.data + u->off;
-        s->cur.m.len = u->len;
-        return &s->cur.m;
+    if (s->cqn > 0) {
+        return NULL; /* streams wait for the control messages before them */
+    }
+    if (s->st == OTAUP_SS_TRANSFER && s->tx_ready) {
+        s->tx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
+        if ((nx = otaup_tx_next(&s->tx)) >= 0) {
+            uint32_t len = otaup_tx_unit_len(&s->tx, (uint32_t)nx);
+            uint8_t *buf = malloc(len ? len : 1);
+            int n;
+            if (buf == NULL) {
+                return NULL;
+            }
+            n = otaup_tx_encode(&s->tx, (uint32_t)nx, buf, len);
+            if (n < 0) {
+                free(buf);
+                return NULL;
+            }
+            otaup_tx_sent(&s->tx, (uint32_t)nx, now_ms);
+            s->stats.stream_sent += (uint64_t)n;
+            s->last_tx = now_ms;
+            memset(&s->cur, 0, sizeof s->cur);
+            s->cur_owned = buf;
+            s->cur.type = OTAUP_SM_BATCH;
+            s->cur.seq = s->seq_base + (uint32_t)nx;
+            s->cur.session_id = s->rs.session_id;
+            s->cur.data = buf;
+            s->cur.len = (size_t)n;
+            return &s->cur;
+        }
+    }
+    if (s->st == OTAUP_SS_RESTORE && s->rtx_ready) {
+        s->rtx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
+        if ((nx = otaup_tx_next(&s->rtx)) >= 0) {
+            const otaup_tx_unit *u = &s->rtx.units[nx];
+            otaup_tx_sent(&s->rtx, (uint32_t)nx, now_ms);
+            s->last_tx = now_ms;
+            memset(&s->cur, 0, sizeof s->cur);
+            s->cur.type = OTAUP_SM_RESTORE;
+            s->cur.seq = s->rseq_base + (uint32_t)nx;
+            s->cur.session_id = s->rs.session_id;
+            s->cur.region = s->info.regions[s->rlist[s->ri]].id;
+            s->cur.offset = u->off;
+            s->cur.total = (uint32_t)s->rplain.len;
+            s->cur.data = s->rplain.data + u->off;
+            s->cur.len = u->len;
+            if (u->off + u->len == s->rplain.len) {
+                s->cur.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+                s->cur.hash_alg = OTAUP_HASH_XXH3_64;
+                memcpy(s->cur.hash, s->rhash, 8);
+            }
+            return &s->cur;
+        }
     }
     return NULL;
 }
@@ -1198,6 +1759,7 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
 int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
 {
     otaup_session *s;
+    otaup_sm m;
     int rc;
     if (opts == NULL || out == NULL || opts->reg == NULL) {
         return OTAUP_E_INVAL;
@@ -1209,7 +1771,11 @@ int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
     if (s == NULL) {
         return OTAUP_E_NOMEM;
     }
-    s->o = *opts;
+    if (opts->version == 1) {
+        memcpy(&s->o, opts, offsetof(otaup_session_options, cache));
+    } else {
+        s->o = *opts;
+    }
 #define DEF(f, v)      \
     if (s->o.f == 0) { \
         s->o.f = (v);  \
@@ -1227,8 +1793,15 @@ int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
         free(s);
         return rc;
     }
-    s->seq_next = 1;
     s->st = OTAUP_SS_HELLO;
+    s->cq_rto = s->o.rto_initial_ms;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_HELLO;
+    rc = cq_push(s, &m, NULL, 0); /* sequence number 0 */
+    if (rc < 0) {
+        otaup_session_free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -1238,19 +1811,14 @@ void otaup_session_free(otaup_session *s)
     if (s == NULL) {
         return;
     }
-    while (s->qn > 0) {
-        free(s->q[s->qh].owned);
-        s->qh = (s->qh + 1) % OUTQ;
-        s->qn--;
-    }
-    free(s->cur.owned);
-    free(s->ctl_data);
+    cq_clear(s);
+    free(s->cur_owned);
     if (s->bk_buf != NULL && s->have_info && s->bk_region < s->info.nregions) {
         otaup_regcrypt_wipe(s->bk_buf, s->info.regions[s->bk_region].len);
     }
     free(s->bk_buf);
     free(s->sig);
-    otaup_blob_free(&s->delta);
+    drop_delta(s);
     if (s->tx_ready) {
         otaup_tx_free(&s->tx);
     }
@@ -1269,24 +1837,23 @@ void otaup_session_free(otaup_session *s)
 static int deliver(void *ctx, const otaup_sm *m)
 {
     otaup_session *s = ctx;
-    if (m->type == 0) {
-        return 0; /* damaged frame: the terminal's sender retransmits */
-    }
     return otaup_session_input_msg(s, m, s->now);
 }
 
 int otaup_session_feed(otaup_session *s, const uint8_t *in, size_t len, uint64_t now_ms)
 {
+    const char *why = NULL;
     int rc;
     s->now = now_ms;
     if (!s->clock_started) {
         s->clock_started = 1;
-        s->last_rx = now_ms;
+        s->last_rx = s->last_tx = now_ms;
     }
     s->stats.bytes_in += len;
-    rc = otaup_swire_feed(s->wire, in, len, deliver, s);
+    rc = otaup_swire_feed(s->wire, in, len, s->seq_next, deliver, s, &why);
+    s->stats.frames_in = otaup_swire_frames_in(s->wire);
     if (rc < 0 && !s->finished) {
-        return fail(s, rc, "protocol");
+        return fail(s, rc, why != NULL && why[0] ? why : "protocol");
     }
     return rc < 0 ? rc : (s->finished ? s->result : 0);
 }
@@ -1302,14 +1869,22 @@ int otaup_session_read(otaup_session *s, uint8_t *out, size_t cap, uint64_t now_
             n += k;
             continue;
         }
+        if (otaup_swire_waiting(s->wire) > 0) {
+            n += otaup_swire_take(s->wire, out + n, cap - n);
+            continue;
+        }
         {
             const otaup_sm *m = otaup_session_next_msg(s, now_ms);
+            uint32_t f = maxf(s);
             size_t need;
             int k;
             if (m == NULL) {
                 break;
             }
-            need = m->len + 512 + otaup_swire_overhead();
+            if (m->type == OTAUP_SM_PONG) {
+                continue;
+            }
+            need = otaup_swire_bound(m, f) + 64;
             if (s->ocap < need) {
                 uint8_t *b = realloc(s->obuf, need);
                 if (b == NULL) {
@@ -1318,9 +1893,11 @@ int otaup_session_read(otaup_session *s, uint8_t *out, size_t cap, uint64_t now_
                 s->obuf = b;
                 s->ocap = need;
             }
-            k = otaup_swire_encode(s->wire, m, s->have_info ? s->info.max_frame : 65536, s->obuf,
-                                   s->ocap);
+            k = otaup_swire_encode(s->wire, m, f, s->obuf, s->ocap);
             if (k < 0) {
+                if (!s->finished) {
+                    fail(s, k, "encoding a frame");
+                }
                 return k;
             }
             s->olen = (size_t)k;
@@ -1334,10 +1911,21 @@ int otaup_session_read(otaup_session *s, uint8_t *out, size_t cap, uint64_t now_
 
 int otaup_session_want_write(const otaup_session *s)
 {
-    if (s->opos < s->olen || s->qn > 0 || (s->ctl_active && s->ctl_due)) {
+    unsigned i;
+    if (s->opos < s->olen || otaup_swire_waiting(s->wire) > 0 || s->abort_pending) {
         return 1;
     }
-    if (s->st == OTAUP_SS_TRANSFER && otaup_tx_next(&s->tx) >= 0) {
+    for (i = 0; i < s->cqn; i++) {
+        const struct ctlent *e = &s->cq[(s->cqh + i) % CQ];
+        if (!e->sent) {
+            return e->m.seq + e->nframes <= s->expected + window(s) || (i == 0 && e->nframes > window(s)) ||
+                   s->finished;
+        }
+    }
+    if (s->cqn > 0) {
+        return 0;
+    }
+    if (s->st == OTAUP_SS_TRANSFER && s->tx_ready && otaup_tx_next(&s->tx) >= 0) {
         return 1;
     }
     return s->st == OTAUP_SS_RESTORE && s->rtx_ready && otaup_tx_next(&s->rtx) >= 0;
@@ -1364,7 +1952,16 @@ void otaup_session_closed(otaup_session *s, uint64_t now_ms)
 
 int otaup_session_finished(const otaup_session *s)
 {
-    return s->finished && s->opos >= s->olen && s->qn == 0;
+    unsigned i;
+    if (!s->finished || s->opos < s->olen || otaup_swire_waiting(s->wire) > 0 || s->abort_pending) {
+        return 0;
+    }
+    for (i = 0; i < s->cqn; i++) {
+        if (!s->cq[(s->cqh + i) % CQ].sent) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 otaup_session_state otaup_session_get_state(const otaup_session *s)
@@ -1389,5 +1986,8 @@ void otaup_session_get_stats(const otaup_session *s, otaup_session_stats *st)
         st->retransmits += s->tx.retransmits;
         st->timeouts += s->tx.timeouts;
         st->srtt_ms = s->tx.srtt_ms;
+    }
+    if (st->srtt_ms == 0) {
+        st->srtt_ms = s->srtt;
     }
 }

@@ -1,0 +1,527 @@
+/*
+ * otaup — a simulated terminal: simulated NOR flash + the real applier +
+ * an identity it keeps itself (otaup/simterm.h). Server side, C11.
+ */
+#include "otaup/simterm.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otaup/delta.h"
+#include "otaup/error.h"
+#include "otaup/image.h"
+
+#define VMAX 33
+
+typedef struct ident {
+    char version[VMAX];
+    uint64_t build_time;
+    uint32_t image_size;
+    int valid;
+    /* what the session in progress installs */
+    char p_version[VMAX];
+    uint64_t p_build_time;
+    uint32_t p_image_size;
+    uint8_t p_hash[16];
+    int p_valid;
+} ident;
+
+struct otaup_simterm {
+    otaup_simterm_options o;
+    char id[64], model[64];
+    char *path, *meta;
+    otaup_simflash *sim;
+    uint32_t slot[2], slot_size, scratch, scratch_size, journal, user, user_size, updater, sectors;
+    ident idn;
+    char offer_version[VMAX];
+    uint64_t offer_build;
+    char notice[512];
+    int damaged;
+    otaup_apply ap;
+    otaup_apply_config cfg;
+    void *work;
+    size_t work_size;
+};
+
+static uint32_t round_up(uint32_t v, uint32_t to)
+{
+    return (v + to - 1u) / to * to;
+}
+
+/* ---- identity file --------------------------------------------------------------- */
+
+static void meta_write(otaup_simterm *t)
+{
+    FILE *f;
+    char tmp[1100];
+    unsigned i;
+    if (t->meta == NULL) {
+        return;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", t->meta);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return;
+    }
+    fprintf(f, "version=%s\nbuild_time=%" PRIu64 "\nimage_size=%u\n", t->idn.version, t->idn.build_time,
+            t->idn.image_size);
+    if (t->idn.p_valid) {
+        fprintf(f, "pending_version=%s\npending_build_time=%" PRIu64 "\npending_image_size=%u\npending_hash=",
+                t->idn.p_version, t->idn.p_build_time, t->idn.p_image_size);
+        for (i = 0; i < 16; i++) {
+            fprintf(f, "%02x", t->idn.p_hash[i]);
+        }
+        fprintf(f, "\n");
+    }
+    if (fclose(f) == 0) {
+        (void)rename(tmp, t->meta);
+    }
+}
+
+static void meta_read(otaup_simterm *t)
+{
+    FILE *f;
+    char line[256];
+    memset(&t->idn, 0, sizeof t->idn);
+    if (t->meta == NULL || (f = fopen(t->meta, "r")) == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *v = strchr(line, '=');
+        size_t n;
+        if (v == NULL) {
+            continue;
+        }
+        *v++ = '\0';
+        n = strcspn(v, "\r\n");
+        v[n] = '\0';
+        if (strcmp(line, "version") == 0 && n > 0 && n < VMAX) {
+            memcpy(t->idn.version, v, n + 1);
+            t->idn.valid = 1;
+        } else if (strcmp(line, "build_time") == 0) {
+            t->idn.build_time = strtoull(v, NULL, 10);
+        } else if (strcmp(line, "image_size") == 0) {
+            t->idn.image_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "pending_version") == 0 && n > 0 && n < VMAX) {
+            memcpy(t->idn.p_version, v, n + 1);
+            t->idn.p_valid = 1;
+        } else if (strcmp(line, "pending_build_time") == 0) {
+            t->idn.p_build_time = strtoull(v, NULL, 10);
+        } else if (strcmp(line, "pending_image_size") == 0) {
+            t->idn.p_image_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "pending_hash") == 0 && n == 32) {
+            unsigned i;
+            for (i = 0; i < 16; i++) {
+                unsigned b;
+                if (sscanf(v + 2 * i, "%2x", &b) != 1) {
+                    t->idn.p_valid = 0;
+                    break;
+                }
+                t->idn.p_hash[i] = (uint8_t)b;
+            }
+        }
+    }
+    fclose(f);
+}
+
+/* ---- layout --------------------------------------------------------------- */
+
+void otaup_simterm_options_init(otaup_simterm_options *o)
+{
+    if (o != NULL) {
+        otaup_simterm_options d = OTAUP_SIMTERM_OPTIONS_INIT;
+        *o = d;
+    }
+}
+
+int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
+{
+    otaup_simterm *t;
+    otaup_simflash_options so;
+    uint32_t ss, a;
+    int rc;
+    if (o == NULL || out == NULL || o->version != OTAUP_SIMTERM_OPTIONS_VERSION || o->terminal_id == NULL ||
+        o->model == NULL || strlen(o->terminal_id) == 0 || strlen(o->terminal_id) > 63 || strlen(o->model) == 0 ||
+        strlen(o->model) > 63 || o->layout > OTAUP_LAYOUT_AB) {
+        return OTAUP_E_INVAL;
+    }
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    t->o = *o;
+#define DEF(f, v)      \
+    if (t->o.f == 0) { \
+        t->o.f = (v);  \
+    }
+    DEF(sector_size, 4096u);
+    DEF(slot_size, 256u * 1024u);
+    DEF(user_size, 8192u);
+    DEF(write_size, 8u);
+    DEF(max_frame, 1024u);
+    DEF(max_msg, 2048u);
+    DEF(window, 8u);
+    DEF(staging, t->o.sector_size);
+    DEF(max_ops, 64u);
+    DEF(window_bits, 12u);
+    DEF(retransmit_ms, 1000u);
+#undef DEF
+    snprintf(t->id, sizeof t->id, "%s", o->terminal_id);
+    snprintf(t->model, sizeof t->model, "%s", o->model);
+    ss = t->o.sector_size;
+    a = OTAUP_SIMTERM_BASE;
+    t->slot_size = round_up(t->o.slot_size, ss);
+    t->slot[0] = a;
+    a += t->slot_size;
+    if (t->o.layout == OTAUP_LAYOUT_AB) {
+        t->slot[1] = a;
+        a += t->slot_size;
+    }
+    t->scratch = a;
+    t->scratch_size = round_up(t->o.staging > ss ? t->o.staging : ss, ss);
+    a += t->scratch_size;
+    t->journal = a;
+    a += 2u * ss;
+    t->user = a;
+    t->user_size = round_up(t->o.user_size, ss);
+    a += t->user_size;
+    t->updater = a;
+    a += ss;
+    t->sectors = (a - OTAUP_SIMTERM_BASE) / ss;
+    otaup_simflash_options_init(&so);
+    otaup_geometry_uniform(&so.geo, OTAUP_SIMTERM_BASE, ss, t->sectors, t->o.write_size);
+    so.path = o->flash_path;
+    if (o->flash_path != NULL) {
+        size_t n = strlen(o->flash_path) + 6;
+        t->meta = malloc(n);
+        if (t->meta == NULL) {
+            free(t);
+            return OTAUP_E_NOMEM;
+        }
+        snprintf(t->meta, n, "%s.meta", o->flash_path);
+        meta_read(t);
+    }
+    rc = otaup_simflash_new(&so, &t->sim);
+    if (rc < 0) {
+        free(t->meta);
+        free(t);
+        return rc;
+    }
+    t->work_size = otaup_apply_work_size(t->o.max_frame, t->o.max_msg, t->o.staging, t->o.max_ops, t->o.window_bits);
+    t->work = t->work_size ? malloc(t->work_size) : NULL;
+    if (t->work == NULL) {
+        otaup_simterm_free(t);
+        return t->work_size ? OTAUP_E_NOMEM : OTAUP_E_INVAL;
+    }
+    *out = t;
+    return 0;
+}
+
+void otaup_simterm_free(otaup_simterm *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    otaup_simflash_free(t->sim);
+    free(t->work);
+    free(t->meta);
+    free(t);
+}
+
+size_t otaup_simterm_user_sample(const otaup_simterm *t, uint8_t *out, size_t cap)
+{
+    static const char *const lines[] = {
+        "contact;Kim Min-jun;+82 10 5555 0142;minjun.kim@example.org\n",
+        "contact;Park Seo-yeon;+82 10 5555 0187;birthday 03-14\n",
+        "sms;from +82 10 5555 0142;See you at 7 at the station?\n",
+        "memo;door code 4711, do not share\n",
+        "photo;IMG_0042.JPG;2026-05-01 Busan beach\n",
+        "calendar;2026-12-02 09:30;dentist\n",
+    };
+    size_t n = 0, i = 0;
+    char head[96];
+    int k = snprintf(head, sizeof head, "owner of %s\n", t->id);
+    while (n < t->user_size && n < cap) {
+        const char *l = i == 0 ? head : lines[(i - 1) % (sizeof lines / sizeof lines[0])];
+        size_t m = i == 0 ? (size_t)k : strlen(l);
+        size_t take = m < cap - n ? m : cap - n;
+        if (take > t->user_size - n) {
+            take = t->user_size - n;
+        }
+        memcpy(out + n, l, take);
+        n += take;
+        i++;
+    }
+    return n;
+}
+
+int otaup_simterm_provision(otaup_simterm *t, const uint8_t *image, size_t len, const char *version,
+                            uint64_t build_time)
+{
+    uint32_t size = otaup_simflash_size(t->sim);
+    uint8_t *buf;
+    int rc;
+    if (image == NULL || version == NULL || strlen(version) == 0 || strlen(version) >= VMAX) {
+        return OTAUP_E_INVAL;
+    }
+    if (len > t->slot_size) {
+        return OTAUP_E_RANGE;
+    }
+    buf = malloc(size);
+    if (buf == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    memset(buf, 0xFF, size);
+    memcpy(buf + (t->slot[0] - OTAUP_SIMTERM_BASE), image, len);
+    otaup_simterm_user_sample(t, buf + (t->user - OTAUP_SIMTERM_BASE), t->user_size);
+    rc = otaup_simflash_load(t->sim, OTAUP_SIMTERM_BASE, buf, size);
+    free(buf);
+    if (rc < 0) {
+        return rc;
+    }
+    memset(&t->idn, 0, sizeof t->idn);
+    snprintf(t->idn.version, sizeof t->idn.version, "%s", version);
+    t->idn.build_time = build_time;
+    t->idn.image_size = (uint32_t)len;
+    t->idn.valid = 1;
+    meta_write(t);
+    return otaup_simflash_flush(t->sim);
+}
+
+int otaup_simterm_provisioned(const otaup_simterm *t)
+{
+    return t->idn.valid;
+}
+
+/* ---- applier callbacks ---------------------------------------------------------- */
+
+static void on_notify(void *ctx, const otaup_msg_notify *n)
+{
+    otaup_simterm *t = ctx;
+    size_t k = n->text.len < sizeof t->notice - 1 ? n->text.len : sizeof t->notice - 1;
+    memcpy(t->notice, n->text.data, k);
+    t->notice[k] = '\0';
+    if (n->kind == OTAUP_NOTIFY_OFFER && n->version.len > 0 && n->version.len < VMAX) {
+        memcpy(t->offer_version, n->version.data, n->version.len);
+        t->offer_version[n->version.len] = '\0';
+        t->offer_build = n->build_time;
+    }
+}
+
+/* START: note what this session installs (target size and hash from the delta header). */
+static int on_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len)
+{
+    otaup_simterm *t = ctx;
+    otaup_delta_header h;
+    (void)session;
+    if (otaup_delta_header_decode(m, len, &h) < 0) {
+        return 0; /* not a delta header: nothing to note */
+    }
+    if (t->idn.p_valid && memcmp(t->idn.p_hash, h.target_hash, 16) == 0) {
+        return 0; /* a resumed session: already noted */
+    }
+    if (t->offer_version[0] != '\0') {
+        snprintf(t->idn.p_version, sizeof t->idn.p_version, "%s", t->offer_version);
+        t->idn.p_build_time = t->offer_build;
+    } else {
+        snprintf(t->idn.p_version, sizeof t->idn.p_version, "unknown");
+        t->idn.p_build_time = 0;
+    }
+    t->idn.p_image_size = h.target_size;
+    memcpy(t->idn.p_hash, h.target_hash, 16);
+    t->idn.p_valid = 1;
+    meta_write(t);
+    return 0;
+}
+
+static uint32_t boot_slot_addr(otaup_simterm *t)
+{
+    if (t->o.layout != OTAUP_LAYOUT_AB) {
+        return t->slot[0];
+    }
+    return otaup_journal_boot_slot(otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) ? t->slot[1]
+                                                                                                    : t->slot[0];
+}
+
+static void hash_at(otaup_simterm *t, uint32_t addr, uint32_t size, uint8_t out[16])
+{
+    const uint8_t *d = otaup_simflash_data(t->sim) + (addr - OTAUP_SIMTERM_BASE);
+    otaup_hash128(d, size, out);
+}
+
+/* The flash holds the pending image: it is what the terminal runs now. */
+static void take_pending(otaup_simterm *t)
+{
+    uint8_t h[16];
+    if (!t->idn.p_valid || t->idn.p_image_size > t->slot_size) {
+        return;
+    }
+    hash_at(t, boot_slot_addr(t), t->idn.p_image_size, h);
+    if (memcmp(h, t->idn.p_hash, 16) != 0) {
+        return;
+    }
+    snprintf(t->idn.version, sizeof t->idn.version, "%s", t->idn.p_version);
+    t->idn.build_time = t->idn.p_build_time;
+    t->idn.image_size = t->idn.p_image_size;
+    t->idn.p_valid = 0;
+    meta_write(t);
+}
+
+int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *buf, size_t len), void *send_ctx,
+                       uint32_t (*now_ms)(void *ctx), void *clock_ctx)
+{
+    otaup_apply_config *c = &t->cfg;
+    if (!t->idn.valid) {
+        return OTAUP_E_STATE;
+    }
+    otaup_simflash_power_on(t->sim);
+    otaup_simflash_cut_after(t->sim, 0, 0);
+    /* a completed session whose identity was not taken over before a reset */
+    {
+        const otaup_journal_state *st;
+        otaup_journal j;
+        if (otaup_journal_mount(&j, otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) == 0) {
+            st = otaup_journal_get(&j);
+            if (st->session != OTAUP_JS_ACTIVE) {
+                take_pending(t);
+            }
+        }
+    }
+    memset(c, 0, sizeof *c);
+    c->flash = otaup_simflash_flash(t->sim);
+    c->layout = t->o.layout;
+    c->window_bits = t->o.window_bits;
+    c->max_ops = t->o.max_ops;
+    c->slots[0].addr = t->slot[0];
+    c->slots[0].len = t->slot_size;
+    if (t->o.layout == OTAUP_LAYOUT_AB) {
+        c->slots[1].addr = t->slot[1];
+        c->slots[1].len = t->slot_size;
+    }
+    c->scratch.addr = t->scratch;
+    c->scratch.len = t->scratch_size;
+    c->journal.addr = t->journal;
+    c->journal.len = 2u * t->o.sector_size;
+    c->updater.addr = t->updater;
+    c->updater.len = t->o.sector_size;
+    c->regions[0].id = 1;
+    c->regions[0].flags = OTAUP_REGION_PERSONAL;
+    c->regions[0].addr = t->user;
+    c->regions[0].len = t->user_size;
+    c->nregions = 1;
+    c->staging_size = t->o.staging;
+    c->max_frame = t->o.max_frame;
+    c->max_msg = t->o.max_msg;
+    c->link.ctx = send_ctx;
+    c->link.send = send;
+    c->now_ms = now_ms;
+    c->clock_ctx = clock_ctx;
+    c->id.terminal_id = t->id;
+    c->id.model = t->model;
+    c->id.sw_version = t->idn.version;
+    c->id.build_time = t->idn.build_time;
+    c->id.image_size = t->idn.image_size;
+    c->notify = on_notify;
+    c->manifest = on_manifest;
+    c->user_ctx = t;
+    c->retransmit_ms = t->o.retransmit_ms;
+    c->window = t->o.window;
+    c->work = t->work;
+    c->work_size = t->work_size;
+    t->damaged = 0;
+    t->offer_version[0] = '\0';
+    return otaup_apply_init(&t->ap, c);
+}
+
+otaup_apply *otaup_simterm_apply(otaup_simterm *t)
+{
+    return &t->ap;
+}
+
+otaup_simflash *otaup_simterm_flash(otaup_simterm *t)
+{
+    return t->sim;
+}
+
+void otaup_simterm_step(otaup_simterm *t)
+{
+    const otaup_exec *ex = otaup_apply_exec(&t->ap);
+    if (t->o.damage_user_data && !t->damaged && ex != NULL && otaup_exec_get_stats(ex)->verifies > 0) {
+        /* the new software "migrates" the user's data and gets it wrong */
+        uint8_t *d = otaup_simflash_data(t->sim) + (t->user - OTAUP_SIMTERM_BASE);
+        uint32_t i;
+        for (i = 0; i < 64 && i < t->user_size; i++) {
+            d[t->user_size / 3 + i] ^= 0x5A;
+        }
+        otaup_simflash_flush(t->sim);
+        t->damaged = 1;
+    }
+    if (t->idn.p_valid && otaup_apply_done(&t->ap) && otaup_apply_result(&t->ap) == 0) {
+        take_pending(t);
+        t->cfg.id.sw_version = t->idn.version;
+        t->cfg.id.build_time = t->idn.build_time;
+        t->cfg.id.image_size = t->idn.image_size;
+        t->ap.cfg.id = t->cfg.id;
+    }
+}
+
+const char *otaup_simterm_version(const otaup_simterm *t)
+{
+    return t->idn.version;
+}
+
+uint64_t otaup_simterm_build_time(const otaup_simterm *t)
+{
+    return t->idn.build_time;
+}
+
+uint32_t otaup_simterm_image_hash(otaup_simterm *t, uint8_t hash[16])
+{
+    hash_at(t, boot_slot_addr(t), t->idn.image_size, hash);
+    return t->idn.image_size;
+}
+
+int otaup_simterm_user_intact(otaup_simterm *t)
+{
+    uint8_t *want = malloc(t->user_size);
+    int ok;
+    if (want == NULL) {
+        return 0;
+    }
+    otaup_simterm_user_sample(t, want, t->user_size);
+    ok = memcmp(want, otaup_simflash_data(t->sim) + (t->user - OTAUP_SIMTERM_BASE), t->user_size) == 0;
+    free(want);
+    return ok;
+}
+
+const char *otaup_simterm_notice(const otaup_simterm *t)
+{
+    return t->notice;
+}
+
+uint32_t otaup_simterm_slot_addr(const otaup_simterm *t, unsigned slot)
+{
+    return t->slot[slot ? 1 : 0];
+}
+
+uint32_t otaup_simterm_slot_size(const otaup_simterm *t)
+{
+    return t->slot_size;
+}
+
+uint32_t otaup_simterm_sectors(const otaup_simterm *t)
+{
+    return t->sectors;
+}
+
+uint32_t otaup_simterm_user_addr(const otaup_simterm *t)
+{
+    return t->user;
+}
+
+uint32_t otaup_simterm_user_size(const otaup_simterm *t)
+{
+    return t->user_size;
+}

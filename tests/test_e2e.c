@@ -1,0 +1,552 @@
+/*
+ * End to end, in one process on a simulated clock: the real session
+ * driver and SQLite registry against real terminal appliers on simulated
+ * NOR flash (otaup_simterm), over a link with a 100 ms round trip and
+ * faults. Every upgrade is checked where it matters: the terminal's flash
+ * holds the new image byte for byte, its personal data are intact, the
+ * registry no longer holds the backup.
+ *
+ * Scenarios: clean upgrade with the user's request; link faults (drop,
+ * corrupt, duplicate, delay, disconnects); power cuts during the upgrade
+ * with reboot and resume; the server restarted mid-upgrade; two models
+ * and two releases; an image the registry does not know (block
+ * signature); user data damaged by the upgrade (restore); bad input on
+ * the wire (garbage, a lying INFO, a wrong model).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otaup/error.h"
+#include "otaup/image.h"
+#include "otaup/proto.h"
+#include "otaup/registry.h"
+#include "otaup/session.h"
+#include "otaup/simterm.h"
+#include "util/e2e.h"
+
+#define V1_LEN 96000u
+#define SLOT (128u * 1024u)
+
+static char dir[128];
+static e2e_world *w;
+static uint8_t v1[V1_LEN], v2[V1_LEN + 4096], w1[60000], w2[64000];
+static size_t v2_len, w2_len;
+static uint8_t h_v2[16], h_w2[16];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/otaup-e2e-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    w = e2e_new(dir);
+    ck_assert_ptr_nonnull(w);
+    e2e_make_image(v1, sizeof v1, 1);
+    v2_len = e2e_make_next(v1, sizeof v1, v2, sizeof v2, 2);
+    ck_assert_uint_gt(v2_len, 0);
+    e2e_make_image(w1, sizeof w1, 11);
+    w2_len = e2e_make_next(w1, sizeof w1, w2, sizeof w2, 12);
+    otaup_hash128(v2, v2_len, h_v2);
+    otaup_hash128(w2, w2_len, h_w2);
+    ck_assert_int_gt(e2e_release(w, "M1", "1.0", 1000, v1, sizeof v1), 0);
+    ck_assert_int_gt(e2e_release(w, "M1", "2.0", 2000, v2, v2_len), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    e2e_free(w);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static otaup_simterm *terminal(const char *id, const char *model, uint8_t layout, const uint8_t *img, size_t len,
+                               const char *version, uint64_t build, int damage)
+{
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    o.terminal_id = id;
+    o.model = model;
+    o.layout = layout;
+    o.slot_size = SLOT;
+    o.retransmit_ms = 400;
+    o.max_frame = 256; /* many frames: the faults hit the transfer too */
+    o.damage_user_data = damage;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, img, len, version, build), 0);
+    return t;
+}
+
+static int count_cb(const otaup_reg_backup *b, void *p)
+{
+    (void)b;
+    (*(int *)p)++;
+    return 0;
+}
+
+static int n_backups(const char *id)
+{
+    int n = 0;
+    ck_assert_int_eq(otaup_registry_backup_list(e2e_registry(w), id, count_cb, &n), 0);
+    return n;
+}
+
+static char audit[8000];
+static int audit_cb(const otaup_reg_audit *a, void *p)
+{
+    (void)p;
+    if (strlen(audit) + strlen(a->event) + strlen(a->detail) + 4 < sizeof audit) {
+        strcat(audit, a->event);
+        strcat(audit, ":");
+        strcat(audit, a->detail);
+        strcat(audit, "\n");
+    }
+    return 0;
+}
+
+static const char *audit_of(const char *id)
+{
+    audit[0] = '\0';
+    ck_assert_int_eq(otaup_registry_audit_list(e2e_registry(w), id, 0, audit_cb, NULL), 0);
+    return audit;
+}
+
+static int nosend(void *ctx, const uint8_t *b, size_t n)
+{
+    (void)ctx, (void)b;
+    return (int)n;
+}
+
+static uint32_t noclock(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* after a restart the terminal runs `want` with its personal data; the backup is gone */
+static void check_upgraded(otaup_simterm *t, const char *id, const uint8_t want[16], const char *version)
+{
+    uint8_t h[16];
+    otaup_reg_terminal rt;
+    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+    otaup_simterm_image_hash(t, h);
+    /* the flash holds the new image (identity taken over after success) */
+    ck_assert_str_eq(otaup_simterm_version(t), version);
+    ck_assert_int_eq(memcmp(h, want, 16), 0);
+    ck_assert_int_eq(otaup_simterm_user_intact(t), 1);
+    ck_assert_int_eq(n_backups(id), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), id, &rt), 0);
+    ck_assert_str_eq(rt.status, "upgraded");
+    ck_assert_str_eq(rt.version, version);
+}
+
+START_TEST(test_clean_upgrade_with_request)
+{
+    otaup_simterm *t = terminal("T1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    e2e_report rep;
+    otaup_reg_request q;
+    otaup_reg_terminal rt;
+    /* without the user's request: notified, nothing else */
+    e2e_options(w)->auto_request = 0;
+    e2e_options(w)->idle_timeout_ms = 20000;
+    ck_assert_int_eq(e2e_run(w, t, NULL, 3000, &rep), OTAUP_E_TIMEOUT);
+    ck_assert_ptr_nonnull(strstr(otaup_simterm_notice(t), "New software 2.0"));
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "T1", &rt), 0);
+    ck_assert_str_eq(rt.status, "notified");
+    ck_assert_int_eq(n_backups("T1"), 0);
+    /* the user calls the customer centre */
+    memset(&q, 0, sizeof q);
+    snprintf(q.terminal, sizeof q.terminal, "T1");
+    snprintf(q.source, sizeof q.source, "ctl");
+    ck_assert_int_eq(otaup_registry_request_put(e2e_registry(w), &q), 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 120000, &rep), 0);
+    ck_assert_int_eq(rep.server_state, OTAUP_SS_DONE);
+    check_upgraded(t, "T1", h_v2, "2.0");
+    /* only the changes travelled, and only the changed sectors were erased */
+    ck_assert_uint_lt(rep.stats.stream_bytes, v2_len / 3);
+    ck_assert_uint_gt(rep.slot_sectors_erased, 0);
+    ck_assert_uint_lt(rep.slot_sectors_erased, (v2_len + 4095) / 4096);
+    ck_assert_ptr_nonnull(strstr(audit_of("T1"), "restore:skipped"));
+    ck_assert_ptr_nonnull(strstr(audit, "backup-deleted:"));
+    /* it reports no image hash: its version names the image, its signature confirms it */
+    ck_assert_ptr_nonnull(strstr(audit, "checking its image: asking its block signature"));
+    ck_assert_ptr_null(strstr(audit, "planning from its block signature"));
+    /* the next connection: up to date, nothing sent */
+    ck_assert_int_eq(e2e_run(w, t, NULL, 10000, &rep), 0);
+    ck_assert_int_eq(rep.server_state, OTAUP_SS_IDLE);
+    ck_assert_ptr_nonnull(strstr(otaup_simterm_notice(t), "up to date"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
+static const e2e_faults fault_sets[] = {
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106 },  /* everything at once */
+};
+
+START_TEST(test_link_faults)
+{
+    char id[16];
+    otaup_simterm *t;
+    e2e_report rep;
+    snprintf(id, sizeof id, "F%d", _i);
+    t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    ck_assert_int_eq(e2e_run(w, t, &fault_sets[_i], 600000, &rep), 0);
+    check_upgraded(t, id, h_v2, "2.0");
+    if (fault_sets[_i].drop_pct || fault_sets[_i].corrupt_pct) {
+        ck_assert_uint_gt(rep.frames_dropped + rep.retransmits_total, 0);
+        ck_assert_uint_gt(rep.retransmits_total, 0); /* lost frames were sent again */
+    }
+    if (fault_sets[_i].disconnect_every) {
+        ck_assert_uint_gt(rep.reconnects, 0);
+        ck_assert_ptr_nonnull(strstr(audit_of(id), "resume:"));
+    }
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_power_cut_resume)
+{
+    /* cut after n flash writes from START on, n spread over the whole
+     * upgrade (transfer, verify, restore, commit), torn or not */
+    char id[16];
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    uint64_t total;
+    t = terminal("P-ref", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    total = rep.flash_ops;
+    ck_assert_uint_gt(total, 20);
+    otaup_simterm_free(t);
+    memset(&f, 0, sizeof f);
+    f.cut_after = 1 + total * (uint64_t)_i / 8;
+    f.torn = _i % 2;
+    f.seed = 200 + (uint64_t)_i;
+    snprintf(id, sizeof id, "P%d", _i);
+    t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), 0);
+    ck_assert_uint_eq(rep.power_cuts, 1);
+    check_upgraded(t, id, h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of(id), "resume:"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_server_restart)
+{
+    otaup_simterm *t = terminal("R1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    e2e_report rep;
+    e2e_faults f;
+    memset(&f, 0, sizeof f);
+    f.restart_after = 6; /* in the middle of the transfer */
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), 0);
+    ck_assert_uint_eq(rep.restarts, 1);
+    check_upgraded(t, "R1", h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of("R1"), "disconnected:"));
+    ck_assert_ptr_nonnull(strstr(audit, "resume:"));
+    ck_assert_uint_eq(n_backups("R1"), 0);
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_two_models_two_releases)
+{
+    otaup_simterm *a, *b;
+    e2e_report rep;
+    ck_assert_int_gt(e2e_release(w, "M2", "5.0", 5000, w1, sizeof w1), 0);
+    ck_assert_int_gt(e2e_release(w, "M2", "5.1", 5100, w2, w2_len), 0);
+    a = terminal("A1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    b = terminal("B1", "M2", OTAUP_LAYOUT_AB, w1, sizeof w1, "5.0", 5000, 0);
+    ck_assert_int_eq(e2e_run(w, b, NULL, 600000, &rep), 0);
+    check_upgraded(b, "B1", h_w2, "5.1");
+    ck_assert_int_eq(e2e_run(w, a, NULL, 600000, &rep), 0);
+    check_upgraded(a, "A1", h_v2, "2.0");
+    /* and a terminal of M2 is never offered M1's release */
+    ck_assert_int_eq(e2e_run(w, b, NULL, 10000, &rep), 0);
+    ck_assert_int_eq(rep.server_state, OTAUP_SS_IDLE);
+    otaup_simterm_free(a);
+    otaup_simterm_free(b);
+}
+END_TEST
+
+START_TEST(test_unknown_image_signature)
+{
+    /* a field-patched 1.0 the registry never saw */
+    static uint8_t custom[V1_LEN];
+    otaup_simterm *t;
+    e2e_report rep;
+    memcpy(custom, v1, sizeof custom);
+    memset(custom + 5000, 0x5A, 700);
+    t = terminal("U1", "M1", OTAUP_LAYOUT_INPLACE, custom, sizeof custom, "1.0-field", 1500, 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, "U1", h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of("U1"), "planning from its block signature"));
+    ck_assert_uint_lt(rep.stats.stream_bytes, v2_len / 2); /* still a delta */
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_lying_version_checked_by_signature)
+{
+    /* says 1.0 (build 1000) but runs something else: the signature tells */
+    static uint8_t other[V1_LEN];
+    otaup_simterm *t;
+    e2e_report rep;
+    memcpy(other, v1, sizeof other);
+    memset(other + 20000, 0x00, 3000);
+    t = terminal("L1", "M1", OTAUP_LAYOUT_INPLACE, other, sizeof other, "1.0", 1000, 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, "L1", h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of("L1"), "not what its version says"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_damaged_user_data_restored)
+{
+    otaup_simterm *t = terminal("D1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    e2e_report rep;
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, "D1", h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of("D1"), "restore:region 0 restored"));
+    ck_assert_uint_gt(rep.stats.restore_bytes, 0);
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_shared_cache_and_precompute)
+{
+    otaup_delta_cache *c;
+    otaup_simterm *t1, *t2;
+    e2e_report rep;
+    size_t entries, bytes;
+    uint64_t hits, misses;
+    int64_t r3;
+    static uint8_t v3[V1_LEN + 8192];
+    size_t v3_len;
+    ck_assert_int_eq(otaup_delta_cache_new(0, &c), 0);
+    e2e_options(w)->cache = c;
+    t1 = terminal("C1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    t2 = terminal("C2", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    ck_assert_int_eq(e2e_run(w, t1, NULL, 600000, &rep), 0);
+    ck_assert_int_eq(e2e_run(w, t2, NULL, 600000, &rep), 0);
+    check_upgraded(t2, "C2", h_v2, "2.0");
+    otaup_delta_cache_stats(c, &entries, &bytes, &hits, &misses);
+    ck_assert_uint_eq(entries, 1);
+    ck_assert_uint_eq(hits, 1);
+    /* a new release: deltas from what the known terminals run are computed at once */
+    v3_len = e2e_make_next(v2, v2_len, v3, sizeof v3, 3);
+    r3 = e2e_release(w, "M1", "3.0", 3000, v3, v3_len);
+    ck_assert_int_gt(r3, 0);
+    ck_assert_int_eq(otaup_session_precompute(e2e_registry(w), r3, NULL, NULL), 1); /* one (source, layout) */
+    ck_assert_int_eq(otaup_session_precompute(e2e_registry(w), r3, NULL, NULL), 0); /* already there */
+    e2e_options(w)->cache = NULL;
+    otaup_simterm_free(t1);
+    otaup_simterm_free(t2);
+    otaup_delta_cache_free(c);
+}
+END_TEST
+
+/* ---- bad input on the wire ---------------------------------------------------------- */
+
+static size_t frame(uint8_t *out, size_t cap, const otaup_msg *m, uint32_t seq)
+{
+    int n = otaup_msg_encode_frame(m, 0, seq, OTAUP_FRAME_MAX, out, cap);
+    ck_assert_int_gt(n, 0);
+    return (size_t)n;
+}
+
+static size_t hello_and_info(uint8_t *out, size_t cap, otaup_msg_info *in)
+{
+    otaup_msg m;
+    size_t n;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = OTAUP_ROLE_TERMINAL;
+    m.u.hello.proto_min = m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 1024;
+    m.u.hello.max_msg = 1024;
+    m.u.hello.window = 1;
+    n = frame(out, cap, &m, 0);
+    m.type = OTAUP_MSG_INFO;
+    m.u.info = *in;
+    return n + frame(out + n, cap - n, &m, 1);
+}
+
+static void base_info(otaup_msg_info *in, const char *id, const char *model)
+{
+    memset(in, 0, sizeof *in);
+    in->terminal_id.data = (const uint8_t *)id;
+    in->terminal_id.len = (uint32_t)strlen(id);
+    in->model.data = (const uint8_t *)model;
+    in->model.len = (uint32_t)strlen(model);
+    in->sw_version.data = (const uint8_t *)"1.0";
+    in->sw_version.len = 3;
+    in->build_time = 1000;
+    in->have = OTAUP_INFO_HAVE_GEOMETRY | OTAUP_INFO_HAVE_LAYOUT | OTAUP_INFO_HAVE_IMAGE_SIZE;
+    otaup_geometry_uniform(&in->geometry, 0x08000000u, 4096, 64, 8);
+    in->layout = OTAUP_LAYOUT_INPLACE;
+    in->slots[0].addr = 0x08000000u;
+    in->slots[0].len = 32 * 4096;
+    in->image_size = V1_LEN;
+    in->nregions = 1;
+    in->regions[0].id = 1;
+    in->regions[0].addr = 0x08000000u + 40 * 4096;
+    in->regions[0].len = 8192;
+}
+
+/* the server's answer holds an ABORT with this reason */
+static int has_abort(const uint8_t *p, size_t n, int reason)
+{
+    otaup_decoder d;
+    static uint8_t buf[OTAUP_FRAME_MAX];
+    otaup_frame fr;
+    size_t used;
+    ck_assert_int_eq(otaup_decoder_init(&d, buf, sizeof buf, OTAUP_FRAME_MAX), 0);
+    while (n > 0) {
+        int ev = otaup_decoder_feed(&d, p, n, &used, &fr);
+        p += used;
+        n -= used;
+        if (ev == OTAUP_DEC_FRAME && fr.type == OTAUP_MSG_ABORT) {
+            otaup_msg m;
+            ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &m), 0);
+            return m.u.abort.reason == reason;
+        }
+        if (ev == OTAUP_DEC_NEED_INPUT) {
+            break;
+        }
+    }
+    return 0;
+}
+
+START_TEST(test_bad_input_on_the_wire)
+{
+    static uint8_t in[8192], out[8192];
+    size_t n, got;
+    otaup_msg_info info;
+    otaup_reg_terminal rt;
+    uint64_t x = 99;
+    size_t i;
+    /* garbage: refused, nothing stored */
+    for (i = 0; i < 300; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        in[i] = (uint8_t)(x >> 56);
+    }
+    ck_assert_int_eq(e2e_raw(w, in, 300, out, sizeof out, &got), OTAUP_E_FRAME_GARBAGE);
+    /* an INFO whose user data lie outside its flash */
+    base_info(&info, "X1", "M1");
+    info.regions[0].addr = 0x08000000u + 63 * 4096;
+    n = hello_and_info(in, sizeof in, &info);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_GEOMETRY);
+    ck_assert(has_abort(out, got, OTAUP_E_GEOMETRY));
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "X1", &rt), OTAUP_E_NOT_FOUND);
+    /* an image slot larger than its flash */
+    base_info(&info, "X1", "M1");
+    info.slots[0].len = 65 * 4096;
+    n = hello_and_info(in, sizeof in, &info);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_GEOMETRY);
+    /* user data inside the image slot */
+    base_info(&info, "X1", "M1");
+    info.regions[0].addr = 0x08000000u + 4096;
+    n = hello_and_info(in, sizeof in, &info);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_GEOMETRY);
+    /* no geometry at all */
+    base_info(&info, "X1", "M1");
+    info.have &= ~OTAUP_INFO_HAVE_GEOMETRY;
+    n = hello_and_info(in, sizeof in, &info);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_PEER);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "X1", &rt), OTAUP_E_NOT_FOUND);
+    /* a good one registers; the same id with another model is refused and changes nothing */
+    base_info(&info, "X2", "M1");
+    n = hello_and_info(in, sizeof in, &info);
+    e2e_options(w)->auto_request = 0;
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "X2", &rt), 0);
+    base_info(&info, "X2", "M9");
+    n = hello_and_info(in, sizeof in, &info);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_MODEL);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "X2", &rt), 0);
+    ck_assert_str_eq(rt.model, "M1");
+    /* a terminal that speaks another protocol version */
+    {
+        otaup_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_HELLO;
+        m.u.hello.role = OTAUP_ROLE_TERMINAL;
+        m.u.hello.proto_min = 2;
+        m.u.hello.proto_max = 3;
+        m.u.hello.max_frame = 1024;
+        m.u.hello.max_msg = 1024;
+        m.u.hello.window = 1;
+        n = frame(in, sizeof in, &m, 0);
+        ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_UNSUPPORTED);
+        ck_assert(has_abort(out, got, OTAUP_E_UNSUPPORTED));
+    }
+    /* a message a server never receives (START) is refused with a NACK, not executed */
+    {
+        otaup_msg m;
+        otaup_frame fr;
+        otaup_decoder d;
+        static uint8_t db[OTAUP_FRAME_MAX];
+        size_t used, k = 0;
+        int nacked = 0;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_HELLO;
+        m.u.hello.role = OTAUP_ROLE_TERMINAL;
+        m.u.hello.proto_min = m.u.hello.proto_max = 1;
+        m.u.hello.max_frame = 1024;
+        m.u.hello.max_msg = 1024;
+        m.u.hello.window = 1;
+        n = frame(in, sizeof in, &m, 0);
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_START;
+        m.u.start.session = 5;
+        n += frame(in + n, sizeof in - n, &m, 1);
+        ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), 0);
+        ck_assert_int_eq(otaup_decoder_init(&d, db, sizeof db, OTAUP_FRAME_MAX), 0);
+        while (k < got) {
+            int ev = otaup_decoder_feed(&d, out + k, got - k, &used, &fr);
+            k += used;
+            if (ev == OTAUP_DEC_FRAME && fr.type == OTAUP_MSG_NACK) {
+                ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &m), 0);
+                nacked = m.u.nack.seq == 1 && m.u.nack.error == OTAUP_E_MSG_TYPE;
+            }
+            if (ev == OTAUP_DEC_NEED_INPUT) {
+                break;
+            }
+        }
+        ck_assert(nacked);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("e2e");
+    TCase *tc = tcase_create("upgrade");
+    SRunner *sr;
+    int failed;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_clean_upgrade_with_request);
+    tcase_add_loop_test(tc, test_link_faults, 0, (int)(sizeof fault_sets / sizeof fault_sets[0]));
+    tcase_add_loop_test(tc, test_power_cut_resume, 0, 8);
+    tcase_add_test(tc, test_server_restart);
+    tcase_add_test(tc, test_two_models_two_releases);
+    tcase_add_test(tc, test_unknown_image_signature);
+    tcase_add_test(tc, test_lying_version_checked_by_signature);
+    tcase_add_test(tc, test_damaged_user_data_restored);
+    tcase_add_test(tc, test_shared_cache_and_precompute);
+    tcase_add_test(tc, test_bad_input_on_the_wire);
+    suite_add_tcase(su, tc);
+    sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
