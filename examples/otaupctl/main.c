@@ -21,6 +21,7 @@
 
 #include "otaup/error.h"
 #include "otaup/registry.h"
+#include "otaup/session.h"
 
 #define EXIT_USAGE 2
 
@@ -172,6 +173,12 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 
 /* ---- release add / releases ------------------------------------------- */
 
+static void precompute_log(int level, const char *terminal, const char *event, const char *msg, void *p)
+{
+    (void)level, (void)event, (void)p;
+    printf("  delta for terminals like %s: %s\n", terminal, msg);
+}
+
 static int cmd_release_add(int argc, char **argv)
 {
     otaup_reg_release r;
@@ -248,6 +255,15 @@ static int cmd_release_add(int argc, char **argv)
     printf("release %lld: model %s version %s build-time %lld size %zu hash %s%s\n", (long long)r.id,
            r.model, r.version, (long long)r.build_time, len, h,
            r.allow_downgrade ? " (downgrade allowed)" : "");
+    /* the seed's analysis stored ahead of time: deltas from what the
+     * known terminals of this model run */
+    rc = otaup_session_precompute(reg, r.id, precompute_log, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "otaupctl: precomputing deltas: %s (they will be computed on demand)\n",
+                otaup_strerror(rc));
+    } else {
+        printf("deltas computed ahead of time: %d\n", rc);
+    }
     otaup_registry_free(reg);
     return EXIT_SUCCESS;
 }

@@ -194,6 +194,7 @@ int main(int argc, char **argv)
     otaup_registry_options ro;
     otaup_registry *reg = NULL;
     otaup_session_options so;
+    otaup_delta_cache *cache = NULL;
     struct epoll_event ev, evs[256];
     unsigned max_conns = 20000, nconns = 0, window = 0;
     int auto_req = 0, restore_always = 0;
@@ -261,8 +262,14 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    if (otaup_delta_cache_new(0, &cache) < 0) {
+        fprintf(stderr, "otaupd: out of memory\n");
+        otaup_registry_free(reg);
+        return 1;
+    }
     otaup_session_options_init(&so);
     so.reg = reg;
+    so.cache = cache; /* one copy of each delta, shared by the sessions sending it */
     so.log = session_log;
     so.auto_request = auto_req;
     so.restore_always = restore_always;
@@ -365,6 +372,7 @@ int main(int argc, char **argv)
     }
     close(lfd);
     close(ep);
+    otaup_delta_cache_free(cache);
     otaup_registry_free(reg);
     memset(key, 0, sizeof key);
     logline("info", NULL, "stopped", "ok");
