@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "core/sec_int.h"
@@ -181,6 +182,34 @@ static int deflate_segment(const uint8_t *in, size_t len, unsigned wbits, int le
     z_stream zs;
     uint8_t out[DATA_CHUNK], v[5], f = OTAUP_DATA_RESET;
     int zr;
+    if (wbits == 15 && level >= 9) {
+        /* near-optimal parsing, as the planner does for a 32 KiB window (libdeflate's is always 32 KiB) */
+        struct libdeflate_compressor *lc = libdeflate_alloc_compressor(12);
+        size_t cap, got, off;
+        uint8_t *buf;
+        if (lc == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        cap = libdeflate_deflate_compress_bound(lc, len);
+        buf = malloc(cap);
+        if (buf == NULL) {
+            libdeflate_free_compressor(lc);
+            return OTAUP_E_NOMEM;
+        }
+        got = libdeflate_deflate_compress(lc, in, len, buf, cap);
+        libdeflate_free_compressor(lc);
+        if (got == 0) {
+            free(buf);
+            return OTAUP_E_INTERNAL;
+        }
+        gb_record(body, OTAUP_REC_SYNC, v, (size_t)sec_varint_put(step, v), NULL, 0);
+        for (off = 0; off < got; off += DATA_CHUNK) {
+            gb_record(body, OTAUP_REC_DATA, &f, 1, buf + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
+            f = 0;
+        }
+        free(buf);
+        return body->oom ? OTAUP_E_NOMEM : 0;
+    }
     memset(&zs, 0, sizeof zs);
     if (deflateInit2(&zs, level, Z_DEFLATED, -(int)wbits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
         return OTAUP_E_NOMEM;
