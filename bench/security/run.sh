@@ -84,7 +84,10 @@ fail=0
 
 for dir in "$DATA"/pairs/*/; do
     name="$(basename "$dir")"
-    [ -f "$dir/old" ] && [ -f "$dir/new" ] || { say "$name: not available, skipped"; continue; }
+    if [ ! -f "$dir/old" ] || [ ! -f "$dir/new" ]; then
+        say "$name: not available, skipped"
+        continue
+    fi
     if [ "$QUICK" = 1 ] && [ "$(size_of "$dir/new")" -gt 400000 ]; then
         continue
     fi
@@ -125,10 +128,10 @@ for dir in "$DATA"/pairs/*/; do
         t0="$(now_us)"; openssl dgst -sha256 -verify "$WORK/key.pub" -signature "$WORK/sig" "$u" >/dev/null; t1="$(now_us)"
         echo $((t1 - t0)) >> "$WORK/t2"
     done
-    eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/b_/')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$b_image_bytes" "$b_apply_us" "$b_apply_verified_us" \
-        "$b_verify_us" "$b_sha256_image_us" "$b_ecdsa_us" "$b_ratio_verify_to_sha" \
-        "$(median < "$WORK/t1")" "$(median < "$WORK/t2")" >> "$TIMES"
+    get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(get image_bytes)" "$(get apply_us)" \
+        "$(get apply_verified_us)" "$(get verify_us)" "$(get sha256_image_us)" "$(get ecdsa_us)" \
+        "$(get ratio_verify_to_sha)" "$(median < "$WORK/t1")" "$(median < "$WORK/t2")" >> "$TIMES"
 done
 
 {

@@ -3,13 +3,20 @@
  * SHA-256, ECDSA P-256 verify, AES-256-GCM, random bytes (CTR-DRBG seeded
  * from the platform entropy source on every call). Stateless: no global
  * state, no allocation besides what mbedTLS does for bignums.
+ *
+ * Firmware that builds this file against its own mbedTLS can define
+ * OTAUP_MBEDTLS_NO_RANDOM to leave out `random` (and with it mbedTLS's
+ * entropy and CTR-DRBG modules): terminals verify, they need no random bytes
+ * unless they draw backup salts.
  */
 #include <string.h>
 
+#ifndef OTAUP_MBEDTLS_NO_RANDOM
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#endif
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/sha256.h>
 
@@ -117,6 +124,7 @@ static int m_gcm_open(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_
     return rc == 0 ? 0 : OTAUP_E_CRYPTO;
 }
 
+#ifndef OTAUP_MBEDTLS_NO_RANDOM
 static int m_random(const otaup_crypto *c, void *out, size_t len)
 {
     static const unsigned char pers[] = "otaup random";
@@ -138,6 +146,7 @@ static int m_random(const otaup_crypto *c, void *out, size_t len)
     mbedtls_entropy_free(&ent);
     return rc == 0 ? 0 : OTAUP_E_CRYPTO;
 }
+#endif
 
 int otaup_crypto_mbedtls(otaup_crypto *c)
 {
@@ -151,6 +160,8 @@ int otaup_crypto_mbedtls(otaup_crypto *c)
     c->p256_verify = m_p256_verify;
     c->gcm_seal = m_gcm_seal;
     c->gcm_open = m_gcm_open;
+#ifndef OTAUP_MBEDTLS_NO_RANDOM
     c->random = m_random;
+#endif
     return 0;
 }
