@@ -501,18 +501,22 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
         static const uint8_t end_section[OTAUP_SECTION_HEAD_SIZE] = { 0, 0, 0, 0, 0, 0 };
         char info[320];
         uint8_t head[OTAUP_SECTION_HEAD_SIZE];
-        int n = snprintf(info, sizeof info,
+        /* planner notes only when there is something to note */
+        int want = plan->stats.cycle_edges > 0 || plan->stats.cycle_cost_bytes > 0 || plan->stats.fallback;
+        int n = !want ? 0 : snprintf(info, sizeof info,
                          "cycle_edges=%llu\ncycle_cost_bytes=%llu\ncycle_cost_patch=%lld\nfallback=%d\n",
                          (unsigned long long)plan->stats.cycle_edges,
                          (unsigned long long)plan->stats.cycle_cost_bytes,
                          (long long)plan->stats.cycle_cost_patch, plan->stats.fallback);
         /* the notes are not covered by the body hash: they carry their own check */
-        n += snprintf(info + n, sizeof info - (size_t)n, "check=%016llx\n",
-                      (unsigned long long)XXH3_64bits(info, (size_t)n));
-        otaup_dl_put16(head, OTAUP_SECTION_INFO);
-        otaup_dl_put32(head + 2, (uint32_t)n);
-        dl_buf_put(out, head, sizeof head);
-        dl_buf_put(out, info, (size_t)n);
+        if (want) {
+            n += snprintf(info + n, sizeof info - (size_t)n, "check=%016llx\n",
+                          (unsigned long long)XXH3_64bits(info, (size_t)n));
+            otaup_dl_put16(head, OTAUP_SECTION_INFO);
+            otaup_dl_put32(head + 2, (uint32_t)n);
+            dl_buf_put(out, head, sizeof head);
+            dl_buf_put(out, info, (size_t)n);
+        }
         dl_buf_put(out, end_section, sizeof end_section);
     }
     dl_buf_put(out, body.p, body.len);

@@ -127,6 +127,8 @@ static int64_t search(const sa_ctx *c, int64_t scan, int64_t pref_off, int64_t *
     return best;
 }
 
+/* A new alignment must match this many bytes more than the current one. */
+#define NEW_ALIGN_GAIN 8
 /* Exact continuation of the current alignment this long skips the search. */
 #define FAST_CONTINUE 32
 
@@ -192,7 +194,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                     oldscore++;
                 }
             }
-            if ((len == oldscore && len != 0) || len > oldscore + 8) {
+            if ((len == oldscore && len != 0) || len > oldscore + NEW_ALIGN_GAIN) {
                 break;
             }
             if (scan + lastoffset >= 0 && scan + lastoffset < oldsize &&

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "core/dl_util.h"
 #include "otaup/error.h"
 #include "server/dl_int.h"
@@ -21,8 +23,15 @@ struct otaup_delta {
 /* Tuning constants (docs/performance.md, "Delta engine"). */
 #define ZERO_RUN_COPY 4096u  /* a run of equal bytes this long inside a cover becomes a COPY */
 #define FILL_MIN 24u         /* a literal run of one value this long becomes FILL (or a gap) */
-#define MATCH_MIN 6u         /* shorter cover pieces between literals become literal */
+#define MATCH_MIN 24u        /* shorter cover pieces become literal */
 #define GAP_ABSORB 8u        /* a literal gap this short after a cover joins it as differences */
+/* Estimated patch bits, to decide whether a cover piece pays for its record
+ * (measured on the benchmark pairs: a record costs more than its bytes, it
+ * also breaks the literal run it sits in). */
+#define COST_RECORD 160u
+#define COST_NONZERO 9u
+#define COST_ZERO 3u         /* per 16 equal bytes */
+#define COST_LITERAL 7u
 #define DEFAULT_LEVEL 12     /* near-optimal deflate; 1..9 is zlib */
 #define DEFAULT_RAM 65536u
 #define DEFAULT_MAX_OPS 64u
@@ -203,6 +212,7 @@ typedef struct ctx {
     uint32_t nwins;
     otaup_plan work;       /* scratch plan: ops/data of every window encoding */
     uint8_t *tmp;          /* window-sized scratch for diff bytes */
+    dl_buf *lost;          /* NEW bytes that lost their source to cycle breaking */
 } ctx;
 
 static size_t cover_at(const dl_covers *cv, uint32_t npos);
@@ -601,6 +611,9 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
             uint32_t n = fb != NULL ? allowed_prefix(fb, o, b - a, &ok) : b - a;
             if (!ok) {
                 w->cost_bytes += n;
+                if (c->lost != NULL) {
+                    dl_buf_put(c->lost, c->nw + a, n); /* for the cost estimate */
+                }
             }
             rc = seg_push(&sv, a, n, ok ? (int64_t)o : -1);
             a += n;
@@ -633,10 +646,33 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
         }
         sv.n = wi;
     }
-    for (i = 0; rc == 0 && i < sv.n; i++) {
+    /* a cover piece must pay for its record: otherwise its bytes are literal */
+    for (i = 0; rc == 0 && i < sv.n && !c->from_sig; i++) {
         seg *s = &sv.v[i];
-        if (s->opos >= 0 && s->len < MATCH_MIN && !c->from_sig) {
-            s->opos = -1;
+        if (s->opos >= 0) {
+            uint32_t k, nz = 0;
+            uint64_t as_match, as_lit;
+            int lit_before = i > 0 && sv.v[i - 1].opos < 0, lit_after = i + 1 < sv.n && sv.v[i + 1].opos < 0;
+            if (s->len < MATCH_MIN) {
+                s->opos = -1;
+                continue;
+            }
+            if (s->len > 4096u) {
+                continue;
+            }
+            for (k = 0; k < s->len; k++) {
+                nz += c->nw[s->npos + k] != c->old[s->opos + k];
+            }
+            as_match = COST_RECORD + (uint64_t)nz * COST_NONZERO + (uint64_t)(s->len - nz) * COST_ZERO / 16u;
+            as_lit = (uint64_t)s->len * COST_LITERAL;
+            if (lit_before && lit_after) {
+                as_match += COST_RECORD; /* it splits a literal run in two records */
+            } else if (!lit_before && !lit_after) {
+                as_lit += COST_RECORD; /* as literal it needs a record of its own */
+            }
+            if (as_lit < as_match) {
+                s->opos = -1;
+            }
         }
     }
     for (i = 0; rc == 0 && i < sv.n; i++) {
@@ -901,6 +937,8 @@ static int build(ctx *c, int literal_only, otaup_delta *d)
             return rc;
         }
         /* re-encode the windows that lost sources */
+        dl_buf lost = { 0 };
+        c->lost = &lost;
         for (k = 0; k < c->nwins; k++) {
             dl_win *w = &c->wins[k];
             if (ores.forbid[k].n > 0 && w->needs_reencode) {
@@ -912,6 +950,17 @@ static int build(ctx *c, int literal_only, otaup_delta *d)
                 d->plan.stats.cycle_cost_bytes += w->cost_bytes;
             }
         }
+        c->lost = NULL;
+        if (lost.len > 0 && !lost.oom) {
+            /* what those bytes cost as literals, compressed */
+            uLongf zlen = compressBound((uLong)lost.len);
+            uint8_t *z = malloc(zlen);
+            if (z != NULL && compress2(z, &zlen, lost.p, (uLong)lost.len, 6) == Z_OK) {
+                d->plan.stats.cycle_cost_patch = (int64_t)zlen;
+            }
+            free(z);
+        }
+        dl_buf_free(&lost);
         d->plan.stats.cycle_edges = ores.removed_edges;
         dl_order_free(&ores, c->nwins);
         if (rc < 0) {
