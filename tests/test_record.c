@@ -42,8 +42,8 @@ static size_t samples(otaup_record *out)
     r = mk(OTAUP_REC_ERASE); r.addr = 0x08020000u; r.len = 0x20000u; out[n++] = r;
     r = mk(OTAUP_REC_ERASE); r.addr = 0; r.len = 0; out[n++] = r;
     r = mk(OTAUP_REC_ERASE); r.addr = 0xFFFFF000u; r.len = 0x1000u; out[n++] = r;
-    r = mk(OTAUP_REC_WRITE); r.addr = 0x1000; r.len = 300; r.enc = OTAUP_ENC_INLINE;
-    r.data = g_bytes; r.data_len = 300; out[n++] = r;
+    r = mk(OTAUP_REC_WRITE); r.addr = 0x1000; r.len = 130; r.enc = OTAUP_ENC_INLINE;
+    r.data = g_bytes; r.data_len = 130; out[n++] = r;
     r = mk(OTAUP_REC_WRITE); r.addr = 0x7F; r.len = 0; r.enc = OTAUP_ENC_INLINE; out[n++] = r;
     r = mk(OTAUP_REC_WRITE); r.addr = 0x80; r.len = 1u << 20; r.enc = OTAUP_ENC_DEFERRED; out[n++] = r;
     r = mk(OTAUP_REC_COPY); r.addr = 0x08004000u; r.src = 0x08000000u; r.len = 16384; out[n++] = r;
@@ -60,7 +60,7 @@ static size_t samples(otaup_record *out)
     r.hash_len = 16; memcpy(r.hash, g_bytes + 200, 16); out[n++] = r;
     r = mk(OTAUP_REC_VERIFY); r.addr = 0xFFFFFFFFu; r.len = 1; r.alg = OTAUP_HASH_SHA256;
     r.hash_len = 32; memcpy(r.hash, g_bytes + 300, 32); out[n++] = r;
-    r = mk(OTAUP_REC_DATA); r.flags = OTAUP_DATA_RESET; r.data = g_bytes + 1000; r.data_len = 777; out[n++] = r;
+    r = mk(OTAUP_REC_DATA); r.flags = OTAUP_DATA_RESET; r.data = g_bytes + 1000; r.data_len = 200; out[n++] = r;
     r = mk(OTAUP_REC_DATA); r.flags = 0; out[n++] = r;
     r = mk(OTAUP_REC_STEP); r.index = 0; r.addr = 0x08000000u; r.len = 4096; r.flags = OTAUP_STEP_HASH;
     r.hash_len = 8; memcpy(r.hash, g_bytes + 50, 8); out[n++] = r;
