@@ -345,17 +345,69 @@ START_TEST(test_direct_frames)
     send_rec(&r.ap, &rec, 2);
     ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_ACK);
     ck_assert_uint_eq(flash_writes(&r), w0 + 2);
+    /* BACKUP_REQ HASH_ONLY: one BACKUP_DATA, no data, LAST and HASH of the region */
+    {
+        uint64_t h = XXH3_64bits(r.user, S);
+        uint8_t want[8];
+        int i, seen = 0;
+        otaup_decoder d;
+        uint8_t db[2048];
+        size_t off = 0;
+        for (i = 0; i < 8; i++) {
+            want[i] = (uint8_t)(h >> (8 * i));
+        }
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_BACKUP_REQ;
+        m.u.backup_req.region = 1;
+        m.u.backup_req.flags = OTAUP_BACKUP_HASH_ONLY;
+        m.u.backup_req.max_chunk = 100;
+        send_msg(&r.ap, &m, 3);
+        for (i = 0; i < 3; i++) {
+            /* acknowledge the terminal's own frames (HELLO, INFO): it sends one at a time */
+            otaup_msg a;
+            uint8_t fr[64];
+            int fl;
+            memset(&a, 0, sizeof a);
+            a.type = OTAUP_MSG_ACK;
+            a.u.ack.seq = 100;
+            a.u.ack.window = 1;
+            fl = otaup_msg_encode_frame(&a, 0, 4, 1024, fr, sizeof fr);
+            ck_assert_int_gt(fl, 0);
+            ck_assert_int_eq(otaup_apply_feed(&r.ap, fr, (size_t)fl), 0);
+        }
+        otaup_decoder_init(&d, db, sizeof db, 2048);
+        while (off < k.len) {
+            otaup_frame fr;
+            size_t used = 0;
+            int ev = otaup_decoder_feed(&d, k.buf + off, k.len - off, &used, &fr);
+            off += used;
+            if (ev == OTAUP_DEC_FRAME && fr.type == OTAUP_MSG_BACKUP_DATA) {
+                otaup_msg bm;
+                ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &bm), 0);
+                ck_assert_uint_eq(bm.u.rdata.flags & (OTAUP_RDATA_LAST | OTAUP_RDATA_HASH),
+                                  OTAUP_RDATA_LAST | OTAUP_RDATA_HASH);
+                ck_assert_uint_eq(bm.u.rdata.offset, S);
+                ck_assert_uint_eq(bm.u.rdata.data.len, 0);
+                ck_assert_mem_eq(bm.u.rdata.hash.bytes, want, 8);
+                seen = 1;
+            } else if (ev == OTAUP_DEC_NEED_INPUT) {
+                break;
+            }
+        }
+        ck_assert(seen);
+        k.len = 0;
+    }
     /* PING is answered with its nonce */
     memset(&m, 0, sizeof m);
     m.type = OTAUP_MSG_PING;
     m.u.ping.nonce = 0xCAFE;
-    send_msg(&r.ap, &m, 3);
+    send_msg(&r.ap, &m, 4);
     ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_ACK);
     /* RESTORE_DATA: chunks of 512 bytes, the last with the region's hash */
     {
         uint8_t data[S];
         uint64_t h;
-        uint32_t off, sq = 4;
+        uint32_t off, sq = 5;
         int i, pass;
         tp_fill_random(data, S, 99);
         h = XXH3_64bits(data, S);

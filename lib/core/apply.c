@@ -204,12 +204,17 @@ OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
     const otaup_apply_region *r = &ap->cfg.regions[ap->bk_region];
     otaup_msg_region_data m;
     uint32_t left = r->len - ap->bk_off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
+    if (ap->bk_chunk == 0) {
+        n = 0; /* HASH_ONLY: one chunk without data at offset = region length */
+        left = 0;
+        ap->bk_off = r->len;
+    }
     uint8_t *data = ap->txbuf; /* free: nothing is in flight while building */
     int rc;
     memset(&m, 0, sizeof m);
     m.region = r->id;
     m.offset = ap->bk_off;
-    rc = ap->cfg.flash->read(ap->cfg.flash, r->addr + ap->bk_off, data, n);
+    rc = n > 0 ? ap->cfg.flash->read(ap->cfg.flash, r->addr + ap->bk_off, data, n) : 0;
     if (rc != 0) {
         return rc;
     }
@@ -715,6 +720,9 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         ap->bk_region = (uint8_t)ri;
         ap->bk_off = m.u.backup_req.offset;
         ap->bk_chunk = m.u.backup_req.max_chunk < room ? m.u.backup_req.max_chunk : room;
+        if (m.u.backup_req.flags & OTAUP_BACKUP_HASH_ONLY) {
+            ap->bk_chunk = 0; /* only the hash of the region's current content */
+        }
         ap->phase = OTAUP_PHASE_BACKUP;
         ap->tx_what |= Q_BACKUP;
         return 0;
