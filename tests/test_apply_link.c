@@ -446,6 +446,135 @@ START_TEST(test_direct_frames)
 }
 END_TEST
 
+/* blocking mode: otaup_apply_run() pulls the server's bytes through link.recv */
+typedef struct script {
+    uint8_t *p;
+    size_t len, pos;
+    uint32_t clock;
+    sink out;
+} script;
+
+static void script_put(script *sc, const uint8_t *b, size_t n)
+{
+    sc->p = realloc(sc->p, sc->len + n);
+    memcpy(sc->p + sc->len, b, n);
+    sc->len += n;
+}
+
+static void script_msg(script *sc, const otaup_msg *m, uint32_t seq)
+{
+    uint8_t fr[2048], ack[64];
+    otaup_msg a;
+    int n = otaup_msg_encode_frame(m, 0, seq, 1024, fr, sizeof fr), k;
+    ck_assert_int_gt(n, 0);
+    script_put(sc, fr, (size_t)n);
+    /* acknowledge whatever the terminal has sent so far (it sends one frame at a time) */
+    memset(&a, 0, sizeof a);
+    a.type = OTAUP_MSG_ACK;
+    a.u.ack.seq = 1000;
+    a.u.ack.window = 1;
+    k = otaup_msg_encode_frame(&a, 0, seq + 1, 1024, ack, sizeof ack);
+    script_put(sc, ack, (size_t)k);
+}
+
+static int script_recv(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms)
+{
+    script *sc = ctx;
+    size_t n = sc->len - sc->pos < 37 ? sc->len - sc->pos : 37;
+    (void)timeout_ms;
+    if (n > cap) {
+        n = cap;
+    }
+    memcpy(buf, sc->p + sc->pos, n);
+    sc->pos += n;
+    sc->clock += n == 0 ? timeout_ms : 1u;
+    return (int)n;
+}
+
+static int script_send(void *ctx, const uint8_t *b, size_t n)
+{
+    return sink_send(&((script *)ctx)->out, b, n);
+}
+
+static uint32_t script_now(void *ctx)
+{
+    return ((script *)ctx)->clock;
+}
+
+START_TEST(test_blocking_run)
+{
+    rig r;
+    script sc;
+    otaup_msg m;
+    uint32_t seq = 0;
+    size_t off;
+    memset(&sc, 0, sizeof sc);
+    rig_make(&r, 5);
+    r.cfg.link.ctx = &sc;
+    r.cfg.link.send = script_send;
+    r.cfg.link.recv = script_recv;
+    r.cfg.now_ms = script_now;
+    r.cfg.clock_ctx = &sc;
+    ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 1024;
+    m.u.hello.max_msg = 1024;
+    m.u.hello.window = 1;
+    script_msg(&sc, &m, seq++);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_START;
+    m.u.start.session = 99;
+    script_msg(&sc, &m, seq++);
+    /* the record stream as single-record BATCH frames' worth: slices on record boundaries */
+    for (off = 0; off < r.s.len;) {
+        otaup_record rec;
+        int n = otaup_record_decode(r.s.bytes + off, r.s.len - off, &rec);
+        ck_assert_int_gt(n, 0);
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_BATCH;
+        m.u.batch.data = r.s.bytes + off;
+        m.u.batch.len = (uint32_t)n;
+        script_msg(&sc, &m, seq++);
+        off += (size_t)n;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_COMMIT;
+    m.u.commit.session = 99;
+    m.u.commit.action = OTAUP_COMMIT_DONE;
+    script_msg(&sc, &m, seq++);
+    {
+        uint8_t ack[64];
+        otaup_msg a;
+        int k;
+        memset(&a, 0, sizeof a);
+        a.type = OTAUP_MSG_ACK;
+        a.u.ack.seq = 1000;
+        a.u.ack.window = 1;
+        k = otaup_msg_encode_frame(&a, 0, seq, 1024, ack, sizeof ack);
+        script_put(&sc, ack, (size_t)k); /* acknowledges the RESULT */
+    }
+    ck_assert_int_eq(otaup_apply_run(&r.ap, 5000), 0);
+    ck_assert_int_eq(otaup_apply_result(&r.ap), 0);
+    check_new(&r);
+    /* a silent link times out */
+    {
+        script empty;
+        memset(&empty, 0, sizeof empty);
+        r.cfg.link.ctx = &empty;
+        r.cfg.clock_ctx = &empty;
+        ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
+        ck_assert_int_eq(otaup_apply_run(&r.ap, 2000), OTAUP_E_TIMEOUT);
+        free(empty.p);
+    }
+    free(sc.p);
+    rig_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -457,6 +586,7 @@ int main(void)
     tcase_add_test(tc, test_lossy_link);
     tcase_add_test(tc, test_disconnects);
     tcase_add_test(tc, test_direct_frames);
+    tcase_add_test(tc, test_blocking_run);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
