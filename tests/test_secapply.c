@@ -28,6 +28,7 @@
 
 #if OTAUP_HAVE_MBEDTLS
 #include "util/sectest.h"
+#include "util/testlink.h"
 #include "util/testplan.h"
 
 #define S 4096u
@@ -1164,6 +1165,194 @@ START_TEST(test_other_update_mid_session)
     world_free(&w2);
 }
 END_TEST
+
+/* ---- over the protocol: the applier with the verifier in its callbacks ---- */
+
+typedef struct link_term {
+    const world *w;
+    otaup_simflash *sim;
+    otaup_apply ap;
+    otaup_apply_config cfg;
+    otaup_sec sec;
+    uint8_t *work;
+    int begins, resumed;
+} link_term;
+
+static int lt_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len)
+{
+    link_term *lt = ctx;
+    otaup_journal j;
+    otaup_sec_config sc;
+    otaup_region win = lt->w->L.slot[0];
+    (void)session;
+    /* the journal as it stands (read only) decides "resume" */
+    ck_assert_int_eq(otaup_journal_mount(&j, lt->cfg.flash, lt->cfg.journal.addr, lt->cfg.journal.len), 0);
+    memset(&sc, 0, sizeof sc);
+    sc.crypto = sectest_crypto();
+    sc.flash = lt->cfg.flash;
+    sc.keys = trusted;
+    sc.nkeys = 1;
+    sc.model = (const uint8_t *)MODEL;
+    sc.model_len = strlen(MODEL);
+    sc.installed_version = 1;
+    sc.installed_counter = 5;
+    sc.windows = &win;
+    sc.nwindows = 1;
+    sc.journal = otaup_journal_get(&j);
+    lt->begins++;
+    if (otaup_sec_begin_delta(&lt->sec, &sc, m, len) != 0) {
+        return otaup_sec_error(&lt->sec);
+    }
+    lt->resumed = otaup_sec_resuming(&lt->sec);
+    return 0;
+}
+
+static uint64_t lt_delta_id(void *ctx, uint64_t session)
+{
+    link_term *lt = ctx;
+    (void)session;
+    return otaup_sec_delta_id(&lt->sec);
+}
+
+/* boot: the applier over the device's flash, the verifier in its callbacks */
+static void lt_boot(link_term *lt, tl_ctx *t)
+{
+    const world *w = lt->w;
+    otaup_apply_config *c = &lt->cfg;
+    size_t wsz = otaup_apply_work_size(1024, 4096, S, 64, 12);
+    memset(c, 0, sizeof *c);
+    c->flash = otaup_simflash_flash(lt->sim);
+    c->layout = OTAUP_LAYOUT_INPLACE;
+    c->window_bits = 12;
+    c->max_ops = 64;
+    c->slots[0] = w->L.slot[0];
+    c->scratch = w->L.scratch;
+    c->journal = w->L.journal;
+    c->updater.addr = w->L.user.addr + S;
+    c->updater.len = S;
+    c->regions[0].id = 1;
+    c->regions[0].flags = OTAUP_REGION_PERSONAL;
+    c->regions[0].addr = w->L.user.addr;
+    c->regions[0].len = S;
+    c->nregions = 1;
+    c->staging_size = S;
+    c->max_frame = 1024;
+    c->max_msg = 4096;
+    c->id.terminal_id = "T-7";
+    c->id.model = MODEL;
+    c->id.sw_version = "1";
+    c->retransmit_ms = 400;
+    c->manifest = lt_manifest;
+    c->delta_id = lt_delta_id;
+    c->user_ctx = lt;
+    otaup_sec_exec_hooks(&lt->sec, &c->hooks);
+    if (lt->work == NULL) {
+        lt->work = malloc(wsz);
+    }
+    c->work = lt->work;
+    c->work_size = wsz;
+    tl_bind(t, c);
+    ck_assert_int_eq(otaup_apply_init(&lt->ap, c), 0);
+}
+
+/* the signed delta as the test server's stream: body and restart points */
+static void lt_stream(const uint8_t *d, size_t len, tp_stream *s, size_t *prefix)
+{
+    size_t body = body_offset(d, len), i;
+    uint32_t idx[MAXSTEPS];
+    size_t offs[MAXSTEPS];
+    memset(s, 0, sizeof *s);
+    s->bytes = malloc(len - body);
+    memcpy(s->bytes, d + body, len - body);
+    s->len = len - body;
+    s->nrs = sectest_syncs(s->bytes, s->len, idx, offs, MAXSTEPS);
+    s->rs = calloc(s->nrs, sizeof *s->rs);
+    for (i = 0; i < s->nrs; i++) {
+        s->rs[i].index = idx[i];
+        s->rs[i].offset = offs[i];
+    }
+    *prefix = body;
+}
+
+START_TEST(test_link_resume)
+{
+    world w;
+    size_t len, len2, prefix, prefix2;
+    uint8_t *d, *d2;
+    tp_stream s, s2;
+    link_term lt;
+    tl_faults f;
+    tl_report rep;
+    tl_ctx *t;
+    size_t before;
+    const uint32_t session = 0x51C0FFEEu;
+    keys();
+    world_make(&w, OTAUP_LAYOUT_INPLACE, 91, 4);
+    d = sign_with(&w, key_a, 2, 5, 0, NULL, &len);
+    d2 = sign_with(&w, key_a, 3, 5, 0, NULL, &len2); /* another genuine manifest, same source */
+    lt_stream(d, len, &s, &prefix);
+    lt_stream(d2, len2, &s2, &prefix2);
+
+    /* a link that drops twice: resumes, verifies, completes */
+    memset(&lt, 0, sizeof lt);
+    lt.w = &w;
+    lt.sim = device(&w);
+    memset(&f, 0, sizeof f);
+    f.disconnect_at = 25;
+    f.disconnects = 2;
+    f.seed = 3;
+    t = tl_new(&f);
+    tl_set_manifest(t, d, prefix);
+    lt_boot(&lt, t);
+    ck_assert_int_eq(tl_run(t, &lt.ap, &s, session, 0, &rep), 0);
+    ck_assert_int_eq(rep.result, 0);
+    ck_assert_uint_ge(rep.resumes, 1);
+    assert_new_image(lt.sim, &w);
+    tl_free(t);
+    otaup_simflash_free(lt.sim);
+
+    /* a power cut: after the reboot the same update resumes, source check skipped */
+    lt.sim = device(&w);
+    lt.begins = 0;
+    otaup_simflash_cut_after(lt.sim, 60, 1);
+    memset(&f, 0, sizeof f);
+    t = tl_new(&f);
+    tl_set_manifest(t, d, prefix);
+    lt_boot(&lt, t);
+    (void)tl_run(t, &lt.ap, &s, session, 0, &rep);
+    tl_free(t);
+    ck_assert_int_eq(otaup_simflash_is_cut(lt.sim), 1);
+    otaup_simflash_power_on(lt.sim);
+
+    /* ... but a server that resumes it with another signed manifest is refused, nothing written */
+    before = otaup_simflash_log_writes_since(lt.sim, 0);
+    t = tl_new(&f);
+    tl_set_manifest(t, d2, prefix2);
+    lt_boot(&lt, t);
+    (void)tl_run(t, &lt.ap, &s2, session, 0, &rep);
+    ck_assert_int_eq(rep.result, OTAUP_E_SOURCE_MISMATCH);
+    ck_assert_uint_eq(otaup_simflash_log_writes_since(lt.sim, 0), before);
+    tl_free(t);
+
+    t = tl_new(&f);
+    tl_set_manifest(t, d, prefix);
+    lt_boot(&lt, t);
+    ck_assert_int_eq(tl_run(t, &lt.ap, &s, session, 0, &rep), 0);
+    ck_assert_int_eq(rep.result, 0);
+    ck_assert_int_eq(lt.resumed, 1);
+    ck_assert_uint_eq(rep.resumes, 1);
+    assert_new_image(lt.sim, &w);
+    tl_free(t);
+
+    otaup_simflash_free(lt.sim);
+    free(lt.work);
+    tp_stream_free(&s);
+    tp_stream_free(&s2);
+    free(d);
+    free(d2);
+    world_free(&w);
+}
+END_TEST
 #endif
 
 int main(void)
@@ -1183,6 +1372,7 @@ int main(void)
     tcase_add_test(tc, test_target_hash_before_switch);
     tcase_add_test(tc, test_power_cuts);
     tcase_add_test(tc, test_other_update_mid_session);
+    tcase_add_test(tc, test_link_resume);
 #endif
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -108,6 +108,12 @@ typedef struct otaup_apply_config {
     otaup_exec_hooks hooks;       /**< security hooks (exec.h) */
     /** START's manifest (security.md): non-zero refuses the session. May be NULL. */
     int (*manifest)(void *ctx, uint64_t session, const uint8_t *m, size_t len);
+    /** Optional: the id journaled for the session's update, asked after
+     * `manifest` accepted it. Signed updates return otaup_sec_delta_id()
+     * of the verified manifest, so that a resume continues only that
+     * update (security.md 5.1); INFO's resume state then reports the
+     * journal's 32-bit session id. NULL: the session id itself. */
+    uint64_t (*delta_id)(void *ctx, uint64_t session);
     /** NOTIFY text for the user. May be NULL. */
     void (*notify)(void *ctx, const otaup_msg_notify *n);
     void *user_ctx;               /**< for manifest and notify */

@@ -424,7 +424,7 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     if (ap->journal.st.session == OTAUP_JS_ENDED) {
         ap->result_valid = 1;
         ap->result_code = ap->journal.st.result;
-        ap->result_session = ap->journal.st.delta_id;
+        ap->result_session = ap->cfg.delta_id != NULL ? ap->journal.st.session_id : ap->journal.st.delta_id;
     }
     return 0;
 }
@@ -434,7 +434,7 @@ OTAUP_RAMFUNC void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_r
     const otaup_journal_state *st = &ap->journal.st;
     memset(out, 0, sizeof *out);
     if (st->session == OTAUP_JS_ACTIVE) {
-        out->session = st->delta_id;
+        out->session = ap->cfg.delta_id != NULL ? st->session_id : st->delta_id;
         out->next_step = st->next_step;
         out->phase = ap->phase != OTAUP_PHASE_IDLE ? ap->phase : OTAUP_PHASE_TRANSFER;
         if (st->scratch != OTAUP_JSCRATCH_NONE && st->scratch_step == st->next_step) {
@@ -514,6 +514,7 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
 {
     const otaup_journal_state *st = &ap->journal.st;
     uint8_t target = 0;
+    uint64_t did;
     int rc;
     if (s->session == 0) {
         return OTAUP_E_MSG_FIELD;
@@ -524,15 +525,16 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
             return rc;
         }
     }
+    did = ap->cfg.delta_id != NULL ? ap->cfg.delta_id(ap->cfg.user_ctx, s->session) : s->session;
     if ((s->flags & OTAUP_START_RESUME) &&
-        !(st->session == OTAUP_JS_ACTIVE && st->delta_id == s->session) &&
-        !(st->session == OTAUP_JS_ENDED && st->delta_id == s->session)) {
+        !(st->session == OTAUP_JS_ACTIVE && st->delta_id == did) &&
+        !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
         target = ap->windows[0].addr == ap->cfg.slots[1].addr ? 1 : 0;
     }
-    rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, s->session, target);
+    rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, did, target);
     if (rc < 0) {
         return rc;
     }

@@ -55,6 +55,8 @@ struct tl_ctx {
     otaup_recparser rp;         /* tracks record boundaries for BATCH flags */
     otaup_proto_resume resume;
     tl_report *rep;
+    const uint8_t *manifest;    /* START's manifest bytes (may be NULL) */
+    size_t manifest_len;
 };
 
 static uint64_t rnd(tl_ctx *t)
@@ -260,6 +262,8 @@ static void srv_next(tl_ctx *t)
         m.type = OTAUP_MSG_START;
         m.u.start.session = t->session;
         m.u.start.flags = t->resume.session == t->session ? OTAUP_START_RESUME : 0;
+        m.u.start.manifest.data = t->manifest;
+        m.u.start.manifest.len = (uint32_t)t->manifest_len;
         t->rep->resumes += m.u.start.flags ? 1u : 0u;
         {
             size_t i;
@@ -475,4 +479,10 @@ int tl_run(tl_ctx *t, otaup_apply *ap, const tp_stream *s, uint64_t session, int
         }
     }
     return OTAUP_E_TIMEOUT;
+}
+
+void tl_set_manifest(tl_ctx *t, const uint8_t *m, size_t len)
+{
+    t->manifest = m;
+    t->manifest_len = len;
 }

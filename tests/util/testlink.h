@@ -42,5 +42,7 @@ void tl_free(tl_ctx *t);
 /* fills the link and clock fields of cfg */
 void tl_bind(tl_ctx *t, otaup_apply_config *cfg);
 int tl_run(tl_ctx *t, otaup_apply *ap, const tp_stream *s, uint64_t session, int do_backup, tl_report *rep);
+/* START carries these bytes as its manifest (default: none); they must outlive tl_run */
+void tl_set_manifest(tl_ctx *t, const uint8_t *m, size_t len);
 
 #endif
