@@ -249,7 +249,9 @@ int dl_order(const dl_order_in *in, uint32_t *order, dl_order_result *res)
             ner++;
         }
     }
-    qsort(er, ner, sizeof *er, cmp_erange);
+    if (ner > 1) {
+        qsort(er, ner, sizeof *er, cmp_erange);
+    }
     /* dependencies */
     for (i = 0; i < n; i++) {
         const dl_win *w = &in->wins[i];
@@ -277,7 +279,9 @@ int dl_order(const dl_order_in *in, uint32_t *order, dl_order_result *res)
     }
     rc = OTAUP_E_NOMEM;
     /* merge parallel edges */
-    qsort(g.e, g.ne, sizeof *g.e, cmp_edge);
+    if (g.ne > 1) {
+        qsort(g.e, g.ne, sizeof *g.e, cmp_edge);
+    }
     {
         size_t r, wi = 0;
         for (r = 0; r < g.ne; r++) {
