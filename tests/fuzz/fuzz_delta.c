@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the delta container reader (header, sections, outer
  * records, body hash), fed whole and in chunks whose sizes come from the
- * input, and the server-side decoder of the whole plan. They must agree, and neither may crash or hang.
+ * input, and the server-side decoder of the whole plan; each input also
+ * once more with its hashes recomputed, to reach the inner layers. They must agree, and neither may crash or hang.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,9 @@
 
 #include "otaup/features.h"
 #include "otaup/otaup.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,7 +49,75 @@ static int chunked(const uint8_t *data, size_t size)
     }
 }
 
+/* Rewrite body length, body hash and header check so that mutations of the
+ * body reach the record and inflate layers instead of the hash check. */
+static uint8_t *fix_hashes(const uint8_t *data, size_t size, size_t *out_len)
+{
+    uint8_t *c;
+    size_t off = OTAUP_DELTA_HEADER_SIZE;
+    unsigned n = 0;
+    XXH128_hash_t h;
+    if (size < OTAUP_DELTA_HEADER_SIZE + 6u || memcmp(data, "OTAUPDLT", 8) != 0 || size > 0xFFFFFFFFu) {
+        return NULL;
+    }
+    while (off + 6u <= size && n++ < 20u) { /* walk the sections */
+        uint32_t tag = (uint32_t)data[off] | ((uint32_t)data[off + 1] << 8);
+        uint32_t len = (uint32_t)data[off + 2] | ((uint32_t)data[off + 3] << 8) |
+                       ((uint32_t)data[off + 4] << 16) | ((uint32_t)data[off + 5] << 24);
+        off += 6u;
+        if (tag == 0) {
+            break;
+        }
+        if (len > size - off) {
+            return NULL;
+        }
+        off += len;
+    }
+    if (off > size) {
+        return NULL;
+    }
+    c = malloc(size);
+    if (c == NULL) {
+        return NULL;
+    }
+    memcpy(c, data, size);
+    {
+        uint32_t bl = (uint32_t)(size - off);
+        c[164] = (uint8_t)bl;
+        c[165] = (uint8_t)(bl >> 8);
+        c[166] = (uint8_t)(bl >> 16);
+        c[167] = (uint8_t)(bl >> 24);
+    }
+    h = XXH3_128bits(c + off, size - off);
+    for (n = 0; n < 8; n++) {
+        c[168 + n] = (uint8_t)(h.low64 >> (8 * n));
+        c[176 + n] = (uint8_t)(h.high64 >> (8 * n));
+    }
+    {
+        uint64_t hc = XXH3_64bits(c, 200);
+        for (n = 0; n < 8; n++) {
+            c[200 + n] = (uint8_t)(hc >> (8 * n));
+        }
+    }
+    *out_len = size;
+    return c;
+}
+
+static void run_all(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t fl = 0;
+    uint8_t *fixed = fix_hashes(data, size, &fl);
+    run_all(data, size);
+    if (fixed != NULL) {
+        run_all(fixed, fl);
+        free(fixed);
+    }
+    return 0;
+}
+
+static void run_all(const uint8_t *data, size_t size)
 {
     int whole = otaup_delta_check(data, size, NULL, NULL);
     int parts = chunked(data, size);
@@ -64,5 +136,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 #endif
-    return 0;
 }
