@@ -1175,6 +1175,7 @@ typedef struct link_term {
     otaup_apply_config cfg;
     otaup_sec sec;
     uint8_t *work;
+    uint8_t start[4096]; /* START's bytes, kept for the session (the applier reuses its buffers) */
     int begins, resumed;
 } link_term;
 
@@ -1200,7 +1201,11 @@ static int lt_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len
     sc.nwindows = 1;
     sc.journal = otaup_journal_get(&j);
     lt->begins++;
-    if (otaup_sec_begin_delta(&lt->sec, &sc, m, len) != 0) {
+    if (len > sizeof lt->start) {
+        return OTAUP_E_LIMIT;
+    }
+    memcpy(lt->start, m, len);
+    if (otaup_sec_begin_delta(&lt->sec, &sc, lt->start, len) != 0) {
         return otaup_sec_error(&lt->sec);
     }
     lt->resumed = otaup_sec_resuming(&lt->sec);

@@ -369,7 +369,11 @@ int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *
 /**
  * [terminal] The same, given the bytes of a delta container before its
  * body (header and sections: what a delta file starts with and what START
- * carries): finds the MANIFEST section, and also checks that the header
+ * carries). They too must stay valid for the session: the verifier looks
+ * the restart points up in them on every SYNC, so a terminal copies
+ * START's bytes out of its receive buffers (which the applier reuses) into
+ * a buffer of its own (at most the max_msg it advertises) before calling
+ * this. Finds the MANIFEST section, and also checks that the header
  * is the one the manifest names (DELTA digest) and agrees with it (layout,
  * geometry, step count, target range). Returns as otaup_sec_begin, plus
  * the container errors and OTAUP_E_UNSIGNED without a manifest.
