@@ -1166,6 +1166,54 @@ START_TEST(test_other_update_mid_session)
 }
 END_TEST
 
+/* the manifest buffer changed after START (e.g. reused for frames): the next SYNC refuses */
+START_TEST(test_manifest_buffer_reused)
+{
+    world w;
+    size_t len, body, mo, ml;
+    uint8_t *d;
+    otaup_simflash *sim;
+    otaup_sec sec;
+    otaup_sec_config sc;
+    otaup_region win;
+    segs sg;
+    keys();
+    world_make(&w, OTAUP_LAYOUT_INPLACE, 95, 3);
+    d = sign_with(&w, key_a, 2, 5, 0, NULL, &len);
+    body = body_offset(d, len);
+    manifest_at(d, &mo, &ml);
+    sim = device(&w);
+    win = w.L.slot[0];
+    memset(&sc, 0, sizeof sc);
+    sc.crypto = sectest_crypto();
+    sc.flash = otaup_simflash_flash(sim);
+    sc.keys = trusted;
+    sc.nkeys = 1;
+    sc.model = (const uint8_t *)MODEL;
+    sc.model_len = strlen(MODEL);
+    sc.windows = &win;
+    sc.nwindows = 1;
+    ck_assert_int_eq(otaup_sec_begin_delta(&sec, &sc, d, body), 0);
+    find_segs(d + body, len - body, &sg);
+    ck_assert_uint_ge(sg.n, 2);
+    /* the first SYNC passes; then a byte of the manifest changes under the verifier */
+    {
+        uint8_t v = (uint8_t)sg.first[0];
+        ck_assert_int_eq(otaup_sec_record(&sec, OTAUP_REC_SYNC, &v, 1), 0);
+    }
+    d[mo + ml - 80] ^= 0x01; /* inside the signed part */
+    {
+        uint8_t v = (uint8_t)sg.first[0];
+        ck_assert_int_eq(otaup_sec_record(&sec, OTAUP_REC_SYNC, &v, 1), OTAUP_E_MANIFEST);
+        ck_assert_int_eq(otaup_sec_record(&sec, OTAUP_REC_SYNC, &v, 1), OTAUP_E_MANIFEST); /* for good */
+    }
+    ck_assert_uint_eq(otaup_simflash_log_writes_since(sim, 0), 0);
+    otaup_simflash_free(sim);
+    free(d);
+    world_free(&w);
+}
+END_TEST
+
 /* ---- over the protocol: the applier with the verifier in its callbacks ---- */
 
 typedef struct link_term {
@@ -1378,6 +1426,7 @@ int main(void)
     tcase_add_test(tc, test_power_cuts);
     tcase_add_test(tc, test_other_update_mid_session);
     tcase_add_test(tc, test_link_resume);
+    tcase_add_test(tc, test_manifest_buffer_reused);
 #endif
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -336,6 +336,7 @@ typedef struct otaup_sec {
     uint8_t digest[OTAUP_SHA256_LEN]; /**< its digest (journal it when the session begins) */
     const otaup_crypto *crypto;
     const otaup_flash *flash;
+    const uint8_t *mf;              /* the manifest bytes (re-hashed at every SYNC) */
     uint8_t *buf;
     size_t buf_len;
     otaup_sha256_state hs;          /* running unit hash */
@@ -356,7 +357,9 @@ typedef struct otaup_sec {
 
 /**
  * [terminal] Start a signed session with manifest bytes in[0..len), which
- * must stay valid and unchanged until the session ends. Before any flash
+ * must stay valid and unchanged until the session ends (the verifier
+ * hashes them again at every SYNC and refuses the stream with
+ * OTAUP_E_MANIFEST if they changed: a buffer that was reused fails safe). Before any flash
  * operation: parse, signature, model, counter and version, layout and
  * geometry, windows, tag length and (unless the journal shows this session
  * active) the source image hash (security.md §5, in that order). Returns

@@ -154,6 +154,7 @@ OTAUP_RAMFUNC int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, c
     }
     sec->crypto = cfg->crypto;
     sec->flash = cfg->flash;
+    sec->mf = in;
     sec->buf = cfg->buf;
     sec->buf_len = cfg->buf_len;
     sec->unit = 0;
@@ -253,6 +254,7 @@ int otaup_sec_begin_offline(otaup_sec *sec, const otaup_crypto *c, const uint8_t
         return rc;
     }
     sec->crypto = c;
+    sec->mf = in;
     if (sec->manifest.nsteps == 0u) {
         sec->state = S_SEG_DONE;
     } else if (otaup_manifest_segment(&sec->manifest, 0, sec->expect) != 0) {
@@ -283,6 +285,19 @@ static OTAUP_RAMFUNC int sync_to(otaup_sec *sec, uint32_t step)
     }
     if (step > sec->next_commit || step >= sec->manifest.nsteps) {
         return fail(sec, OTAUP_E_CHAIN); /* skipping steps that were never done */
+    }
+    {
+        /* the restart points come from the manifest bytes: they must be the
+         * ones verified at the start (a reused buffer would let the stream
+         * choose the tags) */
+        uint8_t d[OTAUP_SHA256_LEN];
+        int rc = otaup_sha256(sec->crypto, sec->mf, sec->manifest.signed_len, d);
+        if (rc != 0) {
+            return fail(sec, rc);
+        }
+        if (!otaup_ct_equal(d, sec->digest, OTAUP_SHA256_LEN)) {
+            return fail(sec, OTAUP_E_MANIFEST);
+        }
     }
     if (otaup_manifest_segment(&sec->manifest, step, sec->expect) != 0) {
         return fail(sec, OTAUP_E_CHAIN); /* not a restart point of this delta */
