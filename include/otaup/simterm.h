@@ -38,8 +38,8 @@ extern "C" {
 
 typedef struct otaup_simterm_options {
     unsigned version;          /**< OTAUP_SIMTERM_OPTIONS_VERSION */
-    const char *terminal_id;   /**< required, 1..63 bytes */
-    const char *model;         /**< required, 1..63 bytes */
+    const char *terminal_id;   /**< 1..63 bytes (NULL: the one stored with the flash file) */
+    const char *model;         /**< 1..63 bytes (NULL: the one stored with the flash file) */
     uint8_t layout;            /**< OTAUP_LAYOUT_INPLACE (default) or OTAUP_LAYOUT_AB */
     uint32_t sector_size;      /**< 0: 4096 */
     uint32_t slot_size;        /**< bytes of an image slot (0: 256 KiB), rounded up to sectors */
@@ -108,6 +108,10 @@ uint32_t otaup_simterm_image_hash(otaup_simterm *t, uint8_t hash[16]);
 int otaup_simterm_user_intact(otaup_simterm *t);
 /** The sample personal data (user_size bytes) into out; returns the size. */
 size_t otaup_simterm_user_sample(const otaup_simterm *t, uint8_t *out, size_t cap);
+/** Steps done of the session in progress (and their total, from its delta header). */
+uint32_t otaup_simterm_steps(const otaup_simterm *t, uint32_t *total);
+const char *otaup_simterm_id(const otaup_simterm *t);
+const char *otaup_simterm_model(const otaup_simterm *t);
 /** The last NOTIFY text ("" if none). */
 const char *otaup_simterm_notice(const otaup_simterm *t);
 /** Flash map: image slot (`slot` 0/1), user region. */

@@ -16,6 +16,9 @@
 #define VMAX 33
 
 typedef struct ident {
+    char id[64], model[64];
+    int geo_valid;
+    uint32_t layout, sector_size, slot_size, user_size, write_size;
     char version[VMAX];
     uint64_t build_time;
     uint32_t image_size;
@@ -39,6 +42,7 @@ struct otaup_simterm {
     uint64_t offer_build;
     char notice[512];
     int damaged;
+    uint32_t steps_total;
     otaup_apply ap;
     otaup_apply_config cfg;
     void *work;
@@ -65,8 +69,10 @@ static void meta_write(otaup_simterm *t)
     if (f == NULL) {
         return;
     }
-    fprintf(f, "version=%s\nbuild_time=%" PRIu64 "\nimage_size=%u\n", t->idn.version, t->idn.build_time,
-            t->idn.image_size);
+    fprintf(f, "terminal_id=%s\nmodel=%s\nversion=%s\nbuild_time=%" PRIu64 "\nimage_size=%u\n", t->id, t->model,
+            t->idn.version, t->idn.build_time, t->idn.image_size);
+    fprintf(f, "layout=%u\nsector_size=%u\nslot_size=%u\nuser_size=%u\nwrite_size=%u\n", t->o.layout,
+            t->o.sector_size, t->slot_size, t->user_size, t->o.write_size);
     if (t->idn.p_valid) {
         fprintf(f, "pending_version=%s\npending_build_time=%" PRIu64 "\npending_image_size=%u\npending_hash=",
                 t->idn.p_version, t->idn.p_build_time, t->idn.p_image_size);
@@ -97,9 +103,24 @@ static void meta_read(otaup_simterm *t)
         *v++ = '\0';
         n = strcspn(v, "\r\n");
         v[n] = '\0';
-        if (strcmp(line, "version") == 0 && n > 0 && n < VMAX) {
+        if (strcmp(line, "terminal_id") == 0 && n > 0 && n < sizeof t->idn.id) {
+            memcpy(t->idn.id, v, n + 1);
+        } else if (strcmp(line, "model") == 0 && n > 0 && n < sizeof t->idn.model) {
+            memcpy(t->idn.model, v, n + 1);
+        } else if (strcmp(line, "version") == 0 && n > 0 && n < VMAX) {
             memcpy(t->idn.version, v, n + 1);
             t->idn.valid = 1;
+        } else if (strcmp(line, "layout") == 0) {
+            t->idn.layout = (uint32_t)strtoul(v, NULL, 10);
+            t->idn.geo_valid = 1;
+        } else if (strcmp(line, "sector_size") == 0) {
+            t->idn.sector_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "slot_size") == 0) {
+            t->idn.slot_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "user_size") == 0) {
+            t->idn.user_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "write_size") == 0) {
+            t->idn.write_size = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(line, "build_time") == 0) {
             t->idn.build_time = strtoull(v, NULL, 10);
         } else if (strcmp(line, "image_size") == 0) {
@@ -142,9 +163,10 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     otaup_simflash_options so;
     uint32_t ss, a;
     int rc;
-    if (o == NULL || out == NULL || o->version != OTAUP_SIMTERM_OPTIONS_VERSION || o->terminal_id == NULL ||
-        o->model == NULL || strlen(o->terminal_id) == 0 || strlen(o->terminal_id) > 63 || strlen(o->model) == 0 ||
-        strlen(o->model) > 63 || o->layout > OTAUP_LAYOUT_AB) {
+    if (o == NULL || out == NULL || o->version != OTAUP_SIMTERM_OPTIONS_VERSION || o->layout > OTAUP_LAYOUT_AB ||
+        (o->terminal_id != NULL && (strlen(o->terminal_id) == 0 || strlen(o->terminal_id) > 63)) ||
+        (o->model != NULL && (strlen(o->model) == 0 || strlen(o->model) > 63)) ||
+        ((o->terminal_id == NULL || o->model == NULL) && o->flash_path == NULL)) {
         return OTAUP_E_INVAL;
     }
     t = calloc(1, sizeof *t);
@@ -152,6 +174,25 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
         return OTAUP_E_NOMEM;
     }
     t->o = *o;
+    if (o->flash_path != NULL) {
+        size_t n = strlen(o->flash_path) + 6;
+        t->meta = malloc(n);
+        if (t->meta == NULL) {
+            free(t);
+            return OTAUP_E_NOMEM;
+        }
+        snprintf(t->meta, n, "%s.meta", o->flash_path);
+        meta_read(t);
+        if (t->idn.geo_valid && t->idn.layout <= OTAUP_LAYOUT_AB && t->idn.sector_size != 0 &&
+            t->idn.slot_size != 0 && t->idn.user_size != 0 && t->idn.write_size != 0) {
+            /* the flash file's own layout wins */
+            t->o.layout = (uint8_t)t->idn.layout;
+            t->o.sector_size = t->idn.sector_size;
+            t->o.slot_size = t->idn.slot_size;
+            t->o.user_size = t->idn.user_size;
+            t->o.write_size = t->idn.write_size;
+        }
+    }
 #define DEF(f, v)      \
     if (t->o.f == 0) { \
         t->o.f = (v);  \
@@ -168,8 +209,6 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     DEF(window_bits, 12u);
     DEF(retransmit_ms, 1000u);
 #undef DEF
-    snprintf(t->id, sizeof t->id, "%s", o->terminal_id);
-    snprintf(t->model, sizeof t->model, "%s", o->model);
     ss = t->o.sector_size;
     a = OTAUP_SIMTERM_BASE;
     t->slot_size = round_up(t->o.slot_size, ss);
@@ -193,15 +232,13 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     otaup_simflash_options_init(&so);
     otaup_geometry_uniform(&so.geo, OTAUP_SIMTERM_BASE, ss, t->sectors, t->o.write_size);
     so.path = o->flash_path;
-    if (o->flash_path != NULL) {
-        size_t n = strlen(o->flash_path) + 6;
-        t->meta = malloc(n);
-        if (t->meta == NULL) {
-            free(t);
-            return OTAUP_E_NOMEM;
-        }
-        snprintf(t->meta, n, "%s.meta", o->flash_path);
-        meta_read(t);
+    /* the identity given, else the one the flash file was made with */
+    snprintf(t->id, sizeof t->id, "%s", o->terminal_id != NULL ? o->terminal_id : t->idn.id);
+    snprintf(t->model, sizeof t->model, "%s", o->model != NULL ? o->model : t->idn.model);
+    if (t->id[0] == '\0' || t->model[0] == '\0') {
+        free(t->meta);
+        free(t);
+        return OTAUP_E_INVAL;
     }
     rc = otaup_simflash_new(&so, &t->sim);
     if (rc < 0) {
@@ -331,6 +368,7 @@ static int on_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len
     }
     t->idn.p_image_size = h.target_size;
     memcpy(t->idn.p_hash, h.target_hash, 16);
+    t->steps_total = h.step_count;
     t->idn.p_valid = 1;
     meta_write(t);
     return 0;
@@ -494,6 +532,24 @@ int otaup_simterm_user_intact(otaup_simterm *t)
     ok = memcmp(want, otaup_simflash_data(t->sim) + (t->user - OTAUP_SIMTERM_BASE), t->user_size) == 0;
     free(want);
     return ok;
+}
+
+uint32_t otaup_simterm_steps(const otaup_simterm *t, uint32_t *total)
+{
+    if (total != NULL) {
+        *total = t->steps_total;
+    }
+    return t->ap.session_open ? otaup_exec_next_step(&t->ap.exec) : 0;
+}
+
+const char *otaup_simterm_id(const otaup_simterm *t)
+{
+    return t->id;
+}
+
+const char *otaup_simterm_model(const otaup_simterm *t)
+{
+    return t->model;
 }
 
 const char *otaup_simterm_notice(const otaup_simterm *t)

@@ -1,0 +1,757 @@
+/*
+ * otaup-term — a simulated terminal over TCP (docs/server.md).
+ *
+ *   otaup-term --flash FILE --init IMAGE --id ID --model M --version V --build-time T
+ *              [--layout inplace|ab] [--slot-size N] [--sector-size N]   (make a new terminal)
+ *   otaup-term --flash FILE [--connect ADDR:PORT] [options]              (connect and upgrade)
+ *
+ * The terminal's flash lives in FILE through the simulated NOR flash; its
+ * identity in FILE.meta. The real terminal applier runs on it: it reports
+ * its software, shows the server's notice, sends its personal data for
+ * backup, applies the update with its power-safe journal, gets its data
+ * back if the upgrade damaged it, and reports the result.
+ *
+ * Fault injection: --cut-after N (the power goes off after N flash write
+ * operations: the program stops with exit code 3 and the flash file stays
+ * as the cut left it; run it again to resume), --torn, and on the link
+ * --drop P, --corrupt P, --duplicate P (percent of frames, both
+ * directions), --delay P:MS (P percent of frames held up to MS ms longer),
+ * --rtt MS (every frame waits MS/2 each way). --damage-user-data makes the
+ * "new software" corrupt the user's data right after the image is
+ * verified, so that the server must restore it.
+ *
+ * Exit codes: 0 upgraded or up to date, 1 failed, 2 usage, 3 power cut.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "otaup/apply.h"
+#include "otaup/error.h"
+#include "otaup/image.h"
+#include "otaup/proto.h"
+#include "otaup/simflash.h"
+#include "otaup/simterm.h"
+
+#define MAXQ 4096
+
+typedef struct qf {
+    uint64_t at;
+    size_t n;
+    uint8_t *p;
+} qf;
+
+typedef struct fq {
+    qf f[MAXQ];
+    size_t n;
+} fq;
+
+typedef struct term {
+    otaup_simterm *t;
+    int fd;
+    /* faults */
+    unsigned drop, corrupt, dup, delay_pct, delay_ms, rtt;
+    uint64_t rng;
+    fq out, in;         /* frames waiting (latency, delay) */
+    uint8_t *wbuf;      /* bytes for the socket */
+    size_t wlen, wcap;
+    uint8_t acc[70000]; /* incoming bytes not yet cut into frames */
+    size_t acc_len;
+    /* counters */
+    uint64_t bytes_rx, bytes_tx, frames_rx, frames_tx, dropped, restore_rx;
+    int tty;
+    uint64_t t0;
+} term;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t clock_cb(void *ctx)
+{
+    (void)ctx;
+    return (uint32_t)mono_ms();
+}
+
+static uint64_t rnd(term *k)
+{
+    uint64_t z = (k->rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: otaup-term --flash FILE --init IMAGE --id ID --model M --version V --build-time T\n"
+            "                  [--layout inplace|ab] [--slot-size N] [--sector-size N] [--user-size N]\n"
+            "       otaup-term --flash FILE [--connect ADDR:PORT] [--accept] [--frame N] [--window N]\n"
+            "                  [--cut-after N [--torn]] [--drop P] [--corrupt P] [--duplicate P]\n"
+            "                  [--delay P:MS] [--rtt MS] [--damage-user-data] [--reconnect N]\n"
+            "                  [--timeout S] [--report FILE] [--quiet] [--seed N]\n"
+            "defaults: --connect 127.0.0.1:7070, in-place layout, 256 KiB slot, 4 KiB sectors\n");
+}
+
+/* ---- the link, with faults ------------------------------------------------------ */
+
+static void q_push(fq *q, uint64_t at, const uint8_t *p, size_t n)
+{
+    size_t i;
+    if (q->n == MAXQ) {
+        return; /* the link is full: the frame is lost */
+    }
+    i = q->n++;
+    while (i > 0 && q->f[i - 1].at > at) { /* keep the queue ordered by time */
+        q->f[i] = q->f[i - 1];
+        i--;
+    }
+    q->f[i].at = at;
+    q->f[i].n = n;
+    q->f[i].p = malloc(n);
+    if (q->f[i].p == NULL) {
+        q->n--;
+        memmove(&q->f[i], &q->f[i + 1], (q->n - i) * sizeof q->f[0]);
+        return;
+    }
+    memcpy(q->f[i].p, p, n);
+}
+
+static void q_pop(fq *q)
+{
+    free(q->f[0].p);
+    memmove(&q->f[0], &q->f[1], (q->n - 1) * sizeof q->f[0]);
+    q->n--;
+}
+
+/* one frame onto queue q, through the faults */
+static void fault(term *k, fq *q, const uint8_t *p, size_t n)
+{
+    uint64_t now = mono_ms();
+    int copies = 1, i;
+    if (k->drop && rnd(k) % 100 < k->drop) {
+        k->dropped++;
+        return;
+    }
+    if (k->dup && rnd(k) % 100 < k->dup) {
+        copies = 2;
+    }
+    for (i = 0; i < copies; i++) {
+        uint64_t at = now + k->rtt / 2;
+        if (k->delay_pct && rnd(k) % 100 < k->delay_pct) {
+            at += rnd(k) % (k->delay_ms + 1);
+        }
+        if (k->corrupt && rnd(k) % 100 < k->corrupt) {
+            uint8_t *c = malloc(n);
+            if (c == NULL) {
+                continue;
+            }
+            memcpy(c, p, n);
+            c[rnd(k) % n] ^= (uint8_t)(1u << (rnd(k) % 8));
+            q_push(q, at, c, n);
+            free(c);
+        } else {
+            q_push(q, at, p, n);
+        }
+    }
+}
+
+static int link_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    term *k = ctx;
+    if (otaup_simflash_is_cut(otaup_simterm_flash(k->t))) {
+        return (int)len; /* no power: nothing leaves the terminal */
+    }
+    k->frames_tx++;
+    fault(k, &k->out, buf, len);
+    return (int)len;
+}
+
+static int wbuf_add(term *k, const uint8_t *p, size_t n)
+{
+    if (k->wlen + n > k->wcap) {
+        size_t cap = (k->wlen + n) * 2;
+        uint8_t *b = realloc(k->wbuf, cap);
+        if (b == NULL) {
+            return -1;
+        }
+        k->wbuf = b;
+        k->wcap = cap;
+    }
+    memcpy(k->wbuf + k->wlen, p, n);
+    k->wlen += n;
+    return 0;
+}
+
+/* frames whose time has come: out to the socket, in to the applier */
+static int pump_queues(term *k)
+{
+    uint64_t now = mono_ms();
+    otaup_apply *ap = otaup_simterm_apply(k->t);
+    while (k->out.n > 0 && k->out.f[0].at <= now) {
+        if (wbuf_add(k, k->out.f[0].p, k->out.f[0].n) < 0) {
+            return -1;
+        }
+        q_pop(&k->out);
+    }
+    while (k->in.n > 0 && k->in.f[0].at <= now) {
+        (void)otaup_apply_feed(ap, k->in.f[0].p, k->in.f[0].n);
+        q_pop(&k->in);
+        otaup_simterm_step(k->t);
+        if (otaup_simflash_is_cut(otaup_simterm_flash(k->t))) {
+            return 0;
+        }
+    }
+    while (k->wlen > 0) {
+        ssize_t w = send(k->fd, k->wbuf, k->wlen, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        k->bytes_tx += (uint64_t)w;
+        memmove(k->wbuf, k->wbuf + w, k->wlen - (size_t)w);
+        k->wlen -= (size_t)w;
+    }
+    return 0;
+}
+
+/* bytes from the socket, cut into frames (a frame's length is in its header) */
+static void received(term *k, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    int clean = k->drop == 0 && k->corrupt == 0 && k->dup == 0 && k->delay_pct == 0 && k->rtt == 0;
+    k->bytes_rx += n;
+    if (n > sizeof k->acc - k->acc_len) {
+        n = sizeof k->acc - k->acc_len;
+    }
+    memcpy(k->acc + k->acc_len, p, n);
+    k->acc_len += n;
+    while (k->acc_len - off >= OTAUP_FRAME_HEADER_SIZE) {
+        size_t fl;
+        if (k->acc[off] != OTAUP_FRAME_MAGIC0 || k->acc[off + 1] != OTAUP_FRAME_MAGIC1) {
+            off++; /* not in step with the frames: the applier's decoder sorts it out */
+            continue;
+        }
+        fl = (size_t)(k->acc[off + 6] | k->acc[off + 7] << 8) + OTAUP_FRAME_OVERHEAD;
+        if (k->acc_len - off < fl) {
+            break;
+        }
+        k->frames_rx++;
+        if (k->acc[off + 3] == OTAUP_MSG_RESTORE_DATA) {
+            k->restore_rx += fl; /* the user's own data coming back */
+        }
+        if (clean) {
+            (void)otaup_apply_feed(otaup_simterm_apply(k->t), k->acc + off, fl);
+            otaup_simterm_step(k->t);
+            if (otaup_simflash_is_cut(otaup_simterm_flash(k->t))) {
+                k->acc_len = 0;
+                return;
+            }
+        } else {
+            fault(k, &k->in, k->acc + off, fl);
+        }
+        off += fl;
+    }
+    memmove(k->acc, k->acc + off, k->acc_len - off);
+    k->acc_len -= off;
+}
+
+/* ---- display ---------------------------------------------------------------------- */
+
+static const char *phase_name(uint8_t ph)
+{
+    static const char *const n[] = { "connect", "backup", "transfer", "verify", "restore", "commit", "done" };
+    return ph < sizeof n / sizeof n[0] ? n[ph] : "?";
+}
+
+static void bar(term *k, int final)
+{
+    static uint64_t last;
+    uint64_t now = mono_ms();
+    uint32_t total = 0, done;
+    otaup_apply *ap = otaup_simterm_apply(k->t);
+    char b[41];
+    unsigned i, fill;
+    if (!k->tty || (!final && now - last < 100)) {
+        return;
+    }
+    last = now;
+    done = otaup_simterm_steps(k->t, &total);
+    fill = total ? (unsigned)((uint64_t)done * 40u / total) : 0;
+    if (ap->phase >= OTAUP_PHASE_VERIFY) {
+        fill = 40;
+    }
+    for (i = 0; i < 40; i++) {
+        b[i] = i < fill ? '#' : '.';
+    }
+    b[40] = '\0';
+    fprintf(stderr, "\r%-8s [%s] step %u/%u  rx %6.1f KiB  tx %5.1f KiB ", phase_name(ap->phase), b, done, total,
+            (double)k->bytes_rx / 1024.0, (double)k->bytes_tx / 1024.0);
+    if (final) {
+        fputc('\n', stderr);
+    }
+}
+
+static int connect_to(const char *spec, int *fd_out)
+{
+    char host[64];
+    const char *c = strrchr(spec, ':');
+    struct sockaddr_in a;
+    long port;
+    char *end;
+    int fd, one = 1;
+    if (c == NULL || (size_t)(c - spec) >= sizeof host) {
+        return -2;
+    }
+    memcpy(host, spec, (size_t)(c - spec));
+    host[c - spec] = '\0';
+    port = strtol(c + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535) {
+        return -2;
+    }
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0 || host[0] == '\0') {
+        snprintf(host, sizeof host, "127.0.0.1");
+    }
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        return -2;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    *fd_out = fd;
+    return 0;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f == NULL) {
+        fprintf(stderr, "otaup-term: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > (1 << 28)) {
+        fprintf(stderr, "otaup-term: %s: not a non-empty regular file\n", path);
+        fclose(f);
+        return -1;
+    }
+    *len = (size_t)st.st_size;
+    *out = malloc(*len);
+    if (*out == NULL || fread(*out, 1, *len, f) != *len) {
+        fprintf(stderr, "otaup-term: %s: read error\n", path);
+        free(*out);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static int parse_u(const char *s, unsigned long max, unsigned long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoul(s, &end, 10);
+    return errno == 0 && *end == '\0' && s[0] != '\0' && s[0] != '-' && *v <= max ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *flash = NULL, *init = NULL, *id = NULL, *model = NULL, *version = NULL, *server = "127.0.0.1:7070";
+    const char *report = NULL;
+    unsigned long build_time = 0, v;
+    int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
+    int up_to_date = 0;
+    unsigned long cut_after = 0, timeout_s = 600;
+    otaup_simterm_options o;
+    static term k;
+    otaup_simterm *t = NULL;
+    otaup_simflash_stats fs0, fs1;
+    uint32_t wear0[4096];
+    uint64_t start;
+    char from[40];
+    memset(&k, 0, sizeof k);
+    otaup_simterm_options_init(&o);
+    k.rng = 12345;
+#define NEED(i) ((i) + 1 < argc)
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--flash") == 0 && NEED(i)) {
+            flash = argv[++i];
+        } else if (strcmp(a, "--init") == 0 && NEED(i)) {
+            init = argv[++i];
+        } else if (strcmp(a, "--id") == 0 && NEED(i)) {
+            id = argv[++i];
+        } else if (strcmp(a, "--model") == 0 && NEED(i)) {
+            model = argv[++i];
+        } else if (strcmp(a, "--version") == 0 && NEED(i)) {
+            version = argv[++i];
+        } else if (strcmp(a, "--build-time") == 0 && NEED(i)) {
+            if (parse_u(argv[++i], 0xFFFFFFFFFFFFull, &build_time) != 0) {
+                fprintf(stderr, "otaup-term: bad --build-time '%s' (seconds since 1970)\n", argv[i]);
+                return 2;
+            }
+            have_build = 1;
+        } else if (strcmp(a, "--connect") == 0 && NEED(i)) {
+            server = argv[++i];
+        } else if (strcmp(a, "--layout") == 0 && NEED(i)) {
+            i++;
+            if (strcmp(argv[i], "inplace") == 0) {
+                o.layout = OTAUP_LAYOUT_INPLACE;
+            } else if (strcmp(argv[i], "ab") == 0) {
+                o.layout = OTAUP_LAYOUT_AB;
+            } else {
+                fprintf(stderr, "otaup-term: --layout inplace or ab\n");
+                return 2;
+            }
+        } else if ((strcmp(a, "--slot-size") == 0 || strcmp(a, "--sector-size") == 0 ||
+                    strcmp(a, "--user-size") == 0 || strcmp(a, "--frame") == 0 || strcmp(a, "--window") == 0 ||
+                    strcmp(a, "--cut-after") == 0 || strcmp(a, "--drop") == 0 || strcmp(a, "--corrupt") == 0 ||
+                    strcmp(a, "--duplicate") == 0 || strcmp(a, "--rtt") == 0 || strcmp(a, "--timeout") == 0 ||
+                    strcmp(a, "--reconnect") == 0 || strcmp(a, "--seed") == 0) &&
+                   NEED(i)) {
+            unsigned long max = strstr(a, "size") ? 64ul << 20
+                                : (strcmp(a, "--drop") == 0 || strcmp(a, "--corrupt") == 0 ||
+                                   strcmp(a, "--duplicate") == 0)
+                                    ? 100ul
+                                : strcmp(a, "--frame") == 0  ? 65536ul
+                                : strcmp(a, "--window") == 0 ? 1024ul
+                                                             : 0xFFFFFFFFul;
+            if (parse_u(argv[++i], max, &v) != 0) {
+                fprintf(stderr, "otaup-term: bad value '%s' for %s (0..%lu)\n", argv[i], a, max);
+                return 2;
+            }
+            if (strcmp(a, "--slot-size") == 0) {
+                o.slot_size = (uint32_t)v;
+            } else if (strcmp(a, "--sector-size") == 0) {
+                o.sector_size = (uint32_t)v;
+            } else if (strcmp(a, "--user-size") == 0) {
+                o.user_size = (uint32_t)v;
+            } else if (strcmp(a, "--frame") == 0) {
+                o.max_frame = (uint32_t)v;
+            } else if (strcmp(a, "--window") == 0) {
+                o.window = (uint16_t)v;
+            } else if (strcmp(a, "--cut-after") == 0) {
+                cut_after = v;
+            } else if (strcmp(a, "--drop") == 0) {
+                k.drop = (unsigned)v;
+            } else if (strcmp(a, "--corrupt") == 0) {
+                k.corrupt = (unsigned)v;
+            } else if (strcmp(a, "--duplicate") == 0) {
+                k.dup = (unsigned)v;
+            } else if (strcmp(a, "--rtt") == 0) {
+                k.rtt = (unsigned)v;
+            } else if (strcmp(a, "--timeout") == 0) {
+                timeout_s = v;
+            } else if (strcmp(a, "--reconnect") == 0) {
+                reconnects = (int)v;
+            } else {
+                k.rng = v;
+            }
+        } else if (strcmp(a, "--delay") == 0 && NEED(i)) {
+            unsigned p, ms;
+            char c;
+            if (sscanf(argv[++i], "%u:%u%c", &p, &ms, &c) != 2 || p > 100 || ms > 60000) {
+                fprintf(stderr, "otaup-term: --delay P:MS (percent of frames, up to MS ms)\n");
+                return 2;
+            }
+            k.delay_pct = p;
+            k.delay_ms = ms;
+        } else if (strcmp(a, "--torn") == 0) {
+            torn = 1;
+        } else if (strcmp(a, "--accept") == 0) {
+            accept = 1;
+        } else if (strcmp(a, "--damage-user-data") == 0) {
+            o.damage_user_data = 1;
+        } else if (strcmp(a, "--report") == 0 && NEED(i)) {
+            report = argv[++i];
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+        } else if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "otaup-term: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (flash == NULL) {
+        fprintf(stderr, "otaup-term: --flash FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    o.flash_path = flash;
+    o.terminal_id = id;
+    o.model = model;
+    if (init != NULL) {
+        uint8_t *img;
+        size_t len;
+        char meta[1100];
+        if (id == NULL || model == NULL || version == NULL || !have_build) {
+            fprintf(stderr, "otaup-term: --init needs --id, --model, --version and --build-time\n");
+            return 2;
+        }
+        if (read_file(init, &img, &len) != 0) {
+            return 1;
+        }
+        snprintf(meta, sizeof meta, "%s.meta", flash);
+        (void)unlink(flash); /* a new terminal */
+        (void)unlink(meta);
+        rc = otaup_simterm_new(&o, &t);
+        if (rc == 0) {
+            rc = otaup_simterm_provision(t, img, len, version, build_time);
+        }
+        free(img);
+        if (rc < 0) {
+            fprintf(stderr, "otaup-term: cannot make terminal %s in %s: %s%s\n", id, flash, otaup_strerror(rc),
+                    rc == OTAUP_E_RANGE ? " (image larger than the slot: --slot-size)" : "");
+            otaup_simterm_free(t);
+            return rc == OTAUP_E_INVAL ? 2 : 1;
+        }
+        if (!quiet) {
+            printf("otaup-term: terminal %s (model %s) runs %s, %zu-byte image, %u KiB slot, personal data "
+                   "%u bytes, flash in %s\n",
+                   id, model, version, len, otaup_simterm_slot_size(t) / 1024u, otaup_simterm_user_size(t), flash);
+        }
+        otaup_simterm_free(t);
+        return 0;
+    }
+    {
+        struct stat st;
+        char meta[1100];
+        snprintf(meta, sizeof meta, "%s.meta", flash);
+        if (stat(flash, &st) != 0 || stat(meta, &st) != 0) {
+            fprintf(stderr, "otaup-term: %s: no terminal there (make one with --init IMAGE ...)\n", flash);
+            return 1;
+        }
+    }
+    rc = otaup_simterm_new(&o, &t);
+    if (rc < 0 || !otaup_simterm_provisioned(t)) {
+        fprintf(stderr, "otaup-term: %s: not a terminal flash file (%s)\n", flash,
+                rc < 0 ? otaup_strerror(rc) : "identity missing");
+        otaup_simterm_free(t);
+        return 1;
+    }
+    k.t = t;
+    k.tty = isatty(2) && !quiet;
+    snprintf(from, sizeof from, "%s", otaup_simterm_version(t));
+    otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
+    for (i = 0; i < (int)otaup_simterm_sectors(t) && i < 4096; i++) {
+        wear0[i] = otaup_simflash_wear(otaup_simterm_flash(t), (uint32_t)i);
+    }
+    start = mono_ms();
+    for (;;) {
+        otaup_apply *ap;
+        uint64_t last_rx;
+        int consent_sent = 0, closed = 0;
+        rc = connect_to(server, &k.fd);
+        if (rc == -2) {
+            fprintf(stderr, "otaup-term: --connect '%s': expected IPv4ADDR:PORT\n", server);
+            otaup_simterm_free(t);
+            return 2;
+        }
+        if (rc < 0) {
+            if (reconnects-- > 0) {
+                if (!quiet) {
+                    fprintf(stderr, "otaup-term: cannot connect to %s (%s); trying again\n", server,
+                            strerror(errno));
+                }
+                sleep(1);
+                continue;
+            }
+            fprintf(stderr, "otaup-term: cannot connect to %s: %s\n", server, strerror(errno));
+            break;
+        }
+        rc = otaup_simterm_boot(t, link_send, &k, clock_cb, NULL);
+        if (rc < 0) {
+            fprintf(stderr, "otaup-term: the applier refuses this flash: %s (%s)\n", otaup_strerror(rc),
+                    otaup_errname(rc) ? otaup_errname(rc) : "?");
+            close(k.fd);
+            break;
+        }
+        if (cut_after) {
+            otaup_simflash_cut_after(otaup_simterm_flash(t), cut_after, torn);
+        }
+        ap = otaup_simterm_apply(t);
+        if (!quiet) {
+            printf("otaup-term: %s (%s %s) connected to %s\n", otaup_simterm_id(t), otaup_simterm_model(t),
+                   otaup_simterm_version(t), server);
+            fflush(stdout);
+        }
+        (void)otaup_apply_connect(ap);
+        last_rx = mono_ms();
+        while (!closed) {
+            struct pollfd p;
+            uint8_t buf[16384];
+            p.fd = k.fd;
+            p.events = POLLIN | (k.wlen > 0 ? POLLOUT : 0);
+            p.revents = 0;
+            (void)poll(&p, 1, 10);
+            if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t r = recv(k.fd, buf, sizeof buf, 0);
+                if (r > 0) {
+                    last_rx = mono_ms();
+                    received(&k, buf, (size_t)r);
+                } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    closed = 1;
+                }
+            }
+            if (pump_queues(&k) < 0) {
+                closed = 1;
+            }
+            (void)otaup_apply_poll(ap);
+            otaup_simterm_step(t);
+            bar(&k, 0);
+            if (otaup_simflash_is_cut(otaup_simterm_flash(t))) {
+                otaup_simflash_stats st;
+                otaup_simflash_stats_get(otaup_simterm_flash(t), &st);
+                bar(&k, 1);
+                printf("otaup-term: POWER CUT after %lu flash write operations%s: the flash file keeps what "
+                       "the cut left; run otaup-term again to resume\n",
+                       cut_after, torn ? " (the last one torn)" : "");
+                close(k.fd);
+                otaup_simterm_free(t);
+                return 3;
+            }
+            if (accept && !consent_sent && strstr(otaup_simterm_notice(t), "New software") != NULL &&
+                otaup_apply_consent(ap, OTAUP_CONSENT_ACCEPT, 0) == 0) {
+                consent_sent = 1;
+            }
+            if (otaup_apply_done(ap) && k.wlen == 0 && k.out.n == 0) {
+                break; /* the RESULT was acknowledged */
+            }
+            if (mono_ms() - last_rx > (uint64_t)timeout_s * 1000u || mono_ms() - start > (uint64_t)timeout_s * 1000u) {
+                fprintf(stderr, "\notaup-term: no progress for %lu s\n", timeout_s);
+                closed = 1;
+                reconnects = 0;
+            }
+        }
+        close(k.fd);
+        while (k.out.n > 0) {
+            q_pop(&k.out);
+        }
+        /* what arrived before the close is still delivered */
+        while (k.in.n > 0 && !otaup_simflash_is_cut(otaup_simterm_flash(t))) {
+            (void)otaup_apply_feed(ap, k.in.f[0].p, k.in.f[0].n);
+            q_pop(&k.in);
+            otaup_simterm_step(t);
+        }
+        while (k.in.n > 0) {
+            q_pop(&k.in);
+        }
+        k.wlen = k.acc_len = 0;
+        if (otaup_apply_done(ap)) {
+            result = otaup_apply_result(ap);
+            break;
+        }
+        if (strstr(otaup_simterm_notice(t), "up to date") != NULL) {
+            up_to_date = 1;
+            result = 0;
+            break;
+        }
+        if (strstr(otaup_simterm_notice(t), "not started") != NULL) {
+            result = 0;
+            break;
+        }
+        if (reconnects-- <= 0) {
+            fprintf(stderr, "\notaup-term: link closed before the upgrade completed\n");
+            break;
+        }
+        if (!quiet) {
+            fprintf(stderr, "\notaup-term: link lost; reconnecting (the upgrade resumes)\n");
+        }
+        sleep(1);
+    }
+    bar(&k, 1);
+    /* the summary */
+    {
+        uint8_t h[16];
+        char hx[33];
+        uint32_t size = otaup_simterm_image_hash(t, h), ss, slot_secs, erased = 0, n;
+        int intact = otaup_simterm_user_intact(t);
+        double secs = (double)(mono_ms() - start) / 1000.0;
+        uint64_t full_us;
+        otaup_simflash_stats_get(otaup_simterm_flash(t), &fs1);
+        ss = otaup_simflash_flash(otaup_simterm_flash(t))->geo.runs[0].size;
+        slot_secs = (size + ss - 1) / ss;
+        n = otaup_simterm_sectors(t);
+        for (i = 0; i < (int)n && i < 4096; i++) {
+            uint32_t a = OTAUP_SIMTERM_BASE + (uint32_t)i * ss;
+            int in_slot = (a >= otaup_simterm_slot_addr(t, 0) && a < otaup_simterm_slot_addr(t, 0) + otaup_simterm_slot_size(t)) ||
+                          (otaup_simterm_slot_addr(t, 1) != 0 && a >= otaup_simterm_slot_addr(t, 1) &&
+                           a < otaup_simterm_slot_addr(t, 1) + otaup_simterm_slot_size(t));
+            if (in_slot && otaup_simflash_wear(otaup_simterm_flash(t), (uint32_t)i) != wear0[i]) {
+                erased++;
+            }
+        }
+        /* rewriting the whole image on the same flash: erase its sectors, program every byte
+         * (simflash's default timing: 1 ms + 0.3 ms/KiB per erase, 10 ns/byte + 10 us per program) */
+        full_us = (uint64_t)slot_secs * (1000u + 300u * ss / 1024u) + (uint64_t)size * 10u / 1000u +
+                  (uint64_t)(size / 256u + 1u) * 10u;
+        for (i = 0; i < 16; i++) {
+            sprintf(hx + 2 * i, "%02x", h[i]);
+        }
+        if (result == 0 && !up_to_date && strcmp(from, otaup_simterm_version(t)) != 0) {
+            uint64_t up = k.bytes_rx - k.restore_rx;
+            printf("otaup-term: %s upgraded %s -> %s in %.1f s: received %llu bytes for a %u-byte image (%.1f %%)%s, "
+                   "erased %u of %u image sectors, flash busy %.2f s (rewriting it all: %.2f s), personal data %s\n",
+                   otaup_simterm_id(t), from, otaup_simterm_version(t), secs, (unsigned long long)up, size,
+                   size ? 100.0 * (double)up / size : 0.0, k.restore_rx ? " + its personal data restored" : "",
+                   erased, slot_secs, (double)(fs1.time_us - fs0.time_us) / 1e6, (double)full_us / 1e6,
+                   intact ? "intact" : "DAMAGED");
+        } else if (result == 0) {
+            printf("otaup-term: %s runs %s: up to date (\"%s\")\n", otaup_simterm_id(t), otaup_simterm_version(t),
+                   otaup_simterm_notice(t));
+        } else {
+            printf("otaup-term: %s: upgrade FAILED: %s (%s); still runs %s, personal data %s\n", otaup_simterm_id(t),
+                   otaup_strerror(result), otaup_errname(result) ? otaup_errname(result) : "?",
+                   otaup_simterm_version(t), intact ? "intact" : "DAMAGED");
+        }
+        if (report != NULL) {
+            FILE *f = fopen(report, "w");
+            if (f != NULL) {
+                fprintf(f,
+                        "result=%d\nfrom=%s\nversion=%s\nimage_hash=%s\nimage_size=%u\nbytes_rx=%llu\nrestore_rx=%llu\n"
+                        "bytes_tx=%llu\n"
+                        "frames_dropped=%llu\nsectors_erased=%u\nimage_sectors=%u\nslot_sectors=%u\n"
+                        "flash_us=%llu\nfull_flash_us=%llu\nuser_intact=%d\nseconds=%.2f\n",
+                        result, from, otaup_simterm_version(t), hx, size, (unsigned long long)k.bytes_rx,
+                        (unsigned long long)k.restore_rx, (unsigned long long)k.bytes_tx, (unsigned long long)k.dropped, erased, slot_secs,
+                        otaup_simterm_slot_size(t) / ss, (unsigned long long)(fs1.time_us - fs0.time_us),
+                        (unsigned long long)full_us, intact, secs);
+                fclose(f);
+            }
+        }
+        fflush(stdout);
+    }
+    free(k.wbuf);
+    otaup_simterm_free(t);
+    return result == 0 ? 0 : 1;
+}
