@@ -1,0 +1,365 @@
+/*
+ * The whole system over loopback TCP, with the real programs: otaupd,
+ * otaupctl and otaup-term (the applier on a flash file). A clean upgrade
+ * with the user's request; a power cut in the middle (otaup-term
+ * --cut-after) and a second run that resumes; the server stopped and
+ * restarted in the middle of a transfer; a lossy link; bad input to
+ * otaup-term (missing files, wrong options, an id registered with another
+ * model, a server that is not there). Every wait is bounded.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/e2e.h"
+
+static char dir[128];
+static char ctl[512], dmn[512], term[512];
+static char out[16384];
+static int port;
+static pid_t daemon_pid;
+
+static void msleep(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    ck_assert_ptr_nonnull(bin);
+    snprintf(dir, sizeof dir, "/tmp/otaup-sys-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl --db r.db", bin);
+    snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
+    snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
+    port = 21000 + (int)(getpid() % 20000);
+    daemon_pid = 0;
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* run a shell command in dir (bounded), capture stdout+stderr; return the exit code */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[2048], full[2300];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "cd '%s' && timeout 60 %s 2>&1", dir, cmd);
+    p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void start_daemon(void)
+{
+    char cmd[1024];
+    int i, listens = 0;
+    if (run("grep -c event=listen daemon.log") == 0) {
+        listens = atoi(out);
+    }
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d >>daemon.log 2>&1", dir, dmn,
+             port);
+    daemon_pid = fork();
+    ck_assert_int_ge(daemon_pid, 0);
+    if (daemon_pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 100; i++) { /* until it listens */
+        if (run("grep -c event=listen daemon.log") == 0 && atoi(out) >= listens + 1) {
+            break;
+        }
+        msleep(50);
+    }
+}
+
+static int stop_daemon(int sig)
+{
+    int st = -1, i;
+    ck_assert_int_gt(daemon_pid, 0);
+    kill(daemon_pid, sig);
+    for (i = 0; i < 200; i++) {
+        if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
+            daemon_pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        msleep(50);
+    }
+    ck_abort_msg("otaupd did not stop");
+    return -1;
+}
+
+static void write_file(const char *name, const uint8_t *p, size_t n)
+{
+    char path[300];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* v1.bin and v2.bin: 120 KB images, v2 shifts everything after 10 % (a large delta) */
+static void images(void)
+{
+    static uint8_t v1[120000], v2[130000];
+    size_t n2;
+    e2e_make_image(v1, sizeof v1, 5);
+    memcpy(v2, v1, 12000);
+    e2e_make_image(v2 + 12000, 700, 6);
+    memcpy(v2 + 12700, v1 + 12000, sizeof v1 - 12000);
+    n2 = sizeof v1 + 700;
+    for (size_t i = 30000; i < n2; i += 997) {
+        v2[i] ^= 0x21;
+    }
+    write_file("v1.bin", v1, sizeof v1);
+    write_file("v2.bin", v2, n2);
+}
+
+static void publish_and_make(const char *id)
+{
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 v2.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --flash %s.flash --init v1.bin --id %s --model M1 --version 1.0 --build-time 1000 "
+                         "--slot-size 196608",
+                         term, id, id),
+                     0);
+}
+
+static const char *report_value(const char *file, const char *key)
+{
+    static char v[128];
+    char path[300], line[256];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    v[0] = '\0';
+    while (fgets(line, sizeof line, f) != NULL) {
+        size_t k = strlen(key);
+        if (strncmp(line, key, k) == 0 && line[k] == '=') {
+            snprintf(v, sizeof v, "%s", line + k + 1);
+            v[strcspn(v, "\n")] = '\0';
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+static void check_report(const char *file)
+{
+    ck_assert_str_eq(report_value(file, "result"), "0");
+    ck_assert_str_eq(report_value(file, "version"), "2.0");
+    ck_assert_str_eq(report_value(file, "user_intact"), "1");
+}
+
+START_TEST(test_upgrade_over_tcp)
+{
+    images();
+    publish_and_make("T1");
+    start_daemon();
+    /* the terminal accepts on its screen (CONSENT); the image check, backup, delta, restore */
+    ck_assert_int_eq(run("%s --flash T1.flash --connect 127.0.0.1:%d --accept --damage-user-data --report r1 "
+                         "--timeout 30 --quiet",
+                         term, port),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "upgraded 1.0 -> 2.0"));
+    check_report("r1");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) T1.flash v2.bin"), 0);
+    ck_assert_int_eq(run("%s backups", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "0 backups"));
+    ck_assert_int_eq(run("%s audit --terminal T1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "restored"));
+    ck_assert_ptr_nonnull(strstr(out, "backup-deleted"));
+    /* next time: up to date */
+    ck_assert_int_eq(run("%s --flash T1.flash --connect 127.0.0.1:%d --quiet", term, port), 0);
+    ck_assert_ptr_nonnull(strstr(out, "up to date"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(test_power_cut_then_resume)
+{
+    images();
+    publish_and_make("T2");
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash T2.flash --connect 127.0.0.1:%d --accept --cut-after 9 --torn --quiet", term,
+                         port),
+                     3);
+    ck_assert_ptr_nonnull(strstr(out, "POWER CUT"));
+    ck_assert_int_eq(run("%s --flash T2.flash --connect 127.0.0.1:%d --accept --report r2 --timeout 30 --quiet", term,
+                         port),
+                     0);
+    check_report("r2");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) T2.flash v2.bin"), 0);
+    ck_assert_int_eq(run("%s audit --terminal T2", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "resume"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(test_server_restart_mid_transfer)
+{
+    pid_t tp;
+    int st = -1, i;
+    char cmd[1024];
+    images();
+    publish_and_make("T3");
+    start_daemon();
+    /* a slow, long link: small frames, a 300 ms round trip */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && exec timeout 120 %s --flash T3.flash --connect 127.0.0.1:%d --accept --frame 256 "
+             "--window 4 --rtt 300 --reconnect 20 --report r3 --quiet >term.out 2>&1",
+             dir, term, port);
+    tp = fork();
+    ck_assert_int_ge(tp, 0);
+    if (tp == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 400; i++) { /* until the transfer runs */
+        if (run("grep -q 'event=start' daemon.log") == 0) {
+            break;
+        }
+        msleep(25);
+    }
+    ck_assert_int_lt(i, 400);
+    msleep(400);
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0); /* sessions saved */
+    ck_assert_int_eq(run("grep -c 'state=transfer' daemon.log"), 0);
+    start_daemon();
+    for (i = 0; i < 2400; i++) {
+        if (waitpid(tp, &st, WNOHANG) == tp) {
+            break;
+        }
+        msleep(50);
+    }
+    ck_assert_int_lt(i, 2400);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    check_report("r3");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) T3.flash v2.bin"), 0);
+    ck_assert_int_eq(run("%s audit --terminal T3", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "disconnected"));
+    ck_assert_ptr_nonnull(strstr(out, "resume"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(test_lossy_link)
+{
+    images();
+    publish_and_make("T4");
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash T4.flash --connect 127.0.0.1:%d --accept --drop 5 --corrupt 3 --duplicate 3 "
+                         "--delay 5:200 --rtt 50 --seed 7 --report r4 --timeout 40 --quiet",
+                         term, port),
+                     0);
+    check_report("r4");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) T4.flash v2.bin"), 0);
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(test_term_bad_input)
+{
+    images();
+    /* usage errors */
+    ck_assert_int_eq(run("%s", term), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--flash"));
+    ck_assert_int_eq(run("%s --flash x.flash --frob", term), 2);
+    ck_assert_int_eq(run("%s --flash x.flash --drop 101", term), 2);
+    ck_assert_int_eq(run("%s --flash x.flash --delay 5", term), 2);
+    ck_assert_int_eq(run("%s --flash x.flash --init v1.bin --id T", term), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--init needs"));
+    ck_assert_int_eq(run("%s --flash x.flash --init v1.bin --id T --model M --version 1 --build-time soon", term), 2);
+    /* missing files */
+    ck_assert_int_eq(run("%s --flash x.flash --init nope.bin --id T --model M --version 1 --build-time 1", term), 1);
+    ck_assert_ptr_nonnull(strstr(out, "nope.bin"));
+    ck_assert_int_eq(run("%s --flash nothing.flash --connect 127.0.0.1:%d", term, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "no terminal there"));
+    ck_assert_int_eq(run("head -c 1000 v1.bin > junk.flash && echo hi > junk.flash.meta"), 0);
+    ck_assert_int_eq(run("%s --flash junk.flash --connect 127.0.0.1:%d", term, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "not a terminal flash"));
+    /* an image larger than its slot */
+    ck_assert_int_eq(run("%s --flash x.flash --init v1.bin --id T --model M --version 1 --build-time 1 "
+                         "--slot-size 65536",
+                         term),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "larger than the slot"));
+    /* no server */
+    ck_assert_int_eq(run("%s --flash x.flash --init v1.bin --id T --model M --version 1 --build-time 1 --quiet", term),
+                     0);
+    ck_assert_int_eq(run("%s --flash x.flash --connect 127.0.0.1:%d --reconnect 0 --quiet", term, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "cannot connect"));
+    ck_assert_int_eq(run("%s --flash x.flash --connect nowhere", term), 2);
+    /* an id registered with another model: refused, the registry keeps the first */
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --flash T5.flash --init v1.bin --id T5 --model M1 --version 1.0 --build-time 1000 "
+                         "--quiet",
+                         term),
+                     0);
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash T5.flash --connect 127.0.0.1:%d --quiet", term, port), 0);
+    ck_assert_ptr_nonnull(strstr(out, "up to date"));
+    ck_assert_int_eq(run("%s --flash y.flash --init v1.bin --id T5 --model M9 --version 1.0 --build-time 1000 "
+                         "--quiet",
+                         term),
+                     0);
+    ck_assert_int_eq(run("%s --flash y.flash --connect 127.0.0.1:%d --reconnect 0 --quiet", term, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "FAILED"));
+    ck_assert_int_eq(run("%s terminals", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "M1"));
+    ck_assert_ptr_null(strstr(out, "M9"));
+    ck_assert_int_eq(run("grep -c 'was registered as model M1' daemon.log"), 0);
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("system");
+    TCase *tc = tcase_create("tcp");
+    SRunner *sr;
+    int failed;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_upgrade_over_tcp);
+    tcase_add_test(tc, test_power_cut_then_resume);
+    tcase_add_test(tc, test_server_restart_mid_transfer);
+    tcase_add_test(tc, test_lossy_link);
+    tcase_add_test(tc, test_term_bad_input);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
