@@ -33,7 +33,7 @@ struct conn {
     otaup_session *s;
     char peer[64];
     uint8_t *pend;      /* bytes the socket did not take yet */
-    size_t pend_len, pend_off;
+    size_t pend_len, pend_off, pend_cap;
     struct conn *prev, *next;
 };
 
@@ -146,42 +146,58 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
 {
     uint8_t buf[16384];
     struct epoll_event ev;
-    for (;;) {
-        while (c->pend_off < c->pend_len) {
-            ssize_t w = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-                ev.data.ptr = c;
-                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-                return 0;
-            }
-            if (w <= 0) {
-                return -1;
-            }
-            c->pend_off += (size_t)w;
+    while (c->pend_off < c->pend_len) {
+        ssize_t w = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0; /* EPOLLOUT is armed */
         }
-        {
-            int n = otaup_session_read(c->s, buf, sizeof buf, now);
-            if (n < 0) {
-                return -1;
-            }
-            if (n == 0) {
-                break;
-            }
-            if (c->pend == NULL) {
-                c->pend = malloc(sizeof buf);
-                if (c->pend == NULL) {
-                    return -1;
-                }
-            }
-            memcpy(c->pend, buf, (size_t)n);
-            c->pend_len = (size_t)n;
-            c->pend_off = 0;
+        if (w <= 0) {
+            return -1;
         }
+        c->pend_off += (size_t)w;
     }
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = c;
-    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    for (;;) {
+        int n = otaup_session_read(c->s, buf, sizeof buf, now);
+        ssize_t w;
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        w = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -1;
+        }
+        if (w == n) {
+            continue;
+        }
+        /* the socket is full: keep the rest (only what is left) until EPOLLOUT */
+        w = w < 0 ? 0 : w;
+        if (c->pend_cap < (size_t)(n - w)) {
+            uint8_t *p = realloc(c->pend, (size_t)(n - w));
+            if (p == NULL) {
+                return -1;
+            }
+            c->pend = p;
+            c->pend_cap = (size_t)(n - w);
+        }
+        memcpy(c->pend, buf + w, (size_t)(n - w));
+        c->pend_len = (size_t)(n - w);
+        c->pend_off = 0;
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+        ev.data.ptr = c;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        return 0;
+    }
+    if (c->pend != NULL) {
+        free(c->pend); /* nothing waits: give the memory back */
+        c->pend = NULL;
+        c->pend_cap = c->pend_len = c->pend_off = 0;
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.ptr = c;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    }
     return 0;
 }
 
@@ -197,6 +213,7 @@ int main(int argc, char **argv)
     otaup_delta_cache *cache = NULL;
     struct epoll_event ev, evs[256];
     unsigned max_conns = 20000, nconns = 0, window = 0;
+    uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
     int lfd, ep, i, rc, one = 1;
     for (i = 1; i < argc; i++) {
@@ -350,9 +367,10 @@ int main(int argc, char **argv)
                 nconns--;
             }
         }
-        /* timers */
-        {
+        /* timers: every 10 ms at most (one pass over the connections) */
+        if (now - last_timers >= 10) {
             struct conn *c = conns, *nx;
+            last_timers = now;
             for (; c != NULL; c = nx) {
                 nx = c->next;
                 if (otaup_session_deadline(c->s) <= now) {

@@ -777,6 +777,8 @@ static int next_backup(otaup_session *s)
     }
     if (s->bk_region >= s->info.nregions) {
         s->rs.regions = s->info.nregions;
+        free(s->bk_buf); /* wiped already */
+        s->bk_buf = NULL;
         return enter_prepare(s);
     }
     free(s->bk_buf);
@@ -1056,6 +1058,8 @@ static int enter_prepare(otaup_session *s)
         }
         s->stats.delta_bytes = s->delta_len;
         s->stats.image_size = s->rel.image_size;
+        free(s->sig); /* planned: the signature is no longer needed */
+        s->sig = NULL;
         {
             otaup_delta_header h;
             if (otaup_delta_header_decode(s->delta, s->delta_len, &h) > 0) {
