@@ -35,7 +35,7 @@ T0=$(date +%s)
 
 # Debian packages the build and the tests need.
 PKGS=(build-essential cmake pkg-config zlib1g-dev libxxhash-dev check
-      libsqlite3-dev libmbedtls-dev libdivsufsort-dev libdeflate-dev clang libclang-rt-14-dev
+      libsqlite3-dev libmbedtls-dev clang libclang-rt-14-dev
       gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
       dpkg-dev python3 iproute2 procps)
 

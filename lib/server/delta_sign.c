@@ -10,7 +10,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <libdeflate.h>
 #include <zlib.h>
 
 #include "core/sec_int.h"
@@ -21,6 +20,7 @@
 #include "otaup/image.h"
 #include "otaup/record.h"
 #include "otaup/sign.h"
+#include "server/dl_deflate.h"
 
 #define DATA_CHUNK 16384u
 
@@ -179,58 +179,19 @@ static int inflate_all(const uint8_t *in, size_t len, unsigned wbits, gbuf *out)
 /* SYNC{step} then the stream as DATA records of at most DATA_CHUNK bytes */
 static int deflate_segment(const uint8_t *in, size_t len, unsigned wbits, int level, uint32_t step, gbuf *body)
 {
-    z_stream zs;
-    uint8_t out[DATA_CHUNK], v[5], f = OTAUP_DATA_RESET;
-    int zr;
-    if (wbits == 15 && level >= 9) {
-        /* near-optimal parsing, as the planner does for a 32 KiB window (libdeflate's is always 32 KiB) */
-        struct libdeflate_compressor *lc = libdeflate_alloc_compressor(12);
-        size_t cap, got, off;
-        uint8_t *buf;
-        if (lc == NULL) {
-            return OTAUP_E_NOMEM;
-        }
-        cap = libdeflate_deflate_compress_bound(lc, len);
-        buf = malloc(cap);
-        if (buf == NULL) {
-            libdeflate_free_compressor(lc);
-            return OTAUP_E_NOMEM;
-        }
-        got = libdeflate_deflate_compress(lc, in, len, buf, cap);
-        libdeflate_free_compressor(lc);
-        if (got == 0) {
-            free(buf);
-            return OTAUP_E_INTERNAL;
-        }
-        gb_record(body, OTAUP_REC_SYNC, v, (size_t)sec_varint_put(step, v), NULL, 0);
-        for (off = 0; off < got; off += DATA_CHUNK) {
-            gb_record(body, OTAUP_REC_DATA, &f, 1, buf + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
-            f = 0;
-        }
-        free(buf);
-        return body->oom ? OTAUP_E_NOMEM : 0;
-    }
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, level, Z_DEFLATED, -(int)wbits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
-        return OTAUP_E_NOMEM;
+    uint8_t v[5], f = OTAUP_DATA_RESET, *buf = NULL;
+    size_t got = 0, off;
+    /* the planner's compressor; near-optimal parsing where the window allows it, as the planner does */
+    int rc = dl_deflate(in, len, wbits, wbits == 15 && level >= 9 ? DL_LEVEL_MAX : level, NULL, 0, &buf, &got);
+    if (rc < 0) {
+        return rc;
     }
     gb_record(body, OTAUP_REC_SYNC, v, (size_t)sec_varint_put(step, v), NULL, 0);
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    do {
-        zs.next_out = out;
-        zs.avail_out = sizeof out;
-        zr = deflate(&zs, Z_FINISH);
-        if (zr == Z_STREAM_ERROR) {
-            deflateEnd(&zs);
-            return OTAUP_E_INTERNAL;
-        }
-        if (sizeof out - zs.avail_out > 0) {
-            gb_record(body, OTAUP_REC_DATA, &f, 1, out, sizeof out - zs.avail_out);
-            f = 0;
-        }
-    } while (zr != Z_STREAM_END);
-    deflateEnd(&zs);
+    for (off = 0; off < got; off += DATA_CHUNK) {
+        gb_record(body, OTAUP_REC_DATA, &f, 1, buf + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
+        f = 0;
+    }
+    free(buf);
     return body->oom ? OTAUP_E_NOMEM : 0;
 }
 

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libdeflate.h>
 #include <zlib.h>
 
 #include "core/dl_util.h"
 #include "otaup/error.h"
+#include "server/dl_deflate.h"
 #include "server/dl_int.h"
 
 /* ---- buffers ---------------------------------------------------------------- */
@@ -264,115 +264,48 @@ static void put_outer(dl_buf *body, uint8_t type, const uint8_t *fields, size_t 
  * one kind of data. */
 #define BLOCK_SPLIT_MIN 16384u
 
-typedef struct zsink {
-    otaup_plan *plan;
-    dl_buf *body;
-    int first;
-} zsink;
-
-static int zfeed(z_stream *zs, const uint8_t *p, size_t n, int flush, zsink *k)
-{
-    uint8_t out[DATA_CHUNK];
-    uint8_t f[1];
-    int zr;
-    zs->next_in = (Bytef *)(uintptr_t)p;
-    zs->avail_in = (uInt)n;
-    do {
-        zs->next_out = out;
-        zs->avail_out = sizeof out;
-        zr = deflate(zs, flush);
-        if (zr == Z_STREAM_ERROR) {
-            return OTAUP_E_INTERNAL;
-        }
-        if (sizeof out - zs->avail_out > 0) {
-            f[0] = k->first ? OTAUP_DATA_RESET : 0;
-            put_outer(k->body, OTAUP_REC_DATA, f, 1, out, sizeof out - zs->avail_out);
-            k->first = 0;
-        }
-    } while (zs->avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
-    return 0;
-}
-
 /* Compress one segment (steps [a, b)) as a fresh raw-deflate stream into DATA records. */
 static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *step_off, const size_t *marks,
                         uint32_t a, uint32_t b, int level, dl_buf *body)
 {
-    z_stream zs;
-    zsink k;
-    size_t pos = step_off[a], last_cut = step_off[a];
+    size_t base = step_off[a], last_cut = base, ncuts = 0, got = 0, off;
+    size_t *cuts = malloc(((size_t)(b - a) * 3u + 1u) * sizeof *cuts);
+    uint8_t *z = NULL;
     uint32_t i;
-    int rc = 0;
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, level > 9 ? 9 : level, Z_DEFLATED, -(int)plan->hdr.window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    int rc;
+    if (cuts == NULL) {
         return OTAUP_E_NOMEM;
+    }
+    /* block boundaries where a long run of records, difference bytes or
+     * literal bytes ends */
+    for (i = a; i < b; i++) {
+        const size_t *m = marks + 3u * i;
+        int j;
+        for (j = 0; j < 3; j++) {
+            size_t next = j < 2 ? m[j + 1] : step_off[i + 1];
+            if (m[j] - last_cut >= BLOCK_SPLIT_MIN && next - m[j] >= BLOCK_SPLIT_MIN / 4u) {
+                cuts[ncuts++] = m[j] - base;
+                last_cut = m[j];
+            }
+        }
+    }
+    rc = dl_deflate(inner->p + base, step_off[b] - base, plan->hdr.window_bits, level, cuts, ncuts, &z, &got);
+    free(cuts);
+    if (rc < 0) {
+        return rc;
     }
     {
         uint8_t v[5];
         int n = otaup_dl_varint_put(plan->steps[a].index, v);
         put_outer(body, OTAUP_REC_SYNC, v, (size_t)n, NULL, 0);
     }
-    k.plan = plan;
-    k.body = body;
-    k.first = 1;
-    if (level > 9) {
-        /* near-optimal parsing (libdeflate); its window is always 32 KiB */
-        struct libdeflate_compressor *lc = libdeflate_alloc_compressor(level);
-        size_t n = step_off[b] - step_off[a], cap, got, off;
-        uint8_t *buf;
-        deflateEnd(&zs);
-        if (lc == NULL) {
-            return OTAUP_E_NOMEM;
-        }
-        cap = libdeflate_deflate_compress_bound(lc, n);
-        buf = malloc(cap);
-        if (buf == NULL) {
-            libdeflate_free_compressor(lc);
-            return OTAUP_E_NOMEM;
-        }
-        got = libdeflate_deflate_compress(lc, inner->p + step_off[a], n, buf, cap);
-        libdeflate_free_compressor(lc);
-        for (off = 0; off < got; off += DATA_CHUNK) {
-            uint8_t f[1];
-            f[0] = off == 0 ? OTAUP_DATA_RESET : 0;
-            put_outer(body, OTAUP_REC_DATA, f, 1, buf + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
-        }
-        free(buf);
-        if (got == 0) {
-            return OTAUP_E_INTERNAL;
-        }
-        return body->oom ? OTAUP_E_NOMEM : 0;
+    for (off = 0; off < got; off += DATA_CHUNK) {
+        uint8_t f[1];
+        f[0] = off == 0 ? OTAUP_DATA_RESET : 0;
+        put_outer(body, OTAUP_REC_DATA, f, 1, z + off, got - off < DATA_CHUNK ? got - off : DATA_CHUNK);
     }
-    for (i = a; i < b && rc == 0; i++) {
-        size_t cuts[4];
-        int j;
-        cuts[0] = marks[3u * i];
-        cuts[1] = marks[3u * i + 1u];
-        cuts[2] = marks[3u * i + 2u];
-        cuts[3] = step_off[i + 1];
-        for (j = 0; j < 4 && rc == 0; j++) {
-            int flush = Z_NO_FLUSH;
-            if (cuts[j] < pos) {
-                continue;
-            }
-            if (j < 3 && cuts[j] - last_cut >= BLOCK_SPLIT_MIN &&
-                (j == 0 ? cuts[1] - cuts[0] : j == 1 ? cuts[2] - cuts[1] : 1u) >= BLOCK_SPLIT_MIN / 4u) {
-                flush = Z_BLOCK;
-            }
-            rc = zfeed(&zs, inner->p + pos, cuts[j] - pos, flush, &k);
-            pos = cuts[j];
-            if (flush == Z_BLOCK) {
-                last_cut = pos;
-            }
-        }
-    }
-    if (rc == 0) {
-        rc = zfeed(&zs, NULL, 0, Z_FINISH, &k);
-    }
-    deflateEnd(&zs);
-    if (rc == 0 && body->oom) {
-        rc = OTAUP_E_NOMEM;
-    }
-    return rc;
+    free(z);
+    return body->oom ? OTAUP_E_NOMEM : 0;
 }
 
 int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, dl_buf *out)

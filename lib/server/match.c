@@ -1,18 +1,24 @@
 /*
- * Matching NEW against OLD: a suffix array of OLD (libdivsufsort) finds
- * the longest exact match at any offset; matches are then extended
- * approximately in both directions (keeping an alignment while at least
- * half of the bytes agree), which is what turns relocated code, whose
- * embedded addresses shifted, into mostly-zero differences. The result is
- * a list of covers (dl_int.h); literal bytes lie between them.
+ * Matching NEW against OLD (docs/delta-format.md, "Delta engine").
+ *
+ * Index: the hash of the HASH_LEN bytes at every offset of OLD, in a
+ * table of chains (the most recent offsets first). Scan: at an offset of
+ * NEW, the candidates are the offset that continues the current
+ * alignment (relocated code keeps its offset for long runs) and at most
+ * CHAIN_DEPTH offsets of OLD with the same hash; each is confirmed and
+ * measured by comparing bytes, the longest wins (ties: the current
+ * alignment). Matches are then extended approximately in both directions
+ * (keeping an alignment while at least half of the bytes agree), which
+ * turns relocated code, whose embedded addresses shifted, into mostly-zero
+ * differences. The result is a list of covers (dl_int.h); literal bytes
+ * lie between them.
  *
  * The scan follows the classic approach of bsdiff (Colin Percival,
- * "Naive differences of executable code"), with these changes: ties
- * between equally long exact matches are broken towards the current
- * alignment, and the current alignment is tried first at every position,
- * which skips the suffix-array search over most of a well-aligned image.
+ * "Naive differences of executable code"): a new alignment is taken when
+ * its exact match beats what the current alignment matches over the same
+ * bytes by NEW_ALIGN_GAIN; the extension rules are bsdiff's. The index is
+ * linear in time and memory where bsdiff sorts suffixes.
  */
-#include <divsufsort.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,13 +52,36 @@ void dl_covers_free(dl_covers *c)
     memset(c, 0, sizeof *c);
 }
 
-typedef struct sa_ctx {
+/* Bytes hashed per index entry: the shortest match found at a new offset. */
+#define HASH_LEN 8
+/* Candidates examined per search besides the current alignment. */
+#define CHAIN_DEPTH 24
+/* A match this long ends the search early. */
+#define GOOD_MATCH 4096
+/* Offsets of OLD indexed: every INDEX_STEP-th (a match is found at most
+ * INDEX_STEP - 1 bytes late; the backward extension recovers them). */
+#define INDEX_STEP 2u
+/* Work of the approximate extensions, per byte of NEW, before they are
+ * bounded to EXT_BOUNDED bytes each (bsdiff's scan can go quadratic). */
+#define EXT_BUDGET 64
+#define EXT_BOUNDED 4096
+
+typedef struct hidx {
     const uint8_t *old;
     int64_t olen;
-    const saidx_t *sa;
     const uint8_t *nw;
     int64_t nlen;
-} sa_ctx;
+    int32_t *head;   /* per hash: the most recent offset, -1 none */
+    int32_t *chain;  /* per indexed offset (/ INDEX_STEP): the previous one with the same hash */
+    unsigned hbits;
+} hidx;
+
+static uint32_t hkey(const uint8_t *p, unsigned hbits)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> (64u - hbits));
+}
 
 static int64_t matchlen(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen)
 {
@@ -72,55 +101,106 @@ static int64_t matchlen(const uint8_t *a, int64_t alen, const uint8_t *b, int64_
     return i;
 }
 
-/*
- * Longest match of nw[scan..] in old. Binary search over the suffix
- * array, keeping the longest common prefix seen; among the neighbours of
- * the final position, prefer the one whose offset equals `pref` (the
- * current alignment) when it is as long.
- */
-static int64_t search(const sa_ctx *c, int64_t scan, int64_t pref_off, int64_t *pos)
+/* Number of equal bytes in a[0..n) and b[0..n). */
+static int64_t count_eq(const uint8_t *a, const uint8_t *b, int64_t n)
 {
-    const uint8_t *key = c->nw + scan;
-    int64_t klen = c->nlen - scan;
-    int64_t lo = 0, hi = c->olen - 1, best = 0, bestpos = 0;
-    int64_t llo = 0, lhi = 0; /* lcp with sa[lo], sa[hi] */
-    if (c->olen == 0 || klen == 0) {
-        *pos = 0;
-        return 0;
+    int64_t i, diff = 0;
+    for (i = 0; i + 8 <= n; i += 8) {
+        uint64_t x, y, t;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        t = x ^ y;
+        /* the top bit of each byte: set when the byte is not zero */
+        t = (((t & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | t) & 0x8080808080808080ull;
+        diff += (int64_t)(((t >> 7) * 0x0101010101010101ull) >> 56); /* bytes that differ */
     }
-    llo = matchlen(c->old + c->sa[lo], c->olen - c->sa[lo], key, klen);
-    lhi = matchlen(c->old + c->sa[hi], c->olen - c->sa[hi], key, klen);
-    if (llo >= lhi) {
-        best = llo;
-        bestpos = c->sa[lo];
-    } else {
-        best = lhi;
-        bestpos = c->sa[hi];
+    for (; i < n; i++) {
+        diff += a[i] != b[i];
     }
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int64_t m = llo < lhi ? llo : lhi; /* both bounds share m bytes with key */
-        int64_t sp = c->sa[mid];
-        int64_t l = m + matchlen(c->old + sp + m, c->olen - sp - m, key + m, klen - m);
-        if (l > best || (l == best && sp - scan == pref_off)) {
-            best = l;
-            bestpos = sp;
+    return n - diff;
+}
+
+/* Equal bytes of nw[from..to) and old at offset `off` (bytes outside OLD do not count). */
+static int64_t score_at(const uint8_t *old, int64_t olen, const uint8_t *nw, int64_t from, int64_t to, int64_t off)
+{
+    if (from < -off) {
+        from = -off;
+    }
+    if (to > olen - off) {
+        to = olen - off;
+    }
+    return to > from ? count_eq(old + from + off, nw + from, to - from) : 0;
+}
+
+static int hidx_build(hidx *h, const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t new_len)
+{
+    uint32_t i, n;
+    memset(h, 0, sizeof *h);
+    h->old = old;
+    h->olen = old_len;
+    h->nw = nw;
+    h->nlen = new_len;
+    h->hbits = 12;
+    while (h->hbits < 22 && (1u << h->hbits) < old_len / INDEX_STEP) {
+        h->hbits++;
+    }
+    h->head = malloc(((size_t)1 << h->hbits) * sizeof *h->head);
+    h->chain = malloc(((size_t)old_len / INDEX_STEP + 1u) * sizeof *h->chain);
+    if (h->head == NULL || h->chain == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    memset(h->head, 0xFF, ((size_t)1 << h->hbits) * sizeof *h->head);
+    n = old_len >= HASH_LEN ? old_len - HASH_LEN + 1u : 0;
+    for (i = 0; i < n; i += INDEX_STEP) {
+        uint32_t k = hkey(old + i, h->hbits);
+#if defined(__GNUC__)
+        if (i + 16u * INDEX_STEP < n) {
+            __builtin_prefetch(&h->head[hkey(old + i + 16u * INDEX_STEP, h->hbits)], 1);
         }
-        if (l < klen && (sp + l == c->olen || c->old[sp + l] < key[l])) {
-            lo = mid;
-            llo = l;
-        } else {
-            hi = mid;
-            lhi = l;
-        }
+#endif
+        h->chain[i / INDEX_STEP] = h->head[k];
+        h->head[k] = (int32_t)i;
     }
-    /* the preferred alignment, if it is just as long */
-    if (pref_off != INT64_MIN && scan + pref_off >= 0 && scan + pref_off < c->olen) {
-        int64_t pp = scan + pref_off;
-        int64_t l = matchlen(c->old + pp, c->olen - pp, key, klen);
-        if (l >= best) {
-            best = l;
-            bestpos = pp;
+    return 0;
+}
+
+static void hidx_free(hidx *h)
+{
+    free(h->head);
+    free(h->chain);
+}
+
+/*
+ * Longest match of nw[scan..] in old among the candidates: the current
+ * alignment (pref_off, INT64_MIN: none) first, then the hash chain. Ties go
+ * to the current alignment.
+ */
+static int64_t search(const hidx *h, int64_t scan, int64_t pref_off, int64_t *pos)
+{
+    const uint8_t *key = h->nw + scan;
+    int64_t klen = h->nlen - scan, best = 0, bestpos = 0, pp = -1;
+    int32_t c;
+    int depth;
+    if (pref_off != INT64_MIN && scan + pref_off >= 0 && scan + pref_off < h->olen) {
+        pp = scan + pref_off;
+        best = matchlen(h->old + pp, h->olen - pp, key, klen);
+        bestpos = pp;
+    }
+    if (klen >= HASH_LEN && best < GOOD_MATCH) {
+        for (c = h->head[hkey(key, h->hbits)], depth = 0; c >= 0 && depth < CHAIN_DEPTH;
+             c = h->chain[(uint32_t)c / INDEX_STEP], depth++) {
+            int64_t l;
+            if (c == pp || (best < klen && c + best < h->olen && h->old[c + best] != key[best])) {
+                continue; /* cannot be longer */
+            }
+            l = matchlen(h->old + c, h->olen - c, key, klen);
+            if (l > best) {
+                best = l;
+                bestpos = c;
+                if (best >= GOOD_MATCH) {
+                    break;
+                }
+            }
         }
     }
     *pos = bestpos;
@@ -135,33 +215,24 @@ static int64_t search(const sa_ctx *c, int64_t scan, int64_t pref_off, int64_t *
 int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t new_len,
              const dl_match_opts *mo, dl_covers *out)
 {
-    sa_ctx c;
-    saidx_t *sa = NULL;
+    hidx c;
     int64_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0, lastoffset = 0;
     int64_t oldsize = old_len, newsize = new_len;
-    int64_t next_report = 0;
+    int64_t next_report = 0, budget = EXT_BUDGET * ((int64_t)new_len + 1);
     int rc = 0;
 
     memset(out, 0, sizeof *out);
     if (old_len == 0 || new_len == 0) {
         return 0;
     }
-    sa = malloc((size_t)old_len * sizeof *sa);
-    if (sa == NULL) {
-        return OTAUP_E_NOMEM;
-    }
     if (mo != NULL && mo->progress != NULL) {
         mo->progress("index", 0, old_len, mo->payload);
     }
-    if (divsufsort(old, sa, (saidx_t)old_len) != 0) {
-        free(sa);
-        return OTAUP_E_NOMEM;
+    rc = hidx_build(&c, old, old_len, nw, new_len);
+    if (rc < 0) {
+        hidx_free(&c);
+        return rc;
     }
-    c.old = old;
-    c.olen = oldsize;
-    c.sa = sa;
-    c.nw = nw;
-    c.nlen = newsize;
 
     while (scan < newsize) {
         int64_t oldscore = 0, scsc;
@@ -175,12 +246,14 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                 int64_t pl = matchlen(old + scan + lastoffset, oldsize - scan - lastoffset, nw + scan,
                                       newsize - scan);
                 if (pl >= FAST_CONTINUE) {
-                    /* account those bytes to the old alignment and jump */
-                    for (; scsc < scan + pl; scsc++) {
-                        if (scsc + lastoffset >= 0 && scsc + lastoffset < oldsize &&
-                            old[scsc + lastoffset] == nw[scsc]) {
-                            oldscore++;
-                        }
+                    /* account those bytes (all equal) to the old alignment and jump */
+                    if (scsc < scan) { /* a byte before scan that did not match */
+                        oldscore += score_at(old, oldsize, nw, scsc, scan, lastoffset);
+                        scsc = scan;
+                    }
+                    if (scsc < scan + pl) {
+                        oldscore += scan + pl - scsc;
+                        scsc = scan + pl;
                     }
                     len = pl;
                     pos = scan + lastoffset;
@@ -188,11 +261,9 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                 }
             }
             len = search(&c, scan, lastoffset, &pos);
-            for (; scsc < scan + len; scsc++) {
-                if (scsc + lastoffset >= 0 && scsc + lastoffset < oldsize &&
-                    old[scsc + lastoffset] == nw[scsc]) {
-                    oldscore++;
-                }
+            if (scsc < scan + len) {
+                oldscore += score_at(old, oldsize, nw, scsc, scan + len, lastoffset);
+                scsc = scan + len;
             }
             if ((len == oldscore && len != 0) || len > oldscore + NEW_ALIGN_GAIN) {
                 break;
@@ -204,7 +275,8 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
         }
         if (len != oldscore || scan == newsize) {
             int64_t s = 0, sf = 0, lenf = 0, i, lenb = 0;
-            for (i = 0; lastscan + i < scan && lastpos + i < oldsize;) {
+            int64_t ext = budget > 0 ? INT64_MAX : EXT_BOUNDED;
+            for (i = 0; lastscan + i < scan && lastpos + i < oldsize && i < ext;) {
                 if (old[lastpos + i] == nw[lastscan + i]) {
                     s++;
                 }
@@ -214,10 +286,11 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                     lenf = i;
                 }
             }
+            budget -= i;
             if (scan < newsize) {
                 int64_t sb = 0;
                 s = 0;
-                for (i = 1; scan >= lastscan + i && pos >= i; i++) {
+                for (i = 1; scan >= lastscan + i && pos >= i && i <= ext; i++) {
                     if (old[pos - i] == nw[scan - i]) {
                         s++;
                     }
@@ -226,6 +299,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                         lenb = i;
                     }
                 }
+                budget -= i;
             }
             if (lastscan + lenf > scan - lenb) {
                 int64_t overlap = (lastscan + lenf) - (scan - lenb), ss = 0, lens = 0;
@@ -254,7 +328,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
             lastoffset = pos - scan;
         }
     }
-    free(sa);
+    hidx_free(&c);
     if (rc < 0) {
         dl_covers_free(out);
     }
