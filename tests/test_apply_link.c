@@ -485,7 +485,9 @@ static int script_recv(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms)
     if (n > cap) {
         n = cap;
     }
-    memcpy(buf, sc->p + sc->pos, n);
+    if (n > 0) {
+        memcpy(buf, sc->p + sc->pos, n);
+    }
     sc->pos += n;
     sc->clock += n == 0 ? timeout_ms : 1u;
     return (int)n;
