@@ -1,21 +1,33 @@
 #!/bin/sh
-# Build the otaup test firmware for a Cortex-M4 and print the footprint.
+# Build the otaup test firmware for a Cortex-M4 and print its footprint.
 #
 #   examples/firmware/build.sh OUTDIR ZLIB_SRC_DIR
 #
 # Environment: FW_VERSION (1 or 2; default 1) selects the application
 # version, so that two builds form a real Cortex-M delta pair;
-# STAGING, WBITS, MAX_OPS size the updater's buffers (default 4096, 11, 32);
+# STAGING, WBITS, MAX_OPS size the updater's buffers (default 4096, 11, 32),
+# MAX_FRAME, MAX_MSG the protocol applier's (default 256, 512);
 # FW_CFLAGS adds compiler flags for every object, after the defaults (e.g.
-# -O2: the delta benchmark's second firmware pair); CROSS (default
-# arm-none-eabi-).
+# -O2: the delta benchmark's second firmware pair); OTAUP_CFLAGS adds flags
+# for otaup's objects only (e.g. -DOTAUP_CONFIG_FILE=...); CROSS (default
+# arm-none-eabi-); FOOTPRINT_VERBOSE=1 prints the deepest stack path and
+# the code per object.
 #
-# Writes OUTDIR/firmware-vN.elf, .bin (raw image of the application slot)
-# and .map, and prints: code of applier + codec (otaup objects) vs zlib
-# inflate, their static RAM, the updater's buffers and total RAM to apply.
+# Links the same application twice:
+#   firmware-vN.elf, .bin, .map    with the executor-only updater (updater.c:
+#                                  a delta stream over the UART); the .bin is
+#                                  the raw image of the application slot
+#   firmware-proto-vN.elf, .map    with the full protocol applier
+#                                  (updater_proto.c: otaup_apply over the UART)
+# and prints per configuration: code of applier + codec (otaup objects), of
+# which xxHash and CRC, zlib inflate, the glue; static RAM; the RAM to apply
+# (static buffers and contexts by symbol size, deepest stack from
+# -fcallgraph-info) — footprint.py.
 set -eu
 out="${1:?usage: build.sh OUTDIR ZLIB_SRC_DIR}"
+mkdir -p "$out" && out="$(cd "$out" && pwd)"
 zsrc="${2:?usage: build.sh OUTDIR ZLIB_SRC_DIR}"
+zsrc="$(cd "$zsrc" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
 v="${FW_VERSION:-1}"
@@ -23,7 +35,10 @@ cross="${CROSS:-arm-none-eabi-}"
 staging="${STAGING:-4096}"
 wbits="${WBITS:-11}"
 maxops="${MAX_OPS:-32}"
+maxframe="${MAX_FRAME:-256}"
+maxmsg="${MAX_MSG:-512}"
 fwcflags="${FW_CFLAGS:-}"
+otaupcflags="${OTAUP_CFLAGS:-}"
 cc="${cross}gcc"
 command -v "$cc" >/dev/null || { echo "build.sh: $cc not found" >&2; exit 1; }
 [ -f "$zsrc/inflate.c" ] || { echo "build.sh: no zlib source in $zsrc" >&2; exit 1; }
@@ -31,9 +46,9 @@ xxh="$(for d in /usr/include /usr/local/include; do [ -f "$d/xxhash.h" ] && echo
 [ -n "$xxh" ] || { echo "build.sh: xxhash.h not found (libxxhash-dev)" >&2; exit 1; }
 
 obj="$out/obj-v$v"
-rm -rf "$obj" && mkdir -p "$obj/inc"
-cp "$xxh/xxhash.h" "$obj/inc/"           # header only, XXH_INLINE_ALL; no host headers on the path
-cat > "$obj/inc/features.h" <<EOT
+rm -rf "$obj" && mkdir -p "$obj/inc/otaup"
+cp "$xxh/xxhash.h" "$obj/inc/"           # header only; no host headers on the path
+cat > "$obj/inc/otaup/features.h" <<EOT
 #ifndef OTAUP_FEATURES_H
 #define OTAUP_FEATURES_H
 #define OTAUP_TERMINAL_ONLY_BUILD 1
@@ -41,74 +56,68 @@ cat > "$obj/inc/features.h" <<EOT
 #define OTAUP_HAVE_SQLITE 0
 #endif
 EOT
-mkdir -p "$obj/inc/otaup" && mv "$obj/inc/features.h" "$obj/inc/otaup/"
 
 cpu="-mcpu=cortex-m4 -mthumb -mfloat-abi=soft"
 common="$cpu -Os -ffunction-sections -fdata-sections -fno-common -ffreestanding $fwcflags"
+su="-fstack-usage -fcallgraph-info=su"
 otaupf="-std=c99 -Wall -Wextra -Werror -DOTAUP_CONFIG_RAM_RESIDENT=1 -DOTAUP_CONFIG_NO_ERROR_STRINGS \
-        -I$src/include -I$src/lib -I$obj/inc -I$zsrc"
+        -I$src/include -I$src/lib -I$obj/inc -I$zsrc $otaupcflags"
 zf="-DZ_SOLO -DNO_GZIP -I$zsrc"
+sizes="-DSTAGING=${staging}u -DWBITS=${wbits}u -DMAX_OPS=${maxops}u -DMAX_FRAME=${maxframe}u -DMAX_MSG=${maxmsg}u"
 
-for f in exec journal record geometry; do
-    "$cc" $common $otaupf -c "$src/lib/core/$f.c" -o "$obj/$f.o"
+# each object: compiled in $obj, stack usage and call graph (.su, .ci) beside it
+ccobj() { # NAME SOURCE FLAGS...
+    n="$1"; s="$2"; shift 2
+    "$cc" "$@" -c "$s" -o "$obj/$n.o"
+}
+# otaup's terminal objects: the executor's and the applier's (whatever lib/core has of them)
+exec_objs=""
+apply_objs=""
+for f in exec journal record geometry xxh3 crc32; do
+    [ -f "$src/lib/core/$f.c" ] || continue
+    ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
+    exec_objs="$exec_objs $obj/$f.o"
 done
-for f in inflate inftrees inffast zutil adler32; do
-    "$cc" $common $zf -w -c "$zsrc/$f.c" -o "$obj/$f.o"
+for f in apply proto proto_msg image; do
+    ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
+    apply_objs="$apply_objs $obj/$f.o"
 done
-"$cc" $common $otaupf -DSTAGING="${staging}u" -DWBITS="${wbits}u" -DMAX_OPS="${maxops}u" \
-    -c "$here/updater.c" -o "$obj/updater.o"
-"$cc" $common -std=c99 -Wall -Wextra -Werror -DFW_VERSION="$v" -c "$here/app.c" -o "$obj/app.o"
+zobjs=""
+for f in inflate inftrees inffast zutil adler32 crc32; do
+    n="$f"; [ "$f" = crc32 ] && n=zcrc32
+    ccobj "$n" "$zsrc/$f.c" $common $su $zf -w
+    zobjs="$zobjs $obj/$n.o"
+done
+ccobj board "$here/board.c" $common $su $otaupf
+ccobj updater "$here/updater.c" $common $su $otaupf $sizes
+ccobj updater_proto "$here/updater_proto.c" $common $su $otaupf $sizes
+ccobj app "$here/app.c" $common -std=c99 -Wall -Wextra -Werror -DFW_VERSION="$v"
 for f in main startup memfuncs; do
-    "$cc" $common -std=c99 -Wall -Wextra -Werror -c "$here/$f.c" -o "$obj/$f.o"
+    ccobj "$f" "$here/$f.c" $common $su -std=c99 -Wall -Wextra -Werror
 done
+base="$obj/app.o $obj/main.o $obj/startup.o $obj/memfuncs.o $obj/board.o"
 
+link() { # ELF MAP OBJECTS...
+    e="$1"; m="$2"; shift 2
+    "$cc" $cpu -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-T,"$here/fw.ld" -Wl,-Map,"$m" -o "$e" "$@" -lgcc
+}
 elf="$out/firmware-v$v.elf"
-"$cc" $cpu -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-T,"$here/fw.ld" -Wl,-Map,"$out/firmware-v$v.map" \
-    -o "$elf" "$obj"/*.o -lgcc
+pelf="$out/firmware-proto-v$v.elf"
+# shellcheck disable=SC2086
+link "$elf" "$out/firmware-v$v.map" $base "$obj/updater.o" $exec_objs $zobjs
+# shellcheck disable=SC2086
+link "$pelf" "$out/firmware-proto-v$v.map" $base "$obj/updater_proto.o" $exec_objs $apply_objs $zobjs
 "${cross}objcopy" -O binary "$elf" "$out/firmware-v$v.bin"
 
-echo "firmware v$v: $elf, $out/firmware-v$v.bin ($(wc -c < "$out/firmware-v$v.bin") bytes)"
-"${cross}size" "$elf"
+echo "firmware v$v: $elf, $out/firmware-v$v.bin ($(wc -c < "$out/firmware-v$v.bin") bytes); with the protocol applier: $pelf"
+"${cross}size" "$elf" "$pelf"
+for e in "$elf" "$pelf"; do
+    echo "RAM-resident code of $(basename "$e") (.ramfunc, copied at start-up): $("${cross}size" -A "$e" | awk '$1 == ".ramfunc" { print $2 }') B"
+done
 
-# Per-group sizes from the link map (only what survived --gc-sections).
-awk -v staging="$staging" -v wbits="$wbits" -v maxops="$maxops" '
-function hex(s,   i, c, v) { v = 0; s = tolower(s); sub(/^0x/, "", s)
-    for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c }
-    return v }
-function group(f) { sub(/.*\//, "", f)
-    if (f ~ /^(exec|journal|record|geometry)\.o$/) return "otaup"
-    if (f ~ /^(inflate|inftrees|inffast|zutil|adler32)\.o$/) return "zlib"
-    if (f ~ /^(updater|memfuncs)\.o$/) return "glue"
-    return "app" }
-function add(sec, f, size,   g, k) { g = group(f)
-    if (sec ~ /^\.(text|ramfunc|vectors)/) k = "code"; else if (sec ~ /^\.(data|bss)/) k = "ram"; else return
-    tot[g, k] += size }
-/^Linker script and memory map/ { go = 1; next }
-!go { next }
-/^\.[A-Za-z_]/ { out = $1; if (NF >= 3 && $3 ~ /^0x/) {} ; next }
-/^ [^ ]/ {
-    if ($1 == "*fill*") { pend = 0; next }
-    if (NF >= 4 && $2 ~ /^0x/ && $3 ~ /^0x/) { add(out, $4, hex($3)); pend = 0 }
-    else if (NF == 1) pend = 1; else pend = 0
-    next }
-/^  +0x/ { if (pend && NF == 3 && $2 ~ /^0x/) add(out, $3, hex($2)); pend = 0; next }
-END {
-    printf "footprint (Cortex-M4, -Os, gc-sections; code includes constants):\n"
-    printf "  applier + codec (exec, journal, record, geometry): code %6d B, static RAM %d B\n", tot["otaup","code"], tot["otaup","ram"]
-    printf "  zlib inflate (inflate, inftrees, inffast, zutil, adler32): code %6d B, static RAM %d B\n", tot["zlib","code"], tot["zlib","ram"]
-    printf "  updater glue (flash driver, link, memfuncs): code %6d B, static RAM %d B (buffers below)\n", tot["glue","code"], tot["glue","ram"]
-    printf "  application: code %6d B, static RAM %d B\n", tot["app","code"], tot["app","ram"]
-}' "$out/firmware-v$v.map"
-
-# The updater's RAM: its static objects, by symbol size.
-"${cross}nm" -S --size-sort "$elf" | awk '
-function hex(s,   i, c, v) { v = 0; s = tolower(s)
-    for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c }
-    return v }
-$4 == "g_work" { w = hex($2) } $4 == "g_exec" { e = hex($2) } $4 == "g_journal" { j = hex($2) } $4 == "g_flash" { f = hex($2) }
-END {
-    printf "updater RAM: work area %d B (staging + deferred table + inflate state and window), executor %d B, journal %d B, flash config %d B\n", w, e, j, f
-    printf "  total static RAM to apply: %d B (+ stack, see docs/porting.md)\n", w + e + j + f
-}'
-ramfunc=$("${cross}size" -A "$elf" | awk '$1 == ".ramfunc" { print $2 }')
-echo "RAM-resident code (.ramfunc, copied at start-up): ${ramfunc} B"
+verbose=""
+[ "${FOOTPRINT_VERBOSE:-0}" = 1 ] && verbose="--verbose"
+python3 "$here/footprint.py" --nm "${cross}nm" --ci "$obj" \
+    --staging "$staging" --wbits "$wbits" --max-ops "$maxops" --max-frame "$maxframe" --max-msg "$maxmsg" \
+    --config "executor-only updater:$out/firmware-v$v.map:$elf:updater_run:updater_proto.ci" \
+    --config "full protocol applier:$out/firmware-proto-v$v.map:$pelf:updater_run:updater.ci" $verbose
