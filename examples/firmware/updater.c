@@ -45,7 +45,7 @@ static const otaup_region g_protect[3] = {
     { FW_USER2_ADDR, FW_USER2_LEN },
 };
 
-OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id);
+int updater_run(uint32_t session, uint64_t delta_id);
 
 OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
 {

@@ -61,7 +61,7 @@ static otaup_apply g_apply;
 static uint8_t g_work[OTAUP_APPLY_WORK_SIZE(MAX_FRAME, MAX_MSG, STAGING, MAX_OPS, WBITS)]
     __attribute__((aligned(8)));
 
-OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id);
+int updater_run(uint32_t session, uint64_t delta_id);
 
 OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
 {

@@ -23,14 +23,19 @@
 /**
  * OTAUP_RAMFUNC: placed on every function of the terminal-side path
  * (codec, applier, journal, inflate glue) so that an in-place update never
- * executes code from the flash it rewrites. Default: a ".ramfunc" section
- * that the integrator's linker script copies to RAM at start-up (GCC and
- * clang). Define it empty to keep code in flash (bootloader integration, or
- * A/B updates that never touch the running slot). See docs/porting.md.
+ * executes code from the flash it rewrites. Default: a ".ramfunc.N"
+ * section per function (N from __COUNTER__, so that --gc-sections still
+ * drops the functions a firmware does not call) that the integrator's
+ * linker script, matching `*(.ramfunc .ramfunc.*)`, copies to RAM at
+ * start-up (GCC and clang). Define it empty to keep code in flash
+ * (bootloader integration, or A/B updates that never touch the running
+ * slot). See docs/porting.md.
  */
+#define OTAUP_STR_(x) #x
+#define OTAUP_STR(x) OTAUP_STR_(x)
 #ifndef OTAUP_RAMFUNC
 #if defined(OTAUP_CONFIG_RAM_RESIDENT) && (defined(__GNUC__) || defined(__clang__))
-#define OTAUP_RAMFUNC __attribute__((section(".ramfunc"), noinline))
+#define OTAUP_RAMFUNC __attribute__((section(".ramfunc." OTAUP_STR(__COUNTER__))))
 #else
 #define OTAUP_RAMFUNC
 #endif

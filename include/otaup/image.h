@@ -114,8 +114,10 @@ int otaup_sig_create(const uint8_t *img, size_t len, uint32_t version, uint64_t 
 
 /* ---- computing a signature on the terminal ------------------------------ */
 
-/** Opaque space for one streaming XXH3 state plus alignment slack. */
+/** Opaque space for one streaming XXH3 state of the library plus alignment slack. */
 #define OTAUP_XXH3_STATE_SPACE 640u
+/** Opaque space for one streaming state of the terminal's compact XXH3. */
+#define OTAUP_SIG_STATE_SPACE 344u
 
 /**
  * Workspace of the streaming signature computation. Put it anywhere
@@ -136,7 +138,7 @@ typedef struct otaup_sig_calc {
     uint8_t pending_off;
     union {
         uint64_t align;
-        unsigned char space[OTAUP_XXH3_STATE_SPACE];
+        unsigned char space[OTAUP_SIG_STATE_SPACE];
     } state[2];            /* XXH3 states: current block, block-hash array */
 } otaup_sig_calc;
 

@@ -7,10 +7,7 @@
 
 #include <zlib.h>
 
-#define XXH_INLINE_ALL
-#define XXH_NO_STDLIB
-#include <xxhash.h>
-
+#include "core/xxh3.h"
 #include "otaup/error.h"
 #include "otaup/exec.h"
 
@@ -119,7 +116,7 @@ OTAUP_RAMFUNC int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
         return OTAUP_E_INVAL;
     }
     if (cfg->staging_size == 0 || cfg->staging_size % cfg->flash->geo.write_size != 0 ||
-        cfg->staging_size < sizeof(XXH3_state_t)) {
+        cfg->staging_size < sizeof(otaup_xxh3)) {
         return OTAUP_E_STAGING;
     }
     need = otaup_exec_work_size(cfg->staging_size, cfg->max_ops, cfg->window_bits);
@@ -1151,7 +1148,7 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
             return OTAUP_E_JOURNAL;
         }
     }
-    hash = XXH3_64bits(ex->staging, ex->s_len);
+    hash = otaup_xxh3_64(ex->staging, ex->s_len);
     if ((ex->step_flags & OTAUP_STEP_HASH) && hash != get64le(ex->s_hash)) {
         return OTAUP_E_HASH;
     }
@@ -1272,10 +1269,43 @@ OTAUP_RAMFUNC static int do_erase(otaup_exec *ex, const otaup_record *rec)
     return 0;
 }
 
+/* Hash flash [addr, addr+len) with alg (XXH3-64 or -128) into out (LE, as
+ * in VERIFY); the state lives in the staging buffer (free between steps).
+ * `report`: call the progress callback every 64 KiB. Returns the hash
+ * length or an error. */
+OTAUP_RAMFUNC static int hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out,
+                                    int report)
+{
+    otaup_xxh3 *xs = (otaup_xxh3 *)(void *)ex->staging;
+    uint32_t off, c;
+    uint64_t h;
+    int rc, i;
+    otaup_xxh3_reset(xs);
+    for (off = 0; off < len; off += c) {
+        c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
+        rc = fread_(ex, addr + off, ex->io, c);
+        if (rc != 0) {
+            return rc;
+        }
+        otaup_xxh3_update(xs, ex->io, c);
+        if (report && (off & 0xFFFFu) == 0 && (rc = progress(ex, off, len)) != 0) {
+            return rc;
+        }
+    }
+    if (alg == OTAUP_HASH_XXH3_128) {
+        otaup_xxh3_digest128(xs, out);
+        return 16;
+    }
+    h = otaup_xxh3_digest64(xs);
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h >> (8 * i));
+    }
+    return 8;
+}
+
 OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
 {
-    XXH3_state_t *xs = (XXH3_state_t *)(void *)ex->staging; /* free outside a step */
-    uint32_t off;
+    uint8_t h[16];
     int rc;
     if (rec->alg != OTAUP_HASH_XXH3_64 && rec->alg != OTAUP_HASH_XXH3_128) {
         return OTAUP_E_UNSUPPORTED;
@@ -1288,38 +1318,14 @@ OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
         ex->stats.verifies_skipped++;
         return 0;
     }
-    if (rec->alg == OTAUP_HASH_XXH3_64) {
-        (void)XXH3_64bits_reset(xs);
-    } else {
-        (void)XXH3_128bits_reset(xs);
-    }
-    for (off = 0; off < rec->len; off += sizeof ex->io) {
-        uint32_t c = rec->len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : rec->len - off;
-        rc = fread_(ex, rec->addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        if (rec->alg == OTAUP_HASH_XXH3_64) {
-            (void)XXH3_64bits_update(xs, ex->io, c);
-        } else {
-            (void)XXH3_128bits_update(xs, ex->io, c);
-        }
-        if ((off & 0xFFFFu) == 0 && (rc = progress(ex, off, rec->len)) != 0) {
-            return rc;
-        }
+    rc = hash_range(ex, rec->addr, rec->len, rec->alg, h, 1);
+    if (rc < 0) {
+        return rc;
     }
     ex->stats.verifies++;
-    if (rec->alg == OTAUP_HASH_XXH3_64) {
-        if (XXH3_64bits_digest(xs) != get64le(rec->hash)) {
-            ex->verify_failed = 1;
-            return OTAUP_E_HASH;
-        }
-    } else {
-        XXH128_hash_t h = XXH3_128bits_digest(xs);
-        if (h.low64 != get64le(rec->hash) || h.high64 != get64le(rec->hash + 8)) {
-            ex->verify_failed = 1;
-            return OTAUP_E_HASH;
-        }
+    if (memcmp(h, rec->hash, (size_t)rc) != 0) {
+        ex->verify_failed = 1;
+        return OTAUP_E_HASH;
     }
     return 0;
 }
@@ -1749,9 +1755,6 @@ OTAUP_RAMFUNC int otaup_exec_idle(const otaup_exec *ex)
 
 OTAUP_RAMFUNC int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out)
 {
-    XXH3_state_t *xs;
-    uint32_t off;
-    int rc, i;
     if (ex == NULL || out == NULL) {
         return OTAUP_E_INVAL;
     }
@@ -1761,36 +1764,5 @@ OTAUP_RAMFUNC int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t 
     if (alg != OTAUP_HASH_XXH3_64 && alg != OTAUP_HASH_XXH3_128) {
         return OTAUP_E_UNSUPPORTED;
     }
-    xs = (XXH3_state_t *)(void *)ex->staging;
-    if (alg == OTAUP_HASH_XXH3_64) {
-        (void)XXH3_64bits_reset(xs);
-    } else {
-        (void)XXH3_128bits_reset(xs);
-    }
-    for (off = 0; off < len; off += sizeof ex->io) {
-        uint32_t c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
-        rc = fread_(ex, addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        if (alg == OTAUP_HASH_XXH3_64) {
-            (void)XXH3_64bits_update(xs, ex->io, c);
-        } else {
-            (void)XXH3_128bits_update(xs, ex->io, c);
-        }
-    }
-    if (alg == OTAUP_HASH_XXH3_64) {
-        uint64_t h = XXH3_64bits_digest(xs);
-        for (i = 0; i < 8; i++) {
-            out[i] = (uint8_t)(h >> (8 * i));
-        }
-        return 8;
-    } else {
-        XXH128_hash_t h = XXH3_128bits_digest(xs);
-        for (i = 0; i < 8; i++) {
-            out[i] = (uint8_t)(h.low64 >> (8 * i));
-            out[8 + i] = (uint8_t)(h.high64 >> (8 * i));
-        }
-        return 16;
-    }
+    return hash_range(ex, addr, len, alg, out, 0);
 }

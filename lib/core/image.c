@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/dl_util.h"
+#include "core/xxh3.h"
 #include "otaup/error.h"
 #include "otaup/image.h"
 
@@ -51,7 +52,7 @@ int otaup_sig_header_encode(const otaup_image_info *info, uint8_t *out, size_t c
     otaup_dl_put32(out + 32, info->size);
     otaup_dl_put32(out + 36, info->block_size);
     memcpy(out + 40, info->hash, 16);
-    otaup_dl_put64(out + 56, XXH3_64bits(out, 56));
+    otaup_dl_put64(out + 56, otaup_xxh3_64(out, 56));
     return (int)OTAUP_SIG_HEADER_SIZE;
 }
 
@@ -71,7 +72,7 @@ int otaup_sig_parse(const uint8_t *in, size_t len, otaup_sig *sig)
                                                                   : OTAUP_E_SIG_FORMAT;
     }
     if (otaup_dl_get16(in + 10) != OTAUP_SIG_HEADER_SIZE || otaup_dl_get32(in + 12) != 0 ||
-        otaup_dl_get32(in + 20) != 0 || otaup_dl_get64(in + 56) != XXH3_64bits(in, 56)) {
+        otaup_dl_get32(in + 20) != 0 || otaup_dl_get64(in + 56) != otaup_xxh3_64(in, 56)) {
         return OTAUP_E_SIG_FORMAT;
     }
     size = otaup_dl_get32(in + 32);
@@ -85,7 +86,7 @@ int otaup_sig_parse(const uint8_t *in, size_t len, otaup_sig *sig)
         return OTAUP_E_SIG_FORMAT;
     }
     if (otaup_dl_get64(in + OTAUP_SIG_HEADER_SIZE + 8u * (size_t)n) !=
-        XXH3_64bits(in + OTAUP_SIG_HEADER_SIZE, 8u * (size_t)n)) {
+        otaup_xxh3_64(in + OTAUP_SIG_HEADER_SIZE, 8u * (size_t)n)) {
         return OTAUP_E_SIG_FORMAT;
     }
     sig->info.version = otaup_dl_get32(in + 16);
@@ -108,9 +109,12 @@ uint64_t otaup_sig_block_hash(const otaup_sig *sig, uint32_t i)
 
 /* ---- streaming computation on the terminal ------------------------------ */
 
-static XXH3_state_t *calc_state(otaup_sig_calc *c, int i)
+/* The compact XXH3 (core/xxh3.h) states: the current block, the block-hash array. */
+typedef char otaup_sig_state_fits[sizeof(otaup_xxh3) <= OTAUP_SIG_STATE_SPACE ? 1 : -1];
+
+static otaup_xxh3 *calc_state(otaup_sig_calc *c, int i)
 {
-    return otaup_dl_xxh3_state(c->state[i].space);
+    return (otaup_xxh3 *)(void *)c->state[i].space;
 }
 
 static int range_ok(const otaup_flash *flash, uint32_t addr, uint32_t size)
@@ -125,9 +129,8 @@ static int range_ok(const otaup_flash *flash, uint32_t addr, uint32_t size)
 int otaup_sig_calc_begin(otaup_sig_calc *c, const otaup_flash *flash, uint32_t addr,
                          otaup_image_info *info, uint8_t *buf, uint32_t buf_len)
 {
-    XXH3_state_t *st;
+    otaup_xxh3 *st;
     uint32_t off = 0;
-    XXH128_hash_t h;
     if (c == NULL || flash == NULL || flash->read == NULL || info == NULL || buf == NULL ||
         buf_len == 0 || !block_size_ok(info->block_size)) {
         return OTAUP_E_INVAL;
@@ -141,45 +144,43 @@ int otaup_sig_calc_begin(otaup_sig_calc *c, const otaup_flash *flash, uint32_t a
     c->buf = buf;
     c->buf_len = buf_len;
     st = calc_state(c, 0);
-    XXH3_128bits_reset(st);
+    otaup_xxh3_reset(st);
     while (off < info->size) {
         uint32_t n = info->size - off < buf_len ? info->size - off : buf_len;
         int rc = flash->read(flash, addr + off, buf, n);
         if (rc < 0) {
             return rc;
         }
-        XXH3_128bits_update(st, buf, n);
+        otaup_xxh3_update(st, buf, n);
         off += n;
     }
-    h = XXH3_128bits_digest(st);
-    otaup_dl_put64(info->hash, h.low64);
-    otaup_dl_put64(info->hash + 8, h.high64);
+    otaup_xxh3_digest128(st, info->hash);
     c->info = *info;
     c->nblocks = block_count(info->size, info->block_size);
     c->total = OTAUP_SIG_HEADER_SIZE + 8u * c->nblocks + 8u;
-    XXH3_64bits_reset(calc_state(c, 1));
+    otaup_xxh3_reset(calc_state(c, 1));
     return 0;
 }
 
 /* Hash block c->block into c->pending. */
 static int calc_block(otaup_sig_calc *c)
 {
-    XXH3_state_t *st = calc_state(c, 0);
+    otaup_xxh3 *st = calc_state(c, 0);
     uint32_t start = c->block * c->info.block_size;
     uint32_t end = c->info.size - start < c->info.block_size ? c->info.size : start + c->info.block_size;
     uint32_t off = start;
-    XXH3_64bits_reset(st);
+    otaup_xxh3_reset(st);
     while (off < end) {
         uint32_t n = end - off < c->buf_len ? end - off : c->buf_len;
         int rc = c->flash->read(c->flash, c->addr + off, c->buf, n);
         if (rc < 0) {
             return rc;
         }
-        XXH3_64bits_update(st, c->buf, n);
+        otaup_xxh3_update(st, c->buf, n);
         off += n;
     }
-    otaup_dl_put64(c->pending, XXH3_64bits_digest(st));
-    XXH3_64bits_update(calc_state(c, 1), c->pending, 8);
+    otaup_dl_put64(c->pending, otaup_xxh3_digest64(st));
+    otaup_xxh3_update(calc_state(c, 1), c->pending, 8);
     c->pending_len = 8;
     c->pending_off = 0;
     c->block++;
@@ -215,7 +216,7 @@ int otaup_sig_calc_read(otaup_sig_calc *c, uint8_t *out, size_t cap)
                     return rc;
                 }
             } else {
-                otaup_dl_put64(c->pending, XXH3_64bits_digest(calc_state(c, 1)));
+                otaup_dl_put64(c->pending, otaup_xxh3_digest64(calc_state(c, 1)));
                 c->pending_len = 8;
                 c->pending_off = 0;
             }

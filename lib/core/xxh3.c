@@ -1,0 +1,406 @@
+/*
+ * otaup — compact XXH3-64/128 (seed 0, default secret), written from the
+ * XXH3 specification for small code on 32-bit cores: one scalar lane
+ * loop, one short-input routine per width, one streaming state shared by
+ * both widths. C99, no heap. See core/xxh3.h.
+ */
+#include "core/xxh3.h"
+
+#include <string.h>
+
+#define STRIPE 64u
+#define SECRET_SIZE 192u
+#define BLOCK_STRIPES 16u       /* (SECRET_SIZE - STRIPE) / 8 */
+#define LAST_STRIPE_SECRET 121u /* SECRET_SIZE - STRIPE - 7 */
+#define MERGE_SECRET 11u
+#define MID_MAX 240u
+
+#define P32_1 0x9E3779B1u
+#define P32_2 0x85EBCA77u
+#define P32_3 0xC2B2AE3Du
+#define P64_1 0x9E3779B185EBCA87u
+#define P64_2 0xC2B2AE3D27D4EB4Fu
+#define P64_3 0x165667B19E3779F9u
+#define P64_4 0x85EBCA77C2B2AE63u
+#define P64_5 0x27D4EB2F165667C5u
+#define MX1 0x165667919E3779F9u
+#define MX2 0x9FB21C651E98DF25u
+
+/* The default secret of XXH3 (192 bytes). */
+static const uint8_t ksecret[SECRET_SIZE] = {
+    0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
+    0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb, 0x72, 0x40, 0xa4, 0xa4, 0xb7, 0xb3, 0x67, 0x1f,
+    0xcb, 0x79, 0xe6, 0x4e, 0xcc, 0xc0, 0xe5, 0x78, 0x82, 0x5a, 0xd0, 0x7d, 0xcc, 0xff, 0x72, 0x21,
+    0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c,
+    0x3c, 0x28, 0x52, 0xbb, 0x91, 0xc3, 0x00, 0xcb, 0x88, 0xd0, 0x65, 0x8b, 0x1b, 0x53, 0x2e, 0xa3,
+    0x71, 0x64, 0x48, 0x97, 0xa2, 0x0d, 0xf9, 0x4e, 0x38, 0x19, 0xef, 0x46, 0xa9, 0xde, 0xac, 0xd8,
+    0xa8, 0xfa, 0x76, 0x3f, 0xe3, 0x9c, 0x34, 0x3f, 0xf9, 0xdc, 0xbb, 0xc7, 0xc7, 0x0b, 0x4f, 0x1d,
+    0x8a, 0x51, 0xe0, 0x4b, 0xcd, 0xb4, 0x59, 0x31, 0xc8, 0x9f, 0x7e, 0xc9, 0xd9, 0x78, 0x73, 0x64,
+    0xea, 0xc5, 0xac, 0x83, 0x34, 0xd3, 0xeb, 0xc3, 0xc5, 0x81, 0xa0, 0xff, 0xfa, 0x13, 0x63, 0xeb,
+    0x17, 0x0d, 0xdd, 0x51, 0xb7, 0xf0, 0xda, 0x49, 0xd3, 0x16, 0x55, 0x26, 0x29, 0xd4, 0x68, 0x9e,
+    0x2b, 0x16, 0xbe, 0x58, 0x7d, 0x47, 0xa1, 0xfc, 0x8f, 0xf8, 0xb8, 0xd1, 0x7a, 0xd0, 0x31, 0xce,
+    0x45, 0xcb, 0x3a, 0x8f, 0x95, 0x16, 0x04, 0x28, 0xaf, 0xd7, 0xfb, 0xca, 0xbb, 0x4b, 0x40, 0x7e,
+};
+
+/* Small helpers called from many places stay out of line: code size first. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* ---- primitives ---------------------------------------------------------- */
+
+OTAUP_RAMFUNC static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+OTAUP_RAMFUNC static uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
+
+OTAUP_RAMFUNC static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+OTAUP_RAMFUNC static uint32_t swap32(uint32_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_bswap32(v);
+#else
+    return (v >> 24) | ((v >> 8) & 0xFF00u) | ((v << 8) & 0xFF0000u) | (v << 24);
+#endif
+}
+
+OTAUP_RAMFUNC static uint64_t swap64(uint64_t v)
+{
+    return ((uint64_t)swap32((uint32_t)v) << 32) | swap32((uint32_t)(v >> 32));
+}
+
+/* 64 x 64 -> 128 bits: *hi, returns the low half. */
+NOINLINE OTAUP_RAMFUNC static uint64_t mul128(uint64_t a, uint64_t b, uint64_t *hi)
+{
+#if defined(__SIZEOF_INT128__) && !defined(OTAUP_XXH3_NO_INT128)
+    unsigned __int128 r = (unsigned __int128)a * b;
+    *hi = (uint64_t)(r >> 64);
+    return (uint64_t)r;
+#else
+    uint64_t ll = (a & 0xFFFFFFFFu) * (b & 0xFFFFFFFFu);
+    uint64_t hl = (a >> 32) * (b & 0xFFFFFFFFu);
+    uint64_t lh = (a & 0xFFFFFFFFu) * (b >> 32);
+    uint64_t mid = (ll >> 32) + (hl & 0xFFFFFFFFu) + lh;
+    *hi = (a >> 32) * (b >> 32) + (hl >> 32) + (mid >> 32);
+    return (mid << 32) | (ll & 0xFFFFFFFFu);
+#endif
+}
+
+OTAUP_RAMFUNC static uint64_t fold(uint64_t a, uint64_t b)
+{
+    uint64_t hi, lo = mul128(a, b, &hi);
+    return lo ^ hi;
+}
+
+/* XXH3's final mix. */
+NOINLINE OTAUP_RAMFUNC static uint64_t avalanche3(uint64_t h)
+{
+    h ^= h >> 37;
+    h *= MX1;
+    return h ^ (h >> 32);
+}
+
+/* XXH64's final mix. */
+NOINLINE OTAUP_RAMFUNC static uint64_t avalanche64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= P64_2;
+    h ^= h >> 29;
+    h *= P64_3;
+    return h ^ (h >> 32);
+}
+
+OTAUP_RAMFUNC static uint64_t mix16(const uint8_t *in, const uint8_t *sec)
+{
+    return fold(rd64(in) ^ rd64(sec), rd64(in + 8) ^ rd64(sec + 8));
+}
+
+/* 128-bit mixing of two 16-byte inputs into acc[0] (low), acc[1] (high). */
+OTAUP_RAMFUNC static void mix32(uint64_t acc[2], const uint8_t *a, const uint8_t *b, const uint8_t *sec)
+{
+    acc[0] += mix16(a, sec);
+    acc[0] ^= rd64(b) + rd64(b + 8);
+    acc[1] += mix16(b, sec + 16);
+    acc[1] ^= rd64(a) + rd64(a + 8);
+}
+
+/* ---- inputs of at most 240 bytes ---------------------------------------- */
+
+/* 1..3 bytes: the combined word of both widths. */
+OTAUP_RAMFUNC static uint32_t tiny(const uint8_t *in, size_t len)
+{
+    return ((uint32_t)in[0] << 16) | ((uint32_t)in[len >> 1] << 24) | (uint32_t)in[len - 1] |
+           ((uint32_t)len << 8);
+}
+
+OTAUP_RAMFUNC static uint64_t short64(const uint8_t *in, size_t len)
+{
+    const uint8_t *k = ksecret;
+    uint64_t acc, lo, hi;
+    size_t i;
+    if (len == 0) {
+        return avalanche64(rd64(k + 56) ^ rd64(k + 64));
+    }
+    if (len <= 3) {
+        return avalanche64((uint64_t)tiny(in, len) ^ (uint64_t)(rd32(k) ^ rd32(k + 4)));
+    }
+    if (len <= 8) {
+        acc = ((uint64_t)rd32(in + len - 4) + ((uint64_t)rd32(in) << 32)) ^ (rd64(k + 8) ^ rd64(k + 16));
+        acc ^= ((acc << 49) | (acc >> 15)) ^ ((acc << 24) | (acc >> 40));
+        acc *= MX2;
+        acc ^= (acc >> 35) + len;
+        acc *= MX2;
+        return acc ^ (acc >> 28);
+    }
+    if (len <= 16) {
+        lo = rd64(in) ^ (rd64(k + 24) ^ rd64(k + 32));
+        hi = rd64(in + len - 8) ^ (rd64(k + 40) ^ rd64(k + 48));
+        return avalanche3(len + swap64(lo) + hi + fold(lo, hi));
+    }
+    acc = (uint64_t)len * P64_1;
+    if (len <= 128) {
+        for (i = (len - 1) / 32 + 1; i-- > 0;) {
+            acc += mix16(in + 16 * i, k + 32 * i);
+            acc += mix16(in + len - 16 * (i + 1), k + 32 * i + 16);
+        }
+        return avalanche3(acc);
+    }
+    for (i = 0; i < 8; i++) {
+        acc += mix16(in + 16 * i, k + 16 * i);
+    }
+    acc = avalanche3(acc);
+    for (i = 8; i < len / 16; i++) {
+        acc += mix16(in + 16 * i, k + 16 * (i - 8) + 3);
+    }
+    acc += mix16(in + len - 16, k + 136 - 17);
+    return avalanche3(acc);
+}
+
+OTAUP_RAMFUNC static void short128(const uint8_t *in, size_t len, uint64_t h[2])
+{
+    const uint8_t *k = ksecret;
+    uint64_t acc[2], lo, hi;
+    size_t i;
+    if (len == 0) {
+        h[0] = avalanche64(rd64(k + 64) ^ rd64(k + 72));
+        h[1] = avalanche64(rd64(k + 80) ^ rd64(k + 88));
+        return;
+    }
+    if (len <= 3) {
+        uint32_t c = tiny(in, len), s = swap32(c);
+        h[0] = avalanche64((uint64_t)c ^ (uint64_t)(rd32(k) ^ rd32(k + 4)));
+        h[1] = avalanche64((uint64_t)((s << 13) | (s >> 19)) ^ (uint64_t)(rd32(k + 8) ^ rd32(k + 12)));
+        return;
+    }
+    if (len <= 8) {
+        uint64_t keyed = ((uint64_t)rd32(in) + ((uint64_t)rd32(in + len - 4) << 32)) ^
+                         (rd64(k + 16) ^ rd64(k + 24));
+        lo = mul128(keyed, P64_1 + ((uint64_t)len << 2), &hi);
+        hi += lo << 1;
+        lo ^= hi >> 3;
+        lo ^= lo >> 35;
+        lo *= MX2;
+        h[0] = lo ^ (lo >> 28);
+        h[1] = avalanche3(hi);
+        return;
+    }
+    if (len <= 16) {
+        uint64_t in_hi = rd64(in + len - 8), mhi, mlo;
+        mlo = mul128(rd64(in) ^ in_hi ^ (rd64(k + 32) ^ rd64(k + 40)), P64_1, &mhi);
+        mlo += (uint64_t)(len - 1) << 54;
+        in_hi ^= rd64(k + 48) ^ rd64(k + 56);
+        mhi += (in_hi & 0xFFFFFFFF00000000u) + (uint64_t)(uint32_t)in_hi * P32_2;
+        mlo ^= swap64(mhi);
+        lo = mul128(mlo, P64_2, &hi);
+        hi += mhi * P64_2;
+        h[0] = avalanche3(lo);
+        h[1] = avalanche3(hi);
+        return;
+    }
+    acc[0] = (uint64_t)len * P64_1;
+    acc[1] = 0;
+    if (len <= 128) {
+        for (i = (len - 1) / 32 + 1; i-- > 0;) {
+            mix32(acc, in + 16 * i, in + len - 16 * (i + 1), k + 32 * i);
+        }
+    } else {
+        for (i = 0; i < 4; i++) {
+            mix32(acc, in + 32 * i, in + 32 * i + 16, k + 32 * i);
+        }
+        acc[0] = avalanche3(acc[0]);
+        acc[1] = avalanche3(acc[1]);
+        for (i = 4; i < len / 32; i++) {
+            mix32(acc, in + 32 * i, in + 32 * i + 16, k + 3 + 32 * (i - 4));
+        }
+        mix32(acc, in + len - 16, in + len - 32, k + 136 - 17 - 16);
+    }
+    h[0] = avalanche3(acc[0] + acc[1]);
+    h[1] = 0u - avalanche3(acc[0] * P64_1 + acc[1] * P64_4 + ((uint64_t)len * P64_2));
+}
+
+/* ---- long inputs: stripes of 64 bytes, blocks of 16 stripes ---------------- */
+
+static const uint64_t lanes0[8] = { P32_3, P64_1, P64_2, P64_3, P64_4, P32_2, P64_5, P32_1 };
+
+NOINLINE OTAUP_RAMFUNC static void lanes_init(otaup_xxh3_lanes *s)
+{
+    memcpy(s->acc, lanes0, sizeof s->acc);
+    s->stripes = 0;
+}
+
+OTAUP_RAMFUNC static void stripe(uint64_t acc[8], const uint8_t *in, const uint8_t *sec)
+{
+    unsigned i;
+    for (i = 0; i < 8; i++) {
+        uint64_t v = rd64(in + 8 * i), key = v ^ rd64(sec + 8 * i);
+        acc[i ^ 1u] += v;
+        acc[i] += (uint64_t)(uint32_t)key * (uint32_t)(key >> 32);
+    }
+}
+
+/* Accumulate n stripes; scramble the lanes after each 16th of a block. */
+OTAUP_RAMFUNC static void consume(otaup_xxh3_lanes *s, const uint8_t *in, size_t n)
+{
+    unsigned i;
+    for (; n > 0; n--, in += STRIPE) {
+        stripe(s->acc, in, ksecret + 8u * s->stripes);
+        if (++s->stripes == BLOCK_STRIPES) {
+            for (i = 0; i < 8; i++) {
+                uint64_t a = s->acc[i];
+                a ^= a >> 47;
+                a ^= rd64(ksecret + SECRET_SIZE - STRIPE + 8 * i);
+                s->acc[i] = a * P32_1;
+            }
+            s->stripes = 0;
+        }
+    }
+}
+
+OTAUP_RAMFUNC static uint64_t merge(const uint64_t acc[8], const uint8_t *sec, uint64_t start)
+{
+    unsigned i;
+    for (i = 0; i < 4; i++) {
+        start += fold(acc[2 * i] ^ rd64(sec + 16 * i), acc[2 * i + 1] ^ rd64(sec + 16 * i + 8));
+    }
+    return avalanche3(start);
+}
+
+/* Lanes of a long input after its last stripe (`last`: its last 64 bytes). */
+OTAUP_RAMFUNC static void finish(otaup_xxh3_lanes *s, const uint8_t *last)
+{
+    stripe(s->acc, last, ksecret + LAST_STRIPE_SECRET);
+}
+
+/* ---- API ---------------------------------------------------------------------- */
+
+OTAUP_RAMFUNC void otaup_xxh3_reset(otaup_xxh3 *s)
+{
+    lanes_init(&s->l);
+    s->total = 0;
+    s->nbuf = 0;
+}
+
+OTAUP_RAMFUNC void otaup_xxh3_update(otaup_xxh3 *s, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    size_t room = sizeof s->buf - s->nbuf, n;
+    s->total += len;
+    if (len <= room) {
+        /* keep everything: up to 240 bytes hash as a short input, and a
+         * stripe is consumed only once more input follows it */
+        if (len != 0) {
+            memcpy(s->buf + s->nbuf, p, len);
+        }
+        s->nbuf += (uint32_t)len;
+        return;
+    }
+    if (s->nbuf != 0) {
+        memcpy(s->buf + s->nbuf, p, room);
+        p += room;
+        len -= room;
+        consume(&s->l, s->buf, sizeof s->buf / STRIPE);
+        s->nbuf = 0;
+    }
+    if (len > sizeof s->buf) {
+        n = (len - 1u) / STRIPE; /* leave 1..64 bytes */
+        consume(&s->l, p, n);
+        p += n * STRIPE;
+        len -= n * STRIPE;
+        /* the digest may need the end of the last consumed stripe */
+        memcpy(s->buf + sizeof s->buf - STRIPE, p - STRIPE, STRIPE);
+    }
+    memcpy(s->buf, p, len);
+    s->nbuf = (uint32_t)len;
+}
+
+/* The lanes of a long input, finished; *s is unchanged. */
+OTAUP_RAMFUNC static void long_lanes(const otaup_xxh3 *s, otaup_xxh3_lanes *t)
+{
+    uint8_t last[STRIPE];
+    size_t keep;
+    *t = s->l;
+    if (s->nbuf >= STRIPE) {
+        consume(t, s->buf, (s->nbuf - 1u) / STRIPE);
+        finish(t, s->buf + s->nbuf - STRIPE);
+    } else {
+        keep = STRIPE - s->nbuf; /* bytes of the previous stripe */
+        memcpy(last, s->buf + sizeof s->buf - keep, keep);
+        memcpy(last + keep, s->buf, s->nbuf);
+        finish(t, last);
+    }
+}
+
+OTAUP_RAMFUNC uint64_t otaup_xxh3_digest64(const otaup_xxh3 *s)
+{
+    otaup_xxh3_lanes t;
+    if (s->total <= MID_MAX) {
+        return short64(s->buf, (size_t)s->total);
+    }
+    long_lanes(s, &t);
+    return merge(t.acc, ksecret + MERGE_SECRET, s->total * P64_1);
+}
+
+OTAUP_RAMFUNC void otaup_xxh3_digest128(const otaup_xxh3 *s, uint8_t out[16])
+{
+    otaup_xxh3_lanes t;
+    uint64_t h[2];
+    int i;
+    if (s->total <= MID_MAX) {
+        short128(s->buf, (size_t)s->total, h);
+    } else {
+        long_lanes(s, &t);
+        h[0] = merge(t.acc, ksecret + MERGE_SECRET, s->total * P64_1);
+        h[1] = merge(t.acc, ksecret + SECRET_SIZE - 64u - MERGE_SECRET, ~(s->total * P64_2));
+    }
+    for (i = 0; i < 2; i++) {
+        wr32(out + 8 * i, (uint32_t)h[i]);
+        wr32(out + 8 * i + 4, (uint32_t)(h[i] >> 32));
+    }
+}
+
+OTAUP_RAMFUNC uint64_t otaup_xxh3_64(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    otaup_xxh3_lanes t;
+    if (len <= MID_MAX) {
+        return short64(p, len);
+    }
+    lanes_init(&t);
+    consume(&t, p, (len - 1u) / STRIPE);
+    finish(&t, p + len - STRIPE);
+    return merge(t.acc, ksecret + MERGE_SECRET, (uint64_t)len * P64_1);
+}
