@@ -10,7 +10,8 @@
 #   deps      install missing Debian packages (apt-get; needs root)
 #   gcc       gcc build, -Wall -Wextra -Werror, all ctest suites
 #   sanitize  AddressSanitizer + UndefinedBehaviorSanitizer build, all suites
-#   clang     clang build, -Werror, all suites
+#   clang     clang build, -Werror, all suites, with the terminal's small
+#             variants (OTAUP_SMALL=ON: CRCs without big tables, ...)
 #   install   install to a scratch prefix; build the out-of-tree consumer
 #             through pkg-config and through find_package, run both
 #   cross     arm-none-eabi cross build of the terminal subset; print sizes
@@ -77,8 +78,8 @@ stage_sanitize() {
 }
 
 stage_clang() {
-    log "clang build and tests"
-    build_and_test clang -DCMAKE_C_COMPILER=clang
+    log "clang build and tests (terminal subset with its small variants: OTAUP_SMALL)"
+    build_and_test clang -DCMAKE_C_COMPILER=clang -DOTAUP_SMALL=ON
 }
 
 stage_install() {

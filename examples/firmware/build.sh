@@ -60,7 +60,7 @@ EOT
 cpu="-mcpu=cortex-m4 -mthumb -mfloat-abi=soft"
 common="$cpu -Os -ffunction-sections -fdata-sections -fno-common -ffreestanding $fwcflags"
 su="-fstack-usage -fcallgraph-info=su"
-otaupf="-std=c99 -Wall -Wextra -Werror -DOTAUP_CONFIG_RAM_RESIDENT=1 -DOTAUP_CONFIG_NO_ERROR_STRINGS \
+otaupf="-std=c99 -Wall -Wextra -Werror -DOTAUP_CONFIG_TERMINAL=1 -DOTAUP_CONFIG_RAM_RESIDENT=1 -DOTAUP_CONFIG_NO_ERROR_STRINGS \
         -I$src/include -I$src/lib -I$obj/inc -I$zsrc $otaupcflags"
 zf="-DZ_SOLO -DNO_GZIP -I$zsrc"
 sizes="-DSTAGING=${staging}u -DWBITS=${wbits}u -DMAX_OPS=${maxops}u -DMAX_FRAME=${maxframe}u -DMAX_MSG=${maxmsg}u"

@@ -21,6 +21,27 @@
 /* #define OTAUP_CONFIG_NO_ERROR_STRINGS */
 
 /**
+ * OTAUP_CONFIG_TERMINAL: 1 for a terminal (device) build, 0 (default) for a
+ * host. It only sets the defaults of the knobs below that trade speed for
+ * code size; results are identical either way.
+ */
+#ifndef OTAUP_CONFIG_TERMINAL
+#define OTAUP_CONFIG_TERMINAL 0
+#endif
+
+/**
+ * OTAUP_CONFIG_SMALL_CRC: 1 checks frames with the library's small CRCs —
+ * CRC-32 by otaup_journal_crc32() (a 16-entry table, shared with the
+ * journal) instead of zlib's crc32() (about 1.2 KB of tables, but several
+ * times faster), and the header's CRC-8 bit by bit instead of a 256-byte
+ * table. Default: OTAUP_CONFIG_TERMINAL. The host keeps the fast ones
+ * (bench/proto: frame decoding at > 1 GB/s).
+ */
+#ifndef OTAUP_CONFIG_SMALL_CRC
+#define OTAUP_CONFIG_SMALL_CRC OTAUP_CONFIG_TERMINAL
+#endif
+
+/**
  * OTAUP_RAMFUNC: placed on every function of the terminal-side path
  * (codec, applier, journal, inflate glue) so that an in-place update never
  * executes code from the flash it rewrites. Default: a ".ramfunc.N"

@@ -43,17 +43,23 @@ OTAUP_RAMFUNC static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+/* CRC-32 (IEEE 802.3, reflected) four bits at a time: a 64-byte table,
+ * about twice as fast as bit by bit. The terminal's only CRC-32: the codec
+ * checks frames with it too when built small (OTAUP_CONFIG_SMALL_CRC). */
+static const uint32_t crc_nibble[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
+};
+
 OTAUP_RAMFUNC uint32_t otaup_journal_crc32(uint32_t crc, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     size_t i;
-    int k;
     crc = ~crc;
     for (i = 0; i < len; i++) {
         crc ^= p[i];
-        for (k = 0; k < 8; k++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
     }
     return ~crc;
 }

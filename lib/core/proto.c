@@ -6,10 +6,14 @@
 #include "otaup/proto.h"
 
 #include <string.h>
-#include <zlib.h>
 
 #include "core/proto_int.h"
 #include "otaup/error.h"
+#include "otaup/journal.h"
+
+#if !OTAUP_CONFIG_SMALL_CRC
+#include <zlib.h>
+#endif
 
 /* ---- message type table ---------------------------------------------------- */
 
@@ -102,6 +106,20 @@ OTAUP_RAMFUNC int otaup_seq_cmp(uint32_t a, uint32_t b)
 
 /* ---- checksums ---------------------------------------------------------------- */
 
+#if OTAUP_CONFIG_SMALL_CRC
+OTAUP_RAMFUNC uint8_t otaup_crc8(uint8_t crc, const uint8_t *p, size_t n)
+{
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (k = 0; k < 8; k++) {
+            crc = (uint8_t)((crc & 0x80u) ? ((unsigned)crc << 1) ^ 0x07u : (unsigned)crc << 1);
+        }
+    }
+    return crc;
+}
+#else
 static const uint8_t crc8_table[256] = {
     0x00, 0x07, 0x0E, 0x09, 0x1C, 0x1B, 0x12, 0x15, 0x38, 0x3F, 0x36, 0x31, 0x24, 0x23, 0x2A, 0x2D,
     0x70, 0x77, 0x7E, 0x79, 0x6C, 0x6B, 0x62, 0x65, 0x48, 0x4F, 0x46, 0x41, 0x54, 0x53, 0x5A, 0x5D,
@@ -129,6 +147,7 @@ OTAUP_RAMFUNC uint8_t otaup_crc8(uint8_t crc, const uint8_t *p, size_t n)
     }
     return crc;
 }
+#endif
 
 /* Header check: CRC-8 over bytes 0..4 and 6..11. */
 static OTAUP_RAMFUNC uint8_t hcheck(const uint8_t *h)
@@ -138,7 +157,11 @@ static OTAUP_RAMFUNC uint8_t hcheck(const uint8_t *h)
 
 static OTAUP_RAMFUNC uint32_t frame_crc(const uint8_t *p, size_t n)
 {
+#if OTAUP_CONFIG_SMALL_CRC
+    return otaup_journal_crc32(0, p, n);
+#else
     return (uint32_t)crc32(0uL, p, (uInt)n);
+#endif
 }
 
 /* ---- encoding ------------------------------------------------------------------- */
