@@ -50,8 +50,13 @@ extern "C" {
 #ifndef OTAUP_APPLY_RETRIES
 #define OTAUP_APPLY_RETRIES 8u
 #endif
-/** Bytes of the outgoing message buffer (INFO is the largest). */
-#define OTAUP_APPLY_TXMSG 768u
+/**
+ * Bytes of the outgoing message buffer: the largest INFO the applier
+ * writes (three identity strings of 64, 64 and 32 bytes, a geometry of 8
+ * sector runs, OTAUP_APPLY_MAX_REGIONS regions and the fixed items: 400
+ * bytes with 4 regions); it also bounds a BACKUP_DATA or SIG_DATA chunk.
+ */
+#define OTAUP_APPLY_TXMSG (348u + 13u * (OTAUP_APPLY_MAX_REGIONS))
 /** Bytes of the read buffer of the block-signature computation (SIG_REQ). */
 #ifndef OTAUP_APPLY_SIG_IO
 #define OTAUP_APPLY_SIG_IO 128u
@@ -96,7 +101,7 @@ typedef struct otaup_apply_config {
     otaup_region journal;         /**< >= 2 sectors */
     otaup_region updater;         /**< never written (this code, the boot stub) */
     otaup_apply_region regions[OTAUP_APPLY_MAX_REGIONS];
-    uint8_t nregions;
+    uint8_t nregions;             /**< regions[].flags: OTAUP_REGION_* only */
     uint32_t staging_size;        /**< largest step window */
     uint32_t max_frame;           /**< largest frame received and sent (64..65536) */
     uint32_t max_msg;             /**< largest reassembled message (START manifest) */
@@ -104,7 +109,7 @@ typedef struct otaup_apply_config {
     /** Milliseconds from any origin, wrapping. */
     uint32_t (*now_ms)(void *ctx);
     void *clock_ctx;
-    otaup_apply_identity id;
+    otaup_apply_identity id;      /**< strings: UTF-8, 1..64 bytes (sw_version 1..32) */
     otaup_exec_hooks hooks;       /**< security hooks (exec.h) */
     /** START's manifest (security.md): non-zero refuses the session. May be NULL. */
     int (*manifest)(void *ctx, uint64_t session, const uint8_t *m, size_t len);
@@ -181,16 +186,20 @@ typedef struct otaup_apply {
     uint64_t result_session;
     uint32_t last_progress;
     int32_t link_error;    /* a link failure to report */
+#if OTAUP_CONFIG_SIGNATURE
     /* block signature of the installed image (SIG_REQ) */
     otaup_sig_calc sig;
     uint32_t sig_chunk;
     uint8_t sig_io[OTAUP_APPLY_SIG_IO];
+#endif
 } otaup_apply;
 
 /**
  * Check the configuration, mount the journal and prepare the executor.
- * Returns 0, OTAUP_E_INVAL, OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY,
- * OTAUP_E_REGION (overlapping regions), OTAUP_E_SCRATCH, OTAUP_E_JOURNAL.
+ * Returns 0, OTAUP_E_INVAL (also: an identity string INFO cannot carry),
+ * OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY, OTAUP_E_REGION
+ * (overlapping regions, unknown region flags), OTAUP_E_SCRATCH,
+ * OTAUP_E_JOURNAL.
  */
 int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg);
 

@@ -41,6 +41,31 @@
 #define OTAUP_CONFIG_SMALL_CRC OTAUP_CONFIG_TERMINAL
 #endif
 
+/* ---- features of the terminal applier (otaup/apply.h) ------------------
+ * Each defaults to 1; 0 drops its code (and its state in otaup_apply) from
+ * a firmware. What a feature costs: docs/porting.md, "Footprint". */
+
+/**
+ * OTAUP_CONFIG_BACKUP: backup and restore of user-data regions
+ * (BACKUP_REQ, RESTORE_DATA). With 0 the regions are still reported in INFO
+ * and never written by an update, INFO and HELLO do not advertise
+ * OTAUP_CAP_BACKUP, and both requests are refused (OTAUP_E_UNSUPPORTED):
+ * for terminals whose user data needs no server-side backup.
+ */
+#ifndef OTAUP_CONFIG_BACKUP
+#define OTAUP_CONFIG_BACKUP 1
+#endif
+
+/**
+ * OTAUP_CONFIG_SIGNATURE: the block signature of the installed image
+ * (SIG_REQ, SIG_DATA), with which a server plans a delta when it does not
+ * hold the terminal's exact image. With 0, SIG_REQ is refused
+ * (OTAUP_E_UNSUPPORTED, as for a terminal that reports no image size).
+ */
+#ifndef OTAUP_CONFIG_SIGNATURE
+#define OTAUP_CONFIG_SIGNATURE 1
+#endif
+
 /**
  * OTAUP_RAMFUNC: placed on every function of the terminal-side path
  * (codec, applier, journal, inflate glue) so that an in-place update never
@@ -73,6 +98,13 @@
 #endif
 
 /* ---- checks ------------------------------------------------------------ */
+
+#if (OTAUP_CONFIG_TERMINAL != 0 && OTAUP_CONFIG_TERMINAL != 1) || \
+    (OTAUP_CONFIG_SMALL_CRC != 0 && OTAUP_CONFIG_SMALL_CRC != 1) || \
+    (OTAUP_CONFIG_BACKUP != 0 && OTAUP_CONFIG_BACKUP != 1) || \
+    (OTAUP_CONFIG_SIGNATURE != 0 && OTAUP_CONFIG_SIGNATURE != 1)
+#error "OTAUP_CONFIG_TERMINAL, _SMALL_CRC, _BACKUP and _SIGNATURE are 0 or 1"
+#endif
 
 #if OTAUP_CONFIG_FRAME_MAX < 64u || OTAUP_CONFIG_FRAME_MAX > 65536u
 #error "OTAUP_CONFIG_FRAME_MAX must be within 64 .. 65536"

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "core/proto_int.h"
 #include "otaup/apply.h"
 #include "otaup/error.h"
 
@@ -26,6 +27,14 @@ OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
 {
     uint32_t d = a - b;
     return d != 0 && d < 0x80000000u;
+}
+
+/* Capabilities advertised in HELLO and INFO. */
+OTAUP_RAMFUNC static uint32_t caps(const otaup_apply *ap)
+{
+    return OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
+           (OTAUP_CONFIG_BACKUP && ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
+           (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
 }
 
 OTAUP_RAMFUNC static uint32_t now(const otaup_apply *ap)
@@ -127,78 +136,116 @@ OTAUP_RAMFUNC static int send_fragment(otaup_apply *ap)
     return link_send(ap, ap->txbuf, (size_t)n);
 }
 
+/* A TLV of n 32-bit values. */
+OTAUP_RAMFUNC static void tlv_u32s(otaup_wr *w, uint8_t tag, const uint32_t *v, unsigned n)
+{
+    size_t t = otaup_tlv_begin(w, tag);
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        otaup_wr_u32(w, v[i]);
+    }
+    otaup_tlv_end(w, t);
+}
+
+OTAUP_RAMFUNC static void tlv_str(otaup_wr *w, uint8_t tag, const char *str)
+{
+    size_t t = otaup_tlv_begin(w, tag);
+    otaup_wr_bytes(w, (const uint8_t *)str, strlen(str));
+    otaup_tlv_end(w, t);
+}
+
+/*
+ * INFO (docs/protocol.md), written straight from the configuration into
+ * txmsg: the same bytes as otaup_info_encode() of the equivalent
+ * otaup_msg_info (tests/test_apply_link.c checks it), without that
+ * struct's 600 bytes of stack. Every field was checked by
+ * otaup_apply_init(); OTAUP_APPLY_TXMSG bounds the largest INFO.
+ */
 OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
 {
     const otaup_apply_config *c = &ap->cfg;
-    otaup_msg m;
-    otaup_msg_info *in = &m.u.info;
+    const otaup_geometry *g = &c->flash->geo;
     otaup_proto_resume rs;
-    uint32_t i;
-    int n;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_INFO;
-    in->terminal_id.data = (const uint8_t *)c->id.terminal_id;
-    in->terminal_id.len = (uint32_t)strlen(c->id.terminal_id);
-    in->model.data = (const uint8_t *)c->id.model;
-    in->model.len = (uint32_t)strlen(c->id.model);
-    in->sw_version.data = (const uint8_t *)c->id.sw_version;
-    in->sw_version.len = (uint32_t)strlen(c->id.sw_version);
-    in->build_time = c->id.build_time;
-    in->have = OTAUP_INFO_HAVE_GEOMETRY | OTAUP_INFO_HAVE_LAYOUT | OTAUP_INFO_HAVE_CAPS |
-               OTAUP_INFO_HAVE_MAX_FRAME | OTAUP_INFO_HAVE_MEMORY | OTAUP_INFO_HAVE_RESUME |
-               OTAUP_INFO_HAVE_SEC_COUNTER;
+    otaup_wr w;
+    uint32_t v[4];
+    size_t t;
+    unsigned i, ab = c->layout == OTAUP_LAYOUT_AB;
+    otaup_wr_init(&w, ap->txmsg, OTAUP_APPLY_TXMSG);
+    tlv_str(&w, OTAUP_INFO_TERMINAL_ID, c->id.terminal_id);
+    tlv_str(&w, OTAUP_INFO_MODEL, c->id.model);
+    tlv_str(&w, OTAUP_INFO_SW_VERSION, c->id.sw_version);
+    t = otaup_tlv_begin(&w, OTAUP_INFO_BUILD_TIME);
+    otaup_wr_u64(&w, c->id.build_time);
+    otaup_tlv_end(&w, t);
     if (c->id.image_size != 0) {
-        in->have |= OTAUP_INFO_HAVE_IMAGE_SIZE;
-        in->image_size = c->id.image_size;
+        tlv_u32s(&w, OTAUP_INFO_IMAGE_SIZE, &c->id.image_size, 1);
     }
-    in->geometry = c->flash->geo;
-    in->nwindows = 1;
-    in->windows[0].addr = ap->windows[0].addr;
-    in->windows[0].len = ap->windows[0].len;
+    t = otaup_tlv_begin(&w, OTAUP_INFO_GEOMETRY);
+    otaup_wr_u32(&w, g->base);
+    otaup_wr_u32(&w, g->write_size);
+    otaup_wr_u8(&w, g->erased);
+    otaup_wr_u8(&w, g->nruns);
+    for (i = 0; i < g->nruns; i++) {
+        otaup_wr_u32(&w, g->runs[i].count);
+        otaup_wr_u32(&w, g->runs[i].size);
+    }
+    otaup_tlv_end(&w, t);
+    v[0] = ap->windows[0].addr;
+    v[1] = ap->windows[0].len;
+    tlv_u32s(&w, OTAUP_INFO_WINDOW, v, 2);
     for (i = 0; i < c->nregions; i++) {
-        in->regions[i].id = c->regions[i].id;
-        in->regions[i].flags = c->regions[i].flags;
-        in->regions[i].addr = c->regions[i].addr;
-        in->regions[i].len = c->regions[i].len;
+        t = otaup_tlv_begin(&w, OTAUP_INFO_REGION);
+        otaup_wr_u8(&w, c->regions[i].id);
+        otaup_wr_u8(&w, c->regions[i].flags);
+        otaup_wr_u32(&w, c->regions[i].addr);
+        otaup_wr_u32(&w, c->regions[i].len);
+        otaup_wr_u8(&w, 0); /* no hash */
+        otaup_tlv_end(&w, t);
     }
-    in->nregions = c->nregions;
-    in->layout = c->layout;
-    in->active_slot = c->layout == OTAUP_LAYOUT_AB ? ap->journal.st.boot_slot : 0;
-    in->slots[0].addr = c->slots[0].addr;
-    in->slots[0].len = c->slots[0].len;
-    if (c->layout == OTAUP_LAYOUT_AB) {
-        in->slots[1].addr = c->slots[1].addr;
-        in->slots[1].len = c->slots[1].len;
+    t = otaup_tlv_begin(&w, OTAUP_INFO_LAYOUT);
+    otaup_wr_u8(&w, c->layout);
+    otaup_wr_u8(&w, ab ? ap->journal.st.boot_slot : 0u);
+    for (i = 0; i < 2; i++) {
+        otaup_wr_u32(&w, i == 0 || ab ? c->slots[i].addr : 0u);
+        otaup_wr_u32(&w, i == 0 || ab ? c->slots[i].len : 0u);
     }
+    otaup_tlv_end(&w, t);
     if (c->scratch.len != 0) {
-        in->have |= OTAUP_INFO_HAVE_SCRATCH;
-        in->scratch.addr = c->scratch.addr;
-        in->scratch.len = c->scratch.len;
+        v[0] = c->scratch.addr;
+        v[1] = c->scratch.len;
+        tlv_u32s(&w, OTAUP_INFO_SCRATCH, v, 2);
     }
-    in->caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (c->window_bits ? OTAUP_CAP_DEFLATE : 0u) |
-               (c->nregions ? OTAUP_CAP_BACKUP : 0u) |
-               (c->layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
-    in->max_frame = c->max_frame;
-    in->staging_size = c->staging_size;
-    in->ram_budget = (uint32_t)c->work_size;
+    v[0] = caps(ap);
+    tlv_u32s(&w, OTAUP_INFO_CAPS, v, 1);
+    tlv_u32s(&w, OTAUP_INFO_MAX_FRAME, &c->max_frame, 1);
+    v[0] = c->staging_size;
+    v[1] = (uint32_t)c->work_size;
+    tlv_u32s(&w, OTAUP_INFO_MEMORY, v, 2);
     otaup_apply_resume_state(ap, &rs);
-    in->resume = rs;
-    in->sec_counter = c->id.sec_counter;
+    t = otaup_tlv_begin(&w, OTAUP_INFO_RESUME);
+    otaup_wr_u64(&w, rs.session);
+    otaup_wr_u32(&w, rs.next_step);
+    otaup_wr_u8(&w, rs.phase);
+    otaup_wr_u8(&w, rs.flags);
+    otaup_tlv_end(&w, t);
+    tlv_u32s(&w, OTAUP_INFO_SEC_COUNTER, &c->id.sec_counter, 1);
     if (c->max_ops != 0) {
-        in->have |= OTAUP_INFO_HAVE_LIMITS;
-        in->window_bits = c->window_bits;
-        in->max_ops = c->max_ops;
+        t = otaup_tlv_begin(&w, OTAUP_INFO_LIMITS);
+        otaup_wr_u8(&w, c->window_bits);
+        otaup_wr_u8(&w, 0);
+        otaup_wr_u16(&w, c->max_ops);
+        otaup_tlv_end(&w, t);
     }
-    n = otaup_info_encode(in, ap->txmsg, OTAUP_APPLY_TXMSG);
-    if (n < 0) {
-        return n;
+    if (w.err != 0) {
+        return w.err;
     }
     ap->tx_type = OTAUP_MSG_INFO;
-    ap->txmsg_len = (size_t)n;
+    ap->txmsg_len = w.n;
     ap->txmsg_off = 0;
     return 0;
 }
 
+#if OTAUP_CONFIG_BACKUP
 OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
 {
     const otaup_apply_region *r = &ap->cfg.regions[ap->bk_region];
@@ -240,6 +287,8 @@ OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
     return 0;
 }
 
+#endif
+
 OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
 {
     otaup_msg_result m;
@@ -257,6 +306,7 @@ OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
     return 0;
 }
 
+#if OTAUP_CONFIG_SIGNATURE
 /* The next chunk of the installed image's block signature (SIG_REQ). */
 OTAUP_RAMFUNC static int build_sig(otaup_apply *ap)
 {
@@ -283,6 +333,8 @@ OTAUP_RAMFUNC static int build_sig(otaup_apply *ap)
     return 0;
 }
 
+#endif
+
 /* Keep the send side going: one sequenced frame in flight at a time. */
 OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 {
@@ -295,16 +347,20 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
         if (ap->tx_what & Q_INFO) {
             ap->tx_what &= (uint8_t)~Q_INFO;
             rc = build_info(ap);
+#if OTAUP_CONFIG_BACKUP
         } else if (ap->tx_what & Q_BACKUP) {
             rc = build_backup(ap);
             if (ap->bk_off >= ap->cfg.regions[ap->bk_region].len) {
                 ap->tx_what &= (uint8_t)~Q_BACKUP;
             }
+#endif
+#if OTAUP_CONFIG_SIGNATURE
         } else if (ap->tx_what & Q_SIG) {
             rc = build_sig(ap);
             if (ap->sig.pos >= ap->sig.total) {
                 ap->tx_what &= (uint8_t)~Q_SIG;
             }
+#endif
         } else if (ap->tx_what & Q_RESULT) {
             ap->tx_what &= (uint8_t)~Q_RESULT;
             rc = build_result(ap);
@@ -320,6 +376,13 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* An identity string INFO can carry: 1..max bytes of UTF-8. */
+OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
+{
+    size_t n = str != NULL ? strlen(str) : 0;
+    return n >= 1 && n <= max && otaup_utf8_valid((const uint8_t *)str, n);
+}
+
 OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg)
 {
     uint8_t *w;
@@ -327,8 +390,8 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     uint32_t i, k;
     int rc;
     if (ap == NULL || cfg == NULL || cfg->flash == NULL || cfg->link.send == NULL || cfg->work == NULL ||
-        cfg->id.terminal_id == NULL || cfg->id.model == NULL || cfg->id.sw_version == NULL ||
-        cfg->nregions > OTAUP_APPLY_MAX_REGIONS) {
+        !id_ok(cfg->id.terminal_id, OTAUP_PROTO_STR_MAX) || !id_ok(cfg->id.model, OTAUP_PROTO_STR_MAX) ||
+        !id_ok(cfg->id.sw_version, OTAUP_PROTO_VERSION_STR_MAX) || cfg->nregions > OTAUP_APPLY_MAX_REGIONS) {
         return OTAUP_E_INVAL;
     }
     memset(ap, 0, sizeof *ap);
@@ -343,7 +406,8 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     /* regions must not overlap each other */
     for (i = 0; i < cfg->nregions; i++) {
         const otaup_apply_region *r = &cfg->regions[i];
-        if (!otaup_geometry_is_sector_aligned(&cfg->flash->geo, r->addr, r->len) || r->len == 0) {
+        if (!otaup_geometry_is_sector_aligned(&cfg->flash->geo, r->addr, r->len) || r->len == 0 ||
+            (r->flags & (uint8_t)~OTAUP_REGION_PERSONAL) != 0) {
             return OTAUP_E_REGION;
         }
         if (overlap(r->addr, r->len, cfg->slots[0].addr, cfg->slots[0].len) ||
@@ -469,9 +533,7 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     m.max_frame = ap->cfg.max_frame;
     m.max_msg = ap->cfg.max_msg;
     m.window = ap->cfg.window ? ap->cfg.window : 1u;
-    m.caps = OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
-                     (ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
-                     (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
+    m.caps = caps(ap);
     n = otaup_hello_encode(&m, p, sizeof p);
     if (n >= 0) {
         n = otaup_frame_encode(OTAUP_MSG_HELLO, 0, ap->tx_seq, p, (size_t)n, ap->txbuf, ap->cfg.max_frame);
@@ -489,6 +551,7 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
 
 /* ---- executing received messages --------------------------------------- */
 
+#if OTAUP_CONFIG_BACKUP
 OTAUP_RAMFUNC static int find_region(const otaup_apply *ap, uint8_t id)
 {
     uint32_t i;
@@ -499,6 +562,8 @@ OTAUP_RAMFUNC static int find_region(const otaup_apply *ap, uint8_t id)
     }
     return OTAUP_E_REGION;
 }
+
+#endif
 
 OTAUP_RAMFUNC static void set_result(otaup_apply *ap, uint64_t session, int code)
 {
@@ -548,6 +613,31 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
     return 0;
 }
 
+#if OTAUP_CONFIG_BACKUP
+OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_req *q)
+{
+    int ri = find_region(ap, q->region);
+    uint32_t room = ap->cfg.max_frame - 16u - 8u - 9u;
+    if (ri < 0) {
+        return ri;
+    }
+    if (q->offset > ap->cfg.regions[ri].len) {
+        return OTAUP_E_RANGE;
+    }
+    if (room > OTAUP_APPLY_TXMSG - 32u) {
+        room = OTAUP_APPLY_TXMSG - 32u;
+    }
+    ap->bk_region = (uint8_t)ri;
+    ap->bk_off = q->offset;
+    ap->bk_chunk = q->max_chunk < room ? q->max_chunk : room;
+    if (q->flags & OTAUP_BACKUP_HASH_ONLY) {
+        ap->bk_chunk = 0; /* only the hash of the region's current content */
+    }
+    ap->phase = OTAUP_PHASE_BACKUP;
+    ap->tx_what |= Q_BACKUP;
+    return 0;
+}
+
 OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data *d)
 {
     const otaup_flash *f = ap->cfg.flash;
@@ -591,7 +681,7 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
         }
     }
     if (body < n) {
-        uint8_t tail[OTAUP_CONFIG_IO_BUFFER];
+        uint8_t *tail = ap->exec.io; /* the executor's bounce buffer: free between its calls */
         memset(tail, f->geo.erased, ws);
         memcpy(tail, d->data.data + body, n - body);
         rc = f->prog(f, r->addr + d->offset + body, tail, ws);
@@ -619,6 +709,9 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     return 0;
 }
 
+#endif
+
+#if OTAUP_CONFIG_SIGNATURE
 /* SIG_REQ: the block signature of the installed image, streamed in SIG_DATA. */
 OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
 {
@@ -656,39 +749,53 @@ OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
     return 0;
 }
 
+#endif
+
+/*
+ * A whole message from the server. Only what a server sends a terminal is
+ * decoded (each by its own decoder, into a union of those few types: a
+ * shallow stack); anything else is OTAUP_E_MSG_TYPE.
+ */
 OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t *p, size_t n)
 {
-    otaup_msg m;
+    union {
+        otaup_msg_hello hello;
+        otaup_msg_notify notify;
+        otaup_msg_start start;
+        otaup_msg_commit commit;
+        otaup_msg_abort abort;
+        otaup_msg_ping ping;
+        otaup_msg_backup_req backup_req;
+        otaup_msg_region_data rdata;
+        otaup_msg_sig_req sig_req;
+    } m;
     int rc;
-    if (type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC) {
-        if (!ap->session_open) {
-            return OTAUP_E_NO_SESSION;
-        }
-        return otaup_exec_body(&ap->exec, type, p, n);
-    }
-    rc = otaup_msg_decode(type, p, n, &m);
-    if (rc != 0) {
-        return rc;
-    }
     switch (type) {
     case OTAUP_MSG_HELLO:
-        if (m.u.hello.proto_min > OTAUP_PROTO_VERSION || m.u.hello.proto_max < OTAUP_PROTO_VERSION) {
-            return OTAUP_E_UNSUPPORTED;
+        rc = otaup_hello_decode(p, n, &m.hello);
+        if (rc == 0 && (m.hello.proto_min > OTAUP_PROTO_VERSION || m.hello.proto_max < OTAUP_PROTO_VERSION)) {
+            rc = OTAUP_E_UNSUPPORTED;
         }
-        return 0;
+        return rc;
     case OTAUP_MSG_NOTIFY:
-        if (ap->cfg.notify != NULL) {
-            ap->cfg.notify(ap->cfg.user_ctx, &m.u.notify);
+        rc = otaup_notify_decode(p, n, &m.notify);
+        if (rc == 0 && ap->cfg.notify != NULL) {
+            ap->cfg.notify(ap->cfg.user_ctx, &m.notify);
         }
-        return 0;
+        return rc;
     case OTAUP_MSG_START:
-        return do_start(ap, &m.u.start);
+        rc = otaup_start_decode(p, n, &m.start);
+        return rc != 0 ? rc : do_start(ap, &m.start);
     case OTAUP_MSG_COMMIT:
-        if (ap->result_valid && ap->result_session == m.u.commit.session) {
+        rc = otaup_commit_decode(p, n, &m.commit);
+        if (rc != 0) {
+            return rc;
+        }
+        if (ap->result_valid && ap->result_session == m.commit.session) {
             ap->tx_what |= Q_RESULT; /* already committed: the same RESULT again */
             return 0;
         }
-        if (!ap->session_open || m.u.commit.session != ap->session) {
+        if (!ap->session_open || m.commit.session != ap->session) {
             return OTAUP_E_SESSION;
         }
         ap->phase = OTAUP_PHASE_COMMIT;
@@ -699,41 +806,46 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         set_result(ap, ap->session, 0);
         return 0;
     case OTAUP_MSG_ABORT:
-        if (ap->session_open && (m.u.abort.session == 0 || m.u.abort.session == ap->session)) {
-            rc = otaup_exec_abort(&ap->exec, m.u.abort.reason);
-            set_result(ap, ap->session, rc == 0 ? m.u.abort.reason : rc);
+        rc = otaup_abort_decode(p, n, &m.abort);
+        if (rc == 0 && ap->session_open && (m.abort.session == 0 || m.abort.session == ap->session)) {
+            int r = otaup_exec_abort(&ap->exec, m.abort.reason);
+            set_result(ap, ap->session, r == 0 ? m.abort.reason : r);
         }
-        return 0;
+        return rc;
     case OTAUP_MSG_PING:
-        ap->rx_echo = m.u.ping.nonce;
-        return 0;
-    case OTAUP_MSG_BACKUP_REQ: {
-        int ri = find_region(ap, m.u.backup_req.region);
-        uint32_t room = ap->cfg.max_frame - 16u - 8u - 9u;
-        if (ri < 0) {
-            return ri;
+        rc = otaup_ping_decode(p, n, &m.ping);
+        if (rc == 0) {
+            ap->rx_echo = m.ping.nonce;
         }
-        if (m.u.backup_req.offset > ap->cfg.regions[ri].len) {
-            return OTAUP_E_RANGE;
-        }
-        if (room > OTAUP_APPLY_TXMSG - 32u) {
-            room = OTAUP_APPLY_TXMSG - 32u;
-        }
-        ap->bk_region = (uint8_t)ri;
-        ap->bk_off = m.u.backup_req.offset;
-        ap->bk_chunk = m.u.backup_req.max_chunk < room ? m.u.backup_req.max_chunk : room;
-        if (m.u.backup_req.flags & OTAUP_BACKUP_HASH_ONLY) {
-            ap->bk_chunk = 0; /* only the hash of the region's current content */
-        }
-        ap->phase = OTAUP_PHASE_BACKUP;
-        ap->tx_what |= Q_BACKUP;
-        return 0;
-    }
+        return rc;
+    case OTAUP_MSG_BACKUP_REQ:
+        rc = otaup_backup_req_decode(p, n, &m.backup_req);
+#if OTAUP_CONFIG_BACKUP
+        return rc != 0 ? rc : do_backup_req(ap, &m.backup_req);
+#else
+        return rc != 0 ? rc : OTAUP_E_UNSUPPORTED;
+#endif
     case OTAUP_MSG_RESTORE_DATA:
-        return do_restore(ap, &m.u.rdata);
+        rc = otaup_region_data_decode(type, p, n, &m.rdata);
+#if OTAUP_CONFIG_BACKUP
+        return rc != 0 ? rc : do_restore(ap, &m.rdata);
+#else
+        return rc != 0 ? rc : OTAUP_E_UNSUPPORTED;
+#endif
     case OTAUP_MSG_SIG_REQ:
-        return do_sig_req(ap, &m.u.sig_req);
+        rc = otaup_sig_req_decode(p, n, &m.sig_req);
+#if OTAUP_CONFIG_SIGNATURE
+        return rc != 0 ? rc : do_sig_req(ap, &m.sig_req);
+#else
+        return rc != 0 ? rc : OTAUP_E_UNSUPPORTED;
+#endif
     default:
+        if (type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC) {
+            if (!ap->session_open) {
+                return OTAUP_E_NO_SESSION;
+            }
+            return otaup_exec_body(&ap->exec, type, p, n);
+        }
         return OTAUP_E_MSG_TYPE; /* a message a terminal does not receive */
     }
 }

@@ -119,6 +119,22 @@ static inline void otaup_wr_bytes(otaup_wr *w, const uint8_t *b, size_t k)
     }
 }
 
+/* TLV (INFO): tag, one length byte written by otaup_tlv_end (values are
+ * shorter than 256 bytes). otaup_tlv_begin returns where the value starts. */
+static inline size_t otaup_tlv_begin(otaup_wr *w, uint8_t tag)
+{
+    otaup_wr_u8(w, tag);
+    otaup_wr_u8(w, 0);
+    return w->n;
+}
+
+static inline void otaup_tlv_end(otaup_wr *w, size_t start)
+{
+    if (w->err == 0) {
+        w->p[start - 1u] = (uint8_t)(w->n - start);
+    }
+}
+
 /*
  * Reader over a payload: every get checks the remaining length first and
  * records OTAUP_E_MSG_LENGTH when the payload is too short.

@@ -292,20 +292,8 @@ static OTAUP_RAMFUNC int info_valid(const otaup_msg_info *m)
     return 1;
 }
 
-/* Start a TLV; returns the value pointer (length filled in by tlv_end). */
-static OTAUP_RAMFUNC size_t tlv_begin(otaup_wr *w, uint8_t tag)
-{
-    otaup_wr_u8(w, tag);
-    otaup_wr_u8(w, 0);
-    return w->n;
-}
-
-static OTAUP_RAMFUNC void tlv_end(otaup_wr *w, size_t start)
-{
-    if (w->err == 0) {
-        w->p[start - 1u] = (uint8_t)(w->n - start); /* every value is < 256 bytes */
-    }
-}
+#define tlv_begin otaup_tlv_begin
+#define tlv_end otaup_tlv_end
 
 static OTAUP_RAMFUNC void tlv_bytes(otaup_wr *w, uint8_t tag, const otaup_bytes *b)
 {
