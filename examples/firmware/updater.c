@@ -47,11 +47,11 @@ static const otaup_region g_protect[3] = {
 
 int updater_run(uint32_t session, uint64_t delta_id);
 
-OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
+/* The configuration lives on the stack only while otaup_exec_init copies
+ * it (noinline: not in updater_run's frame during the whole update). */
+__attribute__((noinline)) OTAUP_RAMFUNC static int updater_init(uint32_t session, uint64_t delta_id)
 {
     otaup_exec_config c;
-    uint8_t rx[128];
-    size_t n;
     int rc;
     board_flash(&g_flash);
     rc = otaup_journal_mount(&g_journal, &g_flash, FW_JOURNAL_ADDR, FW_JOURNAL_LEN);
@@ -79,6 +79,14 @@ OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
     if (rc == 0) {
         rc = otaup_exec_start(&g_exec, session, delta_id, 0);
     }
+    return rc;
+}
+
+OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
+{
+    uint8_t rx[128];
+    size_t n;
+    int rc = updater_init(session, delta_id);
     if (rc < 0) {
         return rc;
     }

@@ -63,12 +63,11 @@ static uint8_t g_work[OTAUP_APPLY_WORK_SIZE(MAX_FRAME, MAX_MSG, STAGING, MAX_OPS
 
 int updater_run(uint32_t session, uint64_t delta_id);
 
-OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
+/* The configuration lives on the stack only while otaup_apply_init copies
+ * it (noinline: not in updater_run's frame during the whole update). */
+__attribute__((noinline)) OTAUP_RAMFUNC static int updater_init(void)
 {
     otaup_apply_config c;
-    int rc;
-    (void)session; /* the server starts (or resumes) the session */
-    (void)delta_id;
     board_flash(&g_flash);
     memset(&c, 0, sizeof c);
     c.flash = &g_flash;
@@ -105,7 +104,15 @@ OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
     c.id.image_size = FW_SLOT_LEN;
     c.work = g_work;
     c.work_size = sizeof g_work;
-    rc = otaup_apply_init(&g_apply, &c);
+    return otaup_apply_init(&g_apply, &c);
+}
+
+OTAUP_RAMFUNC int updater_run(uint32_t session, uint64_t delta_id)
+{
+    int rc;
+    (void)session; /* the server starts (or resumes) the session */
+    (void)delta_id;
+    rc = updater_init();
     if (rc != 0) {
         return rc;
     }

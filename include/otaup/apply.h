@@ -57,10 +57,6 @@ extern "C" {
  * bytes with 4 regions); it also bounds a BACKUP_DATA or SIG_DATA chunk.
  */
 #define OTAUP_APPLY_TXMSG (348u + 13u * (OTAUP_APPLY_MAX_REGIONS))
-/** Bytes of the read buffer of the block-signature computation (SIG_REQ). */
-#ifndef OTAUP_APPLY_SIG_IO
-#define OTAUP_APPLY_SIG_IO 128u
-#endif
 
 /** A user-data region. */
 typedef struct otaup_apply_region {
@@ -146,7 +142,6 @@ typedef struct otaup_apply {
     otaup_apply_config cfg;
     otaup_journal journal;
     otaup_exec exec;
-    otaup_exec_config xcfg;
     otaup_region windows[1];
     otaup_region protect[OTAUP_APPLY_MAX_REGIONS + 1];
     otaup_decoder dec;
@@ -188,9 +183,8 @@ typedef struct otaup_apply {
     int32_t link_error;    /* a link failure to report */
 #if OTAUP_CONFIG_SIGNATURE
     /* block signature of the installed image (SIG_REQ) */
-    otaup_sig_calc sig;
+    otaup_sig_calc sig;    /* reads through exec.io */
     uint32_t sig_chunk;
-    uint8_t sig_io[OTAUP_APPLY_SIG_IO];
 #endif
 } otaup_apply;
 

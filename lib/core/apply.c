@@ -385,6 +385,7 @@ OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
 
 OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg)
 {
+    otaup_exec_config x; /* the executor keeps its own copy */
     uint8_t *w;
     size_t need, xw;
     uint32_t i, k;
@@ -461,27 +462,27 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
         ap->protect[i].len = cfg->regions[i].len;
     }
     ap->protect[cfg->nregions] = cfg->updater;
-    memset(&ap->xcfg, 0, sizeof ap->xcfg);
-    ap->xcfg.flash = cfg->flash;
-    ap->xcfg.journal = &ap->journal;
-    ap->xcfg.layout = cfg->layout;
-    ap->xcfg.window_bits = cfg->window_bits;
-    ap->xcfg.windows = ap->windows;
-    ap->xcfg.nwindows = 1;
-    ap->xcfg.protect = ap->protect;
-    ap->xcfg.nprotect = (uint32_t)cfg->nregions + 1u;
-    ap->xcfg.scratch = cfg->scratch;
+    memset(&x, 0, sizeof x);
+    x.flash = cfg->flash;
+    x.journal = &ap->journal;
+    x.layout = cfg->layout;
+    x.window_bits = cfg->window_bits;
+    x.windows = ap->windows;
+    x.nwindows = 1;
+    x.protect = ap->protect;
+    x.nprotect = (uint32_t)cfg->nregions + 1u;
+    x.scratch = cfg->scratch;
     if (cfg->layout == OTAUP_LAYOUT_INPLACE) {
-        ap->xcfg.running = cfg->slots[0];
+        x.running = cfg->slots[0];
     }
-    ap->xcfg.work = w;
-    ap->xcfg.work_size = xw;
-    ap->xcfg.staging_size = cfg->staging_size;
-    ap->xcfg.max_ops = cfg->max_ops;
-    ap->xcfg.hooks = cfg->hooks;
-    ap->xcfg.progress = exec_progress;
-    ap->xcfg.progress_ctx = ap;
-    rc = otaup_exec_init(&ap->exec, &ap->xcfg);
+    x.work = w;
+    x.work_size = xw;
+    x.staging_size = cfg->staging_size;
+    x.max_ops = cfg->max_ops;
+    x.hooks = cfg->hooks;
+    x.progress = exec_progress;
+    x.progress_ctx = ap;
+    rc = otaup_exec_init(&ap->exec, &x);
     if (rc != 0) {
         return rc;
     }
@@ -727,16 +728,18 @@ OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
     info.build_time = c->id.build_time;
     info.size = c->id.image_size;
     info.block_size = q->block_size;
-    rc = otaup_sig_calc_begin(&ap->sig, c->flash, addr, &info, ap->sig_io, sizeof ap->sig_io);
+    /* reads go through the executor's bounce buffer: free between its calls,
+     * and the signature is computed only while no session is open */
+    rc = otaup_sig_calc_begin(&ap->sig, c->flash, addr, &info, ap->exec.io, sizeof ap->exec.io);
     if (rc != 0) {
         return rc;
     }
     if (q->offset > ap->sig.total) {
         return OTAUP_E_RANGE;
     }
-    while (ap->sig.pos < q->offset) { /* skip what the server has */
+    while (ap->sig.pos < q->offset) { /* skip what the server has (into the read buffer: discarded) */
         uint32_t k = q->offset - ap->sig.pos;
-        rc = otaup_sig_calc_read(&ap->sig, ap->sig_io, k < sizeof ap->sig_io ? k : sizeof ap->sig_io);
+        rc = otaup_sig_calc_read(&ap->sig, ap->exec.io, k < sizeof ap->exec.io ? k : sizeof ap->exec.io);
         if (rc <= 0) {
             return rc < 0 ? rc : OTAUP_E_INTERNAL;
         }
