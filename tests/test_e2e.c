@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/image.h"
 #include "otaup/proto.h"
 #include "otaup/registry.h"
 #include "otaup/session.h"
 #include "otaup/simterm.h"
+#include "server/session_core.h"
 #include "util/e2e.h"
 
 #define V1_LEN 96000u
@@ -186,6 +188,8 @@ static const e2e_faults fault_sets[] = {
     { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104 }, /* delays (reordering) */
     { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105 },  /* disconnects mid-transfer */
     { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -204,10 +208,43 @@ START_TEST(test_link_faults)
     if (fault_sets[_i].disconnect_every) {
         ck_assert_uint_gt(rep.reconnects, 0);
         ck_assert_ptr_nonnull(strstr(audit_of(id), "resume:"));
+    } else {
+        /* recovered inside the connection: retransmission, not a new session */
+        ck_assert_uint_eq(rep.connections, 1);
     }
     otaup_simterm_free(t);
 }
 END_TEST
+
+/* A delta provider with a restart point before every step (the default
+ * places them every 16 KiB of compressed stream, more than these deltas). */
+static int fine_delta(otaup_registry *reg, const otaup_reg_terminal *t, const otaup_reg_release *r,
+                      const uint8_t *sig, size_t sig_len, otaup_blob *out, uint32_t *body_off, void *payload)
+{
+    otaup_reg_release src, dst;
+    otaup_blob old = { NULL, 0 }, nw = { NULL, 0 };
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    otaup_delta_header h;
+    const uint8_t *bytes;
+    size_t n;
+    int rc;
+    (void)sig, (void)sig_len, (void)payload;
+    ck_assert_int_eq(otaup_registry_release_by_hash(reg, t->image_hash, &src, &old), 0);
+    ck_assert_int_eq(otaup_registry_release_get(reg, r->id, &dst, &nw), 0);
+    ck_assert_int_eq(otaup_session_layout_decode(t->layout, t->layout_len, &o, NULL), 0);
+    o.restart_interval = 1;
+    rc = otaup_delta_create(old.data, old.len, NULL, nw.data, nw.len, &o, &d);
+    ck_assert_int_eq(rc, 0);
+    bytes = otaup_delta_bytes(d, &n);
+    out->data = malloc(n);
+    memcpy(out->data, bytes, n);
+    out->len = n;
+    otaup_delta_free(d);
+    otaup_blob_free(&old);
+    otaup_blob_free(&nw);
+    return otaup_delta_check(out->data, out->len, &h, body_off);
+}
 
 START_TEST(test_power_cut_resume)
 {
@@ -218,9 +255,12 @@ START_TEST(test_power_cut_resume)
     e2e_report rep;
     e2e_faults f;
     uint64_t total;
+    uint64_t full_stream;
+    e2e_options(w)->delta = fine_delta;
     t = terminal("P-ref", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
     total = rep.flash_ops;
+    full_stream = rep.stats.stream_bytes;
     ck_assert_uint_gt(total, 20);
     otaup_simterm_free(t);
     memset(&f, 0, sizeof f);
@@ -233,6 +273,13 @@ START_TEST(test_power_cut_resume)
     ck_assert_uint_eq(rep.power_cuts, 1);
     check_upgraded(t, id, h_v2, "2.0");
     ck_assert_ptr_nonnull(strstr(audit_of(id), "resume:"));
+    if (_i >= 2 && _i <= 5) {
+        /* cut in the middle of the transfer: it went on from the last restart
+         * point before the terminal's next step, not from the beginning */
+        ck_assert_uint_gt(rep.stats.resumed_from_step, 0);
+        ck_assert_uint_lt(rep.stats.stream_bytes, full_stream);
+    }
+    e2e_options(w)->delta = NULL;
     otaup_simterm_free(t);
 }
 END_TEST
