@@ -45,8 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- 1. what is missing --------------------------------------------------------
-PKGS=(build-essential cmake pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libmbedtls-dev
-      libdivsufsort-dev libdeflate-dev)
+PKGS=(build-essential cmake pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libmbedtls-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
