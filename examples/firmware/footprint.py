@@ -35,12 +35,22 @@ CRC_SYM = re.compile(r"crc", re.I)      # CRC functions and tables (zcrc32.o cou
 
 # Indirect call sites: (regex on the calling function, possible targets).
 # First match wins; targets are function names (static ones included).
+# Both firmwares install no security hooks, no flash sync, no manifest or
+# notify callback: those calls reach nothing.
 FLASH = ["f_read", "f_prog", "f_erase"]
 INDIRECT = [
     (r"for_each_sector", ["sector_visit"]),
     (r"^(inflate|inflateInit2_|inflateReset|inflateReset2|updatewindow|inflateEnd)", ["z_alloc", "z_free"]),
-    (r"apply\.c:", FLASH + ["link_send", "link_recv", "clock_ms"]),
-    (r"exec\.c:|otaup_exec_", FLASH + ["on_progress", "exec_progress"]),
+    (r"apply\.c:link_send", ["link_send"]),
+    (r"apply\.c:now", ["clock_ms"]),
+    (r"otaup_apply_run", ["link_recv"]),
+    (r"apply\.c:pump|otaup_sig_calc|fread_|otaup_journal_mount", ["f_read"]),
+    (r"apply\.c:", FLASH),
+    (r"exec\.c:erase_range", ["f_erase"]),
+    (r"exec\.c:prog_skip|journal\.c:put_slot", ["f_prog"]),
+    (r"journal\.c:append", ["f_prog", "f_erase"]),
+    (r"exec\.c:progress", ["on_progress", "exec_progress"]),
+    (r"exec\.c:(hook_head|opaque_feed|outer_feed|rec_head)|otaup_exec_finish", []),
     (r"", FLASH),
 ]
 
@@ -238,7 +248,13 @@ def main():
     def line(label, fn):
         print("%-44s%s" % (label, "".join("%*s" % (w, fn(r)) for r in rows)))
 
+    exec_objs = ("exec.o", "journal.o", "record.o", "geometry.o", "xxh3.o")
+    proto_objs = ("apply.o", "proto.o", "proto_msg.o", "image.o", "zcrc32.o")
     line("code: applier + codec (otaup objects)", lambda r: "%d B" % r["tot"].get(("otaup", "code"), 0))
+    line("  executor, journal, records, geometry, XXH3",
+         lambda r: "%d B" % sum(r["per_obj"].get(o, 0) for o in exec_objs))
+    line("  protocol applier, frame/message codec",
+         lambda r: "%d B" % sum(r["per_obj"].get(o, 0) for o in proto_objs))
     xxh3_names = obj_names(a.nm, os.path.join(a.ci, "xxh3.o"))
     zcrc_names = obj_names(a.nm, os.path.join(a.ci, "zcrc32.o"))
     line("  of which xxHash (XXH3-64/128)",

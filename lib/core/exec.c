@@ -860,10 +860,45 @@ OTAUP_RAMFUNC static uint32_t scratch_span(const otaup_exec *ex, uint32_t n)
     return pos - ex->cfg.scratch.addr;
 }
 
+/* CRC-32 of the first z bytes of the scratch area. */
+OTAUP_RAMFUNC static int scratch_crc(otaup_exec *ex, uint32_t z, uint32_t *crc)
+{
+    uint32_t off, c;
+    int rc;
+    *crc = 0;
+    for (off = 0; off < z; off += c) {
+        c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off;
+        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
+        if (rc != 0) {
+            return rc;
+        }
+        *crc = otaup_journal_crc32(*crc, ex->io, c);
+    }
+    return 0;
+}
+
+/* 0 if flash [addr, addr+len) holds ram[0..len), else OTAUP_E_VERIFY or a read error. */
+OTAUP_RAMFUNC static int cmp_flash(otaup_exec *ex, uint32_t addr, const uint8_t *ram, uint32_t len)
+{
+    uint32_t off, c;
+    int rc;
+    for (off = 0; off < len; off += c) {
+        c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
+        rc = fread_(ex, addr + off, ex->io, c);
+        if (rc != 0) {
+            return rc;
+        }
+        if (memcmp(ex->io, ram + off, c) != 0) {
+            return OTAUP_E_VERIFY;
+        }
+    }
+    return 0;
+}
+
 /* Build the new content of sector [s, s+z) in scratch; returns the CRC. */
 OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t *crc_out)
 {
-    uint32_t off, crc = 0, crc2 = 0, span = scratch_span(ex, z);
+    uint32_t off, crc = 0, crc2, span = scratch_span(ex, z);
     int rc;
     if (span == 0 || span > ex->cfg.scratch.len) {
         return OTAUP_E_SCRATCH;
@@ -890,34 +925,14 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
             return rc;
         }
     }
-    for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off;
-        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        crc2 = otaup_journal_crc32(crc2, ex->io, c);
+    rc = scratch_crc(ex, z, &crc2);
+    if (rc != 0) {
+        return rc;
     }
     if (crc2 != crc) {
         return OTAUP_E_VERIFY;
     }
     *crc_out = crc;
-    return 0;
-}
-
-OTAUP_RAMFUNC static int scratch_crc(otaup_exec *ex, uint32_t z, uint32_t *crc)
-{
-    uint32_t off;
-    int rc;
-    *crc = 0;
-    for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off;
-        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        *crc = otaup_journal_crc32(*crc, ex->io, c);
-    }
     return 0;
 }
 
@@ -1066,7 +1081,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
 /* Scratch two-phase: the staged window goes to scratch first. */
 OTAUP_RAMFUNC static int window_to_scratch(otaup_exec *ex, uint64_t hash)
 {
-    uint32_t span = scratch_span(ex, ex->s_len), off;
+    uint32_t span = scratch_span(ex, ex->s_len);
     int rc;
     if (ex->cfg.scratch.len == 0 || span == 0 || span > ex->cfg.scratch.len) {
         return OTAUP_E_SCRATCH;
@@ -1076,38 +1091,14 @@ OTAUP_RAMFUNC static int window_to_scratch(otaup_exec *ex, uint64_t hash)
         return rc;
     }
     rc = prog_skip(ex, ex->cfg.scratch.addr, ex->staging, ex->s_len);
+    if (rc == 0) {
+        rc = cmp_flash(ex, ex->cfg.scratch.addr, ex->staging, ex->s_len);
+    }
     if (rc != 0) {
         return rc;
     }
-    for (off = 0; off < ex->s_len; off += sizeof ex->io) {
-        uint32_t c = ex->s_len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : ex->s_len - off;
-        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        if (memcmp(ex->io, ex->staging + off, c) != 0) {
-            return OTAUP_E_VERIFY;
-        }
-    }
     ex->stats.scratch_windows++;
     return otaup_journal_scratch_window(ex->cfg.journal, ex->s_index, ex->s_addr, ex->s_len, hash);
-}
-
-OTAUP_RAMFUNC static int verify_window(otaup_exec *ex)
-{
-    uint32_t off;
-    int rc;
-    for (off = 0; off < ex->s_len; off += sizeof ex->io) {
-        uint32_t c = ex->s_len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : ex->s_len - off;
-        rc = fread_(ex, ex->s_addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-        if (memcmp(ex->io, ex->staging + off, c) != 0) {
-            return OTAUP_E_VERIFY;
-        }
-    }
-    return 0;
 }
 
 OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
@@ -1136,13 +1127,9 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
     }
     if (ex->from_scratch) {
         /* staged content waits in scratch: load and check it */
-        uint32_t off;
-        for (off = 0; off < ex->s_len; off += sizeof ex->io) {
-            uint32_t c = ex->s_len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : ex->s_len - off;
-            rc = fread_(ex, ex->cfg.scratch.addr + ex->scr_off + off, ex->staging + off, c);
-            if (rc != 0) {
-                return rc;
-            }
+        rc = fread_(ex, ex->cfg.scratch.addr + ex->scr_off, ex->staging, ex->s_len);
+        if (rc != 0) {
+            return rc;
         }
         if (ex->from_scratch == 1 && (st->scratch_addr != ex->s_addr || st->scratch_len != ex->s_len)) {
             return OTAUP_E_JOURNAL;
@@ -1210,7 +1197,7 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
     } else {
         ex->stats.steps_skipped++;
     }
-    rc = verify_window(ex);
+    rc = cmp_flash(ex, ex->s_addr, ex->staging, ex->s_len);
     if (rc != 0) {
         return rc;
     }

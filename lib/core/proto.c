@@ -19,47 +19,59 @@
 
 #define T_FRAG 0x01u /* may span frames */
 #define T_SEQ 0x02u  /* consumes a sequence number */
-#define UNBOUNDED 0xFFFFFFFFu
+#define UNBOUNDED 0xFFu /* max_len: no bound but the frame's */
 
+/* 4 bytes an entry (every fixed bound is below 255); the names are a
+ * separate table, linked only where otaup_msg_type_name() is used. */
 struct type_info {
     uint8_t type;
     uint8_t props;
-    uint16_t min_len; /* payload bounds of an unfragmented frame */
-    uint32_t max_len;
-    const char *name;
+    uint8_t min_len; /* payload bounds of an unfragmented frame */
+    uint8_t max_len;
 };
 
 static const struct type_info type_table[] = {
-    { OTAUP_MSG_HELLO, T_SEQ, OTAUP_HELLO_SIZE, OTAUP_HELLO_SIZE, "HELLO" },
-    { OTAUP_MSG_INFO, T_SEQ | T_FRAG, 0, UNBOUNDED, "INFO" },
-    { OTAUP_MSG_NOTIFY, T_SEQ | T_FRAG, 14, UNBOUNDED, "NOTIFY" },
-    { OTAUP_MSG_CONSENT, T_SEQ, 5, 5 + OTAUP_PROTO_VERSION_STR_MAX, "CONSENT" },
-    { OTAUP_MSG_START, T_SEQ | T_FRAG, 12, UNBOUNDED, "START" },
-    { OTAUP_MSG_COMMIT, T_SEQ, 12, 12, "COMMIT" },
-    { OTAUP_MSG_ABORT, T_SEQ, 12, 12, "ABORT" },
-    { OTAUP_MSG_RESULT, T_SEQ | T_FRAG, 14, 14 + OTAUP_HASH_MAX + OTAUP_PROTO_VERSION_STR_MAX, "RESULT" },
-    { OTAUP_MSG_PING, T_SEQ, 4, 4, "PING" },
-    { OTAUP_MSG_PROGRESS, 0, 20, 20, "PROGRESS" },
-    { OTAUP_MSG_ACK, 0, 16, 16, "ACK" },
-    { OTAUP_MSG_NACK, 0, 12, 12, "NACK" },
-    { OTAUP_MSG_BACKUP_REQ, T_SEQ, 12, 12, "BACKUP_REQ" },
-    { OTAUP_MSG_BACKUP_DATA, T_SEQ, 8, UNBOUNDED, "BACKUP_DATA" },
-    { OTAUP_MSG_RESTORE_DATA, T_SEQ, 8, UNBOUNDED, "RESTORE_DATA" },
-    { OTAUP_MSG_SIG_REQ, T_SEQ, OTAUP_SIG_REQ_SIZE, OTAUP_SIG_REQ_SIZE, "SIG_REQ" },
-    { OTAUP_MSG_SIG_DATA, T_SEQ, 12, UNBOUNDED, "SIG_DATA" },
-    { OTAUP_MSG_ERASE, T_SEQ, 2, 10, "ERASE" },
-    { OTAUP_MSG_WRITE, T_SEQ, 4, UNBOUNDED, "WRITE" },
-    { OTAUP_MSG_COPY, T_SEQ, 3, 15, "COPY" },
-    { OTAUP_MSG_DIFF, T_SEQ, 5, UNBOUNDED, "DIFF" },
-    { OTAUP_MSG_FILL, T_SEQ, 3, 11, "FILL" },
-    { OTAUP_MSG_VERIFY, T_SEQ, 11, 11 + OTAUP_HASH_MAX, "VERIFY" },
-    { OTAUP_MSG_DATA, T_SEQ, 1, UNBOUNDED, "DATA" },
-    { OTAUP_MSG_STEP, T_SEQ, 4, 24, "STEP" },
-    { OTAUP_MSG_END, T_SEQ, 1, 5, "END" },
-    { OTAUP_MSG_BLOB, T_SEQ, 0, UNBOUNDED, "BLOB" },
-    { OTAUP_MSG_SYNC, T_SEQ, 1, 5, "SYNC" },
-    { OTAUP_MSG_BATCH, T_SEQ | T_FRAG, 1, UNBOUNDED, "BATCH" },
+    { OTAUP_MSG_HELLO, T_SEQ, OTAUP_HELLO_SIZE, OTAUP_HELLO_SIZE },
+    { OTAUP_MSG_INFO, T_SEQ | T_FRAG, 0, UNBOUNDED },
+    { OTAUP_MSG_NOTIFY, T_SEQ | T_FRAG, 14, UNBOUNDED },
+    { OTAUP_MSG_CONSENT, T_SEQ, 5, 5 + OTAUP_PROTO_VERSION_STR_MAX },
+    { OTAUP_MSG_START, T_SEQ | T_FRAG, 12, UNBOUNDED },
+    { OTAUP_MSG_COMMIT, T_SEQ, 12, 12 },
+    { OTAUP_MSG_ABORT, T_SEQ, 12, 12 },
+    { OTAUP_MSG_RESULT, T_SEQ | T_FRAG, 14, 14 + OTAUP_HASH_MAX + OTAUP_PROTO_VERSION_STR_MAX },
+    { OTAUP_MSG_PING, T_SEQ, 4, 4 },
+    { OTAUP_MSG_PROGRESS, 0, 20, 20 },
+    { OTAUP_MSG_ACK, 0, 16, 16 },
+    { OTAUP_MSG_NACK, 0, 12, 12 },
+    { OTAUP_MSG_BACKUP_REQ, T_SEQ, 12, 12 },
+    { OTAUP_MSG_BACKUP_DATA, T_SEQ, 8, UNBOUNDED },
+    { OTAUP_MSG_RESTORE_DATA, T_SEQ, 8, UNBOUNDED },
+    { OTAUP_MSG_SIG_REQ, T_SEQ, OTAUP_SIG_REQ_SIZE, OTAUP_SIG_REQ_SIZE },
+    { OTAUP_MSG_SIG_DATA, T_SEQ, 12, UNBOUNDED },
+    { OTAUP_MSG_ERASE, T_SEQ, 2, 10 },
+    { OTAUP_MSG_WRITE, T_SEQ, 4, UNBOUNDED },
+    { OTAUP_MSG_COPY, T_SEQ, 3, 15 },
+    { OTAUP_MSG_DIFF, T_SEQ, 5, UNBOUNDED },
+    { OTAUP_MSG_FILL, T_SEQ, 3, 11 },
+    { OTAUP_MSG_VERIFY, T_SEQ, 11, 11 + OTAUP_HASH_MAX },
+    { OTAUP_MSG_DATA, T_SEQ, 1, UNBOUNDED },
+    { OTAUP_MSG_STEP, T_SEQ, 4, 24 },
+    { OTAUP_MSG_END, T_SEQ, 1, 5 },
+    { OTAUP_MSG_BLOB, T_SEQ, 0, UNBOUNDED },
+    { OTAUP_MSG_SYNC, T_SEQ, 1, 5 },
+    { OTAUP_MSG_BATCH, T_SEQ | T_FRAG, 1, UNBOUNDED },
 };
+
+static const char *const type_names[] = {
+    "HELLO", "INFO", "NOTIFY", "CONSENT", "START", "COMMIT",
+    "ABORT", "RESULT", "PING", "PROGRESS", "ACK", "NACK",
+    "BACKUP_REQ", "BACKUP_DATA", "RESTORE_DATA", "SIG_REQ", "SIG_DATA", "ERASE",
+    "WRITE", "COPY", "DIFF", "FILL", "VERIFY", "DATA",
+    "STEP", "END", "BLOB", "SYNC", "BATCH",
+};
+
+typedef char otaup_type_names_match[sizeof type_names / sizeof type_names[0] ==
+                                            sizeof type_table / sizeof type_table[0] ? 1 : -1];
 
 static OTAUP_RAMFUNC const struct type_info *type_find(uint8_t type)
 {
@@ -92,7 +104,7 @@ OTAUP_RAMFUNC int otaup_msg_type_sequenced(uint8_t type)
 const char *otaup_msg_type_name(uint8_t type)
 {
     const struct type_info *t = type_find(type);
-    return t != NULL ? t->name : NULL;
+    return t != NULL ? type_names[t - type_table] : NULL;
 }
 
 OTAUP_RAMFUNC int otaup_seq_cmp(uint32_t a, uint32_t b)
@@ -242,7 +254,7 @@ static OTAUP_RAMFUNC int frame_accept(const otaup_frame *fr)
         }
         return 0;
     }
-    if (fr->payload_len < t->min_len || fr->payload_len > t->max_len) {
+    if (fr->payload_len < t->min_len || (t->max_len != UNBOUNDED && fr->payload_len > t->max_len)) {
         return OTAUP_E_MSG_LENGTH;
     }
     return 0;
