@@ -7,12 +7,15 @@
  * otaup-term (missing files, wrong options, an id registered with another
  * model, a server that is not there). Every wait is bounded.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +35,23 @@ static void msleep(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* a port nobody listens on now (the kernel picks it) */
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    p = ntohs(a.sin_port);
+    close(fd);
+    return p;
+}
+
 static void setup(void)
 {
     const char *bin = getenv("OTAUP_BIN_DIR");
@@ -41,7 +61,7 @@ static void setup(void)
     snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl --db r.db", bin);
     snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
     snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
-    port = 21000 + (int)(getpid() % 20000);
+    port = free_port();
     daemon_pid = 0;
 }
 
