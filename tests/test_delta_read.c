@@ -141,9 +141,11 @@ START_TEST(test_header_roundtrip)
     buf[0] = 'X';
     ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_MAGIC);
     buf[0] = 'O';
-    buf[8] = 2;
+    buf[8] = OTAUP_DELTA_FORMAT_VERSION + 1;
     ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_VERSION);
-    buf[8] = 1;
+    buf[8] = OTAUP_DELTA_FORMAT_VERSION - 1; /* version 1: compact records unknown to it */
+    ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_VERSION);
+    buf[8] = OTAUP_DELTA_FORMAT_VERSION;
     buf[30] ^= 1;
     ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_CORRUPT);
     /* inconsistent fields are refused by the encoder too */

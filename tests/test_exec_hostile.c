@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -331,6 +332,207 @@ START_TEST(test_reserved_without_hook)
 }
 END_TEST
 
+/* ---- compact records (inner stream only) ------------------------------- */
+
+typedef struct ibuf {
+    uint8_t b[16384];
+    size_t n;
+} ibuf;
+
+static void iput(ibuf *ib, const otaup_record *r)
+{
+    int n = otaup_record_encode(r, ib->b + ib->n, sizeof ib->b - ib->n);
+    ck_assert_int_gt(n, 0);
+    ib->n += (size_t)n;
+}
+
+/* PIECE with raw bytes after its fields */
+static void ipiece(ibuf *ib, int32_t seek, uint32_t dlen, uint32_t llen, const uint8_t *bytes, size_t nbytes)
+{
+    otaup_record r;
+    uint8_t tmp[4096];
+    int n;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_PIECE;
+    r.src = (uint32_t)seek;
+    r.len = dlen;
+    r.lit = llen;
+    r.data = bytes;
+    r.data_len = (uint32_t)nbytes;
+    n = otaup_record_encode(&r, tmp, sizeof tmp);
+    ck_assert_int_gt(n, 0);
+    memcpy(ib->b + ib->n, tmp, (size_t)n);
+    ib->n += (size_t)n;
+}
+
+/* Feed SYNC{0}, then the inner records as one raw-deflate DATA stream. */
+static int feed_inner(const ibuf *ib)
+{
+    static uint8_t z[20000], outer[20100];
+    z_stream zs;
+    size_t zl, o = 0;
+    int n;
+    memset(&zs, 0, sizeof zs);
+    ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, -12, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)ib->b;
+    zs.avail_in = (uInt)ib->n;
+    zs.next_out = z;
+    zs.avail_out = sizeof z;
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    zl = sizeof z - zs.avail_out;
+    deflateEnd(&zs);
+    outer[o++] = OTAUP_REC_SYNC;
+    outer[o++] = 1;
+    outer[o++] = 0;
+    outer[o++] = OTAUP_REC_DATA;
+    n = otaup_varint_put((uint32_t)zl + 1u, outer + o, 5);
+    o += (size_t)n;
+    outer[o++] = OTAUP_DATA_RESET;
+    memcpy(outer + o, z, zl);
+    o += zl;
+    return otaup_exec_feed(&F.ex, outer, o);
+}
+
+static void istep(ibuf *ib, uint32_t len, int erase_it, const uint8_t *want)
+{
+    otaup_record r;
+    uint64_t h;
+    int i;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_STEP;
+    r.addr = SLOT;
+    r.len = len;
+    if (want != NULL) {
+        r.flags = OTAUP_STEP_HASH;
+        r.hash_len = 8;
+        h = XXH3_64bits(want, len);
+        for (i = 0; i < 8; i++) {
+            r.hash[i] = (uint8_t)(h >> (8 * i));
+        }
+    }
+    iput(ib, &r);
+    if (erase_it) {
+        memset(&r, 0, sizeof r);
+        r.type = OTAUP_REC_ERASE;
+        r.addr = SLOT;
+        r.len = S;
+        iput(ib, &r);
+    }
+}
+
+static void iend(ibuf *ib)
+{
+    otaup_record r;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_END;
+    iput(ib, &r);
+}
+
+START_TEST(test_compact_records)
+{
+    static ibuf ib;
+    static uint8_t want[S];
+    otaup_record r;
+    uint8_t enc[64];
+    size_t i;
+    /* a valid step: CFILL, PIECE (differences then literals), erased tail */
+    start();
+    memset(want, 0xFF, sizeof want);
+    memset(want, 0x33, 100);                  /* CFILL 100 x 0x33 */
+    memset(want + 100, 0x11, 40);             /* PIECE: 40 bytes of OLD (0x11) ... */
+    want[100 + 5] = 0x11 + 0x10;              /* ... two differences ... */
+    want[100 + 6] = (uint8_t)(0x11 + 0xF0);
+    want[140] = 0xAB;                         /* ... then 2 literals */
+    want[141] = 0xCD;
+    ib.n = 0;
+    istep(&ib, S, 1, want);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_CFILL;
+    r.len = 100;
+    r.value = 0x33;
+    iput(&ib, &r);
+    i = 0;
+    enc[i++] = 0x45; /* 5 zeros, 2 given */
+    enc[i++] = 0x10;
+    enc[i++] = 0xF0;
+    enc[i++] = 0x1F; /* 31 + 2 zeros: the rest of 40 */
+    enc[i++] = 0x02;
+    enc[i++] = 0xAB;
+    enc[i++] = 0xCD;
+    ipiece(&ib, 0, 40, 2, enc, i); /* CFILL moved T only: the source cursor is still at SLOT */
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), 0);
+    ck_assert_uint_gt(writes(), 0);
+    ck_assert_mem_eq(otaup_simflash_data(F.sim), want, S);
+}
+END_TEST
+
+START_TEST(test_compact_hostile)
+{
+    static ibuf ib;
+    otaup_record r;
+    static const uint8_t over[] = { 0x05, 0xAA };           /* 5 zeros of 4 */
+    static const uint8_t more_lit[] = { 0x04, 0xAA, 0xBB }; /* 4 zeros, then 2 literals of 1 */
+    static const uint8_t short_d[] = { 0x02, 0x01, 0x01 };  /* 4 of 10 covered, body ends */
+    static const uint8_t ok[] = { 0x04, 0xAA };
+    int rc;
+    start();
+    /* compact records outside the inner stream */
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_CFILL;
+    r.len = 4;
+    ck_assert_int_eq(step(0, SLOT, S), 0);
+    ck_assert_int_eq(feed(&r), OTAUP_E_DELTA_CORRUPT);
+    /* a group past the differences */
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    ipiece(&ib, 0, 4, 1, over, sizeof over);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_MSG_FIELD);
+    /* more literal bytes than announced */
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    ipiece(&ib, 0, 4, 1, more_lit, sizeof more_lit);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_MSG_LENGTH);
+    /* differences that do not cover dlen */
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    ipiece(&ib, 0, 10, 2, short_d, sizeof short_d);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_MSG_LENGTH);
+    /* past the window: a piece, a fill */
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_CFILL;
+    r.len = S - 4;
+    iput(&ib, &r);
+    ipiece(&ib, 0, 4, 1, ok, sizeof ok);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_STAGING);
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    r.len = S + 1;
+    iput(&ib, &r);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_STAGING);
+    /* a source in the journal, and one past the device */
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    ipiece(&ib, (int32_t)(JOURNAL - SLOT), 4, 1, ok, sizeof ok);
+    iend(&ib);
+    ck_assert_int_eq(feed_inner(&ib), OTAUP_E_PROTECTED);
+    ib.n = 0;
+    istep(&ib, S, 1, NULL);
+    ipiece(&ib, -(int32_t)(SLOT - 16), 4, 1, ok, sizeof ok);
+    iend(&ib);
+    rc = feed_inner(&ib);
+    ck_assert_int_eq(rc, OTAUP_E_RANGE);
+    ck_assert_uint_eq(writes(), 0);
+}
+END_TEST
+
 START_TEST(test_abort_rules)
 {
     start();
@@ -364,6 +566,8 @@ int main(void)
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_reserved_without_hook);
     tcase_add_test(tc, test_abort_rules);
+    tcase_add_test(tc, test_compact_records);
+    tcase_add_test(tc, test_compact_hostile);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -69,6 +69,15 @@ static size_t samples(otaup_record *out)
     r = mk(OTAUP_REC_BLOB); r.data = g_bytes + 2000; r.data_len = 129; out[n++] = r;
     r = mk(OTAUP_REC_BLOB); out[n++] = r;
     r = mk(OTAUP_REC_SYNC); r.index = 128; out[n++] = r;
+    /* compact records: the example of docs/delta-format.md, then extremes */
+    r = mk(OTAUP_REC_PIECE); r.src = 64; r.len = 20; r.lit = 2;
+    r.data = (const uint8_t *)"\x43\x10\xFF\x0F\xAA\xBB"; r.data_len = 6; out[n++] = r;
+    r = mk(OTAUP_REC_PIECE); r.src = (uint32_t)-5; r.len = 0; r.lit = 3; r.data = g_bytes; r.data_len = 3;
+    out[n++] = r;
+    r = mk(OTAUP_REC_PIECE); r.src = 0x80000000u; r.len = 0xFFFFFFFEu; r.lit = 1; r.data = g_bytes + 9;
+    r.data_len = 200; out[n++] = r;
+    r = mk(OTAUP_REC_CFILL); r.len = 1; r.value = 0xFF; out[n++] = r;
+    r = mk(OTAUP_REC_CFILL); r.len = 0xFFFFFFFFu; r.value = 0; out[n++] = r;
     return n;
 }
 
@@ -84,6 +93,7 @@ static void assert_rec_eq(const otaup_record *a, const otaup_record *b)
     ck_assert_uint_eq(a->addr, b->addr);
     ck_assert_uint_eq(a->len, b->len);
     ck_assert_uint_eq(a->src, b->src);
+    ck_assert_uint_eq(a->lit, b->lit);
     ck_assert_mem_eq(a->hash, b->hash, a->hash_len);
     ck_assert_uint_eq(a->data_len, b->data_len);
     if (a->data_len != 0) {
@@ -171,6 +181,7 @@ START_TEST(test_round_trip_every_type)
     for (i = OTAUP_REC_ERASE; i <= OTAUP_REC_SYNC; i++) {
         ck_assert_msg(seen[i], "type 0x%02x has no sample", (unsigned)i);
     }
+    ck_assert(seen[OTAUP_REC_PIECE] && seen[OTAUP_REC_CFILL]);
 }
 END_TEST
 
@@ -184,6 +195,8 @@ START_TEST(test_known_bytes)
     static const uint8_t step[] = { 0x27, 0x0C, 0x05, 0x10, 0x20, 0x01, 1, 2, 3, 4, 5, 6, 7, 8 };
     static const uint8_t write_i[] = { 0x21, 0x06, 0x10, 0x03, 0x00, 0xAA, 0xBB, 0xCC };
     static const uint8_t wdata[] = { 0xAA, 0xBB, 0xCC };
+    static const uint8_t piece[] = { 0x30, 0x0A, 0x80, 0x01, 0x14, 0x02, 0x43, 0x10, 0xFF, 0x0F, 0xAA, 0xBB };
+    static const uint8_t cfill[] = { 0x31, 0x03, 0x80, 0x01, 0xFF };
     r.addr = 0x4000; r.src = 0; r.len = 128; /* src - addr = -16384: zigzag 32767 */
     ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), (int)sizeof copy_back);
     ck_assert_mem_eq(buf, copy_back, sizeof copy_back);
@@ -197,6 +210,13 @@ START_TEST(test_known_bytes)
     r = mk(OTAUP_REC_WRITE); r.addr = 0x10; r.len = 3; r.data = wdata; r.data_len = 3;
     ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), (int)sizeof write_i);
     ck_assert_mem_eq(buf, write_i, sizeof write_i);
+    /* the PIECE example of docs/delta-format.md */
+    r = mk(OTAUP_REC_PIECE); r.src = 64; r.len = 20; r.lit = 2; r.data = piece + 6; r.data_len = 6;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), (int)sizeof piece);
+    ck_assert_mem_eq(buf, piece, sizeof piece);
+    r = mk(OTAUP_REC_CFILL); r.len = 128; r.value = 0xFF;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), (int)sizeof cfill);
+    ck_assert_mem_eq(buf, cfill, sizeof cfill);
 }
 END_TEST
 
@@ -240,9 +260,13 @@ START_TEST(test_every_truncation)
         /* a body cut short is malformed, except for the byte runs of DATA/BLOB */
         for (int k = 0; k < len - hlen; k++) {
             int rc = otaup_record_decode_body(s[i].type, buf + hlen, (size_t)k, &d);
+            int fixed = len - hlen - (int)s[i].data_len;
             if (s[i].type == OTAUP_REC_BLOB || (s[i].type == OTAUP_REC_DATA && k >= 1)) {
                 ck_assert_int_eq(rc, 0);
                 ck_assert_uint_eq(d.data_len, (uint32_t)k - (s[i].type == OTAUP_REC_DATA));
+            } else if (s[i].type == OTAUP_REC_PIECE && s[i].len > 0 && k - fixed > (int)s[i].lit) {
+                /* the codec cannot see where the differences end: the executor does */
+                ck_assert_int_eq(rc, 0);
             } else {
                 ck_assert_msg(rc == OTAUP_E_MSG_LENGTH, "type 0x%02x body cut at %d: %d",
                               s[i].type, k, rc);
@@ -348,7 +372,7 @@ START_TEST(test_reserved_types)
     int t;
     for (t = 0; t < 256; t++) {
         uint8_t b[3] = { (uint8_t)t, 0x01, 0x00 };
-        int known = t >= 0x20 && t <= 0x2A;
+        int known = (t >= 0x20 && t <= 0x2A) || t == OTAUP_REC_PIECE || t == OTAUP_REC_CFILL;
         if (known) {
             continue;
         }
@@ -556,6 +580,167 @@ static size_t build_stream(uint8_t *out, size_t cap)
 
 static struct log g_want, g_got;
 
+/* ---- compact records and sparse differences ------------------------------- */
+
+START_TEST(test_compact_rules)
+{
+    otaup_record d, r;
+    uint8_t buf[64];
+    /* PIECE without target bytes; longer than 32 bits; CFILL of nothing */
+    static const uint8_t empty[] = { 0x30, 0x03, 0x00, 0x00, 0x00 };
+    static const uint8_t wide[] = { 0x30, 0x08, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01, 0xAA };
+    static const uint8_t cf0[] = { 0x31, 0x02, 0x00, 0xFF };
+    /* differences announced but no byte for them (only the literals) */
+    static const uint8_t nodiff[] = { 0x30, 0x05, 0x00, 0x04, 0x02, 0xAA, 0xBB };
+    /* no differences announced, but more bytes than the literals / fewer */
+    static const uint8_t extra[] = { 0x30, 0x06, 0x00, 0x00, 0x02, 0xAA, 0xBB, 0xCC };
+    static const uint8_t fewer[] = { 0x30, 0x04, 0x00, 0x00, 0x02, 0xAA };
+    ck_assert_int_eq(otaup_record_decode(empty, sizeof empty, &d), OTAUP_E_MSG_FIELD);
+    ck_assert_int_eq(otaup_record_decode(wide, sizeof wide, &d), OTAUP_E_MSG_FIELD);
+    ck_assert_int_eq(otaup_record_decode(cf0, sizeof cf0, &d), OTAUP_E_MSG_FIELD);
+    ck_assert_int_eq(otaup_record_decode(nodiff, sizeof nodiff, &d), OTAUP_E_MSG_LENGTH);
+    ck_assert_int_eq(otaup_record_decode(extra, sizeof extra, &d), OTAUP_E_MSG_LENGTH);
+    ck_assert_int_eq(otaup_record_decode(fewer, sizeof fewer, &d), OTAUP_E_MSG_LENGTH);
+    /* the encoder refuses what the decoder refuses */
+    r = mk(OTAUP_REC_PIECE);
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), OTAUP_E_INVAL);
+    r.len = 4; r.lit = 2; r.data = g_bytes; r.data_len = 2;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), OTAUP_E_INVAL);
+    r.len = 0; r.data_len = 3;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), OTAUP_E_INVAL);
+    r.len = 0xFFFFFFFFu; r.lit = 1; r.data_len = 3;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), OTAUP_E_INVAL);
+    r = mk(OTAUP_REC_CFILL);
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), OTAUP_E_INVAL);
+    /* the seek is signed: -1 is zigzag 1 */
+    r = mk(OTAUP_REC_PIECE); r.src = 0xFFFFFFFFu; r.len = 0; r.lit = 1; r.data = g_bytes; r.data_len = 1;
+    ck_assert_int_eq(otaup_record_encode(&r, buf, sizeof buf), 6);
+    ck_assert_uint_eq(buf[2], 0x01);
+}
+END_TEST
+
+/* A test encoder of sparse differences that splits groups at random and
+ * uses every escape (not the planner's encoder). */
+static size_t sparse_enc(const uint8_t *d, uint32_t len, uint8_t *out, uint32_t *rng)
+{
+    size_t o = 0;
+    uint32_t i = 0;
+    while (i < len) {
+        uint32_t z = 0, n = 0, k;
+        while (i + z < len && d[i + z] == 0) {
+            z++;
+        }
+        *rng = *rng * 1103515245u + 12345u;
+        if (z > 0 && (*rng >> 16) % 3u == 0) {
+            z = 1 + (*rng >> 8) % z; /* fewer zeros here: the rest as given bytes or another group */
+        }
+        while (i + z + n < len && (d[i + z + n] != 0 || (*rng & 1u))) {
+            n++;
+            if (n > 40u) {
+                break;
+            }
+        }
+        if (z + n == 0) {
+            n = 1;
+        }
+        out[o++] = (uint8_t)((n < 7u ? n : 7u) << 5 | (z < 31u ? z : 31u));
+        if (z >= 31u) {
+            o += (size_t)otaup_varint_put(z - 31u, out + o, 5);
+        }
+        if (n >= 7u) {
+            o += (size_t)otaup_varint_put(n - 7u, out + o, 5);
+        }
+        for (k = 0; k < n; k++) {
+            out[o++] = d[i + z + k];
+        }
+        i += z + n;
+    }
+    return o;
+}
+
+START_TEST(test_sparse_round_trip)
+{
+    static uint8_t d[3000], enc[8000], got[3000];
+    uint32_t rng = 7, len, trial;
+    for (trial = 0; trial < 300; trial++) {
+        size_t n, split, off;
+        uint32_t i;
+        otaup_sparse sp;
+        len = 1 + trial * 10;
+        for (i = 0; i < len; i++) {
+            rng = rng * 1103515245u + 12345u;
+            d[i] = (rng >> 16) % (1u + trial % 7u) == 0 ? (uint8_t)(rng >> 24) : 0;
+        }
+        n = sparse_enc(d, len, enc, &rng);
+        enc[n] = 0x5A; /* a literal byte after the differences is not consumed */
+        for (split = 0; split <= n; split += 1u + n / 17u) {
+            memset(got, 0, len);
+            otaup_sparse_init(&sp, len);
+            ck_assert(!otaup_sparse_done(&sp));
+            ck_assert_int_eq(otaup_sparse_feed(&sp, enc, split, got), (int)split);
+            for (off = split; off < n + 1u && !otaup_sparse_done(&sp); off++) {
+                ck_assert_int_eq(otaup_sparse_feed(&sp, enc + off, 1, got), 1); /* byte by byte */
+            }
+            ck_assert(otaup_sparse_done(&sp));
+            ck_assert_uint_eq(off, n);
+            ck_assert_int_eq(otaup_sparse_feed(&sp, enc + n, 1, got), 0);
+            ck_assert_mem_eq(got, d, len);
+        }
+        /* whole, with the trailing byte: stops at the end of the differences */
+        memset(got, 1, len);
+        otaup_sparse_init(&sp, len);
+        ck_assert_int_eq(otaup_sparse_feed(&sp, enc, n + 1u, got), (int)n);
+        for (i = 0; i < len; i++) {
+            ck_assert_uint_eq(got[i], (uint8_t)(1u + d[i])); /* differences add */
+        }
+        /* parse only */
+        otaup_sparse_init(&sp, len);
+        ck_assert_int_eq(otaup_sparse_feed(&sp, enc, n, NULL), (int)n);
+        /* every cut is incomplete */
+        for (split = 0; split < n; split++) {
+            otaup_sparse_init(&sp, len);
+            ck_assert_int_eq(otaup_sparse_feed(&sp, enc, split, NULL), (int)split);
+            ck_assert(!otaup_sparse_done(&sp));
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_sparse_malformed)
+{
+    static const struct {
+        uint32_t len;
+        uint8_t b[8];
+        size_t n;
+    } bad[] = {
+        { 4, { 0x00 }, 1 },                         /* empty group */
+        { 4, { 0x05 }, 1 },                         /* 5 zeros of 4 */
+        { 4, { 0x62, 1, 2, 3 }, 4 },                /* 2 zeros + 3 bytes of 4 */
+        { 100, { 0x1F, 0x80, 0x00 }, 3 },           /* extension not in shortest form */
+        { 100, { 0x1F, 0x80, 0x80, 0x80, 0x80, 0x10 }, 6 }, /* extension past 32 bits */
+        { 100, { 0x1F, 0x46 }, 2 },                 /* 31 + 70 zeros of 100 */
+        { 0xFFFFFFF0u, { 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F }, 6 }, /* 31 + 2^32-1: no wrap */
+        { 20, { 0xE0, 0x0E }, 2 },                  /* 7 + 14 bytes of 20 */
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        otaup_sparse sp;
+        otaup_sparse_init(&sp, bad[i].len);
+        ck_assert_msg(otaup_sparse_feed(&sp, bad[i].b, bad[i].n, NULL) == OTAUP_E_MSG_FIELD, "case %zu", i);
+    }
+    {
+        otaup_sparse sp;
+        otaup_sparse_init(&sp, 4);
+        ck_assert_int_eq(otaup_sparse_feed(NULL, bad[0].b, 1, NULL), OTAUP_E_INVAL);
+        ck_assert_int_eq(otaup_sparse_feed(&sp, NULL, 1, NULL), OTAUP_E_INVAL);
+        /* a zero length is covered at once */
+        otaup_sparse_init(&sp, 0);
+        ck_assert(otaup_sparse_done(&sp));
+        ck_assert_int_eq(otaup_sparse_feed(&sp, bad[0].b, 1, NULL), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_stream_every_split)
 {
     static uint8_t st[8192];
@@ -703,6 +888,9 @@ int main(void)
     tcase_add_test(tc, test_bad_fields);
     tcase_add_test(tc, test_reserved_types);
     tcase_add_test(tc, test_encode_errors);
+    tcase_add_test(tc, test_compact_rules);
+    tcase_add_test(tc, test_sparse_round_trip);
+    tcase_add_test(tc, test_sparse_malformed);
     tcase_add_test(tc, test_stream_every_split);
     tcase_add_test(tc, test_stream_errors_every_split);
     tcase_add_test(tc, test_stream_events_and_idle);

@@ -211,7 +211,9 @@ typedef struct otaup_exec {
     uint8_t blob_started;
     uint8_t cur_type;            /* inner record in progress with bytes */
     uint8_t cur_enc;
-    uint32_t cur_off, cur_left;  /* INLINE WRITE/DIFF target cursor */
+    uint32_t cur_off, cur_left;  /* INLINE WRITE/DIFF target cursor; PIECE: literals to come */
+    uint32_t ct, cs;             /* compact records: target and source cursors */
+    otaup_sparse sp;             /* PIECE: its sparse differences */
     otaup_region erases[OTAUP_CONFIG_STEP_ERASES_MAX];
     uint32_t nerases;
     otaup_region sources[OTAUP_CONFIG_STEP_SOURCES_MAX];

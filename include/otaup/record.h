@@ -16,6 +16,11 @@
  * malformed. `src` is stored as zigzag(src - addr) so that nearby copies
  * cost one or two bytes. Hashes are raw bytes (XXH3-64 little-endian).
  *
+ * The compact records PIECE and CFILL exist only in the inner stream,
+ * inside a step: their target address is the step's cursor and their
+ * source is relative to the end of the previous piece's source
+ * (docs/delta-format.md, "Compact records").
+ *
  * Encoder and decoder: C99, no heap, caller buffers, safe on hostile
  * input; every length is checked before use.
  */
@@ -43,7 +48,10 @@ typedef enum otaup_rec_type {
     OTAUP_REC_STEP = 0x27,   /**< begin step `index`: staging window and its hash */
     OTAUP_REC_END = 0x28,    /**< end step `index`: verify, erase, program, journal */
     OTAUP_REC_BLOB = 0x29,   /**< bytes for the step's deferred WRITE/DIFF records */
-    OTAUP_REC_SYNC = 0x2A    /**< restart point: the next step is `index` */
+    OTAUP_REC_SYNC = 0x2A,   /**< restart point: the next step is `index` */
+    /* 0x2B..0x2F: security records and the BATCH message type */
+    OTAUP_REC_PIECE = 0x30,  /**< inner stream: bytes of OLD plus sparse differences, then literals */
+    OTAUP_REC_CFILL = 0x31   /**< inner stream: a run of one value at the cursor */
 } otaup_rec_type;
 
 /** WRITE/DIFF: where the bytes come from. */
@@ -80,9 +88,12 @@ typedef struct otaup_record {
     uint32_t index;    /**< STEP, END, SYNC: step number */
     uint32_t addr;     /**< target address */
     uint32_t len;      /**< target length in bytes */
-    uint32_t src;      /**< COPY, DIFF: source address (absolute) */
+    uint32_t src;      /**< COPY, DIFF: source address (absolute); PIECE: the seek, a signed
+                            offset from the source cursor (two's complement) */
+    uint32_t lit;      /**< PIECE: literal bytes after the `len` difference bytes */
     uint8_t hash[OTAUP_HASH_MAX]; /**< VERIFY: expected hash; STEP: XXH3-64 LE of the window */
-    const uint8_t *data;  /**< inline bytes: WRITE/DIFF (INLINE), DATA, BLOB */
+    const uint8_t *data;  /**< inline bytes: WRITE/DIFF (INLINE), DATA, BLOB; PIECE: the sparse
+                               differences, then `lit` literal bytes */
     uint32_t data_len;    /**< number of bytes at data */
 } otaup_record;
 
@@ -134,6 +145,38 @@ int otaup_varint_put(uint32_t v, uint8_t *out, size_t cap);
  * first, OTAUP_E_MSG_FIELD if overlong, too large or not shortest form.
  */
 int otaup_varint_get(const uint8_t *in, size_t len, uint32_t *v);
+
+/* ---- sparse differences (PIECE) ------------------------------------------- */
+
+/**
+ * Decoder of the sparse differences of a PIECE: groups of
+ * [token u8: z = token & 31, n = token >> 5][varint: z += 31 + v, if z == 31]
+ * [varint: n += 7 + v, if n == 7][n bytes], covering exactly `len` bytes
+ * (docs/delta-format.md). Fixed size, no heap; any chunking.
+ */
+typedef struct otaup_sparse {
+    uint32_t len;   /**< bytes the differences cover */
+    uint32_t pos;   /**< bytes covered so far */
+    uint32_t z, n;  /**< current group: zeros, then given bytes still to come */
+    uint32_t acc;   /**< varint being read */
+    uint8_t state;
+    uint8_t shift;
+} otaup_sparse;
+
+/** Start decoding differences that cover `len` bytes. */
+void otaup_sparse_init(otaup_sparse *s, uint32_t len);
+
+/**
+ * Decode from in[0..n). Each difference is added (mod 256) to out[i],
+ * i counted from the start of the covered range (out may be NULL: parse
+ * only). Stops after the group that completes `len`: returns the number
+ * of bytes consumed (<= n), or OTAUP_E_MSG_FIELD (an empty group, a group
+ * that passes `len`, a malformed varint). OTAUP_E_INVAL for bad arguments.
+ */
+int otaup_sparse_feed(otaup_sparse *s, const uint8_t *in, size_t n, uint8_t *out);
+
+/** 1 once the differences cover their `len` bytes. */
+int otaup_sparse_done(const otaup_sparse *s);
 
 /* ---- streaming record parser -------------------------------------------- */
 

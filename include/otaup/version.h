@@ -23,7 +23,7 @@
 /** Command protocol version spoken on the wire (frame header byte 2). */
 #define OTAUP_PROTO_VERSION 1
 /** Delta container format version (delta header). */
-#define OTAUP_DELTA_FORMAT_VERSION 1
+#define OTAUP_DELTA_FORMAT_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {

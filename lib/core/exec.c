@@ -526,6 +526,7 @@ OTAUP_RAMFUNC static int step_begin(otaup_exec *ex, const otaup_record *rec)
     ex->src_w_mask = ex->src_r_mask = 0;
     ex->cur_type = 0;
     ex->in_step = 1;
+    ex->ct = ex->cs = rec->addr; /* compact records start at the window */
     if (ex->replay) {
         return 0;
     }
@@ -1319,6 +1320,32 @@ OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
 
 /* ---- record events (inner stream, and non-DATA outer records) -------- */
 
+/* PIECE / CFILL at the cursors (docs/delta-format.md, "Compact records"). */
+OTAUP_RAMFUNC static int compact_head(otaup_exec *ex, const otaup_record *rec, int live)
+{
+    uint32_t t = ex->ct, src = ex->cs + rec->src, n = rec->len;
+    int rc;
+    if (rec->type == OTAUP_REC_PIECE) {
+        n += rec->lit;
+        ex->cs = src + rec->len;
+        otaup_sparse_init(&ex->sp, rec->len);
+        ex->cur_type = OTAUP_REC_PIECE;
+        ex->cur_off = t - ex->s_addr;
+        ex->cur_left = rec->lit;
+    }
+    ex->ct = t + n;
+    if (!live) {
+        return 0;
+    }
+    rc = check_in_window(ex, t, n);
+    if (rc == 0 && rec->type == OTAUP_REC_CFILL) {
+        memset(ex->staging + (t - ex->s_addr), rec->value, n);
+    } else if (rc == 0 && rec->len > 0) {
+        rc = read_source(ex, ex->staging + (t - ex->s_addr), src, rec->len);
+    }
+    return rc;
+}
+
 OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
 {
     int rc;
@@ -1354,6 +1381,8 @@ OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
     case OTAUP_REC_DIFF:
     case OTAUP_REC_FILL:
     case OTAUP_REC_BLOB:
+    case OTAUP_REC_PIECE:
+    case OTAUP_REC_CFILL:
         break;
     case OTAUP_REC_DATA:
     default:
@@ -1365,6 +1394,9 @@ OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
     if (rec->type == OTAUP_REC_BLOB) {
         ex->cur_type = OTAUP_REC_BLOB;
         return 0;
+    }
+    if (rec->type >= OTAUP_REC_PIECE) {
+        return compact_head(ex, rec, live);
     }
     if (live) {
         rc = check_in_window(ex, rec->addr, rec->len);
@@ -1412,6 +1444,23 @@ OTAUP_RAMFUNC static int rec_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n)
     int live = ex->in_step && !ex->replay && !ex->from_scratch;
     if (ex->cur_type == OTAUP_REC_BLOB) {
         return blob_bytes(ex, p, n);
+    }
+    if (ex->cur_type == OTAUP_REC_PIECE) {
+        /* sparse differences, then the literal bytes */
+        int used = otaup_sparse_feed(&ex->sp, p, n, live ? ex->staging + ex->cur_off : NULL);
+        if (used < 0) {
+            return used;
+        }
+        n -= (uint32_t)used;
+        if (n > ex->cur_left) {
+            return OTAUP_E_MSG_LENGTH;
+        }
+        if (live && n > 0) {
+            /* the literals end where the piece ends: at the cursor */
+            memcpy(ex->staging + (ex->ct - ex->s_addr) - ex->cur_left, p + used, n);
+        }
+        ex->cur_left -= n;
+        return 0;
     }
     if (live && ex->cur_type == OTAUP_REC_WRITE) {
         memcpy(ex->staging + ex->cur_off, p, n);
@@ -1534,7 +1583,11 @@ OTAUP_RAMFUNC static int inner_feed(otaup_exec *ex, const uint8_t *in, size_t le
             }
             rc = rec_bytes(ex, p->rec.data, p->rec.data_len);
         } else {
-            rc = 0;
+            /* DONE: a PIECE's differences and literals fill its body exactly */
+            rc = ex->cur_type == OTAUP_REC_PIECE && (!otaup_sparse_done(&ex->sp) || ex->cur_left != 0)
+                     ? OTAUP_E_MSG_LENGTH
+                     : 0;
+            ex->cur_type = 0;
         }
         if (rc != 0) {
             return rc;
@@ -1604,6 +1657,8 @@ OTAUP_RAMFUNC static int outer_feed(otaup_exec *ex, const uint8_t *in, size_t le
                 } else if (!ex->inflating || ex->need_reset) {
                     rc = OTAUP_E_DELTA_CORRUPT;
                 }
+            } else if (p->rec.type >= OTAUP_REC_PIECE) {
+                rc = OTAUP_E_DELTA_CORRUPT; /* compact records live in the inner stream only */
             } else {
                 rc = rec_head(ex, &p->rec);
             }

@@ -94,14 +94,15 @@ static OTAUP_RAMFUNC uint32_t zz_decode(uint32_t z, uint32_t addr)
 
 static OTAUP_RAMFUNC int type_known(uint8_t type)
 {
-    return type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC;
+    return (type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC) || type == OTAUP_REC_PIECE ||
+           type == OTAUP_REC_CFILL;
 }
 
 /* Records whose body ends in a run of bytes (the rest are fixed-size). */
 static OTAUP_RAMFUNC int type_has_bytes(uint8_t type)
 {
     return type == OTAUP_REC_WRITE || type == OTAUP_REC_DIFF || type == OTAUP_REC_DATA ||
-           type == OTAUP_REC_BLOB;
+           type == OTAUP_REC_BLOB || type == OTAUP_REC_PIECE;
 }
 
 /* Largest body of a fixed-size record type (varints at 5 bytes). */
@@ -111,6 +112,7 @@ static OTAUP_RAMFUNC uint32_t fixed_body_max(uint8_t type)
     case OTAUP_REC_ERASE: return 10u;
     case OTAUP_REC_COPY: return 15u;
     case OTAUP_REC_FILL: return 11u;
+    case OTAUP_REC_CFILL: return 6u;
     case OTAUP_REC_VERIFY: return 11u + OTAUP_HASH_MAX;
     case OTAUP_REC_STEP: return 16u + 8u;
     case OTAUP_REC_END:
@@ -277,6 +279,22 @@ static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, 
     case OTAUP_REC_SYNC:
         RD(rd_varint(&r, &rec->index));
         break;
+    case OTAUP_REC_PIECE:
+        RD(rd_varint(&r, &v));
+        rec->src = zz_decode(v, 0);
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_varint(&r, &rec->lit));
+        if ((rec->len == 0 && rec->lit == 0) || rec->len > 0xFFFFFFFFu - rec->lit) {
+            return OTAUP_E_MSG_FIELD; /* empty, or longer than 32 bits */
+        }
+        break;
+    case OTAUP_REC_CFILL:
+        RD(rd_varint(&r, &rec->len));
+        RD(rd_byte(&r, &rec->value));
+        if (rec->len == 0) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        break;
     case OTAUP_REC_BLOB:
     default:
         break;
@@ -311,6 +329,10 @@ static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, 
     } else if (type == OTAUP_REC_WRITE || type == OTAUP_REC_DIFF) {
         if (rest != (rec->enc == OTAUP_ENC_INLINE ? rec->len : 0u)) {
             return OTAUP_E_MSG_LENGTH; /* inline byte count differs from len */
+        }
+    } else if (type == OTAUP_REC_PIECE) {
+        if (rec->len == 0 ? rest != rec->lit : rest <= rec->lit) {
+            return OTAUP_E_MSG_LENGTH; /* no room for the differences, or bytes without them */
         }
     }
     rec->data = NULL;
@@ -475,6 +497,25 @@ static OTAUP_RAMFUNC int rec_fixed(const otaup_record *rec, uint8_t *h, const ui
     case OTAUP_REC_SYNC:
         n += put_v(h + n, rec->index);
         break;
+    case OTAUP_REC_PIECE:
+        if ((rec->len == 0 && rec->lit == 0) || rec->len > 0xFFFFFFFFu - rec->lit ||
+            (rec->data == NULL && rec->data_len != 0) ||
+            (rec->len == 0 ? rec->data_len != rec->lit : rec->data_len <= rec->lit)) {
+            return OTAUP_E_INVAL;
+        }
+        n += put_v(h + n, zz_encode(rec->src, 0));
+        n += put_v(h + n, rec->len);
+        n += put_v(h + n, rec->lit);
+        *data = rec->data;
+        *data_len = rec->data_len;
+        break;
+    case OTAUP_REC_CFILL:
+        if (rec->len == 0) {
+            return OTAUP_E_INVAL;
+        }
+        n += put_v(h + n, rec->len);
+        h[n++] = rec->value;
+        break;
     default:
         return OTAUP_E_INVAL;
     }
@@ -535,6 +576,98 @@ OTAUP_RAMFUNC int otaup_record_encode(const otaup_record *rec, uint8_t *out, siz
         memcpy(out + 1 + lv + n, data, data_len);
     }
     return (int)total;
+}
+
+/* ---- sparse differences -------------------------------------------------- */
+
+enum { SP_TOKEN = 0, SP_ZEXT, SP_NEXT, SP_BYTES };
+
+OTAUP_RAMFUNC void otaup_sparse_init(otaup_sparse *s, uint32_t len)
+{
+    if (s != NULL) {
+        memset(s, 0, sizeof *s);
+        s->len = len;
+    }
+}
+
+OTAUP_RAMFUNC int otaup_sparse_done(const otaup_sparse *s)
+{
+    return s != NULL && s->state == SP_TOKEN && s->pos == s->len;
+}
+
+/* The group's counts are known: check them, skip the zeros. */
+static OTAUP_RAMFUNC int sp_group(otaup_sparse *s)
+{
+    uint32_t left = s->len - s->pos;
+    if ((s->z == 0 && s->n == 0) || s->z > left || s->n > left - s->z) {
+        return OTAUP_E_MSG_FIELD;
+    }
+    s->pos += s->z;
+    s->state = s->n > 0 ? SP_BYTES : SP_TOKEN;
+    return 0;
+}
+
+OTAUP_RAMFUNC int otaup_sparse_feed(otaup_sparse *s, const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t i = 0;
+    if (s == NULL || (in == NULL && n != 0) || n > 0x7FFFFFFFu) {
+        return OTAUP_E_INVAL;
+    }
+    while (i < n && !otaup_sparse_done(s)) {
+        uint8_t b = in[i];
+        if (s->state == SP_BYTES) {
+            uint32_t k, take = s->n < n - i ? s->n : (uint32_t)(n - i);
+            if (out != NULL) {
+                for (k = 0; k < take; k++) {
+                    out[s->pos + k] = (uint8_t)(out[s->pos + k] + in[i + k]);
+                }
+            }
+            s->pos += take;
+            s->n -= take;
+            i += take;
+            if (s->n == 0) {
+                s->state = SP_TOKEN;
+            }
+            continue;
+        }
+        i++;
+        if (s->state == SP_TOKEN) {
+            s->z = b & 0x1Fu;
+            s->n = (uint32_t)b >> 5;
+            s->acc = 0;
+            s->shift = 0;
+            s->state = s->z == 31u ? SP_ZEXT : s->n == 7u ? SP_NEXT : SP_BYTES;
+        } else {
+            /* an extension varint (LEB128, shortest form, at most 32 bits) */
+            if ((s->shift == 28u && (b & 0xF0u) != 0) || (s->shift > 0 && b == 0)) {
+                return OTAUP_E_MSG_FIELD;
+            }
+            s->acc |= (uint32_t)(b & 0x7Fu) << s->shift;
+            s->shift = (uint8_t)(s->shift + 7u);
+            if ((b & 0x80u) != 0) {
+                continue;
+            }
+            /* no count beyond what is left (so no sum wraps) */
+            if (s->acc > s->len - s->pos || s->len - s->pos - s->acc < (s->state == SP_ZEXT ? 31u : 7u)) {
+                return OTAUP_E_MSG_FIELD;
+            }
+            if (s->state == SP_ZEXT) {
+                s->z = 31u + s->acc;
+            } else {
+                s->n = 7u + s->acc;
+            }
+            s->acc = 0;
+            s->shift = 0;
+            s->state = s->state == SP_ZEXT && s->n == 7u ? SP_NEXT : SP_BYTES;
+        }
+        if (s->state == SP_BYTES) {
+            int rc = sp_group(s);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return (int)i;
 }
 
 /* ---- streaming parser ---------------------------------------------------- */

@@ -22,7 +22,88 @@ typedef struct dec {
     uint64_t blob_len;     /* BLOB bytes received */
     dl_buf blob;
     uint64_t inner_total;
+    uint32_t ct, cs;       /* compact records: target and source cursors */
+    uint8_t *diff;         /* PIECE differences being decoded */
+    size_t diff_cap;
 } dec;
+
+/* A compact record inside the current step: ops at the cursors. */
+static int compact_record(dec *d, const otaup_record *r)
+{
+    otaup_plan *p = d->p;
+    const otaup_delta_header *h = &p->hdr;
+    otaup_plan_op op;
+    uint64_t end = (uint64_t)d->ct + r->len + (r->type == OTAUP_REC_PIECE ? r->lit : 0u);
+    int rc = 0;
+    if (!d->in_step || d->blob_len > 0 || end > (uint64_t)d->cur.addr + d->cur.len) {
+        return OTAUP_E_DELTA_CORRUPT;
+    }
+    memset(&op, 0, sizeof op);
+    op.addr = d->ct;
+    if (r->type == OTAUP_REC_CFILL) {
+        d->ct += r->len;
+        if (r->value == h->geo.erased) {
+            return 0; /* the staging buffer holds the erased value already */
+        }
+        op.type = OTAUP_REC_FILL;
+        op.len = r->len;
+        op.value = r->value;
+        return dl_plan_add_op(p, &op);
+    }
+    if (r->len > 0) {
+        otaup_sparse sp;
+        uint32_t k;
+        int used;
+        op.src = d->cs + r->src;
+        if (op.src < h->source_addr || (uint64_t)op.src + r->len > (uint64_t)h->source_addr + h->source_size) {
+            return OTAUP_E_DELTA_CORRUPT;
+        }
+        if (d->diff_cap < r->len) {
+            uint8_t *nb = realloc(d->diff, r->len);
+            if (nb == NULL) {
+                return OTAUP_E_NOMEM;
+            }
+            d->diff = nb;
+            d->diff_cap = r->len;
+        }
+        memset(d->diff, 0, r->len);
+        otaup_sparse_init(&sp, r->len);
+        used = otaup_sparse_feed(&sp, r->data, r->data_len, d->diff);
+        if (used < 0 || !otaup_sparse_done(&sp) || r->data_len - (uint32_t)used != r->lit) {
+            return OTAUP_E_DELTA_CORRUPT;
+        }
+        for (k = 0; k < r->len && d->diff[k] == 0; k++) {
+        }
+        op.len = r->len;
+        op.enc = OTAUP_ENC_INLINE;
+        if (k == r->len) {
+            op.type = OTAUP_REC_COPY; /* no differences */
+            op.enc = 0;
+        } else {
+            op.type = OTAUP_REC_DIFF;
+            rc = dl_plan_add_data(p, d->diff, r->len, &op.data_off);
+        }
+        if (rc == 0) {
+            rc = dl_plan_add_op(p, &op);
+        }
+        d->cs = op.src + r->len;
+    } else if (r->data_len != r->lit) {
+        return OTAUP_E_DELTA_CORRUPT;
+    }
+    if (rc == 0 && r->lit > 0) {
+        memset(&op, 0, sizeof op);
+        op.type = OTAUP_REC_WRITE;
+        op.addr = d->ct + r->len;
+        op.len = r->lit;
+        op.enc = OTAUP_ENC_INLINE;
+        rc = dl_plan_add_data(p, r->data + (r->data_len - r->lit), r->lit, &op.data_off);
+        if (rc == 0) {
+            rc = dl_plan_add_op(p, &op);
+        }
+    }
+    d->ct = (uint32_t)end;
+    return rc;
+}
 
 /* Assign the step's BLOB bytes to its deferred records: DIFFs first, then WRITEs. */
 static int close_step(dec *d)
@@ -81,6 +162,7 @@ static int inner_record(dec *d, const otaup_record *r)
             d->cur.hash = otaup_dl_get64(r->hash);
         }
         d->in_step = 1;
+        d->ct = d->cs = r->addr;
         d->deferred = 0;
         d->deferred_len = 0;
         d->blob_len = 0;
@@ -147,6 +229,9 @@ static int inner_record(dec *d, const otaup_record *r)
             d->deferred_len += r->len;
         }
         return dl_plan_add_op(p, &op);
+    case OTAUP_REC_PIECE:
+    case OTAUP_REC_CFILL:
+        return compact_record(d, r);
     default:
         return OTAUP_E_DELTA_CORRUPT;
     }
@@ -477,6 +562,7 @@ int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
     }
     dl_buf_free(&pend);
     dl_buf_free(&d.blob);
+    free(d.diff);
     if (rc < 0) {
         otaup_plan_free(p);
         return rc;

@@ -126,52 +126,91 @@ int dl_plan_add_data(otaup_plan *p, const uint8_t *data, size_t len, uint32_t *o
 
 /* ---- inner records ---------------------------------------------------------- */
 
-static void put_record(dl_buf *out, const otaup_record *rec, uint64_t *control)
+static void put_record(dl_buf *out, const otaup_record *rec, dl_enc_stats *es)
 {
     uint8_t head[OTAUP_RECORD_HEAD_MAX + 16];
-    int n;
-    if (rec->data_len > 0 && (rec->type == OTAUP_REC_BLOB ||
-                              ((rec->type == OTAUP_REC_WRITE || rec->type == OTAUP_REC_DIFF) &&
-                               rec->enc == OTAUP_ENC_INLINE))) {
-        /* encode the header part by hand: [type][body len][fields], then bytes */
-        otaup_record r2 = *rec;
-        uint8_t body[OTAUP_RECORD_HEAD_MAX];
-        int bl;
-        r2.data = NULL;
-        r2.data_len = 0;
-        if (rec->type == OTAUP_REC_BLOB) {
-            bl = 0;
-        } else {
-            r2.enc = OTAUP_ENC_DEFERRED; /* same fields, no bytes */
-            bl = otaup_record_encode_body(&r2, body, sizeof body);
-            if (bl < 0) {
-                out->oom = 1;
-                return;
-            }
-            body[bl - 1] = OTAUP_ENC_INLINE;
-        }
-        head[0] = rec->type;
-        n = 1 + otaup_dl_varint_put((uint32_t)bl + rec->data_len, head + 1);
-        dl_buf_put(out, head, (size_t)n);
-        dl_buf_put(out, body, (size_t)bl);
-        dl_buf_put(out, rec->data, rec->data_len);
-        *control += (uint64_t)n + (uint64_t)bl;
-        return;
-    }
-    n = otaup_record_encode(rec, head, sizeof head);
+    int n = otaup_record_encode(rec, head, sizeof head);
     if (n < 0) {
         out->oom = 1;
         return;
     }
     dl_buf_put(out, head, (size_t)n);
-    *control += (uint64_t)n;
+    es->control += (uint64_t)n;
 }
 
-void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st,
-                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes, size_t marks[3])
+void dl_sparse_encode(dl_buf *out, const uint8_t *d, uint32_t len)
+{
+    uint32_t i = 0;
+    while (i < len) {
+        uint32_t z = 0, n = 0;
+        uint8_t tok;
+        while (i + z < len && d[i + z] == 0) {
+            z++;
+        }
+        while (i + z + n < len && d[i + z + n] != 0) {
+            n++;
+        }
+        tok = (uint8_t)((n < 7u ? n : 7u) << 5 | (z < 31u ? z : 31u));
+        dl_buf_byte(out, tok);
+        if (z >= 31u) {
+            dl_buf_varint(out, z - 31u);
+        }
+        if (n >= 7u) {
+            dl_buf_varint(out, n - 7u);
+        }
+        dl_buf_put(out, d + i + z, n);
+        i += z + n;
+    }
+}
+
+/* A PIECE: [type][body length][seek][dlen][llen][sparse differences][literals]. */
+static void put_piece(dl_buf *out, uint32_t seek, const uint8_t *diff, uint32_t dlen, int copy,
+                      const uint8_t *lit, uint32_t llen, dl_buf *tmp, dl_enc_stats *es)
+{
+    uint8_t f[16];
+    size_t n = 0, body;
+    tmp->len = 0;
+    if (copy) {
+        /* equal bytes: one group of zeros */
+        dl_buf_byte(tmp, (uint8_t)(dlen < 31u ? dlen : 31u));
+        if (dlen >= 31u) {
+            dl_buf_varint(tmp, dlen - 31u);
+        }
+    } else {
+        dl_sparse_encode(tmp, diff, dlen);
+    }
+    n += (size_t)otaup_dl_varint_put(seek, f + n);
+    n += (size_t)otaup_dl_varint_put(dlen, f + n);
+    n += (size_t)otaup_dl_varint_put(llen, f + n);
+    body = n + tmp->len + llen;
+    dl_buf_byte(out, OTAUP_REC_PIECE);
+    dl_buf_varint(out, (uint32_t)body);
+    dl_buf_put(out, f, n);
+    dl_buf_put(out, tmp->p, tmp->len);
+    dl_buf_put(out, lit, llen);
+    es->control += 1u + (uint64_t)otaup_dl_varint_put((uint32_t)body, f) + n;
+    es->diff += tmp->len;
+    es->lit += llen;
+    if (llen >= DL_LIT_RUN_CUT && es->cuts != NULL) {
+        /* a long literal run: the encoder may give it a block of its own */
+        size_t c[2];
+        c[0] = out->len - llen;
+        c[1] = out->len;
+        dl_buf_put(es->cuts, c, sizeof c);
+    }
+}
+
+static uint32_t zigzag(uint32_t d)
+{
+    return (d << 1) ^ ((d & 0x80000000u) != 0 ? 0xFFFFFFFFu : 0u);
+}
+
+int dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st, dl_enc_stats *es)
 {
     otaup_record rec;
-    uint32_t i, pass;
+    dl_buf tmp = { 0 };
+    uint32_t i, t = st->addr, sc = st->addr;
+    int rc = 0;
     memset(&rec, 0, sizeof rec);
     rec.type = OTAUP_REC_STEP;
     rec.index = st->index;
@@ -182,68 +221,72 @@ void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *
         rec.hash_len = 8;
         otaup_dl_put64(rec.hash, st->hash);
     }
-    put_record(out, &rec, control);
-    for (i = 0; i < st->nops; i++) {
+    put_record(out, &rec, es);
+    for (i = 0; i < st->nops && rc == 0; i++) {
         const otaup_plan_op *op = &plan->ops[st->first_op + i];
-        memset(&rec, 0, sizeof rec);
-        rec.type = op->type;
-        rec.addr = op->addr;
-        rec.len = op->len;
-        rec.src = op->src;
-        rec.value = op->value;
-        rec.enc = op->enc;
-        if ((op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) && op->enc == OTAUP_ENC_INLINE) {
-            rec.data = plan->data + op->data_off;
-            rec.data_len = op->len;
-            if (op->type == OTAUP_REC_DIFF) {
-                *diff_bytes += op->len;
-            } else {
-                *lit_bytes += op->len;
-            }
-        }
-        put_record(out, &rec, control);
-    }
-    /* one BLOB: the deferred DIFF bytes, then the deferred WRITE bytes */
-    {
-        dl_buf blob = { 0 };
-        uint64_t nd = 0, nl = 0;
-        for (pass = 0; pass < 2; pass++) {
-            uint8_t want = pass == 0 ? OTAUP_REC_DIFF : OTAUP_REC_WRITE;
-            for (i = 0; i < st->nops; i++) {
-                const otaup_plan_op *op = &plan->ops[st->first_op + i];
-                if (op->type == want && op->enc == OTAUP_ENC_DEFERRED) {
-                    dl_buf_put(&blob, plan->data + op->data_off, op->len);
-                    if (pass == 0) {
-                        nd += op->len;
-                    } else {
-                        nl += op->len;
-                    }
-                }
-            }
-        }
-        if (blob.oom) {
-            out->oom = 1;
-        }
-        if (blob.len > 0) {
+        if (op->type == OTAUP_REC_ERASE) {
             memset(&rec, 0, sizeof rec);
-            rec.type = OTAUP_REC_BLOB;
-            rec.data = blob.p;
-            rec.data_len = (uint32_t)blob.len;
-            put_record(out, &rec, control);
+            rec.type = OTAUP_REC_ERASE;
+            rec.addr = op->addr;
+            rec.len = op->len;
+            put_record(out, &rec, es);
+            continue;
         }
-        if (marks != NULL) {
-            marks[2] = out->len;
-            marks[1] = out->len - nl;
-            marks[0] = out->len - nl - nd;
+        if (op->addr < t || op->len == 0) {
+            rc = OTAUP_E_PLAN; /* records must follow each other */
+            break;
         }
-        *diff_bytes += nd;
-        *lit_bytes += nl;
-        dl_buf_free(&blob);
+        if (op->addr > t) {
+            /* a run the records do not write: the erased value */
+            memset(&rec, 0, sizeof rec);
+            rec.type = OTAUP_REC_CFILL;
+            rec.len = op->addr - t;
+            rec.value = plan->hdr.geo.erased;
+            put_record(out, &rec, es);
+        }
+        switch (op->type) {
+        case OTAUP_REC_FILL:
+            memset(&rec, 0, sizeof rec);
+            rec.type = OTAUP_REC_CFILL;
+            rec.len = op->len;
+            rec.value = op->value;
+            put_record(out, &rec, es);
+            t = op->addr + op->len;
+            break;
+        case OTAUP_REC_WRITE:
+            put_piece(out, 0, NULL, 0, 0, plan->data + op->data_off, op->len, &tmp, es);
+            t = op->addr + op->len;
+            break;
+        case OTAUP_REC_COPY:
+        case OTAUP_REC_DIFF: {
+            /* with the literal run that follows it, if any */
+            const otaup_plan_op *w = i + 1 < st->nops ? &plan->ops[st->first_op + i + 1] : NULL;
+            int with_lit = w != NULL && w->type == OTAUP_REC_WRITE && w->addr == op->addr + op->len;
+            put_piece(out, zigzag(op->src - sc), op->type == OTAUP_REC_DIFF ? plan->data + op->data_off : NULL,
+                      op->len, op->type == OTAUP_REC_COPY, with_lit ? plan->data + w->data_off : NULL,
+                      with_lit ? w->len : 0, &tmp, es);
+            sc = op->src + op->len;
+            t = op->addr + op->len + (with_lit ? w->len : 0);
+            i += with_lit ? 1u : 0u;
+            break;
+        }
+        default:
+            rc = OTAUP_E_PLAN;
+            break;
+        }
+    }
+    dl_buf_free(&tmp);
+    if (rc == 0 && t > st->addr + st->len) {
+        rc = OTAUP_E_PLAN;
     }
     memset(&rec, 0, sizeof rec);
     rec.type = OTAUP_REC_END;
     rec.index = st->index;
-    put_record(out, &rec, control);
+    put_record(out, &rec, es);
+    if (rc == 0 && (out->oom || tmp.oom)) {
+        rc = OTAUP_E_NOMEM;
+    }
+    return rc;
 }
 
 /* ---- container ---------------------------------------------------------------- */
@@ -259,44 +302,31 @@ static void put_outer(dl_buf *body, uint8_t type, const uint8_t *fields, size_t 
     dl_buf_put(body, data, dlen);
 }
 
-/* Sections (records / differences / literals) at least this long (input
- * bytes) end their deflate block, so that each block's Huffman codes fit
- * one kind of data. */
-#define BLOCK_SPLIT_MIN 16384u
-
-/* Compress one segment (steps [a, b)) as a fresh raw-deflate stream into DATA records. */
-static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *step_off, const size_t *marks,
-                        uint32_t a, uint32_t b, int level, dl_buf *body)
+/* Compress one segment (inner bytes [from, to)) as a fresh raw-deflate stream
+ * into SYNC{index} and DATA records. cuts: ascending inner offsets. */
+static int emit_segment(const otaup_plan *plan, const dl_buf *inner, size_t from, size_t to, uint32_t index,
+                        const size_t *cuts, size_t ncuts, int level, dl_buf *body)
 {
-    size_t base = step_off[a], last_cut = base, ncuts = 0, got = 0, off;
-    size_t *cuts = malloc(((size_t)(b - a) * 3u + 1u) * sizeof *cuts);
+    size_t got = 0, off, k, nc = 0;
+    size_t *rel = malloc((ncuts + 1u) * sizeof *rel);
     uint8_t *z = NULL;
-    uint32_t i;
     int rc;
-    if (cuts == NULL) {
+    if (rel == NULL) {
         return OTAUP_E_NOMEM;
     }
-    /* block boundaries where a long run of records, difference bytes or
-     * literal bytes ends */
-    for (i = a; i < b; i++) {
-        const size_t *m = marks + 3u * i;
-        int j;
-        for (j = 0; j < 3; j++) {
-            size_t next = j < 2 ? m[j + 1] : step_off[i + 1];
-            if (m[j] - last_cut >= BLOCK_SPLIT_MIN && next - m[j] >= BLOCK_SPLIT_MIN / 4u) {
-                cuts[ncuts++] = m[j] - base;
-                last_cut = m[j];
-            }
+    for (k = 0; k < ncuts; k++) {
+        if (cuts[k] > from && cuts[k] < to && (nc == 0 || cuts[k] - from > rel[nc - 1])) {
+            rel[nc++] = cuts[k] - from;
         }
     }
-    rc = dl_deflate(inner->p + base, step_off[b] - base, plan->hdr.window_bits, level, cuts, ncuts, &z, &got);
-    free(cuts);
+    rc = dl_deflate(inner->p + from, to - from, plan->hdr.window_bits, level, rel, nc, &z, &got);
+    free(rel);
     if (rc < 0) {
         return rc;
     }
     {
         uint8_t v[5];
-        int n = otaup_dl_varint_put(plan->steps[a].index, v);
+        int n = otaup_dl_varint_put(index, v);
         put_outer(body, OTAUP_REC_SYNC, v, (size_t)n, NULL, 0);
     }
     for (off = 0; off < got; off += DATA_CHUNK) {
@@ -310,33 +340,35 @@ static int emit_segment(otaup_plan *plan, const dl_buf *inner, const size_t *ste
 
 int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, dl_buf *out)
 {
-    dl_buf inner = { 0 }, body = { 0 };
-    size_t *step_off, *marks;
+    dl_buf inner = { 0 }, body = { 0 }, cuts = { 0 };
+    size_t *step_off, ncuts;
     uint32_t i, seg_start = 0, syncs = 0;
-    uint64_t control = 0, dbytes = 0, lbytes = 0;
+    dl_enc_stats es;
     int rc = 0;
     uint8_t hdr[OTAUP_DELTA_HEADER_SIZE];
 
+    memset(&es, 0, sizeof es);
+    es.cuts = &cuts;
     step_off = malloc(((size_t)plan->nsteps + 1u) * sizeof *step_off);
-    marks = malloc(((size_t)plan->nsteps * 3u + 1u) * sizeof *marks);
-    if (step_off == NULL || marks == NULL) {
-        free(step_off);
-        free(marks);
+    if (step_off == NULL) {
         return OTAUP_E_NOMEM;
     }
-    for (i = 0; i < plan->nsteps; i++) {
+    for (i = 0; i < plan->nsteps && rc == 0; i++) {
         step_off[i] = inner.len;
         plan->steps[i].sync = 0;
-        dl_encode_step(&inner, plan, &plan->steps[i], &control, &dbytes, &lbytes, marks + 3u * i);
+        rc = dl_encode_step(&inner, plan, &plan->steps[i], &es);
     }
     step_off[plan->nsteps] = inner.len;
-    if (inner.oom || inner.len > 0xFFFFFFFFu) {
+    if (rc == 0 && (inner.oom || cuts.oom || inner.len > 0xFFFFFFFFu)) {
         rc = OTAUP_E_NOMEM;
+    }
+    if (rc < 0) {
         goto done;
     }
-    plan->stats.control_bytes = control;
-    plan->stats.diff_stream_bytes = dbytes;
-    plan->stats.literal_stream_bytes = lbytes;
+    ncuts = cuts.len / sizeof(size_t);
+    plan->stats.control_bytes = es.control;
+    plan->stats.diff_stream_bytes = es.diff;
+    plan->stats.literal_stream_bytes = es.lit;
     plan->stats.inner_bytes = inner.len;
 
     /*
@@ -382,7 +414,8 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
             }
             if (cut) {
                 if (i > 0) {
-                    rc = emit_segment(plan, &inner, step_off, marks, seg_start, i, level, &body);
+                    rc = emit_segment(plan, &inner, step_off[seg_start], step_off[i], plan->steps[seg_start].index,
+                                      (const size_t *)(void *)cuts.p, ncuts, level, &body);
                     if (rc < 0) {
                         break;
                     }
@@ -397,7 +430,8 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
         }
         free(csz);
         if (rc == 0) {
-            rc = emit_segment(plan, &inner, step_off, marks, seg_start, plan->nsteps, level, &body);
+            rc = emit_segment(plan, &inner, step_off[seg_start], step_off[plan->nsteps],
+                              plan->steps[seg_start].index, (const size_t *)(void *)cuts.p, ncuts, level, &body);
         }
         if (rc < 0) {
             goto done;
@@ -461,7 +495,7 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
     plan->stats.delta_bytes = out->len;
 done:
     free(step_off);
-    free(marks);
+    dl_buf_free(&cuts);
     dl_buf_free(&inner);
     dl_buf_free(&body);
     return rc;

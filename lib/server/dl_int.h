@@ -57,11 +57,23 @@ void dl_covers_free(dl_covers *c);
 
 /* ---- inner record encoding ----------------------------------------------- */
 
-/* Append the inner records of one step (STEP .. END) to `out`. marks (may
- * be NULL) receives the offsets in `out` where the difference bytes start,
- * where the literal bytes start and where they end. */
-void dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st,
-                    uint64_t *control, uint64_t *diff_bytes, uint64_t *lit_bytes, size_t marks[3]);
+/* A literal run this long is marked as a place where the compressor may start a block. */
+#define DL_LIT_RUN_CUT 2048u
+
+typedef struct dl_enc_stats {
+    uint64_t control; /* record bytes, without sparse differences and literals */
+    uint64_t diff;    /* sparse difference bytes */
+    uint64_t lit;     /* literal bytes */
+    dl_buf *cuts;     /* (may be NULL) offsets in the stream, as size_t values */
+} dl_enc_stats;
+
+/* Append the inner records of one step (STEP, ERASE, PIECE/CFILL..., END)
+ * to `out`. The step's put records must follow each other by address.
+ * Returns 0, OTAUP_E_PLAN or OTAUP_E_NOMEM. */
+int dl_encode_step(dl_buf *out, const otaup_plan *plan, const otaup_plan_step *st, dl_enc_stats *es);
+
+/* Sparse differences of a PIECE (docs/delta-format.md), appended to out. */
+void dl_sparse_encode(dl_buf *out, const uint8_t *d, uint32_t len);
 
 /* ---- plan helpers ---------------------------------------------------------- */
 

@@ -21,7 +21,6 @@ struct otaup_delta {
 };
 
 /* Tuning constants (docs/performance.md, "Delta engine"). */
-#define ZERO_RUN_COPY 4096u  /* a run of equal bytes this long inside a cover becomes a COPY */
 #define FILL_MIN 24u         /* a literal run of one value this long becomes FILL (or a gap) */
 #define MATCH_MIN 24u        /* shorter cover pieces become literal */
 #define GAP_ABSORB 8u        /* a literal gap this short after a cover joins it as differences */
@@ -114,7 +113,7 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         }
     }
     /* staging and window from the RAM budget */
-    fixed = (uint64_t)OTAUP_DELTA_INFLATE_STATE + (uint64_t)o->max_ops * OTAUP_DELTA_OP_ENTRY;
+    fixed = (uint64_t)OTAUP_DELTA_INFLATE_STATE; /* compact records: no deferred-record table */
     if (o->window_bits == 0) {
         /* keep a staging buffer of at least one small sector (or 4 KiB),
          * give the inflate window the largest power of two of the rest */
@@ -493,53 +492,20 @@ static int emit_literal(ctx *c, uint32_t npos, uint32_t len)
     return 0;
 }
 
-/* Emit a cover piece: new[npos..+len) against old[opos..+len): COPY runs and DIFF runs. */
+/* Emit a cover piece: new[npos..+len) against old[opos..+len): one DIFF (its
+ * sparse encoding makes equal runs cheap), or a COPY when every byte is equal. */
 static int emit_match(ctx *c, uint32_t npos, uint32_t len, uint32_t opos)
 {
-    const uint8_t *n = c->nw + npos;
-    uint32_t i = 0, dstart = 0;
-    uint32_t base = c->o.target_addr, sbase = c->o.source_addr;
-    int rc;
-    if (c->from_sig) {
+    const uint8_t *n = c->nw + npos, *o;
+    uint32_t base = c->o.target_addr, sbase = c->o.source_addr, k;
+    if (c->from_sig || memcmp(n, c->old + opos, len) == 0) {
         return add_op(c, OTAUP_REC_COPY, base + npos, len, sbase + opos, 0, NULL);
     }
-    {
-        const uint8_t *o = c->old + opos;
-        while (i < len) {
-            uint32_t j = i;
-            while (j < len && n[j] == o[j]) {
-                j++;
-            }
-            if (j - i >= ZERO_RUN_COPY || (j == len && i == dstart) || (i == 0 && j - i >= ZERO_RUN_COPY / 4u)) {
-                if (i > dstart) {
-                    uint32_t k;
-                    for (k = dstart; k < i; k++) {
-                        c->tmp[k - dstart] = (uint8_t)(n[k] - o[k]);
-                    }
-                    if ((rc = add_op(c, OTAUP_REC_DIFF, base + npos + dstart, i - dstart, sbase + opos + dstart, 0,
-                                     c->tmp)) < 0) {
-                        return rc;
-                    }
-                }
-                if (j > i && (rc = add_op(c, OTAUP_REC_COPY, base + npos + i, j - i, sbase + opos + i, 0, NULL)) < 0) {
-                    return rc;
-                }
-                dstart = j;
-            }
-            i = j;
-            while (i < len && n[i] != o[i]) {
-                i++;
-            }
-        }
-        if (len > dstart) {
-            uint32_t k;
-            for (k = dstart; k < len; k++) {
-                c->tmp[k - dstart] = (uint8_t)(n[k] - o[k]);
-            }
-            return add_op(c, OTAUP_REC_DIFF, base + npos + dstart, len - dstart, sbase + opos + dstart, 0, c->tmp);
-        }
+    o = c->old + opos;
+    for (k = 0; k < len; k++) {
+        c->tmp[k] = (uint8_t)(n[k] - o[k]);
     }
-    return 0;
+    return add_op(c, OTAUP_REC_DIFF, base + npos, len, sbase + opos, 0, c->tmp);
 }
 
 /* Estimated patch cost (bits) of what ops[first..] encode, for the per-step fallback. */
@@ -563,22 +529,13 @@ static uint64_t est_cost(const ctx *c, uint32_t first)
     return bits;
 }
 
-/* The terminal's table holds max_ops deferred records per step: the rest go inline. */
+/* Compact records carry their bytes inline: no deferred records. */
 static void limit_deferred(ctx *c, const dl_win *w)
 {
-    uint32_t k, deferred = 0;
+    uint32_t k;
     for (k = w->first_op; k < w->first_op + w->nops; k++) {
         otaup_plan_op *op = &c->work.ops[k];
-        if (op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF) {
-            if (deferred < c->o.max_ops) {
-                op->enc = OTAUP_ENC_DEFERRED;
-                deferred++;
-            } else {
-                op->enc = OTAUP_ENC_INLINE;
-            }
-        } else {
-            op->enc = 0;
-        }
+        op->enc = op->type == OTAUP_REC_WRITE || op->type == OTAUP_REC_DIFF ? OTAUP_ENC_INLINE : 0;
     }
 }
 
@@ -819,7 +776,7 @@ static void header_from(const ctx *c, otaup_plan *p)
     h->geo = c->o.geo;
     h->layout = c->o.layout;
     h->window_bits = c->o.window_bits;
-    h->max_ops = c->o.max_ops;
+    h->max_ops = 0; /* compact records only: nothing deferred */
     h->source_addr = c->o.source_addr;
     h->target_addr = c->o.target_addr;
     if (c->o.layout == OTAUP_LAYOUT_INPLACE) {

@@ -37,8 +37,53 @@ static int same_fields(const otaup_record *a, const otaup_record *b)
 {
     return a->type == b->type && a->enc == b->enc && a->flags == b->flags && a->value == b->value &&
            a->alg == b->alg && a->hash_len == b->hash_len && a->index == b->index &&
-           a->addr == b->addr && a->len == b->len && a->src == b->src &&
+           a->addr == b->addr && a->len == b->len && a->src == b->src && a->lit == b->lit &&
            memcmp(a->hash, b->hash, a->hash_len) == 0;
+}
+
+/*
+ * A PIECE's sparse differences: decoded whole and in chunks, the decoder
+ * consumes the same bytes, stops at the same place, writes the same
+ * differences and never past the covered range.
+ */
+static uint8_t g_out[2][4096 + 16];
+
+static void check_sparse(const otaup_record *r, uint8_t mode)
+{
+    otaup_sparse a, b;
+    int ka, kb = 0, done_a;
+    size_t off = 0, chunk = (size_t)(mode >> 4) + 1u;
+    uint32_t cover = r->len <= 4096u ? r->len : 0;
+    memset(g_out, 0, sizeof g_out);
+    otaup_sparse_init(&a, r->len);
+    ka = otaup_sparse_feed(&a, r->data, r->data_len, cover ? g_out[0] : NULL);
+    CHECK(ka == OTAUP_E_MSG_FIELD || (ka >= 0 && (uint32_t)ka <= r->data_len));
+    done_a = otaup_sparse_done(&a);
+    CHECK(ka < 0 || done_a || (uint32_t)ka == r->data_len);
+    otaup_sparse_init(&b, r->len);
+    while (off < r->data_len) {
+        size_t n = r->data_len - off < chunk ? r->data_len - off : chunk;
+        int k = otaup_sparse_feed(&b, r->data + off, n, cover ? g_out[1] : NULL);
+        if (k < 0) {
+            kb = k;
+            break;
+        }
+        CHECK((size_t)k <= n);
+        off += (size_t)k;
+        if ((size_t)k < n) {
+            CHECK(otaup_sparse_done(&b));
+            break;
+        }
+    }
+    if (ka < 0) {
+        CHECK(kb == ka);
+        return;
+    }
+    CHECK(kb == 0 && off == (size_t)ka && otaup_sparse_done(&b) == done_a);
+    if (cover) {
+        CHECK(memcmp(g_out[0], g_out[1], sizeof g_out[0]) == 0);
+        CHECK(g_out[0][cover] == 0 && g_out[1][cover] == 0); /* nothing past the range */
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,6 +128,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int e = otaup_record_encode(&r, g_enc, sizeof g_enc);
             CHECK(e == k);
             CHECK(memcmp(g_enc, in + pos, (size_t)k) == 0);
+        }
+        if (r.type == OTAUP_REC_PIECE) {
+            check_sparse(&r, mode);
         }
         g_recs[nrec].rec = r;
         g_recs[nrec].off = r.data_len != 0 ? (size_t)(r.data - in) : 0;
