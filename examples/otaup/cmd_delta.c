@@ -86,7 +86,9 @@ int otaup_cmd_delta(int argc, char **argv)
     uint32_t sector = 4096, write_size = 1, erased = 0xFF, base = 0, v;
     int npaths = 0, i, quiet = 0, have_source = 0, rc;
     otaup_delta_options opt;
-    uint8_t *old = NULL, *nw = NULL, *sigbuf = NULL;
+    const uint8_t *old = NULL, *nw = NULL;
+    uint8_t *sigbuf = NULL;
+    int old_mapped = 0, new_mapped = 0;
     size_t old_len = 0, new_len = 0, sig_len = 0;
     otaup_sig sig;
     otaup_delta *d = NULL;
@@ -232,12 +234,12 @@ int otaup_cmd_delta(int argc, char **argv)
         }
         old_len = sig.info.size;
     } else {
-        old = dcli_read_file("delta", paths[0], &old_len);
+        old = dcli_map_file("delta", paths[0], &old_len, &old_mapped);
         if (old == NULL) {
             goto done;
         }
     }
-    nw = dcli_read_file("delta", paths[npaths - 1], &new_len);
+    nw = dcli_map_file("delta", paths[npaths - 1], &new_len, &new_mapped);
     if (nw == NULL) {
         goto done;
     }
@@ -322,8 +324,12 @@ int otaup_cmd_delta(int argc, char **argv)
     }
 done:
     otaup_delta_free(d);
-    free(old);
-    free(nw);
+    if (old != NULL) {
+        dcli_unmap_file(old, old_len, old_mapped);
+    }
+    if (nw != NULL) {
+        dcli_unmap_file(nw, new_len, new_mapped);
+    }
     free(sigbuf);
     return status;
 }

@@ -6,8 +6,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define DCLI_MMAP 1
+#endif
 
 #include "dcli.h"
+
+const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int *mapped)
+{
+    *mapped = 0;
+#ifdef DCLI_MMAP
+    {
+        /* a regular file is mapped: no copy, and its pages come from the page cache */
+        struct stat st;
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            (uint64_t)st.st_size <= 0xFFFFFFFFu) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            close(fd);
+            if (p != MAP_FAILED) {
+                *len = (size_t)st.st_size;
+                *mapped = 1;
+                return p;
+            }
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+#endif
+    return dcli_read_file(cmd, path, len);
+}
+
+void dcli_unmap_file(const uint8_t *p, size_t len, int mapped)
+{
+#ifdef DCLI_MMAP
+    if (mapped) {
+        munmap((void *)(uintptr_t)p, len);
+        return;
+    }
+#endif
+    (void)len;
+    (void)mapped;
+    free((void *)(uintptr_t)p);
+}
 
 uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
 {

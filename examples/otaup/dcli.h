@@ -10,6 +10,10 @@
 
 /* Read a whole file (NULL on error, message printed with `cmd`). */
 uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len);
+/* Map a regular file read-only (read it into memory otherwise). *mapped
+ * tells dcli_unmap_file how to release it. NULL on error (message printed). */
+const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int *mapped);
+void dcli_unmap_file(const uint8_t *p, size_t len, int mapped);
 /* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
 /* Parse "123", "0x1000", "64K", "1M", "4KiB". Returns 0 or -1. */

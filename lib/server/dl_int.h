@@ -10,6 +10,14 @@
 
 #include "otaup/delta.h"
 
+/* ---- large transient buffers (dl_mem.c) ----------------------------------- */
+
+/* malloc/calloc that ask for huge pages when the buffer is large (free with free()). */
+void *dl_malloc_big(size_t n);
+void *dl_calloc_big(size_t n);
+/* The same advice for a buffer that is not touched yet. */
+void dl_mem_hint(void *p, size_t n);
+
 /* ---- growable byte buffer ------------------------------------------------ */
 
 typedef struct dl_buf {

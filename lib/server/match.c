@@ -144,8 +144,8 @@ static int hidx_build(hidx *h, const uint8_t *old, uint32_t old_len, const uint8
     while (h->hbits < 22 && (1u << h->hbits) < old_len / INDEX_STEP) {
         h->hbits++;
     }
-    h->head = malloc(((size_t)1 << h->hbits) * sizeof *h->head);
-    h->chain = malloc(((size_t)old_len / INDEX_STEP + 1u) * sizeof *h->chain);
+    h->head = dl_malloc_big(((size_t)1 << h->hbits) * sizeof *h->head);
+    h->chain = dl_malloc_big(((size_t)old_len / INDEX_STEP + 1u) * sizeof *h->chain);
     if (h->head == NULL || h->chain == NULL) {
         return OTAUP_E_NOMEM;
     }
@@ -208,7 +208,7 @@ static int64_t search(const hidx *h, int64_t scan, int64_t pref_off, int64_t *po
 }
 
 /* A new alignment must match this many bytes more than the current one. */
-#define NEW_ALIGN_GAIN 8
+#define NEW_ALIGN_GAIN 5
 /* Exact continuation of the current alignment this long skips the search. */
 #define FAST_CONTINUE 32
 

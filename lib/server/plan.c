@@ -21,13 +21,13 @@ struct otaup_delta {
 };
 
 /* Tuning constants (docs/performance.md, "Delta engine"). */
-#define FILL_MIN 24u         /* a literal run of one value this long becomes FILL (or a gap) */
+#define FILL_MIN 24u         /* a literal run of one value this long becomes FILL */
+#define ERASED_MIN 8u        /* a literal run of the erased value this long becomes a gap */
 #define MATCH_MIN 24u        /* shorter cover pieces become literal */
-#define GAP_ABSORB 8u        /* a literal gap this short after a cover joins it as differences */
 /* Estimated patch bits, to decide whether a cover piece pays for its record
- * (measured on the benchmark pairs: a record costs more than its bytes, it
- * also breaks the literal run it sits in). */
-#define COST_RECORD 160u
+ * (measured on the benchmark pairs with compact records: a PIECE costs
+ * 3..4 bytes compressed, and it splits the literal run it sits in). */
+#define COST_RECORD 60u
 #define COST_NONZERO 9u
 #define COST_ZERO 3u         /* per 16 equal bytes */
 #define COST_LITERAL 7u
@@ -210,6 +210,7 @@ typedef struct ctx {
     dl_win *wins;
     uint32_t nwins;
     otaup_plan work;       /* scratch plan: ops/data of every window encoding */
+    size_t work_cap;       /* bytes allocated at work.data */
     uint8_t *tmp;          /* window-sized scratch for diff bytes */
     dl_buf *lost;          /* NEW bytes that lost their source to cycle breaking */
 } ctx;
@@ -433,18 +434,10 @@ static uint32_t allowed_prefix(const dl_forbid *fb, uint64_t o, uint32_t n, int 
     return n;
 }
 
-static int allowed_all(const dl_forbid *fb, uint64_t o, uint32_t n)
-{
-    int ok = 1;
-    uint32_t k = allowed_prefix(fb, o, n, &ok);
-    return ok && k == n;
-}
-
 static int add_op(ctx *c, uint8_t type, uint32_t addr, uint32_t len, uint32_t src, uint8_t value,
                   const uint8_t *data)
 {
     otaup_plan_op op;
-    int rc;
     memset(&op, 0, sizeof op);
     op.type = type;
     op.addr = addr;
@@ -453,10 +446,22 @@ static int add_op(ctx *c, uint8_t type, uint32_t addr, uint32_t len, uint32_t sr
     op.value = value;
     op.enc = OTAUP_ENC_DEFERRED;
     if (data != NULL) {
-        rc = dl_plan_add_data(&c->work, data, len, &op.data_off);
-        if (rc < 0) {
-            return rc;
+        if (c->work.data_len + len > c->work_cap || c->work.data == NULL) {
+            /* room for the whole image once more: re-encodings and fallbacks rarely need more */
+            size_t nc = c->work_cap + c->new_len + len + 65536u;
+            uint8_t *v = c->work.data == NULL ? dl_malloc_big(nc) : realloc(c->work.data, nc);
+            if (v == NULL) {
+                return OTAUP_E_NOMEM;
+            }
+            c->work.data = v;
+            c->work_cap = nc;
         }
+        if (c->work.data_len + len > 0xFFFFFFFFu) {
+            return OTAUP_E_RANGE;
+        }
+        memcpy(c->work.data + c->work.data_len, data, len);
+        op.data_off = (uint32_t)c->work.data_len;
+        c->work.data_len += len;
     }
     return dl_plan_add_op(&c->work, &op);
 }
@@ -473,7 +478,7 @@ static int emit_literal(ctx *c, uint32_t npos, uint32_t len)
         while (j < len && p[j] == p[i]) {
             j++;
         }
-        if (j - i >= FILL_MIN || (p[i] == c->o.geo.erased && j - i >= 8u)) {
+        if (j - i >= FILL_MIN || (p[i] == c->o.geo.erased && j - i >= ERASED_MIN)) {
             if (i > lit_start && (rc = add_op(c, OTAUP_REC_WRITE, base + npos + lit_start, i - lit_start, 0, 0,
                                               p + lit_start)) < 0) {
                 return rc;
@@ -540,7 +545,34 @@ static void limit_deferred(ctx *c, const dl_win *w)
 }
 
 /* Encode window w (records go to c->work; w->first_op/nops set). */
-static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
+/* Length of the prefix of [o, o+n) that is inside the sorted ranges `in` (*inside = 1) or outside (0). */
+static uint32_t inside_prefix(const dl_forbid *in, uint64_t o, uint32_t n, int *inside)
+{
+    size_t i;
+    uint64_t end = o + n;
+    for (i = 0; i < in->n; i++) {
+        if (in->v[i].b <= o) {
+            continue;
+        }
+        if (in->v[i].a <= o) {
+            *inside = 1;
+            return (uint32_t)((in->v[i].b < end ? in->v[i].b : end) - o);
+        }
+        *inside = 0;
+        return (uint32_t)((in->v[i].a < end ? in->v[i].a : end) - o);
+    }
+    *inside = 0;
+    return n;
+}
+
+/*
+ * Encode window w (records go to c->work; w->first_op/nops set). A
+ * re-encoding after ordering (fb != NULL) may not read the ranges fb
+ * forbids, and reads nothing its first encoding did not read (`reads`,
+ * the old-image ranges that encoding read): the order was proven for
+ * those reads only.
+ */
+static int encode_window_in(ctx *c, dl_win *w, const dl_forbid *fb, const dl_forbid *reads)
 {
     segv sv = { 0 };
     uint32_t wstart = w->addr - c->o.target_addr;
@@ -571,6 +603,8 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
                 if (c->lost != NULL) {
                     dl_buf_put(c->lost, c->nw + a, n); /* for the cost estimate */
                 }
+            } else if (reads != NULL) {
+                n = inside_prefix(reads, o, n, &ok); /* read before: allowed */
             }
             rc = seg_push(&sv, a, n, ok ? (int64_t)o : -1);
             a += n;
@@ -580,20 +614,13 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
     if (rc == 0 && wend > p) {
         rc = seg_push(&sv, p, wend - p, -1);
     }
-    /* tidy: a short literal gap after a cover piece joins it as differences
-     * (cheaper than a WRITE record); pieces of one alignment merge */
+    /* tidy: pieces of one alignment merge */
     if (rc == 0 && !c->from_sig) {
         size_t r, wi = 0;
         for (r = 0; r < sv.n; r++) {
             seg *s = &sv.v[r];
             if (wi > 0) {
                 seg *x = &sv.v[wi - 1];
-                if (x->opos >= 0 && s->opos < 0 && s->len <= GAP_ABSORB &&
-                    (uint64_t)x->opos + x->len + s->len <= c->old_len &&
-                    (fb == NULL || allowed_all(fb, (uint64_t)x->opos + x->len, s->len))) {
-                    x->len += s->len;
-                    continue;
-                }
                 if (x->opos >= 0 && s->opos >= 0 && x->opos + x->len == s->opos) {
                     x->len += s->len;
                     continue;
@@ -666,6 +693,52 @@ static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
     return 0;
 }
 
+static int cmp_range64(const void *a, const void *b)
+{
+    const dl_range *x = a, *y = b;
+    return x->a < y->a ? -1 : x->a > y->a;
+}
+
+/* Encode window w; with fb, re-encode it restricted to what its current encoding reads. */
+static int encode_window(ctx *c, dl_win *w, const dl_forbid *fb)
+{
+    dl_forbid reads = { 0 };
+    uint32_t k;
+    size_t r, wi = 0;
+    int rc;
+    if (fb == NULL) {
+        return encode_window_in(c, w, NULL, NULL);
+    }
+    reads.v = malloc(((size_t)w->nops + 1u) * sizeof *reads.v);
+    if (reads.v == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    for (k = w->first_op; k < w->first_op + w->nops; k++) {
+        const otaup_plan_op *op = &c->work.ops[k];
+        if (op->type == OTAUP_REC_COPY || op->type == OTAUP_REC_DIFF) {
+            reads.v[reads.n].a = (uint64_t)op->src - c->o.source_addr;
+            reads.v[reads.n].b = reads.v[reads.n].a + op->len;
+            reads.n++;
+        }
+    }
+    if (reads.n > 1) {
+        qsort(reads.v, reads.n, sizeof *reads.v, cmp_range64);
+    }
+    for (r = 0; r < reads.n; r++) {
+        if (wi > 0 && reads.v[r].a <= reads.v[wi - 1].b) {
+            if (reads.v[r].b > reads.v[wi - 1].b) {
+                reads.v[wi - 1].b = reads.v[r].b;
+            }
+        } else {
+            reads.v[wi++] = reads.v[r];
+        }
+    }
+    reads.n = wi;
+    rc = encode_window_in(c, w, fb, &reads);
+    free(reads.v);
+    return rc;
+}
+
 /* ---- building the plan -------------------------------------------------------- */
 
 static uint64_t window_hash(const ctx *c, const dl_win *w)
@@ -706,13 +779,8 @@ static int assemble(ctx *c, const uint32_t *order, otaup_plan *p)
             }
         }
         for (i = 0; i < w->nops; i++) {
-            otaup_plan_op op = c->work.ops[w->first_op + i];
-            if (op.type == OTAUP_REC_WRITE || op.type == OTAUP_REC_DIFF) {
-                if ((rc = dl_plan_add_data(p, c->work.data + op.data_off, op.len, &op.data_off)) < 0) {
-                    return rc;
-                }
-            }
-            if ((rc = dl_plan_add_op(p, &op)) < 0) {
+            /* the bytes stay where the work plan put them (its buffer moves below) */
+            if ((rc = dl_plan_add_op(p, &c->work.ops[w->first_op + i])) < 0) {
                 return rc;
             }
         }
@@ -721,6 +789,12 @@ static int assemble(ctx *c, const uint32_t *order, otaup_plan *p)
             return rc;
         }
     }
+    free(p->data);
+    p->data = c->work.data;
+    p->data_len = c->work.data_len;
+    c->work.data = NULL;
+    c->work.data_len = 0;
+    c->work_cap = 0;
     return 0;
 }
 
@@ -842,6 +916,7 @@ static void ctx_free(ctx *c)
     free(c->secs);
     free(c->wins);
     plan_clear(&c->work);
+    c->work_cap = 0;
     free(c->tmp);
 }
 
@@ -853,6 +928,7 @@ static int build(ctx *c, int literal_only, otaup_delta *d)
     dl_order_result ores;
     memset(&ores, 0, sizeof ores);
     plan_clear(&c->work);
+    c->work_cap = 0;
     for (k = 0; k < c->nwins; k++) {
         c->wins[k].restricted = 0;
         c->wins[k].self_read = 0;
@@ -1021,7 +1097,7 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
     /* the proof: run the plan on the flash model (from a signature: on an
      * OLD made of the NEW blocks the signature says it holds) */
     {
-        uint8_t *res = malloc(c.new_len ? c.new_len : 1u);
+        uint8_t *res = dl_malloc_big(c.new_len ? c.new_len : 1u);
         uint8_t *synth = NULL;
         const uint8_t *sold = old;
         if (res == NULL) {
@@ -1043,7 +1119,7 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
         }
         rc = otaup_plan_simulate(&d->plan, sold, c.old_len, res, c.new_len, NULL, err, sizeof err);
         free(synth);
-        if (rc == 0 && memcmp(res, new_img, c.new_len) != 0) {
+            if (rc == 0 && memcmp(res, new_img, c.new_len) != 0) {
             rc = OTAUP_E_PLAN;
         }
         free(res);

@@ -13,8 +13,6 @@
 #include "otaup/error.h"
 #include "server/dl_int.h"
 
-enum { B_OLD = 0, B_UNKNOWN = 1, B_ERASED = 2, B_PROG = 3 };
-
 #if defined(__GNUC__) || defined(__clang__)
 static int sim_fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #endif
@@ -30,12 +28,52 @@ static int sim_fail(char *err, size_t err_len, const char *fmt, ...)
     return OTAUP_E_PLAN;
 }
 
+/* Flash state as two bitmaps over [lo, hi): erased since the start, and
+ * programmed since. A byte still holds OLD when its sector was never
+ * erased; a program must find its bytes erased and not programmed yet. */
+static void bits_set(uint64_t *w, uint64_t a, uint64_t n)
+{
+    while (n > 0 && (a & 63u) != 0) {
+        w[a >> 6] |= (uint64_t)1 << (a & 63u);
+        a++;
+        n--;
+    }
+    while (n >= 64u) {
+        w[a >> 6] = ~(uint64_t)0;
+        a += 64u;
+        n -= 64u;
+    }
+    while (n > 0) {
+        w[a >> 6] |= (uint64_t)1 << (a & 63u);
+        a++;
+        n--;
+    }
+}
+
+/* Offset of the first bit in [a, a+n) equal to `v`, or n. */
+static uint64_t bits_find(const uint64_t *w, uint64_t a, uint64_t n, int v)
+{
+    uint64_t i = 0;
+    uint64_t flip = v ? 0 : ~(uint64_t)0;
+    while (i < n) {
+        uint64_t p = a + i, word = w[p >> 6] ^ flip;
+        word >>= (p & 63u);
+        if (word != 0) {
+            uint64_t k = (uint64_t)__builtin_ctzll(word);
+            return i + k < n ? i + k : n;
+        }
+        i += 64u - (p & 63u);
+    }
+    return n;
+}
+
 int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_len,
                         uint8_t *out, size_t out_cap, uint64_t *reads, char *err, size_t err_len)
 {
     const otaup_delta_header *h;
-    uint64_t lo, hi, total_reads = 0;
-    uint8_t *mem = NULL, *st = NULL, *stage = NULL;
+    uint64_t lo, hi, total_reads = 0, src0, tgt0;
+    uint64_t *erased = NULL, *progd = NULL;
+    uint8_t *stage = NULL;
     uint32_t k;
     int rc = 0;
     uint8_t hash[16];
@@ -92,22 +130,21 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
     if (hi - lo > (uint64_t)1 << 31) {
         return sim_fail(err, err_len, "plan spans more than 2 GiB");
     }
-    mem = malloc((size_t)(hi - lo) + 1u);
-    st = malloc((size_t)(hi - lo) + 1u);
+    erased = dl_calloc_big(((size_t)((hi - lo + 63u) / 64u) + 1u) * sizeof *erased);
+    progd = dl_calloc_big(((size_t)((hi - lo + 63u) / 64u) + 1u) * sizeof *progd);
     stage = malloc(h->staging_size + 1u);
-    if (mem == NULL || st == NULL || stage == NULL) {
+    if (erased == NULL || progd == NULL || stage == NULL) {
         rc = OTAUP_E_NOMEM;
         goto done;
     }
-    memset(mem, 0xA5, (size_t)(hi - lo));
-    memset(st, B_UNKNOWN, (size_t)(hi - lo));
-    memcpy(mem + (h->source_addr - lo), old, old_len);
-    memset(st + (h->source_addr - lo), B_OLD, old_len);
+    src0 = h->source_addr - lo;
+    tgt0 = h->target_addr - lo;
 
     for (k = 0; k < plan->nsteps && rc == 0; k++) {
         const otaup_plan_step *s = &plan->steps[k];
         uint32_t i, deferred = 0;
         uint32_t er_a[4], er_n[4], ner = 0;
+        uint64_t w0, j;
         if (s->index != k) {
             rc = sim_fail(err, err_len, "step %u has index %u", k, s->index);
             break;
@@ -120,7 +157,6 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
         memset(stage, h->geo.erased, s->len);
         for (i = 0; i < s->nops && rc == 0; i++) {
             const otaup_plan_op *op = &plan->ops[s->first_op + i];
-            uint32_t j;
             if (op->type == OTAUP_REC_ERASE) {
                 if (!otaup_geometry_is_sector_aligned(&h->geo, op->addr, op->len) || ner == 4 ||
                     op->addr < lo || (uint64_t)op->addr + op->len > hi) {
@@ -149,32 +185,29 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
                     rc = sim_fail(err, err_len, "step %u: source [0x%x,+%u) outside OLD", k, op->src, op->len);
                     break;
                 }
-                for (j = 0; j < op->len; j++) {
-                    if (st[sa - lo + j] != B_OLD) {
-                        rc = sim_fail(err, err_len,
-                                      "step %u: reads 0x%x, which an earlier step already overwrote", k,
-                                      (unsigned)(sa + j));
-                        break;
-                    }
+                j = bits_find(erased, sa - lo, op->len, 1);
+                if (j < op->len) {
+                    rc = sim_fail(err, err_len, "step %u: reads 0x%x, which an earlier step already overwrote", k,
+                                  (unsigned)(sa + j));
+                    break;
                 }
                 total_reads += op->len;
-            }
-            if (rc != 0) {
-                break;
             }
             switch (op->type) {
             case OTAUP_REC_WRITE:
                 memcpy(stage + (op->addr - s->addr), plan->data + op->data_off, op->len);
                 break;
             case OTAUP_REC_COPY:
-                memcpy(stage + (op->addr - s->addr), mem + (op->src - lo), op->len);
+                memcpy(stage + (op->addr - s->addr), old + (op->src - h->source_addr), op->len);
                 break;
-            case OTAUP_REC_DIFF:
+            case OTAUP_REC_DIFF: {
+                const uint8_t *o = old + (op->src - h->source_addr), *d = plan->data + op->data_off;
+                uint8_t *t = stage + (op->addr - s->addr);
                 for (j = 0; j < op->len; j++) {
-                    stage[op->addr - s->addr + j] =
-                        (uint8_t)(mem[op->src - lo + j] + plan->data[op->data_off + j]);
+                    t[j] = (uint8_t)(o[j] + d[j]);
                 }
                 break;
+            }
             case OTAUP_REC_FILL:
                 memset(stage + (op->addr - s->addr), op->value, op->len);
                 break;
@@ -196,21 +229,67 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
         }
         /* END: deferred erases, then program the window */
         for (i = 0; i < ner; i++) {
-            memset(mem + (er_a[i] - lo), h->geo.erased, er_n[i]);
-            memset(st + (er_a[i] - lo), B_ERASED, er_n[i]);
-        }
-        for (i = 0; i < s->len; i++) {
-            if (st[s->addr - lo + i] != B_ERASED) {
-                rc = sim_fail(err, err_len, "step %u: programs 0x%x, which is not erased", k,
-                              (unsigned)(s->addr + i));
-                break;
+            bits_set(erased, er_a[i] - lo, er_n[i]);
+            /* an erase undoes earlier programs: those bytes read erased again */
+            {
+                uint64_t a = er_a[i] - lo, n = er_n[i];
+                while (n > 0 && (a & 63u) != 0) {
+                    progd[a >> 6] &= ~((uint64_t)1 << (a & 63u));
+                    a++;
+                    n--;
+                }
+                for (; n >= 64u; a += 64u, n -= 64u) {
+                    progd[a >> 6] = 0;
+                }
+                for (; n > 0; a++, n--) {
+                    progd[a >> 6] &= ~((uint64_t)1 << (a & 63u));
+                }
             }
-            mem[s->addr - lo + i] = stage[i];
-            st[s->addr - lo + i] = B_PROG;
+        }
+        w0 = s->addr - lo;
+        j = bits_find(erased, w0, s->len, 0);
+        if (j == s->len) {
+            j = bits_find(progd, w0, s->len, 1);
+        }
+        if (j < s->len) {
+            rc = sim_fail(err, err_len, "step %u: programs 0x%x, which is not erased", k, (unsigned)(s->addr + j));
+            break;
+        }
+        bits_set(progd, w0, s->len);
+        /* the window's bytes that belong to the target image */
+        if (w0 < tgt0 + h->target_size && w0 + s->len > tgt0) {
+            uint64_t a = w0 > tgt0 ? w0 : tgt0;
+            uint64_t e = w0 + s->len < tgt0 + h->target_size ? w0 + s->len : tgt0 + h->target_size;
+            memcpy(out + (a - tgt0), stage + (a - w0), (size_t)(e - a));
         }
     }
     if (rc == 0) {
-        memcpy(out, mem + (h->target_addr - lo), h->target_size);
+        /* target bytes no step programmed: erased, or OLD where no step erased */
+        uint64_t a = 0;
+        while (a < h->target_size && rc == 0) {
+            uint64_t p = tgt0 + a, n;
+            int pr = (progd[p >> 6] >> (p & 63u)) & 1u;
+            n = bits_find(progd, p, h->target_size - a, !pr);
+            if (!pr) {
+                uint64_t m = 0;
+                while (m < n && rc == 0) {
+                    int er = (erased[(p + m) >> 6] >> ((p + m) & 63u)) & 1u;
+                    uint64_t r = bits_find(erased, p + m, n - m, !er);
+                    if (er) {
+                        memset(out + a + m, h->geo.erased, (size_t)r);
+                    } else if (p + m >= src0 && p + m + r <= src0 + h->source_size) {
+                        memcpy(out + a + m, old + (p + m - src0), (size_t)r);
+                    } else {
+                        rc = sim_fail(err, err_len, "target byte 0x%x is never written",
+                                      (unsigned)(h->target_addr + a + m));
+                    }
+                    m += r;
+                }
+            }
+            a += n;
+        }
+    }
+    if (rc == 0) {
         otaup_hash128(out, h->target_size, hash);
         if (memcmp(hash, h->target_hash, 16) != 0) {
             rc = OTAUP_E_TARGET_MISMATCH;
@@ -221,8 +300,8 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
         *reads = total_reads;
     }
 done:
-    free(mem);
-    free(st);
+    free(erased);
+    free(progd);
     free(stage);
     return rc;
 }
