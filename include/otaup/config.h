@@ -73,9 +73,10 @@
  * section per function (N from __COUNTER__, so that --gc-sections still
  * drops the functions a firmware does not call) that the integrator's
  * linker script, matching `*(.ramfunc .ramfunc.*)`, copies to RAM at
- * start-up (GCC and clang). Define it empty to keep code in flash
- * (bootloader integration, or A/B updates that never touch the running
- * slot). See docs/porting.md.
+ * start-up (GCC and clang). Put it on definitions only: on a separate
+ * declaration it would name a different section. Define it empty to keep
+ * code in flash (bootloader integration, or A/B updates that never touch
+ * the running slot). See docs/porting.md.
  */
 #define OTAUP_STR_(x) #x
 #define OTAUP_STR(x) OTAUP_STR_(x)
