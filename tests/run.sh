@@ -18,13 +18,17 @@
 #   fuzz      libFuzzer runs of every fuzz target (bounded; needs clang)
 #
 # Environment: OTAUP_BUILD_ROOT (default: build/ in the checkout),
-# OTAUP_FUZZ_SECONDS (per target, default 60), OTAUP_JOBS (default: nproc).
+# OTAUP_FUZZ_SECONDS (the frame decoder's target, default 60),
+# OTAUP_FUZZ_SECONDS_OTHER (every other target, default 20), OTAUP_JOBS (default: nproc).
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_ROOT="${OTAUP_BUILD_ROOT:-$SRC/build}"
 JOBS="${OTAUP_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+# libFuzzer time per target: the frame decoder gets a minute, the other
+# parsers a shorter bounded run (their corpora also run as ctests).
 FUZZ_SECONDS="${OTAUP_FUZZ_SECONDS:-60}"
+FUZZ_SECONDS_OTHER="${OTAUP_FUZZ_SECONDS_OTHER:-20}"
 ALL_STAGES=(deps gcc sanitize clang install cross fuzz)
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=("${ALL_STAGES[@]}")
@@ -124,7 +128,7 @@ stage_cross() {
 }
 
 stage_fuzz() {
-    log "libFuzzer (${FUZZ_SECONDS}s per target)"
+    log "libFuzzer (${FUZZ_SECONDS}s for proto, ${FUZZ_SECONDS_OTHER}s for each other target)"
     if ! command -v clang >/dev/null; then
         echo "clang not present: fuzz stage skipped"
         return
@@ -142,7 +146,9 @@ stage_fuzz() {
         rm -rf "$work" && mkdir -p "$work"
         echo "--- fuzz $name"
         local rc=0
-        "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        local secs="$FUZZ_SECONDS_OTHER"
+        [ "$name" = proto ] && secs="$FUZZ_SECONDS"
+        "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
             "$work" "$SRC/tests/fuzz/corpus/$name" >"$work.log" 2>&1 || rc=$?
         grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE" "$work.log" || true
         if [ "$rc" -ne 0 ]; then
