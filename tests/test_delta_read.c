@@ -30,6 +30,9 @@ static size_t rec(uint8_t *out, uint8_t type, const uint8_t *body, size_t blen)
     return n + blen;
 }
 
+/* Header size of base_header (one run of uniform sectors). */
+#define HL ((size_t)OTAUP_DELTA_HEADER_BYTES(1))
+
 static void base_header(otaup_delta_header *h)
 {
     memset(h, 0, sizeof *h);
@@ -78,8 +81,8 @@ static size_t build(uint8_t *out, size_t cap, const uint8_t *sections, size_t se
     n += rec(body + n, OTAUP_REC_VERIFY, b, k);
     h.body_len = (uint32_t)n;
     otaup_hash128(body, n, h.body_hash);
-    ck_assert_int_eq(otaup_delta_header_encode(&h, out, cap), OTAUP_DELTA_HEADER_SIZE);
-    hl = OTAUP_DELTA_HEADER_SIZE;
+    ck_assert_int_eq(otaup_delta_header_encode(&h, out, cap), (int)HL);
+    hl = HL;
     memcpy(out + hl, sections, sec_len);
     hl += sec_len;
     memcpy(out + hl, body, n);
@@ -127,17 +130,20 @@ static int feed_all(const uint8_t *in, size_t len, size_t chunk, int *nrec, int 
 START_TEST(test_header_roundtrip)
 {
     otaup_delta_header h, d;
-    uint8_t buf[OTAUP_DELTA_HEADER_SIZE];
+    uint8_t buf[OTAUP_DELTA_HEADER_MAX];
     base_header(&h);
     h.body_len = 5;
-    ck_assert_int_eq(otaup_delta_header_encode(&h, buf, sizeof buf), OTAUP_DELTA_HEADER_SIZE);
-    ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_DELTA_HEADER_SIZE);
+    ck_assert_int_eq(otaup_delta_header_encode(&h, buf, sizeof buf), (int)HL);
+    ck_assert_int_eq(otaup_delta_header_encode(&h, buf, HL - 1), OTAUP_E_BUFFER);
+    ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), (int)HL);
+    ck_assert_uint_eq(d.header_size, HL);
     ck_assert_int_eq(d.format_version, OTAUP_DELTA_FORMAT_VERSION);
     ck_assert_uint_eq(d.geo.base, h.geo.base);
     ck_assert_uint_eq(d.scratch_addr, h.scratch_addr);
     ck_assert_uint_eq(d.target_size, 12000);
     ck_assert_uint_eq(d.inner_len, 77);
     ck_assert_int_eq(otaup_delta_header_decode(buf, 100, &d), OTAUP_E_DELTA_TRUNCATED);
+    ck_assert_int_eq(otaup_delta_header_decode(buf, HL - 1, &d), OTAUP_E_DELTA_TRUNCATED);
     buf[0] = 'X';
     ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_MAGIC);
     buf[0] = 'O';
@@ -165,6 +171,62 @@ START_TEST(test_header_roundtrip)
 }
 END_TEST
 
+/* The header ends with its sector runs: its size follows the run count. */
+START_TEST(test_header_run_counts)
+{
+    otaup_delta_header h, d;
+    uint8_t buf[OTAUP_DELTA_HEADER_MAX + 64];
+    unsigned nr, i;
+    ck_assert_uint_eq(OTAUP_DELTA_HEADER_MIN, 140);
+    ck_assert_uint_eq(OTAUP_DELTA_HEADER_MAX, 196);
+    for (nr = 1; nr <= OTAUP_MAX_SECTOR_RUNS; nr++) {
+        size_t size = OTAUP_DELTA_HEADER_BYTES(nr), chunk;
+        base_header(&h);
+        h.geo.nruns = (uint8_t)nr;
+        for (i = 0; i < nr; i++) {
+            h.geo.runs[i].count = 8u + i;
+            h.geo.runs[i].size = 4096u << (i % 3u);
+        }
+        h.source_size = h.target_size = 4096;
+        h.scratch_addr = 0x08000000u + 4096u;
+        memset(buf, 0xEE, sizeof buf);
+        ck_assert_int_eq(otaup_delta_header_encode(&h, buf, sizeof buf), (int)size);
+        ck_assert_uint_eq(buf[size], 0xEE); /* nothing written past the header */
+        ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), (int)size);
+        ck_assert_uint_eq(d.geo.nruns, nr);
+        for (i = 0; i < nr; i++) {
+            ck_assert_uint_eq(d.geo.runs[i].count, 8u + i);
+            ck_assert_uint_eq(d.geo.runs[i].size, 4096u << (i % 3u));
+        }
+        ck_assert_int_eq(otaup_delta_header_decode(buf, size - 1u, &d), OTAUP_E_DELTA_TRUNCATED);
+        /* the streaming reader reads it whole in any chunking */
+        for (chunk = 1; chunk <= size; chunk += 9) {
+            otaup_delta_reader r;
+            size_t off = 0;
+            int ev = OTAUP_DELTA_NEED_INPUT;
+            otaup_delta_reader_init(&r);
+            while (off < size && ev == OTAUP_DELTA_NEED_INPUT) {
+                size_t n = size - off < chunk ? size - off : chunk, used = 0;
+                ev = otaup_delta_reader_feed(&r, buf + off, n, &used);
+                ck_assert(ev == OTAUP_DELTA_HEADER || used == n);
+                off += used;
+            }
+            ck_assert_int_eq(ev, OTAUP_DELTA_HEADER);
+            ck_assert_uint_eq(off, size);
+            ck_assert_uint_eq(r.hdr.geo.nruns, nr);
+        }
+        /* a size field that disagrees with the run count, no run, too many runs */
+        buf[10] ^= 8;
+        ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_CORRUPT);
+        buf[10] ^= 8;
+        buf[25] = 0;
+        ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_CORRUPT);
+        buf[25] = 9;
+        ck_assert_int_eq(otaup_delta_header_decode(buf, sizeof buf, &d), OTAUP_E_DELTA_CORRUPT);
+    }
+}
+END_TEST
+
 START_TEST(test_stream_any_chunking)
 {
     uint8_t file[1024];
@@ -183,7 +245,7 @@ START_TEST(test_stream_any_chunking)
         fclose(f);
     }
     ck_assert_int_eq(otaup_delta_check(file, len, &h, &body_off), 0);
-    ck_assert_uint_eq(body_off, OTAUP_DELTA_HEADER_SIZE + 6);
+    ck_assert_uint_eq(body_off, HL + 6);
     for (chunk = 1; chunk <= len; chunk++) {
         ck_assert_int_eq(feed_all(file, len, chunk, &nrec, &nbytes, &nsec), OTAUP_DELTA_END);
         ck_assert_int_eq(nrec, 6);
@@ -265,10 +327,10 @@ static int check_body(const uint8_t *body, size_t n, uint32_t steps, uint32_t sy
     h.sync_count = syncs;
     h.body_len = (uint32_t)n;
     otaup_hash128(body, n, h.body_hash);
-    ck_assert_int_eq(otaup_delta_header_encode(&h, file, sizeof file), OTAUP_DELTA_HEADER_SIZE);
-    memset(file + OTAUP_DELTA_HEADER_SIZE, 0, 6);
-    memcpy(file + OTAUP_DELTA_HEADER_SIZE + 6, body, n);
-    return otaup_delta_check(file, OTAUP_DELTA_HEADER_SIZE + 6 + n, NULL, NULL);
+    ck_assert_int_eq(otaup_delta_header_encode(&h, file, sizeof file), (int)HL);
+    memset(file + HL, 0, 6);
+    memcpy(file + HL + 6, body, n);
+    return otaup_delta_check(file, HL + 6 + n, NULL, NULL);
 }
 
 START_TEST(test_structure_rules)
@@ -377,6 +439,7 @@ static Suite *suite(void)
     Suite *s = suite_create("delta_read");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_header_roundtrip);
+    tcase_add_test(tc, test_header_run_counts);
     tcase_add_test(tc, test_stream_any_chunking);
     tcase_add_test(tc, test_sections);
     tcase_add_test(tc, test_truncation_every_length);

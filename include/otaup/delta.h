@@ -3,7 +3,7 @@
  *
  * A delta file (docs/delta-format.md) is
  *
- *   header (OTAUP_DELTA_HEADER_SIZE bytes, fixed layout, little-endian)
+ *   header (OTAUP_DELTA_HEADER_BYTES(run count) bytes, little-endian)
  *   sections: TLV entries [tag u16][length u32][value], ended by tag 0
  *             (room for the signed manifest and its signature)
  *   body: the outer record stream (otaup/record.h): SYNC, DATA (raw
@@ -37,8 +37,15 @@ extern "C" {
  * ==================================================================== */
 
 /* OTAUP_DELTA_FORMAT_VERSION (otaup/version.h) is the container format version. */
-/** Size of the fixed header of format version 1. */
-#define OTAUP_DELTA_HEADER_SIZE 208u
+/** Size of the header of format version 2: it ends with the sector runs
+ * (8 bytes each, 1..8 of them) and an 8-byte check hash. */
+#define OTAUP_DELTA_HEADER_BYTES(nruns) (132u + 8u * (unsigned)(nruns))
+/** Largest header (8 sector runs): a buffer this big holds any header. */
+#define OTAUP_DELTA_HEADER_MAX OTAUP_DELTA_HEADER_BYTES(8)
+/** Smallest header (one run of uniform sectors). */
+#define OTAUP_DELTA_HEADER_MIN OTAUP_DELTA_HEADER_BYTES(1)
+/** Bytes of the header that tell its size (its run count is at offset 25). */
+#define OTAUP_DELTA_HEADER_PREFIX 28u
 /** The 8 magic bytes at offset 0. */
 #define OTAUP_DELTA_MAGIC "OTAUPDLT"
 
@@ -74,7 +81,7 @@ extern "C" {
 /** The decoded fixed header. */
 typedef struct otaup_delta_header {
     uint16_t format_version; /**< OTAUP_DELTA_FORMAT_VERSION */
-    uint16_t header_size;    /**< OTAUP_DELTA_HEADER_SIZE */
+    uint16_t header_size;    /**< OTAUP_DELTA_HEADER_BYTES(geo.nruns) */
     uint32_t flags;          /**< OTAUP_DELTA_F_* */
     otaup_geometry geo;      /**< target flash geometry */
     uint8_t layout;          /**< OTAUP_LAYOUT_* */
@@ -97,8 +104,8 @@ typedef struct otaup_delta_header {
 } otaup_delta_header;
 
 /**
- * Encode *h into out[0..OTAUP_DELTA_HEADER_SIZE), including the header
- * check hash. Returns OTAUP_DELTA_HEADER_SIZE or OTAUP_E_BUFFER /
+ * Encode *h into out[0..OTAUP_DELTA_HEADER_BYTES(h->geo.nruns)), including
+ * the header check hash. Returns that size or OTAUP_E_BUFFER /
  * OTAUP_E_INVAL (a header that otaup_delta_header_decode would refuse).
  */
 int otaup_delta_header_encode(const otaup_delta_header *h, uint8_t *out, size_t cap);
@@ -161,7 +168,7 @@ typedef struct otaup_delta_reader {
     otaup_record rec;        /**< current outer record */
     const uint8_t *data;     /**< SECTION_BYTES / RECORD_BYTES chunk (points into the input) */
     uint32_t data_len;
-    uint8_t head[OTAUP_DELTA_HEADER_SIZE]; /**< header / section head / record head assembly */
+    uint8_t head[OTAUP_DELTA_HEADER_MAX]; /**< header / section head / record head assembly */
     union {
         uint64_t align;
         unsigned char space[OTAUP_XXH3_STATE_SPACE];

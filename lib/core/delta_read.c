@@ -13,15 +13,15 @@
 
 static const uint8_t delta_magic[8] = { 'O', 'T', 'A', 'U', 'P', 'D', 'L', 'T' };
 
-/* Header field offsets (format version 1). */
+/* Header field offsets (format version 2); the sector runs and the check
+ * hash follow at H_RUNS: their size depends on the run count. */
 enum {
     H_MAGIC = 0, H_VERSION = 8, H_SIZE = 10, H_FLAGS = 12, H_BASE = 16, H_WRITE = 20,
-    H_ERASED = 24, H_NRUNS = 25, H_LAYOUT = 26, H_WBITS = 27, H_RUNS = 28,
-    H_SOURCE_ADDR = 92, H_TARGET_ADDR = 96, H_SCRATCH_ADDR = 100, H_SCRATCH_SIZE = 104,
-    H_STAGING = 108, H_MAX_OPS = 112, H_RESERVED1 = 114, H_STEPS = 116, H_SYNCS = 120,
-    H_SOURCE_SIZE = 124, H_SOURCE_HASH = 128, H_TARGET_SIZE = 144, H_TARGET_HASH = 148,
-    H_BODY_LEN = 164, H_BODY_HASH = 168, H_INNER_LEN = 184, H_RESERVED2 = 188,
-    H_CHECK = 200
+    H_ERASED = 24, H_NRUNS = 25, H_LAYOUT = 26, H_WBITS = 27, H_SOURCE_ADDR = 28,
+    H_TARGET_ADDR = 32, H_SCRATCH_ADDR = 36, H_SCRATCH_SIZE = 40, H_STAGING = 44, H_MAX_OPS = 48,
+    H_RESERVED = 50, H_STEPS = 52, H_SYNCS = 56, H_SOURCE_SIZE = 60, H_SOURCE_HASH = 64,
+    H_TARGET_SIZE = 80, H_TARGET_HASH = 84, H_BODY_LEN = 100, H_BODY_HASH = 104, H_INNER_LEN = 120,
+    H_RUNS = 124
 };
 
 /* Largest body of an outer record other than DATA: VERIFY with a SHA-256. */
@@ -103,22 +103,24 @@ static int header_check(const otaup_delta_header *h)
 
 int otaup_delta_header_encode(const otaup_delta_header *h, uint8_t *out, size_t cap)
 {
-    uint32_t i;
+    uint32_t i, size, check;
     int rc;
     if (h == NULL || out == NULL) {
         return OTAUP_E_INVAL;
-    }
-    if (cap < OTAUP_DELTA_HEADER_SIZE) {
-        return OTAUP_E_BUFFER;
     }
     rc = header_check(h);
     if (rc < 0) {
         return OTAUP_E_INVAL;
     }
-    memset(out, 0, OTAUP_DELTA_HEADER_SIZE);
+    size = OTAUP_DELTA_HEADER_BYTES(h->geo.nruns);
+    check = size - 8u;
+    if (cap < size) {
+        return OTAUP_E_BUFFER;
+    }
+    memset(out, 0, size);
     memcpy(out + H_MAGIC, delta_magic, 8);
     otaup_dl_put16(out + H_VERSION, OTAUP_DELTA_FORMAT_VERSION);
-    otaup_dl_put16(out + H_SIZE, OTAUP_DELTA_HEADER_SIZE);
+    otaup_dl_put16(out + H_SIZE, (uint16_t)size);
     otaup_dl_put32(out + H_FLAGS, h->flags);
     otaup_dl_put32(out + H_BASE, h->geo.base);
     otaup_dl_put32(out + H_WRITE, h->geo.write_size);
@@ -126,10 +128,6 @@ int otaup_delta_header_encode(const otaup_delta_header *h, uint8_t *out, size_t 
     out[H_NRUNS] = h->geo.nruns;
     out[H_LAYOUT] = h->layout;
     out[H_WBITS] = h->window_bits;
-    for (i = 0; i < h->geo.nruns; i++) {
-        otaup_dl_put32(out + H_RUNS + 8u * i, h->geo.runs[i].count);
-        otaup_dl_put32(out + H_RUNS + 8u * i + 4u, h->geo.runs[i].size);
-    }
     otaup_dl_put32(out + H_SOURCE_ADDR, h->source_addr);
     otaup_dl_put32(out + H_TARGET_ADDR, h->target_addr);
     otaup_dl_put32(out + H_SCRATCH_ADDR, h->scratch_addr);
@@ -145,13 +143,17 @@ int otaup_delta_header_encode(const otaup_delta_header *h, uint8_t *out, size_t 
     otaup_dl_put32(out + H_BODY_LEN, h->body_len);
     memcpy(out + H_BODY_HASH, h->body_hash, 16);
     otaup_dl_put32(out + H_INNER_LEN, h->inner_len);
-    otaup_dl_put64(out + H_CHECK, XXH3_64bits(out, H_CHECK));
-    return (int)OTAUP_DELTA_HEADER_SIZE;
+    for (i = 0; i < h->geo.nruns; i++) {
+        otaup_dl_put32(out + H_RUNS + 8u * i, h->geo.runs[i].count);
+        otaup_dl_put32(out + H_RUNS + 8u * i + 4u, h->geo.runs[i].size);
+    }
+    otaup_dl_put64(out + check, XXH3_64bits(out, check));
+    return (int)size;
 }
 
 int otaup_delta_header_decode(const uint8_t *in, size_t len, otaup_delta_header *h)
 {
-    uint32_t i, version;
+    uint32_t i, version, nruns, size;
     int rc;
     if (in == NULL || h == NULL) {
         return OTAUP_E_INVAL;
@@ -170,31 +172,30 @@ int otaup_delta_header_decode(const uint8_t *in, size_t len, otaup_delta_header 
     if (version != OTAUP_DELTA_FORMAT_VERSION) {
         return OTAUP_E_DELTA_VERSION;
     }
-    if (len < OTAUP_DELTA_HEADER_SIZE) {
+    if (len < OTAUP_DELTA_HEADER_PREFIX) {
         return OTAUP_E_DELTA_TRUNCATED;
     }
-    if (otaup_dl_get16(in + H_SIZE) != OTAUP_DELTA_HEADER_SIZE ||
-        otaup_dl_get64(in + H_CHECK) != XXH3_64bits(in, H_CHECK)) {
+    nruns = in[H_NRUNS];
+    size = otaup_dl_get16(in + H_SIZE);
+    if (nruns < 1u || nruns > OTAUP_MAX_SECTOR_RUNS || size != OTAUP_DELTA_HEADER_BYTES(nruns)) {
         return OTAUP_E_DELTA_CORRUPT;
     }
-    if (otaup_dl_get16(in + H_RESERVED1) != 0) {
-        return OTAUP_E_DELTA_CORRUPT;
+    if (len < size) {
+        return OTAUP_E_DELTA_TRUNCATED;
     }
-    for (i = H_RESERVED2; i < H_CHECK; i++) {
-        if (in[i] != 0) {
-            return OTAUP_E_DELTA_CORRUPT;
-        }
+    if (otaup_dl_get64(in + size - 8u) != XXH3_64bits(in, size - 8u) || otaup_dl_get16(in + H_RESERVED) != 0) {
+        return OTAUP_E_DELTA_CORRUPT;
     }
     h->format_version = (uint16_t)version;
-    h->header_size = OTAUP_DELTA_HEADER_SIZE;
+    h->header_size = (uint16_t)size;
     h->flags = otaup_dl_get32(in + H_FLAGS);
     h->geo.base = otaup_dl_get32(in + H_BASE);
     h->geo.write_size = otaup_dl_get32(in + H_WRITE);
     h->geo.erased = in[H_ERASED];
-    h->geo.nruns = in[H_NRUNS];
+    h->geo.nruns = (uint8_t)nruns;
     h->layout = in[H_LAYOUT];
     h->window_bits = in[H_WBITS];
-    for (i = 0; i < OTAUP_MAX_SECTOR_RUNS; i++) {
+    for (i = 0; i < nruns; i++) {
         h->geo.runs[i].count = otaup_dl_get32(in + H_RUNS + 8u * i);
         h->geo.runs[i].size = otaup_dl_get32(in + H_RUNS + 8u * i + 4u);
     }
@@ -217,7 +218,7 @@ int otaup_delta_header_decode(const uint8_t *in, size_t len, otaup_delta_header 
     if (rc < 0) {
         return rc;
     }
-    return (int)OTAUP_DELTA_HEADER_SIZE;
+    return (int)size;
 }
 
 /* ---- streaming reader ----------------------------------------------------- */
@@ -236,7 +237,7 @@ void otaup_delta_reader_init(otaup_delta_reader *r)
     }
     memset(r, 0, sizeof *r);
     r->state = ST_HEADER;
-    r->need = OTAUP_DELTA_HEADER_SIZE;
+    r->need = OTAUP_DELTA_HEADER_PREFIX;
     r->hashing = 1;
 }
 
@@ -400,7 +401,7 @@ int otaup_delta_reader_feed(otaup_delta_reader *r, const uint8_t *in, size_t len
         size_t n;
         switch (r->state) {
         case ST_HEADER:
-            n = take(r, p, avail, OTAUP_DELTA_HEADER_SIZE);
+            n = take(r, p, avail, r->need);
             advance(r, p, n, 0);
             used += n;
             /* refuse a foreign file as early as possible */
@@ -409,7 +410,18 @@ int otaup_delta_reader_feed(otaup_delta_reader *r, const uint8_t *in, size_t len
                 *consumed = used;
                 return fail(r, OTAUP_E_DELTA_MAGIC);
             }
-            if (r->head_len < OTAUP_DELTA_HEADER_SIZE) {
+            if (r->head_len >= OTAUP_DELTA_HEADER_PREFIX && r->need == OTAUP_DELTA_HEADER_PREFIX) {
+                /* the prefix tells the size (the run count); decode checks it */
+                uint32_t nruns = r->head[H_NRUNS];
+                if (otaup_dl_get16(r->head + H_VERSION) == OTAUP_DELTA_FORMAT_VERSION && nruns >= 1u &&
+                    nruns <= OTAUP_MAX_SECTOR_RUNS) {
+                    r->need = OTAUP_DELTA_HEADER_BYTES(nruns);
+                    if (r->head_len < r->need && used < len) {
+                        continue; /* the rest of the header from this input */
+                    }
+                }
+            }
+            if (r->head_len < r->need) {
                 *consumed = used;
                 return OTAUP_DELTA_NEED_INPUT;
             }

@@ -438,7 +438,7 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
     uint64_t inner_len = 0;
     inner_info ii;
     otaup_manifest m;
-    uint8_t salt[OTAUP_CHAIN_SALT_LEN], hdr[OTAUP_DELTA_HEADER_SIZE], mfbuf[65536];
+    uint8_t salt[OTAUP_CHAIN_SALT_LEN], hdr[OTAUP_DELTA_HEADER_MAX], mfbuf[65536];
     uint8_t tag_len;
     int rc, mlen;
 
@@ -553,7 +553,7 @@ int otaup_delta_sign(const otaup_crypto *c, const otaup_key *key, const uint8_t 
         goto done;
     }
     /* DELTA: everything before the MANIFEST section (header and the other sections) */
-    gb_put(&o, hdr, sizeof hdr);
+    gb_put(&o, hdr, (size_t)rc);
     keep_sections(&o, delta, &ct);
     if (o.oom) {
         rc = OTAUP_E_NOMEM;

@@ -345,7 +345,8 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
     uint32_t i, seg_start = 0, syncs = 0;
     dl_enc_stats es;
     int rc = 0;
-    uint8_t hdr[OTAUP_DELTA_HEADER_SIZE];
+    uint8_t hdr[OTAUP_DELTA_HEADER_MAX];
+    size_t hdr_len;
 
     memset(&es, 0, sizeof es);
     es.cuts = &cuts;
@@ -461,9 +462,10 @@ int dl_write_container(otaup_plan *plan, uint32_t restart_interval, int level, d
         rc = OTAUP_E_PLAN;
         goto done;
     }
+    hdr_len = (size_t)rc;
     rc = 0;
     out->len = 0;
-    dl_buf_put(out, hdr, sizeof hdr);
+    dl_buf_put(out, hdr, hdr_len);
     {
         static const uint8_t end_section[OTAUP_SECTION_HEAD_SIZE] = { 0, 0, 0, 0, 0, 0 };
         char info[320];

@@ -844,7 +844,7 @@ static void header_from(const ctx *c, otaup_plan *p)
     otaup_delta_header *h = &p->hdr;
     memset(h, 0, sizeof *h);
     h->format_version = OTAUP_DELTA_FORMAT_VERSION;
-    h->header_size = OTAUP_DELTA_HEADER_SIZE;
+    h->header_size = (uint16_t)OTAUP_DELTA_HEADER_BYTES(c->o.geo.nruns);
     h->flags = (c->from_sig ? OTAUP_DELTA_F_FROM_SIG : 0u) | (c->o.no_step_hash ? 0u : OTAUP_DELTA_F_STEP_HASH);
     h->geo = c->o.geo;
     h->layout = c->o.layout;

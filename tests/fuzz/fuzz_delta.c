@@ -54,10 +54,12 @@ static int chunked(const uint8_t *data, size_t size)
 static uint8_t *fix_hashes(const uint8_t *data, size_t size, size_t *out_len)
 {
     uint8_t *c;
-    size_t off = OTAUP_DELTA_HEADER_SIZE;
+    size_t hsz = size >= 12u ? (size_t)(data[10] | (data[11] << 8)) : 0; /* header size field */
+    size_t off = hsz;
     unsigned n = 0;
     XXH128_hash_t h;
-    if (size < OTAUP_DELTA_HEADER_SIZE + 6u || memcmp(data, "OTAUPDLT", 8) != 0 || size > 0xFFFFFFFFu) {
+    if (size < OTAUP_DELTA_HEADER_MIN + 6u || hsz < OTAUP_DELTA_HEADER_MIN || hsz > OTAUP_DELTA_HEADER_MAX ||
+        memcmp(data, "OTAUPDLT", 8) != 0 || size > 0xFFFFFFFFu) {
         return NULL;
     }
     while (off + 6u <= size && n++ < 20u) { /* walk the sections */
@@ -82,21 +84,22 @@ static uint8_t *fix_hashes(const uint8_t *data, size_t size, size_t *out_len)
     }
     memcpy(c, data, size);
     {
+        /* format 2: body length at 100, body hash at 104, check hash in the last 8 header bytes */
         uint32_t bl = (uint32_t)(size - off);
-        c[164] = (uint8_t)bl;
-        c[165] = (uint8_t)(bl >> 8);
-        c[166] = (uint8_t)(bl >> 16);
-        c[167] = (uint8_t)(bl >> 24);
+        c[100] = (uint8_t)bl;
+        c[101] = (uint8_t)(bl >> 8);
+        c[102] = (uint8_t)(bl >> 16);
+        c[103] = (uint8_t)(bl >> 24);
     }
     h = XXH3_128bits(c + off, size - off);
     for (n = 0; n < 8; n++) {
-        c[168 + n] = (uint8_t)(h.low64 >> (8 * n));
-        c[176 + n] = (uint8_t)(h.high64 >> (8 * n));
+        c[104 + n] = (uint8_t)(h.low64 >> (8 * n));
+        c[112 + n] = (uint8_t)(h.high64 >> (8 * n));
     }
     {
-        uint64_t hc = XXH3_64bits(c, 200);
+        uint64_t hc = XXH3_64bits(c, hsz - 8u);
         for (n = 0; n < 8; n++) {
-            c[200 + n] = (uint8_t)(hc >> (8 * n));
+            c[hsz - 8u + n] = (uint8_t)(hc >> (8 * n));
         }
     }
     *out_len = size;

@@ -211,7 +211,7 @@ uint8_t *sectest_container(const sectest_container_spec *c, size_t *out_len)
     }
     memset(&h, 0, sizeof h);
     h.format_version = OTAUP_DELTA_FORMAT_VERSION;
-    h.header_size = OTAUP_DELTA_HEADER_SIZE;
+    h.header_size = (uint16_t)OTAUP_DELTA_HEADER_BYTES(c->geo.nruns);
     h.flags = OTAUP_DELTA_F_STEP_HASH;
     h.geo = c->geo;
     h.layout = c->layout;
@@ -231,12 +231,12 @@ uint8_t *sectest_container(const sectest_container_spec *c, size_t *out_len)
     h.body_len = (uint32_t)c->body_len;
     otaup_hash128(c->body, c->body_len, h.body_hash);
     h.inner_len = inner_total(c->body, c->body_len, c->wbits);
-    n = OTAUP_DELTA_HEADER_SIZE + OTAUP_SECTION_HEAD_SIZE + c->body_len;
+    n = h.header_size + OTAUP_SECTION_HEAD_SIZE + c->body_len;
     out = malloc(n);
     ck_assert_ptr_nonnull(out);
-    ck_assert_int_eq(otaup_delta_header_encode(&h, out, OTAUP_DELTA_HEADER_SIZE), (int)OTAUP_DELTA_HEADER_SIZE);
-    memset(out + OTAUP_DELTA_HEADER_SIZE, 0, OTAUP_SECTION_HEAD_SIZE);
-    memcpy(out + OTAUP_DELTA_HEADER_SIZE + OTAUP_SECTION_HEAD_SIZE, c->body, c->body_len);
+    ck_assert_int_eq(otaup_delta_header_encode(&h, out, h.header_size), (int)h.header_size);
+    memset(out + h.header_size, 0, OTAUP_SECTION_HEAD_SIZE);
+    memcpy(out + h.header_size + OTAUP_SECTION_HEAD_SIZE, c->body, c->body_len);
     ck_assert_int_eq(otaup_delta_check(out, n, NULL, NULL), 0);
     *out_len = n;
     return out;

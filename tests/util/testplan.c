@@ -527,7 +527,7 @@ int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t 
     int n;
     memset(&h, 0, sizeof h);
     h.format_version = OTAUP_DELTA_FORMAT_VERSION;
-    h.header_size = OTAUP_DELTA_HEADER_SIZE;
+    h.header_size = (uint16_t)OTAUP_DELTA_HEADER_BYTES(o->geo.nruns);
     h.flags = o->no_hash ? 0 : OTAUP_DELTA_F_STEP_HASH;
     h.geo = o->geo;
     h.layout = layout;
@@ -547,16 +547,16 @@ int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t 
     h.body_len = (uint32_t)s->len;
     put_hash128(h.body_hash, s->bytes, s->len);
     h.inner_len = s->inner_len;
-    p = malloc(OTAUP_DELTA_HEADER_SIZE + 6u + s->len);
-    n = otaup_delta_header_encode(&h, p, OTAUP_DELTA_HEADER_SIZE);
+    p = malloc(OTAUP_DELTA_HEADER_MAX + 6u + s->len);
+    n = otaup_delta_header_encode(&h, p, OTAUP_DELTA_HEADER_MAX);
     if (n < 0) {
         free(p);
         return n;
     }
-    memset(p + OTAUP_DELTA_HEADER_SIZE, 0, 6);
-    memcpy(p + OTAUP_DELTA_HEADER_SIZE + 6, s->bytes, s->len);
+    memset(p + n, 0, 6);
+    memcpy(p + n + 6, s->bytes, s->len);
     *out = p;
-    *out_len = OTAUP_DELTA_HEADER_SIZE + 6u + s->len;
+    *out_len = (size_t)n + 6u + s->len;
     return 0;
 }
 
