@@ -108,6 +108,13 @@ static void rig_make(rig *r, uint8_t layout)
     r->cfg.id.build_time = 1767225600u;
     r->cfg.id.image_size = 3 * S + 17;
     r->cfg.id.sec_counter = 7;
+    {
+        static uint8_t sha[32];
+        for (i = 0; i < 32; i++) {
+            sha[i] = (uint8_t)(0xC0 + i);
+        }
+        r->cfg.id.image_sha256 = sha;
+    }
     wsz = otaup_apply_work_size(r->cfg.max_frame, r->cfg.max_msg, r->cfg.staging_size, r->cfg.max_ops,
                                 r->cfg.window_bits);
     ck_assert_uint_gt(wsz, 0);
@@ -210,8 +217,39 @@ static void check_info(uint8_t layout)
     ck_assert_uint_eq(in.sec_counter, 7);
     ck_assert_uint_eq(in.window_bits, 11);
     ck_assert_uint_eq(in.max_ops, 32);
+    /* the image's SHA-256 goes with the block signature (SIG_REQ) */
+    if (OTAUP_CONFIG_SIGNATURE) {
+        ck_assert_uint_ne(in.have & OTAUP_INFO_HAVE_IMAGE_SHA256, 0);
+        ck_assert_mem_eq(in.image_sha256, r.cfg.id.image_sha256, 32);
+    } else {
+        ck_assert_uint_eq(in.have & OTAUP_INFO_HAVE_IMAGE_SHA256, 0);
+    }
+    /* no security hooks: it does not claim to verify signed updates */
+    ck_assert_uint_eq(in.caps & OTAUP_CAP_SIGNED, 0);
     rig_free(&r);
 }
+
+static int a_record_hook(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part)
+{
+    (void)ctx, (void)type, (void)body, (void)len, (void)part;
+    return 0;
+}
+
+/* With the security layer's record hook installed, HELLO and INFO say SIGNED. */
+START_TEST(info_signed_cap)
+{
+    rig r;
+    otaup_frame fr;
+    otaup_msg_info in;
+    rig_make(&r, OTAUP_LAYOUT_INPLACE);
+    r.cfg.hooks.record = a_record_hook;
+    get_info(&r, &fr);
+    ck_assert_int_eq(otaup_info_decode(fr.payload, fr.payload_len, &in), 0);
+    ck_assert_uint_eq(in.caps & OTAUP_CAP_SIGNED, OTAUP_CAP_SIGNED);
+    ck_assert_uint_eq(hello_caps(&r) & OTAUP_CAP_SIGNED, OTAUP_CAP_SIGNED);
+    rig_free(&r);
+}
+END_TEST
 
 START_TEST(info_inplace)
 {
@@ -238,12 +276,15 @@ START_TEST(info_minimal)
     r.cfg.id.model = "m";
     r.cfg.id.sw_version = "1";
     r.cfg.id.image_size = 0;
+    r.cfg.id.image_sha256 = NULL;
     r.cfg.scratch.len = 0;
     r.cfg.max_ops = 0;
     r.cfg.nregions = 0;
     get_info(&r, &fr);
     ck_assert_int_eq(otaup_info_decode(fr.payload, fr.payload_len, &in), 0);
-    ck_assert_uint_eq(in.have & (OTAUP_INFO_HAVE_IMAGE_SIZE | OTAUP_INFO_HAVE_SCRATCH | OTAUP_INFO_HAVE_LIMITS), 0);
+    ck_assert_uint_eq(in.have & (OTAUP_INFO_HAVE_IMAGE_SIZE | OTAUP_INFO_HAVE_SCRATCH | OTAUP_INFO_HAVE_LIMITS |
+                                 OTAUP_INFO_HAVE_IMAGE_SHA256),
+                      0);
     ck_assert_uint_eq(in.nregions, 0);
     ck_assert_uint_eq(in.caps & OTAUP_CAP_BACKUP, 0);
     n = otaup_info_encode(&in, again, sizeof again);
@@ -285,6 +326,7 @@ static Suite *suite(void)
     tcase_add_test(t, info_inplace);
     tcase_add_test(t, info_ab);
     tcase_add_test(t, info_minimal);
+    tcase_add_test(t, info_signed_cap);
     tcase_add_test(t, init_refuses_what_info_cannot_carry);
     suite_add_tcase(s, t);
     return s;

@@ -155,6 +155,14 @@ static int build(const char *name, otaup_msg *m)
         m->u.info.have = OTAUP_INFO_HAVE_LIMITS;
         m->u.info.window_bits = 12;
         m->u.info.max_ops = 32;
+    } else if (!strcmp(name, "02-info-sha256")) {
+        m->type = OTAUP_MSG_INFO;
+        m->u.info.terminal_id = str("T\xC3\xA9rminal-\xC3\xBC");
+        m->u.info.model = str("M");
+        m->u.info.sw_version = str("0.9");
+        m->u.info.have = OTAUP_INFO_HAVE_SEC_COUNTER | OTAUP_INFO_HAVE_IMAGE_SHA256;
+        m->u.info.sec_counter = 2;
+        memcpy(m->u.info.image_sha256, pat(0xE0), 32);
     } else if (!strcmp(name, "03-notify")) {
         m->type = OTAUP_MSG_NOTIFY;
         m->u.notify.kind = OTAUP_NOTIFY_OFFER;
@@ -290,7 +298,7 @@ static int build(const char *name, otaup_msg *m)
 }
 
 static const char *const g_single[] = {
-    "01-hello", "02-info", "02-info-min", "02-info-limits", "03-notify", "04-consent", "04-consent-postpone",
+    "01-hello", "02-info", "02-info-min", "02-info-limits", "02-info-sha256", "03-notify", "04-consent", "04-consent-postpone",
     "05-start", "05-start-resume", "06-commit", "07-abort", "08-result", "08-result-fail",
     "09-ping-ackreq", "0a-progress", "0b-ack", "0c-nack", "10-backup-req", "10-backup-req-hash",
     "11-backup-data", "12-restore-data", "13-sig-req", "14-sig-data", "20-erase", "21-write", "21-write-deferred", "22-copy", "23-diff",
@@ -732,14 +740,32 @@ START_TEST(test_info_tlv_rules)
     ck_assert_uint_eq(d.have, 0);
     ck_assert(d.build_time == 1);
     /* unknown tags are skipped, in both ranges */
-    n = base + tlv(p + base, 0x12, "xyz", 3);
+    n = base + tlv(p + base, 0x13, "xyz", 3);
     n += tlv(p + n, 0xF0, "", 0);
     ck_assert_int_eq(otaup_info_decode(p, n, &d), 0);
+    /* IMAGE_SHA256: exactly 32 bytes, once */
+    {
+        uint8_t sha[33];
+        for (i = 0; i < sizeof sha; i++) {
+            sha[i] = (uint8_t)(0x50 + i);
+        }
+        n = base + tlv(p + base, 0x12, sha, 32);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), 0);
+        ck_assert_uint_eq(d.have, OTAUP_INFO_HAVE_IMAGE_SHA256);
+        ck_assert_mem_eq(d.image_sha256, sha, 32);
+        n = base + tlv(p + base, 0x12, sha, 31);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+        n = base + tlv(p + base, 0x12, sha, 33);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+        n = base + tlv(p + base, 0x12, sha, 32);
+        n += tlv(p + n, 0x12, sha, 32);
+        ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
+    }
     /* tag 0 */
     n = base + tlv(p + base, 0x00, "", 0);
     ck_assert_int_eq(otaup_info_decode(p, n, &d), OTAUP_E_MSG_FIELD);
     /* an item past the end */
-    n = base + tlv(p + base, 0x12, "xyz", 3);
+    n = base + tlv(p + base, 0x13, "xyz", 3);
     ck_assert_int_eq(otaup_info_decode(p, n - 1, &d), OTAUP_E_MSG_LENGTH);
     /* LIMITS: window bits 0 or 9..15, max_ops >= 1, reserved byte zero */
     {

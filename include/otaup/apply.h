@@ -54,9 +54,10 @@ extern "C" {
  * Bytes of the outgoing message buffer: the largest INFO the applier
  * writes (three identity strings of 64, 64 and 32 bytes, a geometry of 8
  * sector runs, OTAUP_APPLY_MAX_REGIONS regions and the fixed items: 400
- * bytes with 4 regions); it also bounds a BACKUP_DATA or SIG_DATA chunk.
+ * bytes with 4 regions, plus 34 for the image's SHA-256 when
+ * OTAUP_CONFIG_SIGNATURE); it also bounds a BACKUP_DATA or SIG_DATA chunk.
  */
-#define OTAUP_APPLY_TXMSG (348u + 13u * (OTAUP_APPLY_MAX_REGIONS))
+#define OTAUP_APPLY_TXMSG (348u + 13u * (OTAUP_APPLY_MAX_REGIONS) + 34u * (OTAUP_CONFIG_SIGNATURE))
 
 /** A user-data region. */
 typedef struct otaup_apply_region {
@@ -84,7 +85,14 @@ typedef struct otaup_apply_identity {
     const char *sw_version;  /**< 1..32 bytes */
     uint64_t build_time;     /**< unix seconds */
     uint32_t image_size;     /**< bytes of the installed image (0: not reported) */
-    uint32_t sec_counter;
+    uint32_t sec_counter;    /**< security counter of the installed image (anti-rollback) */
+    /** SHA-256 of the installed image (32 bytes; NULL: not reported). A
+     * terminal that verifies signed updates reports it so that a server
+     * can sign a delta it plans from the block signature (INFO
+     * IMAGE_SHA256; only with OTAUP_CONFIG_SIGNATURE). The verifier
+     * hashes the image itself before any flash operation, so a wrong
+     * value only gets the update refused. */
+    const uint8_t *image_sha256;
 } otaup_apply_identity;
 
 typedef struct otaup_apply_config {
@@ -106,7 +114,8 @@ typedef struct otaup_apply_config {
     uint32_t (*now_ms)(void *ctx);
     void *clock_ctx;
     otaup_apply_identity id;      /**< strings: UTF-8, 1..64 bytes (sw_version 1..32) */
-    otaup_exec_hooks hooks;       /**< security hooks (exec.h) */
+    otaup_exec_hooks hooks;       /**< security hooks (exec.h); with a record hook the
+                                       applier advertises OTAUP_CAP_SIGNED */
     /** START's manifest (security.md): non-zero refuses the session. May be NULL. */
     int (*manifest)(void *ctx, uint64_t session, const uint8_t *m, size_t len);
     /** Optional: the id journaled for the session's update, asked after

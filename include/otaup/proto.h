@@ -369,6 +369,7 @@ typedef struct otaup_msg_hello {
 #define OTAUP_INFO_RESUME 0x0Fu
 #define OTAUP_INFO_SEC_COUNTER 0x10u
 #define OTAUP_INFO_LIMITS 0x11u
+#define OTAUP_INFO_IMAGE_SHA256 0x12u /**< SHA-256 of the installed image (32 bytes) */
 
 /** otaup_msg_info.have: which optional items are present. */
 #define OTAUP_INFO_HAVE_IMAGE_HASH (1u << OTAUP_INFO_IMAGE_HASH)
@@ -382,6 +383,7 @@ typedef struct otaup_msg_hello {
 #define OTAUP_INFO_HAVE_RESUME (1u << OTAUP_INFO_RESUME)
 #define OTAUP_INFO_HAVE_SEC_COUNTER (1u << OTAUP_INFO_SEC_COUNTER)
 #define OTAUP_INFO_HAVE_LIMITS (1u << OTAUP_INFO_LIMITS)
+#define OTAUP_INFO_HAVE_IMAGE_SHA256 (1u << OTAUP_INFO_IMAGE_SHA256)
 
 /** Flash layouts (INFO LAYOUT); the same values as delta.h and journal.h. */
 #define OTAUP_LAYOUT_INPLACE 0u /**< rewrite the running slot in place */
@@ -448,6 +450,10 @@ typedef struct otaup_msg_info {
     uint32_t sec_counter;     /**< anti-rollback counter of the installed image */
     uint8_t window_bits;      /**< LIMITS: largest inflate window, 9..15 (0: no DATA) */
     uint16_t max_ops;         /**< LIMITS: deferred WRITE/DIFF records per step, >= 1 */
+    /** IMAGE_SHA256: SHA-256 of the installed image (IMAGE_SIZE bytes from
+     *  the start of the running slot), for a server that signs an update
+     *  planned from the block signature (docs/security.md). */
+    uint8_t image_sha256[32];
 } otaup_msg_info;
 
 /* NOTIFY, CONSENT ------------------------------------------------------------ */

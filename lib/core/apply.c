@@ -34,7 +34,8 @@ OTAUP_RAMFUNC static uint32_t caps(const otaup_apply *ap)
 {
     return OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
            (OTAUP_CONFIG_BACKUP && ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
-           (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE);
+           (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE) |
+           (ap->cfg.hooks.record != NULL ? OTAUP_CAP_SIGNED : 0u);
 }
 
 OTAUP_RAMFUNC static uint32_t now(const otaup_apply *ap)
@@ -236,6 +237,13 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
         otaup_wr_u16(&w, c->max_ops);
         otaup_tlv_end(&w, t);
     }
+#if OTAUP_CONFIG_SIGNATURE
+    if (c->id.image_sha256 != NULL) {
+        t = otaup_tlv_begin(&w, OTAUP_INFO_IMAGE_SHA256);
+        otaup_wr_bytes(&w, c->id.image_sha256, 32u);
+        otaup_tlv_end(&w, t);
+    }
+#endif
     if (w.err != 0) {
         return w.err;
     }

@@ -210,7 +210,7 @@ OTAUP_RAMFUNC int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_he
     (OTAUP_INFO_HAVE_IMAGE_HASH | OTAUP_INFO_HAVE_IMAGE_SIZE | OTAUP_INFO_HAVE_GEOMETRY | \
      OTAUP_INFO_HAVE_LAYOUT | OTAUP_INFO_HAVE_SCRATCH | OTAUP_INFO_HAVE_CAPS |             \
      OTAUP_INFO_HAVE_MAX_FRAME | OTAUP_INFO_HAVE_MEMORY | OTAUP_INFO_HAVE_RESUME |         \
-     OTAUP_INFO_HAVE_SEC_COUNTER | OTAUP_INFO_HAVE_LIMITS)
+     OTAUP_INFO_HAVE_SEC_COUNTER | OTAUP_INFO_HAVE_LIMITS | OTAUP_INFO_HAVE_IMAGE_SHA256)
 
 static OTAUP_RAMFUNC int region_valid(const otaup_proto_region *g)
 {
@@ -406,6 +406,11 @@ OTAUP_RAMFUNC int otaup_info_encode(const otaup_msg_info *m, uint8_t *out, size_
         otaup_wr_u16(&w, m->max_ops);
         tlv_end(&w, s);
     }
+    if (m->have & OTAUP_INFO_HAVE_IMAGE_SHA256) {
+        s = tlv_begin(&w, OTAUP_INFO_IMAGE_SHA256);
+        otaup_wr_bytes(&w, m->image_sha256, sizeof m->image_sha256);
+        tlv_end(&w, s);
+    }
     return wr_done(&w);
 }
 
@@ -544,6 +549,12 @@ static OTAUP_RAMFUNC int info_item(uint8_t tag, const uint8_t *v, size_t n, otau
         }
         return rsv != 0 ? OTAUP_E_FRAME_FLAGS : 0;
     }
+    case OTAUP_INFO_IMAGE_SHA256:
+        if (n != sizeof m->image_sha256) {
+            return OTAUP_E_MSG_FIELD;
+        }
+        memcpy(m->image_sha256, v, n);
+        return 0;
     default:
         return 0; /* not reached: unknown tags are skipped by the caller */
     }
@@ -573,7 +584,7 @@ OTAUP_RAMFUNC int otaup_info_decode(const uint8_t *in, size_t len, otaup_msg_inf
         if (tag == 0) {
             return OTAUP_E_MSG_FIELD;
         }
-        if (tag <= OTAUP_INFO_LIMITS) {
+        if (tag <= OTAUP_INFO_IMAGE_SHA256) {
             if (tag != OTAUP_INFO_WINDOW && tag != OTAUP_INFO_REGION) {
                 if (seen & (1u << tag)) {
                     return OTAUP_E_MSG_FIELD; /* a single item given twice */

@@ -150,6 +150,8 @@ def vectors():
     v["02-info-min"] = frame(0x02, info_min())
     v["02-info-limits"] = frame(0x02, info_min() + tlv(0x11, struct.pack("<BBH", 12, 0, 32)))
     v["02-info-frag64"] = fragments(0x02, info_full(), 64)
+    v["02-info-sha256"] = frame(0x02, info_min() + tlv(0x10, struct.pack("<I", 2))
+                                + tlv(0x12, pattern(32, 0xE0)))
     text = "Mise à jour disponible — 1.3.0".encode("utf-8")
     v["03-notify"] = frame(0x03, bytes([1]) + vstr("1.3.0") + struct.pack("<QI", 1710000000, 12345) + text)
     v["04-consent"] = frame(0x04, struct.pack("<BBH", 1, 0, 0) + vstr("1.3.0"))
