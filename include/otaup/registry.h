@@ -371,6 +371,19 @@ OTAUP_API int otaup_registry_audit_list(otaup_registry *reg, const char *termina
 OTAUP_API int otaup_version_cmp(const char *a, const char *b);
 
 /**
+ * The 32-bit version number a signed manifest carries for a version
+ * string (docs/security.md §3.2, VERSION): its first three runs of digits
+ * as major (8 bits), minor (8 bits) and patch (16 bits): "2.10.3-rc1" is
+ * 0x020A0003, "1.0" 0x01000000, a string without digits 0. A run too large
+ * for its field saturates the rest ("300.1" is 0xFFFFFFFF, "1.300" is
+ * 0x01FFFFFF), so the order of otaup_version_cmp() is kept for versions
+ * of up to three numbers (later runs and suffixes are ignored: "2.0-rc1"
+ * and "2.0" give the same number). Terminals compare their installed
+ * version with it (OTAUP_E_OLDER).
+ */
+OTAUP_API uint32_t otaup_version_pack(const char *version);
+
+/**
  * The upgrade policy: the release a terminal should run. Picks the newest
  * release of the terminal's model (by version, then build time); returns
  * OTAUP_E_NO_RELEASE when there is none or the terminal already runs it

@@ -122,7 +122,44 @@ OTAUP_API void otaup_delta_cache_stats(const otaup_delta_cache *c, size_t *entri
 OTAUP_API int otaup_session_precompute(otaup_registry *reg, int64_t release_id, otaup_session_log_cb log,
                                        void *payload);
 
-#define OTAUP_SESSION_OPTIONS_VERSION 2
+/** A signing key (otaup/sign.h: otaup_key_parse). */
+struct otaup_key;
+
+/**
+ * Sign, with `key`, the deltas to release `release_id` for every source
+ * image and flash layout that terminals of its model are known to run
+ * (computing the unsigned ones first, as otaup_session_precompute), and
+ * store them in the registry's delta cache next to the unsigned ones.
+ * This is publication-time signing (otaupctl release add --sign): the
+ * server that sends them never needs the private key. The manifest says:
+ * the release's model, version (otaup_version_pack), build time,
+ * security counter and downgrade flag; the source and target SHA-256 from
+ * the images in the registry (docs/security.md, docs/server.md "Signed
+ * releases"). Sources the registry holds no image of (terminals planned
+ * from their block signature) are skipped and logged. Returns the number
+ * of deltas signed now (those already signed are not counted), or a
+ * negative error: OTAUP_E_UNSUPPORTED without mbedTLS, OTAUP_E_KEY
+ * without the private part.
+ */
+OTAUP_API int otaup_session_sign_release(otaup_registry *reg, int64_t release_id, const struct otaup_key *key,
+                                         otaup_session_log_cb log, void *payload);
+
+/**
+ * Sign one unsigned delta container d[0..len) that takes terminal `t`
+ * (its image hash and planning parameters) to release `r`, with the
+ * manifest fields of otaup_session_sign_release(). The source image's
+ * SHA-256 comes from the registry's release with t's image hash, else
+ * from `source_sha256` (the SHA-256 the terminal reported, INFO
+ * IMAGE_SHA256; may be NULL). *out (malloc'd) receives the signed delta.
+ * Returns 0, OTAUP_E_SOURCE_MISMATCH when the source's SHA-256 is unknown,
+ * or otaup_delta_sign()'s errors.
+ */
+OTAUP_API int otaup_session_sign_delta(otaup_registry *reg, const struct otaup_key *key,
+                                       const otaup_reg_terminal *t, const otaup_reg_release *r,
+                                       const uint8_t *source_sha256, const uint8_t *d, size_t len,
+                                       otaup_blob *out);
+
+#define OTAUP_SESSION_OPTIONS_VERSION 3
 
 typedef struct otaup_session_options {
     unsigned version;               /**< OTAUP_SESSION_OPTIONS_VERSION */
@@ -144,10 +181,20 @@ typedef struct otaup_session_options {
     void *log_payload;
     /* version 2 */
     otaup_delta_cache *cache;       /**< NULL: each session holds its own copy of its delta */
+    /* version 3 */
+    /**
+     * Key that signs, on demand, a delta a terminal needs signed
+     * (OTAUP_CAP_SIGNED) when none was signed at publication (a terminal
+     * or layout seen after it, an image planned from the block
+     * signature). NULL: such a session fails with OTAUP_E_UNSIGNED
+     * before START, and the audit log says how to sign it. The key then
+     * lives on the server: docs/server.md, "Signed releases".
+     */
+    const struct otaup_key *sign_key;
 } otaup_session_options;
 
 #define OTAUP_SESSION_OPTIONS_INIT \
-    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /** Initialise *opts with the defaults. */
 OTAUP_API void otaup_session_options_init(otaup_session_options *opts);

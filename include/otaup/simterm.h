@@ -26,13 +26,14 @@
 
 #include "otaup/apply.h"
 #include "otaup/config.h"
+#include "otaup/sign.h"
 #include "otaup/simflash.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define OTAUP_SIMTERM_OPTIONS_VERSION 1
+#define OTAUP_SIMTERM_OPTIONS_VERSION 2
 /** Where the simulated flash starts. */
 #define OTAUP_SIMTERM_BASE 0x08000000u
 
@@ -56,10 +57,26 @@ typedef struct otaup_simterm_options {
     /** 1: simulate an upgrade that damages the user data: right after the
      * final VERIFY of the image, bytes of the user region are overwritten. */
     int damage_user_data;
+    /* version 2 */
+    /**
+     * Trusted public keys ("built into the firmware"; copied). With at
+     * least one, the terminal verifies every update as docs/security.md
+     * §5.1 says, before its first flash operation: it installs the
+     * verifier's hooks on the applier (and so advertises
+     * OTAUP_CAP_SIGNED), refuses START with the verifier's code (NACK,
+     * nothing written) for an unsigned update, an unknown key, a bad
+     * signature, another model, an older security counter (kept with the
+     * flash, taken over after each successful upgrade) or version, and
+     * reports the SHA-256 of its image in INFO. Needs mbedTLS.
+     */
+    const otaup_sec_key *keys;
+    size_t nkeys;
+    /** Non-zero: keep the simulated flash's operation log (tests). */
+    int log_ops;
 } otaup_simterm_options;
 
 #define OTAUP_SIMTERM_OPTIONS_INIT \
-    { OTAUP_SIMTERM_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0 }
+    { OTAUP_SIMTERM_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, 0, 0 }
 
 /** Fill *o with the defaults (OTAUP_SIMTERM_OPTIONS_INIT). */
 void otaup_simterm_options_init(otaup_simterm_options *o);
@@ -114,6 +131,22 @@ const char *otaup_simterm_id(const otaup_simterm *t);
 const char *otaup_simterm_model(const otaup_simterm *t);
 /** The last NOTIFY text ("" if none). */
 const char *otaup_simterm_notice(const otaup_simterm *t);
+/** The security counter of the installed image (0 until a signed update raised it). */
+uint32_t otaup_simterm_counter(const otaup_simterm *t);
+/**
+ * 0, or the code with which the terminal refused the last update it was
+ * offered since boot (its verifier's verdict on START: OTAUP_E_UNSIGNED,
+ * _KEY, _SIGNATURE, _ROLLBACK, ...): nothing was written for it.
+ */
+int otaup_simterm_refused(const otaup_simterm *t);
+/**
+ * 1 if the update of the session since boot is a signed one whose
+ * manifest verified: id receives the key id (OTAUP_KEY_ID_LEN bytes) of
+ * the trusted key whose signature verified. The rest of the update (every
+ * step, then the target hash before the commit) is verified as it runs:
+ * a successful result means all of it verified. 0 otherwise.
+ */
+int otaup_simterm_signed_by(const otaup_simterm *t, uint8_t id[OTAUP_KEY_ID_LEN]);
 /** Flash map: image slot (`slot` 0/1), user region. */
 uint32_t otaup_simterm_slot_addr(const otaup_simterm *t, unsigned slot);
 uint32_t otaup_simterm_slot_size(const otaup_simterm *t);

@@ -542,6 +542,39 @@ int otaup_registry_audit_list(otaup_registry *reg, const char *terminal, unsigne
 
 /* ---- policy ------------------------------------------------------------ */
 
+uint32_t otaup_version_pack(const char *v)
+{
+    /* the first three runs of digits, 8.8.16 bits; a run too large for its
+     * field saturates the whole number, so the order is kept */
+    static const uint32_t max[3] = { 0xFFu, 0xFFu, 0xFFFFu };
+    static const unsigned shift[3] = { 24, 16, 0 };
+    uint32_t n = 0;
+    unsigned part = 0;
+    if (v == NULL) {
+        return 0;
+    }
+    while (*v != '\0' && part < 3) {
+        uint64_t x = 0;
+        if (*v < '0' || *v > '9') {
+            v++;
+            continue;
+        }
+        while (*v >= '0' && *v <= '9') {
+            x = x * 10u + (uint64_t)(*v - '0');
+            if (x > 0xFFFFFFFFu) {
+                x = 0xFFFFFFFFu + 1ull;
+            }
+            v++;
+        }
+        if (x > max[part]) {
+            return n | (0xFFFFFFFFu >> (part == 0 ? 0 : 8u * part));
+        }
+        n |= (uint32_t)x << shift[part];
+        part++;
+    }
+    return n;
+}
+
 int otaup_version_cmp(const char *a, const char *b)
 {
     while (*a != '\0' && *b != '\0') {

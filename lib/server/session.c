@@ -111,6 +111,7 @@ struct otaup_session {
     uint8_t *obuf;
     size_t ocap, olen, opos;
     otaup_session_stats stats;
+    char why[400]; /* details of the last failure to get a delta */
 };
 
 static const char *const state_names[] = { "hello",   "idle",     "wait-request", "backup",
@@ -910,6 +911,53 @@ static void drop_delta(otaup_session *s)
     s->delta_len = 0;
 }
 
+/* A terminal that verifies signatures gets the release's signed delta:
+ * signed at publication (the registry's signed variant), else signed now
+ * with the daemon's key, else a clear refusal before anything is sent. */
+static int sign_now(otaup_session *s, const otaup_reg_delta_key *ks, otaup_blob *b, uint32_t *off)
+{
+    otaup_blob sd = { NULL, 0 };
+    otaup_delta_header h;
+    char kid[17];
+    int rc;
+    if (s->o.sign_key == NULL) {
+        snprintf(s->why, sizeof s->why,
+                 "the terminal takes signed updates only and release %s has no signed delta from %s for its "
+                 "flash layout: run otaupctl release sign %lld --key KEY (or give otaupd --sign-key)",
+                 s->rel.version, s->term.version, (long long)s->rel.id);
+        otaup_blob_free(b);
+        return OTAUP_E_UNSIGNED;
+    }
+    rc = otaup_session_sign_delta(s->o.reg, s->o.sign_key, &s->term, &s->rel,
+                                  s->info.have_image_sha256 ? s->info.image_sha256 : NULL, b->data, b->len, &sd);
+    otaup_blob_free(b);
+    if (rc == OTAUP_E_SOURCE_MISMATCH) {
+        snprintf(s->why, sizeof s->why,
+                 "cannot sign a delta for this terminal: its image is not in the registry and it reports no "
+                 "SHA-256 of it");
+        return OTAUP_E_UNSIGNED;
+    }
+    if (rc < 0) {
+        snprintf(s->why, sizeof s->why, "signing the delta %s -> %s", s->term.version, s->rel.version);
+        return rc;
+    }
+    *b = sd;
+    rc = otaup_delta_check(b->data, b->len, &h, off);
+    if (rc < 0) {
+        otaup_blob_free(b);
+        return rc;
+    }
+    if (s->o.delta == NULL) {
+        (void)otaup_registry_delta_put(s->o.reg, ks, b->data, b->len); /* the next terminal like it gets it */
+    }
+    otaup_session_key_id_hex(b->data, b->len, kid);
+    otaup_registry_audit(s->o.reg, s->info.id, "delta", "delta %s -> %s signed on demand by key %s (counter %u)",
+                         s->term.version, s->rel.version, kid, s->rel.security_counter);
+    slog(s, OTAUP_LOG_INFO, "delta", "signed on demand: key=%s counter=%u bytes=%zu", kid, s->rel.security_counter,
+         b->len);
+    return 0;
+}
+
 /* The delta for (terminal's image -> release): shared cache, else the provider. */
 static int get_delta(otaup_session *s)
 {
@@ -917,21 +965,38 @@ static int get_delta(otaup_session *s)
     otaup_session_delta_cb cb = s->o.delta != NULL ? s->o.delta : otaup_session_default_delta;
     otaup_blob b = { NULL, 0 };
     uint32_t off = 0;
-    int rc;
-    memset(&k, 0, sizeof k);
-    memcpy(k.src_hash, s->term.image_hash, sizeof k.src_hash);
-    memcpy(k.dst_hash, s->rel.image_hash, sizeof k.dst_hash);
-    memcpy(k.layout, s->term.layout, s->term.layout_len);
-    k.layout_len = s->term.layout_len;
+    int rc, want_signed = (s->info.caps & OTAUP_CAP_SIGNED) != 0, have = 0;
+    s->why[0] = '\0';
+    otaup_session_delta_key(&s->term, s->term.image_hash, s->rel.image_hash, want_signed, &k);
     if (s->o.cache != NULL && s->o.delta == NULL) {
         s->dref = otaup_delta_cache_get(s->o.cache, &k, &s->delta, &s->delta_len, &s->body_off);
         if (s->dref != NULL) {
             return 0;
         }
     }
-    rc = cb(s->o.reg, &s->term, &s->rel, s->sig, s->sig_len, &b, &off, s->o.delta_payload);
-    if (rc < 0) {
-        return rc;
+    if (want_signed && s->o.delta == NULL && otaup_registry_delta_get(s->o.reg, &k, &b) == 0) {
+        otaup_delta_header h;
+        /* signed at publication; it must be what it claims to be */
+        if (otaup_delta_check(b.data, b.len, &h, &off) == 0 &&
+            memcmp(h.source_hash, s->term.image_hash, OTAUP_REG_HASH_LEN) == 0 &&
+            memcmp(h.target_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0 &&
+            otaup_session_delta_signed(b.data, b.len)) {
+            have = 1;
+        } else {
+            otaup_blob_free(&b);
+        }
+    }
+    if (!have) {
+        rc = cb(s->o.reg, &s->term, &s->rel, s->sig, s->sig_len, &b, &off, s->o.delta_payload);
+        if (rc < 0) {
+            return rc;
+        }
+        if (want_signed && !otaup_session_delta_signed(b.data, b.len)) {
+            rc = sign_now(s, &k, &b, &off);
+            if (rc < 0) {
+                return rc;
+            }
+        }
     }
     if (off >= b.len) {
         otaup_blob_free(&b);
@@ -1002,10 +1067,15 @@ static int start_transfer(otaup_session *s)
     }
     set_state(s, OTAUP_SS_START);
     persist(s);
-    otaup_registry_audit(s->o.reg, s->info.id, "start", "session %08x: %zu-byte delta, %u frames%s",
-                         s->rs.session_id, s->delta_len, s->tx.nunits, s->resuming ? " (resumed)" : "");
-    slog(s, OTAUP_LOG_INFO, "start", "session=%08x delta=%zu image=%u frames=%u resume_sync=%u", s->rs.session_id,
-         s->delta_len, s->rel.image_size, s->tx.nunits, sync_index);
+    {
+        char kid[17] = "";
+        otaup_session_key_id_hex(s->delta, s->delta_len, kid);
+        otaup_registry_audit(s->o.reg, s->info.id, "start", "session %08x: %zu-byte delta, %u frames%s%s%s",
+                             s->rs.session_id, s->delta_len, s->tx.nunits, kid[0] ? ", signed by key " : ", unsigned",
+                             kid, s->resuming ? " (resumed)" : "");
+        slog(s, OTAUP_LOG_INFO, "start", "session=%08x delta=%zu image=%u frames=%u resume_sync=%u signed=%s",
+             s->rs.session_id, s->delta_len, s->rel.image_size, s->tx.nunits, sync_index, kid[0] ? kid : "no");
+    }
     return 0;
 }
 
@@ -1054,7 +1124,7 @@ static int enter_prepare(otaup_session *s)
         if (rc < 0) {
             char why[120];
             snprintf(why, sizeof why, "delta %s -> %s", s->term.version, s->rel.version);
-            return fail(s, rc, why);
+            return fail(s, rc, s->why[0] != '\0' ? s->why : why);
         }
         s->stats.delta_bytes = s->delta_len;
         s->stats.image_size = s->rel.image_size;
@@ -1360,6 +1430,47 @@ static int on_start_acked(otaup_session *s)
     return 0;
 }
 
+/* Why a terminal refused START: its verifier's verdict (docs/security.md §5). */
+static void start_refusal(const otaup_session *s, int code, char *out, size_t cap)
+{
+    char kid[17] = "";
+    const char *what;
+    if (s->delta != NULL) {
+        otaup_session_key_id_hex(s->delta, s->delta_len, kid);
+    }
+    switch (code) {
+    case OTAUP_E_UNSIGNED:
+        what = "the update is not signed and it takes signed updates only";
+        break;
+    case OTAUP_E_KEY:
+        what = "the update is signed by a key it does not trust";
+        break;
+    case OTAUP_E_SIGNATURE:
+        what = "the update's signature does not verify";
+        break;
+    case OTAUP_E_ROLLBACK:
+        snprintf(out, cap,
+                 "terminal refused the update before any flash write: security counter %u is lower than its "
+                 "own %u (anti-rollback)",
+                 s->rel.security_counter, s->info.sec_counter);
+        return;
+    case OTAUP_E_OLDER:
+        what = "the update is older than what it runs and no signed policy allows a downgrade";
+        break;
+    case OTAUP_E_MODEL:
+        what = "the update is signed for another model";
+        break;
+    case OTAUP_E_SOURCE_MISMATCH:
+        what = "the update was made for another installed image";
+        break;
+    default:
+        what = otaup_strerror(code);
+        break;
+    }
+    snprintf(out, cap, "terminal refused the update before any flash write: %s%s%s%s", what,
+             kid[0] ? " (manifest signed by key " : "", kid, kid[0] ? ")" : "");
+}
+
 /* A frame the terminal refused (not transient). */
 static int on_refused(otaup_session *s, const otaup_sm *m)
 {
@@ -1380,6 +1491,11 @@ static int on_refused(otaup_session *s, const otaup_sm *m)
                 cq_truncate(s, e->m.seq);
                 s->vhash_unsupported = 1;
                 return enter_restore_or_commit(s, 1);
+            }
+            if (type == OTAUP_SM_START) {
+                char text[240];
+                start_refusal(s, m->code, text, sizeof text);
+                return fail(s, m->code, text);
             }
             snprintf(why, sizeof why, "terminal refused message %u", type);
             return fail(s, m->code, why);
@@ -1777,6 +1893,8 @@ int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
     }
     if (opts->version == 1) {
         memcpy(&s->o, opts, offsetof(otaup_session_options, cache));
+    } else if (opts->version == 2) {
+        memcpy(&s->o, opts, offsetof(otaup_session_options, sign_key));
     } else {
         s->o = *opts;
     }

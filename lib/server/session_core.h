@@ -76,7 +76,10 @@ typedef struct otaup_sm_info {
     uint32_t staging;       /**< its staging buffer (0: not reported) */
     uint8_t window_bits;    /**< largest inflate window (0: not reported) */
     uint16_t max_ops;       /**< deferred records per step (0: not reported) */
-    uint32_t caps;          /**< OTAUP_CAP_* */
+    uint32_t caps;          /**< OTAUP_CAP_* (SIGNED: it executes signed updates only) */
+    uint32_t sec_counter;   /**< security counter of its image (INFO SEC_COUNTER) */
+    int have_image_sha256;  /**< image_sha256 was reported (INFO IMAGE_SHA256) */
+    uint8_t image_sha256[32];
     uint8_t layout;         /**< 0 in place, 1 A/B */
     uint32_t slot_addr;     /**< running image */
     uint32_t slot_size;
@@ -134,6 +137,19 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms);
 size_t otaup_session_layout_encode(const otaup_sm_info *info, uint8_t *out, size_t cap);
 /** Decode planning parameters into planner options (and the slot size). */
 int otaup_session_layout_decode(const uint8_t *p, size_t len, otaup_delta_options *o, uint32_t *slot_size);
+
+/* ---- signed deltas (session_delta.c, session_sign.c) ---- */
+/** Last byte of a delta key's planning parameters for the signed variant of a delta. */
+#define OTAUP_SESSION_SIGNED_VARIANT 0x53u
+/** The delta cache key of (t's layout, src -> dst), of the signed variant or not. */
+void otaup_session_delta_key(const otaup_reg_terminal *t, const uint8_t *src, const uint8_t *dst, int signed_variant,
+                             otaup_reg_delta_key *k);
+/** One terminal per (source image, layout) of r's model that does not run r (malloc'd list; its length). */
+size_t otaup_session_sources(otaup_registry *reg, const otaup_reg_release *r, otaup_reg_terminal **out);
+/** 1 if the delta container carries a manifest. */
+int otaup_session_delta_signed(const uint8_t *d, size_t len);
+/** Key id (hex) of the first signature of a signed delta; OTAUP_E_UNSIGNED if none. */
+int otaup_session_key_id_hex(const uint8_t *d, size_t len, char out[17]);
 
 /* ---- shared delta cache (session_delta.c) ---- */
 /** Look up k: a reference (release with otaup_delta_cache_release) and the bytes, or NULL. */

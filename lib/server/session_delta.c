@@ -318,6 +318,30 @@ int otaup_session_precompute(otaup_registry *reg, int64_t release_id, otaup_sess
     return rc < 0 ? rc : done;
 }
 
+void otaup_session_delta_key(const otaup_reg_terminal *t, const uint8_t *src, const uint8_t *dst, int signed_variant,
+                             otaup_reg_delta_key *k)
+{
+    key_of(t, src, dst, k);
+    if (signed_variant && k->layout_len < sizeof k->layout) {
+        k->layout[k->layout_len++] = OTAUP_SESSION_SIGNED_VARIANT;
+    }
+}
+
+size_t otaup_session_sources(otaup_registry *reg, const otaup_reg_release *r, otaup_reg_terminal **out)
+{
+    struct pre p;
+    memset(&p, 0, sizeof p);
+    p.reg = reg;
+    p.r = r;
+    if (otaup_registry_terminal_list(reg, collect_cb, &p) < 0) {
+        free(p.list);
+        *out = NULL;
+        return 0;
+    }
+    *out = p.list;
+    return p.n;
+}
+
 /* ---- the shared in-memory cache ------------------------------------------------------- */
 
 struct cache_entry {

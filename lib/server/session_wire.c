@@ -203,6 +203,11 @@ static int conv_info(otaup_swire *w, const otaup_msg_info *mi, otaup_sm_info *o)
         o->max_ops = mi->max_ops;
     }
     o->caps = (mi->have & OTAUP_INFO_HAVE_CAPS) ? mi->caps : w->peer.caps;
+    o->sec_counter = (mi->have & OTAUP_INFO_HAVE_SEC_COUNTER) ? mi->sec_counter : 0;
+    if (mi->have & OTAUP_INFO_HAVE_IMAGE_SHA256) {
+        o->have_image_sha256 = 1;
+        memcpy(o->image_sha256, mi->image_sha256, sizeof o->image_sha256);
+    }
     o->layout = mi->layout;
     if (mi->layout == OTAUP_LAYOUT_AB) {
         unsigned a = mi->active_slot ? 1u : 0u;

@@ -5,13 +5,17 @@
 #include "otaup/simterm.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "otaup/delta.h"
 #include "otaup/error.h"
+#include "otaup/features.h"
 #include "otaup/image.h"
+#include "otaup/registry.h"
+#include "otaup/sign.h"
 
 #define VMAX 33
 
@@ -29,7 +33,11 @@ typedef struct ident {
     uint32_t p_image_size;
     uint8_t p_hash[16];
     int p_valid;
+    /* the security counter of the installed image, and the one the pending update brings */
+    uint32_t counter, p_counter;
 } ident;
+
+#define SIMTERM_MAX_KEYS 8
 
 struct otaup_simterm {
     otaup_simterm_options o;
@@ -47,6 +55,16 @@ struct otaup_simterm {
     otaup_apply_config cfg;
     void *work;
     size_t work_size;
+    /* the verifier (docs/security.md 5.1), with trusted keys */
+    otaup_sec_key keys[SIMTERM_MAX_KEYS];
+    size_t nkeys;
+    otaup_crypto crypto;
+    otaup_sec sec;
+    uint8_t *start;        /* START's bytes, kept for the session (max_msg) */
+    uint8_t image_sha[32]; /* reported in INFO */
+    int refused;           /* the verifier's refusal of the last START */
+    int verified;          /* the session's manifest verified */
+    uint8_t signer[OTAUP_KEY_ID_LEN];
 };
 
 static uint32_t round_up(uint32_t v, uint32_t to)
@@ -73,7 +91,9 @@ static void meta_write(otaup_simterm *t)
             t->idn.version, t->idn.build_time, t->idn.image_size);
     fprintf(f, "layout=%u\nsector_size=%u\nslot_size=%u\nuser_size=%u\nwrite_size=%u\n", t->o.layout,
             t->o.sector_size, t->slot_size, t->user_size, t->o.write_size);
+    fprintf(f, "security_counter=%u\n", t->idn.counter);
     if (t->idn.p_valid) {
+        fprintf(f, "pending_counter=%u\n", t->idn.p_counter);
         fprintf(f, "pending_version=%s\npending_build_time=%" PRIu64 "\npending_image_size=%u\npending_hash=",
                 t->idn.p_version, t->idn.p_build_time, t->idn.p_image_size);
         for (i = 0; i < 16; i++) {
@@ -125,6 +145,10 @@ static void meta_read(otaup_simterm *t)
             t->idn.build_time = strtoull(v, NULL, 10);
         } else if (strcmp(line, "image_size") == 0) {
             t->idn.image_size = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "security_counter") == 0) {
+            t->idn.counter = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(line, "pending_counter") == 0) {
+            t->idn.p_counter = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(line, "pending_version") == 0 && n > 0 && n < VMAX) {
             memcpy(t->idn.p_version, v, n + 1);
             t->idn.p_valid = 1;
@@ -163,17 +187,42 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     otaup_simflash_options so;
     uint32_t ss, a;
     int rc;
-    if (o == NULL || out == NULL || o->version != OTAUP_SIMTERM_OPTIONS_VERSION || o->layout > OTAUP_LAYOUT_AB ||
+    if (o == NULL || out == NULL || o->version < 1 || o->version > OTAUP_SIMTERM_OPTIONS_VERSION ||
+        o->layout > OTAUP_LAYOUT_AB ||
         (o->terminal_id != NULL && (strlen(o->terminal_id) == 0 || strlen(o->terminal_id) > 63)) ||
         (o->model != NULL && (strlen(o->model) == 0 || strlen(o->model) > 63)) ||
         ((o->terminal_id == NULL || o->model == NULL) && o->flash_path == NULL)) {
         return OTAUP_E_INVAL;
     }
+    if (o->version >= 2 && (o->nkeys > SIMTERM_MAX_KEYS || (o->nkeys > 0 && o->keys == NULL))) {
+        return OTAUP_E_INVAL;
+    }
+#if !OTAUP_HAVE_MBEDTLS
+    if (o->version >= 2 && o->nkeys > 0) {
+        return OTAUP_E_UNSUPPORTED; /* no verifier without a crypto backend */
+    }
+#endif
     t = calloc(1, sizeof *t);
     if (t == NULL) {
         return OTAUP_E_NOMEM;
     }
-    t->o = *o;
+    if (o->version == 1) {
+        memcpy(&t->o, o, offsetof(otaup_simterm_options, keys));
+    } else {
+        t->o = *o;
+        t->nkeys = o->nkeys;
+        if (o->nkeys > 0) {
+            memcpy(t->keys, o->keys, o->nkeys * sizeof o->keys[0]);
+        }
+    }
+    t->o.version = OTAUP_SIMTERM_OPTIONS_VERSION;
+    t->o.keys = NULL;
+#if OTAUP_HAVE_MBEDTLS
+    if (t->nkeys > 0 && otaup_crypto_mbedtls(&t->crypto) != 0) {
+        free(t);
+        return OTAUP_E_CRYPTO;
+    }
+#endif
     if (o->flash_path != NULL) {
         size_t n = strlen(o->flash_path) + 6;
         t->meta = malloc(n);
@@ -232,6 +281,7 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     otaup_simflash_options_init(&so);
     otaup_geometry_uniform(&so.geo, OTAUP_SIMTERM_BASE, ss, t->sectors, t->o.write_size);
     so.path = o->flash_path;
+    so.log_ops = t->o.log_ops;
     /* the identity given, else the one the flash file was made with */
     snprintf(t->id, sizeof t->id, "%s", o->terminal_id != NULL ? o->terminal_id : t->idn.id);
     snprintf(t->model, sizeof t->model, "%s", o->model != NULL ? o->model : t->idn.model);
@@ -248,9 +298,11 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     }
     t->work_size = otaup_apply_work_size(t->o.max_frame, t->o.max_msg, t->o.staging, t->o.max_ops, t->o.window_bits);
     t->work = t->work_size ? malloc(t->work_size) : NULL;
-    if (t->work == NULL) {
+    t->start = t->nkeys > 0 ? malloc(t->o.max_msg) : NULL;
+    if (t->work == NULL || (t->nkeys > 0 && t->start == NULL)) {
+        int rc2 = t->work_size ? OTAUP_E_NOMEM : OTAUP_E_INVAL;
         otaup_simterm_free(t);
-        return t->work_size ? OTAUP_E_NOMEM : OTAUP_E_INVAL;
+        return rc2;
     }
     *out = t;
     return 0;
@@ -263,6 +315,7 @@ void otaup_simterm_free(otaup_simterm *t)
     }
     otaup_simflash_free(t->sim);
     free(t->work);
+    free(t->start);
     free(t->meta);
     free(t);
 }
@@ -347,16 +400,77 @@ static void on_notify(void *ctx, const otaup_msg_notify *n)
     }
 }
 
+/*
+ * START with trusted keys: the verifier of docs/security.md 5.1, before
+ * any flash operation. START's bytes are copied first (the applier reuses
+ * its receive buffers; the verifier reads the restart points from them for
+ * the whole session). The applier's journal, as mounted, says whether
+ * this very update is being resumed (then the source, already partly
+ * rewritten, is not hashed again). A refusal is the NACK's code.
+ */
+static int verify_start(otaup_simterm *t, const uint8_t *m, size_t len)
+{
+    otaup_sec_config sc;
+    size_t i;
+    int rc;
+    t->verified = 0;
+    if (len > t->o.max_msg) {
+        return t->refused = OTAUP_E_LIMIT;
+    }
+    memcpy(t->start, m, len);
+    memset(&sc, 0, sizeof sc);
+    sc.crypto = &t->crypto;
+    sc.flash = otaup_simflash_flash(t->sim);
+    sc.keys = t->keys;
+    sc.nkeys = t->nkeys;
+    sc.model = (const uint8_t *)t->model;
+    sc.model_len = strlen(t->model);
+    sc.installed_version = otaup_version_pack(t->idn.version);
+    sc.installed_counter = t->idn.counter;
+    sc.layouts = (uint8_t)(1u << t->o.layout);
+    sc.windows = t->ap.windows; /* the applier's writable window: the slot it updates */
+    sc.nwindows = 1;
+    sc.journal = otaup_journal_get(otaup_apply_journal(&t->ap));
+    rc = otaup_sec_begin_delta(&t->sec, &sc, t->start, len);
+    if (rc != 0) {
+        return t->refused = rc;
+    }
+    t->refused = 0;
+    /* which trusted key's signature verified (for the report) */
+    for (i = 0; i < t->nkeys; i++) {
+        if (otaup_manifest_verify(&t->crypto, t->sec.mf, &t->sec.manifest, &t->keys[i], 1) >= 0) {
+            otaup_key_id(&t->crypto, t->keys[i].pub, t->signer);
+            t->verified = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static uint64_t on_delta_id(void *ctx, uint64_t session)
+{
+    otaup_simterm *t = ctx;
+    (void)session;
+    return otaup_sec_delta_id(&t->sec);
+}
+
 /* START: note what this session installs (target size and hash from the delta header). */
 static int on_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len)
 {
     otaup_simterm *t = ctx;
     otaup_delta_header h;
     (void)session;
+    if (t->nkeys > 0) {
+        int rc = verify_start(t, m, len);
+        if (rc != 0) {
+            return rc; /* refused: nothing noted, nothing written */
+        }
+    }
     if (otaup_delta_header_decode(m, len, &h) < 0) {
         return 0; /* not a delta header: nothing to note */
     }
     if (t->idn.p_valid && memcmp(t->idn.p_hash, h.target_hash, 16) == 0) {
+        t->steps_total = h.step_count;
         return 0; /* a resumed session: already noted */
     }
     if (t->offer_version[0] != '\0') {
@@ -368,6 +482,7 @@ static int on_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len
     }
     t->idn.p_image_size = h.target_size;
     memcpy(t->idn.p_hash, h.target_hash, 16);
+    t->idn.p_counter = t->nkeys > 0 ? t->sec.manifest.counter : t->idn.counter;
     t->steps_total = h.step_count;
     t->idn.p_valid = 1;
     meta_write(t);
@@ -403,6 +518,9 @@ static void take_pending(otaup_simterm *t)
     snprintf(t->idn.version, sizeof t->idn.version, "%s", t->idn.p_version);
     t->idn.build_time = t->idn.p_build_time;
     t->idn.image_size = t->idn.p_image_size;
+    if (t->idn.p_counter > t->idn.counter) {
+        t->idn.counter = t->idn.p_counter; /* anti-rollback: only after the commit, never down */
+    }
     t->idn.p_valid = 0;
     meta_write(t);
 }
@@ -461,9 +579,23 @@ int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *b
     c->id.sw_version = t->idn.version;
     c->id.build_time = t->idn.build_time;
     c->id.image_size = t->idn.image_size;
+    c->id.sec_counter = t->idn.counter;
     c->notify = on_notify;
     c->manifest = on_manifest;
     c->user_ctx = t;
+    t->refused = 0;
+    t->verified = 0;
+    if (t->nkeys > 0) {
+        /* the verifier on the real applier (security.md 5.1): hooks, the
+         * journaled id, and the image's SHA-256 for the server */
+        otaup_sec_exec_hooks(&t->sec, &c->hooks);
+        c->delta_id = on_delta_id;
+        if (t->idn.image_size <= t->slot_size &&
+            otaup_sha256(&t->crypto, otaup_simflash_data(t->sim) + (boot_slot_addr(t) - OTAUP_SIMTERM_BASE),
+                         t->idn.image_size, t->image_sha) == 0) {
+            c->id.image_sha256 = t->image_sha;
+        }
+    }
     c->retransmit_ms = t->o.retransmit_ms;
     c->window = t->o.window;
     c->work = t->work;
@@ -501,6 +633,7 @@ void otaup_simterm_step(otaup_simterm *t)
         t->cfg.id.sw_version = t->idn.version;
         t->cfg.id.build_time = t->idn.build_time;
         t->cfg.id.image_size = t->idn.image_size;
+        t->cfg.id.sec_counter = t->idn.counter;
         t->ap.cfg.id = t->cfg.id;
     }
 }
@@ -555,6 +688,27 @@ const char *otaup_simterm_model(const otaup_simterm *t)
 const char *otaup_simterm_notice(const otaup_simterm *t)
 {
     return t->notice;
+}
+
+uint32_t otaup_simterm_counter(const otaup_simterm *t)
+{
+    return t->idn.counter;
+}
+
+int otaup_simterm_refused(const otaup_simterm *t)
+{
+    return t->refused;
+}
+
+int otaup_simterm_signed_by(const otaup_simterm *t, uint8_t id[OTAUP_KEY_ID_LEN])
+{
+    if (!t->verified) {
+        return 0;
+    }
+    if (id != NULL) {
+        memcpy(id, t->signer, OTAUP_KEY_ID_LEN);
+    }
+    return 1;
 }
 
 uint32_t otaup_simterm_slot_addr(const otaup_simterm *t, unsigned slot)
