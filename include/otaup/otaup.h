@@ -1,9 +1,11 @@
 /*
  * otaup — over-the-air software upgrade for terminals.
  *
- * Umbrella header: includes every public header of the parts that were
- * built. Terminal (firmware) code may include only the headers it needs:
- * otaup/error.h, otaup/proto.h, otaup/flash.h, otaup/apply.h.
+ * Umbrella header: includes every public header. Which parts a given
+ * build of the library holds is in otaup/features.h (a terminal-only
+ * build has no server-side functions). Terminal (firmware) code usually
+ * includes only the headers it needs: otaup/error.h, otaup/proto.h,
+ * otaup/flash.h, otaup/apply.h.
  *
  * Conventions (docs/api.md):
  *  - every public symbol starts with otaup_ / OTAUP_;
@@ -19,31 +21,21 @@
 #include "otaup/error.h"
 #include "otaup/version.h"
 
-#if defined(__has_include)
-#if __has_include("otaup/proto.h")
+/* terminal side (lib/core: C99, no heap) */
+#include "otaup/record.h"
 #include "otaup/proto.h"
-#endif
-#if __has_include("otaup/flash.h")
 #include "otaup/flash.h"
-#endif
-#if __has_include("otaup/image.h")
 #include "otaup/image.h"
-#endif
-#if __has_include("otaup/delta.h")
-#include "otaup/delta.h"
-#endif
-#if __has_include("otaup/apply.h")
+#include "otaup/journal.h"
+#include "otaup/exec.h"
 #include "otaup/apply.h"
-#endif
-#if __has_include("otaup/sign.h")
+/* server side (built unless OTAUP_TERMINAL_ONLY; otaup/features.h says
+ * which optional backends a build has) */
+#include "otaup/delta.h"
 #include "otaup/sign.h"
-#endif
-#if __has_include("otaup/session.h")
-#include "otaup/session.h"
-#endif
-#if __has_include("otaup/registry.h")
+#include "otaup/simflash.h"
 #include "otaup/registry.h"
-#endif
-#endif
+#include "otaup/session.h"
+#include "otaup/simterm.h"
 
 #endif /* OTAUP_OTAUP_H */
