@@ -14,6 +14,8 @@
 #             variants (OTAUP_SMALL=ON: CRCs without big tables, ...)
 #   install   install to a scratch prefix; build the out-of-tree consumer
 #             through pkg-config and through find_package, run both
+#   demo      examples/demo.sh (the README's main job) end to end; it exits
+#             non-zero if the upgraded terminal is not as promised
 #   cross     arm-none-eabi cross build of the terminal subset; print sizes
 #   fuzz      libFuzzer runs of every fuzz target (bounded; needs clang)
 #
@@ -29,7 +31,7 @@ JOBS="${OTAUP_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # parsers a shorter bounded run (their corpora also run as ctests).
 FUZZ_SECONDS="${OTAUP_FUZZ_SECONDS:-60}"
 FUZZ_SECONDS_OTHER="${OTAUP_FUZZ_SECONDS_OTHER:-20}"
-ALL_STAGES=(deps gcc sanitize clang install cross fuzz)
+ALL_STAGES=(deps gcc sanitize clang install demo cross fuzz)
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=("${ALL_STAGES[@]}")
 
@@ -111,6 +113,11 @@ stage_install() {
     "$out/consumer"
 }
 
+stage_demo() {
+    log "examples/demo.sh (the main job, end to end)"
+    OTAUP_DEMO_BUILD="$BUILD_ROOT/demo" "$SRC/examples/demo.sh"
+}
+
 stage_cross() {
     log "Cortex-M4 cross build of the terminal subset"
     command -v arm-none-eabi-gcc >/dev/null || die "arm-none-eabi-gcc missing (stage deps)"
@@ -160,7 +167,7 @@ stage_fuzz() {
 
 for s in "${STAGES[@]}"; do
     case "$s" in
-        deps|gcc|sanitize|clang|install|cross|fuzz) "stage_$s" ;;
+        deps|gcc|sanitize|clang|install|demo|cross|fuzz) "stage_$s" ;;
         *) die "unknown stage '$s' (stages: ${ALL_STAGES[*]})" ;;
     esac
     echo "[$s done at $(elapsed)]"
