@@ -18,7 +18,6 @@
  * is always farther back than the window and is rejected by the same
  * distance test as any stale entry.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,19 +93,20 @@ typedef struct dfl_params {
     unsigned chain;    /* hash chains: candidates examined */
     unsigned good;     /* hash chains: examine a quarter when the previous match is this long */
     unsigned lazy;     /* hash chains: no lazy search after a match this long */
-    unsigned nice;     /* stop searching at this length; binary tree: key length */
+    unsigned nice;     /* stop searching at this length; binary tree: key length, and a
+                          match this long is taken whole (positions inside it are not searched) */
     unsigned depth;    /* binary tree: nodes visited per position */
     unsigned passes;   /* optimal parsing: passes per block */
-    unsigned resplit;  /* optimal parsing: recompute the split on the final parse */
+    unsigned rounds;   /* optimal parsing: further rounds of splitting the parse and parsing again */
     unsigned split_k;  /* block splitting: candidate boundaries per chunk */
-    unsigned skip;     /* optimal parsing: a match this long is taken whole (no search inside) */
 } dfl_params;
 
+/* Figures measured on the benchmark inputs (bench/deflate, docs/deflate.md). */
 static const dfl_params k_params[4] = {
-    { 1u << 18, 16, 8, 16, 64, 0, 0, 0, 24, 0 },
-    { 1u << 18, 1024, 32, 258, 258, 0, 0, 0, 96, 0 },
-    { 1u << 19, 0, 0, 0, 96, 24, 4, 0, 160, 96 },
-    { 1u << 19, 0, 0, 0, 258, 96, 12, 1, 320, 258 },
+    { 1u << 18, 16, 8, 16, 64, 0, 0, 0, 24 },
+    { 1u << 18, 1024, 32, 258, 258, 0, 0, 0, 96 },
+    { 1u << 19, 0, 0, 0, 258, 16, 2, 0, 96 },
+    { 1u << 19, 0, 0, 0, 258, 32, 3, 1, 160 },
 };
 
 /* bytes beyond a chunk kept before compressing it, so that its last
@@ -158,7 +158,6 @@ struct otaup_dfl {
     uint32_t *head, *head3, *link;
     /* parse work areas (grown on demand) */
     uint32_t *items, *items2, *tmp, *alt;
-    size_t items_cap;
     uint32_t *mc_idx, *mc, *cost, *from;
     size_t mc_cap, pos_cap;
     /* output */
@@ -171,13 +170,13 @@ struct otaup_dfl {
     float flog[FLOG_N]; /* f * log2(f) */
 };
 
-/* log2 without libm: exponent from the bits, mantissa by the atanh series */
+/* log2 without libm: exponent from the bits, mantissa (in [0.71, 1.42)) by
+ * the series of 2 atanh((m-1)/(m+1)), |error| < 1e-7 */
 static double dfl_log2(double x)
 {
     uint64_t u;
     int e;
-    double m, z, z2, s, t;
-    unsigned k;
+    double m, z, z2;
     if (x <= 0.0) {
         return 0.0;
     }
@@ -191,13 +190,7 @@ static double dfl_log2(double x)
     }
     z = (m - 1.0) / (m + 1.0);
     z2 = z * z;
-    s = 0.0;
-    t = z;
-    for (k = 1; k < 16; k += 2) {
-        s += t / (double)k;
-        t *= z2;
-    }
-    return (double)e + 2.0 * s * 1.4426950408889634;
+    return (double)e + 2.8853900817779268 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0 + z2 / 9.0))));
 }
 
 static double flogf_(const otaup_dfl *s, uint32_t f)
@@ -534,15 +527,76 @@ static void build_header(dfl_code *c)
     canon_codes(c->cl_len, NUM_CL, c->cl_code);
 }
 
-/* a dynamic code for histogram h, with its exact size */
-static void build_dynamic(const dfl_hist *h, dfl_code *c)
+/*
+ * Counts smoothed so that their code lengths repeat: stretches of
+ * similar counts (outside runs that already run-length code well) are
+ * replaced by their mean, so that the header codes the lengths with
+ * repeat codes. Unused symbols inside a stretch may get a length.
+ */
+static void smooth_counts(const uint32_t *in, unsigned n, uint32_t *out)
 {
-    unsigned i;
+    uint8_t keep[NUM_LL];
+    unsigned i, j, len = n;
+    memcpy(out, in, n * sizeof *out);
+    while (len > 0 && in[len - 1u] == 0) {
+        len--;
+    }
+    memset(keep, 0, sizeof keep);
+    /* runs that repeat codes take as they are: 5+ zeros, 7+ equal counts */
+    for (i = 0; i < len;) {
+        unsigned r = 1;
+        while (i + r < len && in[i + r] == in[i]) {
+            r++;
+        }
+        if ((in[i] == 0 && r >= 5u) || (in[i] != 0 && r >= 7u)) {
+            memset(keep + i, 1, r);
+        }
+        i += r;
+    }
+    for (i = 0; i < len;) {
+        uint64_t sum = 0;
+        uint32_t ref;
+        if (keep[i]) {
+            i++;
+            continue;
+        }
+        /* a stretch: counts within 4 of the mean of its first four */
+        ref = (uint32_t)(((uint64_t)in[i] + (i + 1u < len ? in[i + 1u] : in[i]) +
+                          (i + 2u < len ? in[i + 2u] : in[i]) + (i + 3u < len ? in[i + 3u] : in[i]) + 2u) / 4u);
+        for (j = i; j < len && !keep[j] && in[j] + 4u > ref && in[j] < ref + 4u; j++) {
+            sum += in[j];
+        }
+        if (j - i >= 4u || (j - i >= 3u && sum == 0)) {
+            uint32_t v = sum == 0 ? 0u : (uint32_t)((sum + (j - i) / 2u) / (j - i));
+            unsigned k;
+            if (sum > 0 && v == 0) {
+                v = 1;
+            }
+            for (k = i; k < j; k++) {
+                out[k] = v;
+            }
+            i = j;
+        } else {
+            i = j > i ? j : i + 1u;
+        }
+    }
+}
+
+static uint64_t code_data_bits(const dfl_hist *h, const dfl_code *c)
+{
     uint64_t bits = extra_bits(h);
-    code_lengths(h->ll, NUM_LL, MAX_BITS, c->ll_len);
-    code_lengths(h->d, NUM_D, MAX_BITS, c->d_len);
-    memset(c->ll_len + NUM_LL, 0, sizeof c->ll_len - NUM_LL);
-    memset(c->d_len + NUM_D, 0, sizeof c->d_len - NUM_D);
+    unsigned i;
+    for (i = 0; i < NUM_LL; i++) {
+        bits += (uint64_t)h->ll[i] * c->ll_len[i];
+    }
+    for (i = 0; i < NUM_D; i++) {
+        bits += (uint64_t)h->d[i] * c->d_len[i];
+    }
+    return bits;
+}
+
+static void set_counts(dfl_code *c)
+{
     c->nlit = NUM_LL;
     while (c->nlit > 257u && c->ll_len[c->nlit - 1u] == 0) {
         c->nlit--;
@@ -551,14 +605,43 @@ static void build_dynamic(const dfl_hist *h, dfl_code *c)
     while (c->ndist > 1u && c->d_len[c->ndist - 1u] == 0) {
         c->ndist--;
     }
-    for (i = 0; i < NUM_LL; i++) {
-        bits += (uint64_t)h->ll[i] * c->ll_len[i];
-    }
-    for (i = 0; i < NUM_D; i++) {
-        bits += (uint64_t)h->d[i] * c->d_len[i];
-    }
-    c->data_bits = bits;
+}
+
+/*
+ * A dynamic code for histogram h, with its exact size: the code of the
+ * counts, or of the smoothed counts when header plus data come out
+ * smaller (`effort` >= 3 tries both).
+ */
+static void build_dynamic_e(const dfl_hist *h, dfl_code *c, int smooth)
+{
+    memset(c->ll_len, 0, sizeof c->ll_len);
+    memset(c->d_len, 0, sizeof c->d_len);
+    code_lengths(h->ll, NUM_LL, MAX_BITS, c->ll_len);
+    code_lengths(h->d, NUM_D, MAX_BITS, c->d_len);
+    set_counts(c);
+    c->data_bits = code_data_bits(h, c);
     build_header(c);
+    if (smooth) {
+        dfl_code alt_code, *alt = &alt_code;
+        dfl_hist sh;
+        {
+            memset(alt->ll_len, 0, sizeof alt->ll_len);
+            memset(alt->d_len, 0, sizeof alt->d_len);
+            smooth_counts(h->ll, NUM_LL, sh.ll);
+            smooth_counts(h->d, NUM_D, sh.d);
+            sh.ll[EOB] = sh.ll[EOB] ? sh.ll[EOB] : 1u;
+            code_lengths(sh.ll, NUM_LL, MAX_BITS, alt->ll_len);
+            code_lengths(sh.d, NUM_D, MAX_BITS, alt->d_len);
+            set_counts(alt);
+            alt->data_bits = code_data_bits(h, alt);
+            if (alt->data_bits < c->hdr_bits + c->data_bits) {
+                build_header(alt);
+                if (alt->hdr_bits + alt->data_bits < c->hdr_bits + c->data_bits) {
+                    *c = *alt;
+                }
+            }
+        }
+    }
     canon_codes(c->ll_len, 288, c->ll_code);
     canon_codes(c->d_len, 32, c->d_code);
 }
@@ -666,14 +749,10 @@ static int emit_block(otaup_dfl *s, const uint32_t *items, size_t n, const uint8
     int type;
     hist_items(items, n, &h);
     if (dyn == NULL) {
-        build_dynamic(&h, &local);
+        build_dynamic_e(&h, &local, s->effort >= OTAUP_DFL_LAZY);
         dyn = &local;
     }
     bd = dyn->hdr_bits + dyn->data_bits;
-    if (getenv("DFL_DBG")) { /* TUNING ONLY */
-        unsigned i, used = 1; for (i = 0; i < NUM_LL; i++) used += h.ll[i] != 0 && i != EOB; for (i = 0; i < NUM_D; i++) used += h.d[i] != 0;
-        fprintf(stderr, "blk items=%zu in=%zu used=%u hdr=%llu data=%llu\n", n, in_len, used, (unsigned long long)dyn->hdr_bits, (unsigned long long)dyn->data_bits);
-    }
     bf = fixed_bits(&h);
     bs = stored_bits(in_len, s->nbits);
     type = BT_DYNAMIC;
@@ -722,7 +801,7 @@ static uint64_t block_bits(const otaup_dfl *s, const uint32_t *items, size_t n, 
     dfl_hist h;
     uint64_t b, f, st;
     hist_items(items, n, &h);
-    build_dynamic(&h, c);
+    build_dynamic_e(&h, c, s->effort >= OTAUP_DFL_LAZY);
     b = c->hdr_bits + c->data_bits;
     f = fixed_bits(&h);
     st = stored_bits(in_len, s->nbits);
@@ -1237,8 +1316,6 @@ static void costs_from_hist(const dfl_hist *h, dfl_costs *cm)
     double ll[NUM_LL], dd[NUM_D], lt, dt;
     uint64_t t = 0, td = 0;
     unsigned i, l;
-    static int mode = -1; static double unseen = 2.0, minc = 1.0; /* TUNING ONLY */
-    if (mode < 0) { const char *e = getenv("DFL_CM"); mode = 0; if (e) sscanf(e, "%d,%lf,%lf", &mode, &unseen, &minc); }
     for (i = 0; i < NUM_LL; i++) {
         t += h->ll[i];
     }
@@ -1247,21 +1324,14 @@ static void costs_from_hist(const dfl_hist *h, dfl_costs *cm)
     }
     lt = dfl_log2((double)(t ? t : 1u));
     dt = dfl_log2((double)(td ? td : 1u));
-    if (mode == 1) {
-        uint8_t L[288], D[32];
-        code_lengths(h->ll, NUM_LL, MAX_BITS, L);
-        code_lengths(h->d, NUM_D, MAX_BITS, D);
-        for (i = 0; i < NUM_LL; i++) ll[i] = L[i] ? L[i] : (lt + unseen > 15.0 ? 15.0 : lt + unseen);
-        for (i = 0; i < NUM_D; i++) dd[i] = td == 0 ? 5.0 : D[i] ? D[i] : (dt + unseen > 15.0 ? 15.0 : dt + unseen);
-    } else {
+    /* information content, at least 1 bit; unseen symbols 2 bits above a single occurrence */
     for (i = 0; i < NUM_LL; i++) {
-        double c = h->ll[i] ? lt - dfl_log2((double)h->ll[i]) : lt + unseen;
-        ll[i] = c < minc ? minc : c > 18.0 ? 18.0 : c;
+        double c = h->ll[i] ? lt - dfl_log2((double)h->ll[i]) : lt + 2.0;
+        ll[i] = c < 1.0 ? 1.0 : c > 18.0 ? 18.0 : c;
     }
     for (i = 0; i < NUM_D; i++) {
-        double c = td == 0 ? 5.0 : h->d[i] ? dt - dfl_log2((double)h->d[i]) : dt + unseen;
-        dd[i] = c < minc ? minc : c > 18.0 ? 18.0 : c;
-    }
+        double c = td == 0 ? 5.0 : h->d[i] ? dt - dfl_log2((double)h->d[i]) : dt + 2.0;
+        dd[i] = c < 1.0 ? 1.0 : c > 18.0 ? 18.0 : c;
     }
     for (i = 0; i < 256u; i++) {
         cm->lit[i] = (uint32_t)(ll[i] * COST_SCALE + 0.5);
@@ -1513,7 +1583,7 @@ static int opt_blocks(otaup_dfl *s, uint32_t a, const uint32_t *init, const uint
 static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
 {
     const dfl_params *par = s->par;
-    uint32_t a = s->pos, p, skip_to = a, *bnd, *bpos, *obnd, *bnd2, *bpos2, *obnd2;
+    uint32_t a = s->pos, want = b, p, skip_to = a, *bnd, *bpos, *obnd, *bnd2, *bpos2, *obnd2;
     size_t mcn = 0, n, cap_limit;
     unsigned nb, nb2, j, round;
     uint64_t total, total2;
@@ -1521,8 +1591,8 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
     if (grow_work(s, b - a) < 0) {
         return OTAUP_E_NOMEM;
     }
-    /* 1. every match of every position */
-    cap_limit = (size_t)(b - a) * 24u + 4096u;
+    /* 1. every match of every position (at most 12 per position on average) */
+    cap_limit = (size_t)(b - a) * 12u + 4096u;
     for (p = a; p < b; p++) {
         unsigned cnt;
         uint32_t lim;
@@ -1553,15 +1623,15 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
         cnt = find_matches(s, p, lim, s->mc + mcn);
         if (cnt > 0) {
             uint32_t longest = ITEM_LEN(s->mc[mcn + cnt - 1u]);
-            if (longest >= par->skip) {
+            if (longest >= par->nice) {
                 skip_to = p + longest; /* inside a long match, only insert */
             }
         }
         mcn += cnt;
     }
     s->mc_idx[b - a] = (uint32_t)mcn;
-    if (b < s->end && b - a < (uint32_t)par->chunk) {
-        final = 0;
+    if (b < want) {
+        final = 0; /* the rest follows in the next chunk */
     }
     /* 2. a greedy parse for first statistics and the block split */
     n = 0;
@@ -1596,11 +1666,11 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
      */
     nb = 0;
     total = UINT64_MAX;
-    for (round = 0; round <= par->resplit; round++) {
+    for (round = 0; round <= par->rounds; round++) {
         const uint32_t *cur = round == 0 ? s->items : s->items2;
         size_t ncur = round == 0 ? n : obnd[nb];
         int same = 1;
-        nb2 = split_items(s, cur, ncur, par->split_k, getenv("DFL_MIN") ? (size_t)atoi(getenv("DFL_MIN")) : 256u, bnd2);
+        nb2 = split_items(s, cur, ncur, par->split_k, 256u, bnd2);
         if (nb2 == 0) {
             free(bnd);
             return OTAUP_E_NOMEM;
@@ -1714,19 +1784,6 @@ otaup_dfl *otaup_dfl_new(unsigned window_bits, int effort)
     }
     s->effort = effort;
     s->par = &k_params[effort - 1];
-    {   /* TUNING ONLY: remove */
-        const char *e = getenv("DFL_PAR");
-        if (e != NULL) {
-            static dfl_params tp;
-            unsigned v[10];
-            if (sscanf(e, "%u,%u,%u,%u,%u,%u,%u,%u,%u,%u", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10) {
-                tp.skip = v[9];
-                tp.chunk = v[0]; tp.chain = v[1]; tp.good = v[2]; tp.lazy = v[3]; tp.nice = v[4]; tp.depth = v[5];
-                tp.passes = v[6]; tp.resplit = v[7]; tp.split_k = v[8];
-                s->par = &tp;
-            }
-        }
-    }
     s->wbits = window_bits;
     s->wsize = (uint32_t)1 << window_bits;
     s->csize = 2u * s->wsize;
@@ -1734,13 +1791,14 @@ otaup_dfl *otaup_dfl_new(unsigned window_bits, int effort)
     s->bias = s->wsize + 1u;
     s->cap = s->bias + s->wsize + s->csize + s->par->chunk + LOOKAHEAD + 16u;
     s->buf = malloc(s->cap);
+    /* hash tables of about twice the window's positions, at most 2^16 */
     if (effort >= OTAUP_DFL_OPT) {
-        s->hbits = 16;
-        s->h3bits = 15;
+        s->hbits = window_bits + 1u;
+        s->h3bits = window_bits;
         s->head3 = calloc((size_t)1 << s->h3bits, sizeof *s->head3);
         nl = 2u * (size_t)s->csize;
     } else {
-        s->hbits = effort == OTAUP_DFL_FAST ? 14u : 15u;
+        s->hbits = effort == OTAUP_DFL_FAST ? (window_bits < 14u ? window_bits : 14u) : window_bits;
         nl = s->csize;
     }
     s->head = calloc((size_t)1 << s->hbits, sizeof *s->head);
@@ -1754,6 +1812,10 @@ otaup_dfl *otaup_dfl_new(unsigned window_bits, int effort)
         s->flog[i] = (float)((double)i * dfl_log2((double)i));
     }
     otaup_dfl_reset(s);
+    if (out_reserve(s, 4096u) < 0) {
+        otaup_dfl_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -1856,7 +1918,7 @@ int otaup_dfl_write(otaup_dfl *s, const void *in, size_t len, int flush)
 
 const uint8_t *otaup_dfl_output(const otaup_dfl *s, size_t *len)
 {
-    if (s == NULL || s->out == NULL) {
+    if (s == NULL) {
         *len = 0;
         return NULL;
     }

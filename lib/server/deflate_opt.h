@@ -85,7 +85,7 @@ void otaup_dfl_reset(otaup_dfl *s);
  */
 int otaup_dfl_write(otaup_dfl *s, const void *in, size_t len, int flush);
 
-/** The compressed bytes produced and not yet consumed; *len gets their count. */
+/** The compressed bytes produced and not yet consumed (never NULL for a valid s); *len gets their count. */
 const uint8_t *otaup_dfl_output(const otaup_dfl *s, size_t *len);
 
 /** Drop the first n (at most the available) output bytes. */
