@@ -16,11 +16,14 @@
  * small terminal). Every output is inflated with zlib at its window bits
  * and compared with the input before it counts. Sizes are totals over
  * the class; ratios are to zlib level 9 with the same window; speed is
- * input bytes per second of compression (best of several rounds).
+ * input bytes per second of compression, measured as the process's CPU
+ * time (the machine running it may be shared), best of up to three
+ * rounds.
  *
- *   otaup-bench-deflate --data DIR [--src DIR] [--secs S] [--effort-max N] [--dump OUT]
+ *   otaup-bench-deflate [--data DIR] [--src DIR] [--secs S] [--effort-max N] [--dump OUT]
  *
- * DIR holds pairs/<name>/{old,new} (bench/delta/fetch.sh makes them);
+ * DIR (default: bench/data of this tree) holds pairs/<name>/{old,new}
+ * (bench/delta/fetch.sh makes them);
  * --src is the source tree for the text class (default: this tree);
  * --dump writes every input of the three classes to files in OUT
  * (inner-<pair>#<segment>, image-<pair>, text) and exits.
@@ -120,7 +123,7 @@ static void set_add(set *s, const char *name, blob data)
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -340,6 +343,7 @@ static size_t compress_one(const comp *c, const blob *in, int wbits, blob *out)
 typedef struct result {
     size_t bytes;
     double secs;
+    double mbps;
     int na;
 } result;
 
@@ -385,6 +389,7 @@ static void run_class(const char *title, const set *s, int wbits, double secs, i
             rounds++;
         } while (rounds < 3 && best * (rounds + 1) < secs);
         res[ci].secs = best;
+        res[ci].mbps = (double)total_in / best / 1e6;
     }
     printf("\n#### %s, window 2^%d (%zu input%s, %zu bytes)\n\n", title, wbits, s->n, s->n == 1 ? "" : "s",
            total_in);
@@ -408,10 +413,12 @@ int main(int argc, char **argv)
     double secs = 2.0;
     int effort_max = 4, i, w;
     set inner = { 0 }, images = { 0 }, text = { 0 };
-    char path[4096];
+    char path[4096], defdata[4096];
     char **pairs;
-    size_t k;
-    result res[NCOMP];
+    size_t k, ci;
+    result res[6][NCOMP];
+    static const char *const cols[6] = { "inner 2^15", "images 2^15", "text 2^15",
+                                         "inner 2^12", "images 2^12", "text 2^12" };
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
             data = argv[++i];
@@ -424,26 +431,31 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--effort-max") == 0 && i + 1 < argc) {
             effort_max = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s --data DIR [--src DIR] [--secs S] [--effort-max N] [--dump OUT]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--data DIR] [--src DIR] [--secs S] [--effort-max N] [--dump OUT]\n", argv[0]);
             return 2;
         }
     }
     if (data == NULL) {
-        die("--data DIR is required (the pairs of bench/delta/fetch.sh)");
+        if (snprintf(defdata, sizeof defdata, "%s/bench/data", src) >= (int)sizeof defdata) {
+            die("--src path too long");
+        }
+        data = defdata;
     }
-    snprintf(path, sizeof path, "%s/pairs", data);
+    if (snprintf(path, sizeof path, "%s/pairs", data) >= (int)sizeof path) {
+        die("--data path too long");
+    }
     pairs = list_dir(path);
     if (pairs == NULL) {
-        die("no pairs under --data DIR/pairs");
+        die("no pairs under DIR/pairs (run bench/delta/fetch.sh, or give --data DIR)");
     }
     for (k = 0; pairs[k] != NULL; k++) {
         blob old = { 0 }, nw = { 0 };
-        snprintf(path, sizeof path, "%s/pairs/%s/old", data, pairs[k]);
-        if (read_file(path, &old) < 0) {
+        if (snprintf(path, sizeof path, "%s/pairs/%s/old", data, pairs[k]) >= (int)sizeof path ||
+            read_file(path, &old) < 0) {
             continue;
         }
-        snprintf(path, sizeof path, "%s/pairs/%s/new", data, pairs[k]);
-        if (read_file(path, &nw) < 0) {
+        if (snprintf(path, sizeof path, "%s/pairs/%s/new", data, pairs[k]) >= (int)sizeof path ||
+            read_file(path, &nw) < 0) {
             free(old.p);
             continue;
         }
@@ -471,11 +483,31 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    printf("### Deflate encoder: sizes and speed (otaup-bench-deflate)\n");
+    printf("`otaup-bench-deflate`: sizes are totals per class, ratio to zlib -9 with the same window; "
+           "speed is MB of input per CPU second.\n");
     for (w = 15; w >= 12; w -= 3) {
-        run_class("Inner streams of the planner", &inner, w, secs, effort_max, res);
-        run_class("New images", &images, w, secs, effort_max, res);
-        run_class("Text (the project's docs and C sources)", &text, w, secs, effort_max, res);
+        int c = w == 15 ? 0 : 3;
+        run_class("Inner streams of the planner", &inner, w, secs, effort_max, res[c]);
+        run_class("New images", &images, w, secs, effort_max, res[c + 1]);
+        run_class("Text (the project's docs and C sources)", &text, w, secs, effort_max, res[c + 2]);
+    }
+    /* summary: ratio to zlib -9 (speed) per class and window */
+    printf("\n#### Summary: size ratio to zlib -9 (MB/s)\n\n| encoder |");
+    for (w = 0; w < 6; w++) {
+        printf(" %s |", cols[w]);
+    }
+    printf("\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (ci = 0; ci < NCOMP; ci++) {
+        printf("| %s |", k_comps[ci].name);
+        for (w = 0; w < 6; w++) {
+            if (res[w][ci].na) {
+                printf(" n/a |");
+            } else {
+                printf(" %.3f (%.1f) |", (double)res[w][ci].bytes / (double)res[w][1].bytes,
+                       (double)res[w][ci].bytes > 0 ? res[w][ci].mbps : 0.0);
+            }
+        }
+        printf("\n");
     }
     for (k = 0; k < inner.n; k++) {
         free(inner.v[k].data.p);

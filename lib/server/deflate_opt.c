@@ -1514,10 +1514,35 @@ static void bounds_to_pos(const uint32_t *items, const uint32_t *bnd, unsigned n
     }
 }
 
+/*
+ * Write the chunk's blocks; when stored blocks for the whole chunk are
+ * no larger than the blocks chosen (each the smallest of its three
+ * types), write those instead, so that no chunk grows by more than the
+ * framing of stored blocks (otaup_dfl_bound()).
+ */
 static int emit_blocks(otaup_dfl *s, const uint32_t *items, const uint32_t *bnd, const uint32_t *bpos, unsigned nb,
                        int final)
 {
     unsigned j;
+    uint64_t total = 0;
+    dfl_code code;
+    if (nb > 1u) {
+        for (j = 0; j < nb; j++) {
+            total += block_bits(s, items + bnd[j], bnd[j + 1u] - bnd[j], bpos[j + 1u] - bpos[j], &code);
+        }
+        if (stored_bits(bpos[nb] - bpos[0], s->nbits) <= total) {
+            if (out_reserve(s, (size_t)(bpos[nb] - bpos[0]) + 5u * ((bpos[nb] - bpos[0]) / STORED_MAX + 1u) + 16u) <
+                0) {
+                return OTAUP_E_NOMEM;
+            }
+            put_stored(s, s->buf + bpos[0], bpos[nb] - bpos[0], final);
+            bw_bytes(s);
+            if (final) {
+                s->final_done = 1;
+            }
+            return 0;
+        }
+    }
     for (j = 0; j < nb; j++) {
         int last = final && j + 1u == nb;
         int rc = emit_block(s, items + bnd[j], bnd[j + 1u] - bnd[j], s->buf + bpos[j], bpos[j + 1u] - bpos[j],
