@@ -2,7 +2,7 @@
  * otaup-bench-deflate: size and speed of otaup's raw-deflate encoder
  * (lib/server/deflate_opt.c) against zlib levels 6 and 9, zlib level 9
  * with deflateTune() at its maxima, and libdeflate level 12 (32 KiB
- * window only), on three classes of input:
+ * window only; when it is installed), on three classes of input:
  *
  *   inner   the inner record streams the planner compresses: for every
  *           image pair, the delta of `otaup delta --mode ab --sector-size
@@ -34,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <libdeflate.h>
 #include <zlib.h>
+#ifdef OTAUP_BENCH_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "otaup/otaup.h"
 #include "otaup/delta.h"
@@ -315,6 +317,7 @@ static size_t compress_one(const comp *c, const blob *in, int wbits, blob *out)
         out->len = z.total_out;
         deflateEnd(&z);
     } else if (c->kind == 2) {
+#ifdef OTAUP_BENCH_LIBDEFLATE
         struct libdeflate_compressor *lc;
         size_t cap;
         if (wbits != 15) {
@@ -328,6 +331,9 @@ static size_t compress_one(const comp *c, const blob *in, int wbits, blob *out)
         blob_reserve(out, cap);
         out->len = libdeflate_deflate_compress(lc, in->p, in->len, out->p, out->cap);
         libdeflate_free_compressor(lc);
+#else
+        return 0;
+#endif
     } else {
         uint8_t *o;
         size_t n;
@@ -339,6 +345,12 @@ static size_t compress_one(const comp *c, const blob *in, int wbits, blob *out)
     }
     return out->len;
 }
+
+#ifdef OTAUP_BENCH_LIBDEFLATE
+static const int have_libdeflate = 1;
+#else
+static const int have_libdeflate = 0;
+#endif
 
 typedef struct result {
     size_t bytes;
@@ -360,7 +372,7 @@ static void run_class(const char *title, const set *s, int wbits, double secs, i
         int rounds = 0;
         res[ci].bytes = 0;
         res[ci].na = 0;
-        if ((c->kind == 3 && c->level > effort_max) || (c->kind == 2 && wbits != 15)) {
+        if ((c->kind == 3 && c->level > effort_max) || (c->kind == 2 && (wbits != 15 || !have_libdeflate))) {
             res[ci].na = 1;
             continue;
         }

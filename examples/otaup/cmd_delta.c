@@ -37,7 +37,7 @@ static void usage(FILE *out)
             "  --max-ops N           deferred records per step (default 64)\n"
             "encoding:\n"
             "  --restart-interval N  compressed bytes between restart points (default 64K; 1 = every step)\n"
-            "  --level N             1..9: zlib deflate; 10..12: near-optimal parsing (default 9)\n"
+            "  --level N             1..9: zlib deflate; 10..12: near-optimal parsing (default 12)\n"
             "  --no-step-hash        omit the per-step window hashes (not recommended)\n"
             "  -q, --quiet           no progress and no summary\n"
             "signing (docs/security.md; as otaup sign):\n"

@@ -181,8 +181,8 @@ static int deflate_segment(const uint8_t *in, size_t len, unsigned wbits, int le
 {
     uint8_t v[5], f = OTAUP_DATA_RESET, *buf = NULL;
     size_t got = 0, off;
-    /* the planner's compressor; near-optimal parsing where the window allows it, as the planner does */
-    int rc = dl_deflate(in, len, wbits, wbits == 15 && level >= 9 ? DL_LEVEL_MAX : level, NULL, 0, &buf, &got);
+    /* the planner's compressor; near-optimal parsing at any window, as the planner does */
+    int rc = dl_deflate(in, len, wbits, level >= 9 ? DL_LEVEL_MAX : level, NULL, 0, &buf, &got);
     if (rc < 0) {
         return rc;
     }

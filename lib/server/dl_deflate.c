@@ -1,6 +1,7 @@
 /*
- * The planner's compressor: zlib's deflate, raw streams. The one place
- * that chooses the encoder (docs/delta-format.md, "Delta engine").
+ * The planner's compressor, raw streams: zlib's deflate for levels 1..9,
+ * otaup's near-optimal encoder for 10..12. The one place that chooses the
+ * encoder (docs/delta-format.md, "Delta engine"; docs/deflate.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,19 @@
 #include <zlib.h>
 
 #include "otaup/error.h"
+#include "server/deflate_opt.h"
 #include "server/dl_deflate.h"
+
+/*
+ * Levels 10..12: otaup's near-optimal encoder (deflate_opt.c) at the
+ * delta's window; 10 is effort 3, 11 and 12 effort 4. It chooses its
+ * block boundaries itself from the statistics of the parse, so the cuts
+ * are not imposed on it.
+ */
+static int near_optimal(const uint8_t *in, size_t n, unsigned wbits, int level, uint8_t **out, size_t *out_len)
+{
+    return otaup_dfl_compress(in, n, wbits, level >= 11 ? OTAUP_DFL_BEST : OTAUP_DFL_OPT, out, out_len);
+}
 
 int dl_deflate(const uint8_t *in, size_t n, unsigned wbits, int level, const size_t *cuts, size_t ncuts,
                uint8_t **out, size_t *out_len)
@@ -24,7 +37,7 @@ int dl_deflate(const uint8_t *in, size_t n, unsigned wbits, int level, const siz
     *out = NULL;
     *out_len = 0;
     if (level > 9) {
-        level = 9; /* near-optimal parsing: not built in yet */
+        return near_optimal(in, n, wbits, level, out, out_len);
     }
     memset(&zs, 0, sizeof zs);
     /* zlib refuses a raw window of 2^8 and rounds 9 up; 9..15 are all fine */
