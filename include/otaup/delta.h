@@ -250,7 +250,7 @@ typedef struct otaup_delta_options {
     uint16_t max_ops;         /**< deferred records per step (0: 64) */
     uint32_t restart_interval;/**< compressed bytes between restart points (0: default; 1: every step) */
     int level;                /**< 1..9: zlib deflate level; 10..12: near-optimal parsing at any
-                                   window (docs/deflate.md; 10 faster, 12 smallest) (0: 12) */
+                                   window (docs/deflate.md; 10 faster, 12 smallest) (0: 10) */
     int no_step_hash;         /**< 1: STEPs without hashes (not recommended) */
     uint32_t sig_block_size;  /**< --from-sig: taken from the signature */
     otaup_delta_progress_cb progress; /**< optional */

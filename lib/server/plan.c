@@ -31,7 +31,7 @@ struct otaup_delta {
 #define COST_NONZERO 9u
 #define COST_ZERO 3u         /* per 16 equal bytes */
 #define COST_LITERAL 7u
-#define DEFAULT_LEVEL 12     /* near-optimal deflate; 1..9: zlib (dl_deflate.h) */
+#define DEFAULT_LEVEL 10     /* near-optimal deflate (docs/deflate.md); 1..9: zlib (dl_deflate.h) */
 #define DEFAULT_RAM 65536u
 #define DEFAULT_MAX_OPS 64u
 #define DEFAULT_RESTART 65536u
