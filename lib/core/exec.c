@@ -155,7 +155,7 @@ OTAUP_RAMFUNC int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
     used += ((size_t)cfg->staging_size + 7u) & ~(size_t)7u;
     ex->deferred = (otaup_exec_deferred *)(void *)((uint8_t *)cfg->work + used);
     used += (size_t)cfg->max_ops * OTAUP_EXEC_DEFERRED_ENTRY;
-    used = (used + 7u) & ~(size_t)7u;
+    used += (size_t)((8u - ((w + used) & 7u)) & 7u); /* the arena's address, not its offset, 8-aligned */
     ex->arena = (uint8_t *)cfg->work + used;
     ex->arena_size = cfg->work_size - used;
     otaup_recparser_init(&ex->outer);
