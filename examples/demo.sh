@@ -13,10 +13,16 @@
 #   otaup-term  a terminal running 1.0 of the example Cortex-M4 firmware on a
 #               simulated NOR flash, with the user's personal data
 #
-# and prints what the upgrade cost against rewriting the whole image, then
-# checks: the terminal's image is now 2.0 byte for byte, its personal data
-# are intact, the backup is gone from the registry. It exits non-zero if
-# any of that is not so.
+# The upgrade is signed: the manufacturer makes a signing key (otaup
+# keygen), 2.0 is published with its delta signed (otaupctl release add
+# --sign), and the terminal trusts only that key (otaup-term --pub
+# --require-signed): it verifies the signature before writing anything.
+#
+# It prints what the upgrade cost against rewriting the whole image, then
+# checks: the terminal's image is now 2.0 byte for byte, the signature
+# verified, its personal data are intact, the backup is gone from the
+# registry, and a terminal trusting another key refuses the update with
+# nothing written. It exits non-zero if any of that is not so.
 #
 # Environment: OTAUP_DEMO_BUILD (build directory, default build/demo),
 # OTAUP_DEMO_PORT (default 7071), OTAUP_DEMO_BAUD (the slow link of the
@@ -62,10 +68,11 @@ fi
 say "building otaup ($BUILD)"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTAUP_BUILD_TESTS=OFF \
       -DOTAUP_BUILD_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target otaupd otaupctl otaup-term >/dev/null
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target otaupd otaupctl otaup-term otaup >/dev/null
 D="$BUILD/examples/otaupd/otaupd"
 C="$BUILD/examples/otaupctl/otaupctl"
 T="$BUILD/examples/otaup-term/otaup-term"
+O="$BUILD/examples/otaup/otaup"
 T_START=$(date +%s)
 
 # ---- 3. two versions of the example Cortex-M4 firmware ------------------------------
@@ -99,21 +106,28 @@ for _ in $(seq 50); do
 done
 echo "  listening on 127.0.0.1:$PORT (log: $WORK/otaupd.log)"
 
+say "the manufacturer's signing key (its public half is built into the terminals)"
+"$O" keygen -o release.key >keygen.out
+sed 's/^/  /' keygen.out
+KEYID=$(sed -n 's/^key id: *//p' keygen.out)
+echo "  the private key stays with the manufacturer: otaupd never gets it"
+
 say "a terminal in the field: OTA-M4 'T-0001' runs 1.0, with its owner's personal data"
 "$T" --flash t1.flash --init "$V1" --id T-0001 --model OTA-M4 --version 1.0 \
      --build-time "$(date -u -d 2026-01-10 +%s)" --slot-size 65536 | sed 's/^/  /'
 echo "  it reports its software version and build time to the server:"
-"$T" --flash t1.flash --connect "127.0.0.1:$PORT" --quiet | sed 's/^/  /'
+"$T" --flash t1.flash --connect "127.0.0.1:$PORT" --pub release.key.pub --require-signed --quiet | sed 's/^/  /'
 
-say "the manufacturer publishes 2.0; the difference is analysed ahead of time"
-"$C" release add --model OTA-M4 --version 2.0 --build-time 2026-03-01 "$V2" | sed 's/^/  /'
+say "the manufacturer publishes 2.0; the difference is analysed ahead of time and signed"
+"$C" release add --model OTA-M4 --version 2.0 --build-time 2026-03-01 --sign release.key --counter 1 "$V2" |
+    sed 's/^/  /'
 
 say "the user is told by text message"
 "$C" notify | sed 's/^/  /'
 
 say "the terminal connects; the user calls the customer centre and asks for the upgrade"
 "$T" --flash t1.flash --connect "127.0.0.1:$PORT" --report t1.report --damage-user-data \
-     --timeout 60 >"$WORK/term.out" 2>"$WORK/term.err" &
+     --pub release.key.pub --require-signed --timeout 60 >"$WORK/term.out" 2>"$WORK/term.err" &
 TERM_PID=$!
 for _ in $(seq 50); do
     grep -q "event=notify\|event=info.*T-0001" "$WORK/otaupd.log" && break
@@ -173,6 +187,27 @@ if grep -q "event=restore.*region=0" "$WORK/otaupd.log"; then
     ok "the damaged user data were restored"
 else
     fail "no restore happened"
+fi
+if [ "$(get signed)" = 1 ] && [ -n "$KEYID" ] && [ "$(get signer)" = "$KEYID" ] && [ "$(get security_counter)" = 1 ]; then
+    ok "the signature verified: 2.0 signed by key $KEYID, checked by the terminal before its first flash write"
+else
+    fail "the terminal did not verify the manufacturer's signature"
+fi
+
+say "a terminal that trusts another key refuses the update"
+"$O" keygen -o other.key >/dev/null
+"$T" --flash t2.flash --init "$V1" --id T-0002 --model OTA-M4 --version 1.0 \
+     --build-time "$(date -u -d 2026-01-10 +%s)" --slot-size 65536 --quiet
+cp t2.flash t2.before
+RC2=0
+"$T" --flash t2.flash --connect "127.0.0.1:$PORT" --accept --pub other.key.pub --require-signed \
+     --report t2.report --timeout 60 >"$WORK/term2.out" 2>&1 || RC2=$?
+grep "REFUSED" "$WORK/term2.out" | sed 's/^/  /' || true
+if [ "$RC2" -ne 0 ] && [ "$(sed -n 's/^refused=//p' t2.report)" != 0 ] && cmp -s t2.flash t2.before &&
+   "$C" audit --terminal T-0002 | grep -q "refused the update before any flash write"; then
+    ok "T-0002 refused it: nothing written to its flash, the server logged the refusal"
+else
+    fail "a terminal trusting another key did not refuse the update cleanly"
 fi
 echo "  (demo ran $((T_END - T_START)) s after the build; files in $WORK)"
 if [ "$FAIL" -ne 0 ]; then

@@ -5,7 +5,12 @@
  * --cut-after) and a second run that resumes; the server stopped and
  * restarted in the middle of a transfer; a lossy link; bad input to
  * otaup-term (missing files, wrong options, an id registered with another
- * model, a server that is not there). Every wait is bounded.
+ * model, a server that is not there). Signed upgrades: a release signed at
+ * publication (otaupctl release add --sign) taken by a terminal that
+ * trusts the key (otaup-term --pub --require-signed) and refused, with
+ * nothing written, by one that trusts another key; a release not signed
+ * at publication refused, then signed on demand (otaupd --sign-key).
+ * Every wait is bounded.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -24,7 +29,8 @@
 #include "util/e2e.h"
 
 static char dir[128];
-static char ctl[512], dmn[512], term[512];
+static char ctl[512], dmn[512], term[512], cli[512];
+static const char *daemon_args = "";
 static char out[16384];
 static int port;
 static pid_t daemon_pid;
@@ -61,8 +67,10 @@ static void setup(void)
     snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl --db r.db", bin);
     snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
     snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
+    snprintf(cli, sizeof cli, "%s/examples/otaup/otaup", bin);
     port = free_port();
     daemon_pid = 0;
+    daemon_args = "";
 }
 
 static void teardown(void)
@@ -104,8 +112,8 @@ static void start_daemon(void)
     if (run("grep -c event=listen daemon.log") == 0) {
         listens = atoi(out);
     }
-    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d >>daemon.log 2>&1", dir, dmn,
-             port);
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d %s >>daemon.log 2>&1", dir, dmn,
+             port, daemon_args);
     daemon_pid = fork();
     ck_assert_int_ge(daemon_pid, 0);
     if (daemon_pid == 0) {
@@ -363,6 +371,119 @@ START_TEST(test_term_bad_input)
 }
 END_TEST
 
+/* two signing key pairs: k1 (the manufacturer's), k2 (someone else's) */
+static void keys(void)
+{
+    ck_assert_int_eq(run("%s keygen -o k1", cli), 0);
+    ck_assert_int_eq(run("%s keygen -o k2", cli), 0);
+}
+
+static void make_term(const char *id)
+{
+    ck_assert_int_eq(run("%s --flash %s.flash --init v1.bin --id %s --model M1 --version 1.0 --build-time 1000 "
+                         "--slot-size 196608 --quiet",
+                         term, id, id),
+                     0);
+}
+
+START_TEST(test_signed_upgrade_over_tcp)
+{
+    images();
+    keys();
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    make_term("S1");
+    make_term("S2");
+    start_daemon();
+    /* S1 reports its image, so that publication can sign a delta for it */
+    ck_assert_int_eq(run("%s --flash S1.flash --connect 127.0.0.1:%d --pub k1.pub --require-signed --quiet", term,
+                         port),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "up to date"));
+    /* bad signing keys: nothing published */
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 --sign k1.pub v2.bin", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "public key"));
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 --sign nokey v2.bin", ctl), 1);
+    ck_assert_int_eq(run("%s releases", ctl), 0);
+    ck_assert_ptr_null(strstr(out, "2.0"));
+    ck_assert_int_eq(run("%s --flash S1.flash --require-signed", term), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--pub"));
+    ck_assert_int_eq(run("%s --flash S1.flash --pub v1.bin", term), 2);
+    /* published with its delta signed by k1 */
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 --sign k1 --counter 3 v2.bin",
+                         ctl),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "deltas signed: 1"));
+    ck_assert_int_eq(run("%s release sign 2 --key k1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "deltas signed: 0")); /* signed already */
+    /* S2 trusts k2 only: refused before any flash write, reported to the server */
+    ck_assert_int_eq(run("cp S2.flash S2.before"), 0);
+    ck_assert_int_eq(run("%s --flash S2.flash --connect 127.0.0.1:%d --accept --pub k2.pub --require-signed "
+                         "--report rs2 --timeout 30 --quiet",
+                         term, port),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "REFUSED the update before writing anything"));
+    ck_assert_ptr_nonnull(strstr(out, "does not trust"));
+    ck_assert_str_eq(report_value("rs2", "refused"), "-91");
+    ck_assert_str_eq(report_value("rs2", "signed"), "0");
+    ck_assert_str_eq(report_value("rs2", "version"), "1.0");
+    ck_assert_int_eq(run("cmp S2.flash S2.before"), 0);
+    ck_assert_int_eq(run("%s audit --terminal S2", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "failed"));
+    ck_assert_ptr_nonnull(strstr(out, "refused the update before any flash write"));
+    ck_assert_ptr_nonnull(strstr(out, "does not trust"));
+    ck_assert_int_eq(run("grep -c 'terminal=S2 event=failed.*OTAUP_E_KEY' daemon.log"), 0);
+    /* S1 trusts k1: the signature verifies, the counter is taken over */
+    ck_assert_int_eq(run("%s --flash S1.flash --connect 127.0.0.1:%d --accept --pub k1.pub --require-signed "
+                         "--report rs1 --timeout 30",
+                         term, port),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "signature verified"));
+    check_report("rs1");
+    ck_assert_str_eq(report_value("rs1", "signed"), "1");
+    ck_assert_str_eq(report_value("rs1", "security_counter"), "3");
+    ck_assert_uint_eq(strlen(report_value("rs1", "signer")), 16);
+    ck_assert_int_eq(run("grep -q \"key id: $(sed -n 's/^signer=//p' rs1)\" k1.pub.c"), 0); /* k1's id */
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) S1.flash v2.bin"), 0);
+    ck_assert_int_eq(run("%s audit --terminal S1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "signed by key"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(test_signed_on_demand_over_tcp)
+{
+    images();
+    keys();
+    publish_and_make("U1"); /* 2.0 published unsigned */
+    start_daemon();
+    ck_assert_int_eq(run("cp U1.flash U1.before"), 0);
+    /* no signed delta and no key on the server: refused by the server, nothing sent */
+    ck_assert_int_eq(run("%s --flash U1.flash --connect 127.0.0.1:%d --accept --pub k1.pub --require-signed "
+                         "--reconnect 0 --timeout 30 --quiet",
+                         term, port),
+                     1);
+    ck_assert_int_eq(run("cmp U1.flash U1.before"), 0);
+    ck_assert_int_eq(run("%s audit --terminal U1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "takes signed updates only"));
+    ck_assert_ptr_nonnull(strstr(out, "otaupctl release sign"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+    /* a public key cannot sign */
+    ck_assert_int_eq(run("%s --db r.db --listen 127.0.0.1:%d --sign-key k1.pub", dmn, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "public key"));
+    daemon_args = "--sign-key k1";
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash U1.flash --connect 127.0.0.1:%d --accept --pub k1.pub --require-signed "
+                         "--report ru1 --timeout 30 --quiet",
+                         term, port),
+                     0);
+    check_report("ru1");
+    ck_assert_str_eq(report_value("ru1", "signed"), "1");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) U1.flash v2.bin"), 0);
+    ck_assert_int_eq(run("grep -c 'terminal=U1 event=delta signed on demand' daemon.log"), 0);
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("system");
@@ -376,6 +497,8 @@ int main(void)
     tcase_add_test(tc, test_server_restart_mid_transfer);
     tcase_add_test(tc, test_lossy_link);
     tcase_add_test(tc, test_term_bad_input);
+    tcase_add_test(tc, test_signed_upgrade_over_tcp);
+    tcase_add_test(tc, test_signed_on_demand_over_tcp);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -20,6 +20,14 @@
  * "new software" corrupt the user's data right after the image is
  * verified, so that the server must restore it.
  *
+ * Signed updates: --pub KEY.pub (repeatable) gives the terminal trusted
+ * public keys, as if built into its firmware. It then verifies every
+ * update before its first flash operation (docs/security.md §5.1) and
+ * takes signed updates only: an unsigned one, one signed by another key,
+ * for another model or with an older security counter is refused with
+ * nothing written. --require-signed states that requirement (refused
+ * without --pub).
+ *
  * Exit codes: 0 upgraded or up to date, 1 failed, 2 usage, 3 power cut.
  */
 #include <arpa/inet.h>
@@ -39,9 +47,11 @@
 
 #include "otaup/apply.h"
 #include "otaup/error.h"
+#include "otaup/features.h"
 #include "otaup/image.h"
 #include "otaup/proto.h"
 #include "otaup/simflash.h"
+#include "otaup/sign.h"
 #include "otaup/simterm.h"
 
 #define MAXQ 4096
@@ -104,7 +114,10 @@ static void usage(FILE *f)
             "                  [--cut-after N [--torn]] [--drop P] [--corrupt P] [--duplicate P]\n"
             "                  [--delay P:MS] [--rtt MS] [--damage-user-data] [--reconnect N]\n"
             "                  [--timeout S] [--report FILE] [--quiet] [--seed N]\n"
-            "defaults: --connect 127.0.0.1:7070, in-place layout, 256 KiB slot, 4 KiB sectors\n");
+            "                  [--pub KEY.pub ... [--require-signed]]\n"
+            "defaults: --connect 127.0.0.1:7070, in-place layout, 256 KiB slot, 4 KiB sectors\n"
+            "--pub KEY.pub: a trusted public key (up to 8): the terminal then takes signed updates\n"
+            "               only and verifies them before writing anything\n");
 }
 
 /* ---- the link, with faults ------------------------------------------------------ */
@@ -381,14 +394,70 @@ static int parse_u(const char *s, unsigned long max, unsigned long *v)
     return errno == 0 && *end == '\0' && s[0] != '\0' && s[0] != '-' && *v <= max ? 0 : -1;
 }
 
+#define MAX_PUB 8
+
+/* A trusted public key from a file (PEM or raw, as `otaup keygen` writes KEY.pub). 0 or -1 with a message. */
+static int load_pub(const char *path, otaup_sec_key *out)
+{
+#if OTAUP_HAVE_MBEDTLS
+    uint8_t *data;
+    size_t len;
+    otaup_key *k = NULL;
+    int rc;
+    if (read_file(path, &data, &len) != 0) {
+        return -1;
+    }
+    rc = otaup_key_parse(data, len, &k);
+    free(data);
+    if (rc == 0) {
+        rc = otaup_key_public(k, out->pub);
+    }
+    otaup_key_free(k);
+    if (rc != 0) {
+        fprintf(stderr, "otaup-term: --pub %s: not an ECDSA P-256 key (%s)\n", path, otaup_strerror(rc));
+        return -1;
+    }
+    return 0;
+#else
+    (void)out;
+    fprintf(stderr, "otaup-term: --pub %s: this build has no mbedTLS, so it cannot verify signatures\n", path);
+    return -1;
+#endif
+}
+
+/* Why the terminal refused an update (its verifier's verdict). */
+static const char *refusal_text(int code)
+{
+    switch (code) {
+    case OTAUP_E_UNSIGNED:
+        return "the update is not signed and this terminal takes signed updates only";
+    case OTAUP_E_KEY:
+        return "the update is signed by a key this terminal does not trust";
+    case OTAUP_E_SIGNATURE:
+        return "the update's signature does not verify";
+    case OTAUP_E_ROLLBACK:
+        return "the update's security counter is lower than the installed one (anti-rollback)";
+    case OTAUP_E_OLDER:
+        return "the update is older than the installed software";
+    case OTAUP_E_MODEL:
+        return "the update is signed for another model";
+    case OTAUP_E_SOURCE_MISMATCH:
+        return "the update was made for another installed image";
+    default:
+        return otaup_strerror(code);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *flash = NULL, *init = NULL, *id = NULL, *model = NULL, *version = NULL, *server = "127.0.0.1:7070";
     const char *report = NULL;
     unsigned long build_time = 0, v;
     int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
-    int up_to_date = 0;
+    int up_to_date = 0, require_signed = 0;
     unsigned long cut_after = 0, timeout_s = 600;
+    static otaup_sec_key pubs[MAX_PUB];
+    size_t npubs = 0;
     otaup_simterm_options o;
     static term k;
     otaup_simterm *t = NULL;
@@ -483,6 +552,17 @@ int main(int argc, char **argv)
             }
             k.delay_pct = p;
             k.delay_ms = ms;
+        } else if (strcmp(a, "--pub") == 0 && NEED(i)) {
+            if (npubs == MAX_PUB) {
+                fprintf(stderr, "otaup-term: at most %d --pub keys\n", MAX_PUB);
+                return 2;
+            }
+            if (load_pub(argv[++i], &pubs[npubs]) != 0) {
+                return 2;
+            }
+            npubs++;
+        } else if (strcmp(a, "--require-signed") == 0) {
+            require_signed = 1;
         } else if (strcmp(a, "--torn") == 0) {
             torn = 1;
         } else if (strcmp(a, "--accept") == 0) {
@@ -507,9 +587,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (require_signed && npubs == 0) {
+        fprintf(stderr, "otaup-term: --require-signed needs the trusted key: --pub KEY.pub\n");
+        return 2;
+    }
     o.flash_path = flash;
     o.terminal_id = id;
     o.model = model;
+    o.keys = npubs > 0 ? pubs : NULL;
+    o.nkeys = npubs;
     if (init != NULL) {
         uint8_t *img;
         size_t len;
@@ -680,6 +766,10 @@ int main(int argc, char **argv)
             result = 0;
             break;
         }
+        if (otaup_simterm_refused(t) != 0) {
+            result = otaup_simterm_refused(t); /* a verdict, not a link fault: no retry */
+            break;
+        }
         if (reconnects-- <= 0) {
             fprintf(stderr, "\notaup-term: link closed before the upgrade completed\n");
             break;
@@ -718,6 +808,25 @@ int main(int argc, char **argv)
         for (i = 0; i < 16; i++) {
             sprintf(hx + 2 * i, "%02x", h[i]);
         }
+        uint8_t kid[OTAUP_KEY_ID_LEN];
+        char kidx[2 * OTAUP_KEY_ID_LEN + 1] = "";
+        int signed_ok = otaup_simterm_signed_by(t, kid);
+        if (signed_ok) {
+            for (i = 0; i < (int)OTAUP_KEY_ID_LEN; i++) {
+                sprintf(kidx + 2 * i, "%02x", kid[i]);
+            }
+        }
+        if (result == 0 && !up_to_date && signed_ok && strcmp(from, otaup_simterm_version(t)) != 0) {
+            printf("otaup-term: %s: signature verified: manifest signed by trusted key %s, every step and the "
+                   "final image checked against it; security counter now %u\n",
+                   otaup_simterm_id(t), kidx, otaup_simterm_counter(t));
+        }
+        if (result != 0 && otaup_simterm_refused(t) != 0) {
+            printf("otaup-term: %s: REFUSED the update before writing anything: %s (%s)\n", otaup_simterm_id(t),
+                   refusal_text(otaup_simterm_refused(t)), otaup_errname(otaup_simterm_refused(t))
+                                                               ? otaup_errname(otaup_simterm_refused(t))
+                                                               : "?");
+        }
         if (result == 0 && !up_to_date && strcmp(from, otaup_simterm_version(t)) != 0) {
             uint64_t up = k.bytes_rx - k.restore_rx;
             printf("otaup-term: %s upgraded %s -> %s in %.1f s: received %llu bytes for a %u-byte image (%.1f %%)%s, "
@@ -741,11 +850,13 @@ int main(int argc, char **argv)
                         "result=%d\nfrom=%s\nversion=%s\nimage_hash=%s\nimage_size=%u\nbytes_rx=%llu\nrestore_rx=%llu\n"
                         "bytes_tx=%llu\n"
                         "frames_dropped=%llu\nsectors_erased=%u\nimage_sectors=%u\nslot_sectors=%u\n"
-                        "flash_us=%llu\nfull_flash_us=%llu\nuser_intact=%d\nseconds=%.2f\n",
+                        "flash_us=%llu\nfull_flash_us=%llu\nuser_intact=%d\nseconds=%.2f\n"
+                        "signed=%d\nsigner=%s\nsecurity_counter=%u\nrefused=%d\n",
                         result, from, otaup_simterm_version(t), hx, size, (unsigned long long)k.bytes_rx,
                         (unsigned long long)k.restore_rx, (unsigned long long)k.bytes_tx, (unsigned long long)k.dropped, erased, slot_secs,
                         otaup_simterm_slot_size(t) / ss, (unsigned long long)(fs1.time_us - fs0.time_us),
-                        (unsigned long long)full_us, intact, secs);
+                        (unsigned long long)full_us, intact, secs, signed_ok, kidx, otaup_simterm_counter(t),
+                        otaup_simterm_refused(t));
                 fclose(f);
             }
         }

@@ -2,7 +2,9 @@
  * otaupctl — the operator's and customer centre's tool (docs/server.md).
  *
  * It works on the same registry (the user database) as otaupd:
- *   otaupctl [--db PATH] release add --model M --version V --build-time T IMAGE
+ *   otaupctl [--db PATH] release add --model M --version V --build-time T
+ *                                    [--sign KEY [--counter N]] IMAGE
+ *   otaupctl [--db PATH] release sign RELEASE --key KEY
  *   otaupctl [--db PATH] releases [--model M]
  *   otaupctl [--db PATH] terminals
  *   otaupctl [--db PATH] notify
@@ -20,8 +22,14 @@
 #include <time.h>
 
 #include "otaup/error.h"
+#include "otaup/features.h"
 #include "otaup/registry.h"
 #include "otaup/session.h"
+#include "otaup/sign.h"
+
+#if !OTAUP_HAVE_MBEDTLS
+#define otaup_key_free(k) ((void)(k)) /* no keys without mbedTLS */
+#endif
 
 #define EXIT_USAGE 2
 
@@ -34,7 +42,12 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  release add --model M --version V --build-time T [--security-counter N]\n"
-            "              [--allow-downgrade] IMAGE     publish a release\n"
+            "              [--allow-downgrade] [--sign KEY] IMAGE\n"
+            "                                            publish a release (--sign: with its deltas\n"
+            "                                            signed by the private key KEY; --counter N\n"
+            "                                            is --security-counter N)\n"
+            "  release sign RELEASE --key KEY            sign the deltas to a published release\n"
+            "                                            (for terminals seen since it was published)\n"
             "  releases [--model M]                      list releases\n"
             "  terminals                                 list terminals: model, version, state\n"
             "  notify                                    queue and send due notifications\n"
@@ -179,11 +192,117 @@ static void precompute_log(int level, const char *terminal, const char *event, c
     printf("  delta for terminals like %s: %s\n", terminal, msg);
 }
 
+/* A private signing key from a file (PEM, as `otaup keygen` writes it). NULL and a message on failure. */
+static otaup_key *load_sign_key(const char *path)
+{
+#if OTAUP_HAVE_MBEDTLS
+    uint8_t *data = NULL;
+    size_t len = 0;
+    otaup_key *k = NULL;
+    int rc;
+    if (read_file(path, &data, &len) != 0) {
+        return NULL;
+    }
+    rc = otaup_key_parse(data, len, &k);
+    memset(data, 0, len);
+    free(data);
+    if (rc != 0) {
+        fprintf(stderr, "otaupctl: %s: not an ECDSA P-256 key (%s)\n", path, otaup_strerror(rc));
+        return NULL;
+    }
+    if (!otaup_key_has_private(k)) {
+        fprintf(stderr, "otaupctl: %s is a public key: signing needs the private key (otaup keygen -o KEY "
+                        "writes KEY)\n", path);
+        otaup_key_free(k);
+        return NULL;
+    }
+    return k;
+#else
+    fprintf(stderr, "otaupctl: %s: this build has no mbedTLS, so it cannot sign\n", path);
+    return NULL;
+#endif
+}
+
+static void sign_log(int level, const char *terminal, const char *event, const char *msg, void *p)
+{
+    (void)level, (void)p;
+    if (strcmp(event, "sign") == 0) {
+        printf("  signed delta for terminals like %s: %s\n", terminal, msg);
+    } else {
+        printf("  delta for terminals like %s: %s\n", terminal, msg);
+    }
+}
+
+/* Publication-time signing of the deltas to release `id` (docs/server.md, "Signed releases"). */
+static int sign_release(otaup_registry *reg, int64_t id, otaup_key *key)
+{
+    int rc = otaup_session_sign_release(reg, id, key, sign_log, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "otaupctl: signing the deltas of release %lld: %s (%s)\n", (long long)id,
+                otaup_strerror(rc), otaup_errname(rc) ? otaup_errname(rc) : "?");
+        return EXIT_FAILURE;
+    }
+    otaup_registry_audit(reg, NULL, "release-signed", "release %lld: %d delta(s) signed", (long long)id, rc);
+    printf("deltas signed: %d\n", rc);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_release_sign(int argc, char **argv)
+{
+    otaup_registry *reg;
+    otaup_reg_release r;
+    otaup_key *key;
+    const char *key_path = NULL, *idarg = NULL;
+    char *end;
+    long long id;
+    int i, rc;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+            key_path = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "otaupctl: release sign: unknown or incomplete option '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        } else if (idarg == NULL) {
+            idarg = argv[i];
+        } else {
+            fprintf(stderr, "otaupctl: release sign: one RELEASE only\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (idarg == NULL || key_path == NULL) {
+        fprintf(stderr, "otaupctl: release sign needs RELEASE (its number, see 'releases') and --key KEY\n");
+        return EXIT_USAGE;
+    }
+    id = strtoll(idarg, &end, 10);
+    if (*end != '\0' || id <= 0) {
+        fprintf(stderr, "otaupctl: release sign: bad RELEASE '%s' (a release number)\n", idarg);
+        return EXIT_USAGE;
+    }
+    key = load_sign_key(key_path);
+    if (key == NULL) {
+        return EXIT_FAILURE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        otaup_key_free(key);
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_release_get(reg, (int64_t)id, &r, NULL);
+    if (rc < 0) {
+        rc = fail(rc, "release sign: no such release", reg);
+    } else {
+        rc = sign_release(reg, r.id, key);
+    }
+    otaup_key_free(key);
+    otaup_registry_free(reg);
+    return rc;
+}
+
 static int cmd_release_add(int argc, char **argv)
 {
     otaup_reg_release r;
     otaup_registry *reg;
-    const char *model = NULL, *version = NULL, *bt = NULL, *image = NULL;
+    const char *model = NULL, *version = NULL, *bt = NULL, *image = NULL, *sign = NULL;
+    otaup_key *key = NULL;
     uint8_t *data = NULL;
     size_t len = 0;
     char h[40];
@@ -196,11 +315,14 @@ static int cmd_release_add(int argc, char **argv)
             version = argv[++i];
         } else if (strcmp(argv[i], "--build-time") == 0 && i + 1 < argc) {
             bt = argv[++i];
-        } else if (strcmp(argv[i], "--security-counter") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--sign") == 0 && i + 1 < argc) {
+            sign = argv[++i];
+        } else if ((strcmp(argv[i], "--security-counter") == 0 || strcmp(argv[i], "--counter") == 0) &&
+                   i + 1 < argc) {
             char *end;
             unsigned long v = strtoul(argv[++i], &end, 10);
-            if (*end != '\0' || v > UINT32_MAX) {
-                fprintf(stderr, "otaupctl: bad --security-counter '%s'\n", argv[i]);
+            if (*end != '\0' || argv[i][0] == '\0' || argv[i][0] == '-' || v > UINT32_MAX) {
+                fprintf(stderr, "otaupctl: bad %s '%s'\n", argv[i - 1], argv[i]);
                 return EXIT_USAGE;
             }
             r.security_counter = (uint32_t)v;
@@ -232,11 +354,16 @@ static int cmd_release_add(int argc, char **argv)
     }
     snprintf(r.model, sizeof r.model, "%s", model);
     snprintf(r.version, sizeof r.version, "%s", version);
+    if (sign != NULL && (key = load_sign_key(sign)) == NULL) {
+        return EXIT_FAILURE; /* before anything is published */
+    }
     if (read_file(image, &data, &len) != 0) {
+        otaup_key_free(key);
         return EXIT_FAILURE;
     }
     if (open_db(&reg, 0) != 0) {
         free(data);
+        otaup_key_free(key);
         return EXIT_FAILURE;
     }
     rc = otaup_registry_release_add(reg, &r, data, len);
@@ -247,6 +374,7 @@ static int cmd_release_add(int argc, char **argv)
                                            : "release add",
                   reg);
         otaup_registry_free(reg);
+        otaup_key_free(key);
         return rc;
     }
     hex(h, r.image_hash, 16);
@@ -255,6 +383,14 @@ static int cmd_release_add(int argc, char **argv)
     printf("release %lld: model %s version %s build-time %lld size %zu hash %s%s\n", (long long)r.id,
            r.model, r.version, (long long)r.build_time, len, h,
            r.allow_downgrade ? " (downgrade allowed)" : "");
+    if (key != NULL) {
+        /* the unsigned analysis, then each delta signed: the daemon never needs the key */
+        printf("security counter %u\n", r.security_counter);
+        rc = sign_release(reg, r.id, key);
+        otaup_key_free(key);
+        otaup_registry_free(reg);
+        return rc;
+    }
     /* the seed's analysis stored ahead of time: deltas from what the
      * known terminals of this model run */
     rc = otaup_session_precompute(reg, r.id, precompute_log, NULL);
@@ -650,7 +786,10 @@ int main(int argc, char **argv)
         if (i + 1 < argc && strcmp(argv[i + 1], "add") == 0) {
             return cmd_release_add(argc - i - 2, argv + i + 2);
         }
-        fprintf(stderr, "otaupctl: release: expected 'add'\n");
+        if (i + 1 < argc && strcmp(argv[i + 1], "sign") == 0) {
+            return cmd_release_sign(argc - i - 2, argv + i + 2);
+        }
+        fprintf(stderr, "otaupctl: release: expected 'add' or 'sign'\n");
         return EXIT_USAGE;
     }
     if (strcmp(argv[i], "releases") == 0) {

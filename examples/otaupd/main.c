@@ -3,6 +3,7 @@
  *
  *   otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]
  *          [--auto-request] [--restore-always] [--max-conns N] [--quiet]
+ *          [--sign-key KEY]
  *
  * One thread, one epoll loop, one otaup_session per TCP connection, the
  * SQLite registry. SIGINT/SIGTERM: every session saves its state (a
@@ -25,8 +26,10 @@
 #include <unistd.h>
 
 #include "otaup/error.h"
+#include "otaup/features.h"
 #include "otaup/registry.h"
 #include "otaup/session.h"
+#include "otaup/sign.h"
 
 struct conn {
     int fd;
@@ -114,7 +117,53 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]\n"
                "              [--auto-request] [--restore-always] [--max-conns N] [--quiet]\n"
-               "defaults: --listen 127.0.0.1:7070 --db otaup.db --key DB.key (created, mode 0600)\n");
+               "              [--sign-key KEY]\n"
+               "defaults: --listen 127.0.0.1:7070 --db otaup.db --key DB.key (created, mode 0600)\n"
+               "--sign-key KEY: sign on demand, with the private key KEY, the deltas that terminals\n"
+               "               taking signed updates only need and that were not signed at publication\n");
+}
+
+static otaup_key *sign_key; /* --sign-key: freed (wiped) at exit */
+
+static void free_sign_key(void)
+{
+#if OTAUP_HAVE_MBEDTLS
+    otaup_key_free(sign_key);
+#endif
+    sign_key = NULL;
+}
+
+/* The on-demand signing key (PEM, as `otaup keygen` writes it). NULL and a message on failure. */
+static otaup_key *load_sign_key(const char *path)
+{
+#if OTAUP_HAVE_MBEDTLS
+    FILE *f = fopen(path, "rb");
+    uint8_t buf[4096];
+    size_t n;
+    otaup_key *k = NULL;
+    int rc;
+    if (f == NULL) {
+        fprintf(stderr, "otaupd: --sign-key %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    rc = n == sizeof buf ? OTAUP_E_KEY : otaup_key_parse(buf, n, &k);
+    memset(buf, 0, sizeof buf);
+    if (rc != 0) {
+        fprintf(stderr, "otaupd: --sign-key %s: not an ECDSA P-256 key (%s)\n", path, otaup_strerror(rc));
+        return NULL;
+    }
+    if (!otaup_key_has_private(k)) {
+        fprintf(stderr, "otaupd: --sign-key %s is a public key: signing needs the private key\n", path);
+        otaup_key_free(k);
+        return NULL;
+    }
+    return k;
+#else
+    fprintf(stderr, "otaupd: --sign-key %s: this build has no mbedTLS, so it cannot sign\n", path);
+    return NULL;
+#endif
 }
 
 static void close_conn(int ep, struct conn *c, uint64_t now, const char *why)
@@ -203,7 +252,7 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
 
 int main(int argc, char **argv)
 {
-    const char *listen_s = "127.0.0.1:7070", *db = "otaup.db", *keyp = NULL;
+    const char *listen_s = "127.0.0.1:7070", *db = "otaup.db", *keyp = NULL, *sign_path = NULL;
     char keybuf[512], err[256] = "";
     uint8_t key[OTAUP_REG_KEY_LEN];
     struct sockaddr_in addr;
@@ -223,6 +272,8 @@ int main(int argc, char **argv)
             db = argv[++i];
         } else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
             keyp = argv[++i];
+        } else if (strcmp(argv[i], "--sign-key") == 0 && i + 1 < argc) {
+            sign_path = argv[++i];
         } else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
             window = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc) {
@@ -246,6 +297,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "otaupd: --listen '%s': expected IPv4ADDR:PORT\n", listen_s);
         return 2;
     }
+    if (sign_path != NULL && (sign_key = load_sign_key(sign_path)) == NULL) {
+        return 1;
+    }
+    atexit(free_sign_key);
     if (keyp == NULL) {
         snprintf(keybuf, sizeof keybuf, "%s.key", db);
         keyp = keybuf;
@@ -291,7 +346,9 @@ int main(int argc, char **argv)
     so.auto_request = auto_req;
     so.restore_always = restore_always;
     so.window_frames = window;
-    logline("info", NULL, "listen", "addr=%s db=%s key=%s", listen_s, db, keyp);
+    so.sign_key = sign_key;
+    logline("info", NULL, "listen", "addr=%s db=%s key=%s%s%s", listen_s, db, keyp, sign_path ? " sign_key=" : "",
+            sign_path ? sign_path : "");
 
     while (!stop_flag) {
         int n = epoll_wait(ep, evs, 256, 50);
