@@ -448,6 +448,117 @@ START_TEST(test_from_sig)
 }
 END_TEST
 
+/* Bytes a plan copies from OLD. */
+static uint64_t copied_bytes(const otaup_plan *p)
+{
+    uint64_t n = 0;
+    uint32_t i;
+    for (i = 0; i < p->nops; i++) {
+        if (p->ops[i].type == OTAUP_REC_COPY) {
+            n += p->ops[i].len;
+        }
+    }
+    return n;
+}
+
+/* Plan NEW from the signature sig[0..sig_len); apply it to OLD on the
+ * simulated flash (NEW must come out) and return the patch size and the
+ * bytes copied from OLD. */
+static size_t sig_plan(const uint8_t *sig, size_t sig_len, const uint8_t *old, size_t old_len,
+                       const uint8_t *nw, size_t new_len, uint8_t layout, uint64_t *copied)
+{
+    otaup_sig s;
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    otaup_plan *p = NULL;
+    const uint8_t *bytes;
+    uint8_t *out = malloc(new_len + 1u);
+    char err[200];
+    size_t len;
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(otaup_sig_parse(sig, sig_len, &s), 0);
+    opts(&o, layout, 4096, 4, 32768);
+    ck_assert_int_eq(otaup_delta_create(NULL, 0, &s, nw, new_len, &o, &d), 0);
+    bytes = otaup_delta_bytes(d, &len);
+    ck_assert_int_eq(otaup_delta_decode(bytes, len, &p), 0);
+    ck_assert(p->hdr.flags & OTAUP_DELTA_F_FROM_SIG);
+    ck_assert_msg(otaup_plan_simulate(p, old, old_len, out, new_len, NULL, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(memcmp(out, nw, new_len), 0);
+    *copied = copied_bytes(p);
+    otaup_plan_free(p);
+    otaup_delta_free(d);
+    free(out);
+    return len;
+}
+
+/* An insertion at an offset that is not a multiple of the block size
+ * shifts every later block of OLD: the rolling sum finds them all, the
+ * short last block of OLD included. */
+START_TEST(test_from_sig_shifted)
+{
+    static uint8_t a[200000], b[200000 + 123], u[200000];
+    static const uint32_t bss[] = { 4096, 1024 };
+    uint8_t *sig = NULL, *usig = NULL;
+    size_t sig_len = 0, usig_len = 0, lit, len;
+    uint64_t copied;
+    int l, k;
+    gen_image(a, sizeof a, 21);
+    gen_image(u, sizeof u, 22);
+    memcpy(b, a, 50001);
+    memset(b + 50001, 0x5A, 123);
+    memcpy(b + 50001 + 123, a + 50001, sizeof a - 50001);
+    b[150000] ^= 0xFF; /* and one byte changed further on */
+    for (k = 0; k < 2; k++) {
+        uint32_t bs = bss[k];
+        ck_assert_uint_ne(sizeof a % bs, 0); /* OLD ends with a short block */
+        ck_assert_int_eq(otaup_sig_create(a, sizeof a, 1, 2, bs, &sig, &sig_len), 0);
+        ck_assert_int_eq(otaup_sig_create(u, sizeof u, 1, 2, bs, &usig, &usig_len), 0);
+        for (l = 0; l < 2; l++) {
+            /* what writing NEW costs: a signature that shares nothing */
+            lit = sig_plan(usig, usig_len, u, sizeof u, b, sizeof b, layouts[l], &copied);
+            ck_assert_uint_eq(copied, 0);
+            len = sig_plan(sig, sig_len, a, sizeof a, b, sizeof b, layouts[l], &copied);
+            /* lost: the block holding the insertion, the one holding the
+             * changed byte; in place the unchanged sectors before the
+             * insertion are not even rewritten */
+            ck_assert_uint_ge(copied, sizeof b - 123 - 2u * bs - (layouts[l] == OTAUP_LAYOUT_INPLACE ? 50001u : 0u));
+            ck_assert_msg(len * 10u < lit, "bs %u layout %d: %zu bytes, writing NEW %zu", bs, l, len, lit);
+        }
+        free(sig);
+        free(usig);
+    }
+}
+END_TEST
+
+/* A window whose rolling sum matches a block but whose XXH3 half does not
+ * is not a match. */
+START_TEST(test_from_sig_confirm)
+{
+    static uint8_t a[60000];
+    uint8_t *sig = NULL;
+    size_t sig_len = 0, i, n;
+    uint64_t copied;
+    gen_image(a, sizeof a, 23);
+    ck_assert_int_eq(otaup_sig_create(a, sizeof a, 1, 2, 1024, &sig, &sig_len), 0);
+    sig_plan(sig, sig_len, a, sizeof a, a, sizeof a, OTAUP_LAYOUT_AB, &copied);
+    ck_assert_uint_eq(copied, sizeof a);
+    /* keep every rolling sum, change every XXH3 half, fix the check hash */
+    n = (sig_len - OTAUP_SIG_HEADER_SIZE - 8u) / 8u;
+    for (i = 0; i < n; i++) {
+        sig[OTAUP_SIG_HEADER_SIZE + 8u * i + 5u] ^= 0x40;
+    }
+    {
+        uint64_t h = otaup_hash64(sig + OTAUP_SIG_HEADER_SIZE, 8u * n);
+        for (i = 0; i < 8; i++) {
+            sig[OTAUP_SIG_HEADER_SIZE + 8u * n + i] = (uint8_t)(h >> (8u * i));
+        }
+    }
+    sig_plan(sig, sig_len, a, sizeof a, a, sizeof a, OTAUP_LAYOUT_AB, &copied);
+    ck_assert_uint_eq(copied, 0);
+    free(sig);
+}
+END_TEST
+
 START_TEST(test_restart_points)
 {
     static uint8_t a[100000], b[100000];
@@ -606,6 +717,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_tiny_images);
     tcase_add_test(tc, test_property);
     tcase_add_test(tc, test_from_sig);
+    tcase_add_test(tc, test_from_sig_shifted);
+    tcase_add_test(tc, test_from_sig_confirm);
     tcase_add_test(tc, test_restart_points);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_simulator_catches_bad_order);

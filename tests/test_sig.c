@@ -51,14 +51,80 @@ START_TEST(test_create_parse)
     ck_assert_uint_eq(s.info.build_time, 1700000000u);
     ck_assert_uint_eq(s.info.size, 10000);
     ck_assert_uint_eq(s.nblocks, 10);
-    ck_assert(otaup_sig_block_hash(&s, 9) == otaup_hash64(flash_mem + 9216, 784));
-    ck_assert(otaup_sig_block_hash(&s, 0) == otaup_hash64(flash_mem, 1024));
+    ck_assert(otaup_sig_block_hash(&s, 9) == otaup_sig_entry(flash_mem + 9216, 784));
+    ck_assert(otaup_sig_block_hash(&s, 0) == otaup_sig_entry(flash_mem, 1024));
+    /* the entry: rolling sum below, the XXH3-64 high half above */
+    ck_assert_uint_eq((uint32_t)otaup_sig_block_hash(&s, 0), otaup_sig_roll(flash_mem, 1024));
+    ck_assert_uint_eq(otaup_sig_block_hash(&s, 0) >> 32, otaup_hash64(flash_mem, 1024) >> 32);
     ck_assert(otaup_sig_block_hash(&s, 10) == 0);
     otaup_hash128(flash_mem, 10000, h);
     ck_assert_int_eq(memcmp(h, s.info.hash, 16), 0);
     free(sig);
     ck_assert_int_eq(otaup_sig_create(flash_mem, 100, 0, 0, 1000, &sig, &len), OTAUP_E_INVAL);
     ck_assert_int_eq(otaup_sig_create(flash_mem, 100, 0, 0, 32, &sig, &len), OTAUP_E_INVAL);
+}
+END_TEST
+
+/* The rolling sum: golden values (the format), the definition as a sum of
+ * powers, and the one-byte slide the server relies on. */
+START_TEST(test_rolling_sum)
+{
+    static const uint8_t abc[3] = { 'a', 'b', 'c' };
+    uint8_t seq[256];
+    uint32_t i, k, len, mlen;
+    for (i = 0; i < 256; i++) {
+        seq[i] = (uint8_t)i;
+    }
+    ck_assert_uint_eq(otaup_sig_roll(abc, 3), 0x87B006E6u);
+    ck_assert_uint_eq(otaup_sig_roll(seq, 256), 0x3B6ACF80u);
+    ck_assert_uint_eq(otaup_sig_roll(seq, 0), 0);
+    fill(11);
+    for (len = 64; len <= 4096; len *= 4) {
+        uint32_t r, ref = 0, pw = 1;
+        /* r = sum b[i] * M^(len-1-i), the powers built from the last byte back */
+        for (i = len; i-- > 0;) {
+            ref += flash_mem[i] * pw;
+            pw *= OTAUP_SIG_ROLL_MUL;
+        }
+        mlen = pw; /* M^len */
+        r = otaup_sig_roll(flash_mem, len);
+        ck_assert_uint_eq(r, ref);
+        ck_assert_uint_eq((uint32_t)otaup_sig_entry(flash_mem, len), r);
+        ck_assert_uint_eq(otaup_sig_entry(flash_mem, len) >> 32, otaup_hash64(flash_mem, len) >> 32);
+        for (k = 0; k < 3000; k++) {
+            r = r * OTAUP_SIG_ROLL_MUL - flash_mem[k] * mlen + flash_mem[k + len];
+            ck_assert_uint_eq(r, otaup_sig_roll(flash_mem + k + 1, len));
+        }
+    }
+}
+END_TEST
+
+/* A format version 1 signature (from a terminal built before the rolling
+ * sum) is refused as unsupported, not as damaged. */
+START_TEST(test_version_1)
+{
+    uint8_t *sig = NULL;
+    size_t len = 0;
+    otaup_sig s;
+    uint64_t h;
+    int i;
+    fill(5);
+    ck_assert_int_eq(otaup_sig_create(flash_mem, 3000, 1, 2, 256, &sig, &len), 0);
+    ck_assert_uint_eq(sig[8], OTAUP_SIG_FORMAT_VERSION);
+    ck_assert_uint_eq(OTAUP_SIG_FORMAT_VERSION, 2);
+    sig[8] = 1;
+    h = otaup_hash64(sig, 56);
+    for (i = 0; i < 8; i++) {
+        sig[56 + i] = (uint8_t)(h >> (8 * i));
+    }
+    ck_assert_int_eq(otaup_sig_parse(sig, len, &s), OTAUP_E_UNSUPPORTED);
+    sig[8] = 0;
+    h = otaup_hash64(sig, 56);
+    for (i = 0; i < 8; i++) {
+        sig[56 + i] = (uint8_t)(h >> (8 * i));
+    }
+    ck_assert_int_eq(otaup_sig_parse(sig, len, &s), OTAUP_E_SIG_FORMAT);
+    free(sig);
 }
 END_TEST
 
@@ -176,6 +242,8 @@ static Suite *suite(void)
     Suite *s = suite_create("sig");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_create_parse);
+    tcase_add_test(tc, test_rolling_sum);
+    tcase_add_test(tc, test_version_1);
     tcase_add_test(tc, test_empty_image);
     tcase_add_test(tc, test_terminal_stream);
     tcase_add_test(tc, test_terminal_errors);

@@ -5,10 +5,12 @@
  * (version, build time, size, whole-image XXH3-128) and, when the server
  * may not hold the exact old image, with a *block signature*: the image
  * cut into blocks of `block_size` bytes (the last one shorter), each with
- * its XXH3-64. The planner can build a delta from a signature alone
- * (otaup/delta.h, `otaup delta --from-sig`).
+ * a 64-bit entry: a rolling sum of the block and half of its XXH3-64. The
+ * planner can build a delta from a signature alone (otaup/delta.h,
+ * `otaup delta --from-sig`): the rolling sum lets it find every old block
+ * at any offset of the new image in one pass, the XXH3 half confirms.
  *
- * Serialized signature, format version 1 (all integers little-endian):
+ * Serialized signature, format version 2 (all integers little-endian):
  *
  *   off  size  field
  *     0     8  magic "OTAUPSIG"
@@ -22,8 +24,17 @@
  *    36     4  block size (power of two, 64 .. 1 MiB)
  *    40    16  XXH3-128 of the whole image (low 64 bits LE, high 64 bits LE)
  *    56     8  XXH3-64 of bytes 0 .. 55
- *    64   8*n  XXH3-64 of each block, n = ceil(size / block_size)
- *  64+8n    8  XXH3-64 of the n*8 bytes of block hashes
+ *    64   8*n  the entry of each block, n = ceil(size / block_size):
+ *              rolling sum (u32), then the high 32 bits of its XXH3-64 (u32)
+ *  64+8n    8  XXH3-64 of the n*8 bytes of block entries
+ * The rolling sum of bytes b[0..len) is r = sum b[i] * M^(len-1-i) mod 2^32
+ * with M = OTAUP_SIG_ROLL_MUL: r = r * M + b[i], byte by byte from 0, so
+ * that sliding a window of `len` bytes by one byte costs two
+ * multiplications: r' = r * M - b[0] * M^len + b[len]. (Version 1 had the
+ * full XXH3-64 of each block and no rolling sum; otaup_sig_parse refuses
+ * it with OTAUP_E_UNSUPPORTED.) A block matches a window only if both
+ * halves agree; docs/delta-format.md ("Deltas from a block signature")
+ * gives the chance of a false match and how the terminal catches one.
  *
  * Computing a signature on the terminal (lib/core, C99, no heap) reads
  * the image through the flash callbacks into a caller buffer and hands
@@ -44,8 +55,10 @@ extern "C" {
 #endif
 
 /** Version of the serialized signature format. */
-#define OTAUP_SIG_FORMAT_VERSION 1u
-/** Size of the fixed signature header (format version 1). */
+#define OTAUP_SIG_FORMAT_VERSION 2u
+/** Multiplier of the rolling sum of a block (odd). */
+#define OTAUP_SIG_ROLL_MUL 0x9E3779B1u
+/** Size of the fixed signature header (format versions 1 and 2). */
 #define OTAUP_SIG_HEADER_SIZE 64u
 /** Smallest and largest block size of a signature. */
 #define OTAUP_SIG_BLOCK_MIN 64u
@@ -89,12 +102,20 @@ uint64_t otaup_hash64(const void *data, size_t len);
  * magic, version, header size, flags, block size, block count against
  * the image size, both check hashes and the exact total length.
  * Returns 0, or OTAUP_E_SIG_FORMAT (malformed, damaged or truncated),
- * OTAUP_E_UNSUPPORTED (a newer format version), OTAUP_E_INVAL (NULL).
+ * OTAUP_E_UNSUPPORTED (format version 1, from a terminal built before the
+ * rolling sum, or a newer version), OTAUP_E_INVAL (NULL).
  */
 int otaup_sig_parse(const uint8_t *in, size_t len, otaup_sig *sig);
 
-/** Hash of block i (0 if i is out of range). */
+/** Entry of block i: rolling sum in the low 32 bits, XXH3-64 high half in
+ * the high 32 bits (0 if i is out of range). */
 uint64_t otaup_sig_block_hash(const otaup_sig *sig, uint32_t i);
+
+/** The signature entry of `len` bytes (what otaup_sig_block_hash gives for a block holding them). */
+uint64_t otaup_sig_entry(const void *data, size_t len);
+
+/** The rolling sum of `len` bytes (the low half of their entry). */
+uint32_t otaup_sig_roll(const void *data, size_t len);
 
 /**
  * Serialize the 64-byte signature header for *info and `nblocks` blocks

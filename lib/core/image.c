@@ -68,8 +68,9 @@ int otaup_sig_parse(const uint8_t *in, size_t len, otaup_sig *sig)
         return OTAUP_E_SIG_FORMAT;
     }
     if (otaup_dl_get16(in + 8) != OTAUP_SIG_FORMAT_VERSION) {
-        return otaup_dl_get16(in + 8) > OTAUP_SIG_FORMAT_VERSION ? OTAUP_E_UNSUPPORTED
-                                                                  : OTAUP_E_SIG_FORMAT;
+        /* version 1 (whole XXH3-64 per block, no rolling sum) and newer
+         * versions are well-formed signatures this code cannot use */
+        return otaup_dl_get16(in + 8) != 0 ? OTAUP_E_UNSUPPORTED : OTAUP_E_SIG_FORMAT;
     }
     if (otaup_dl_get16(in + 10) != OTAUP_SIG_HEADER_SIZE || otaup_dl_get32(in + 12) != 0 ||
         otaup_dl_get32(in + 20) != 0 || otaup_dl_get64(in + 56) != otaup_xxh3_64(in, 56)) {
@@ -105,6 +106,34 @@ uint64_t otaup_sig_block_hash(const otaup_sig *sig, uint32_t i)
         return 0;
     }
     return otaup_dl_get64(sig->blocks + 8u * (size_t)i);
+}
+
+/* r = r * M + b for each byte */
+static uint32_t roll_update(uint32_t r, const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        r = r * OTAUP_SIG_ROLL_MUL + p[i];
+    }
+    return r;
+}
+
+static uint64_t make_entry(uint32_t roll, uint64_t h64)
+{
+    return (uint64_t)roll | (h64 & 0xFFFFFFFF00000000ull);
+}
+
+uint32_t otaup_sig_roll(const void *data, size_t len)
+{
+    return data != NULL ? roll_update(0, data, len) : 0;
+}
+
+uint64_t otaup_sig_entry(const void *data, size_t len)
+{
+    if (data == NULL && len > 0) {
+        return 0;
+    }
+    return make_entry(roll_update(0, data, len), otaup_xxh3_64(data, len));
 }
 
 /* ---- streaming computation on the terminal ------------------------------ */
@@ -168,7 +197,7 @@ static int calc_block(otaup_sig_calc *c)
     otaup_xxh3 *st = calc_state(c, 0);
     uint32_t start = c->block * c->info.block_size;
     uint32_t end = c->info.size - start < c->info.block_size ? c->info.size : start + c->info.block_size;
-    uint32_t off = start;
+    uint32_t off = start, roll = 0;
     otaup_xxh3_reset(st);
     while (off < end) {
         uint32_t n = end - off < c->buf_len ? end - off : c->buf_len;
@@ -177,9 +206,10 @@ static int calc_block(otaup_sig_calc *c)
             return rc;
         }
         otaup_xxh3_update(st, c->buf, n);
+        roll = roll_update(roll, c->buf, n);
         off += n;
     }
-    otaup_dl_put64(c->pending, otaup_xxh3_digest64(st));
+    otaup_dl_put64(c->pending, make_entry(roll, otaup_xxh3_digest64(st)));
     otaup_xxh3_update(calc_state(c, 1), c->pending, 8);
     c->pending_len = 8;
     c->pending_off = 0;

@@ -335,63 +335,203 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
     return rc;
 }
 
+/*
+ * Matching NEW against a block signature of OLD (format 2, otaup/image.h):
+ * OLD is known only as blocks of `bs` bytes, each with a rolling sum and
+ * half of its XXH3-64. A window of `bs` bytes slides over NEW one byte at
+ * a time, its rolling sum updated in O(1); the sum is looked up in a hash
+ * table of the old blocks' sums, and a hit is confirmed by the XXH3 half
+ * of the window. A confirmed block becomes (or extends) a cover and the
+ * scan jumps past it; at the end of a cover the block that followed in
+ * OLD is tried first (code that moved keeps its blocks in order), the
+ * short last block of OLD included.
+ *
+ * A confirmation is probable, not certain: two different windows pass it
+ * only if both their rolling sums and their XXH3 halves agree. The XXH3
+ * half alone leaves 2^-32 per confirmation that runs on different
+ * content, and confirmations of windows whose content does not match
+ * (sum hits that the XXH3 half refutes) are bounded by SIG_FALSE_BUDGET,
+ * so the chance of any false match in a plan is at most about
+ * SIG_FALSE_BUDGET(n) * 2^-32; on ordinary data, where a sum hit between
+ * different contents happens with probability about 2^-32 per pair, it
+ * is about (positions of NEW) * (blocks of OLD) * 2^-64. A false match is
+ * not caught by the planner's proof (it simulates on an OLD rebuilt from
+ * the covers) but by the terminal: the step that holds it fails its step
+ * hash before it writes anything (docs/delta-format.md, "Deltas from a
+ * block signature").
+ *
+ * Work: one multiply-add pair per byte of NEW, one table probe per
+ * position, one XXH3 of `bs` bytes per confirmed block (which the scan
+ * then skips) and per sum hit, the latter bounded as above: O(n).
+ */
+
+/* Sum hits whose XXH3 half differs, before the scan stops confirming hits
+ * away from a block boundary of NEW: a few per block of NEW, at least 1024. */
+#define SIG_FALSE_BUDGET(new_len, bs) (1024u + 4u * ((new_len) / (bs)))
+
+#define NO_BLOCK 0xFFFFFFFFu
+
+static uint32_t roll_slot(uint32_t r, uint32_t mask)
+{
+    /* the low bits of a rolling sum depend only on the low bits of the
+     * bytes: mix before masking */
+    r ^= r >> 16;
+    r *= 0x85EBCA6Bu;
+    r ^= r >> 13;
+    r *= 0xC2B2AE35u;
+    r ^= r >> 16;
+    return r & mask;
+}
+
+/* M^n mod 2^32 */
+static uint32_t roll_pow(uint32_t n)
+{
+    uint32_t r = 1u, b = OTAUP_SIG_ROLL_MUL;
+    while (n != 0) {
+        if (n & 1u) {
+            r *= b;
+        }
+        b *= b;
+        n >>= 1;
+    }
+    return r;
+}
+
+typedef struct sigm {
+    const otaup_sig *sig;
+    const uint8_t *nw;
+    uint32_t new_len, bs, nfull, tail;
+    uint32_t *tab, mask;
+    uint32_t false_left;    /* SIG_FALSE_BUDGET still available */
+} sigm;
+
+/* Is nw[pos..pos+len) old block b? (`roll`: its rolling sum, known) */
+static int sig_confirm(sigm *m, uint32_t b, uint32_t pos, uint32_t len, uint32_t roll)
+{
+    uint64_t e = otaup_sig_block_hash(m->sig, b);
+    if ((uint32_t)e != roll) {
+        return 0;
+    }
+    if (otaup_sig_entry(m->nw + pos, len) == e) {
+        return 1;
+    }
+    if (m->false_left > 0) {
+        m->false_left--;
+    }
+    return 0;
+}
+
+/* A full old block whose entry is that of nw[pos..pos+bs) (rolling sum
+ * `roll`), or NO_BLOCK. The XXH3 of the window is computed once. */
+static uint32_t sig_lookup(sigm *m, uint32_t pos, uint32_t roll)
+{
+    uint32_t k = roll_slot(roll, m->mask), b;
+    uint64_t e = 0;
+    int have = 0;
+    while ((b = m->tab[k]) != NO_BLOCK) {
+        uint64_t be = otaup_sig_block_hash(m->sig, b);
+        if ((uint32_t)be == roll) {
+            if (!have) {
+                e = otaup_sig_entry(m->nw + pos, m->bs);
+                have = 1;
+            }
+            if (be == e) {
+                return b;
+            }
+        }
+        k = (k + 1u) & m->mask;
+    }
+    if (have && m->false_left > 0) {
+        m->false_left--;
+    }
+    return NO_BLOCK;
+}
+
 int dl_match_sig(const otaup_sig *sig, const uint8_t *nw, uint32_t new_len, dl_covers *out)
 {
-    /* Hash table of the old blocks (full blocks only), open addressing. */
-    uint32_t bs = sig->info.block_size, nfull = sig->info.size / bs, cap = 16, i;
-    uint32_t *tab;
-    uint32_t pos = 0;
-    int rc = 0;
+    sigm m;
+    uint32_t cap = 16, i, pos = 0, roll = 0, mbs, next = NO_BLOCK;
+    int rc = 0, rolled = 0;
     memset(out, 0, sizeof *out);
-    while (cap < nfull * 2u + 16u) {
+    memset(&m, 0, sizeof m);
+    m.sig = sig;
+    m.nw = nw;
+    m.new_len = new_len;
+    m.bs = sig->info.block_size;
+    m.nfull = sig->info.size / m.bs;
+    m.tail = sig->info.size % m.bs;
+    m.false_left = SIG_FALSE_BUDGET(new_len, m.bs);
+    if (m.nfull == 0 || new_len < m.bs) {
+        return 0;
+    }
+    /* open addressing on the rolling sum; identical blocks kept once */
+    while (cap < m.nfull * 2u + 16u) {
         cap <<= 1;
     }
-    tab = malloc(cap * sizeof *tab);
-    if (tab == NULL) {
+    m.tab = malloc(cap * sizeof *m.tab);
+    if (m.tab == NULL) {
         return OTAUP_E_NOMEM;
     }
-    memset(tab, 0xFF, cap * sizeof *tab);
-    for (i = 0; i < nfull; i++) {
-        uint64_t h = otaup_sig_block_hash(sig, i);
-        uint32_t k = (uint32_t)(h ^ (h >> 32)) & (cap - 1u);
-        while (tab[k] != 0xFFFFFFFFu) {
-            if (otaup_sig_block_hash(sig, tab[k]) == h) {
-                break; /* keep the first block with this content */
-            }
-            k = (k + 1u) & (cap - 1u);
+    m.mask = cap - 1u;
+    memset(m.tab, 0xFF, cap * sizeof *m.tab);
+    for (i = 0; i < m.nfull; i++) {
+        uint64_t e = otaup_sig_block_hash(sig, i);
+        uint32_t k = roll_slot((uint32_t)e, m.mask);
+        while (m.tab[k] != NO_BLOCK && otaup_sig_block_hash(sig, m.tab[k]) != e) {
+            k = (k + 1u) & m.mask;
         }
-        if (tab[k] == 0xFFFFFFFFu) {
-            tab[k] = i;
+        if (m.tab[k] == NO_BLOCK) {
+            m.tab[k] = i;
         }
     }
-    /* Only whole blocks at block boundaries of NEW are looked up: the
-     * signature has no rolling hash, and hashing every offset would cost a
-     * block's worth of hashing per byte. */
-    while (pos + bs <= new_len && nfull > 0) {
-        uint64_t h = otaup_hash64(nw + pos, bs);
-        uint32_t k = (uint32_t)(h ^ (h >> 32)) & (cap - 1u);
-        uint32_t hit = 0xFFFFFFFFu;
-        while (tab[k] != 0xFFFFFFFFu) {
-            if (otaup_sig_block_hash(sig, tab[k]) == h) {
-                hit = tab[k];
+    mbs = roll_pow(m.bs);
+    while (pos < new_len) {
+        uint32_t b = NO_BLOCK, len = m.bs;
+        /* the block that followed the previous one in OLD, the short last one included */
+        if (next != NO_BLOCK) {
+            len = next < m.nfull ? m.bs : m.tail;
+            if (len > 0 && new_len - pos >= len &&
+                sig_confirm(&m, next, pos, len, otaup_sig_roll(nw + pos, len))) {
+                b = next;
+            } else {
+                len = m.bs;
+            }
+            next = NO_BLOCK;
+            rolled = 0;
+        }
+        if (b == NO_BLOCK) {
+            if (new_len - pos < m.bs) {
                 break;
             }
-            k = (k + 1u) & (cap - 1u);
-        }
-        if (hit != 0xFFFFFFFFu) {
-            if (out->n > 0 && out->v[out->n - 1].npos + out->v[out->n - 1].len == pos &&
-                out->v[out->n - 1].opos + out->v[out->n - 1].len == hit * bs) {
-                out->v[out->n - 1].len += bs;
-            } else {
-                rc = dl_covers_push(out, pos, hit * bs, bs);
-                if (rc < 0) {
-                    break;
-                }
+            if (!rolled) {
+                roll = otaup_sig_roll(nw + pos, m.bs);
+                rolled = 1;
+            }
+            /* out of budget: confirm only at block boundaries of NEW */
+            if (m.false_left > 0 || pos % m.bs == 0) {
+                b = sig_lookup(&m, pos, roll);
             }
         }
-        pos += bs;
+        if (b == NO_BLOCK) {
+            /* slide by one byte */
+            if (new_len - pos <= m.bs) {
+                break;
+            }
+            roll = roll * OTAUP_SIG_ROLL_MUL - (uint32_t)nw[pos] * mbs + (uint32_t)nw[pos + m.bs];
+            pos++;
+            continue;
+        }
+        if (out->n > 0 && out->v[out->n - 1].npos + out->v[out->n - 1].len == pos &&
+            out->v[out->n - 1].opos + out->v[out->n - 1].len == b * m.bs) {
+            out->v[out->n - 1].len += len;
+        } else if ((rc = dl_covers_push(out, pos, b * m.bs, len)) < 0) {
+            break;
+        }
+        pos += len;
+        next = b + 1u < m.nfull || (b + 1u == m.nfull && m.tail > 0) ? b + 1u : NO_BLOCK;
+        rolled = 0;
     }
-    free(tab);
+    free(m.tab);
     if (rc < 0) {
         dl_covers_free(out);
     }

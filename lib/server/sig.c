@@ -36,7 +36,7 @@ int otaup_sig_create(const uint8_t *img, size_t len, uint32_t version, uint64_t 
     for (i = 0; i < n; i++) {
         size_t off = (size_t)i * block_size;
         size_t bl = len - off < block_size ? len - off : block_size;
-        otaup_dl_put64(buf + OTAUP_SIG_HEADER_SIZE + 8u * (size_t)i, XXH3_64bits(img + off, bl));
+        otaup_dl_put64(buf + OTAUP_SIG_HEADER_SIZE + 8u * (size_t)i, otaup_sig_entry(img + off, bl));
     }
     otaup_dl_put64(buf + OTAUP_SIG_HEADER_SIZE + 8u * (size_t)n,
                    XXH3_64bits(buf + OTAUP_SIG_HEADER_SIZE, 8u * (size_t)n));
