@@ -229,6 +229,12 @@ int otaup_cmd_delta(int argc, char **argv)
             goto done;
         }
         rc = otaup_sig_parse(sigbuf, sig_len, &sig);
+        if (rc == OTAUP_E_UNSUPPORTED) {
+            fprintf(stderr, "otaup delta: %s: block signature format version %u, this otaup reads version %u "
+                    "(compute it again with otaup sig)\n", sigp, (unsigned)(sigbuf[8] | sigbuf[9] << 8),
+                    (unsigned)OTAUP_SIG_FORMAT_VERSION);
+            goto done;
+        }
         if (rc < 0) {
             fprintf(stderr, "otaup delta: %s: not a valid block signature: %s\n", sigp, otaup_strerror(rc));
             goto done;
