@@ -280,6 +280,68 @@ START_TEST(test_classes_every_window)
 }
 END_TEST
 
+/*
+ * Repeats of every length 3..258, each exactly as long (the bytes around it
+ * differ from the bytes around its source), at distances on both edges of
+ * every distance code that the window allows, overlapping ones included:
+ * an error in a single length or distance code (its base, its extra bits,
+ * the symbol chosen) makes a stream that does not inflate back.
+ */
+static buf gen_every_code(unsigned w, uint32_t seed)
+{
+    /* RFC 1951, 3.2.5: first distance of each of the 30 distance codes, and the end */
+    static const uint32_t dist_first[31] = { 1,    2,    3,    4,    5,    7,     9,     13,    17,    25,   33,
+                                             49,   65,   97,   129,  193,  257,   385,   513,   769,   1025, 1537,
+                                             2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577, 32769 };
+    size_t cap = 2u * 256u * (258u + 64u) + 4096u, n = 0;
+    buf b = mk(cap);
+    uint32_t win = (uint32_t)1 << w;
+    unsigned round, len, k = 0;
+    g_seed = seed;
+    for (round = 0; round < 2u; round++) {
+        for (len = 3; len <= 258u; len++, k++) {
+            unsigned code = k % 30u, fill = 1u + rnd() % 48u, i;
+            uint32_t d = (k / 30u + round) % 2u ? dist_first[code + 1u] - 1u : dist_first[code];
+            if (d > win) {
+                d = 1u + rnd() % win; /* beyond this window: anywhere inside it */
+            }
+            for (i = 0; i < fill; i++) {
+                b.p[n++] = (uint8_t)(rnd() >> 9);
+            }
+            if (d >= n) {
+                continue; /* not enough history yet */
+            }
+            if (b.p[n - 1u] == b.p[n - 1u - d]) {
+                b.p[n - 1u] ^= 0x5Au; /* the repeat cannot start earlier */
+            }
+            for (i = 0; i < len; i++, n++) {
+                b.p[n] = b.p[n - d]; /* byte by byte: overlapping when d < len */
+            }
+            b.p[n] = (uint8_t)(b.p[n - d] ^ 0xA5u); /* nor go on longer */
+            n++;
+        }
+    }
+    ck_assert_uint_le(n, cap);
+    b.n = n;
+    return b;
+}
+
+START_TEST(test_every_length_and_distance)
+{
+    unsigned w;
+    int e;
+    for (w = 9; w <= 15; w++) {
+        buf b = gen_every_code(w, 77u + w);
+        for (e = 1; e <= 4; e++) {
+            size_t zl = round_trip(&b, w, e, 1);
+            /* the repeats were found: about half of the input is in them */
+            ck_assert_msg(zl < b.n * 3u / 4u, "window %u effort %d: %zu of %zu bytes", w, e, zl, b.n);
+        }
+        free(b.p);
+    }
+}
+END_TEST
+
 /* the whole window is used, and never more */
 START_TEST(test_window_edge)
 {
@@ -580,6 +642,7 @@ int main(void)
     tcase_add_test(tc, test_tiny_inputs);
     tcase_add_test(tc, test_classes_every_window);
     tcase_add_test(tc, test_window_edge);
+    tcase_add_test(tc, test_every_length_and_distance);
     tcase_add_test(tc, test_large_inputs);
     tcase_add_test(tc, test_smaller_than_zlib9);
     tcase_add_test(tc, test_pieces_same_as_oneshot);
