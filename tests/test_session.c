@@ -143,6 +143,7 @@ static void make_info(const char *id, const uint8_t *img)
     info.target_addr = 0x08000000;
     info.scratch_addr = 0x08000000 + 24 * 4096;
     info.scratch_size = 4096;
+    info.caps = OTAUP_CAP_DEFLATE | OTAUP_CAP_BATCH | OTAUP_CAP_BACKUP | OTAUP_CAP_INPLACE | OTAUP_CAP_RESUME;
     info.nregions = 2;
     info.regions[0].id = 1;
     info.regions[0].addr = 0x08000000 + 26 * 4096;
@@ -559,6 +560,39 @@ START_TEST(test_bad_backup_and_peer_errors)
 }
 END_TEST
 
+START_TEST(test_no_backup_capability)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    otaup_reg_terminal t;
+    make_info("T7", v1);
+    info.caps &= ~OTAUP_CAP_BACKUP;
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    /* user data it cannot back up: refused before anything is sent */
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), OTAUP_E_UNSUPPORTED);
+    m = expect(s, OTAUP_SM_ABORT_OUT, 0);
+    ck_assert_int_eq(m->code, OTAUP_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(m->text, "back"));
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_UNSUPPORTED);
+    ck_assert_int_eq(count_backups("T7"), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T7", &t), 0);
+    ck_assert_str_eq(t.version, "1.0");
+    ck_assert_str_eq(t.status, "failed");
+    otaup_session_free(s);
+    /* without user-data regions there is nothing to back up: it goes on */
+    s = new_session();
+    make_info("T8", v1);
+    info.caps &= ~OTAUP_CAP_BACKUP;
+    info.nregions = 0;
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    expect(s, OTAUP_SM_START, 0);
+    otaup_session_free(s);
+}
+END_TEST
+
 START_TEST(test_silent_terminal_times_out)
 {
     otaup_session *s = new_session();
@@ -591,6 +625,7 @@ int main(void)
     tcase_add_test(tc, test_disconnect_and_resume);
     tcase_add_test(tc, test_lying_terminal);
     tcase_add_test(tc, test_bad_backup_and_peer_errors);
+    tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_silent_terminal_times_out);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);

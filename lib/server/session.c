@@ -795,6 +795,12 @@ static int next_backup(otaup_session *s)
 
 static int enter_backup(otaup_session *s)
 {
+    if (s->info.nregions > 0 && !(s->info.caps & OTAUP_CAP_BACKUP)) {
+        /* its personal data could not be restored if the upgrade harmed
+         * them: nothing is started (docs/server.md, "Backup and restore") */
+        return fail(s, OTAUP_E_UNSUPPORTED, "the terminal declares user-data regions but cannot back them up "
+                                            "(no BACKUP capability): not upgrading it");
+    }
     if (s->rs.session_id == 0) {
         memset(&s->rs, 0, sizeof s->rs);
         snprintf(s->rs.terminal, sizeof s->rs.terminal, "%s", s->info.id);
