@@ -459,9 +459,12 @@ START_TEST(test_signed_on_demand_over_tcp)
     ck_assert_int_eq(run("cp U1.flash U1.before"), 0);
     /* no signed delta and no key on the server: refused by the server, nothing sent */
     ck_assert_int_eq(run("%s --flash U1.flash --connect 127.0.0.1:%d --accept --pub k1.pub --require-signed "
-                         "--reconnect 0 --timeout 30 --quiet",
+                         "--reconnect 3 --timeout 30 --quiet",
                          term, port),
                      1);
+    ck_assert_ptr_nonnull(strstr(out, "no signed update for this terminal"));
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_UNSIGNED"));
+    ck_assert_ptr_null(strstr(out, "reconnecting"));
     ck_assert_int_eq(run("cmp U1.flash U1.before"), 0);
     ck_assert_int_eq(run("%s audit --terminal U1", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "takes signed updates only"));

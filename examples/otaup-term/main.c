@@ -770,6 +770,12 @@ int main(int argc, char **argv)
             result = otaup_simterm_refused(t); /* a verdict, not a link fault: no retry */
             break;
         }
+        if (npubs > 0 && strstr(otaup_simterm_notice(t), "signed updates only") != NULL) {
+            fprintf(stderr, "\notaup-term: the server has no signed update for this terminal: \"%s\"\n",
+                    otaup_simterm_notice(t));
+            result = OTAUP_E_UNSIGNED; /* told by the server: no retry */
+            break;
+        }
         if (reconnects-- <= 0) {
             fprintf(stderr, "\notaup-term: link closed before the upgrade completed\n");
             break;

@@ -1130,6 +1130,19 @@ static int enter_prepare(otaup_session *s)
         if (rc < 0) {
             char why[120];
             snprintf(why, sizeof why, "delta %s -> %s", s->term.version, s->rel.version);
+            if (rc == OTAUP_E_UNSIGNED) {
+                /* fail() clears the queue; the user is told why after the ABORT, which
+                 * a terminal ignores outside a session */
+                char text[200];
+                rc = fail(s, rc, s->why[0] != '\0' ? s->why : why);
+                snprintf(text, sizeof text,
+                         "Software %s cannot be installed yet: this terminal takes signed updates only and "
+                         "none is available for it.",
+                         s->rel.version);
+                s->seq_next = s->expected + 1u; /* right after the ABORT's number */
+                send_simple(s, OTAUP_SM_DONE, OTAUP_E_UNSIGNED, text);
+                return rc;
+            }
             return fail(s, rc, s->why[0] != '\0' ? s->why : why);
         }
         s->stats.delta_bytes = s->delta_len;
