@@ -34,6 +34,8 @@
 #   --out DIR      results (default: bench/out/delta)
 #   --timeout S    limit for one command (default 300 s)
 #   --ram BYTES    the terminal's RAM budget given to otaup delta (65536)
+#   --level N      deflate level given to otaup delta (default: the
+#                  CLI's own, 10; 9 compares with zlib -9)
 #   --doc          also paste the report into docs/performance.md, between
 #                  its "bench/delta results" markers
 #
@@ -53,6 +55,7 @@ OUT="$SRC/bench/out/delta"
 TIMEOUT=300
 SECTOR=4096
 RAM=65536
+LEVEL=""
 DOC=0
 ARGS=("$@")
 
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
         --out) shift; OUT="${1:-}" ;;
         --timeout) shift; TIMEOUT="${1:-}" ;;
         --ram) shift; RAM="${1:-}" ;;
+        --level) shift; LEVEL="${1:-}" ;;
         --doc) DOC=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
@@ -79,6 +83,9 @@ done
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps needs a positive number"
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--timeout needs a positive number of seconds"
 [[ "$RAM" =~ ^[1-9][0-9]*$ ]] || die "--ram needs a positive number of bytes"
+[ -z "$LEVEL" ] || [[ "$LEVEL" =~ ^([1-9]|1[0-2])$ ]] || die "--level needs 1..12"
+LEVEL_ARGS=()
+[ -z "$LEVEL" ] || LEVEL_ARGS=(--level "$LEVEL")
 for d in BUILD DATA OUT; do [ -n "${!d}" ] || die "--${d,,} needs a directory"; done
 mkdir -p "$BUILD" "$DATA" "$OUT"
 BUILD="$(cd "$BUILD" && pwd)"; DATA="$(cd "$DATA" && pwd)"; OUT="$(cd "$OUT" && pwd)"
@@ -154,8 +161,8 @@ TOOLS=(otaup-inplace otaup-ab bsdiff xdelta3 zstd)
 
 create_cmd() { # tool old new patch -> CMD array
     case "$1" in
-        otaup-inplace) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode inplace --sector-size "$SECTOR" --ram "$RAM") ;;
-        otaup-ab) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode ab --sector-size "$SECTOR" --ram "$RAM") ;;
+        otaup-inplace) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode inplace --sector-size "$SECTOR" --ram "$RAM" "${LEVEL_ARGS[@]}") ;;
+        otaup-ab) CMD=("$OTAUP" delta "$2" "$3" -o "$4" --mode ab --sector-size "$SECTOR" --ram "$RAM" "${LEVEL_ARGS[@]}") ;;
         bsdiff) CMD=(bsdiff "$2" "$3" "$4") ;;
         xdelta3) CMD=(xdelta3 -f -e -9 -S djw -s "$2" "$3" "$4") ;;
         zstd) CMD=(zstd -q -f --ultra -22 --long=27 "--patch-from=$2" "$3" -o "$4") ;;
