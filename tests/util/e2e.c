@@ -513,3 +513,41 @@ size_t e2e_make_next(const uint8_t *v1, size_t len, uint8_t *v2, size_t cap, uin
     n += 1024;
     return n;
 }
+
+/* ---- registry queries the tests assert on ---------------------------- */
+
+static int count_backup_cb(const otaup_reg_backup *b, void *p)
+{
+    (void)b;
+    (*(int *)p)++;
+    return 0;
+}
+
+int e2e_backups(e2e_world *w, const char *id)
+{
+    int n = 0, rc = otaup_registry_backup_list(e2e_registry(w), id, count_backup_cb, &n);
+    return rc < 0 ? rc : n;
+}
+
+struct audit_text {
+    char buf[16000];
+    size_t len;
+};
+
+static int audit_line_cb(const otaup_reg_audit *a, void *p)
+{
+    struct audit_text *t = p;
+    size_t need = strlen(a->event) + strlen(a->detail) + 2;
+    if (t->len + need < sizeof t->buf) {
+        t->len += (size_t)snprintf(t->buf + t->len, sizeof t->buf - t->len, "%s:%s\n", a->event, a->detail);
+    }
+    return 0;
+}
+
+const char *e2e_audit(e2e_world *w, const char *id)
+{
+    static struct audit_text t; /* one test process, one thread */
+    t.len = 0;
+    t.buf[0] = '\0';
+    return otaup_registry_audit_list(e2e_registry(w), id, 0, audit_line_cb, &t) < 0 ? NULL : t.buf;
+}

@@ -69,6 +69,13 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
  * and copies up to cap bytes of its answer to out (*out_len). */
 int e2e_raw(e2e_world *w, const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
+/* Backups the registry holds for terminal `id` (negative: registry error). */
+int e2e_backups(e2e_world *w, const char *id);
+/* Terminal `id`'s audit log, one "event:detail" line per record, oldest
+ * first (a buffer of the world's, overwritten by the next call; records
+ * that do not fit in 16000 bytes are left out; NULL on a registry error). */
+const char *e2e_audit(e2e_world *w, const char *id);
+
 /* Test images: a v1 of `len` bytes that looks like code, and v2 from it
  * (insertions that shift code, edits, an appended part). */
 void e2e_make_image(uint8_t *img, size_t len, uint64_t seed);
