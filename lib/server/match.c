@@ -120,6 +120,14 @@ static int64_t count_eq(const uint8_t *a, const uint8_t *b, int64_t n)
     return n - diff;
 }
 
+/* Do all 8 byte pairs of x and y differ? */
+static int all_differ(uint64_t x, uint64_t y)
+{
+    uint64_t t = x ^ y;
+    t = (((t & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | t) & 0x8080808080808080ull;
+    return t == 0x8080808080808080ull;
+}
+
 /* Equal bytes of nw[from..to) and old at offset `off` (bytes outside OLD do not count). */
 static int64_t score_at(const uint8_t *old, int64_t olen, const uint8_t *nw, int64_t from, int64_t to, int64_t off)
 {
@@ -277,6 +285,26 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
             int64_t s = 0, sf = 0, lenf = 0, i, lenb = 0;
             int64_t ext = budget > 0 ? INT64_MAX : EXT_BOUNDED;
             for (i = 0; lastscan + i < scan && lastpos + i < oldsize && i < ext;) {
+                /* 8 equal bytes raise the score on every byte: the best
+                 * is at their end; 8 unequal ones lower it: no best */
+                if (lastscan + i + 8 <= scan && lastpos + i + 8 <= oldsize && i + 8 <= ext) {
+                    uint64_t x, y;
+                    memcpy(&x, old + lastpos + i, 8);
+                    memcpy(&y, nw + lastscan + i, 8);
+                    if (x == y) {
+                        s += 8;
+                        i += 8;
+                        if (s * 2 - i > sf * 2 - lenf) {
+                            sf = s;
+                            lenf = i;
+                        }
+                        continue;
+                    }
+                    if (all_differ(x, y)) {
+                        i += 8;
+                        continue;
+                    }
+                }
                 if (old[lastpos + i] == nw[lastscan + i]) {
                     s++;
                 }
@@ -291,6 +319,25 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                 int64_t sb = 0;
                 s = 0;
                 for (i = 1; scan >= lastscan + i && pos >= i && i <= ext; i++) {
+                    /* bytes i .. i+7 before scan, as in the forward extension */
+                    if (scan >= lastscan + i + 7 && pos >= i + 7 && i + 7 <= ext) {
+                        uint64_t x, y;
+                        memcpy(&x, old + pos - i - 7, 8);
+                        memcpy(&y, nw + scan - i - 7, 8);
+                        if (x == y) {
+                            s += 8;
+                            i += 7;
+                            if (s * 2 - i > sb * 2 - lenb) {
+                                sb = s;
+                                lenb = i;
+                            }
+                            continue;
+                        }
+                        if (all_differ(x, y)) {
+                            i += 7;
+                            continue;
+                        }
+                    }
                     if (old[pos - i] == nw[scan - i]) {
                         s++;
                     }
