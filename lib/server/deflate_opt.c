@@ -278,10 +278,46 @@ static void bw_align(otaup_dfl *s)
 
 /* ---- 3. Huffman codes ------------------------------------------------------------ */
 
-static int cmp_u64(const void *a, const void *b)
+/* ascending order of n distinct keys (n <= 288): bottom-up merge sort */
+static void sort_keys(uint64_t *key, unsigned n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t tmp[288], *a = key, *b = tmp;
+    unsigned width, i;
+    /* runs of 4 by insertion */
+    for (i = 0; i < n; i += 4u) {
+        unsigned e = i + 4u < n ? i + 4u : n, x;
+        for (x = i + 1u; x < e; x++) {
+            uint64_t v = a[x];
+            unsigned y = x;
+            while (y > i && a[y - 1u] > v) {
+                a[y] = a[y - 1u];
+                y--;
+            }
+            a[y] = v;
+        }
+    }
+    for (width = 4u; width < n; width *= 2u) {
+        uint64_t *t;
+        for (i = 0; i < n; i += 2u * width) {
+            unsigned l = i, mid = i + width < n ? i + width : n, r = i + 2u * width < n ? i + 2u * width : n;
+            unsigned x = l, y = mid, k = l;
+            while (x < mid && y < r) {
+                b[k++] = a[x] < a[y] ? a[x++] : a[y++];
+            }
+            while (x < mid) {
+                b[k++] = a[x++];
+            }
+            while (y < r) {
+                b[k++] = a[y++];
+            }
+        }
+        t = a;
+        a = b;
+        b = t;
+    }
+    if (a != key) {
+        memcpy(key, a, n * sizeof *key);
+    }
 }
 
 /*
@@ -299,8 +335,9 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
     uint16_t sym[288];
     uint64_t w[2][576];
     uint8_t leaf[MAX_BITS][576];
-    unsigned cnt[MAX_BITS];
+    unsigned cnt[MAX_BITS], src[MAX_BITS];
     unsigned m = 0, i, j, take;
+    int stable = 0;
     for (i = 0; i < n; i++) {
         len[i] = 0;
         if (freq[i] > 0) {
@@ -314,17 +351,24 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
         len[key[0] & 511u] = 1;
         return;
     }
-    qsort(key, m, sizeof key[0], cmp_u64);
+    sort_keys(key, m);
     for (i = 0; i < m; i++) {
         sym[i] = (uint16_t)(key[i] & 511u);
         w[0][i] = key[i] >> 9;
         leaf[0][i] = 1;
     }
     cnt[0] = m;
+    src[0] = 0;
     for (j = 1; j < maxbits; j++) {
         const uint64_t *pw = w[(j - 1u) & 1u];
         uint64_t *cw = w[j & 1u];
         unsigned np = cnt[j - 1u] / 2u, a = 0, b = 0, k = 0, lim = 2u * m - 2u;
+        if (stable) {
+            /* list j - 1 equals list j - 2, so every list from here on equals it too */
+            cnt[j] = cnt[j - 1u];
+            src[j] = src[j - 1u];
+            continue;
+        }
         while (k < lim && (a < m || b < np)) {
             uint64_t lw = a < m ? key[a] >> 9 : UINT64_MAX;
             uint64_t pk = b < np ? pw[2u * b] + pw[2u * b + 1u] : UINT64_MAX;
@@ -339,15 +383,21 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
             }
         }
         cnt[j] = k;
+        src[j] = j;
+        /* a list is a function of the list below it alone: once two
+         * neighbours are equal, the rest repeat them */
+        stable = j >= 2u && k == cnt[j - 1u] && memcmp(leaf[j], leaf[j - 1u], k) == 0 &&
+                 memcmp(cw, pw, k * sizeof *cw) == 0;
     }
     take = 2u * m - 2u;
     for (j = maxbits; j-- > 0;) {
         unsigned c = 0, k;
+        const uint8_t *lf = leaf[src[j]];
         if (take > cnt[j]) {
             take = cnt[j];
         }
         for (k = 0; k < take; k++) {
-            c += leaf[j][k];
+            c += lf[k];
         }
         for (k = 0; k < c; k++) {
             len[sym[k]]++;
