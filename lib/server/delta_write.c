@@ -144,8 +144,26 @@ void dl_sparse_encode(dl_buf *out, const uint8_t *d, uint32_t len)
     while (i < len) {
         uint32_t z = 0, n = 0;
         uint8_t tok;
+        /* runs measured 8 bytes at a time while they last that long */
+        while (len - i - z >= 8u) {
+            uint64_t v;
+            memcpy(&v, d + i + z, 8);
+            if (v != 0) {
+                break;
+            }
+            z += 8u;
+        }
         while (i + z < len && d[i + z] == 0) {
             z++;
+        }
+        while (len - i - z - n >= 8u) {
+            uint64_t v;
+            memcpy(&v, d + i + z + n, 8);
+            /* a zero byte among the 8 (the classic test) */
+            if (((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0) {
+                break;
+            }
+            n += 8u;
         }
         while (i + z + n < len && d[i + z + n] != 0) {
             n++;
