@@ -159,15 +159,25 @@ static int hidx_build(hidx *h, const uint8_t *old, uint32_t old_len, const uint8
     }
     memset(h->head, 0xFF, ((size_t)1 << h->hbits) * sizeof *h->head);
     n = old_len >= HASH_LEN ? old_len - HASH_LEN + 1u : 0;
-    for (i = 0; i < n; i += INDEX_STEP) {
-        uint32_t k = hkey(old + i, h->hbits);
-#if defined(__GNUC__)
-        if (i + 16u * INDEX_STEP < n) {
-            __builtin_prefetch(&h->head[hkey(old + i + 16u * INDEX_STEP, h->hbits)], 1);
+    {
+        /* each key is computed once, 16 positions ahead, its head
+         * prefetched, and kept in a ring until its position comes */
+        uint32_t ring[16];
+        for (i = 0; i < 16u * INDEX_STEP && i < n; i += INDEX_STEP) {
+            ring[(i / INDEX_STEP) & 15u] = hkey(old + i, h->hbits);
         }
+        for (i = 0; i < n; i += INDEX_STEP) {
+            uint32_t slot = (i / INDEX_STEP) & 15u, k = ring[slot];
+            if (i + 16u * INDEX_STEP < n) {
+                uint32_t ka = hkey(old + i + 16u * INDEX_STEP, h->hbits);
+                ring[slot] = ka;
+#if defined(__GNUC__)
+                __builtin_prefetch(&h->head[ka], 1);
 #endif
-        h->chain[i / INDEX_STEP] = h->head[k];
-        h->head[k] = (int32_t)i;
+            }
+            h->chain[i / INDEX_STEP] = h->head[k];
+            h->head[k] = (int32_t)i;
+        }
     }
     return 0;
 }

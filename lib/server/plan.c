@@ -506,8 +506,11 @@ static int emit_match(ctx *c, uint32_t npos, uint32_t len, uint32_t opos)
         return add_op(c, OTAUP_REC_COPY, base + npos, len, sbase + opos, 0, NULL);
     }
     o = c->old + opos;
-    for (k = 0; k < len; k++) {
-        c->tmp[k] = (uint8_t)(n[k] - o[k]);
+    {
+        uint8_t *t = c->tmp; /* a local: the stores cannot change it, and the loop vectorises */
+        for (k = 0; k < len; k++) {
+            t[k] = (uint8_t)(n[k] - o[k]);
+        }
     }
     return add_op(c, OTAUP_REC_DIFF, base + npos, len, sbase + opos, 0, c->tmp);
 }

@@ -203,7 +203,8 @@ int otaup_plan_simulate(const otaup_plan *plan, const uint8_t *old, size_t old_l
             case OTAUP_REC_DIFF: {
                 const uint8_t *o = old + (op->src - h->source_addr), *d = plan->data + op->data_off;
                 uint8_t *t = stage + (op->addr - s->addr);
-                for (j = 0; j < op->len; j++) {
+                const uint32_t n = op->len; /* a local: the stores cannot change it */
+                for (j = 0; j < n; j++) {
                     t[j] = (uint8_t)(o[j] + d[j]);
                 }
                 break;
