@@ -120,12 +120,52 @@ static int64_t count_eq(const uint8_t *a, const uint8_t *b, int64_t n)
     return n - diff;
 }
 
-/* Do all 8 byte pairs of x and y differ? */
-static int all_differ(uint64_t x, uint64_t y)
+/*
+ * The approximate extensions track the score 2 * (equal bytes) - (bytes
+ * visited) and keep the first place where it is highest. Over 8 byte
+ * pairs whose equalities are the bits of m (bit t: the t-th pair
+ * visited), for k = 1..8: rise is the highest 2 * equal - k, at the
+ * first k that reaches it, eq the equal pairs among those k, pop all
+ * equal pairs. A run of 8 then costs one table look-up instead of 8
+ * steps, with the same result.
+ */
+typedef struct ext_tab {
+    int8_t rise[256];
+    uint8_t at[256], eq[256], pop[256];
+} ext_tab;
+
+static void ext_tab_init(ext_tab *t)
 {
-    uint64_t t = x ^ y;
-    t = (((t & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | t) & 0x8080808080808080ull;
-    return t == 0x8080808080808080ull;
+    unsigned m, k;
+    for (m = 0; m < 256u; m++) {
+        int v = 0, best = -100;
+        unsigned e = 0;
+        for (k = 1; k <= 8u; k++) {
+            if ((m >> (k - 1u)) & 1u) {
+                e++;
+                v++;
+            } else {
+                v--;
+            }
+            if (v > best) {
+                best = v;
+                t->at[m] = (uint8_t)k;
+                t->eq[m] = (uint8_t)e;
+            }
+        }
+        t->rise[m] = (int8_t)best;
+        t->pop[m] = (uint8_t)e;
+    }
+}
+
+/* bit t: a[t * step] == b[t * step], t = 0..7 */
+static unsigned eq_mask(const uint8_t *a, const uint8_t *b, ptrdiff_t step)
+{
+    unsigned m = 0, t;
+    for (t = 0; t < 8u; t++) {
+        m |= (unsigned)(a[(ptrdiff_t)t * step] == b[(ptrdiff_t)t * step]) << t;
+    }
+    return m;
 }
 
 /* Equal bytes of nw[from..to) and old at offset `off` (bytes outside OLD do not count). */
@@ -234,6 +274,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
              const dl_match_opts *mo, dl_covers *out)
 {
     hidx c;
+    ext_tab et;
     int64_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0, lastoffset = 0;
     int64_t oldsize = old_len, newsize = new_len;
     int64_t next_report = 0, budget = EXT_BUDGET * ((int64_t)new_len + 1);
@@ -246,6 +287,7 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
     if (mo != NULL && mo->progress != NULL) {
         mo->progress("index", 0, old_len, mo->payload);
     }
+    ext_tab_init(&et);
     rc = hidx_build(&c, old, old_len, nw, new_len);
     if (rc < 0) {
         hidx_free(&c);
@@ -295,25 +337,22 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
             int64_t s = 0, sf = 0, lenf = 0, i, lenb = 0;
             int64_t ext = budget > 0 ? INT64_MAX : EXT_BOUNDED;
             for (i = 0; lastscan + i < scan && lastpos + i < oldsize && i < ext;) {
-                /* 8 equal bytes raise the score on every byte: the best
-                 * is at their end; 8 unequal ones lower it: no best */
+                /* 8 bytes at a time (ext_tab) */
                 if (lastscan + i + 8 <= scan && lastpos + i + 8 <= oldsize && i + 8 <= ext) {
                     uint64_t x, y;
+                    unsigned m = 0xFFu;
                     memcpy(&x, old + lastpos + i, 8);
                     memcpy(&y, nw + lastscan + i, 8);
-                    if (x == y) {
-                        s += 8;
-                        i += 8;
-                        if (s * 2 - i > sf * 2 - lenf) {
-                            sf = s;
-                            lenf = i;
-                        }
-                        continue;
+                    if (x != y) {
+                        m = eq_mask(old + lastpos + i, nw + lastscan + i, 1);
                     }
-                    if (all_differ(x, y)) {
-                        i += 8;
-                        continue;
+                    if (s * 2 - i + et.rise[m] > sf * 2 - lenf) {
+                        sf = s + et.eq[m];
+                        lenf = i + et.at[m];
                     }
+                    s += et.pop[m];
+                    i += 8;
+                    continue;
                 }
                 if (old[lastpos + i] == nw[lastscan + i]) {
                     s++;
@@ -332,21 +371,20 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                     /* bytes i .. i+7 before scan, as in the forward extension */
                     if (scan >= lastscan + i + 7 && pos >= i + 7 && i + 7 <= ext) {
                         uint64_t x, y;
+                        unsigned m = 0xFFu;
                         memcpy(&x, old + pos - i - 7, 8);
                         memcpy(&y, nw + scan - i - 7, 8);
-                        if (x == y) {
-                            s += 8;
-                            i += 7;
-                            if (s * 2 - i > sb * 2 - lenb) {
-                                sb = s;
-                                lenb = i;
-                            }
-                            continue;
+                        if (x != y) {
+                            m = eq_mask(old + pos - i, nw + scan - i, -1);
                         }
-                        if (all_differ(x, y)) {
-                            i += 7;
-                            continue;
+                        /* i - 1 bytes visited so far */
+                        if (s * 2 - (i - 1) + et.rise[m] > sb * 2 - lenb) {
+                            sb = s + et.eq[m];
+                            lenb = i - 1 + et.at[m];
                         }
+                        s += et.pop[m];
+                        i += 7;
+                        continue;
                     }
                     if (old[pos - i] == nw[scan - i]) {
                         s++;
