@@ -68,7 +68,7 @@ fi
 say "building otaup ($BUILD)"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTAUP_BUILD_TESTS=OFF \
       -DOTAUP_BUILD_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target otaupd otaupctl otaup-term otaup >/dev/null
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target otaupd otaupctl otaup-term otaup_cli >/dev/null
 D="$BUILD/examples/otaupd/otaupd"
 C="$BUILD/examples/otaupctl/otaupctl"
 T="$BUILD/examples/otaup-term/otaup-term"
