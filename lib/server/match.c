@@ -132,12 +132,23 @@ static int64_t count_eq(const uint8_t *a, const uint8_t *b, int64_t n)
 typedef struct ext_tab {
     int8_t rise[256];
     uint8_t at[256], eq[256], pop[256];
+    uint8_t rev[256]; /* bits reversed */
+    int little;       /* the first byte in memory is the low byte of a word */
 } ext_tab;
 
 static void ext_tab_init(ext_tab *t)
 {
     unsigned m, k;
+    const uint16_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1);
+    t->little = first == 1;
     for (m = 0; m < 256u; m++) {
+        unsigned r = 0;
+        for (k = 0; k < 8u; k++) {
+            r |= ((m >> k) & 1u) << (7u - k);
+        }
+        t->rev[m] = (uint8_t)r;
         int v = 0, best = -100;
         unsigned e = 0;
         for (k = 1; k <= 8u; k++) {
@@ -158,14 +169,13 @@ static void ext_tab_init(ext_tab *t)
     }
 }
 
-/* bit t: a[t * step] == b[t * step], t = 0..7 */
-static unsigned eq_mask(const uint8_t *a, const uint8_t *b, ptrdiff_t step)
+/* bit j: byte j of the words x and y (low byte first) are equal */
+static unsigned word_eq_mask(uint64_t x, uint64_t y)
 {
-    unsigned m = 0, t;
-    for (t = 0; t < 8u; t++) {
-        m |= (unsigned)(a[(ptrdiff_t)t * step] == b[(ptrdiff_t)t * step]) << t;
-    }
-    return m;
+    uint64_t t = x ^ y;
+    /* the top bit of each byte: set when the byte is zero */
+    t = ~(((t & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | t) & 0x8080808080808080ull;
+    return (unsigned)(((t >> 7) * 0x0102040810204080ull) >> 56);
 }
 
 /* Equal bytes of nw[from..to) and old at offset `off` (bytes outside OLD do not count). */
@@ -340,11 +350,12 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                 /* 8 bytes at a time (ext_tab) */
                 if (lastscan + i + 8 <= scan && lastpos + i + 8 <= oldsize && i + 8 <= ext) {
                     uint64_t x, y;
-                    unsigned m = 0xFFu;
+                    unsigned m;
                     memcpy(&x, old + lastpos + i, 8);
                     memcpy(&y, nw + lastscan + i, 8);
-                    if (x != y) {
-                        m = eq_mask(old + lastpos + i, nw + lastscan + i, 1);
+                    m = word_eq_mask(x, y); /* bit t: the t-th pair visited */
+                    if (!et.little) {
+                        m = et.rev[m];
                     }
                     if (s * 2 - i + et.rise[m] > sf * 2 - lenf) {
                         sf = s + et.eq[m];
@@ -371,11 +382,12 @@ int dl_match(const uint8_t *old, uint32_t old_len, const uint8_t *nw, uint32_t n
                     /* bytes i .. i+7 before scan, as in the forward extension */
                     if (scan >= lastscan + i + 7 && pos >= i + 7 && i + 7 <= ext) {
                         uint64_t x, y;
-                        unsigned m = 0xFFu;
+                        unsigned m;
                         memcpy(&x, old + pos - i - 7, 8);
                         memcpy(&y, nw + scan - i - 7, 8);
-                        if (x != y) {
-                            m = eq_mask(old + pos - i, nw + scan - i, -1);
+                        m = word_eq_mask(x, y); /* visited from the last byte down */
+                        if (et.little) {
+                            m = et.rev[m];
                         }
                         /* i - 1 bytes visited so far */
                         if (s * 2 - (i - 1) + et.rise[m] > sb * 2 - lenb) {
