@@ -333,7 +333,7 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
 {
     uint64_t key[288];
     uint16_t sym[288];
-    uint64_t w[2][576];
+    uint64_t w[2][576], lwt[288];
     uint8_t leaf[MAX_BITS][576];
     unsigned cnt[MAX_BITS], src[MAX_BITS];
     unsigned m = 0, i, j, take;
@@ -354,7 +354,7 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
     sort_keys(key, m);
     for (i = 0; i < m; i++) {
         sym[i] = (uint16_t)(key[i] & 511u);
-        w[0][i] = key[i] >> 9;
+        w[0][i] = lwt[i] = key[i] >> 9;
         leaf[0][i] = 1;
     }
     cnt[0] = m;
@@ -369,18 +369,23 @@ static void pm_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8
             src[j] = src[j - 1u];
             continue;
         }
-        while (k < lim && (a < m || b < np)) {
-            uint64_t lw = a < m ? key[a] >> 9 : UINT64_MAX;
-            uint64_t pk = b < np ? pw[2u * b] + pw[2u * b + 1u] : UINT64_MAX;
-            if (lw <= pk) {
-                cw[k] = lw;
-                leaf[j][k++] = 1;
-                a++;
-            } else {
-                cw[k] = pk;
-                leaf[j][k++] = 0;
-                b++;
-            }
+        /* merge (a leaf first on equal weights), without branches on the comparison */
+        while (k < lim && a < m && b < np) {
+            uint64_t lw = lwt[a], pk = pw[2u * b] + pw[2u * b + 1u];
+            unsigned tl = lw <= pk;
+            cw[k] = tl ? lw : pk;
+            leaf[j][k++] = (uint8_t)tl;
+            a += tl;
+            b += 1u - tl;
+        }
+        while (k < lim && a < m) {
+            cw[k] = lwt[a++];
+            leaf[j][k++] = 1;
+        }
+        while (k < lim && b < np) {
+            cw[k] = pw[2u * b] + pw[2u * b + 1u];
+            leaf[j][k++] = 0;
+            b++;
         }
         cnt[j] = k;
         src[j] = j;
