@@ -866,6 +866,22 @@ static uint64_t block_bits(const otaup_dfl *s, const uint32_t *items, size_t n, 
     return st < b ? st : b;
 }
 
+/* block_bits() for items whose dynamic code c (a function of the items alone) is already built */
+static uint64_t block_bits_known(const otaup_dfl *s, const uint32_t *items, size_t n, size_t in_len,
+                                 const dfl_code *c)
+{
+    dfl_hist h;
+    uint64_t b, f, st;
+    hist_items(items, n, &h);
+    b = c->hdr_bits + c->data_bits;
+    f = fixed_bits(&h);
+    st = stored_bits(in_len, s->nbits);
+    if (f < b) {
+        b = f;
+    }
+    return st < b ? st : b;
+}
+
 /* ---- 5. block splitting ---------------------------------------------------------- */
 
 #define NSYM (NUM_LL + NUM_D)
@@ -1473,7 +1489,7 @@ static size_t dp_parse(otaup_dfl *s, uint32_t a, uint32_t lo, uint32_t hi, const
  * size (best block type) to *bits; returns its item count.
  */
 static size_t opt_block(otaup_dfl *s, uint32_t a, uint32_t lo, uint32_t hi, const dfl_hist *h0, uint32_t *out,
-                        uint64_t *bits)
+                        uint64_t *bits, dfl_code *best_code)
 {
     dfl_costs cm;
     dfl_hist h = *h0;
@@ -1497,6 +1513,7 @@ static size_t opt_block(otaup_dfl *s, uint32_t a, uint32_t lo, uint32_t hi, cons
             best = b;
             bestn = nn;
             memcpy(out, s->tmp, nn * sizeof *out);
+            *best_code = code;
             stale = 0;
         } else if (++stale >= 2u && pass < s->par->passes) {
             pass = s->par->passes - 1u; /* converged: go to the fixed-code pass */
@@ -1576,14 +1593,16 @@ static void bounds_to_pos(const uint32_t *items, const uint32_t *bnd, unsigned n
  * framing of stored blocks (otaup_dfl_bound()).
  */
 static int emit_blocks(otaup_dfl *s, const uint32_t *items, const uint32_t *bnd, const uint32_t *bpos, unsigned nb,
-                       int final)
+                       int final, const dfl_code *codes)
 {
     unsigned j;
     uint64_t total = 0;
     dfl_code code;
     if (nb > 1u) {
         for (j = 0; j < nb; j++) {
-            total += block_bits(s, items + bnd[j], bnd[j + 1u] - bnd[j], bpos[j + 1u] - bpos[j], &code);
+            total += codes != NULL ? block_bits_known(s, items + bnd[j], bnd[j + 1u] - bnd[j],
+                                                      bpos[j + 1u] - bpos[j], &codes[j])
+                                   : block_bits(s, items + bnd[j], bnd[j + 1u] - bnd[j], bpos[j + 1u] - bpos[j], &code);
         }
         if (stored_bits(bpos[nb] - bpos[0], s->nbits) <= total) {
             if (out_reserve(s, (size_t)(bpos[nb] - bpos[0]) + 5u * ((bpos[nb] - bpos[0]) / STORED_MAX + 1u) + 16u) <
@@ -1601,7 +1620,7 @@ static int emit_blocks(otaup_dfl *s, const uint32_t *items, const uint32_t *bnd,
     for (j = 0; j < nb; j++) {
         int last = final && j + 1u == nb;
         int rc = emit_block(s, items + bnd[j], bnd[j + 1u] - bnd[j], s->buf + bpos[j], bpos[j + 1u] - bpos[j],
-                            last, NULL);
+                            last, codes != NULL ? &codes[j] : NULL);
         if (rc < 0) {
             return rc;
         }
@@ -1634,7 +1653,7 @@ static int lazy_chunk(otaup_dfl *s, uint32_t b, int final)
         return OTAUP_E_NOMEM;
     }
     bounds_to_pos(s->items, bnd, nb, a, bpos);
-    rc = emit_blocks(s, s->items, bnd, bpos, nb, final);
+    rc = emit_blocks(s, s->items, bnd, bpos, nb, final, NULL);
     free(bnd);
     s->pos = b;
     return rc;
@@ -1642,7 +1661,7 @@ static int lazy_chunk(otaup_dfl *s, uint32_t b, int final)
 
 /* near-optimal parse of blocks [bpos[j], bpos[j+1]) with starting statistics from `init` items */
 static int opt_blocks(otaup_dfl *s, uint32_t a, const uint32_t *init, const uint32_t *bnd, const uint32_t *bpos,
-                      unsigned nb, uint32_t *out, uint32_t *obnd, uint64_t *total)
+                      unsigned nb, uint32_t *out, uint32_t *obnd, uint64_t *total, dfl_code *codes)
 {
     unsigned j;
     size_t n = 0;
@@ -1652,7 +1671,7 @@ static int opt_blocks(otaup_dfl *s, uint32_t a, const uint32_t *init, const uint
         dfl_hist h0;
         uint64_t bits;
         hist_items(init + bnd[j], bnd[j + 1u] - bnd[j], &h0);
-        n += opt_block(s, a, bpos[j], bpos[j + 1u], &h0, out + n, &bits);
+        n += opt_block(s, a, bpos[j], bpos[j + 1u], &h0, out + n, &bits, &codes[j]);
         obnd[j + 1u] = (uint32_t)n;
         *total += bits;
     }
@@ -1664,6 +1683,7 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
 {
     const dfl_params *par = s->par;
     uint32_t a = s->pos, want = b, p, skip_to = a, *bnd, *bpos, *obnd, *bnd2, *bpos2, *obnd2;
+    dfl_code *code_mem, *codes, *codes2;
     size_t mcn = 0, n, cap_limit;
     unsigned nb, nb2, j, round;
     uint64_t total, total2;
@@ -1731,9 +1751,14 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
         s->items[n++] = s->buf[p++];
     }
     bnd = malloc((par->split_k + 2u) * 6u * sizeof *bnd);
-    if (bnd == NULL) {
+    code_mem = malloc((par->split_k + 2u) * 2u * sizeof *code_mem);
+    if (bnd == NULL || code_mem == NULL) {
+        free(bnd);
+        free(code_mem);
         return OTAUP_E_NOMEM;
     }
+    codes = code_mem;
+    codes2 = code_mem + (par->split_k + 2u);
     bpos = bnd + (par->split_k + 2u);
     obnd = bpos + (par->split_k + 2u);
     bnd2 = obnd + (par->split_k + 2u);
@@ -1753,6 +1778,7 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
         nb2 = split_items(s, cur, ncur, par->split_k, 256u, bnd2);
         if (nb2 == 0) {
             free(bnd);
+            free(code_mem);
             return OTAUP_E_NOMEM;
         }
         bounds_to_pos(cur, bnd2, nb2, a, bpos2);
@@ -1765,22 +1791,26 @@ static int opt_chunk(otaup_dfl *s, uint32_t b, int final)
         if (same) {
             break;
         }
-        opt_blocks(s, a, cur, bnd2, bpos2, nb2, s->alt, obnd2, &total2);
+        opt_blocks(s, a, cur, bnd2, bpos2, nb2, s->alt, obnd2, &total2, codes2);
         if (total2 >= total) {
             break;
         }
         {
             uint32_t *t = s->items2;
+            dfl_code *tc = codes;
             s->items2 = s->alt;
             s->alt = t;
+            codes = codes2; /* the codes of the kept blocks, for emit_blocks */
+            codes2 = tc;
         }
         total = total2;
         nb = nb2;
         memcpy(obnd, obnd2, (nb + 1u) * sizeof *obnd);
         memcpy(bpos, bpos2, (nb + 1u) * sizeof *bpos);
     }
-    rc = emit_blocks(s, s->items2, obnd, bpos, nb, final);
+    rc = emit_blocks(s, s->items2, obnd, bpos, nb, final, codes);
     free(bnd);
+    free(code_mem);
     s->pos = b;
     return rc;
 }
