@@ -850,20 +850,27 @@ static int emit_block(otaup_dfl *s, const uint32_t *items, size_t n, const uint8
     return 0;
 }
 
-/* the exact size of the best block type for items (dynamic code built into *c) */
-static uint64_t block_bits(const otaup_dfl *s, const uint32_t *items, size_t n, size_t in_len, dfl_code *c)
+/* the exact size of the best block type for items (dynamic code built into *c; the
+ * items' histogram into *hout, if not NULL) */
+static uint64_t block_bits_h(const otaup_dfl *s, const uint32_t *items, size_t n, size_t in_len, dfl_code *c,
+                             dfl_hist *hout)
 {
-    dfl_hist h;
+    dfl_hist hl, *hp = hout != NULL ? hout : &hl;
     uint64_t b, f, st;
-    hist_items(items, n, &h);
-    build_dynamic_e(&h, c, s->effort >= OTAUP_DFL_LAZY);
+    hist_items(items, n, hp);
+    build_dynamic_e(hp, c, s->effort >= OTAUP_DFL_LAZY);
     b = c->hdr_bits + c->data_bits;
-    f = fixed_bits(&h);
+    f = fixed_bits(hp);
     st = stored_bits(in_len, s->nbits);
     if (f < b) {
         b = f;
     }
     return st < b ? st : b;
+}
+
+static uint64_t block_bits(const otaup_dfl *s, const uint32_t *items, size_t n, size_t in_len, dfl_code *c)
+{
+    return block_bits_h(s, items, n, in_len, c, NULL);
 }
 
 /* block_bits() for items whose dynamic code c (a function of the items alone) is already built */
@@ -1508,7 +1515,7 @@ static size_t opt_block(otaup_dfl *s, uint32_t a, uint32_t lo, uint32_t hi, cons
             break;
         }
         nn = dp_parse(s, a, lo, hi, &cm, s->tmp);
-        b = block_bits(s, s->tmp, nn, hi - lo, &code);
+        b = block_bits_h(s, s->tmp, nn, hi - lo, &code, &h); /* h: the next pass's statistics */
         if (b < best) {
             best = b;
             bestn = nn;
@@ -1518,7 +1525,6 @@ static size_t opt_block(otaup_dfl *s, uint32_t a, uint32_t lo, uint32_t hi, cons
         } else if (++stale >= 2u && pass < s->par->passes) {
             pass = s->par->passes - 1u; /* converged: go to the fixed-code pass */
         }
-        hist_items(s->tmp, nn, &h);
     }
     *bits = best;
     return bestn;
