@@ -496,8 +496,10 @@ int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
                 if (rc < 0) {
                     break;
                 }
-                memmove(pend.p, pend.p + used2, pend.len - used2);
-                pend.len -= used2;
+                if (used2 > 0) { /* pend.p is NULL until the first output */
+                    memmove(pend.p, pend.p + used2, pend.len - used2);
+                    pend.len -= used2;
+                }
                 if (zr == Z_BUF_ERROR && got == 0) {
                     break;
                 }
@@ -525,8 +527,10 @@ int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
                 if (rc < 0) {
                     break;
                 }
-                memmove(pend.p, pend.p + used2, pend.len - used2);
-                pend.len -= used2;
+                if (used2 > 0) { /* pend.p is NULL until the first output */
+                    memmove(pend.p, pend.p + used2, pend.len - used2);
+                    pend.len -= used2;
+                }
             }
             if (rc < 0) {
                 break;
