@@ -163,6 +163,49 @@ START_TEST(test_stale_and_file)
 }
 END_TEST
 
+/* A flash whose erased value is 0x00: programming sets bits, and a torn
+ * program only ever sets bits that the data sets. */
+START_TEST(test_erased_zero)
+{
+    otaup_simflash_options o;
+    otaup_simflash *s = NULL;
+    const otaup_flash *f;
+    uint8_t buf[64], rd[64];
+    uint32_t i, k;
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, 0, 1024, 4, 8);
+    o.geo.erased = 0x00;
+    ck_assert_int_eq(otaup_simflash_new(&o, &s), 0);
+    f = otaup_simflash_flash(s);
+    for (i = 0; i < sizeof buf; i++) {
+        buf[i] = (uint8_t)(i * 37u + 0x5Au);
+    }
+    ck_assert_int_eq(f->read(f, 0, rd, 8), 0);
+    ck_assert_uint_eq(rd[3], 0x00);
+    ck_assert_int_eq(f->prog(f, 0, buf, sizeof buf), 0);
+    ck_assert_int_eq(f->read(f, 0, rd, sizeof rd), 0);
+    ck_assert_mem_eq(rd, buf, sizeof buf);
+    ck_assert_int_eq(f->prog(f, 0, buf, 8), OTAUP_E_NOT_ERASED);
+    ck_assert_int_eq(f->erase(f, 0, 1024), 0);
+    ck_assert_int_eq(f->read(f, 0, rd, sizeof rd), 0);
+    for (i = 0; i < sizeof rd; i++) {
+        ck_assert_uint_eq(rd[i], 0x00);
+    }
+    /* torn: a subset of the data's bits, never others */
+    for (k = 0; k < 8; k++) {
+        ck_assert_int_eq(f->erase(f, 1024, 1024), 0);
+        otaup_simflash_cut_after(s, 1, 1);
+        ck_assert_int_eq(f->prog(f, 1024, buf, sizeof buf), OTAUP_E_POWER_CUT);
+        otaup_simflash_power_on(s);
+        ck_assert_int_eq(f->read(f, 1024, rd, sizeof rd), 0);
+        for (i = 0; i < sizeof rd; i++) {
+            ck_assert_uint_eq(rd[i] & (uint8_t)~buf[i], 0);
+        }
+    }
+    otaup_simflash_free(s);
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -172,6 +215,7 @@ int main(void)
     tcase_add_test(tc, test_rules);
     tcase_add_test(tc, test_cut);
     tcase_add_test(tc, test_stale_and_file);
+    tcase_add_test(tc, test_erased_zero);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

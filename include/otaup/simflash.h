@@ -5,7 +5,8 @@
  * catch every mistake an applier can make:
  *   - erase works on whole sectors and sets every byte to geo.erased;
  *   - program works in units of geo.write_size at aligned addresses, may
- *     only clear bits, and fails with OTAUP_E_NOT_ERASED on a unit that
+ *     only move bits away from geo.erased (clear them when it is 0xFF),
+ *     and fails with OTAUP_E_NOT_ERASED on a unit that
  *     was programmed since its last erase or does not read as erased
  *     (a unit is never programmed twice between erases);
  *   - optional file backing: the content lives in a file, written through

@@ -185,6 +185,7 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
     otaup_simflash *s = self(f);
     uint32_t ws = f->geo.write_size, off, u, nu, i, tear_unit = 0;
     const uint8_t *src = buf;
+    const uint8_t g_erased = f->geo.erased;
     int torn;
     if (s->cut) {
         log_add(s, OTAUP_SIMFLASH_PROG, addr, len, OTAUP_E_POWER_CUT, 0, 0);
@@ -223,12 +224,12 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
             break;
         }
         if (torn && u == tear_unit) {
-            /* half-programmed: a random subset of the bits to clear is cleared */
+            /* half-programmed: a random subset of the bits to change is changed */
             int changed = 0;
             for (i = 0; i < ws; i++) {
-                uint8_t clear = (uint8_t)(~in[i] & dst[i]);
-                uint8_t keep = (uint8_t)(clear & (uint8_t)rng_next(s));
-                uint8_t v = (uint8_t)(dst[i] & ~(clear & ~keep));
+                uint8_t flip = (uint8_t)(~(dst[i] ^ g_erased) & (dst[i] ^ in[i]));
+                uint8_t keep = (uint8_t)(flip & (uint8_t)rng_next(s));
+                uint8_t v = (uint8_t)(dst[i] ^ (flip & ~keep));
                 if (v != dst[i]) {
                     changed = 1;
                 }
@@ -240,7 +241,10 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
             break;
         }
         for (i = 0; i < ws; i++) {
-            dst[i] &= in[i]; /* NOR: program only clears bits */
+            /* program only moves bits away from the erased value (on NOR,
+             * erased 0xFF: it only clears them) */
+            uint8_t m = (uint8_t)~(dst[i] ^ g_erased);
+            dst[i] = (uint8_t)((dst[i] & ~m) | (in[i] & m));
         }
         s->programmed[unit] = 1;
     }
