@@ -190,6 +190,34 @@ START_TEST(test_flash_cut_every_op)
 }
 END_TEST
 
+/* Sectors of 1 KiB: the delta's flash does not end on a 4 KiB boundary,
+ * and the journal the tool adds after it must still find a place. */
+START_TEST(test_small_sectors)
+{
+    int rc, k;
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o p1k.otd --sector-size 1024 --write-size 8 -q", cli), 0);
+    ck_assert_int_eq(run("%s inspect p1k.otd", cli), 0);
+    {
+        /* the case this test is for: a flash size that is not a multiple of 4 KiB */
+        const char *g = strstr(out, "sectors ");
+        unsigned nsec = 0;
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(sscanf(g, "sectors %ux1024", &nsec), 1);
+        ck_assert_uint_ne(nsec % 4u, 0);
+    }
+    ck_assert_int_eq(run("%s apply old.bin p1k.otd -o out1k.bin", cli), 0);
+    ck_assert(file_equals("out1k.bin", new_img, new_len));
+    put_file("flash1k.bin", old_img, old_len);
+    /* cut twice (torn, then clean), then resume */
+    for (k = 0; k < 2; k++) {
+        rc = run("%s apply --flash flash1k.bin p1k.otd --cut-after %d %s", cli, 7 + 30 * k, k == 0 ? "--torn" : "");
+        ck_assert_int_eq(rc, 3);
+    }
+    ck_assert_int_eq(run("%s apply --flash flash1k.bin p1k.otd", cli), 0);
+    ck_assert(file_equals("flash1k.bin", new_img, new_len));
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -200,6 +228,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_file_mode);
     tcase_add_test(tc, test_flash_cut_every_op);
+    tcase_add_test(tc, test_small_sectors);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -141,7 +141,7 @@ static int device_make(const otaup_delta_header *h, device *d)
     d->dev_size = size;
     d->journal_addr = h->geo.base + size;
     if (d->geo.nruns >= OTAUP_MAX_SECTOR_RUNS || (uint64_t)d->journal_addr + 2u * JOURNAL_SECTOR > 0xFFFFFFFFull ||
-        h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX || d->journal_addr % JOURNAL_SECTOR != 0) {
+        h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX) {
         fprintf(stderr, "otaup apply: cannot place a journal next to this geometry\n");
         return -1;
     }
