@@ -253,6 +253,46 @@ START_TEST(test_shapes)
 }
 END_TEST
 
+/* A/B on sectors larger than a small budget's staging buffer: every target
+ * sector is written by one step (an A/B delta has no scratch to rebuild a
+ * shared sector from), so the planner narrows the window to make room or
+ * refuses; what it makes, the executor applies. */
+START_TEST(test_ab_large_sectors)
+{
+    static uint8_t a[200000], b[210000];
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    gen_image(a, sizeof a, 33);
+    memcpy(b, a, 70000);
+    memset(b + 70000, 0x5A, 10000);
+    memcpy(b + 80000, a + 70000, sizeof a - 70000);
+    /* 64 KiB sectors, 64 KiB of RAM: no room for a 64 KiB staging buffer */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 65536);
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_LIMIT);
+    ck_assert_ptr_null(d);
+    /* a staging size given that cannot hold a sector: refused too */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 200000);
+    o.staging_size = 32768;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_LIMIT);
+    /* room once the window is narrowed (80 KiB: 7 KiB state + 64 KiB + 2^13) */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 81920);
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+    /* a non-uniform map of 16/64/128 KiB sectors */
+    opts(&o, OTAUP_LAYOUT_AB, 16384, 4, 200000);
+    o.geo.nruns = 3;
+    o.geo.runs[0].count = 4;
+    o.geo.runs[0].size = 16384;
+    o.geo.runs[1].count = 1;
+    o.geo.runs[1].size = 65536;
+    o.geo.runs[2].count = 7;
+    o.geo.runs[2].size = 131072;
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+    /* in place, the same sectors go through scratch: no such need */
+    opts(&o, OTAUP_LAYOUT_INPLACE, 65536, 4, 65536);
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+}
+END_TEST
+
 START_TEST(test_random_pairs)
 {
     static uint8_t a[60000], b[90000];
@@ -339,6 +379,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("executor");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_shapes);
+    tcase_add_test(tc, test_ab_large_sectors);
     tcase_add_test(tc, test_random_pairs);
     tcase_add_test(tc, test_power_cuts);
     suite_add_tcase(s, tc);

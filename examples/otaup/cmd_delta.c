@@ -311,6 +311,14 @@ int otaup_cmd_delta(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "otaup delta: cannot plan: %s (%s)\n", otaup_strerror(rc),
                 otaup_errname(rc) ? otaup_errname(rc) : "?");
+        if (rc == OTAUP_E_LIMIT) {
+            fprintf(stderr, "otaup delta: --ram must hold the inflate state (%u bytes), the inflate window and the "
+                            "staging buffer%s; give more --ram (see docs/cli.md)\n",
+                    (unsigned)OTAUP_DELTA_INFLATE_STATE,
+                    opt.layout == OTAUP_LAYOUT_AB ? ", which in --mode ab must hold the part of each target sector "
+                                                    "the new image occupies"
+                                                  : "");
+        }
         goto done;
     }
     {

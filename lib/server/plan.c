@@ -66,6 +66,27 @@ static uint32_t round_up(uint32_t v, uint32_t a)
     return (uint32_t)(((uint64_t)v + a - 1u) / a * a);
 }
 
+/* The largest part of one sector that NEW occupies at `target` (A/B: each
+ * such part must be written by a single step). */
+static uint32_t ab_sector_need(const otaup_geometry *g, uint32_t target, uint32_t new_len)
+{
+    uint64_t pos = target, end = (uint64_t)target + new_len;
+    uint32_t need = 0;
+    while (pos < end) {
+        uint32_t start, size;
+        uint64_t e;
+        if (otaup_geometry_sector_at(g, (uint32_t)pos, &start, &size) < 0) {
+            break; /* outside the flash: geometry checks refuse it later */
+        }
+        e = (uint64_t)start + size < end ? (uint64_t)start + size : end;
+        if (e - pos > need) {
+            need = (uint32_t)(e - pos);
+        }
+        pos = e;
+    }
+    return need;
+}
+
 /* Resolve defaults into *o. */
 static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new_len, otaup_delta_options *o)
 {
@@ -182,6 +203,27 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     }
     if (o->staging_size < o->geo.write_size || o->staging_size < OTAUP_DELTA_STAGING_MIN) {
         return OTAUP_E_LIMIT;
+    }
+    if (o->layout == OTAUP_LAYOUT_AB) {
+        /* A/B deltas have no scratch area, and a target sector that several
+         * steps share would need one to be rebuilt after a power cut in a
+         * later step: the staging buffer must hold the part of every target
+         * sector NEW occupies. Make room by narrowing the inflate window if
+         * neither was given, else refuse. */
+        uint32_t need = round_up(ab_sector_need(&o->geo, o->target_addr, new_len), o->geo.write_size);
+        if (need > o->staging_size) {
+            if (in->staging_size != 0 || need > OTAUP_DELTA_STAGING_MAX) {
+                return OTAUP_E_LIMIT;
+            }
+            while (in->window_bits == 0 && o->window_bits > 9 &&
+                   (uint64_t)o->ram < fixed + ((uint64_t)1 << o->window_bits) + need) {
+                o->window_bits--;
+            }
+            if ((uint64_t)o->ram < fixed + ((uint64_t)1 << o->window_bits) + need) {
+                return OTAUP_E_LIMIT;
+            }
+            o->staging_size = need;
+        }
     }
     return 0;
 }
