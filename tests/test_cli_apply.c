@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "otaup/otaup.h"
 #include "util/testplan.h"
+#include "util/runcmd.h"
 
 static char dir[128], cli[512], out[16384];
 static uint8_t *old_img, *new_img;
@@ -23,21 +23,12 @@ static uint32_t old_len, new_len;
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
-    char cmd[2048], full[2600];
     va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
+    int rc;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    rc = test_vrun(dir, 60, out, sizeof out, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "cd '%s' && timeout 60 %s 2>&1", dir, cmd);
-    p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static void put_file(const char *name, const uint8_t *p, size_t n)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "util/e2e.h"
+#include "util/runcmd.h"
 
 static char dir[128];
 static char ctl[512], dmn[512], term[512], cli[512];
@@ -88,21 +89,12 @@ static void teardown(void)
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
-    char cmd[2048], full[2300];
     va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
+    int rc;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    rc = test_vrun(dir, 60, out, sizeof out, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "cd '%s' && timeout 60 %s 2>&1", dir, cmd);
-    p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static void start_daemon(void)
