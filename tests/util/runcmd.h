@@ -11,6 +11,7 @@
  * to `seconds`, with stdout and stderr captured into out[0..cap)
  * (NUL-terminated, truncated). Returns its exit code, -1 if it did not
  * exit. Fails the current test if the shell cannot be started. */
-int test_vrun(const char *dir, unsigned seconds, char *out, size_t cap, const char *fmt, va_list ap);
+int test_vrun(const char *dir, unsigned seconds, char *out, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 #endif
