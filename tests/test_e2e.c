@@ -452,6 +452,27 @@ static int has_abort(const uint8_t *p, size_t n, int reason)
     return 0;
 }
 
+/* a simulated terminal whose sectors cannot hold the journal is refused at
+ * creation (its journal would otherwise overflow into the user data) */
+START_TEST(test_simterm_sector_too_small)
+{
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    o.terminal_id = "S1";
+    o.model = "M1";
+    o.slot_size = SLOT;
+    o.sector_size = 128; /* 4 journal slots of 32 bytes */
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), OTAUP_E_GEOMETRY);
+    ck_assert_ptr_null(t);
+    o.sector_size = 256;
+    o.write_size = 64; /* 4 slots of 64 bytes */
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), OTAUP_E_GEOMETRY);
+    o.write_size = 32;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_bad_input_on_the_wire)
 {
     static uint8_t in[8192], out[8192];
@@ -571,6 +592,7 @@ int main(void)
     tcase_add_test(tc, test_damaged_user_data_restored);
     tcase_add_test(tc, test_shared_cache_and_precompute);
     tcase_add_test(tc, test_bad_input_on_the_wire);
+    tcase_add_test(tc, test_simterm_sector_too_small);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -13,14 +13,15 @@
 #include "otaup/simflash.h"
 
 #define JADDR 0x0000u
-#define JLEN (3u * 512u)
+static uint32_t g_sector = 512; /* journal sector size of the next mk() */
+#define JLEN (3u * g_sector)
 
 static otaup_simflash *mk(uint32_t ws)
 {
     otaup_simflash_options o;
     otaup_simflash *s = NULL;
     otaup_simflash_options_init(&o);
-    otaup_geometry_uniform(&o.geo, 0, 512, 8, ws);
+    otaup_geometry_uniform(&o.geo, 0, g_sector, 8, ws);
     ck_assert_int_eq(otaup_simflash_new(&o, &s), 0);
     return s;
 }
@@ -195,6 +196,29 @@ END_TEST
 START_TEST(test_cut_everywhere_ws64) { cut_all(64 > OTAUP_CONFIG_JOURNAL_SLOT_MAX ? 32 : 64); }
 END_TEST
 
+/* Program units above 32 bytes: a slot is one unit, and a sector must hold
+ * the header, the largest snapshot (6 records) and a free slot. Fewer than
+ * 8 slots is refused at mount (a compaction would overflow into the next
+ * sector); exactly 8 runs the whole script through every cut. */
+START_TEST(test_large_units)
+{
+    otaup_simflash *s;
+    otaup_journal j;
+    uint32_t ws = 256 > OTAUP_CONFIG_JOURNAL_SLOT_MAX ? OTAUP_CONFIG_JOURNAL_SLOT_MAX : 256;
+    g_sector = 4u * ws; /* 4 slots */
+    s = mk(ws);
+    ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), OTAUP_E_GEOMETRY);
+    otaup_simflash_free(s);
+    g_sector = 7u * ws; /* 7 slots (not a power of two: any sector size) */
+    s = mk(ws);
+    ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), OTAUP_E_GEOMETRY);
+    otaup_simflash_free(s);
+    g_sector = 8u * ws;
+    cut_all(ws);
+    g_sector = 512;
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -206,6 +230,7 @@ int main(void)
     tcase_add_test(tc, test_cut_everywhere_ws4);
     tcase_add_test(tc, test_cut_everywhere_ws16);
     tcase_add_test(tc, test_cut_everywhere_ws64);
+    tcase_add_test(tc, test_large_units);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

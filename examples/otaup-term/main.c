@@ -617,7 +617,9 @@ int main(int argc, char **argv)
         free(img);
         if (rc < 0) {
             fprintf(stderr, "otaup-term: cannot make terminal %s in %s: %s%s\n", id, flash, otaup_strerror(rc),
-                    rc == OTAUP_E_RANGE ? " (image larger than the slot: --slot-size)" : "");
+                    rc == OTAUP_E_RANGE      ? " (image larger than the slot: --slot-size)"
+                    : rc == OTAUP_E_GEOMETRY ? " (--sector-size: at least 256 bytes for the journal)"
+                                             : "");
             otaup_simterm_free(t);
             return rc == OTAUP_E_INVAL ? 2 : 1;
         }

@@ -36,7 +36,14 @@
 #include "otaup/simflash.h"
 #include "sec_apply.h"
 
-#define JOURNAL_SECTOR 4096u
+/* journal sectors: 4 KiB, or eight journal slots (the least the journal
+ * takes) when the program unit is larger than 512 bytes (a slot is the
+ * write size, at least 32 bytes) */
+#define JOURNAL_SECTOR_MIN 4096u
+static uint32_t journal_sector(const otaup_geometry *g)
+{
+    return g->write_size > JOURNAL_SECTOR_MIN / 8u ? 8u * g->write_size : JOURNAL_SECTOR_MIN;
+}
 
 static void usage(FILE *f)
 {
@@ -129,6 +136,7 @@ typedef struct device {
     otaup_geometry geo;     /* extended */
     uint32_t dev_size;      /* bytes of the delta's geometry */
     uint32_t journal_addr;
+    uint32_t journal_sector; /* bytes of each of the two journal sectors */
     otaup_simflash *sim;
 } device;
 
@@ -140,13 +148,14 @@ static int device_make(const otaup_delta_header *h, device *d)
     d->geo = h->geo;
     d->dev_size = size;
     d->journal_addr = h->geo.base + size;
-    if (d->geo.nruns >= OTAUP_MAX_SECTOR_RUNS || (uint64_t)d->journal_addr + 2u * JOURNAL_SECTOR > 0xFFFFFFFFull ||
+    d->journal_sector = journal_sector(&h->geo);
+    if (d->geo.nruns >= OTAUP_MAX_SECTOR_RUNS || (uint64_t)d->journal_addr + 2u * d->journal_sector > 0xFFFFFFFFull ||
         h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX) {
         fprintf(stderr, "otaup apply: cannot place a journal next to this geometry\n");
         return -1;
     }
     d->geo.runs[d->geo.nruns].count = 2;
-    d->geo.runs[d->geo.nruns].size = JOURNAL_SECTOR;
+    d->geo.runs[d->geo.nruns].size = d->journal_sector;
     d->geo.nruns++;
     otaup_simflash_options_init(&o);
     o.geo = d->geo;
@@ -225,7 +234,7 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     for (i = 0; i < 8; i++) {
         delta_id |= (uint64_t)h->body_hash[i] << (8 * i);
     }
-    rc2 = otaup_journal_mount(&j, f, d->journal_addr, 2u * JOURNAL_SECTOR);
+    rc2 = otaup_journal_mount(&j, f, d->journal_addr, 2u * d->journal_sector);
     if (rc2 != 0) {
         return rc2;
     }

@@ -58,9 +58,15 @@ typedef struct otaup_region {
 #ifndef OTAUP_CONFIG_STEP_SOURCES_MAX
 #define OTAUP_CONFIG_STEP_SOURCES_MAX 8u
 #endif
-/** Bytes of the I/O bounce buffer (flash reads, reconcile); >= write_size. */
+/** Bytes of the I/O bounce buffer (flash reads, reconcile); >= write_size.
+ *  Default: 128 on a terminal build, 4096 (the largest write size a
+ *  geometry may declare) on the host, whose tools model any flash. */
 #ifndef OTAUP_CONFIG_IO_BUFFER
+#if OTAUP_CONFIG_TERMINAL
 #define OTAUP_CONFIG_IO_BUFFER 128u
+#else
+#define OTAUP_CONFIG_IO_BUFFER 4096u
+#endif
 #endif
 /** Bytes of the inflate output buffer. */
 #ifndef OTAUP_CONFIG_INFLATE_OUT

@@ -34,9 +34,16 @@
 extern "C" {
 #endif
 
-/** Largest slot (= write_size when above 32) the journal supports. */
+/** Largest slot (= write_size when above 32) the journal supports; it costs
+ *  that many bytes of stack. Default: 32 on a terminal build, 4096 (the
+ *  largest write size a geometry may declare) on the host, whose tools and
+ *  simulated terminals model any flash. */
 #ifndef OTAUP_CONFIG_JOURNAL_SLOT_MAX
+#if OTAUP_CONFIG_TERMINAL
 #define OTAUP_CONFIG_JOURNAL_SLOT_MAX 32u
+#else
+#define OTAUP_CONFIG_JOURNAL_SLOT_MAX 4096u
+#endif
 #endif
 #if OTAUP_CONFIG_JOURNAL_SLOT_MAX < 32u
 #error "OTAUP_CONFIG_JOURNAL_SLOT_MAX must be at least 32"
@@ -100,7 +107,8 @@ typedef struct otaup_journal {
  * least two. Reads only (a fresh or damaged journal reads as empty; the
  * first record written starts it). Returns 0, OTAUP_E_GEOMETRY (area not
  * sector-aligned, fewer than two sectors, write_size above
- * OTAUP_CONFIG_JOURNAL_SLOT_MAX, a sector too small for 4 slots) or a
+ * OTAUP_CONFIG_JOURNAL_SLOT_MAX, a sector too small for 8 slots: a
+ * header, the largest state snapshot of 6 records and a free slot) or a
  * flash read error.
  */
 int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash, uint32_t addr, uint32_t len);

@@ -83,7 +83,10 @@ void otaup_simterm_options_init(otaup_simterm_options *o);
 
 typedef struct otaup_simterm otaup_simterm;
 
-/** Create (loads an existing flash file and identity). OTAUP_E_INVAL, OTAUP_E_IO, OTAUP_E_NOMEM. */
+/** Create (loads an existing flash file and identity). OTAUP_E_INVAL,
+ *  OTAUP_E_GEOMETRY (a sector smaller than the journal's 8 slots of
+ *  max(32, write size) bytes, or not a multiple of the write size),
+ *  OTAUP_E_IO, OTAUP_E_NOMEM. */
 int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out);
 void otaup_simterm_free(otaup_simterm *t);
 

@@ -259,6 +259,13 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     DEF(retransmit_ms, 1000u);
 #undef DEF
     ss = t->o.sector_size;
+    /* the journal's two sectors must each hold 8 slots (otaup/journal.h) */
+    if (t->o.write_size == 0 || ss % t->o.write_size != 0 ||
+        ss < 8u * (t->o.write_size > 32u ? t->o.write_size : 32u)) {
+        free(t->meta);
+        free(t);
+        return OTAUP_E_GEOMETRY;
+    }
     a = OTAUP_SIMTERM_BASE;
     t->slot_size = round_up(t->o.slot_size, ss);
     t->slot[0] = a;
