@@ -293,6 +293,51 @@ START_TEST(test_ab_large_sectors)
 }
 END_TEST
 
+/* In place on sectors larger than the staging buffer followed by smaller
+ * ones (an STM32F4-like bank: the slot in 128 KiB sectors, then 16 KiB
+ * sectors): several steps write one big sector, and after a power cut in a
+ * later one only a rebuild through scratch recovers it, so the executor
+ * needs a scratch area that holds a whole big sector. The planner's
+ * default scratch area grows to it (a scratch of the staging size was too
+ * small: the executor refused the second step, after the first had
+ * written); a given scratch area that cannot hold it is refused up front. */
+START_TEST(test_inplace_shared_sectors)
+{
+    static uint8_t a[200000], b[200000];
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    int k;
+    gen_image(a, sizeof a, 41);
+    memcpy(b, a, sizeof a);
+    for (k = 0; k < 40; k++) {
+        b[(size_t)k * 4999u + 17u] ^= 0x5Au;
+    }
+    opts(&o, OTAUP_LAYOUT_INPLACE, 16384, 4, 65536);
+    o.geo.nruns = 2;
+    o.geo.runs[0].count = 2;
+    o.geo.runs[0].size = 131072;
+    o.geo.runs[1].count = 8;
+    o.geo.runs[1].size = 16384;
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+    /* only 7 small sectors after the slot: no room for 128 KiB of scratch */
+    o.geo.runs[1].count = 7;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_SCRATCH);
+    ck_assert_ptr_null(d);
+    /* a given scratch area of 32 KiB: refused too */
+    o.geo.runs[1].count = 8;
+    o.scratch_addr = 0x08000000u + 2u * 131072u;
+    o.scratch_size = 32768;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_SCRATCH);
+    /* a staging buffer that holds a whole big sector needs no such scratch */
+    o.scratch_addr = 0;
+    o.scratch_size = 0;
+    o.geo.runs[1].count = 7;
+    o.ram = 300000;
+    o.staging_size = 131072;
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+}
+END_TEST
+
 START_TEST(test_random_pairs)
 {
     static uint8_t a[60000], b[90000];
@@ -380,6 +425,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_shapes);
     tcase_add_test(tc, test_ab_large_sectors);
+    tcase_add_test(tc, test_inplace_shared_sectors);
     tcase_add_test(tc, test_random_pairs);
     tcase_add_test(tc, test_power_cuts);
     suite_add_tcase(s, tc);

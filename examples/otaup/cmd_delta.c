@@ -319,6 +319,12 @@ int otaup_cmd_delta(int argc, char **argv)
                                                     "the new image occupies"
                                                   : "");
         }
+        if (rc == OTAUP_E_SCRATCH) {
+            fprintf(stderr, "otaup delta: in place, a sector larger than the staging buffer is written by several "
+                            "steps and must be rebuilt through the scratch area after a power cut: the scratch "
+                            "area must hold the largest such sector; give --scratch/--scratch-size, or more --ram "
+                            "(see docs/cli.md)\n");
+        }
         goto done;
     }
     {

@@ -87,6 +87,45 @@ static uint32_t ab_sector_need(const otaup_geometry *g, uint32_t target, uint32_
     return need;
 }
 
+/* Bytes of the whole sectors from `addr` that cover `n` bytes; 0 if they
+ * run off the flash. */
+static uint32_t sectors_span(const otaup_geometry *g, uint32_t addr, uint32_t n)
+{
+    uint64_t pos = addr;
+    while (pos - addr < n) {
+        uint32_t start, size;
+        if (pos > 0xFFFFFFFFu || otaup_geometry_sector_at(g, (uint32_t)pos, &start, &size) < 0) {
+            return 0;
+        }
+        pos = (uint64_t)start + size;
+    }
+    return (uint32_t)(pos - addr);
+}
+
+/* In place: the largest target sector whose NEW part exceeds the staging
+ * buffer (0 if none). Several steps write such a sector, and a power cut
+ * in a later one can only be recovered by rebuilding the whole sector
+ * through the scratch area (the executor refuses the step, with
+ * OTAUP_E_SCRATCH, when the scratch area cannot hold the sector). */
+static uint32_t shared_sector(const otaup_geometry *g, uint32_t target, uint32_t new_len, uint32_t staging)
+{
+    uint64_t pos = target, end = (uint64_t)target + new_len;
+    uint32_t big = 0;
+    while (pos < end) {
+        uint32_t start, size;
+        uint64_t e;
+        if (otaup_geometry_sector_at(g, (uint32_t)pos, &start, &size) < 0) {
+            break;
+        }
+        e = (uint64_t)start + size < end ? (uint64_t)start + size : end;
+        if (e - pos > staging && size > big) {
+            big = size;
+        }
+        pos = e;
+    }
+    return big;
+}
+
 /* Resolve defaults into *o. */
 static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new_len, otaup_delta_options *o)
 {
@@ -203,6 +242,26 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     }
     if (o->staging_size < o->geo.write_size || o->staging_size < OTAUP_DELTA_STAGING_MIN) {
         return OTAUP_E_LIMIT;
+    }
+    if (o->layout == OTAUP_LAYOUT_INPLACE) {
+        /* a sector larger than the staging buffer is written by several
+         * steps: the scratch area must hold it (the default scratch grows
+         * to the sectors it needs, a given one is refused) */
+        uint32_t big = shared_sector(&o->geo, o->target_addr, new_len, o->staging_size), span;
+        if (big > 0) {
+            if (in->scratch_size == 0 && in->scratch_addr == 0) {
+                uint32_t a = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+                span = sectors_span(&o->geo, a, big);
+                if (span > o->scratch_size) {
+                    o->scratch_addr = a;
+                    o->scratch_size = span;
+                }
+            }
+            span = o->scratch_size != 0 ? sectors_span(&o->geo, o->scratch_addr, big) : 0;
+            if (span == 0 || span > o->scratch_size) {
+                return OTAUP_E_SCRATCH;
+            }
+        }
     }
     if (o->layout == OTAUP_LAYOUT_AB) {
         /* A/B deltas have no scratch area, and a target sector that several
