@@ -454,6 +454,85 @@ static int has_abort(const uint8_t *p, size_t n, int reason)
 
 /* a simulated terminal whose sectors cannot hold the journal is refused at
  * creation (its journal would otherwise overflow into the user data) */
+START_TEST(test_same_terminal_twice_at_once)
+{
+    /* a second connection under the id of a terminal whose session is live
+     * (a cloned id, or the same terminal while its first connection is still
+     * open) is refused; the first session's row is left as it was */
+    static uint8_t in[8192], out[8192];
+    otaup_msg_info info;
+    otaup_session *a = NULL;
+    otaup_reg_session rs0, rs1;
+    size_t n, got;
+    int i;
+    base_info(&info, "C1", "M1");
+    {
+        /* hello_and_info() with the BACKUP capability (so the session backs up) */
+        otaup_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_HELLO;
+        m.u.hello.role = OTAUP_ROLE_TERMINAL;
+        m.u.hello.proto_min = m.u.hello.proto_max = 1;
+        m.u.hello.max_frame = 1024;
+        m.u.hello.max_msg = 1024;
+        m.u.hello.window = 1;
+        m.u.hello.caps = OTAUP_CAP_BACKUP;
+        n = frame(in, sizeof in, &m, 0);
+        m.type = OTAUP_MSG_INFO;
+        m.u.info = info;
+        n += frame(in + n, sizeof in - n, &m, 1);
+    }
+    e2e_options(w)->auto_request = 1;
+    e2e_options(w)->reg = e2e_registry(w);
+    ck_assert_int_eq(otaup_session_new(e2e_options(w), &a), 0);
+    ck_assert_int_eq(otaup_session_feed(a, in, n, 0), 0);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(otaup_session_poll(a, 100u * (uint64_t)(i + 1)), 0);
+        while (otaup_session_read(a, out, sizeof out, 100u * (uint64_t)(i + 1)) > 0) {
+        }
+    }
+    ck_assert_int_eq(otaup_session_get_state(a), OTAUP_SS_BACKUP);
+    ck_assert_int_eq(otaup_registry_session_get(e2e_registry(w), "C1", &rs0), 0);
+    ck_assert_str_eq(rs0.state, "backup");
+    /* the same id again while A lives */
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), OTAUP_E_EXISTS);
+    ck_assert(has_abort(out, got, OTAUP_E_EXISTS));
+    ck_assert_int_eq(otaup_registry_session_get(e2e_registry(w), "C1", &rs1), 0);
+    ck_assert_uint_eq(rs1.session_id, rs0.session_id);
+    ck_assert_str_eq(rs1.state, "backup");
+    ck_assert_ptr_nonnull(strstr(audit_of("C1"), "already connected"));
+    ck_assert_int_eq(otaup_session_finished(a), 0);
+    /* once A is gone, the terminal is taken again (and resumes A's session) */
+    otaup_session_closed(a, 500);
+    otaup_session_free(a);
+    ck_assert_int_eq(e2e_raw(w, in, n, out, sizeof out, &got), 0);
+    ck_assert_ptr_nonnull(strstr(audit_of("C1"), "resume:session"));
+}
+END_TEST
+
+START_TEST(test_runs_target_but_reports_old_version)
+{
+    /* its flash holds 2.0 already but it says 1.0 (build 1000): the block
+     * signature tells, and as the terminal is in no session there is
+     * nothing to commit: it is up to date, the backup is gone */
+    otaup_simterm *t = terminal("R1", "M1", OTAUP_LAYOUT_INPLACE, v2, v2_len, "1.0", 1000, 0);
+    e2e_report rep;
+    uint8_t h[16];
+    otaup_reg_terminal rt;
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    otaup_simterm_image_hash(t, h);
+    ck_assert_int_eq(memcmp(h, h_v2, 16), 0);
+    ck_assert_int_eq(otaup_simterm_user_intact(t), 1);
+    ck_assert_int_eq(n_backups("R1"), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "R1", &rt), 0);
+    ck_assert_str_eq(rt.status, "up-to-date");
+    ck_assert_int_eq(memcmp(rt.image_hash, h_v2, 16), 0);
+    ck_assert_ptr_nonnull(strstr(audit_of("R1"), "image already equals release 2.0"));
+    ck_assert_ptr_null(strstr(audit, "failed"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_simterm_sector_too_small)
 {
     otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
@@ -593,6 +672,8 @@ int main(void)
     tcase_add_test(tc, test_shared_cache_and_precompute);
     tcase_add_test(tc, test_bad_input_on_the_wire);
     tcase_add_test(tc, test_simterm_sector_too_small);
+    tcase_add_test(tc, test_same_terminal_twice_at_once);
+    tcase_add_test(tc, test_runs_target_but_reports_old_version);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

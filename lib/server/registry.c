@@ -17,6 +17,7 @@
 #include "otaup/error.h"
 #include "otaup/features.h"
 #include "server/regcrypt.h"
+#include "server/registry_live.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -26,7 +27,48 @@ struct otaup_registry {
     void *ctx;
     int have_key;
     uint8_t master[OTAUP_REG_KEY_LEN];
+    /* terminals a live session of this handle drives (server/registry_live.h) */
+    char (*live)[OTAUP_REG_ID_MAX];
+    size_t nlive, caplive;
 };
+
+int otaup_registry_live_claim(otaup_registry *reg, const char *terminal)
+{
+    size_t i;
+    if (reg == NULL || terminal == NULL || strlen(terminal) >= OTAUP_REG_ID_MAX) {
+        return OTAUP_E_INVAL;
+    }
+    for (i = 0; i < reg->nlive; i++) {
+        if (strcmp(reg->live[i], terminal) == 0) {
+            return OTAUP_E_EXISTS;
+        }
+    }
+    if (reg->nlive == reg->caplive) {
+        size_t cap = reg->caplive ? reg->caplive * 2 : 16;
+        char(*p)[OTAUP_REG_ID_MAX] = realloc(reg->live, cap * sizeof *p);
+        if (p == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        reg->live = p;
+        reg->caplive = cap;
+    }
+    snprintf(reg->live[reg->nlive++], OTAUP_REG_ID_MAX, "%s", terminal);
+    return 0;
+}
+
+void otaup_registry_live_release(otaup_registry *reg, const char *terminal)
+{
+    size_t i;
+    if (reg == NULL || terminal == NULL) {
+        return;
+    }
+    for (i = 0; i < reg->nlive; i++) {
+        if (strcmp(reg->live[i], terminal) == 0) {
+            memcpy(reg->live[i], reg->live[--reg->nlive], OTAUP_REG_ID_MAX);
+            return;
+        }
+    }
+}
 
 void otaup_blob_free(otaup_blob *b)
 {
@@ -81,6 +123,7 @@ void otaup_registry_free(otaup_registry *reg)
         reg->ops->close(reg->ctx);
     }
     otaup_regcrypt_wipe(reg->master, sizeof reg->master);
+    free(reg->live);
     free(reg);
 }
 

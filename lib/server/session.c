@@ -20,6 +20,7 @@
 #include "otaup/record.h"
 #include "otaup/session.h"
 #include "server/regcrypt.h"
+#include "server/registry_live.h"
 #include "server/session_core.h"
 #include "server/session_tx.h"
 
@@ -61,6 +62,8 @@ struct otaup_session {
     int resuming;
     uint32_t resume_step;
     int term_ended;  /* the terminal says this session already ended well */
+    int term_knows;  /* START of this session went out (now or in an earlier connection) */
+    int claimed;     /* this session holds info.id in the registry's live set */
     /* the sequence */
     uint32_t seq_next;  /* next number to assign */
     uint32_t expected;  /* next number the terminal expects, as far as we know */
@@ -469,6 +472,8 @@ static int enter_prepare(otaup_session *s);
 static int enter_verify(otaup_session *s);
 static int enter_restore_or_commit(otaup_session *s, int decide);
 static int take_request(otaup_session *s, const char *source);
+static int finish_current(otaup_session *s);
+static void release_claim(otaup_session *s);
 
 struct find_rel {
     const char *version;
@@ -535,6 +540,21 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         }
         return fail(s, rc, why);
     }
+    /* one live session per terminal: a second connection under the same id
+     * (a cloned id, or the same terminal while its first connection is still
+     * open) must not drive the first one's session row, backup and stream */
+    rc = otaup_registry_live_claim(s->o.reg, in->id);
+    if (rc < 0) {
+        s->info = *in;
+        if (rc == OTAUP_E_EXISTS) {
+            snprintf(why, sizeof why, "terminal %s is already connected: another session drives its upgrade", in->id);
+            otaup_registry_audit(s->o.reg, in->id, "refused", "%s; this connection is closed", why);
+        } else {
+            snprintf(why, sizeof why, "terminal %s: live session table", in->id);
+        }
+        return fail(s, rc, why);
+    }
+    s->claimed = 1;
     s->info = *in;
     s->have_info = 1;
     known = otaup_registry_terminal_get(s->o.reg, in->id, &prev) == 0;
@@ -565,6 +585,7 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0) {
         /* the source is what the session was planned from */
         s->src_known = s->src_trusted = known;
+        s->term_knows = strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0;
         if (!known) {
             resolve_source(s, in, &prev, 0);
         }
@@ -1071,6 +1092,7 @@ static int start_transfer(otaup_session *s)
     if (rc < 0) {
         return fail(s, rc, "START");
     }
+    s->term_knows = 1;
     set_state(s, OTAUP_SS_START);
     persist(s);
     {
@@ -1201,6 +1223,12 @@ static int on_sig_data(otaup_session *s, const otaup_sm *m)
         memcpy(s->term.image_hash, sg.info.hash, OTAUP_REG_HASH_LEN);
         otaup_registry_terminal_put(s->o.reg, &s->term);
         otaup_registry_audit(s->o.reg, s->info.id, "verified", "image already equals release %s", s->rel.version);
+        if (!s->term_knows && !s->info.active) {
+            /* no START of this session ever went out, so the terminal has
+             * nothing to commit (a COMMIT would be refused: session id does
+             * not match): it runs the target, whatever its version says */
+            return finish_current(s);
+        }
         return enter_verify(s);
     }
     if (!s->src_known || memcmp(sg.info.hash, s->term.image_hash, OTAUP_REG_HASH_LEN) != 0) {
@@ -1391,6 +1419,37 @@ static int finish(otaup_session *s)
     slog(s, OTAUP_LOG_INFO, "done", "version=%s sent=%llu image=%u retransmits=%u", s->rel.version,
          (unsigned long long)s->stats.stream_sent, s->rel.image_size, s->stats.retransmits);
     send_simple(s, OTAUP_SM_DONE, 0, "Upgrade complete. Your personal data was kept.");
+    s->finished = 1;
+    return 0;
+}
+
+/* The terminal already runs the release and is in no session: nothing was
+ * written to it, so there is nothing to verify or commit. The backup taken
+ * for this session is deleted and the registry records what it runs. */
+static int finish_current(otaup_session *s)
+{
+    int n = otaup_registry_backup_delete(s->o.reg, s->info.id);
+    if (n < 0) {
+        return fail(s, n, "deleting the backup");
+    }
+    if (n > 0) {
+        otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
+                             "%d region(s) deleted irreversibly (secure delete, key destroyed)", n);
+    }
+    s->term.build_time = s->rel.build_time;
+    memcpy(s->term.image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN);
+    s->term.image_size = s->rel.image_size;
+    snprintf(s->term.status, sizeof s->term.status, "up-to-date");
+    otaup_registry_terminal_put(s->o.reg, &s->term);
+    s->rs.result = 0;
+    set_state(s, OTAUP_SS_DONE);
+    persist(s);
+    otaup_registry_audit(s->o.reg, s->info.id, "up-to-date",
+                         "session %08x: its image is release %s already (it reports version %s); nothing sent",
+                         s->rs.session_id, s->rel.version, s->info.version);
+    slog(s, OTAUP_LOG_INFO, "done", "version=%s image already the release (reported %s): nothing to do",
+         s->rel.version, s->info.version);
+    send_simple(s, OTAUP_SM_DONE, 0, "Your software is up to date.");
     s->finished = 1;
     return 0;
 }
@@ -1952,6 +2011,7 @@ void otaup_session_free(otaup_session *s)
     if (s == NULL) {
         return;
     }
+    release_claim(s);
     cq_clear(s);
     free(s->cur_owned);
     if (s->bk_buf != NULL && s->have_info && s->bk_region < s->info.nregions) {
@@ -2072,9 +2132,18 @@ int otaup_session_want_write(const otaup_session *s)
     return s->st == OTAUP_SS_RESTORE && s->rtx_ready && otaup_tx_next(&s->rtx) >= 0;
 }
 
+static void release_claim(otaup_session *s)
+{
+    if (s->claimed) {
+        otaup_registry_live_release(s->o.reg, s->info.id);
+        s->claimed = 0;
+    }
+}
+
 void otaup_session_closed(otaup_session *s, uint64_t now_ms)
 {
     s->now = now_ms;
+    release_claim(s);
     if (s->finished) {
         return;
     }
