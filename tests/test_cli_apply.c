@@ -263,6 +263,51 @@ START_TEST(test_large_write_size)
 }
 END_TEST
 
+/* A/B there and back on a flash from address 0: the second update reads
+ * the slot above and writes NEW into the slot at 0 (--target 0 was taken
+ * for "the default" and NEW went above the source instead). A target slot
+ * that overlaps the source is refused up front with a clear message. */
+START_TEST(test_ab_back_to_slot0)
+{
+    unsigned long ta;
+    const char *t;
+    int rc;
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o there.otd --mode ab --sector-map 16x4K -q", cli), 0);
+    put_file("fab.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash fab.bin there.otd", cli), 0);
+    ck_assert(file_equals_at("fab.bin", 5 * 4096, new_img, new_len));
+    /* back: NEW of this delta is the old image, into the slot at 0 */
+    ck_assert_int_eq(run("%s delta new.bin old.bin -o back.otd --mode ab --sector-map 16x4K --source 0x5000 "
+                         "--target 0 -q", cli), 0);
+    ck_assert_int_eq(run("%s inspect --json back.otd", cli), 0);
+    t = strstr(out, "\"target_addr\":");
+    ck_assert_ptr_nonnull(t);
+    ta = strtoul(t + strlen("\"target_addr\":"), NULL, 10);
+    ck_assert_uint_eq(ta, 0);
+    rc = run("%s apply --flash fab.bin back.otd --cut-after 3 --torn", cli);
+    ck_assert_int_eq(rc, 3);
+    ck_assert_int_eq(run("%s apply --flash fab.bin back.otd", cli), 0);
+    {
+        /* the slot at 0 holds the old image again, the slot above is untouched */
+        char path[512];
+        uint8_t *b = malloc(5 * 4096 + new_len);
+        FILE *f;
+        snprintf(path, sizeof path, "%s/fab.bin", dir);
+        f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fread(b, 1, 5 * 4096 + new_len, f), 5 * 4096 + new_len);
+        fclose(f);
+        ck_assert(memcmp(b, old_img, old_len) == 0);
+        ck_assert(memcmp(b + 5 * 4096, new_img, new_len) == 0);
+        free(b);
+    }
+    /* overlapping slots: refused before planning, saying why */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o ovl.otd --mode ab --target 0x2000 -q", cli), 1);
+    ck_assert_ptr_nonnull(strstr(out, "overlaps"));
+    ck_assert(!exists("ovl.otd"));
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -275,6 +320,7 @@ int main(void)
     tcase_add_test(tc, test_flash_cut_every_op);
     tcase_add_test(tc, test_small_sectors);
     tcase_add_test(tc, test_large_write_size);
+    tcase_add_test(tc, test_ab_back_to_slot0);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

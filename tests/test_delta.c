@@ -618,6 +618,34 @@ START_TEST(test_bad_options)
     opts(&o, OTAUP_LAYOUT_AB, 4096, 4, 65536);
     o.target_addr = 0x08000000u + 10u; /* not a sector boundary */
     ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_GEOMETRY);
+    /* A/B slots that overlap; an in-place scratch area inside the slot or
+     * not whole sectors: refused before planning */
+    opts(&o, OTAUP_LAYOUT_AB, 4096, 4, 65536);
+    {
+        static uint8_t big[20000];
+        o.target_addr = 0x08000000u + 4096u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.scratch_addr = 0x08000000u + 16384u;
+        o.scratch_size = 8192;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        o.scratch_addr = 0x08000000u + 20480u + 100u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        /* a flash from 0: target_given makes 0 the target (not the default) */
+        opts(&o, OTAUP_LAYOUT_AB, 4096, 4, 65536);
+        o.geo.base = 0;
+        o.source_addr = 32768;
+        o.target_given = 1;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.target_addr, 0);
+        otaup_delta_free(d);
+        d = NULL;
+        o.target_given = 0;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.target_addr, 32768u + 20480u);
+        otaup_delta_free(d);
+        d = NULL;
+    }
     opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
     o.geo.runs[0].count = 1;
     o.scratch_size = 0;

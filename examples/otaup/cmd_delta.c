@@ -183,6 +183,7 @@ int otaup_cmd_delta(int argc, char **argv)
             have_source = 1;
         } else if (strcmp(a, "--target") == 0) {
             NEED_U32(opt.target_addr);
+            opt.target_given = 1;
         } else if (strcmp(a, "--scratch") == 0) {
             NEED_U32(opt.scratch_addr);
         } else if (strcmp(a, "--scratch-size") == 0) {
@@ -318,6 +319,13 @@ int otaup_cmd_delta(int argc, char **argv)
                     opt.layout == OTAUP_LAYOUT_AB ? ", which in --mode ab must hold the part of each target sector "
                                                     "the new image occupies"
                                                   : "");
+        }
+        if (rc == OTAUP_E_REGION) {
+            fprintf(stderr, "otaup delta: %s\n",
+                    opt.layout == OTAUP_LAYOUT_AB
+                        ? "--mode ab: the target slot (--target) overlaps the old image (--source)"
+                        : "in place: the scratch area (--scratch, --scratch-size) must be whole sectors of the "
+                          "flash outside the slot");
         }
         if (rc == OTAUP_E_SCRATCH) {
             fprintf(stderr, "otaup delta: in place, a sector larger than the staging buffer is written by several "

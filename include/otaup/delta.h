@@ -241,7 +241,9 @@ typedef struct otaup_delta_options {
     uint8_t layout;           /**< OTAUP_LAYOUT_INPLACE (default) or OTAUP_LAYOUT_AB */
     uint32_t source_addr;     /**< old image start (default geo.base) */
     uint32_t target_addr;     /**< new image start (in place: = source_addr; A/B: default the
-                                   first sector boundary after the larger image) */
+                                   first sector boundary after the larger image; see
+                                   target_given). A/B target and source must not overlap
+                                   (OTAUP_E_REGION) */
     uint32_t scratch_addr;    /**< in place: scratch area (default: the sectors after the slot) */
     uint32_t scratch_size;    /**< default: enough whole sectors for the staging buffer */
     uint32_t ram;             /**< RAM budget for applying (default 65536), see otaup_delta_ram_needed() */
@@ -255,6 +257,10 @@ typedef struct otaup_delta_options {
     uint32_t sig_block_size;  /**< --from-sig: taken from the signature */
     otaup_delta_progress_cb progress; /**< optional */
     void *payload;            /**< for progress */
+    /** A/B: 1 when target_addr is given even if it is 0 (a flash from
+     * address 0 whose slot at 0 receives NEW, e.g. updating from the slot
+     * above back into it); 0: target_addr 0 means the default. */
+    uint8_t target_given;
 } otaup_delta_options;
 
 #define OTAUP_DELTA_OPTIONS_INIT { OTAUP_DELTA_OPTIONS_VERSION }

@@ -166,7 +166,7 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
     }
     if (o->layout == OTAUP_LAYOUT_INPLACE) {
         o->target_addr = o->source_addr;
-    } else if (o->target_addr == 0) {
+    } else if (o->target_addr == 0 && !o->target_given) {
         o->target_addr = sector_ceil(&o->geo, o->source_addr + maxlen);
         if (o->target_addr == o->source_addr) {
             o->target_addr = sector_ceil(&o->geo, o->source_addr + 1u);
@@ -1150,6 +1150,22 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
         c.o.source_addr < c.o.geo.base || c.o.target_addr < c.o.geo.base ||
         !otaup_geometry_is_sector_aligned(&c.o.geo, c.o.target_addr, 0)) {
         return OTAUP_E_GEOMETRY;
+    }
+    /* ranges that cannot work, refused before planning (the delta's own
+     * header check would refuse them at the end, less clearly) */
+    if (c.o.layout == OTAUP_LAYOUT_AB && c.new_len > 0 && c.old_len > 0 &&
+        (uint64_t)c.o.target_addr < (uint64_t)c.o.source_addr + c.old_len &&
+        (uint64_t)c.o.source_addr < (uint64_t)c.o.target_addr + c.new_len) {
+        return OTAUP_E_REGION; /* A/B: the target slot overlaps the source */
+    }
+    if (c.o.layout == OTAUP_LAYOUT_INPLACE && c.o.scratch_size != 0) {
+        uint32_t maxlen = c.old_len > c.new_len ? c.old_len : c.new_len;
+        if (!otaup_geometry_is_sector_aligned(&c.o.geo, c.o.scratch_addr, c.o.scratch_size) ||
+            (uint64_t)c.o.scratch_addr + c.o.scratch_size > (uint64_t)c.o.geo.base + otaup_geometry_size(&c.o.geo) ||
+            ((uint64_t)c.o.scratch_addr < (uint64_t)c.o.source_addr + maxlen &&
+             (uint64_t)c.o.source_addr < (uint64_t)c.o.scratch_addr + c.o.scratch_size)) {
+            return OTAUP_E_REGION; /* scratch: not whole sectors, off the flash, or inside the slot */
+        }
     }
     c.tmp = malloc(c.o.staging_size > 65536u ? c.o.staging_size : 65536u);
     d = calloc(1, sizeof *d);
