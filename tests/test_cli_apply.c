@@ -308,6 +308,48 @@ START_TEST(test_ab_back_to_slot0)
 }
 END_TEST
 
+/* Geometries with no room for the journal's own run after them: a sector
+ * map with the most runs a map may have, and a flash that ends at the top
+ * of the address space. otaup delta made these, and otaup apply refused
+ * them ("cannot place a journal"); it now puts the journal in two more
+ * sectors of the last run, or before the base. */
+START_TEST(test_journal_placement)
+{
+    static const char *const geos[] = {
+        "--sector-map 1x4K,1x8K,1x4K,1x8K,1x4K,1x8K,1x4K,6x4K",          /* 8 runs */
+        "--sector-map 1x4K,1x8K,1x4K,1x8K,1x4K,1x8K,1x4K,24x1K --base 0x20000", /* 8 runs, small last */
+        "--base 0xFFFF0000 --sector-map 16x4K",                          /* ends at 2^32 */
+    };
+    static const char *const modes[] = { "inplace", "ab" };
+    unsigned gi, m;
+    for (gi = 0; gi < sizeof geos / sizeof geos[0]; gi++) {
+        for (m = 0; m < 2; m++) {
+            unsigned long ta = 0, base = 0;
+            const char *t;
+            int rc;
+            ck_assert_msg(run("%s delta old.bin new.bin -o jp.otd --mode %s --write-size 8 -q %s", cli, modes[m],
+                              geos[gi]) == 0, "%s %s: %s", modes[m], geos[gi], out);
+            rc = run("%s apply old.bin jp.otd -o jp.bin", cli);
+            ck_assert_msg(rc == 0, "%s %s: exit %d: %s", modes[m], geos[gi], rc, out);
+            ck_assert(file_equals("jp.bin", new_img, new_len));
+            ck_assert_int_eq(run("%s inspect --json jp.otd", cli), 0);
+            t = strstr(out, "\"target_addr\":");
+            ck_assert_ptr_nonnull(t);
+            ta = strtoul(t + strlen("\"target_addr\":"), NULL, 10);
+            t = strstr(out, "\"base\":");
+            ck_assert_ptr_nonnull(t);
+            base = strtoul(t + strlen("\"base\":"), NULL, 10);
+            put_file("jp-flash.bin", old_img, old_len);
+            ck_assert_int_eq(run("%s apply --flash jp-flash.bin jp.otd --cut-after 4 --torn", cli), 3);
+            ck_assert_int_eq(run("%s apply --flash jp-flash.bin jp.otd --cut-after 9", cli), 3);
+            ck_assert_msg(run("%s apply --flash jp-flash.bin jp.otd", cli) == 0, "%s %s: %s", modes[m], geos[gi], out);
+            ck_assert(!exists("jp-flash.bin.otaup-state"));
+            ck_assert_msg(file_equals_at("jp-flash.bin", ta - base, new_img, new_len), "%s %s", modes[m], geos[gi]);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -321,6 +363,7 @@ int main(void)
     tcase_add_test(tc, test_small_sectors);
     tcase_add_test(tc, test_large_write_size);
     tcase_add_test(tc, test_ab_back_to_slot0);
+    tcase_add_test(tc, test_journal_placement);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -6,8 +6,9 @@
  *
  * Both forms drive the same executor as a terminal (lib/core/exec.c) over
  * a simulated NOR flash (lib/server/simflash.c) with the delta's own
- * geometry. The journal lives in two extra 4 KiB sectors appended after
- * the delta's geometry (so one operation counter covers everything).
+ * geometry. The journal lives in two extra sectors next to the delta's
+ * geometry, normally after it (journal_place(); one operation counter
+ * covers everything).
  *
  * --flash: FLASH holds the device's flash from the geometry base up to
  * the end of the images (at first the old image; bytes beyond the file
@@ -131,14 +132,53 @@ static int hash128_eq(const uint8_t *p, size_t n, const uint8_t want[16])
     return 1;
 }
 
-/* the device: the delta's geometry plus two journal sectors after it */
+/* the device: the delta's geometry plus two journal sectors next to it */
 typedef struct device {
     otaup_geometry geo;     /* extended */
     uint32_t dev_size;      /* bytes of the delta's geometry */
+    uint32_t pre;           /* bytes of journal before the delta's geometry */
     uint32_t journal_addr;
     uint32_t journal_sector; /* bytes of each of the two journal sectors */
     otaup_simflash *sim;
 } device;
+
+/* Place the two journal sectors: a run of their own after the geometry;
+ * or, when the geometry already has the most runs a map may have (or
+ * ends at the top of the address space), two more sectors of its last
+ * run -- or of its first, before it -- when those hold the journal's
+ * eight slots; or a run of their own before it. Returns 0 or -1. */
+static int journal_place(const otaup_delta_header *h, device *d)
+{
+    const otaup_geometry *g = &h->geo;
+    uint32_t js = journal_sector(g), slot = g->write_size > 32u ? g->write_size : 32u;
+    uint32_t last = g->runs[g->nruns - 1u].size, first = g->runs[0].size;
+    uint64_t end = (uint64_t)g->base + d->dev_size;
+    int room_run = g->nruns < OTAUP_MAX_SECTOR_RUNS;
+    if (room_run && end + 2u * (uint64_t)js <= 0x100000000ull) {
+        d->geo.runs[d->geo.nruns].count = 2;
+        d->geo.runs[d->geo.nruns].size = js;
+        d->geo.nruns++;
+    } else if (last >= 8u * slot && end + 2u * (uint64_t)last <= 0x100000000ull) {
+        d->geo.runs[d->geo.nruns - 1u].count += 2;
+        js = last;
+    } else if (room_run && g->base >= 2u * js) {
+        memmove(&d->geo.runs[1], &d->geo.runs[0], g->nruns * sizeof d->geo.runs[0]);
+        d->geo.runs[0].count = 2;
+        d->geo.runs[0].size = js;
+        d->geo.nruns++;
+        d->pre = 2u * js;
+    } else if (first >= 8u * slot && g->base >= 2u * first) {
+        d->geo.runs[0].count += 2;
+        js = first;
+        d->pre = 2u * first;
+    } else {
+        return -1;
+    }
+    d->geo.base = g->base - d->pre;
+    d->journal_addr = d->pre != 0 ? d->geo.base : (uint32_t)end;
+    d->journal_sector = js;
+    return 0;
+}
 
 static int device_make(const otaup_delta_header *h, device *d)
 {
@@ -147,16 +187,10 @@ static int device_make(const otaup_delta_header *h, device *d)
     memset(d, 0, sizeof *d);
     d->geo = h->geo;
     d->dev_size = size;
-    d->journal_addr = h->geo.base + size;
-    d->journal_sector = journal_sector(&h->geo);
-    if (d->geo.nruns >= OTAUP_MAX_SECTOR_RUNS || (uint64_t)d->journal_addr + 2u * d->journal_sector > 0xFFFFFFFFull ||
-        h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX) {
+    if (h->geo.nruns == 0 || h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX || journal_place(h, d) != 0) {
         fprintf(stderr, "otaup apply: cannot place a journal next to this geometry\n");
         return -1;
     }
-    d->geo.runs[d->geo.nruns].count = 2;
-    d->geo.runs[d->geo.nruns].size = d->journal_sector;
-    d->geo.nruns++;
     otaup_simflash_options_init(&o);
     o.geo = d->geo;
     o.erase_us_per_sector = 20000;
@@ -339,7 +373,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
     free(old);
     r = run_exec(rc, &d, &resumed, &es);
     if (r == 0) {
-        const uint8_t *img = otaup_simflash_data(d.sim) + (h->target_addr - h->geo.base);
+        const uint8_t *img = otaup_simflash_data(d.sim) + d.pre + (h->target_addr - h->geo.base);
         if (!hash128_eq(img, h->target_size, h->target_hash)) {
             r = OTAUP_E_TARGET_MISMATCH;
         } else if (write_file(out_path, img, h->target_size) != 0) {
@@ -398,10 +432,10 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
-        (void)otaup_simflash_load(d.sim, d.geo.base, fl, (uint32_t)flen);
+        (void)otaup_simflash_load(d.sim, h->geo.base, fl, (uint32_t)flen);
         free(fl);
         {
-            const uint8_t *dev = otaup_simflash_data(d.sim);
+            const uint8_t *dev = otaup_simflash_data(d.sim) + d.pre;
             if (hash128_eq(dev + (h->target_addr - h->geo.base), h->target_size, h->target_hash) &&
                 !hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {
                 printf("otaup apply: %s already holds the new image\n", flash_path);
@@ -431,7 +465,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
         }
     }
     {
-        const uint8_t *dev = otaup_simflash_data(d.sim);
+        const uint8_t *dev = otaup_simflash_data(d.sim) + d.pre;
         uint32_t send = h->source_addr - h->geo.base + h->source_size;
         uint32_t tend = h->target_addr - h->geo.base + h->target_size;
         size_t keep = send > tend ? send : tend;
@@ -454,7 +488,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
         }
         if (r == 0) {
             remove(state_path);
-        } else if (write_file(state_path, dev, total) != 0) {
+        } else if (write_file(state_path, dev - d.pre, total) != 0) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
