@@ -5,7 +5,8 @@
  * --cut-after) and a second run that resumes; the server stopped and
  * restarted in the middle of a transfer; a lossy link; bad input to
  * otaup-term (missing files, wrong options, an id registered with another
- * model, a server that is not there). Signed upgrades: a release signed at
+ * model, a server that is not there; after the server's ABORT on a slow link
+ * the next connection starts clean). Signed upgrades: a release signed at
  * publication (otaupctl release add --sign) taken by a terminal that
  * trusts the key (otaup-term --pub --require-signed) and refused, with
  * nothing written, by one that trusts another key; a release not signed
@@ -359,6 +360,13 @@ START_TEST(test_term_bad_input)
     ck_assert_ptr_nonnull(strstr(out, "M1"));
     ck_assert_ptr_null(strstr(out, "M9"));
     ck_assert_int_eq(run("grep -c 'was registered as model M1' daemon.log"), 0);
+    /* on a slow link the server's ABORT is still on its way when the link
+     * closes; what the terminal answers to it must not open its next
+     * connection (the new session would take it for a protocol violation) */
+    ck_assert_int_eq(run("%s --flash y.flash --connect 127.0.0.1:%d --rtt 100 --reconnect 1 --quiet", term, port), 1);
+    ck_assert_int_eq(run("grep -c 'was registered as model M1' daemon.log"), 0);
+    ck_assert_int_eq(atoi(out), 3);
+    ck_assert_int_eq(run("grep -c 'never sent' daemon.log"), 1);
     ck_assert_int_eq(stop_daemon(SIGTERM), 0);
 }
 END_TEST

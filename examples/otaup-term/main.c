@@ -754,6 +754,11 @@ int main(int argc, char **argv)
         while (k.in.n > 0) {
             q_pop(&k.in);
         }
+        /* and what the applier answered to them had no link to go out on: the
+         * next connection must not start with acknowledgements of this one's frames */
+        while (k.out.n > 0) {
+            q_pop(&k.out);
+        }
         k.wlen = k.acc_len = 0;
         if (otaup_apply_done(ap)) {
             result = otaup_apply_result(ap);
