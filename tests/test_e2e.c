@@ -163,14 +163,14 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -533,6 +533,30 @@ START_TEST(test_runs_target_but_reports_old_version)
 }
 END_TEST
 
+START_TEST(test_resume_after_server_failed_mid_transfer)
+{
+    /* the server gives the session up in the middle of the transfer (its
+     * retransmission limit); the terminal's journal still holds that session
+     * and in place its image is half written: the next connection must
+     * finish that session (a new one would be refused by the terminal, at
+     * every connection) */
+    otaup_simterm *t = terminal("F1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 0);
+    e2e_faults f;
+    e2e_report rep;
+    otaup_reg_session rs;
+    memset(&f, 0, sizeof f);
+    f.fail_after = 11;
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), OTAUP_E_RETRIES);
+    ck_assert_int_eq(otaup_registry_session_get(e2e_registry(w), "F1", &rs), 0);
+    ck_assert_str_eq(rs.state, "failed");
+    ck_assert_uint_eq(n_backups("F1"), 1); /* a failure keeps the backup */
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, "F1", h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of("F1"), "resume:session"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_simterm_sector_too_small)
 {
     otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
@@ -674,6 +698,7 @@ int main(void)
     tcase_add_test(tc, test_simterm_sector_too_small);
     tcase_add_test(tc, test_same_terminal_twice_at_once);
     tcase_add_test(tc, test_runs_target_but_reports_old_version);
+    tcase_add_test(tc, test_resume_after_server_failed_mid_transfer);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -580,12 +580,18 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
     s->term.layout_len = (uint32_t)otaup_session_layout_encode(in, s->term.layout, sizeof s->term.layout);
     s->term.last_seen = 0;
 
-    /* an unfinished session of ours? */
-    if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 && is_active_state(s->rs.state) &&
+    /* an unfinished session of ours? Also one we gave up (failed: the
+     * retransmission limit, a lost link at the wrong moment) while the
+     * terminal's journal still holds it: in place its image may be half
+     * written, it takes no other session, so that one must be finished */
+    if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 &&
+        (is_active_state(s->rs.state) ||
+         (strcmp(s->rs.state, "failed") == 0 && in->active && in->session_id == s->rs.session_id)) &&
         otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0) {
         /* the source is what the session was planned from */
         s->src_known = s->src_trusted = known;
         s->term_knows = strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0;
+        s->rs.result = 0;
         if (!known) {
             resolve_source(s, in, &prev, 0);
         }

@@ -37,7 +37,7 @@ struct e2e_world {
     int connected;
     unsigned conn_frames, upgrade_frames;
     unsigned disconnects_left;
-    int restarted, cut_armed;
+    int restarted, cut_armed, failed_now;
     uint8_t *acc; /* server output not yet cut into frames */
     size_t acc_len, acc_cap;
 };
@@ -265,6 +265,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->rng = w->f->seed * 7919u + 17u;
     w->disconnects_left = w->f->disconnects;
     w->restarted = 0;
+    w->failed_now = 0;
     w->upgrade_frames = 0;
     w->cut_armed = w->f->cut_after != 0;
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
@@ -391,6 +392,21 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
                 return rc;
             }
             continue;
+        }
+        if (w->s != NULL && w->f->fail_after && !w->failed_now && w->upgrade_frames >= w->f->fail_after) {
+            otaup_reg_session rs;
+            w->failed_now = 1;
+            end_session(w);
+            if (otaup_registry_session_get(w->reg, otaup_simterm_id(t), &rs) != 0) {
+                return OTAUP_E_NOT_FOUND;
+            }
+            snprintf(rs.state, sizeof rs.state, "failed");
+            rs.result = OTAUP_E_RETRIES;
+            if (otaup_registry_session_put(w->reg, &rs) != 0) {
+                return OTAUP_E_DB;
+            }
+            rep->ms = w->now;
+            return OTAUP_E_RETRIES;
         }
         if (w->s != NULL && w->f->restart_after && !w->restarted && w->upgrade_frames >= w->f->restart_after) {
             w->restarted = 1;

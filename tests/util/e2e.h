@@ -25,6 +25,10 @@ typedef struct e2e_faults {
     uint64_t cut_after;        /* power cut after this many flash writes of the upgrade (0: never) */
     int torn;                  /* the cut tears the operation */
     uint64_t seed;
+    unsigned fail_after;       /* after this many server frames of the transfer the server gives the
+                                  session up, as its retransmission limit would: the link drops and
+                                  the session is recorded failed (OTAUP_E_RETRIES, returned); the
+                                  terminal's journal keeps it (0: never) */
 } e2e_faults;
 
 typedef struct e2e_report {
