@@ -19,6 +19,9 @@
 #include "otaup/simflash.h"
 #include "util/testplan.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 static int exhaustive(void)
 {
     const char *e = getenv("OTAUP_EXHAUSTIVE");
@@ -254,6 +257,110 @@ START_TEST(test_apply_mixed)
 }
 END_TEST
 
+/* One run of a raw (uncompressed) record stream on `s`: 4 KiB sectors,
+ * window [0, 32K), scratch the 4 KiB sector at 16K, journal at 24K. */
+static int raw_run(otaup_simflash *s, const uint8_t *stream, size_t n)
+{
+    static uint8_t work[16384];
+    otaup_journal j;
+    otaup_exec ex;
+    otaup_exec_config c;
+    otaup_region win = { 0, 16384 };
+    int rc = otaup_journal_mount(&j, otaup_simflash_flash(s), 24576, 8192);
+    if (rc != 0) {
+        return rc;
+    }
+    memset(&c, 0, sizeof c);
+    c.flash = otaup_simflash_flash(s);
+    c.journal = &j;
+    c.layout = OTAUP_LAYOUT_INPLACE;
+    c.windows = &win;
+    c.nwindows = 1;
+    c.scratch.addr = 16384;
+    c.scratch.len = 4096;
+    c.running = win;
+    c.work = work;
+    c.work_size = sizeof work;
+    c.staging_size = 4096;
+    c.max_ops = 4;
+    rc = otaup_exec_init(&ex, &c);
+    if (rc == 0) {
+        rc = otaup_exec_start(&ex, 1, 0x5EED, 0);
+    }
+    if (rc == 2) {
+        return 0;
+    }
+    if (rc >= 0) {
+        rc = otaup_exec_feed(&ex, stream, n);
+    }
+    if (rc == 0) {
+        rc = otaup_exec_finish(&ex);
+    }
+    return rc;
+}
+
+/* A step whose window straddles two sectors that both keep data outside
+ * it needs two rebuilds through the one scratch area; the second
+ * overwrites the first's image while the journal still names it, so a
+ * cut there left the step unrecoverable (OTAUP_E_JOURNAL on every later
+ * run). The executor refuses such a step before touching flash. */
+START_TEST(test_two_rebuilds_refused)
+{
+    static uint8_t stream[8192], flash0[32768], neu[4096];
+    otaup_record r;
+    otaup_simflash_options o;
+    otaup_simflash *s;
+    size_t n = 0;
+    uint64_t h;
+    int i, rc;
+    for (i = 0; i < 4096; i++) {
+        neu[i] = (uint8_t)(i * 7 + 3);
+    }
+    memset(flash0, 0xFF, sizeof flash0);
+    tp_fill_random(flash0, 8192, 77); /* sectors 0 and 1 hold data */
+    h = XXH3_64bits(neu, sizeof neu);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_STEP;
+    r.index = 0;
+    r.addr = 2048;
+    r.len = 4096;
+    r.flags = OTAUP_STEP_HASH;
+    r.hash_len = 8;
+    for (i = 0; i < 8; i++) {
+        r.hash[i] = (uint8_t)(h >> (8 * i));
+    }
+    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
+    ck_assert_int_gt(rc, 0);
+    n += (size_t)rc;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_WRITE;
+    r.addr = 2048;
+    r.len = 4096;
+    r.enc = OTAUP_ENC_INLINE;
+    r.data = neu;
+    r.data_len = 4096;
+    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
+    ck_assert_int_gt(rc, 0);
+    n += (size_t)rc;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_END;
+    r.index = 0;
+    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
+    ck_assert_int_gt(rc, 0);
+    n += (size_t)rc;
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, 0, 4096, 8, 4);
+    o.log_ops = 0;
+    ck_assert_int_eq(otaup_simflash_new(&o, &s), 0);
+    ck_assert_int_eq(otaup_simflash_load(s, 0, flash0, sizeof flash0), 0);
+    rc = raw_run(s, stream, n);
+    ck_assert_int_eq(rc, OTAUP_E_SCRATCH);
+    /* refused before any change of the slot (the journal has its session) */
+    ck_assert_mem_eq(otaup_simflash_data(s), flash0, 16384);
+    otaup_simflash_free(s);
+}
+END_TEST
+
 /* Cut after every flash operation (plain, torn), check the state at the
  * cut, optionally cut again during recovery, then finish and check. */
 static long cut_sweep(const world *w, uint64_t stride, int second)
@@ -374,6 +481,7 @@ int main(void)
     tcase_add_test(tc, test_apply_scratch_used);
     tcase_add_test(tc, test_apply_ab);
     tcase_add_test(tc, test_apply_mixed);
+    tcase_add_test(tc, test_two_rebuilds_refused);
     suite_add_tcase(s, tc);
     tcase_set_timeout(tcut, 600);
     tcase_add_test(tcut, test_cut_every_op_inplace);

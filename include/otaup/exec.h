@@ -25,7 +25,9 @@
  * window or erase (OTAUP_E_ALIGN), a window larger than the staging
  * buffer (OTAUP_E_STAGING), a staged window that fails its hash
  * (OTAUP_E_HASH), a step that could not be made power-safe with the
- * scratch area configured (OTAUP_E_SCRATCH), a security hook's veto.
+ * scratch area configured (OTAUP_E_SCRATCH; e.g. a window straddling two
+ * sectors that both keep data outside it: two rebuilds, one scratch
+ * image), a security hook's veto.
  *
  * Terminal-side code: C99, no heap, no OS. Several executors may exist.
  */

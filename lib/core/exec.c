@@ -978,7 +978,10 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
     }
     if (phase == PHASE_PLAN) {
         if (maybe) {
-            ex->p_rebuild = 1;
+            /* sectors that may need a rebuild (now, or after a tear) */
+            if (ex->p_rebuild < 255u) {
+                ex->p_rebuild++;
+            }
             if (z > ex->p_rebuild_max) {
                 ex->p_rebuild_max = z;
             }
@@ -1171,8 +1174,12 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
     if (ex->p_conflict || (ex->p_rebuild && ex->from_scratch == 1)) {
         return OTAUP_E_SCRATCH;
     }
-    if (ex->p_rebuild && (ex->p_scratch || ex->p_rebuild_max > ex->cfg.scratch.len ||
-                          scratch_span(ex, ex->p_rebuild_max) == 0)) {
+    /* one sector image fits the scratch area at a time, and the journal
+     * names the sector it holds until the step is done: a second rebuild
+     * would overwrite the first's image while the journal still names it */
+    if (ex->p_rebuild > 1u ||
+        (ex->p_rebuild && (ex->p_scratch || ex->p_rebuild_max > ex->cfg.scratch.len ||
+                           scratch_span(ex, ex->p_rebuild_max) == 0))) {
         return OTAUP_E_SCRATCH;
     }
     if (ex->p_scratch && (ex->cfg.scratch.len == 0 || scratch_span(ex, ex->s_len) == 0)) {
