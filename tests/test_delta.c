@@ -645,6 +645,16 @@ START_TEST(test_bad_options)
         ck_assert_uint_eq(otaup_delta_plan(d)->hdr.target_addr, 32768u + 20480u);
         otaup_delta_free(d);
         d = NULL;
+        /* an unaligned source whose head lies in the target's last sector
+         * (erased whole by the target's step): refused (the executor
+         * refused the step for want of a scratch area, after journaling) */
+        o.target_given = 1;
+        o.source_addr = 20000u + 256u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        o.source_addr = 20480u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        otaup_delta_free(d);
+        d = NULL;
     }
     opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
     o.geo.runs[0].count = 1;

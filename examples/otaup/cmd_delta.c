@@ -323,7 +323,7 @@ int otaup_cmd_delta(int argc, char **argv)
         if (rc == OTAUP_E_REGION) {
             fprintf(stderr, "otaup delta: %s\n",
                     opt.layout == OTAUP_LAYOUT_AB
-                        ? "--mode ab: the target slot (--target) overlaps the old image (--source)"
+                        ? "--mode ab: the sectors of the target slot (--target) overlap the old image (--source)"
                         : "in place: the scratch area (--scratch, --scratch-size) must be whole sectors of the "
                           "flash outside the slot");
         }

@@ -1155,8 +1155,11 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
      * header check would refuse them at the end, less clearly) */
     if (c.o.layout == OTAUP_LAYOUT_AB && c.new_len > 0 && c.old_len > 0 &&
         (uint64_t)c.o.target_addr < (uint64_t)c.o.source_addr + c.old_len &&
-        (uint64_t)c.o.source_addr < (uint64_t)c.o.target_addr + c.new_len) {
-        return OTAUP_E_REGION; /* A/B: the target slot overlaps the source */
+        (uint64_t)c.o.source_addr < (uint64_t)c.o.target_addr + sectors_span(&c.o.geo, c.o.target_addr, c.new_len)) {
+        /* A/B: the target's sectors (each erased whole) hold bytes of the
+         * source: an unaligned source whose head shares the target's last
+         * sector, or overlapping slots */
+        return OTAUP_E_REGION;
     }
     if (c.o.layout == OTAUP_LAYOUT_INPLACE && c.o.scratch_size != 0) {
         uint32_t maxlen = c.old_len > c.new_len ? c.old_len : c.new_len;
