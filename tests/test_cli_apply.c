@@ -305,6 +305,10 @@ START_TEST(test_ab_back_to_slot0)
     ck_assert_int_eq(run("%s delta old.bin new.bin -o ovl.otd --mode ab --target 0x2000 -q", cli), 1);
     ck_assert_ptr_nonnull(strstr(out, "overlap the old image"));
     ck_assert(!exists("ovl.otd"));
+    /* a flash too small for the images: exit 1, saying what must fit */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o small.otd --sector-map 2x4K -q", cli), 1);
+    ck_assert_ptr_nonnull(strstr(out, "must fit the flash [0x0, 0x2000)"));
+    ck_assert(!exists("small.otd"));
 }
 END_TEST
 

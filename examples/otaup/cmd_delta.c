@@ -320,6 +320,14 @@ int otaup_cmd_delta(int argc, char **argv)
                                                     "the new image occupies"
                                                   : "");
         }
+        if (rc == OTAUP_E_GEOMETRY) {
+            uint64_t fend = (uint64_t)opt.geo.base + otaup_geometry_size(&opt.geo);
+            fprintf(stderr, "otaup delta: OLD (%zu bytes at 0x%x) and NEW (%zu bytes at the target) must fit the "
+                            "flash [0x%x, 0x%llx)%s; give more or larger sectors (--sector-size, --sector-map)\n",
+                    old_len, have_source ? (unsigned)opt.source_addr : (unsigned)base, new_len, (unsigned)base,
+                    (unsigned long long)fend,
+                    opt.layout == OTAUP_LAYOUT_AB ? ", with the target on a sector boundary" : "");
+        }
         if (rc == OTAUP_E_REGION) {
             fprintf(stderr, "otaup delta: %s\n",
                     opt.layout == OTAUP_LAYOUT_AB
