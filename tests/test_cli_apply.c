@@ -276,8 +276,19 @@ START_TEST(test_ab_back_to_slot0)
     put_file("fab.bin", old_img, old_len);
     ck_assert_int_eq(run("%s apply --flash fab.bin there.otd", cli), 0);
     ck_assert(file_equals_at("fab.bin", 5 * 4096, new_img, new_len));
-    /* back: NEW of this delta is the old image, into the slot at 0 */
-    ck_assert_int_eq(run("%s delta new.bin old.bin -o back.otd --mode ab --sector-map 16x4K --source 0x5000 "
+    /* again: A/B keeps OLD in its slot, and NEW is already in the other */
+    ck_assert_int_eq(run("%s apply --flash fab.bin there.otd", cli), 0);
+    ck_assert_ptr_nonnull(strstr(out, "already holds the new image"));
+    /* back: the next image, from the slot above into the slot at 0 */
+    {
+        uint8_t *next = malloc(old_len);
+        memcpy(next, old_img, old_len);
+        next[10] ^= 0x55;
+        next[9000] ^= 0x33;
+        put_file("next.bin", next, old_len);
+        free(next);
+    }
+    ck_assert_int_eq(run("%s delta new.bin next.bin -o back.otd --mode ab --sector-map 16x4K --source 0x5000 "
                          "--target 0 -q", cli), 0);
     ck_assert_int_eq(run("%s inspect --json back.otd", cli), 0);
     t = strstr(out, "\"target_addr\":");
@@ -288,7 +299,7 @@ START_TEST(test_ab_back_to_slot0)
     ck_assert_int_eq(rc, 3);
     ck_assert_int_eq(run("%s apply --flash fab.bin back.otd", cli), 0);
     {
-        /* the slot at 0 holds the old image again, the slot above is untouched */
+        /* the slot at 0 holds the next image, the slot above is untouched */
         char path[512];
         uint8_t *b = malloc(5 * 4096 + new_len);
         FILE *f;
@@ -297,7 +308,9 @@ START_TEST(test_ab_back_to_slot0)
         ck_assert_ptr_nonnull(f);
         ck_assert_uint_eq(fread(b, 1, 5 * 4096 + new_len, f), 5 * 4096 + new_len);
         fclose(f);
-        ck_assert(memcmp(b, old_img, old_len) == 0);
+        ck_assert(memcmp(b, old_img, 10) == 0 && b[10] == (old_img[10] ^ 0x55));
+        ck_assert(memcmp(b + 11, old_img + 11, 9000 - 11) == 0 && b[9000] == (old_img[9000] ^ 0x33));
+        ck_assert(memcmp(b + 9001, old_img + 9001, old_len - 9001) == 0);
         ck_assert(memcmp(b + 5 * 4096, new_img, new_len) == 0);
         free(b);
     }

@@ -436,8 +436,10 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
         free(fl);
         {
             const uint8_t *dev = otaup_simflash_data(d.sim) + d.pre;
+            /* done: NEW in place of OLD, or (A/B, where OLD stays) NEW in its slot */
             if (hash128_eq(dev + (h->target_addr - h->geo.base), h->target_size, h->target_hash) &&
-                !hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {
+                (h->layout == OTAUP_LAYOUT_AB ||
+                 !hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash))) {
                 printf("otaup apply: %s already holds the new image\n", flash_path);
                 otaup_simflash_free(d.sim);
                 return OTAUP_EXIT_OK;
