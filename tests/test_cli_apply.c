@@ -328,14 +328,17 @@ END_TEST
 /* Geometries with no room for the journal's own run after them: a sector
  * map with the most runs a map may have, and a flash that ends at the top
  * of the address space. otaup delta made these, and otaup apply refused
- * them ("cannot place a journal"); it now puts the journal in two more
- * sectors of the last run, or before the base. */
+ * them ("cannot place a journal"); it now merges adjacent runs of one
+ * size and puts the journal in two more sectors of the last run, or
+ * before the base. */
 START_TEST(test_journal_placement)
 {
     static const char *const geos[] = {
         "--sector-map 1x4K,1x8K,1x4K,1x8K,1x4K,1x8K,1x4K,6x4K",          /* 8 runs */
         "--sector-map 1x4K,1x8K,1x4K,1x8K,1x4K,1x8K,1x4K,24x1K --base 0x20000", /* 8 runs, small last */
         "--base 0xFFFF0000 --sector-map 16x4K",                          /* ends at 2^32 */
+        /* 8 runs, end sectors too small for 8 slots of 1 KiB: the first two merge */
+        "--sector-map 1x1K,1x1K,2x4K,1x8K,1x4K,1x8K,2x4K,40x1K --write-size 1024",
     };
     static const char *const modes[] = { "inplace", "ab" };
     unsigned gi, m;

@@ -163,12 +163,13 @@ make_flash() {
     fi
 }
 
-# check_target FLASH NEW OFF: NEW sits at byte OFF of FLASH
+# check_target FLASH NEW OFF ERASED: NEW sits at byte OFF of FLASH (bytes
+# beyond the file read as erased)
 check_target() {
-    local f=$1 new=$2 off=$3 n
+    local f=$1 new=$2 off=$3 er=${4:-255} n
     n=$(stat -c %s "$new")
     [ "$n" -eq 0 ] && return 0
-    cmp -s <(tail -c +$((off + 1)) "$f" | head -c "$n") "$new"
+    cmp -s <({ tail -c +$((off + 1)) "$f"; head -c "$n" /dev/zero | tr '\0' "\\$(printf %o "$er")"; } | head -c "$n") "$new"
 }
 
 one_delta() { # pair label opts...
@@ -218,7 +219,7 @@ one_delta() { # pair label opts...
     make_flash "$f" "$pair/old" "$soff" "$er"
     run apply --flash "$f" "$d" --stats >"$w/flash.out" 2>&1
     rc=$?
-    if [ $rc -ne 0 ] || ! check_target "$f" "$pair/new" "$off"; then
+    if [ $rc -ne 0 ] || ! check_target "$f" "$pair/new" "$off" "$er"; then
         fail "$name $label: apply --flash exit $rc or target != NEW: cp $pair/old F; $OTAUP apply --flash F $d  ($(tail -1 "$w/flash.out"))"
         return
     fi
@@ -228,7 +229,9 @@ one_delta() { # pair label opts...
     if [ "$CUTS" -gt 0 ] && [ "$ops" -gt "$CUTS" ]; then
         stride=$(( (ops + CUTS - 1) / CUTS ))
     fi
-    for ((k = 1; k <= ops; k += stride)); do
+    local cuts
+    cuts=$(seq 1 "$stride" "$ops"; [ "$stride" -gt 1 ] && seq $((ops > 2 ? ops - 2 : 1)) "$ops")
+    for k in $cuts; do
         for torn in 0 1; do
             [ $torn = 1 ] && [ "$TORN" != 1 ] && continue
             local tflag=""
@@ -254,7 +257,7 @@ one_delta() { # pair label opts...
             fi
             run apply --flash "$f" "$d" >"$w/resume.out" 2>&1
             rc=$?
-            if [ $rc -ne 0 ] || ! check_target "$f" "$pair/new" "$off" || [ -e "$f.otaup-state" ]; then
+            if [ $rc -ne 0 ] || ! check_target "$f" "$pair/new" "$off" "$er" || [ -e "$f.otaup-state" ]; then
                 fail "$name $label: resume exit $rc or target != NEW: $repro; $OTAUP apply --flash F $d  ($(tail -1 "$w/resume.out"))"
             fi
         done

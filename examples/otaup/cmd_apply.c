@@ -142,18 +142,34 @@ typedef struct device {
     otaup_simflash *sim;
 } device;
 
-/* Place the two journal sectors: a run of their own after the geometry;
+/* Place the two journal sectors (adjacent runs of one size merged first):
+ * a run of their own after the geometry;
  * or, when the geometry already has the most runs a map may have (or
  * ends at the top of the address space), two more sectors of its last
  * run -- or of its first, before it -- when those hold the journal's
  * eight slots; or a run of their own before it. Returns 0 or -1. */
 static int journal_place(const otaup_delta_header *h, device *d)
 {
-    const otaup_geometry *g = &h->geo;
-    uint32_t js = journal_sector(g), slot = g->write_size > 32u ? g->write_size : 32u;
-    uint32_t last = g->runs[g->nruns - 1u].size, first = g->runs[0].size;
-    uint64_t end = (uint64_t)g->base + d->dev_size;
-    int room_run = g->nruns < OTAUP_MAX_SECTOR_RUNS;
+    const otaup_geometry *g = &d->geo;
+    uint32_t i, k, js, slot, last, first;
+    uint64_t end;
+    int room_run;
+    /* adjacent runs of one sector size are one run (the same sectors):
+     * frees room in a map written as e.g. 6x1K,2x1K */
+    for (i = 1, k = 0; i < d->geo.nruns; i++) {
+        if (d->geo.runs[i].size == d->geo.runs[k].size) {
+            d->geo.runs[k].count += d->geo.runs[i].count;
+        } else {
+            d->geo.runs[++k] = d->geo.runs[i];
+        }
+    }
+    d->geo.nruns = k + 1u;
+    js = journal_sector(g);
+    slot = g->write_size > 32u ? g->write_size : 32u;
+    last = g->runs[g->nruns - 1u].size;
+    first = g->runs[0].size;
+    end = (uint64_t)g->base + d->dev_size;
+    room_run = g->nruns < OTAUP_MAX_SECTOR_RUNS;
     if (room_run && end + 2u * (uint64_t)js <= 0x100000000ull) {
         d->geo.runs[d->geo.nruns].count = 2;
         d->geo.runs[d->geo.nruns].size = js;
@@ -162,7 +178,7 @@ static int journal_place(const otaup_delta_header *h, device *d)
         d->geo.runs[d->geo.nruns - 1u].count += 2;
         js = last;
     } else if (room_run && g->base >= 2u * js) {
-        memmove(&d->geo.runs[1], &d->geo.runs[0], g->nruns * sizeof d->geo.runs[0]);
+        memmove(&d->geo.runs[1], &d->geo.runs[0], d->geo.nruns * sizeof d->geo.runs[0]);
         d->geo.runs[0].count = 2;
         d->geo.runs[0].size = js;
         d->geo.nruns++;
@@ -174,7 +190,7 @@ static int journal_place(const otaup_delta_header *h, device *d)
     } else {
         return -1;
     }
-    d->geo.base = g->base - d->pre;
+    d->geo.base = h->geo.base - d->pre;
     d->journal_addr = d->pre != 0 ? d->geo.base : (uint32_t)end;
     d->journal_sector = js;
     return 0;
