@@ -15,6 +15,13 @@
 #include OTAUP_CONFIG_FILE
 #endif
 
+/* What this build of the library holds (generated with it: CMake writes
+ * it; a firmware build without CMake writes the three lines itself, as
+ * examples/firmware/build.sh does). Knobs that size a public structure
+ * follow OTAUP_TERMINAL_ONLY_BUILD from here, never OTAUP_CONFIG_TERMINAL,
+ * so that the library and every file including its headers agree. */
+#include "otaup/features.h"
+
 /* ---- knobs ----------------------------------------------------------- */
 
 /** Define to drop the error strings (otaup_strerror returns a fixed text). */

@@ -61,10 +61,12 @@ typedef struct otaup_region {
 #define OTAUP_CONFIG_STEP_SOURCES_MAX 8u
 #endif
 /** Bytes of the I/O bounce buffer (flash reads, reconcile); >= write_size.
- *  Default: 128 on a terminal build, 4096 (the largest write size a
- *  geometry may declare) on the host, whose tools model any flash. */
+ *  It sizes a member of otaup_exec: define it alike for the library and
+ *  every file that includes this header (OTAUP_CONFIG_FILE). Default: 128
+ *  in a terminal-only build, 4096 (the largest write size a geometry may
+ *  declare) in a host build, whose tools model any flash. */
 #ifndef OTAUP_CONFIG_IO_BUFFER
-#if OTAUP_CONFIG_TERMINAL
+#if OTAUP_TERMINAL_ONLY_BUILD
 #define OTAUP_CONFIG_IO_BUFFER 128u
 #else
 #define OTAUP_CONFIG_IO_BUFFER 4096u

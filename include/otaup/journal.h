@@ -35,11 +35,11 @@ extern "C" {
 #endif
 
 /** Largest slot (= write_size when above 32) the journal supports; it costs
- *  that many bytes of stack. Default: 32 on a terminal build, 4096 (the
- *  largest write size a geometry may declare) on the host, whose tools and
- *  simulated terminals model any flash. */
+ *  that many bytes of stack. Default: 32 in a terminal-only build, 4096
+ *  (the largest write size a geometry may declare) in a host build, whose
+ *  tools and simulated terminals model any flash. */
 #ifndef OTAUP_CONFIG_JOURNAL_SLOT_MAX
-#if OTAUP_CONFIG_TERMINAL
+#if OTAUP_TERMINAL_ONLY_BUILD
 #define OTAUP_CONFIG_JOURNAL_SLOT_MAX 32u
 #else
 #define OTAUP_CONFIG_JOURNAL_SLOT_MAX 4096u
