@@ -26,18 +26,34 @@
 #   FAULT_PAIRS_DIR  directory of real pairs (<name>/{old,new})
 #   REAL       names of the real pairs to use (default "fw-app fw-o2 expat grub")
 #   SETTINGS   "quick" (default, ~30 settings) or "full" (every setting)
-#   CUTS       cut points per delta (default 24; 0 = every operation)
+#   CUTS       cut points per delta (default 24; 0 = every operation); the
+#              last three operations are always cut too
 #   TORN       1: also torn cuts (default 1)
 #   SIGN       1: also a signed round (keygen, --sign, apply --pub) (default 1)
 #   TIMEOUT    seconds per command (default 120)
 #   FILTER     only settings whose label matches this grep pattern
 #
-# Time: SETTINGS=quick CUTS=24 takes about 10-20 minutes on one core
-# (the cut loop dominates: ~50 ms per otaup apply run); SETTINGS=full
-# CUTS=0 several hours. Not part of ctest.
+# Settings cover: in place and A/B; uniform sectors of 256 B..128 KiB and
+# non-uniform maps (STM32F4-like 4x16K,1x64K,7x128K; 128 KiB sectors then
+# 16 KiB ones; mixed); write sizes 1..4096; erased 0x00; non-zero bases;
+# small RAM (12 KiB; 8 KiB, which must be refused); levels 1, 9, 10;
+# restart interval 1; A/B back into the slot at address 0; deltas from
+# block signatures of 64 B..64 KiB blocks. Pairs: edits, insertions,
+# deletions, moved blocks, swapped halves (in-place cycles), growth,
+# shrink, 0xFF/0x00 regions, all-0xFF/all-0x00 images, random data,
+# identical images, images of 0/1/4095/4096/4097 bytes.
 #
-#   bench/faults/sweep.sh                   # quick sweep
-#   SETTINGS=full CUTS=64 bench/faults/sweep.sh
+# Time (2 cores shared with other work; the cut loop dominates at ~50 ms
+# per otaup apply run): SETTINGS=quick CUTS=4 with the four small real
+# pairs, 37 settings x 27 pairs, about an hour; CUTS=3 on the generated
+# pairs alone about half that; CUTS=0 (every operation) on a few pairs
+# and settings (FILTER, PAIRS) about 2-3 minutes per setting and pair
+# set of four. Not part of ctest.
+#
+#   bench/faults/sweep.sh                                   # quick sweep
+#   FAULT_PAIRS_DIR=/path/to/pairs CUTS=4 bench/faults/sweep.sh
+#   FILTER='bigsmall\|stm32' CUTS=0 PAIRS="p1 p2" bench/faults/sweep.sh
+#   OTAUP=build/asan/examples/otaup/otaup CUTS=2 bench/faults/sweep.sh
 set -u
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
