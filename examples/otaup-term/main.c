@@ -512,8 +512,9 @@ int main(int argc, char **argv)
                                 : strcmp(a, "--frame") == 0  ? 65536ul
                                 : strcmp(a, "--window") == 0 ? 1024ul
                                                              : 0xFFFFFFFFul;
-            if (parse_u(argv[++i], max, &v) != 0) {
-                fprintf(stderr, "otaup-term: bad value '%s' for %s (0..%lu)\n", argv[i], a, max);
+            unsigned long min = strcmp(a, "--frame") == 0 ? 64ul : 0ul; /* the protocol's smallest frame */
+            if (parse_u(argv[++i], max, &v) != 0 || v < min) {
+                fprintf(stderr, "otaup-term: bad value '%s' for %s (%lu..%lu)\n", argv[i], a, min, max);
                 return 2;
             }
             if (strcmp(a, "--slot-size") == 0) {
