@@ -322,6 +322,9 @@ START_TEST(test_ab_back_to_slot0)
     ck_assert_int_eq(run("%s delta old.bin new.bin -o small.otd --sector-map 2x4K -q", cli), 1);
     ck_assert_ptr_nonnull(strstr(out, "must fit the flash [0x0, 0x2000)"));
     ck_assert(!exists("small.otd"));
+    /* a map past the 32-bit address space: a usage error that says so */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o huge.otd --sector-map 1048576x4096 -q", cli), 2);
+    ck_assert_ptr_nonnull(strstr(out, "32-bit address space"));
 }
 END_TEST
 

@@ -55,7 +55,9 @@
 #   FILTER='bigsmall\|stm32' CUTS=0 PAIRS="p1 p2" bench/faults/sweep.sh
 #   OTAUP=build/asan/examples/otaup/otaup CUTS=2 bench/faults/sweep.sh
 set -u
-
+# The whole script is one block, read before it runs: editing the file
+# while a sweep runs does not change (or break) that sweep.
+{
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OTAUP=${OTAUP:-$SRC/build/dev/examples/otaup/otaup}
 OUT=${OUT:-/tmp/otaup-faults}
@@ -72,7 +74,7 @@ REAL=${REAL:-"fw-app fw-o2 expat grub"}
 mkdir -p "$OUT"
 cp "$OTAUP" "$OUT/otaup.bin" && OTAUP="$OUT/otaup.bin"  # a rebuild during the sweep does not disturb it
 T0=$(date +%s)
-NFAIL=0 NDELTA=0 NREFUSED=0 NCUT=0 NAPPLY=0
+NFAIL=0 NDELTA=0 NREFUSED=0 NCUT=0 NAPPLY=0 NSET=0
 FAILS="$OUT/fails.txt"
 : > "$FAILS"
 
@@ -317,6 +319,7 @@ for s in "${SETS[@]}"; do
     if [ -n "$FILTER" ] && ! echo "$label" | grep -q -- "$FILTER"; then
         continue
     fi
+    NSET=$((NSET + 1))
     for p in $PAIRS; do
         # shellcheck disable=SC2086
         one_delta "$p" "$label" $opts
@@ -332,6 +335,8 @@ for s in "${SETS[@]}"; do
     echo "[$(( $(date +%s) - T0 ))s] $label: deltas $NDELTA refused $NREFUSED cuts $NCUT fails $NFAIL"
 done
 
-echo "sweep: $(echo "$PAIRS" | wc -w) pairs x ${#SETS[@]} settings: $NDELTA deltas planned, $NREFUSED refused," \
+echo "sweep: $(echo "$PAIRS" | wc -w) pairs x $NSET settings: $NDELTA deltas planned, $NREFUSED refused," \
      "$NAPPLY file applies, $NCUT cut runs, $NFAIL failures in $(( $(date +%s) - T0 ))s (details: $FAILS)"
 [ "$NFAIL" -eq 0 ]
+exit
+}

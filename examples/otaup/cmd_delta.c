@@ -298,7 +298,7 @@ int otaup_cmd_delta(int argc, char **argv)
     }
     if (otaup_geometry_check(&opt.geo) < 0) {
         fprintf(stderr, "otaup delta: invalid flash geometry (sector sizes must be multiples of --write-size,"
-                        " --base aligned to it)\n");
+                        " --base aligned to it, and the flash must end within the 32-bit address space)\n");
         status = OTAUP_EXIT_USAGE;
         goto done;
     }
