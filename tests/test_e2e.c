@@ -163,14 +163,14 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -557,6 +557,26 @@ START_TEST(test_resume_after_server_failed_mid_transfer)
 }
 END_TEST
 
+START_TEST(test_server_failed_in_restore)
+{
+    /* the upgrade damaged the user's data and the server gives the session
+     * up while it sends them back; the terminal's journal still holds the
+     * session (it closes at COMMIT): the next connection resumes it and
+     * restores the data from the backup the failure kept (a new session
+     * would be refused by the terminal, its data left damaged) */
+    otaup_simterm *t = terminal("G1", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    e2e_faults f;
+    e2e_report rep;
+    memset(&f, 0, sizeof f);
+    f.fail_in_restore = 1;
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), OTAUP_E_RETRIES);
+    ck_assert_int_eq(otaup_simterm_user_intact(t), 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, "G1", h_v2, "2.0");
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_simterm_sector_too_small)
 {
     otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
@@ -699,6 +719,7 @@ int main(void)
     tcase_add_test(tc, test_same_terminal_twice_at_once);
     tcase_add_test(tc, test_runs_target_but_reports_old_version);
     tcase_add_test(tc, test_resume_after_server_failed_mid_transfer);
+    tcase_add_test(tc, test_server_failed_in_restore);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

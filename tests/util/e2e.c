@@ -393,7 +393,9 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             }
             continue;
         }
-        if (w->s != NULL && w->f->fail_after && !w->failed_now && w->upgrade_frames >= w->f->fail_after) {
+        if (w->s != NULL && !w->failed_now &&
+            ((w->f->fail_after && w->upgrade_frames >= w->f->fail_after) ||
+             (w->f->fail_in_restore && otaup_session_get_state(w->s) == OTAUP_SS_RESTORE))) {
             otaup_reg_session rs;
             w->failed_now = 1;
             end_session(w);

@@ -29,6 +29,7 @@ typedef struct e2e_faults {
                                   session up, as its retransmission limit would: the link drops and
                                   the session is recorded failed (OTAUP_E_RETRIES, returned); the
                                   terminal's journal keeps it (0: never) */
+    int fail_in_restore;       /* the same, at the first frame of the restore (user data sent back) */
 } e2e_faults;
 
 typedef struct e2e_report {
