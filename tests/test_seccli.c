@@ -262,6 +262,17 @@ START_TEST(test_sign_command)
     ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
     ck_assert_int_eq(otaup("apply old.bin s.dlt -o out.bin --pub k2.pub"), 0);
     ck_assert(same_files("out.bin", "new.bin"));
+    /* otaup delta --sign that cannot sign writes nothing (it left the
+     * unsigned delta behind): from a block signature, which lacks OLD's
+     * SHA-256, without --source-sha256; in place with --no-source */
+    ck_assert_int_eq(otaup("sig old.bin -o old.sig"), 0);
+    ck_assert_int_eq(otaup("delta --from-sig old.sig new.bin -o fs.dlt --mode ab --sign k --model m -q"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--source-sha256"));
+    ck_assert(!exists("fs.dlt"));
+    ck_assert_int_eq(otaup("delta --from-sig old.sig new.bin -o fs.dlt --sign k --model m --no-source -q"), 1);
+    ck_assert(!exists("fs.dlt"));
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o np.dlt --sign k --model m --no-source -q"), 1);
+    ck_assert(!exists("np.dlt"));
 }
 END_TEST
 #endif

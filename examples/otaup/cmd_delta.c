@@ -234,6 +234,12 @@ int otaup_cmd_delta(int argc, char **argv)
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }
+    if (sa.key != NULL && sigp != NULL && sa.opt.source_hash == NULL && !sa.opt.no_source) {
+        /* the manifest names OLD by its SHA-256, which a block signature lacks */
+        fprintf(stderr, "otaup delta: --from-sig with --sign: the block signature does not give OLD's SHA-256; "
+                        "give --source-sha256 HEX (the SHA-256 of OLD) or --no-source\n");
+        return OTAUP_EXIT_USAGE;
+    }
     if (erased > 0xFF || write_size == 0 || (write_size & (write_size - 1u)) != 0 || write_size > 4096) {
         fprintf(stderr, "otaup delta: --write-size must be a power of two up to 4096, --erased a byte\n");
         return OTAUP_EXIT_USAGE;
@@ -373,6 +379,11 @@ int otaup_cmd_delta(int argc, char **argv)
         sa.opt.new_img = nw;
         sa.opt.new_len = new_len;
         status = sec_sign_file("delta", &sa, outp, outp);
+        if (status != OTAUP_EXIT_OK) {
+            /* a failed command leaves no file (docs/cli.md): not an unsigned delta either */
+            remove(outp);
+            fprintf(stderr, "otaup delta: %s not written\n", outp);
+        }
     }
 done:
     otaup_delta_free(d);
