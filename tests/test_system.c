@@ -359,6 +359,7 @@ START_TEST(test_term_bad_input)
                      0);
     ck_assert_int_eq(run("%s --flash y.flash --connect 127.0.0.1:%d --reconnect 0 --quiet", term, port), 1);
     ck_assert_ptr_nonnull(strstr(out, "FAILED"));
+    ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_MODEL")); /* the server's reason, not "link closed" */
     ck_assert_int_eq(run("%s terminals", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "M1"));
     ck_assert_ptr_null(strstr(out, "M9"));

@@ -82,6 +82,7 @@ typedef struct term {
     uint64_t bytes_rx, bytes_tx, frames_rx, frames_tx, dropped, restore_rx;
     int tty;
     uint64_t t0;
+    int server_abort; /* the reason of an ABORT from the server on this connection (0: none) */
 } term;
 
 static uint64_t mono_ms(void)
@@ -266,6 +267,15 @@ static void received(term *k, const uint8_t *p, size_t n)
             break;
         }
         k->frames_rx++;
+        if (k->acc[off + 3] == OTAUP_MSG_ABORT) {
+            /* why the server ends the session: shown if the link then closes */
+            otaup_frame fr;
+            otaup_msg_abort ab;
+            if (otaup_frame_decode(k->acc + off, fl, OTAUP_FRAME_MAX, &fr) == 0 &&
+                otaup_abort_decode(fr.payload, fr.payload_len, &ab) == 0 && ab.reason < 0) {
+                k->server_abort = ab.reason;
+            }
+        }
         if (k->acc[off + 3] == OTAUP_MSG_RESTORE_DATA) {
             k->restore_rx += fl; /* the user's own data coming back */
         }
@@ -784,10 +794,18 @@ int main(int argc, char **argv)
             result = OTAUP_E_UNSIGNED; /* told by the server: no retry */
             break;
         }
+        if (k.server_abort != 0 && !quiet) {
+            fprintf(stderr, "\notaup-term: the server ended the session: %s (%s)\n", otaup_strerror(k.server_abort),
+                    otaup_errname(k.server_abort) ? otaup_errname(k.server_abort) : "?");
+        }
         if (reconnects-- <= 0) {
             fprintf(stderr, "\notaup-term: link closed before the upgrade completed\n");
+            if (k.server_abort != 0) {
+                result = k.server_abort; /* the server's reason, not only "closed" */
+            }
             break;
         }
+        k.server_abort = 0;
         if (!quiet) {
             fprintf(stderr, "\notaup-term: link lost; reconnecting (the upgrade resumes)\n");
         }
