@@ -174,6 +174,12 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
     ck_assert_int_eq(run("%s --listen nowhere", daemon_path), 2);
     ck_assert_ptr_nonnull(strstr(out, "--listen"));
     ck_assert_int_eq(run("%s --frob", daemon_path), 2);
+    /* numbers that are not: refused, not read as 0 (no window, every connection refused) */
+    ck_assert_int_eq(run("%s --max-conns many", daemon_path), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--max-conns"));
+    ck_assert_int_eq(run("%s --max-conns 0", daemon_path), 2);
+    ck_assert_int_eq(run("%s --window 8x", daemon_path), 2);
+    ck_assert_int_eq(run("%s --window -1", daemon_path), 2);
     /* a key file readable by others is refused */
     ck_assert_int_eq(run("sh -c 'printf %%064d 0 > k.key; chmod 644 k.key'"), 0);
     ck_assert_int_eq(run("%s --db r.db --key k.key --listen 127.0.0.1:%d", daemon_path, port), 1);

@@ -274,10 +274,22 @@ int main(int argc, char **argv)
             keyp = argv[++i];
         } else if (strcmp(argv[i], "--sign-key") == 0 && i + 1 < argc) {
             sign_path = argv[++i];
-        } else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
-            window = (unsigned)strtoul(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc) {
-            max_conns = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if ((strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--max-conns") == 0) && i + 1 < argc) {
+            /* a number, at least 1: a typo must not turn into "no window" or "refuse everyone" */
+            const char *opt = argv[i], *val = argv[++i];
+            unsigned long max = strcmp(opt, "--window") == 0 ? 65535ul : 1000000ul, v;
+            char *end;
+            errno = 0;
+            v = strtoul(val, &end, 10);
+            if (errno != 0 || *end != '\0' || val[0] < '0' || val[0] > '9' || v < 1 || v > max) {
+                fprintf(stderr, "otaupd: bad value '%s' for %s (1..%lu)\n", val, opt, max);
+                return 2;
+            }
+            if (strcmp(opt, "--window") == 0) {
+                window = (unsigned)v;
+            } else {
+                max_conns = (unsigned)v;
+            }
         } else if (strcmp(argv[i], "--auto-request") == 0) {
             auto_req = 1;
         } else if (strcmp(argv[i], "--restore-always") == 0) {
