@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/proto.h"
 #include "otaup/record.h"
@@ -358,6 +359,45 @@ static void finish_with_restore(otaup_session *s, uint64_t now)
     ck_assert_int_eq(count_backups(info.id), 0);
 }
 
+/* A/B: the planning options the session keeps for a terminal take its
+ * other slot's address as given, also when that slot starts at address 0
+ * (a terminal running slot 1 of a flash mapped from 0). */
+START_TEST(test_ab_target_slot_at_zero)
+{
+    otaup_sm_info in;
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    otaup_delta_header h;
+    uint8_t blob[256], *oldi = malloc(20000), *newi = malloc(20000);
+    const uint8_t *bytes;
+    size_t n, i;
+    memset(&in, 0, sizeof in);
+    otaup_geometry_uniform(&in.geo, 0, 4096, 16, 8);
+    in.layout = OTAUP_LAYOUT_AB;
+    in.slot_addr = 8 * 4096; /* running: slot 1 */
+    in.slot_size = 8 * 4096;
+    in.target_addr = 0;      /* the other slot: at 0 */
+    in.ram = 65536;
+    n = otaup_session_layout_encode(&in, blob, sizeof blob);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_int_eq(otaup_session_layout_decode(blob, n, &o, NULL), 0);
+    ck_assert_uint_eq(o.source_addr, 8 * 4096);
+    ck_assert_uint_eq(o.target_addr, 0);
+    for (i = 0; i < 20000; i++) {
+        oldi[i] = (uint8_t)(i * 7u + (i >> 9));
+        newi[i] = (uint8_t)(i % 5000 == 17 ? 0x55 : oldi[i]);
+    }
+    ck_assert_int_eq(otaup_delta_create(oldi, 20000, NULL, newi, 20000, &o, &d), 0);
+    bytes = otaup_delta_bytes(d, &n);
+    ck_assert_int_gt(otaup_delta_header_decode(bytes, n, &h), 0);
+    ck_assert_uint_eq(h.source_addr, 8 * 4096);
+    ck_assert_uint_eq(h.target_addr, 0);
+    otaup_delta_free(d);
+    free(oldi);
+    free(newi);
+}
+END_TEST
+
 START_TEST(test_whole_flow)
 {
     otaup_session *s = new_session();
@@ -622,6 +662,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_whole_flow);
+    tcase_add_test(tc, test_ab_target_slot_at_zero);
     tcase_add_test(tc, test_disconnect_and_resume);
     tcase_add_test(tc, test_lying_terminal);
     tcase_add_test(tc, test_bad_backup_and_peer_errors);

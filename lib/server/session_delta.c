@@ -100,6 +100,8 @@ int otaup_session_layout_decode(const uint8_t *p, size_t len, otaup_delta_option
     }
     if (o->layout == OTAUP_LAYOUT_INPLACE) {
         o->target_addr = o->source_addr;
+    } else {
+        o->target_given = 1; /* the terminal's other slot, also when it is at 0 */
     }
     return otaup_geometry_check(&o->geo) == 0 ? 0 : OTAUP_E_GEOMETRY;
 }
