@@ -747,7 +747,12 @@ int main(int argc, char **argv)
                 break; /* the RESULT was acknowledged */
             }
             if (mono_ms() - last_rx > (uint64_t)timeout_s * 1000u || mono_ms() - start > (uint64_t)timeout_s * 1000u) {
-                fprintf(stderr, "\notaup-term: no progress for %lu s\n", timeout_s);
+                /* --timeout bounds both the silence of the server and the whole run */
+                if (mono_ms() - last_rx > (uint64_t)timeout_s * 1000u) {
+                    fprintf(stderr, "\notaup-term: nothing from the server for %lu s (--timeout)\n", timeout_s);
+                } else {
+                    fprintf(stderr, "\notaup-term: the run took longer than --timeout %lu s\n", timeout_s);
+                }
                 closed = 1;
                 reconnects = 0;
             }
