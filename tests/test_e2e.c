@@ -121,6 +121,14 @@ static void check_upgraded(otaup_simterm *t, const char *id, const uint8_t want[
     ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), id, &rt), 0);
     ck_assert_str_eq(rt.status, "upgraded");
     ck_assert_str_eq(rt.version, version);
+    {
+        /* the session row reports every step done (otaupctl status) */
+        otaup_reg_session rs;
+        ck_assert_int_eq(otaup_registry_session_get(e2e_registry(w), id, &rs), 0);
+        ck_assert_str_eq(rs.state, "done");
+        ck_assert_uint_gt(rs.steps_total, 0);
+        ck_assert_uint_eq(rs.next_step, rs.steps_total);
+    }
 }
 
 START_TEST(test_clean_upgrade_with_request)

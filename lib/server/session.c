@@ -1415,6 +1415,7 @@ static int finish(otaup_session *s)
     s->term.image_size = s->rel.image_size;
     snprintf(s->term.status, sizeof s->term.status, "upgraded");
     otaup_registry_terminal_put(s->o.reg, &s->term);
+    s->rs.next_step = s->rs.steps_total; /* every step is in place */
     s->rs.result = 0;
     set_state(s, OTAUP_SS_DONE);
     persist(s);
