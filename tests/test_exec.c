@@ -299,6 +299,14 @@ static int raw_run(otaup_simflash *s, const uint8_t *stream, size_t n)
     return rc;
 }
 
+/* Append the encoding of `r` to stream[n..cap); returns the new length. */
+static size_t put_record(uint8_t *stream, size_t n, size_t cap, const otaup_record *r)
+{
+    int rc = otaup_record_encode(r, stream + n, cap - n);
+    ck_assert_int_gt(rc, 0);
+    return n + (size_t)rc;
+}
+
 /* A step whose window straddles two sectors that both keep data outside
  * it needs two rebuilds through the one scratch area; the second
  * overwrites the first's image while the journal still names it, so a
@@ -329,9 +337,7 @@ START_TEST(test_two_rebuilds_refused)
     for (i = 0; i < 8; i++) {
         r.hash[i] = (uint8_t)(h >> (8 * i));
     }
-    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
-    ck_assert_int_gt(rc, 0);
-    n += (size_t)rc;
+    n = put_record(stream, n, sizeof stream, &r);
     memset(&r, 0, sizeof r);
     r.type = OTAUP_REC_WRITE;
     r.addr = 2048;
@@ -339,15 +345,11 @@ START_TEST(test_two_rebuilds_refused)
     r.enc = OTAUP_ENC_INLINE;
     r.data = neu;
     r.data_len = 4096;
-    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
-    ck_assert_int_gt(rc, 0);
-    n += (size_t)rc;
+    n = put_record(stream, n, sizeof stream, &r);
     memset(&r, 0, sizeof r);
     r.type = OTAUP_REC_END;
     r.index = 0;
-    rc = otaup_record_encode(&r, stream + n, sizeof stream - n);
-    ck_assert_int_gt(rc, 0);
-    n += (size_t)rc;
+    n = put_record(stream, n, sizeof stream, &r);
     otaup_simflash_options_init(&o);
     otaup_geometry_uniform(&o.geo, 0, 4096, 8, 4);
     o.log_ops = 0;

@@ -37,13 +37,12 @@
 #include "otaup/simflash.h"
 #include "sec_apply.h"
 
-/* journal sectors: 4 KiB, or eight journal slots (the least the journal
- * takes) when the program unit is larger than 512 bytes (a slot is the
- * write size, at least 32 bytes) */
-#define JOURNAL_SECTOR_MIN 4096u
+/* journal sectors: 4 KiB, or the least the journal takes when that is
+ * more (program units above 512 bytes) */
 static uint32_t journal_sector(const otaup_geometry *g)
 {
-    return g->write_size > JOURNAL_SECTOR_MIN / 8u ? 8u * g->write_size : JOURNAL_SECTOR_MIN;
+    uint32_t least = OTAUP_JOURNAL_SECTOR_MIN(g->write_size);
+    return least > 4096u ? least : 4096u;
 }
 
 static void usage(FILE *f)
@@ -147,11 +146,11 @@ typedef struct device {
  * or, when the geometry already has the most runs a map may have (or
  * ends at the top of the address space), two more sectors of its last
  * run -- or of its first, before it -- when those hold the journal's
- * eight slots; or a run of their own before it. Returns 0 or -1. */
+ * least number of slots; or a run of their own before it. Returns 0 or -1. */
 static int journal_place(const otaup_delta_header *h, device *d)
 {
     const otaup_geometry *g = &d->geo;
-    uint32_t i, k, js, slot, last, first;
+    uint32_t i, k, js, least, last, first;
     uint64_t end;
     int room_run;
     /* adjacent runs of one sector size are one run (the same sectors):
@@ -165,7 +164,7 @@ static int journal_place(const otaup_delta_header *h, device *d)
     }
     d->geo.nruns = k + 1u;
     js = journal_sector(g);
-    slot = g->write_size > 32u ? g->write_size : 32u;
+    least = OTAUP_JOURNAL_SECTOR_MIN(g->write_size);
     last = g->runs[g->nruns - 1u].size;
     first = g->runs[0].size;
     end = (uint64_t)g->base + d->dev_size;
@@ -174,7 +173,7 @@ static int journal_place(const otaup_delta_header *h, device *d)
         d->geo.runs[d->geo.nruns].count = 2;
         d->geo.runs[d->geo.nruns].size = js;
         d->geo.nruns++;
-    } else if (last >= 8u * slot && end + 2u * (uint64_t)last <= 0x100000000ull) {
+    } else if (last >= least && end + 2u * (uint64_t)last <= 0x100000000ull) {
         d->geo.runs[d->geo.nruns - 1u].count += 2;
         js = last;
     } else if (room_run && g->base >= 2u * js) {
@@ -183,7 +182,7 @@ static int journal_place(const otaup_delta_header *h, device *d)
         d->geo.runs[0].size = js;
         d->geo.nruns++;
         d->pre = 2u * js;
-    } else if (first >= 8u * slot && g->base >= 2u * first) {
+    } else if (first >= least && g->base >= 2u * first) {
         d->geo.runs[0].count += 2;
         js = first;
         d->pre = 2u * first;

@@ -49,6 +49,13 @@ extern "C" {
 #error "OTAUP_CONFIG_JOURNAL_SLOT_MAX must be at least 32"
 #endif
 
+/** Slots each journal sector must hold: the header, the largest state
+ *  snapshot (6 records) and one free slot, so that appends go on between
+ *  compactions. A slot is max(32, write_size) bytes. */
+#define OTAUP_JOURNAL_MIN_SLOTS 8u
+/** The smallest journal sector for flash programmed in units of `ws` bytes. */
+#define OTAUP_JOURNAL_SECTOR_MIN(ws) (OTAUP_JOURNAL_MIN_SLOTS * ((ws) > 32u ? (uint32_t)(ws) : 32u))
+
 /** Session states. */
 #define OTAUP_JS_NONE 0u     /**< no session ever / journal empty */
 #define OTAUP_JS_ACTIVE 1u   /**< a session is running (or was, before a reset) */

@@ -21,10 +21,6 @@
 
 #define JR_MAGIC 0x4A54304Fu /* "O0TJ" little-endian, in the header's field a */
 #define JR_SIZE 32u
-/* slots a sector must hold: the header, the largest snapshot (switch,
- * begin, state, scratch, restore, end: 6 records) and one free slot, so
- * that appends go on between compactions */
-#define JR_MIN_SLOTS 8u
 
 /* One record: 32 bytes, little-endian fields, CRC-32 over bytes 0..27. */
 typedef struct jrec {
@@ -163,8 +159,9 @@ OTAUP_RAMFUNC static int slot_erased(const otaup_journal *j, const uint8_t *p)
     return 1;
 }
 
-/* Check the area: whole sectors, at least two, each holding >= JR_MIN_SLOTS
- * slots. */
+/* Check the area: whole sectors, at least two, each holding
+ * OTAUP_JOURNAL_MIN_SLOTS slots (the largest snapshot: switch, begin,
+ * state, scratch, restore, end). */
 OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uint32_t len, uint32_t slot)
 {
     uint32_t pos = addr, start, size, n = 0;
@@ -172,7 +169,7 @@ OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uin
         return OTAUP_E_GEOMETRY;
     }
     while (pos - addr < len) {
-        if (otaup_geometry_sector_at(&flash->geo, pos, &start, &size) < 0 || size < JR_MIN_SLOTS * slot) {
+        if (otaup_geometry_sector_at(&flash->geo, pos, &start, &size) < 0 || size < OTAUP_JOURNAL_MIN_SLOTS * slot) {
             return OTAUP_E_GEOMETRY;
         }
         n++;

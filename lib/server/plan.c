@@ -66,12 +66,18 @@ static uint32_t round_up(uint32_t v, uint32_t a)
     return (uint32_t)(((uint64_t)v + a - 1u) / a * a);
 }
 
-/* The largest part of one sector that NEW occupies at `target` (A/B: each
- * such part must be written by a single step). */
-static uint32_t ab_sector_need(const otaup_geometry *g, uint32_t target, uint32_t new_len)
+/* Walk the sectors NEW occupies at `target`: *part is the largest part of
+ * one sector it occupies (A/B: each such part must be written by a single
+ * step); *shared the largest sector whose part exceeds `staging` (0 if
+ * none). In place, several steps write such a sector, and a power cut in a
+ * later one can only be recovered by rebuilding the whole sector through
+ * the scratch area (the executor refuses the step, with OTAUP_E_SCRATCH,
+ * when the scratch area cannot hold the sector). */
+static void sector_parts(const otaup_geometry *g, uint32_t target, uint32_t new_len, uint32_t staging,
+                         uint32_t *part, uint32_t *shared)
 {
     uint64_t pos = target, end = (uint64_t)target + new_len;
-    uint32_t need = 0;
+    *part = *shared = 0;
     while (pos < end) {
         uint32_t start, size;
         uint64_t e;
@@ -79,12 +85,14 @@ static uint32_t ab_sector_need(const otaup_geometry *g, uint32_t target, uint32_
             break; /* outside the flash: geometry checks refuse it later */
         }
         e = (uint64_t)start + size < end ? (uint64_t)start + size : end;
-        if (e - pos > need) {
-            need = (uint32_t)(e - pos);
+        if (e - pos > *part) {
+            *part = (uint32_t)(e - pos);
+        }
+        if (e - pos > staging && size > *shared) {
+            *shared = size;
         }
         pos = e;
     }
-    return need;
 }
 
 /* Bytes of the whole sectors from `addr` that cover `n` bytes; 0 if they
@@ -100,30 +108,6 @@ static uint32_t sectors_span(const otaup_geometry *g, uint32_t addr, uint32_t n)
         pos = (uint64_t)start + size;
     }
     return (uint32_t)(pos - addr);
-}
-
-/* In place: the largest target sector whose NEW part exceeds the staging
- * buffer (0 if none). Several steps write such a sector, and a power cut
- * in a later one can only be recovered by rebuilding the whole sector
- * through the scratch area (the executor refuses the step, with
- * OTAUP_E_SCRATCH, when the scratch area cannot hold the sector). */
-static uint32_t shared_sector(const otaup_geometry *g, uint32_t target, uint32_t new_len, uint32_t staging)
-{
-    uint64_t pos = target, end = (uint64_t)target + new_len;
-    uint32_t big = 0;
-    while (pos < end) {
-        uint32_t start, size;
-        uint64_t e;
-        if (otaup_geometry_sector_at(g, (uint32_t)pos, &start, &size) < 0) {
-            break;
-        }
-        e = (uint64_t)start + size < end ? (uint64_t)start + size : end;
-        if (e - pos > staging && size > big) {
-            big = size;
-        }
-        pos = e;
-    }
-    return big;
 }
 
 /* Resolve defaults into *o. */
@@ -247,7 +231,8 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         /* a sector larger than the staging buffer is written by several
          * steps: the scratch area must hold it (the default scratch grows
          * to the sectors it needs, a given one is refused) */
-        uint32_t big = shared_sector(&o->geo, o->target_addr, new_len, o->staging_size), span;
+        uint32_t part, big, span;
+        sector_parts(&o->geo, o->target_addr, new_len, o->staging_size, &part, &big);
         if (big > 0) {
             if (in->scratch_size == 0 && in->scratch_addr == 0) {
                 uint32_t a = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
@@ -269,7 +254,9 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
          * later step: the staging buffer must hold the part of every target
          * sector NEW occupies. Make room by narrowing the inflate window if
          * neither was given, else refuse. */
-        uint32_t need = round_up(ab_sector_need(&o->geo, o->target_addr, new_len), o->geo.write_size);
+        uint32_t part, big, need;
+        sector_parts(&o->geo, o->target_addr, new_len, o->staging_size, &part, &big);
+        need = round_up(part, o->geo.write_size);
         if (need > o->staging_size) {
             if (in->staging_size != 0 || need > OTAUP_DELTA_STAGING_MAX) {
                 return OTAUP_E_LIMIT;

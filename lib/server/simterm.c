@@ -14,6 +14,7 @@
 #include "otaup/error.h"
 #include "otaup/features.h"
 #include "otaup/image.h"
+#include "otaup/journal.h"
 #include "otaup/registry.h"
 #include "otaup/sign.h"
 
@@ -259,9 +260,8 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     DEF(retransmit_ms, 1000u);
 #undef DEF
     ss = t->o.sector_size;
-    /* the journal's two sectors must each hold 8 slots (otaup/journal.h) */
-    if (t->o.write_size == 0 || ss % t->o.write_size != 0 ||
-        ss < 8u * (t->o.write_size > 32u ? t->o.write_size : 32u)) {
+    /* the journal's two sectors must each hold its least number of slots */
+    if (t->o.write_size == 0 || ss % t->o.write_size != 0 || ss < OTAUP_JOURNAL_SECTOR_MIN(t->o.write_size)) {
         free(t->meta);
         free(t);
         return OTAUP_E_GEOMETRY;
