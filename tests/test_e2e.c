@@ -171,14 +171,14 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -192,7 +192,11 @@ START_TEST(test_link_faults)
     check_upgraded(t, id, h_v2, "2.0");
     if (fault_sets[_i].drop_pct || fault_sets[_i].corrupt_pct) {
         ck_assert_uint_gt(rep.frames_dropped + rep.retransmits_total, 0);
-        ck_assert_uint_gt(rep.retransmits_total, 0); /* lost frames were sent again */
+        if (!fault_sets[_i].disconnect_every) {
+            /* lost frames were sent again (with disconnects as well, the
+             * frames lost may be only those a reconnection recovers) */
+            ck_assert_uint_gt(rep.retransmits_total, 0);
+        }
     }
     if (fault_sets[_i].disconnect_every) {
         ck_assert_uint_gt(rep.reconnects, 0);

@@ -504,7 +504,13 @@ START_TEST(test_disconnect_and_resume)
     info.next_step = 9;
     now += 10000;
     ck_assert_int_eq(send_info(s, now), 0);
-    /* no new notification, no second backup: straight to START at SYNC 8 */
+    /* no new offer, no second backup: the terminal is told which version
+     * it installs (an information NOTIFY: its offer may be gone with its
+     * last connection), then START at SYNC 8 */
+    m = expect(s, OTAUP_SM_NOTE, now);
+    ck_assert_str_eq(m->version, "2.0");
+    ck_assert_int_eq(m->build_time, 200);
+    ack(s, m, now);
     m = expect(s, OTAUP_SM_START, now);
     ck_assert_uint_eq(m->step, 8);
     ck_assert_uint_eq(m->flags, OTAUP_START_RESUME);

@@ -683,11 +683,12 @@ static int cmd_status(int argc, char **argv)
         printf("  upgrade requested (by %s) for release %lld\n", q.source, (long long)q.release_id);
     }
     if (otaup_registry_session_get(reg, t.id, &s) == 0) {
-        unsigned pct = s.bytes_total ? (unsigned)(100 * (s.bytes_sent > s.bytes_total ? s.bytes_total : s.bytes_sent) / s.bytes_total) : 0;
-        printf("  session %08x: %s, release %lld, step %u/%u, %llu/%llu bytes (%u%%), %u retransmits, "
-               "%u regions backed up, result %s\n",
+        /* bytes and retransmits add up over the session's connections
+         * (resends after a resume included): progress is the step */
+        printf("  session %08x: %s, release %lld, step %u/%u, %llu bytes sent in all for a %llu-byte stream, "
+               "%u retransmits, %u regions backed up, result %s\n",
                s.session_id, s.state, (long long)s.release_id, s.next_step, s.steps_total,
-               (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_total, pct, s.retransmits,
+               (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_total, s.retransmits,
                s.regions, s.result == 0 ? "ok" : otaup_errname(s.result) ? otaup_errname(s.result) : "?");
     }
     otaup_registry_backup_list(reg, t.id, print_backup, NULL);

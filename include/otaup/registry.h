@@ -136,9 +136,10 @@ typedef struct otaup_reg_session {
     char state[OTAUP_REG_STATE_MAX];      /**< the driver's state name */
     uint32_t next_step;                   /**< terminal's resume point as last known */
     uint32_t steps_total;
-    uint64_t bytes_sent;                  /**< payload bytes put on the link (incl. retransmissions) */
-    uint64_t bytes_total;                 /**< size of the record stream to send */
-    uint32_t retransmits;
+    uint64_t bytes_sent;                  /**< record-stream bytes put on the link over all the session's
+                                               connections (retransmissions and resends after a resume included) */
+    uint64_t bytes_total;                 /**< size of the whole record stream (from step 0) */
+    uint32_t retransmits;                 /**< over all the session's connections */
     uint32_t regions;                     /**< user-data regions backed up */
     int32_t result;                       /**< 0, or the error that ended it */
     int64_t started;

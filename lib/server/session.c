@@ -57,6 +57,8 @@ struct otaup_session {
     otaup_reg_terminal term;
     otaup_reg_release rel;
     otaup_reg_session rs;
+    uint64_t sent_base;   /* rs.bytes_sent and rs.retransmits of the session's */
+    uint32_t retx_base;   /* earlier connections (a resumed session's row) */
     int src_known;   /* term.image_hash names the image it runs (reported or from its version) */
     int src_trusted; /* ... and that was checked (INFO hash, or its signature) */
     int resuming;
@@ -180,10 +182,11 @@ static int persist(otaup_session *s)
     }
     snprintf(s->rs.state, sizeof s->rs.state, "%s", otaup_session_state_name(s->st));
     s->rs.updated = 0;
-    if (s->tx_ready) {
-        s->rs.bytes_sent = s->stats.stream_sent;
-        s->rs.retransmits = s->tx.retransmits;
-    }
+    /* cumulative over the session's connections: what earlier ones put on
+     * the link (the row a resume found) plus this one's */
+    s->rs.bytes_sent = s->sent_base + s->stats.stream_sent;
+    s->rs.retransmits = s->retx_base + s->stats.retransmits + (s->tx_ready ? s->tx.retransmits : 0) +
+                        (s->rtx_ready ? s->rtx.retransmits : 0);
     rc = otaup_registry_session_put(s->o.reg, &s->rs);
     s->persist_at = s->now;
     return rc;
@@ -478,6 +481,7 @@ static void release_claim(otaup_session *s);
 struct find_rel {
     const char *version;
     int64_t build_time;
+    uint32_t image_size; /* what the terminal reports: a release of another size is not what it runs */
     otaup_reg_release r;
     int hit;
 };
@@ -485,7 +489,8 @@ struct find_rel {
 static int find_rel_cb(const otaup_reg_release *r, void *payload)
 {
     struct find_rel *f = payload;
-    if (strcmp(r->version, f->version) == 0 && r->build_time == f->build_time) {
+    if (strcmp(r->version, f->version) == 0 && r->build_time == f->build_time &&
+        (f->image_size == 0 || r->image_size == f->image_size)) {
         f->r = *r;
         f->hit = 1;
         return 1;
@@ -509,13 +514,14 @@ static void resolve_source(otaup_session *s, const otaup_sm_info *in, const otau
     memset(&f, 0, sizeof f);
     f.version = in->version;
     f.build_time = in->build_time;
+    f.image_size = in->image_size;
     if (otaup_registry_release_list(s->o.reg, in->model, find_rel_cb, &f) >= 0 && f.hit) {
         memcpy(s->term.image_hash, f.r.image_hash, OTAUP_REG_HASH_LEN);
         s->src_known = 1;
         return;
     }
     if (known && strcmp(prev->version, in->version) == 0 && prev->build_time == in->build_time &&
-        memcmp(prev->image_hash, zero, sizeof zero) != 0) {
+        (in->image_size == 0 || prev->image_size == in->image_size) && memcmp(prev->image_hash, zero, sizeof zero) != 0) {
         memcpy(s->term.image_hash, prev->image_hash, OTAUP_REG_HASH_LEN);
         s->src_known = 1;
         return;
@@ -592,6 +598,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         s->src_known = s->src_trusted = known;
         s->term_knows = strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0;
         s->rs.result = 0;
+        s->sent_base = s->rs.bytes_sent;
+        s->retx_base = s->rs.retransmits;
         if (!known) {
             resolve_source(s, in, &prev, 0);
         }
@@ -604,6 +612,23 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         slog(s, OTAUP_LOG_INFO, "resume", "session=%08x state=%s terminal_step=%u active=%d", s->rs.session_id,
              s->rs.state, in->next_step, in->active);
         set_status(s, "upgrading");
+        {
+            /* no new offer, but the terminal is told what it installs: the
+             * offer it had may be gone with its last connection (a terminal
+             * learns the version only from NOTIFY; START does not carry it) */
+            char text[96];
+            otaup_sm m;
+            snprintf(text, sizeof text, "Resuming the upgrade to %s.", s->rel.version);
+            memset(&m, 0, sizeof m);
+            m.type = OTAUP_SM_NOTE;
+            m.text = text;
+            m.version = s->rel.version;
+            m.build_time = s->rel.build_time;
+            rc = cq_push(s, &m, NULL, 0);
+            if (rc < 0) {
+                return fail(s, rc, "notify");
+            }
+        }
         if (strcmp(s->rs.state, "backup") == 0 && !in->active) {
             return enter_backup(s);
         }
@@ -1076,7 +1101,8 @@ static int start_transfer(otaup_session *s)
         s->stats.stream_bytes += otaup_tx_unit_len(&s->tx, i);
     }
     s->stats.resumed_from_step = s->resuming ? sync_index : 0;
-    s->rs.bytes_total = s->stats.stream_bytes;
+    /* the whole stream, also when this connection sends only its rest */
+    s->rs.bytes_total = (uint64_t)start + s->stats.stream_bytes;
     {
         const otaup_swire_peer *p = otaup_swire_peer_info(s->wire);
         if (p->have && p->max_msg < 12u + s->body_off) {
@@ -1443,6 +1469,9 @@ static int finish_current(otaup_session *s)
         otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
                              "%d region(s) deleted irreversibly (secure delete, key destroyed)", n);
     }
+    /* what it runs is the release (its version and build time, not the
+     * older ones it reported) */
+    snprintf(s->term.version, sizeof s->term.version, "%s", s->rel.version);
     s->term.build_time = s->rel.build_time;
     memcpy(s->term.image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN);
     s->term.image_size = s->rel.image_size;

@@ -48,7 +48,9 @@ enum otaup_sm_type {
     OTAUP_SM_PONG,         /**< (not sent: the ACK of a PING carries its nonce) */
     OTAUP_SM_DONE,         /**< session over (code, text): an information NOTIFY */
     OTAUP_SM_HELLO,        /**< the server's HELLO (seq 0) */
-    OTAUP_SM_PING_OUT      /**< keep-alive while waiting for the user */
+    OTAUP_SM_PING_OUT,     /**< keep-alive while waiting for the user */
+    OTAUP_SM_NOTE          /**< an information NOTIFY that does not end the session: version,
+                                build_time, text (a resumed session names what it installs) */
 };
 
 /** A user-data region as the terminal declares it. */

@@ -525,10 +525,11 @@ static int build(const otaup_sm *m, otaup_msg *o)
                           OTAUP_CAP_AB | OTAUP_CAP_RESUME;
         return 0;
     case OTAUP_SM_NOTIFY:
+    case OTAUP_SM_NOTE:
     case OTAUP_SM_DONE:
         o->type = OTAUP_MSG_NOTIFY;
         o->u.notify.kind = m->type == OTAUP_SM_NOTIFY ? OTAUP_NOTIFY_OFFER : OTAUP_NOTIFY_INFO;
-        if (m->type == OTAUP_SM_NOTIFY) {
+        if (m->type == OTAUP_SM_NOTIFY || m->type == OTAUP_SM_NOTE) {
             o->u.notify.version.data = (const uint8_t *)m->version;
             o->u.notify.version.len = (uint32_t)slen(m->version, OTAUP_PROTO_VERSION_STR_MAX);
             o->u.notify.build_time = m->build_time > 0 ? (uint64_t)m->build_time : 0u;

@@ -400,7 +400,8 @@ static void on_notify(void *ctx, const otaup_msg_notify *n)
     size_t k = n->text.len < sizeof t->notice - 1 ? n->text.len : sizeof t->notice - 1;
     memcpy(t->notice, n->text.data, k);
     t->notice[k] = '\0';
-    if (n->kind == OTAUP_NOTIFY_OFFER && n->version.len > 0 && n->version.len < VMAX) {
+    /* an offer, or the information that a resumed session installs it */
+    if (n->version.len > 0 && n->version.len < VMAX) {
         memcpy(t->offer_version, n->version.data, n->version.len);
         t->offer_version[n->version.len] = '\0';
         t->offer_build = n->build_time;

@@ -410,6 +410,26 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             rep->ms = w->now;
             return OTAUP_E_RETRIES;
         }
+        if (w->s != NULL && w->f->reboot_in_backup && !w->restarted &&
+            otaup_session_get_state(w->s) == OTAUP_SS_BACKUP) {
+            w->restarted = 1;
+            rep->restarts++;
+            end_session(w);
+            otaup_registry_free(w->reg);
+            w->reg = NULL;
+            if (open_registry(w) != 0) {
+                return OTAUP_E_DB;
+            }
+            w->now += 1000;
+            rc = otaup_simterm_boot(t, term_send, w, term_now, w);
+            if (rc == 0) {
+                rc = connect_all(w);
+            }
+            if (rc < 0) {
+                return rc;
+            }
+            continue;
+        }
         if (w->s != NULL && w->f->restart_after && !w->restarted && w->upgrade_frames >= w->f->restart_after) {
             w->restarted = 1;
             rep->restarts++;

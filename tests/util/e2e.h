@@ -30,6 +30,9 @@ typedef struct e2e_faults {
                                   the session is recorded failed (OTAUP_E_RETRIES, returned); the
                                   terminal's journal keeps it (0: never) */
     int fail_in_restore;       /* the same, at the first frame of the restore (user data sent back) */
+    int reboot_in_backup;      /* while the terminal sends its backup, the server restarts (registry
+                                  closed and reopened) and the terminal reboots (no flash write lost):
+                                  the next connection resumes the session without a new offer */
 } e2e_faults;
 
 typedef struct e2e_report {
