@@ -342,6 +342,55 @@ START_TEST(test_no_downgrade)
 }
 END_TEST
 
+/* Small sectors (otaup-term --sector-size 512, 256): the simulated
+ * terminal's staging buffer was one sector, below the least the planner
+ * plans for, and every delta failed with OTAUP_E_LIMIT after the backup.
+ * Now they upgrade, in place (a scratch area of several sectors) and A/B. */
+START_TEST(test_small_sectors)
+{
+    static const uint32_t sizes[2] = { 512, 256 };
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    e2e_report rep;
+    char id[16];
+    snprintf(id, sizeof id, "SS%d", _i);
+    o.terminal_id = id;
+    o.model = "M1";
+    o.layout = layouts[_i % 2];
+    o.slot_size = SLOT;
+    o.sector_size = sizes[_i / 2];
+    o.write_size = 8;
+    o.max_frame = 512;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, v1, sizeof v1, "1.0", 1000), 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_runs(t, id, h_v2, "2.0");
+    otaup_simterm_free(t);
+}
+END_TEST
+
+/* A terminal whose staging buffer is below the planner's least: the
+ * session fails before anything is sent and says which resource (it said
+ * only "delta needs more resources than allowed"). */
+START_TEST(test_staging_too_small_named)
+{
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    e2e_report rep;
+    o.terminal_id = "ST1";
+    o.model = "M1";
+    o.slot_size = SLOT;
+    o.sector_size = 512;
+    o.staging = 512;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, v1, sizeof v1, "1.0", 1000), 0);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), OTAUP_E_LIMIT);
+    ck_assert_uint_eq(rep.stream_sent_total, 0);
+    ck_assert_ptr_nonnull(strstr(e2e_audit(w, "ST1"), "staging buffer is 512 bytes, the planner needs at least 1024"));
+    otaup_simterm_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("scen");
@@ -357,6 +406,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_runs_release_reports_older);
     tcase_add_test(tc, test_same_id_new_flash_map);
     tcase_add_test(tc, test_no_downgrade);
+    tcase_add_loop_test(tc, test_small_sectors, 0, 4);
+    tcase_add_test(tc, test_staging_too_small_named);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1182,8 +1182,30 @@ static int enter_prepare(otaup_session *s)
         }
         rc = get_delta(s);
         if (rc < 0) {
-            char why[120];
+            char why[200];
             snprintf(why, sizeof why, "delta %s -> %s", s->term.version, s->rel.version);
+            if (rc == OTAUP_E_LIMIT && s->why[0] == '\0') {
+                /* which of its resources: the planner's least staging buffer
+                 * (in place capped by the scratch area), else its RAM */
+                uint32_t st = s->info.staging;
+                if (s->info.layout == OTAUP_LAYOUT_INPLACE && s->info.scratch_size > 0 && st > s->info.scratch_size) {
+                    st = s->info.scratch_size;
+                }
+                if (st > 0 && st < OTAUP_DELTA_STAGING_MIN) {
+                    snprintf(why, sizeof why,
+                             "delta %s -> %s: the terminal's staging buffer%s is %u bytes, the planner needs at "
+                             "least %u",
+                             s->term.version, s->rel.version,
+                             st < s->info.staging ? " (capped by its scratch area)" : "", st,
+                             OTAUP_DELTA_STAGING_MIN);
+                } else {
+                    snprintf(why, sizeof why,
+                             "delta %s -> %s for the terminal's resources (RAM %u bytes, staging %u, scratch %u, "
+                             "inflate window 2^%u, %u deferred records)",
+                             s->term.version, s->rel.version, s->info.ram, s->info.staging, s->info.scratch_size,
+                             s->info.window_bits, s->info.max_ops);
+                }
+            }
             if (rc == OTAUP_E_UNSIGNED) {
                 /* fail() clears the queue; the user is told why after the ABORT, which
                  * a terminal ignores outside a session */

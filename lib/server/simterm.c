@@ -254,7 +254,10 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     DEF(max_frame, 1024u);
     DEF(max_msg, 2048u);
     DEF(window, 8u);
-    DEF(staging, t->o.sector_size);
+    /* a sector, and never less than the planner plans for (with 256- or
+     * 512-byte sectors a sector-sized buffer made every delta OTAUP_E_LIMIT;
+     * in place the scratch area below grows to match) */
+    DEF(staging, t->o.sector_size > OTAUP_DELTA_STAGING_MIN ? t->o.sector_size : OTAUP_DELTA_STAGING_MIN);
     DEF(max_ops, 64u);
     DEF(window_bits, 12u);
     DEF(retransmit_ms, 1000u);
