@@ -843,7 +843,7 @@ int main(int argc, char **argv)
         full_us = (uint64_t)slot_secs * (1000u + 300u * ss / 1024u) + (uint64_t)size * 10u / 1000u +
                   (uint64_t)(size / 256u + 1u) * 10u;
         for (i = 0; i < 16; i++) {
-            sprintf(hx + 2 * i, "%02x", h[i]);
+            sprintf(hx + 2 * i, "%02x", h[15 - i]); /* XXH3-128, canonical: high half first, big-endian */
         }
         uint8_t kid[OTAUP_KEY_ID_LEN];
         char kidx[2 * OTAUP_KEY_ID_LEN + 1] = "";

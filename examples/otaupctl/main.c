@@ -92,11 +92,14 @@ static int open_db(otaup_registry **reg, int must_exist)
     return 0;
 }
 
-static void hex(char *out, const uint8_t *b, size_t n)
+/* An XXH3-128 for people: xxHash's canonical form (XXH128_canonicalFromHash:
+ * the high 64 bits first, big-endian), as `otaup sig`, `otaup inspect` and
+ * otaupd's log print it; the registry stores it low half first, little-endian. */
+static void hash_hex(char *out, const uint8_t h[16])
 {
     size_t i;
-    for (i = 0; i < n; i++) {
-        sprintf(out + 2 * i, "%02x", b[i]);
+    for (i = 0; i < 16; i++) {
+        sprintf(out + 2 * i, "%02x", h[15 - i]);
     }
 }
 
@@ -377,7 +380,7 @@ static int cmd_release_add(int argc, char **argv)
         otaup_key_free(key);
         return rc;
     }
-    hex(h, r.image_hash, 16);
+    hash_hex(h, r.image_hash);
     otaup_registry_audit(reg, NULL, "release-added", "release %lld: %s %s, %zu bytes, hash %s",
                          (long long)r.id, r.model, r.version, len, h);
     printf("release %lld: model %s version %s build-time %lld size %zu hash %s%s\n", (long long)r.id,
@@ -408,7 +411,7 @@ static int print_release(const otaup_reg_release *r, void *payload)
 {
     char h[40], t[32];
     (void)payload;
-    hex(h, r->image_hash, 16);
+    hash_hex(h, r->image_hash);
     fmt_time(t, sizeof t, r->build_time * 1000);
     printf("%-5lld %-16s %-12s %-20s %9u %s%s\n", (long long)r->id, r->model, r->version, t,
            r->image_size, h, r->allow_downgrade ? " downgrade-ok" : "");
@@ -666,7 +669,7 @@ static int cmd_status(int argc, char **argv)
         otaup_registry_free(reg);
         return EXIT_FAILURE;
     }
-    hex(h, t.image_hash, 16);
+    hash_hex(h, t.image_hash);
     fmt_time(seen, sizeof seen, t.last_seen);
     printf("terminal %s\n  model %s, version %s, build time %lld, image %u bytes, hash %s\n"
            "  state %s, last seen %s\n",

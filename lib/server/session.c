@@ -136,11 +136,14 @@ void otaup_session_options_init(otaup_session_options *opts)
     }
 }
 
+/* An XXH3-128 for people: xxHash's canonical form (XXH128_canonicalFromHash:
+ * the high 64 bits first, big-endian), as `otaup sig` and `otaup inspect`
+ * print it; the bytes are stored low half first, little-endian. */
 static void hex16(const uint8_t *h, char *out)
 {
     unsigned i;
     for (i = 0; i < 16; i++) {
-        sprintf(out + 2 * i, "%02x", h[i]);
+        sprintf(out + 2 * i, "%02x", h[15 - i]);
     }
 }
 

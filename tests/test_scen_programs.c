@@ -1,0 +1,260 @@
+/*
+ * Operator scenarios through the real programs over loopback (otaupd,
+ * otaupctl, otaup-term, otaup): what people read must agree, and a small
+ * terminal must be served.
+ *
+ * - Every XXH3-128 printed for people is xxHash's canonical form
+ *   (XXH128_canonicalFromHash: the high 64 bits first, big-endian): `otaup
+ *   sig`, `otaup inspect`, `otaupctl release add` / `releases` / `status`,
+ *   otaupd's log, otaup-term's report. The server side printed the stored
+ *   byte order (low half first, little-endian) instead.
+ * - otaup-term --sector-size 512 and 256, in place and A/B, upgraded by
+ *   otaupd (refused with OTAUP_E_LIMIT after the backup before).
+ *
+ * Every wait is bounded; the daemon is stopped by its pid.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "util/e2e.h"
+#include "util/runcmd.h"
+
+static char dir[128], ctl[512], dmn[512], term[512], cli[512];
+static char out[16384];
+static int port;
+static pid_t daemon_pid;
+static uint8_t v1[50000], v2[52000];
+static size_t v2_len;
+
+static void msleep(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    p = ntohs(a.sin_port);
+    close(fd);
+    return p;
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = test_vrun(dir, 60, out, sizeof out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void write_file(const char *name, const uint8_t *p, size_t n)
+{
+    char path[300];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    ck_assert_ptr_nonnull(bin);
+    snprintf(dir, sizeof dir, "/tmp/otaup-scenp-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl --db r.db", bin);
+    snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
+    snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
+    snprintf(cli, sizeof cli, "%s/examples/otaup/otaup", bin);
+    port = free_port();
+    daemon_pid = 0;
+    e2e_make_image(v1, sizeof v1, 41);
+    v2_len = e2e_make_next(v1, sizeof v1, v2, sizeof v2, 42);
+    ck_assert_uint_gt(v2_len, 0);
+    write_file("v1.bin", v1, sizeof v1);
+    write_file("v2.bin", v2, v2_len);
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void start_daemon(void)
+{
+    char cmd[1024];
+    int i;
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d --auto-request >>daemon.log 2>&1",
+             dir, dmn, port);
+    daemon_pid = fork();
+    ck_assert_int_ge(daemon_pid, 0);
+    if (daemon_pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 100; i++) {
+        if (run("grep -c event=listen daemon.log") == 0) {
+            return;
+        }
+        msleep(50);
+    }
+    ck_abort_msg("otaupd did not start");
+}
+
+static void stop_daemon(void)
+{
+    int st, i;
+    kill(daemon_pid, SIGTERM);
+    for (i = 0; i < 200; i++) {
+        if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
+            daemon_pid = 0;
+            ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            return;
+        }
+        msleep(50);
+    }
+    ck_abort_msg("otaupd did not stop");
+}
+
+/* the XXH3-128 of p as xxHash prints it (canonical), and in stored byte order */
+static void hash_forms(const uint8_t *p, size_t n, char canon[33], char stored[33])
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    XXH128_canonical_t c;
+    int i;
+    XXH128_canonicalFromHash(&c, h);
+    for (i = 0; i < 16; i++) {
+        sprintf(canon + 2 * i, "%02x", c.digest[i]);
+        sprintf(stored + 2 * i, "%02x", c.digest[15 - i]);
+    }
+}
+
+#define HAS(s) ck_assert_msg(strstr(out, (s)) != NULL, "'%s' not in: %s", (s), out)
+#define HASNT(s) ck_assert_msg(strstr(out, (s)) == NULL, "'%s' in: %s", (s), out)
+
+START_TEST(test_hashes_printed_canonically)
+{
+    char c1[33], s1[33], c2[33], s2[33];
+    hash_forms(v1, sizeof v1, c1, s1);
+    hash_forms(v2, v2_len, c2, s2);
+    ck_assert_str_ne(c1, s1);
+    /* the otaup tool */
+    ck_assert_int_eq(run("%s sig v1.bin", cli), 0);
+    HAS(c1);
+    ck_assert_int_eq(run("%s delta v1.bin v2.bin -o p -q && %s inspect p", cli, cli), 0);
+    HAS(c1);
+    HAS(c2);
+    /* the operator tool */
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    HAS(c1);
+    HASNT(s1);
+    ck_assert_int_eq(run("%s releases", ctl), 0);
+    HAS(c1);
+    HASNT(s1);
+    /* the daemon's log, the terminal's report, the terminal's status */
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id H1 --model M1 --version 1.0 --build-time 1000 --quiet",
+                         term),
+                     0);
+    start_daemon();
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 v2.bin", ctl), 0);
+    HAS(c2);
+    HASNT(s2);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --report rep --timeout 30 --quiet", term, port),
+                     0);
+    ck_assert_int_eq(run("grep image_hash= rep"), 0);
+    HAS(c2);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout 30 --quiet", term, port), 0);
+    stop_daemon();
+    ck_assert_int_eq(run("grep -o 'hash=[0-9a-f]*' daemon.log"), 0);
+    HAS(c1);
+    HAS(c2);
+    HASNT(s1);
+    HASNT(s2);
+    ck_assert_int_eq(run("%s status H1", ctl), 0);
+    HAS(c2);
+    HASNT(s2);
+    HASNT(s1);
+}
+END_TEST
+
+/* otaup-term with 512- and 256-byte sectors, in place and A/B */
+START_TEST(test_small_sectors_served)
+{
+    static const char *const layouts[2] = { "inplace", "ab" };
+    static const unsigned sizes[2] = { 512, 256 };
+    const char *layout = layouts[_i % 2];
+    unsigned ss = sizes[_i / 2];
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 v2.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id SS --model M1 --version 1.0 --build-time 1000 "
+                         "--layout %s --sector-size %u --slot-size 65536 --quiet",
+                         term, layout, ss),
+                     0);
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --report rep --damage-user-data --timeout 30 "
+                         "--reconnect 0",
+                         term, port),
+                     0);
+    ck_assert_int_eq(run("grep -c -e '^version=2.0$' -e '^user_intact=1$' -e '^result=0$' rep"), 0);
+    ck_assert_int_eq(atoi(out), 3);
+    stop_daemon();
+    ck_assert_int_eq(run("%s backups", ctl), 0);
+    HAS("0 backups held");
+    ck_assert_int_eq(run("grep -c level=error daemon.log"), 1); /* none */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("scen_programs");
+    TCase *tc = tcase_create("programs");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_hashes_printed_canonically);
+    tcase_add_loop_test(tc, test_small_sectors_served, 0, 4);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    int failed;
+    srunner_run_all(r, CK_NORMAL);
+    failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
