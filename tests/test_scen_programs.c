@@ -237,6 +237,61 @@ START_TEST(test_small_sectors_served)
 }
 END_TEST
 
+/* Hostile peers that send garbage and hang up at once: every close the
+ * daemon logs names its cause (it said only "write failed" when its ABORT
+ * met the closed socket). */
+START_TEST(test_close_reasons_named)
+{
+    uint8_t junk[3000];
+    int i;
+    for (i = 0; i < (int)sizeof junk; i++) {
+        junk[i] = (uint8_t)(i * 131 + 7);
+    }
+    start_daemon();
+    for (i = 0; i < 4; i++) {
+        struct sockaddr_in a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(fd, 0);
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+        msleep(50); /* its HELLO arrives and stays unread: the close resets */
+        ck_assert_int_eq(send(fd, junk, sizeof junk, MSG_NOSIGNAL), (ssize_t)sizeof junk);
+        close(fd);
+    }
+    msleep(300);
+    stop_daemon();
+    ck_assert_int_eq(run("grep -c event=close daemon.log"), 0);
+    ck_assert_int_eq(atoi(out), 4);
+    ck_assert_int_eq(run("grep event=close daemon.log"), 0);
+    HASNT("reason=\"write failed\"");
+    HASNT("reason=\"timer\"");
+}
+END_TEST
+
+/* otaup-term --build-time takes the dates otaupctl takes (it took seconds
+ * only: an operator copying otaupctl's command line got a usage error) */
+START_TEST(test_term_build_time_date)
+{
+    ck_assert_int_eq(run("%s --flash a.flash --init v1.bin --id A --model M1 --version 1.0 --build-time 2026-01-10 "
+                         "--quiet && grep build_time= a.flash.meta",
+                         term),
+                     0);
+    HAS("build_time=1768003200");
+    ck_assert_int_eq(run("%s --flash b.flash --init v1.bin --id B --model M1 --version 1.0 "
+                         "--build-time 2026-01-10T12:30:05Z --quiet && grep build_time= b.flash.meta",
+                         term),
+                     0);
+    HAS("build_time=1768048205");
+    ck_assert_int_eq(run("%s --flash c.flash --init v1.bin --id C --model M1 --version 1.0 --build-time 2026-13-10",
+                         term),
+                     2);
+    HAS("--build-time");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("scen_programs");
@@ -245,6 +300,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_hashes_printed_canonically);
     tcase_add_loop_test(tc, test_small_sectors_served, 0, 4);
+    tcase_add_test(tc, test_close_reasons_named);
+    tcase_add_test(tc, test_term_build_time_date);
     suite_add_tcase(s, tc);
     return s;
 }

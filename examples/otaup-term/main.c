@@ -458,6 +458,45 @@ static const char *refusal_text(int code)
     }
 }
 
+/* --build-time as otaupctl takes it: YYYY-MM-DD[THH:MM[:SS]][Z], UTC. 0 or -1. */
+static int parse_date(const char *s, unsigned long *out)
+{
+    struct tm tm;
+    int n = 0, m = 0;
+    time_t t;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3) {
+        return -1;
+    }
+    if (s[n] == 'T' || s[n] == ' ') {
+        if (sscanf(s + n + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &m) != 2) {
+            return -1;
+        }
+        n += 1 + m;
+        if (s[n] == ':') {
+            if (sscanf(s + n + 1, "%2d%n", &tm.tm_sec, &m) != 1) {
+                return -1;
+            }
+            n += 1 + m;
+        }
+        if (s[n] == 'Z') {
+            n++;
+        }
+    }
+    if (s[n] != '\0' || tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return -1;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    t = timegm(&tm);
+    if (t < 0) {
+        return -1;
+    }
+    *out = (unsigned long)t;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *flash = NULL, *init = NULL, *id = NULL, *model = NULL, *version = NULL, *server = "127.0.0.1:7070";
@@ -492,8 +531,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--version") == 0 && NEED(i)) {
             version = argv[++i];
         } else if (strcmp(a, "--build-time") == 0 && NEED(i)) {
-            if (parse_u(argv[++i], 0xFFFFFFFFFFFFull, &build_time) != 0) {
-                fprintf(stderr, "otaup-term: bad --build-time '%s' (seconds since 1970)\n", argv[i]);
+            if (parse_u(argv[++i], 0xFFFFFFFFFFFFull, &build_time) != 0 && parse_date(argv[i], &build_time) != 0) {
+                fprintf(stderr, "otaup-term: bad --build-time '%s' (seconds since 1970, or YYYY-MM-DD[THH:MM[:SS]] UTC)\n",
+                        argv[i]);
                 return 2;
             }
             have_build = 1;

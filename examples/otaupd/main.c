@@ -188,9 +188,12 @@ static void close_conn(int ep, struct conn *c, uint64_t now, const char *why)
     free(c);
 }
 
+/* Why flush_out() gave up (the close reason in the log). */
+static char flush_why[160];
+
 /* Move the session's bytes to the socket. Returns 0, or -1 when the
- * connection must close. Bytes the socket does not take wait in c->pend
- * and EPOLLOUT is armed until they are gone. */
+ * connection must close (flush_why says why). Bytes the socket does not
+ * take wait in c->pend and EPOLLOUT is armed until they are gone. */
 static int flush_out(int ep, struct conn *c, uint64_t now)
 {
     uint8_t buf[16384];
@@ -201,6 +204,7 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
             return 0; /* EPOLLOUT is armed */
         }
         if (w <= 0) {
+            snprintf(flush_why, sizeof flush_why, "write failed: %s", w < 0 ? strerror(errno) : "nothing written");
             return -1;
         }
         c->pend_off += (size_t)w;
@@ -209,6 +213,8 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
         int n = otaup_session_read(c->s, buf, sizeof buf, now);
         ssize_t w;
         if (n < 0) {
+            int res = otaup_session_result(c->s);
+            snprintf(flush_why, sizeof flush_why, "%s", otaup_strerror(res != 0 ? res : n));
             return -1;
         }
         if (n == 0) {
@@ -216,6 +222,10 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
         }
         w = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            int res = otaup_session_result(c->s);
+            /* a peer that hung up after a session failed: name the failure */
+            snprintf(flush_why, sizeof flush_why, "write failed: %s%s%s", strerror(errno),
+                     res != 0 ? "; session: " : "", res != 0 ? otaup_strerror(res) : "");
             return -1;
         }
         if (w == n) {
@@ -226,6 +236,7 @@ static int flush_out(int ep, struct conn *c, uint64_t now)
         if (c->pend_cap < (size_t)(n - w)) {
             uint8_t *p = realloc(c->pend, (size_t)(n - w));
             if (p == NULL) {
+                snprintf(flush_why, sizeof flush_why, "out of memory for %d bytes waiting to be sent", n - (int)w);
                 return -1;
             }
             c->pend = p;
@@ -409,7 +420,7 @@ int main(int argc, char **argv)
             }
             if (evs[i].events & EPOLLOUT) {
                 if (flush_out(ep, c, now) < 0) {
-                    close_conn(ep, c, now, "write failed");
+                    close_conn(ep, c, now, flush_why);
                     nconns--;
                     continue;
                 }
@@ -420,7 +431,7 @@ int main(int argc, char **argv)
                 if (r > 0) {
                     rc = otaup_session_feed(c->s, buf, (size_t)r, now);
                     if (flush_out(ep, c, now) < 0) {
-                        close_conn(ep, c, now, "write failed");
+                        close_conn(ep, c, now, flush_why);
                         nconns--;
                         continue;
                     }
@@ -444,9 +455,11 @@ int main(int argc, char **argv)
                 nx = c->next;
                 if (otaup_session_deadline(c->s) <= now) {
                     otaup_session_poll(c->s, now);
-                    if (flush_out(ep, c, now) < 0 ||
-                        (otaup_session_finished(c->s) && c->pend_off >= c->pend_len)) {
-                        close_conn(ep, c, now, "timer");
+                    int fr = flush_out(ep, c, now);
+                    if (fr < 0 || (otaup_session_finished(c->s) && c->pend_off >= c->pend_len)) {
+                        int res = otaup_session_result(c->s);
+                        close_conn(ep, c, now,
+                                   fr < 0 ? flush_why : res != 0 ? otaup_strerror(res) : "session over");
                         nconns--;
                     }
                 }
