@@ -228,6 +228,12 @@ START_TEST(test_status_counts_every_connection)
     ck_assert_uint_eq(rs.bytes_sent, rep.stream_sent_total);
     ck_assert_uint_gt(rs.bytes_sent, rep.stats.stream_sent);
     ck_assert_uint_ge(rs.retransmits, rep.retransmits_total);
+    {
+        /* the audit's last word says the same */
+        char want[64];
+        snprintf(want, sizeof want, "now 2.0; %llu stream bytes sent", (unsigned long long)rs.bytes_sent);
+        ck_assert_ptr_nonnull(strstr(e2e_audit(w, "B1"), want));
+    }
     /* the whole stream, not the rest the last connection sent (the same
      * delta as the reference's, give or take the records a restart point
      * splits differently) */

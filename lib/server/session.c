@@ -1470,10 +1470,11 @@ static int finish(otaup_session *s)
     s->rs.result = 0;
     set_state(s, OTAUP_SS_DONE);
     persist(s);
+    /* over all the session's connections, as the session row (persist()) */
     otaup_registry_audit(s->o.reg, s->info.id, "upgraded",
                          "session %08x: now %s; %llu stream bytes sent for a %u-byte image, %u retransmits",
-                         s->rs.session_id, s->rel.version, (unsigned long long)s->stats.stream_sent,
-                         s->rel.image_size, s->stats.retransmits);
+                         s->rs.session_id, s->rel.version, (unsigned long long)s->rs.bytes_sent,
+                         s->rel.image_size, s->rs.retransmits);
     slog(s, OTAUP_LOG_INFO, "done", "version=%s sent=%llu image=%u retransmits=%u", s->rel.version,
          (unsigned long long)s->stats.stream_sent, s->rel.image_size, s->stats.retransmits);
     send_simple(s, OTAUP_SM_DONE, 0, "Upgrade complete. Your personal data was kept.");
