@@ -292,6 +292,34 @@ START_TEST(test_term_build_time_date)
 }
 END_TEST
 
+/* What otaup-term says: a terminal whose image was not the release its
+ * version names is upgraded under the same version (it said "up to date"
+ * with the server's "Upgrade complete" notice); an id registered with
+ * another model is the server's refusal (it said "manifest for another
+ * model", the terminal-side text of OTAUP_E_MODEL). */
+START_TEST(test_term_says_what_happened)
+{
+    static uint8_t other[40000];
+    e2e_make_image(other, sizeof other, 43);
+    write_file("other.bin", other, sizeof other);
+    ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 v2.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --flash a.flash --init other.bin --id A1 --model M1 --version 2.0 --build-time 2000 "
+                         "--quiet",
+                         term),
+                     0);
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash a.flash --connect 127.0.0.1:%d --timeout 30", term, port), 0);
+    HAS("A1 upgraded 2.0 -> 2.0");
+    ck_assert_int_eq(run("%s --flash b.flash --init v1.bin --id A1 --model M9 --version 1.0 --build-time 1000 --quiet",
+                         term),
+                     0);
+    ck_assert_int_eq(run("%s --flash b.flash --connect 127.0.0.1:%d --timeout 30 --reconnect 0", term, port), 1);
+    HAS("upgrade FAILED: this terminal id is registered with another model (OTAUP_E_MODEL)");
+    stop_daemon();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("scen_programs");
@@ -302,6 +330,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_small_sectors_served, 0, 4);
     tcase_add_test(tc, test_close_reasons_named);
     tcase_add_test(tc, test_term_build_time_date);
+    tcase_add_test(tc, test_term_says_what_happened);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -436,6 +436,23 @@ static int load_pub(const char *path, otaup_sec_key *out)
 }
 
 /* Why the terminal refused an update (its verifier's verdict). */
+/* What the server's ABORT code means coming from the server (the error
+ * table's text is the terminal's own view: OTAUP_E_MODEL there is "manifest
+ * for another model"). */
+static const char *server_text(int code)
+{
+    switch (code) {
+    case OTAUP_E_MODEL:
+        return "this terminal id is registered with another model";
+    case OTAUP_E_EXISTS:
+        return "this terminal id is connected already (another session drives it)";
+    case OTAUP_E_LIMIT:
+        return "no delta fits this terminal's resources (the server's log says which)";
+    default:
+        return otaup_strerror(code);
+    }
+}
+
 static const char *refusal_text(int code)
 {
     switch (code) {
@@ -514,6 +531,7 @@ int main(int argc, char **argv)
     uint32_t wear0[4096];
     uint64_t start;
     char from[40];
+    uint8_t from_hash[16];
     memset(&k, 0, sizeof k);
     otaup_simterm_options_init(&o);
     k.rng = 12345;
@@ -701,6 +719,7 @@ int main(int argc, char **argv)
     k.t = t;
     k.tty = isatty(2) && !quiet;
     snprintf(from, sizeof from, "%s", otaup_simterm_version(t));
+    (void)otaup_simterm_image_hash(t, from_hash);
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
     for (i = 0; i < (int)otaup_simterm_sectors(t) && i < 4096; i++) {
         wear0[i] = otaup_simflash_wear(otaup_simterm_flash(t), (uint32_t)i);
@@ -840,7 +859,7 @@ int main(int argc, char **argv)
             break;
         }
         if (k.server_abort != 0 && !quiet) {
-            fprintf(stderr, "\notaup-term: the server ended the session: %s (%s)\n", otaup_strerror(k.server_abort),
+            fprintf(stderr, "\notaup-term: the server ended the session: %s (%s)\n", server_text(k.server_abort),
                     otaup_errname(k.server_abort) ? otaup_errname(k.server_abort) : "?");
         }
         if (reconnects-- <= 0) {
@@ -893,7 +912,10 @@ int main(int argc, char **argv)
                 sprintf(kidx + 2 * i, "%02x", kid[i]);
             }
         }
-        if (result == 0 && !up_to_date && signed_ok && strcmp(from, otaup_simterm_version(t)) != 0) {
+        /* upgraded: another version, or another image under the same version
+         * (a terminal whose image did not match the version it reported) */
+        int changed = strcmp(from, otaup_simterm_version(t)) != 0 || memcmp(from_hash, h, 16) != 0;
+        if (result == 0 && !up_to_date && signed_ok && changed) {
             printf("otaup-term: %s: signature verified: manifest signed by trusted key %s, every step and the "
                    "final image checked against it; security counter now %u\n",
                    otaup_simterm_id(t), kidx, otaup_simterm_counter(t));
@@ -904,7 +926,7 @@ int main(int argc, char **argv)
                                                                ? otaup_errname(otaup_simterm_refused(t))
                                                                : "?");
         }
-        if (result == 0 && !up_to_date && strcmp(from, otaup_simterm_version(t)) != 0) {
+        if (result == 0 && !up_to_date && changed) {
             uint64_t up = k.bytes_rx - k.restore_rx;
             printf("otaup-term: %s upgraded %s -> %s in %.1f s: received %llu bytes for a %u-byte image (%.1f %%)%s, "
                    "erased %u of %u image sectors, flash busy %.2f s (rewriting it all: %.2f s), personal data %s\n",
@@ -917,7 +939,8 @@ int main(int argc, char **argv)
                    otaup_simterm_notice(t));
         } else {
             printf("otaup-term: %s: upgrade FAILED: %s (%s); still runs %s, personal data %s\n", otaup_simterm_id(t),
-                   otaup_strerror(result), otaup_errname(result) ? otaup_errname(result) : "?",
+                   result == k.server_abort ? server_text(result) : otaup_strerror(result),
+                   otaup_errname(result) ? otaup_errname(result) : "?",
                    otaup_simterm_version(t), intact ? "intact" : "DAMAGED");
         }
         if (report != NULL) {
