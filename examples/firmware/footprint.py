@@ -50,7 +50,7 @@ INDIRECT = [
     (r"exec\.c:prog_skip|journal\.c:put_slot", ["f_prog"]),
     (r"journal\.c:append", ["f_prog", "f_erase"]),
     (r"exec\.c:progress", ["on_progress", "exec_progress"]),
-    (r"exec\.c:(hook_head|opaque_feed|outer_feed|rec_head)|otaup_exec_finish", []),
+    (r"exec\.c:(hook_head|opaque_feed|next_event|outer_feed|rec_head)|otaup_exec_finish", []),
     (r"", FLASH),
 ]
 

@@ -1542,52 +1542,54 @@ OTAUP_RAMFUNC static int opaque_feed(otaup_exec *ex, int w, const uint8_t **in, 
     return 0;
 }
 
-OTAUP_RAMFUNC static int inner_feed(otaup_exec *ex, const uint8_t *in, size_t len)
+/* The next event of stream w (0: inner, 1: outer), given to the stream's
+ * hook first: reserved record types go to the hook whole and are skipped.
+ * Returns OTAUP_RECP_HEAD, _BYTES or _DONE, OTAUP_RECP_NEED_INPUT once the
+ * input is used up, or an error. */
+OTAUP_RAMFUNC static int next_event(otaup_exec *ex, int w, const uint8_t **in, size_t *len)
 {
-    otaup_recparser *p = &ex->inner;
-    int (*hook)(void *, uint8_t, const uint8_t *, size_t, unsigned) = ex->cfg.hooks.inner_record;
+    otaup_recparser *p = w ? &ex->outer : &ex->inner;
+    int (*hook)(void *, uint8_t, const uint8_t *, size_t, unsigned) =
+        w ? ex->cfg.hooks.record : ex->cfg.hooks.inner_record;
     for (;;) {
         size_t used = 0;
         int ev, rc;
-        if (ex->op_hlen[0] != 0) {
-            rc = opaque_feed(ex, 0, &in, &len, hook);
+        if (ex->op_hlen[w] != 0 ||
+            (*len > 0 && hook != NULL && otaup_recparser_idle(p) && **in >= RESERVED_LO && **in <= RESERVED_HI)) {
+            rc = opaque_feed(ex, w, in, len, hook);
             if (rc != 0) {
                 return rc;
             }
-            if (ex->op_hlen[0] != 0) {
-                return 0; /* needs more input */
+            if (ex->op_hlen[w] != 0) {
+                return OTAUP_RECP_NEED_INPUT; /* the input ended inside the record */
             }
             continue;
         }
-        if (len > 0 && hook != NULL && otaup_recparser_idle(p) && in[0] >= RESERVED_LO && in[0] <= RESERVED_HI) {
-            ex->op_hlen[0] = 0;
-            ex->op_body[0] = 0;
-            rc = opaque_feed(ex, 0, &in, &len, hook);
-            if (rc != 0) {
-                return rc;
-            }
-            continue;
+        ev = otaup_recparser_feed(p, *in, *len, &used);
+        *in += used;
+        *len -= used;
+        rc = 0;
+        if (hook != NULL && ev == OTAUP_RECP_HEAD) {
+            rc = hook_head(p, hook, ex->cfg.hooks.ctx);
+        } else if (hook != NULL && ev == OTAUP_RECP_BYTES) {
+            rc = hook(ex->cfg.hooks.ctx, p->head[0], p->rec.data, p->rec.data_len,
+                      p->data_left == 0 ? OTAUP_PART_LAST : 0u);
         }
-        ev = otaup_recparser_feed(p, in, len, &used);
-        in += used;
-        len -= used;
-        if (ev < 0) {
+        return rc != 0 ? rc : ev;
+    }
+}
+
+OTAUP_RAMFUNC static int inner_feed(otaup_exec *ex, const uint8_t *in, size_t len)
+{
+    otaup_recparser *p = &ex->inner;
+    for (;;) {
+        int ev = next_event(ex, 0, &in, &len), rc;
+        if (ev <= 0) {
             return ev;
         }
-        if (ev == OTAUP_RECP_NEED_INPUT) {
-            return 0;
-        }
         if (ev == OTAUP_RECP_HEAD) {
-            if (hook != NULL && (rc = hook_head(p, hook, ex->cfg.hooks.ctx)) != 0) {
-                return rc;
-            }
             rc = rec_head(ex, &p->rec);
         } else if (ev == OTAUP_RECP_BYTES) {
-            if (hook != NULL &&
-                (rc = hook(ex->cfg.hooks.ctx, p->head[0], p->rec.data, p->rec.data_len,
-                           p->data_left == 0 ? OTAUP_PART_LAST : 0u)) != 0) {
-                return rc;
-            }
             rc = rec_bytes(ex, p->rec.data, p->rec.data_len);
         } else {
             /* DONE: a PIECE's differences and literals fill its body exactly */
@@ -1621,41 +1623,12 @@ OTAUP_RAMFUNC static void drop_stream(otaup_exec *ex)
 OTAUP_RAMFUNC static int outer_feed(otaup_exec *ex, const uint8_t *in, size_t len)
 {
     otaup_recparser *p = &ex->outer;
-    int (*hook)(void *, uint8_t, const uint8_t *, size_t, unsigned) = ex->cfg.hooks.record;
     for (;;) {
-        size_t used = 0;
-        int ev, rc;
-        if (ex->op_hlen[1] != 0) {
-            rc = opaque_feed(ex, 1, &in, &len, hook);
-            if (rc != 0) {
-                return rc;
-            }
-            if (ex->op_hlen[1] != 0) {
-                return 0;
-            }
-            continue;
-        }
-        if (len > 0 && hook != NULL && otaup_recparser_idle(p) && in[0] >= RESERVED_LO && in[0] <= RESERVED_HI) {
-            rc = opaque_feed(ex, 1, &in, &len, hook);
-            if (rc != 0) {
-                return rc;
-            }
-            continue;
-        }
-        ev = otaup_recparser_feed(p, in, len, &used);
-        in += used;
-        len -= used;
-        if (ev < 0) {
+        int ev = next_event(ex, 1, &in, &len), rc = 0;
+        if (ev <= 0) {
             return ev;
         }
-        if (ev == OTAUP_RECP_NEED_INPUT) {
-            return 0;
-        }
-        rc = 0;
         if (ev == OTAUP_RECP_HEAD) {
-            if (hook != NULL && (rc = hook_head(p, hook, ex->cfg.hooks.ctx)) != 0) {
-                return rc;
-            }
             ex->outer_data = p->rec.type == OTAUP_REC_DATA;
             if (ex->outer_data) {
                 if (p->rec.flags & OTAUP_DATA_RESET) {
@@ -1670,11 +1643,6 @@ OTAUP_RAMFUNC static int outer_feed(otaup_exec *ex, const uint8_t *in, size_t le
                 rc = rec_head(ex, &p->rec);
             }
         } else if (ev == OTAUP_RECP_BYTES) {
-            if (hook != NULL &&
-                (rc = hook(ex->cfg.hooks.ctx, p->head[0], p->rec.data, p->rec.data_len,
-                           p->data_left == 0 ? OTAUP_PART_LAST : 0u)) != 0) {
-                return rc;
-            }
             rc = ex->outer_data ? z_feed(ex, p->rec.data, p->rec.data_len)
                                 : rec_bytes(ex, p->rec.data, p->rec.data_len);
         } else {
