@@ -10,6 +10,7 @@
  */
 #include "otaup/record.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "otaup/error.h"
@@ -92,33 +93,78 @@ static OTAUP_RAMFUNC uint32_t zz_decode(uint32_t z, uint32_t addr)
 
 /* ---- per-type facts ---------------------------------------------------- */
 
-static OTAUP_RAMFUNC int type_known(uint8_t type)
+/* Fields of a record body in wire order (docs/delta-format.md): varints
+ * into the record's uint32_t fields, then single bytes into its uint8_t
+ * fields. A source varint is zigzag-coded relative to the address read
+ * before it (0 for PIECE, which has none). */
+enum { F_END = 0, F_INDEX, F_ADDR, F_SRC, F_LEN, F_LIT, F_ENC, F_VALUE, F_ALG, F_FLAGS };
+#define F_LAST_VARINT F_LIT
+
+static const uint8_t field_off[] = {
+    0,
+    (uint8_t)offsetof(otaup_record, index),
+    (uint8_t)offsetof(otaup_record, addr),
+    (uint8_t)offsetof(otaup_record, src),
+    (uint8_t)offsetof(otaup_record, len),
+    (uint8_t)offsetof(otaup_record, lit),
+    (uint8_t)offsetof(otaup_record, enc),
+    (uint8_t)offsetof(otaup_record, value),
+    (uint8_t)offsetof(otaup_record, alg),
+    (uint8_t)offsetof(otaup_record, flags),
+};
+
+#define K_BYTES 1u /* the body ends in a run of bytes (the rest are fixed-size) */
+#define K_RANGE 2u /* [addr, addr+len) must stay inside 32 bits */
+#define K_SRC 4u   /* and so must [src, src+len) */
+#define FIELDS(a, b, c, d) ((uint16_t)((a) | ((b) << 4) | ((c) << 8) | ((d) << 12)))
+
+struct rec_kind {
+    uint16_t fields; /* up to four F_* codes, first in the low bits */
+    uint8_t max;     /* largest body of a fixed-size type (varints at 5 bytes) */
+    uint8_t flags;   /* K_* */
+};
+
+/* ERASE..SYNC (0x20..0x2A), then PIECE and CFILL (0x30, 0x31). */
+static const struct rec_kind kinds[] = {
+    {FIELDS(F_ADDR, F_LEN, 0, 0), 10u, K_RANGE},                     /* ERASE */
+    {FIELDS(F_ADDR, F_LEN, F_ENC, 0), 0u, K_BYTES | K_RANGE},        /* WRITE */
+    {FIELDS(F_ADDR, F_SRC, F_LEN, 0), 15u, K_RANGE | K_SRC},         /* COPY */
+    {FIELDS(F_ADDR, F_SRC, F_LEN, F_ENC), 0u, K_BYTES | K_RANGE | K_SRC}, /* DIFF */
+    {FIELDS(F_ADDR, F_LEN, F_VALUE, 0), 11u, K_RANGE},               /* FILL */
+    {FIELDS(F_ADDR, F_LEN, F_ALG, 0), 11u + OTAUP_HASH_MAX, K_RANGE}, /* VERIFY */
+    {FIELDS(F_FLAGS, 0, 0, 0), 0u, K_BYTES},                          /* DATA */
+    {FIELDS(F_INDEX, F_ADDR, F_LEN, F_FLAGS), 16u + 8u, K_RANGE},     /* STEP */
+    {FIELDS(F_INDEX, 0, 0, 0), 5u, 0u},                               /* END */
+    {0u, 0u, K_BYTES},                                                /* BLOB */
+    {FIELDS(F_INDEX, 0, 0, 0), 5u, 0u},                               /* SYNC */
+    {FIELDS(F_SRC, F_LEN, F_LIT, 0), 0u, K_BYTES},                    /* PIECE */
+    {FIELDS(F_LEN, F_VALUE, 0, 0), 6u, 0u},                           /* CFILL */
+};
+
+/* The facts of a record type, or NULL if the type is unknown. */
+static OTAUP_RAMFUNC const struct rec_kind *kind_of(uint8_t type)
 {
-    return (type >= OTAUP_REC_ERASE && type <= OTAUP_REC_SYNC) || type == OTAUP_REC_PIECE ||
-           type == OTAUP_REC_CFILL;
+    unsigned i = (unsigned)type - OTAUP_REC_ERASE;
+    if (i > (unsigned)(OTAUP_REC_SYNC - OTAUP_REC_ERASE)) {
+        i = (unsigned)type - OTAUP_REC_PIECE;
+        if (i > (unsigned)(OTAUP_REC_CFILL - OTAUP_REC_PIECE)) {
+            return NULL;
+        }
+        i += (unsigned)(OTAUP_REC_SYNC - OTAUP_REC_ERASE) + 1u;
+    }
+    return &kinds[i];
 }
 
-/* Records whose body ends in a run of bytes (the rest are fixed-size). */
-static OTAUP_RAMFUNC int type_has_bytes(uint8_t type)
+static OTAUP_RAMFUNC int type_known(uint8_t type)
 {
-    return type == OTAUP_REC_WRITE || type == OTAUP_REC_DIFF || type == OTAUP_REC_DATA ||
-           type == OTAUP_REC_BLOB || type == OTAUP_REC_PIECE;
+    return kind_of(type) != NULL;
 }
 
 /* Largest body of a fixed-size record type (varints at 5 bytes). */
 static OTAUP_RAMFUNC uint32_t fixed_body_max(uint8_t type)
 {
-    switch (type) {
-    case OTAUP_REC_ERASE: return 10u;
-    case OTAUP_REC_COPY: return 15u;
-    case OTAUP_REC_FILL: return 11u;
-    case OTAUP_REC_CFILL: return 6u;
-    case OTAUP_REC_VERIFY: return 11u + OTAUP_HASH_MAX;
-    case OTAUP_REC_STEP: return 16u + 8u;
-    case OTAUP_REC_END:
-    case OTAUP_REC_SYNC: return 5u;
-    default: return REC_BODY_LIMIT;
-    }
+    const struct rec_kind *k = kind_of(type);
+    return k == NULL || (k->flags & K_BYTES) != 0 ? REC_BODY_LIMIT : k->max;
 }
 
 static OTAUP_RAMFUNC unsigned hash_size(uint8_t alg)
@@ -188,18 +234,21 @@ static OTAUP_RAMFUNC int rd_byte(struct rd *r, uint8_t *v)
 static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, uint32_t body_len,
                                     otaup_record *rec, uint32_t *fixed)
 {
+    const struct rec_kind *k = kind_of(type);
     struct rd r;
     uint32_t v, rest;
-    unsigned hl;
+    unsigned hl = 0, f;
 
-    if (!type_known(type)) {
+    if (k == NULL) {
         return OTAUP_E_MSG_TYPE;
     }
-    if (body_len > fixed_body_max(type)) {
-        return OTAUP_E_MSG_LENGTH;
-    }
-    if (!type_has_bytes(type) && n < body_len) {
-        return 0;
+    if ((k->flags & K_BYTES) == 0) {
+        if (body_len > k->max) {
+            return OTAUP_E_MSG_LENGTH;
+        }
+        if (n < body_len) {
+            return 0;
+        }
     }
     r.p = b;
     r.n = n;
@@ -208,121 +257,76 @@ static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, 
     memset(rec, 0, sizeof *rec);
     rec->type = type;
 
+    for (f = k->fields; f != 0; f >>= 4) {
+        unsigned code = f & 15u;
+        uint8_t *dst = (uint8_t *)rec + field_off[code];
+        if (code <= F_LAST_VARINT) {
+            RD(rd_varint(&r, &v));
+            if (code == F_SRC) {
+                v = zz_decode(v, rec->addr);
+            }
+            memcpy(dst, &v, sizeof v);
+        } else {
+            RD(rd_byte(&r, dst));
+        }
+    }
+
+    /* the checks of each type, once its fields are read */
     switch (type) {
-    case OTAUP_REC_ERASE:
-        RD(rd_varint(&r, &rec->addr));
-        RD(rd_varint(&r, &rec->len));
-        break;
     case OTAUP_REC_WRITE:
     case OTAUP_REC_DIFF:
-        RD(rd_varint(&r, &rec->addr));
-        if (type == OTAUP_REC_DIFF) {
-            RD(rd_varint(&r, &v));
-            rec->src = zz_decode(v, rec->addr);
-        }
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_byte(&r, &rec->enc));
         if (rec->enc != OTAUP_ENC_INLINE && rec->enc != OTAUP_ENC_DEFERRED) {
             return OTAUP_E_MSG_FIELD;
         }
         break;
-    case OTAUP_REC_COPY:
-        RD(rd_varint(&r, &rec->addr));
-        RD(rd_varint(&r, &v));
-        rec->src = zz_decode(v, rec->addr);
-        RD(rd_varint(&r, &rec->len));
-        break;
-    case OTAUP_REC_FILL:
-        RD(rd_varint(&r, &rec->addr));
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_byte(&r, &rec->value));
-        break;
     case OTAUP_REC_VERIFY:
-        RD(rd_varint(&r, &rec->addr));
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_byte(&r, &rec->alg));
         hl = hash_size(rec->alg);
         if (hl == 0) {
             return OTAUP_E_MSG_FIELD;
         }
-        if (r.n - r.pos < hl) {
-            return OTAUP_E_MSG_LENGTH; /* fixed-size: n is the whole body */
-        }
-        memcpy(rec->hash, r.p + r.pos, hl);
-        rec->hash_len = (uint8_t)hl;
-        r.pos += hl;
         break;
     case OTAUP_REC_DATA:
-        RD(rd_byte(&r, &rec->flags));
         if ((rec->flags & (uint8_t)~OTAUP_DATA_RESET) != 0) {
             return OTAUP_E_MSG_FIELD;
         }
         break;
     case OTAUP_REC_STEP:
-        RD(rd_varint(&r, &rec->index));
-        RD(rd_varint(&r, &rec->addr));
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_byte(&r, &rec->flags));
         if ((rec->flags & (uint8_t)~OTAUP_STEP_HASH) != 0) {
             return OTAUP_E_MSG_FIELD;
         }
-        if ((rec->flags & OTAUP_STEP_HASH) != 0) {
-            if (r.n - r.pos < 8u) {
-                return OTAUP_E_MSG_LENGTH;
-            }
-            memcpy(rec->hash, r.p + r.pos, 8u);
-            rec->hash_len = 8u;
-            r.pos += 8u;
-        }
-        break;
-    case OTAUP_REC_END:
-    case OTAUP_REC_SYNC:
-        RD(rd_varint(&r, &rec->index));
+        hl = (rec->flags & OTAUP_STEP_HASH) != 0 ? 8u : 0u;
         break;
     case OTAUP_REC_PIECE:
-        RD(rd_varint(&r, &v));
-        rec->src = zz_decode(v, 0);
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_varint(&r, &rec->lit));
         if ((rec->len == 0 && rec->lit == 0) || rec->len > 0xFFFFFFFFu - rec->lit) {
             return OTAUP_E_MSG_FIELD; /* empty, or longer than 32 bits */
         }
         break;
     case OTAUP_REC_CFILL:
-        RD(rd_varint(&r, &rec->len));
-        RD(rd_byte(&r, &rec->value));
         if (rec->len == 0) {
             return OTAUP_E_MSG_FIELD;
         }
         break;
-    case OTAUP_REC_BLOB:
     default:
         break;
+    }
+    if (hl != 0) {
+        /* VERIFY's hash, STEP's window hash: fixed-size, n is the whole body */
+        if (r.n - r.pos < hl) {
+            return OTAUP_E_MSG_LENGTH;
+        }
+        memcpy(rec->hash, r.p + r.pos, hl);
+        rec->hash_len = (uint8_t)hl;
+        r.pos += hl;
     }
 
     /* address ranges must stay inside 32 bits */
-    switch (type) {
-    case OTAUP_REC_COPY:
-    case OTAUP_REC_DIFF:
-        if (!range_ok(rec->src, rec->len)) {
-            return OTAUP_E_MSG_FIELD;
-        }
-        /* fall through */
-    case OTAUP_REC_ERASE:
-    case OTAUP_REC_WRITE:
-    case OTAUP_REC_FILL:
-    case OTAUP_REC_VERIFY:
-    case OTAUP_REC_STEP:
-        if (!range_ok(rec->addr, rec->len)) {
-            return OTAUP_E_MSG_FIELD;
-        }
-        break;
-    default:
-        break;
+    if (((k->flags & K_SRC) != 0 && !range_ok(rec->src, rec->len)) ||
+        ((k->flags & K_RANGE) != 0 && !range_ok(rec->addr, rec->len))) {
+        return OTAUP_E_MSG_FIELD;
     }
 
     rest = body_len - r.pos;
-    if (!type_has_bytes(type)) {
+    if ((k->flags & K_BYTES) == 0) {
         if (rest != 0) {
             return OTAUP_E_MSG_LENGTH; /* trailing bytes after the fields */
         }
