@@ -79,6 +79,7 @@ OTAUP_RAMFUNC static void enc(const jrec *r, uint8_t *out)
     put32(out + 28, otaup_journal_crc32(0, out, 28));
 }
 
+/* 1 if the slot holds a record with a good CRC (any type), in *r. */
 OTAUP_RAMFUNC static int dec(const uint8_t *in, jrec *r)
 {
     if (get32(in + 28) != otaup_journal_crc32(0, in, 28)) {
@@ -92,7 +93,7 @@ OTAUP_RAMFUNC static int dec(const uint8_t *in, jrec *r)
     r->c = get32(in + 12);
     r->h = (uint64_t)get32(in + 16) | ((uint64_t)get32(in + 20) << 32);
     r->d = get32(in + 24);
-    return r->type >= JR_BEGIN && r->type <= JR_RESTORE;
+    return 1;
 }
 
 /* Fold one record into a state. */
@@ -209,9 +210,8 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
         if (rc != 0) {
             return rc;
         }
-        if (get32(buf + 28) == otaup_journal_crc32(0, buf, 28) && buf[0] == JR_HDR &&
-            get32(buf + 4) == JR_MAGIC && get32(buf + 12) == j->slot && get32(buf + 16) == size) {
-            uint32_t seq = get32(buf + 8);
+        if (dec(buf, &r) && r.type == JR_HDR && r.a == JR_MAGIC && r.c == j->slot && (uint32_t)r.h == size) {
+            uint32_t seq = r.b;
             if (!found || (int32_t)(seq - best_seq) > 0) {
                 found = 1;
                 best_seq = seq;
@@ -238,7 +238,7 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
         if (slot_erased(j, buf)) {
             break;
         }
-        if (dec(buf, &r)) {
+        if (dec(buf, &r) && r.type >= JR_BEGIN && r.type <= JR_RESTORE) {
             fold(&j->st, &r);
             j->st.records++;
         }
@@ -270,72 +270,56 @@ OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t
     return j->flash->prog(j->flash, sec + off, buf, j->slot);
 }
 
-/* Write the state `st` as records into slots of sector `sec` from slot 1;
- * returns the offset after the last one, or a negative error. */
+/* Write the state `st` as records into slots of sector `sec` from slot 1,
+ * in this order: switch, begin, state, scratch, restore, end (each only
+ * if the state has it); returns the offset after the last one, or a
+ * negative error. */
 OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, const otaup_journal_state *st)
 {
     jrec r;
     uint32_t off = j->slot;
+    unsigned k;
     int rc;
-    if (st->boot_slot != 0) {
+    for (k = 0; k < 6u; k++) {
         memset(&r, 0, sizeof r);
-        r.type = JR_SWITCH;
-        r.a = st->boot_slot;
-        if ((rc = put_slot(j, sec, off, &r)) != 0) {
-            return rc;
-        }
-        off += j->slot;
-    }
-    if (st->session != OTAUP_JS_NONE) {
-        memset(&r, 0, sizeof r);
-        r.type = JR_BEGIN;
-        r.a = st->session_id;
-        r.h = st->delta_id;
-        r.flags = st->layout;
-        r.x = st->target_slot;
-        if ((rc = put_slot(j, sec, off, &r)) != 0) {
-            return rc;
-        }
-        off += j->slot;
-        memset(&r, 0, sizeof r);
-        r.type = JR_STATE;
-        r.a = st->next_step;
-        r.flags = st->ponr;
-        if ((rc = put_slot(j, sec, off, &r)) != 0) {
-            return rc;
-        }
-        off += j->slot;
-        if (st->scratch != OTAUP_JSCRATCH_NONE) {
-            memset(&r, 0, sizeof r);
-            r.type = st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN : JR_SSEC;
+        if (k == 0) {
+            r.type = st->boot_slot != 0 ? JR_SWITCH : 0u;
+            r.a = st->boot_slot;
+        } else if (st->session == OTAUP_JS_NONE) {
+            break;
+        } else if (k == 1) {
+            r.type = JR_BEGIN;
+            r.a = st->session_id;
+            r.h = st->delta_id;
+            r.flags = st->layout;
+            r.x = st->target_slot;
+        } else if (k == 2) {
+            r.type = JR_STATE;
+            r.a = st->next_step;
+            r.flags = st->ponr;
+        } else if (k == 3) {
+            r.type = st->scratch == OTAUP_JSCRATCH_NONE     ? 0u
+                     : st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN
+                                                            : JR_SSEC;
             r.a = st->scratch_step;
             r.b = st->scratch_addr;
             r.c = st->scratch_len;
             r.h = st->scratch_hash;
-            if ((rc = put_slot(j, sec, off, &r)) != 0) {
-                return rc;
-            }
-            off += j->slot;
-        }
-        if (st->restore != OTAUP_JRESTORE_NONE) {
-            memset(&r, 0, sizeof r);
-            r.type = JR_RESTORE;
+        } else if (k == 4) {
+            r.type = st->restore != OTAUP_JRESTORE_NONE ? JR_RESTORE : 0u;
             r.x = st->restore_region;
             r.flags = st->restore;
-            if ((rc = put_slot(j, sec, off, &r)) != 0) {
-                return rc;
-            }
-            off += j->slot;
-        }
-        if (st->session == OTAUP_JS_ENDED) {
-            memset(&r, 0, sizeof r);
-            r.type = JR_END;
+        } else {
+            r.type = st->session == OTAUP_JS_ENDED ? JR_END : 0u;
             r.a = (uint32_t)st->result;
-            if ((rc = put_slot(j, sec, off, &r)) != 0) {
-                return rc;
-            }
-            off += j->slot;
         }
+        if (r.type == 0) {
+            continue; /* not part of this state */
+        }
+        if ((rc = put_slot(j, sec, off, &r)) != 0) {
+            return rc;
+        }
+        off += j->slot;
     }
     return (int32_t)off;
 }
@@ -406,86 +390,61 @@ OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
     return rc;
 }
 
-OTAUP_RAMFUNC int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
-                        uint8_t target_slot)
+/* Append one record; `fx` is its flags byte and, above it, its x field. */
+OTAUP_RAMFUNC static int log_rec(otaup_journal *j, uint8_t type, uint32_t fx, uint32_t a, uint32_t b, uint32_t c,
+                                 uint64_t h)
 {
     jrec r;
     memset(&r, 0, sizeof r);
-    r.type = JR_BEGIN;
-    r.a = session_id;
-    r.h = delta_id;
-    r.flags = layout;
-    r.x = target_slot;
+    r.type = type;
+    r.flags = (uint8_t)fx;
+    r.x = (uint16_t)(fx >> 8);
+    r.a = a;
+    r.b = b;
+    r.c = c;
+    r.h = h;
     return append(j, &r);
+}
+
+OTAUP_RAMFUNC int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
+                        uint8_t target_slot)
+{
+    return log_rec(j, JR_BEGIN, layout | ((uint32_t)target_slot << 8), session_id, 0, 0, delta_id);
 }
 
 OTAUP_RAMFUNC int otaup_journal_step_done(otaup_journal *j, uint32_t index)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_DONE;
-    r.a = index;
-    return append(j, &r);
+    return log_rec(j, JR_DONE, 0, index, 0, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_scratch_window(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
                                                uint64_t hash)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_SWIN;
-    r.a = index;
-    r.b = addr;
-    r.c = len;
-    r.h = hash;
-    return append(j, &r);
+    return log_rec(j, JR_SWIN, 0, index, addr, len, hash);
 }
 
 OTAUP_RAMFUNC int otaup_journal_scratch_sector(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
                                                uint32_t crc)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_SSEC;
-    r.a = index;
-    r.b = addr;
-    r.c = len;
-    r.h = crc;
-    return append(j, &r);
+    return log_rec(j, JR_SSEC, 0, index, addr, len, crc);
 }
 
 OTAUP_RAMFUNC int otaup_journal_ponr(otaup_journal *j)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_PONR;
-    return append(j, &r);
+    return log_rec(j, JR_PONR, 0, 0, 0, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_switch(otaup_journal *j, uint8_t slot)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_SWITCH;
-    r.a = slot & 1u;
-    return append(j, &r);
+    return log_rec(j, JR_SWITCH, 0, slot & 1u, 0, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_end(otaup_journal *j, int32_t result)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_END;
-    r.a = (uint32_t)result;
-    return append(j, &r);
+    return log_rec(j, JR_END, 0, (uint32_t)result, 0, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_restore(otaup_journal *j, uint8_t region, uint8_t state)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = JR_RESTORE;
-    r.x = region;
-    r.flags = state;
-    return append(j, &r);
+    return log_rec(j, JR_RESTORE, state | ((uint32_t)region << 8), 0, 0, 0, 0);
 }
