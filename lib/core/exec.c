@@ -318,6 +318,14 @@ OTAUP_RAMFUNC static int fread_(otaup_exec *ex, uint32_t addr, void *buf, uint32
     return rc == 0 ? 0 : rc;
 }
 
+/* Read the next piece of [addr + off, addr + len) that fits the bounce
+ * buffer into ex->io; *c gets its length. */
+OTAUP_RAMFUNC static int io_read(otaup_exec *ex, uint32_t addr, uint32_t off, uint32_t len, uint32_t *c)
+{
+    *c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
+    return fread_(ex, addr + off, ex->io, *c);
+}
+
 /* Erase one or more whole sectors, one sector per call, servicing the
  * link between them. */
 OTAUP_RAMFUNC static int erase_range(otaup_exec *ex, uint32_t addr, uint32_t len)
@@ -348,10 +356,9 @@ OTAUP_RAMFUNC static int erase_range(otaup_exec *ex, uint32_t addr, uint32_t len
 /* 1 if [addr, addr+len) reads erased, 0 if not, <0 on error. */
 OTAUP_RAMFUNC static int is_erased(otaup_exec *ex, uint32_t addr, uint32_t len)
 {
-    uint32_t off = 0;
+    uint32_t off = 0, n;
     while (off < len) {
-        uint32_t n = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
-        int rc = fread_(ex, addr + off, ex->io, n);
+        int rc = io_read(ex, addr, off, len, &n);
         if (rc != 0) {
             return rc;
         }
@@ -695,9 +702,9 @@ OTAUP_RAMFUNC static int part_state(otaup_exec *ex, uint32_t a, uint32_t n, int 
     *need = 0;
     *equal = 1;
     while (off < n) {
-        uint32_t c = n - off > sizeof ex->io ? (uint32_t)sizeof ex->io : n - off;
+        uint32_t c;
         const uint8_t *want = ex->staging + (a - ex->s_addr) + off;
-        int rc = fread_(ex, a + off, ex->io, c);
+        int rc = io_read(ex, a, off, n, &c);
         if (rc != 0) {
             return rc;
         }
@@ -723,9 +730,9 @@ OTAUP_RAMFUNC static int fill_part(otaup_exec *ex, uint32_t a, uint32_t n)
     uint8_t e = ex->cfg.flash->geo.erased;
     int rc;
     while (off < n) {
-        uint32_t c = n - off > sizeof ex->io ? (uint32_t)sizeof ex->io : n - off;
+        uint32_t c;
         const uint8_t *want = ex->staging + (a - ex->s_addr) + off;
-        rc = fread_(ex, a + off, ex->io, c);
+        rc = io_read(ex, a, off, n, &c);
         if (rc != 0) {
             return rc;
         }
@@ -868,8 +875,7 @@ OTAUP_RAMFUNC static int scratch_crc(otaup_exec *ex, uint32_t z, uint32_t *crc)
     int rc;
     *crc = 0;
     for (off = 0; off < z; off += c) {
-        c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off;
-        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
+        rc = io_read(ex, ex->cfg.scratch.addr, off, z, &c);
         if (rc != 0) {
             return rc;
         }
@@ -884,8 +890,7 @@ OTAUP_RAMFUNC static int cmp_flash(otaup_exec *ex, uint32_t addr, const uint8_t 
     uint32_t off, c;
     int rc;
     for (off = 0; off < len; off += c) {
-        c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
-        rc = fread_(ex, addr + off, ex->io, c);
+        rc = io_read(ex, addr, off, len, &c);
         if (rc != 0) {
             return rc;
         }
@@ -909,8 +914,8 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
         return rc;
     }
     for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off, a = s + off;
-        rc = fread_(ex, a, ex->io, c);
+        uint32_t c, a = s + off;
+        rc = io_read(ex, s, off, z, &c);
         if (rc != 0) {
             return rc;
         }
@@ -946,8 +951,8 @@ OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t 
         return rc;
     }
     for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c = z - off > sizeof ex->io ? (uint32_t)sizeof ex->io : z - off;
-        rc = fread_(ex, ex->cfg.scratch.addr + off, ex->io, c);
+        uint32_t c;
+        rc = io_read(ex, ex->cfg.scratch.addr, off, z, &c);
         if (rc != 0) {
             return rc;
         }
@@ -1277,8 +1282,7 @@ OTAUP_RAMFUNC static int hash_range(otaup_exec *ex, uint32_t addr, uint32_t len,
     int rc, i;
     otaup_xxh3_reset(xs);
     for (off = 0; off < len; off += c) {
-        c = len - off > sizeof ex->io ? (uint32_t)sizeof ex->io : len - off;
-        rc = fread_(ex, addr + off, ex->io, c);
+        rc = io_read(ex, addr, off, len, &c);
         if (rc != 0) {
             return rc;
         }
