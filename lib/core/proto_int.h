@@ -59,82 +59,6 @@ typedef struct otaup_wr {
     int err;
 } otaup_wr;
 
-static inline void otaup_wr_init(otaup_wr *w, uint8_t *p, size_t cap)
-{
-    w->p = p;
-    w->cap = p != NULL ? cap : 0;
-    w->n = 0;
-    w->err = 0;
-}
-
-static inline uint8_t *otaup_wr_room(otaup_wr *w, size_t k)
-{
-    uint8_t *q;
-    if (w->err != 0 || k > w->cap - w->n) {
-        w->err = OTAUP_E_BUFFER;
-        return NULL;
-    }
-    q = w->p + w->n;
-    w->n += k;
-    return q;
-}
-
-static inline void otaup_wr_u8(otaup_wr *w, uint8_t v)
-{
-    uint8_t *q = otaup_wr_room(w, 1);
-    if (q != NULL) {
-        q[0] = v;
-    }
-}
-
-static inline void otaup_wr_u16(otaup_wr *w, uint16_t v)
-{
-    uint8_t *q = otaup_wr_room(w, 2);
-    if (q != NULL) {
-        otaup_put16(q, v);
-    }
-}
-
-static inline void otaup_wr_u32(otaup_wr *w, uint32_t v)
-{
-    uint8_t *q = otaup_wr_room(w, 4);
-    if (q != NULL) {
-        otaup_put32(q, v);
-    }
-}
-
-static inline void otaup_wr_u64(otaup_wr *w, uint64_t v)
-{
-    uint8_t *q = otaup_wr_room(w, 8);
-    if (q != NULL) {
-        otaup_put64(q, v);
-    }
-}
-
-static inline void otaup_wr_bytes(otaup_wr *w, const uint8_t *b, size_t k)
-{
-    uint8_t *q = otaup_wr_room(w, k);
-    if (q != NULL && k != 0) {
-        memcpy(q, b, k);
-    }
-}
-
-/* TLV (INFO): tag, one length byte written by otaup_tlv_end (values are
- * shorter than 256 bytes). otaup_tlv_begin returns where the value starts. */
-static inline size_t otaup_tlv_begin(otaup_wr *w, uint8_t tag)
-{
-    otaup_wr_u8(w, tag);
-    otaup_wr_u8(w, 0);
-    return w->n;
-}
-
-static inline void otaup_tlv_end(otaup_wr *w, size_t start)
-{
-    if (w->err == 0) {
-        w->p[start - 1u] = (uint8_t)(w->n - start);
-    }
-}
-
 /*
  * Reader over a payload: every get checks the remaining length first and
  * records OTAUP_E_MSG_LENGTH when the payload is too short.
@@ -146,7 +70,120 @@ typedef struct otaup_rd {
     int err;
 } otaup_rd;
 
-static inline void otaup_rd_init(otaup_rd *r, const uint8_t *p, size_t len)
+/*
+ * The reader's and writer's steps. A host build inlines them in each
+ * object; a terminal build (OTAUP_CONFIG_TERMINAL) keeps one out-of-line
+ * copy, defined in proto_msg.c (OTAUP_PROTO_INT_IMPL), for small code.
+ */
+#if !OTAUP_CONFIG_TERMINAL
+#define OTAUP_PI static inline
+#define OTAUP_PI_BODIES 1
+#else
+#define OTAUP_PI OTAUP_RAMFUNC
+#ifdef OTAUP_PROTO_INT_IMPL
+#define OTAUP_PI_BODIES 1
+#else
+#define OTAUP_PI_BODIES 0
+#endif
+void otaup_wr_init(otaup_wr *w, uint8_t *p, size_t cap);
+uint8_t *otaup_wr_room(otaup_wr *w, size_t k);
+void otaup_wr_u8(otaup_wr *w, uint8_t v);
+void otaup_wr_u16(otaup_wr *w, uint16_t v);
+void otaup_wr_u32(otaup_wr *w, uint32_t v);
+void otaup_wr_u64(otaup_wr *w, uint64_t v);
+void otaup_wr_bytes(otaup_wr *w, const uint8_t *b, size_t k);
+size_t otaup_tlv_begin(otaup_wr *w, uint8_t tag);
+void otaup_tlv_end(otaup_wr *w, size_t start);
+void otaup_rd_init(otaup_rd *r, const uint8_t *p, size_t len);
+const uint8_t *otaup_rd_take(otaup_rd *r, size_t k);
+uint8_t otaup_rd_u8(otaup_rd *r);
+uint16_t otaup_rd_u16(otaup_rd *r);
+uint32_t otaup_rd_u32(otaup_rd *r);
+uint64_t otaup_rd_u64(otaup_rd *r);
+size_t otaup_rd_left(const otaup_rd *r);
+int otaup_rd_end(const otaup_rd *r);
+#endif
+
+#if OTAUP_PI_BODIES
+
+OTAUP_PI void otaup_wr_init(otaup_wr *w, uint8_t *p, size_t cap)
+{
+    w->p = p;
+    w->cap = p != NULL ? cap : 0;
+    w->n = 0;
+    w->err = 0;
+}
+
+OTAUP_PI uint8_t *otaup_wr_room(otaup_wr *w, size_t k)
+{
+    uint8_t *q;
+    if (w->err != 0 || k > w->cap - w->n) {
+        w->err = OTAUP_E_BUFFER;
+        return NULL;
+    }
+    q = w->p + w->n;
+    w->n += k;
+    return q;
+}
+
+OTAUP_PI void otaup_wr_u8(otaup_wr *w, uint8_t v)
+{
+    uint8_t *q = otaup_wr_room(w, 1);
+    if (q != NULL) {
+        q[0] = v;
+    }
+}
+
+OTAUP_PI void otaup_wr_u16(otaup_wr *w, uint16_t v)
+{
+    uint8_t *q = otaup_wr_room(w, 2);
+    if (q != NULL) {
+        otaup_put16(q, v);
+    }
+}
+
+OTAUP_PI void otaup_wr_u32(otaup_wr *w, uint32_t v)
+{
+    uint8_t *q = otaup_wr_room(w, 4);
+    if (q != NULL) {
+        otaup_put32(q, v);
+    }
+}
+
+OTAUP_PI void otaup_wr_u64(otaup_wr *w, uint64_t v)
+{
+    uint8_t *q = otaup_wr_room(w, 8);
+    if (q != NULL) {
+        otaup_put64(q, v);
+    }
+}
+
+OTAUP_PI void otaup_wr_bytes(otaup_wr *w, const uint8_t *b, size_t k)
+{
+    uint8_t *q = otaup_wr_room(w, k);
+    if (q != NULL && k != 0) {
+        memcpy(q, b, k);
+    }
+}
+
+/* TLV (INFO): tag, one length byte written by otaup_tlv_end (values are
+ * shorter than 256 bytes). otaup_tlv_begin returns where the value starts. */
+OTAUP_PI size_t otaup_tlv_begin(otaup_wr *w, uint8_t tag)
+{
+    otaup_wr_u8(w, tag);
+    otaup_wr_u8(w, 0);
+    return w->n;
+}
+
+OTAUP_PI void otaup_tlv_end(otaup_wr *w, size_t start)
+{
+    if (w->err == 0) {
+        w->p[start - 1u] = (uint8_t)(w->n - start);
+    }
+}
+
+
+OTAUP_PI void otaup_rd_init(otaup_rd *r, const uint8_t *p, size_t len)
 {
     r->p = p;
     r->len = p != NULL ? len : 0;
@@ -154,7 +191,7 @@ static inline void otaup_rd_init(otaup_rd *r, const uint8_t *p, size_t len)
     r->err = 0;
 }
 
-static inline const uint8_t *otaup_rd_take(otaup_rd *r, size_t k)
+OTAUP_PI const uint8_t *otaup_rd_take(otaup_rd *r, size_t k)
 {
     const uint8_t *q;
     if (r->err != 0 || k > r->len - r->pos) {
@@ -168,42 +205,44 @@ static inline const uint8_t *otaup_rd_take(otaup_rd *r, size_t k)
     return q;
 }
 
-static inline uint8_t otaup_rd_u8(otaup_rd *r)
+OTAUP_PI uint8_t otaup_rd_u8(otaup_rd *r)
 {
     const uint8_t *q = otaup_rd_take(r, 1);
     return q != NULL ? q[0] : 0u;
 }
 
-static inline uint16_t otaup_rd_u16(otaup_rd *r)
+OTAUP_PI uint16_t otaup_rd_u16(otaup_rd *r)
 {
     const uint8_t *q = otaup_rd_take(r, 2);
     return q != NULL ? otaup_get16(q) : 0u;
 }
 
-static inline uint32_t otaup_rd_u32(otaup_rd *r)
+OTAUP_PI uint32_t otaup_rd_u32(otaup_rd *r)
 {
     const uint8_t *q = otaup_rd_take(r, 4);
     return q != NULL ? otaup_get32(q) : 0u;
 }
 
-static inline uint64_t otaup_rd_u64(otaup_rd *r)
+OTAUP_PI uint64_t otaup_rd_u64(otaup_rd *r)
 {
     const uint8_t *q = otaup_rd_take(r, 8);
     return q != NULL ? otaup_get64(q) : 0u;
 }
 
-static inline size_t otaup_rd_left(const otaup_rd *r)
+OTAUP_PI size_t otaup_rd_left(const otaup_rd *r)
 {
     return r->len - r->pos;
 }
 
 /* First error of the reader, or MSG_LENGTH if bytes are left over. */
-static inline int otaup_rd_end(const otaup_rd *r)
+OTAUP_PI int otaup_rd_end(const otaup_rd *r)
 {
     if (r->err != 0) {
         return r->err;
     }
     return r->pos == r->len ? 0 : OTAUP_E_MSG_LENGTH;
 }
+
+#endif /* OTAUP_PI_BODIES */
 
 #endif /* OTAUP_CORE_PROTO_INT_H */

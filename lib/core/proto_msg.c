@@ -7,6 +7,7 @@
  * values (OTAUP_E_MSG_FIELD); pointers in the result point into the input.
  * Encoders refuse (OTAUP_E_INVAL) what the decoders would refuse.
  */
+#define OTAUP_PROTO_INT_IMPL /* a terminal build's one copy of the reader and writer */
 #include <string.h>
 
 #include "core/proto_int.h"
