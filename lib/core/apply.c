@@ -121,11 +121,9 @@ OTAUP_RAMFUNC static int exec_progress(void *ctx, uint32_t done, uint32_t total)
     return 0;
 }
 
-/* Put the next fragment of txmsg in flight (nothing pending). */
-OTAUP_RAMFUNC static int send_fragment(otaup_apply *ap)
+/* Put the sequenced frame txbuf[0..n) in flight (n <= 0: nothing, or the error). */
+OTAUP_RAMFUNC static int send_seq(otaup_apply *ap, int n)
 {
-    int n = otaup_frag_next(ap->tx_type, 0, ap->tx_seq, ap->txmsg, ap->txmsg_len, &ap->txmsg_off,
-                            ap->cfg.max_frame, ap->txbuf, ap->cfg.max_frame);
     if (n <= 0) {
         return n;
     }
@@ -135,6 +133,25 @@ OTAUP_RAMFUNC static int send_fragment(otaup_apply *ap)
     ap->tx_time = now(ap);
     ap->tx_tries = 0;
     return link_send(ap, ap->txbuf, (size_t)n);
+}
+
+/* Put the next fragment of txmsg in flight (nothing pending). */
+OTAUP_RAMFUNC static int send_fragment(otaup_apply *ap)
+{
+    return send_seq(ap, otaup_frag_next(ap->tx_type, 0, ap->tx_seq, ap->txmsg, ap->txmsg_len, &ap->txmsg_off,
+                                        ap->cfg.max_frame, ap->txbuf, ap->cfg.max_frame));
+}
+
+/* txmsg[0..n) is the next message to send, of `type` (n < 0: the error). */
+OTAUP_RAMFUNC static int queue_msg(otaup_apply *ap, uint8_t type, int n)
+{
+    if (n < 0) {
+        return n;
+    }
+    ap->tx_type = type;
+    ap->txmsg_len = (size_t)n;
+    ap->txmsg_off = 0;
+    return 0;
 }
 
 /* A TLV of n 32-bit values. */
@@ -244,13 +261,7 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
         otaup_tlv_end(&w, t);
     }
 #endif
-    if (w.err != 0) {
-        return w.err;
-    }
-    ap->tx_type = OTAUP_MSG_INFO;
-    ap->txmsg_len = w.n;
-    ap->txmsg_off = 0;
-    return 0;
+    return queue_msg(ap, OTAUP_MSG_INFO, w.err != 0 ? w.err : (int)w.n);
 }
 
 #if OTAUP_CONFIG_BACKUP
@@ -284,13 +295,11 @@ OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
             return rc;
         }
     }
-    rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG);
-    if (rc < 0) {
+    rc = queue_msg(ap, OTAUP_MSG_BACKUP_DATA,
+                   otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG));
+    if (rc != 0) {
         return rc;
     }
-    ap->tx_type = OTAUP_MSG_BACKUP_DATA;
-    ap->txmsg_len = (size_t)rc;
-    ap->txmsg_off = 0;
     ap->bk_off += n;
     return 0;
 }
@@ -300,18 +309,10 @@ OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
 OTAUP_RAMFUNC static int build_result(otaup_apply *ap)
 {
     otaup_msg_result m;
-    int n;
     memset(&m, 0, sizeof m);
     m.session = ap->result_session;
     m.code = ap->result_code;
-    n = otaup_result_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
-    if (n < 0) {
-        return n;
-    }
-    ap->tx_type = OTAUP_MSG_RESULT;
-    ap->txmsg_len = (size_t)n;
-    ap->txmsg_off = 0;
-    return 0;
+    return queue_msg(ap, OTAUP_MSG_RESULT, otaup_result_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG));
 }
 
 #if OTAUP_CONFIG_SIGNATURE
@@ -331,14 +332,7 @@ OTAUP_RAMFUNC static int build_sig(otaup_apply *ap)
     m.data.data = ap->txbuf;
     m.data.len = (uint32_t)rc;
     m.flags = m.offset + m.data.len == m.total ? OTAUP_SDATA_LAST : 0u;
-    rc = otaup_sig_data_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
-    if (rc < 0) {
-        return rc;
-    }
-    ap->tx_type = OTAUP_MSG_SIG_DATA;
-    ap->txmsg_len = (size_t)rc;
-    ap->txmsg_off = 0;
-    return 0;
+    return queue_msg(ap, OTAUP_MSG_SIG_DATA, otaup_sig_data_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG));
 }
 
 #endif
@@ -550,12 +544,8 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     if (n < 0) {
         return n;
     }
-    ap->tx_len = (uint32_t)n;
-    ap->tx_pending = ap->tx_seq++;
-    ap->tx_time = now(ap);
-    ap->tx_tries = 0;
     ap->tx_what = Q_INFO;
-    return link_send(ap, ap->txbuf, (size_t)n);
+    return send_seq(ap, n);
 }
 
 /* ---- executing received messages --------------------------------------- */
@@ -1064,14 +1054,8 @@ OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_
     memset(&m, 0, sizeof m);
     m.decision = decision;
     m.postpone_min = postpone_min;
-    n = otaup_consent_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG);
-    if (n < 0) {
-        return n;
-    }
-    ap->tx_type = OTAUP_MSG_CONSENT;
-    ap->txmsg_len = (size_t)n;
-    ap->txmsg_off = 0;
-    return pump(ap);
+    n = queue_msg(ap, OTAUP_MSG_CONSENT, otaup_consent_encode(&m, ap->txmsg, OTAUP_APPLY_TXMSG));
+    return n != 0 ? n : pump(ap);
 }
 
 const otaup_exec *otaup_apply_exec(const otaup_apply *ap)
