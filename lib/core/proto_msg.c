@@ -153,6 +153,26 @@ static OTAUP_RAMFUNC int wr_done(const otaup_wr *w)
 
 #define ARGS_OK(m, in, len) ((m) != NULL && ((in) != NULL || (len) == 0))
 
+/* The start of most decoders: the arguments, *m zeroed, then the payload
+ * length in [min, max]. */
+static OTAUP_RAMFUNC int dec_begin(const uint8_t *in, size_t len, void *m, size_t size, size_t min, size_t max)
+{
+    if (!ARGS_OK(m, in, len)) {
+        return OTAUP_E_INVAL;
+    }
+    memset(m, 0, size);
+    return len >= min && len <= max ? 0 : OTAUP_E_MSG_LENGTH;
+}
+
+#define LEN_OPEN ((size_t)-1)
+#define DEC_BEGIN(min, max)                                          \
+    do {                                                             \
+        int rc_ = dec_begin(in, len, m, sizeof *m, (min), (max));    \
+        if (rc_ != 0) {                                              \
+            return rc_;                                              \
+        }                                                            \
+    } while (0)
+
 /* ---- HELLO ------------------------------------------------------------------------ */
 
 static OTAUP_RAMFUNC int hello_valid(const otaup_msg_hello *m)
@@ -634,11 +654,7 @@ OTAUP_RAMFUNC int otaup_notify_decode(const uint8_t *in, size_t len, otaup_msg_n
 {
     otaup_rd r;
     uint8_t vlen;
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 14u);
+    DEC_BEGIN(14u, LEN_OPEN);
     otaup_rd_init(&r, in, len);
     m->kind = otaup_rd_u8(&r);
     vlen = otaup_rd_u8(&r);
@@ -676,11 +692,8 @@ OTAUP_RAMFUNC int otaup_consent_encode(const otaup_msg_consent *m, uint8_t *out,
 
 OTAUP_RAMFUNC int otaup_consent_decode(const uint8_t *in, size_t len, otaup_msg_consent *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 5u && len == 5u + in[4]);
+    DEC_BEGIN(5u, LEN_OPEN);
+    CHECK_LEN(len == 5u + in[4]);
     if (in[1] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -711,11 +724,7 @@ OTAUP_RAMFUNC int otaup_start_encode(const otaup_msg_start *m, uint8_t *out, siz
 
 OTAUP_RAMFUNC int otaup_start_decode(const uint8_t *in, size_t len, otaup_msg_start *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 12u);
+    DEC_BEGIN(12u, LEN_OPEN);
     if ((in[8] & (uint8_t)~OTAUP_START_RESUME) != 0 || in[9] != 0 || in[10] != 0 || in[11] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -743,11 +752,7 @@ OTAUP_RAMFUNC int otaup_commit_encode(const otaup_msg_commit *m, uint8_t *out, s
 
 OTAUP_RAMFUNC int otaup_commit_decode(const uint8_t *in, size_t len, otaup_msg_commit *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 12u);
+    DEC_BEGIN(12u, 12u);
     if (in[9] != 0 || in[10] != 0 || in[11] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -772,11 +777,7 @@ OTAUP_RAMFUNC int otaup_abort_encode(const otaup_msg_abort *m, uint8_t *out, siz
 
 OTAUP_RAMFUNC int otaup_abort_decode(const uint8_t *in, size_t len, otaup_msg_abort *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 12u);
+    DEC_BEGIN(12u, 12u);
     m->session = otaup_get64(in);
     m->reason = (int32_t)otaup_get32(in + 8);
     return m->reason < 0 ? 0 : OTAUP_E_MSG_FIELD;
@@ -808,11 +809,7 @@ OTAUP_RAMFUNC int otaup_result_decode(const uint8_t *in, size_t len, otaup_msg_r
     otaup_rd r;
     int rc;
     uint8_t vlen;
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 14u);
+    DEC_BEGIN(14u, LEN_OPEN);
     otaup_rd_init(&r, in, len);
     m->session = otaup_rd_u64(&r);
     m->code = (int32_t)otaup_rd_u32(&r);
@@ -844,11 +841,7 @@ OTAUP_RAMFUNC int otaup_ping_encode(const otaup_msg_ping *m, uint8_t *out, size_
 
 OTAUP_RAMFUNC int otaup_ping_decode(const uint8_t *in, size_t len, otaup_msg_ping *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 4u);
+    DEC_BEGIN(4u, 4u);
     m->nonce = otaup_get32(in);
     return 0;
 }
@@ -872,11 +865,7 @@ OTAUP_RAMFUNC int otaup_progress_encode(const otaup_msg_progress *m, uint8_t *ou
 
 OTAUP_RAMFUNC int otaup_progress_decode(const uint8_t *in, size_t len, otaup_msg_progress *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 20u);
+    DEC_BEGIN(20u, 20u);
     if (in[17] != 0 || in[18] != 0 || in[19] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -905,11 +894,7 @@ OTAUP_RAMFUNC int otaup_ack_encode(const otaup_msg_ack *m, uint8_t *out, size_t 
 
 OTAUP_RAMFUNC int otaup_ack_decode(const uint8_t *in, size_t len, otaup_msg_ack *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 16u);
+    DEC_BEGIN(16u, 16u);
     if (in[10] != 0 || in[11] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -935,11 +920,7 @@ OTAUP_RAMFUNC int otaup_nack_encode(const otaup_msg_nack *m, uint8_t *out, size_
 
 OTAUP_RAMFUNC int otaup_nack_decode(const uint8_t *in, size_t len, otaup_msg_nack *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 12u);
+    DEC_BEGIN(12u, 12u);
     m->seq = otaup_get32(in);
     m->error = (int32_t)otaup_get32(in + 4);
     m->expected = otaup_get32(in + 8);
@@ -965,11 +946,7 @@ OTAUP_RAMFUNC int otaup_backup_req_encode(const otaup_msg_backup_req *m, uint8_t
 
 OTAUP_RAMFUNC int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_msg_backup_req *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == 12u);
+    DEC_BEGIN(12u, 12u);
     if ((in[1] & (uint8_t)~OTAUP_BACKUP_HASH_ONLY) != 0 || in[2] != 0 || in[3] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
@@ -1070,11 +1047,7 @@ OTAUP_RAMFUNC int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out,
 
 OTAUP_RAMFUNC int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len == OTAUP_SIG_REQ_SIZE);
+    DEC_BEGIN(OTAUP_SIG_REQ_SIZE, OTAUP_SIG_REQ_SIZE);
     m->block_size = otaup_get32(in);
     m->offset = otaup_get32(in + 4);
     m->max_chunk = otaup_get32(in + 8);
@@ -1110,11 +1083,7 @@ OTAUP_RAMFUNC int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *ou
 
 OTAUP_RAMFUNC int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m)
 {
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 12u);
+    DEC_BEGIN(12u, LEN_OPEN);
     if ((in[0] & (uint8_t)~OTAUP_SDATA_LAST) != 0 || in[1] != 0 || in[2] != 0 || in[3] != 0) {
         return OTAUP_E_FRAME_FLAGS;
     }
