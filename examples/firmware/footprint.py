@@ -39,7 +39,6 @@ CRC_SYM = re.compile(r"crc", re.I)      # CRC functions and tables (zcrc32.o cou
 # notify callback: those calls reach nothing.
 FLASH = ["f_read", "f_prog", "f_erase"]
 INDIRECT = [
-    (r"for_each_sector", ["sector_visit"]),
     (r"^(inflate|inflateInit2_|inflateReset|inflateReset2|updatewindow|inflateEnd)", ["z_alloc", "z_free"]),
     (r"apply\.c:link_send", ["link_send"]),
     (r"apply\.c:now", ["clock_ms"]),

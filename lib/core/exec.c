@@ -248,11 +248,17 @@ const otaup_exec_stats *otaup_exec_get_stats(const otaup_exec *ex)
 
 /* ---- range checks ------------------------------------------------------- */
 
+/* 1 if [addr, addr+len) touches the journal or the scratch area. */
+OTAUP_RAMFUNC static int reserved(const otaup_exec *ex, uint32_t addr, uint32_t len)
+{
+    const otaup_journal *j = ex->cfg.journal;
+    return overlap(addr, len, j->addr, j->len) || overlap(addr, len, ex->cfg.scratch.addr, ex->cfg.scratch.len);
+}
+
 OTAUP_RAMFUNC static int check_protected(const otaup_exec *ex, uint32_t addr, uint32_t len)
 {
     uint32_t i;
-    const otaup_journal *j = ex->cfg.journal;
-    if (overlap(addr, len, j->addr, j->len) || overlap(addr, len, ex->cfg.scratch.addr, ex->cfg.scratch.len)) {
+    if (reserved(ex, addr, len)) {
         return OTAUP_E_PROTECTED;
     }
     for (i = 0; i < ex->cfg.nprotect; i++) {
@@ -288,14 +294,13 @@ OTAUP_RAMFUNC static int check_target(const otaup_exec *ex, uint32_t addr, uint3
 OTAUP_RAMFUNC static int check_source(const otaup_exec *ex, uint32_t addr, uint32_t len)
 {
     const otaup_geometry *g = &ex->cfg.flash->geo;
-    const otaup_journal *j = ex->cfg.journal;
     if (len == 0) {
         return 0;
     }
     if (!inside(addr, len, g->base, otaup_geometry_size(g))) {
         return OTAUP_E_RANGE;
     }
-    if (overlap(addr, len, j->addr, j->len) || overlap(addr, len, ex->cfg.scratch.addr, ex->cfg.scratch.len)) {
+    if (reserved(ex, addr, len)) {
         return OTAUP_E_PROTECTED;
     }
     return 0;
@@ -607,19 +612,13 @@ OTAUP_RAMFUNC static int blob_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n
 {
     ex->blob_started = 1;
     while (n > 0) {
-        uint32_t i, k = 0, seen = 0, want, take;
+        uint32_t i, k = 0, seen = 0, want, take, pass;
         otaup_exec_deferred *d = NULL;
         /* the blob_entry-th entry in DIFF-then-WRITE order */
-        for (i = 0; i < ex->ndeferred && d == NULL; i++) {
-            if (ex->deferred[i].type == OTAUP_REC_DIFF) {
-                if (seen++ == ex->blob_entry) {
-                    d = &ex->deferred[i];
-                }
-            }
-        }
-        for (i = 0; i < ex->ndeferred && d == NULL; i++) {
-            if (ex->deferred[i].type == OTAUP_REC_WRITE) {
-                if (seen++ == ex->blob_entry) {
+        for (pass = 0; pass < 2u && d == NULL; pass++) {
+            for (i = 0; i < ex->ndeferred && d == NULL; i++) {
+                if (ex->deferred[i].type == (pass == 0 ? OTAUP_REC_DIFF : OTAUP_REC_WRITE) &&
+                    seen++ == ex->blob_entry) {
                     d = &ex->deferred[i];
                 }
             }
@@ -756,10 +755,10 @@ OTAUP_RAMFUNC static int fill_part(otaup_exec *ex, uint32_t a, uint32_t n)
     return 0;
 }
 
-/* Sectors of the step's footprint, in address order: calls fn for each. */
-typedef int (*sector_fn)(otaup_exec *ex, uint32_t start, uint32_t size, int phase);
+static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, int phase);
 
-OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, sector_fn fn, int phase)
+/* Sectors of the step's footprint, in address order: sector_visit() for each. */
+OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, int phase)
 {
     /* footprint = window + erase ranges; visit each sector once, ascending */
     uint32_t cur = 0, lo, hi, i, start, size;
@@ -788,7 +787,7 @@ OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, sector_fn fn, int phase
             return 0;
         }
         (void)otaup_geometry_sector_at(&ex->cfg.flash->geo, (uint32_t)best, &start, &size);
-        rc = fn(ex, start, size, phase);
+        rc = sector_visit(ex, start, size, phase);
         if (rc != 0) {
             return rc;
         }
@@ -1168,7 +1167,7 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
     /* plan: reads only */
     ex->p_scratch = ex->p_rebuild = ex->p_running = ex->p_conflict = 0;
     ex->p_rebuild_max = ex->p_changes = 0;
-    rc = for_each_sector(ex, sector_visit, PHASE_PLAN);
+    rc = for_each_sector(ex, PHASE_PLAN);
     if (rc != 0) {
         return rc;
     }
@@ -1203,7 +1202,7 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
                 return rc;
             }
         }
-        rc = for_each_sector(ex, sector_visit, PHASE_ACT);
+        rc = for_each_sector(ex, PHASE_ACT);
         if (rc != 0) {
             return rc;
         }
