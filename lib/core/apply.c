@@ -3,6 +3,7 @@
  * journal. C99, no heap, no OS. API and wire behaviour: otaup/apply.h,
  * docs/protocol.md; integration: docs/porting.md.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "core/proto_int.h"
@@ -385,6 +386,13 @@ OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
     return n >= 1 && n <= max && otaup_utf8_valid((const uint8_t *)str, n);
 }
 
+/* The areas a user-data region must not touch. */
+static const uint16_t areas[] = {
+    (uint16_t)offsetof(otaup_apply_config, slots[0]), (uint16_t)offsetof(otaup_apply_config, slots[1]),
+    (uint16_t)offsetof(otaup_apply_config, journal), (uint16_t)offsetof(otaup_apply_config, scratch),
+    (uint16_t)offsetof(otaup_apply_config, updater),
+};
+
 OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg)
 {
     otaup_exec_config x; /* the executor keeps its own copy */
@@ -413,12 +421,11 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
             (r->flags & (uint8_t)~OTAUP_REGION_PERSONAL) != 0) {
             return OTAUP_E_REGION;
         }
-        if (overlap(r->addr, r->len, cfg->slots[0].addr, cfg->slots[0].len) ||
-            overlap(r->addr, r->len, cfg->slots[1].addr, cfg->slots[1].len) ||
-            overlap(r->addr, r->len, cfg->journal.addr, cfg->journal.len) ||
-            overlap(r->addr, r->len, cfg->scratch.addr, cfg->scratch.len) ||
-            overlap(r->addr, r->len, cfg->updater.addr, cfg->updater.len)) {
-            return OTAUP_E_REGION;
+        for (k = 0; k < sizeof areas / sizeof areas[0]; k++) {
+            const otaup_region *a = (const otaup_region *)(const void *)((const uint8_t *)cfg + areas[k]);
+            if (overlap(r->addr, r->len, a->addr, a->len)) {
+                return OTAUP_E_REGION;
+            }
         }
         for (k = 0; k < i; k++) {
             if (overlap(r->addr, r->len, cfg->regions[k].addr, cfg->regions[k].len) || r->id == cfg->regions[k].id) {
