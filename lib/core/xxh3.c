@@ -25,6 +25,10 @@
 #define P64_5 0x27D4EB2F165667C5u
 #define MX1 0x165667919E3779F9u
 #define MX2 0x9FB21C651E98DF25u
+/* The hashes of the empty input: fixed by the default secret. */
+#define EMPTY64 0x2D06800538D394C2u
+#define EMPTY128_LO 0x6001C324468D497Fu
+#define EMPTY128_HI 0x99AA06D3014798D8u
 
 /* The default secret of XXH3 (192 bytes). */
 static const uint8_t ksecret[SECRET_SIZE] = {
@@ -153,7 +157,7 @@ OTAUP_RAMFUNC static uint64_t short64(const uint8_t *in, size_t len)
     uint64_t acc, lo, hi;
     size_t i;
     if (len == 0) {
-        return avalanche64(rd64(k + 56) ^ rd64(k + 64));
+        return EMPTY64; /* avalanche64(secret[56..63] ^ secret[64..71]) */
     }
     if (len <= 3) {
         return avalanche64((uint64_t)tiny(in, len) ^ (uint64_t)(rd32(k) ^ rd32(k + 4)));
@@ -196,8 +200,8 @@ OTAUP_RAMFUNC static void short128(const uint8_t *in, size_t len, uint64_t h[2])
     uint64_t acc[2], lo, hi;
     size_t i;
     if (len == 0) {
-        h[0] = avalanche64(rd64(k + 64) ^ rd64(k + 72));
-        h[1] = avalanche64(rd64(k + 80) ^ rd64(k + 88));
+        h[0] = EMPTY128_LO; /* avalanche64(secret[64..71] ^ secret[72..79]) */
+        h[1] = EMPTY128_HI; /* avalanche64(secret[80..87] ^ secret[88..95]) */
         return;
     }
     if (len <= 3) {
