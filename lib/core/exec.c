@@ -483,8 +483,7 @@ OTAUP_RAMFUNC static int z_feed(otaup_exec *ex, const uint8_t *in, size_t len)
 
 OTAUP_RAMFUNC static void add_source(otaup_exec *ex, uint32_t src, uint32_t len)
 {
-    uint32_t i, best = 0;
-    uint64_t best_gap = (uint64_t)-1;
+    uint32_t i, best = 0, best_gap = 0xFFFFFFFFu;
     if (len == 0) {
         return;
     }
@@ -497,7 +496,7 @@ OTAUP_RAMFUNC static void add_source(otaup_exec *ex, uint32_t src, uint32_t len)
     /* full: widen the entry nearest to the new range (conservative) */
     for (i = 0; i < ex->nsources; i++) {
         const otaup_region *r = &ex->sources[i];
-        uint64_t gap = src >= r->addr ? (uint64_t)src - r->addr : (uint64_t)r->addr - src;
+        uint32_t gap = src >= r->addr ? src - r->addr : r->addr - src;
         if (gap < best_gap) {
             best_gap = gap;
             best = i;
@@ -761,32 +760,34 @@ static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, int phase);
 OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, int phase)
 {
     /* footprint = window + erase ranges; visit each sector once, ascending */
-    uint32_t cur = 0, lo, hi, i, start, size;
-    int have = 0, rc;
+    uint32_t cur = 0, lo, hi, i, start, size, best;
+    int have = 0, found, rc;
     for (;;) {
         /* next sector start above cur within any range */
-        uint64_t best = (uint64_t)-1;
+        found = 0;
+        best = 0;
         for (i = 0; i <= ex->nerases; i++) {
             uint32_t ra = i < ex->nerases ? ex->erases[i].addr : ex->s_addr;
             uint32_t rl = i < ex->nerases ? ex->erases[i].len : ex->s_len;
-            uint64_t cand;
+            uint32_t cand;
             lo = ra;
             hi = ra + rl;
             if (have && cur >= hi) {
                 continue;
             }
             cand = (!have || cur < lo) ? lo : cur;
-            if (otaup_geometry_sector_at(&ex->cfg.flash->geo, (uint32_t)cand, &start, &size) < 0) {
+            if (otaup_geometry_sector_at(&ex->cfg.flash->geo, cand, &start, &size) < 0) {
                 return OTAUP_E_RANGE;
             }
-            if (cand < best) {
+            if (!found || cand < best) {
                 best = start;
+                found = 1;
             }
         }
-        if (best == (uint64_t)-1) {
+        if (!found) {
             return 0;
         }
-        (void)otaup_geometry_sector_at(&ex->cfg.flash->geo, (uint32_t)best, &start, &size);
+        (void)otaup_geometry_sector_at(&ex->cfg.flash->geo, best, &start, &size);
         rc = sector_visit(ex, start, size, phase);
         if (rc != 0) {
             return rc;
