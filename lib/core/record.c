@@ -760,16 +760,18 @@ OTAUP_RAMFUNC int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, si
         }
         return OTAUP_RECP_BYTES;
     }
-    while (used < len) {
+    rc = 0;
+    while (rc == 0 && used < len) {
         uint8_t b = in[used++];
         if (p->head_len >= OTAUP_RECORD_HEAD_MAX) {
-            return rp_fail(p, OTAUP_E_INTERNAL);
+            used = 0; /* cannot happen: nothing is reported consumed */
+            rc = OTAUP_E_INTERNAL;
+            break;
         }
         p->head[p->head_len++] = b;
         if (p->state == RP_IDLE) {
             if (!type_known(b)) {
-                *consumed = used;
-                return rp_fail(p, OTAUP_E_MSG_TYPE);
+                rc = OTAUP_E_MSG_TYPE;
             }
             p->state = RP_LEN;
             continue;
@@ -777,16 +779,16 @@ OTAUP_RAMFUNC int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, si
         if (p->state == RP_LEN) {
             rc = otaup_varint_get(p->head + 1, p->head_len - 1u, &p->body_len);
             if (rc == OTAUP_E_DELTA_TRUNCATED) {
+                rc = 0;
                 continue;
             }
             if (rc < 0) {
-                *consumed = used;
-                return rp_fail(p, rc);
+                break;
             }
             p->body_seen = 0;
             if (p->body_len > fixed_body_max(p->head[0])) {
-                *consumed = used;
-                return rp_fail(p, OTAUP_E_MSG_LENGTH);
+                rc = OTAUP_E_MSG_LENGTH;
+                break;
             }
             p->state = RP_FIELDS;
         } else {
@@ -797,16 +799,11 @@ OTAUP_RAMFUNC int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, si
             uint32_t fixed = 0;
             uint32_t off = 1u + varint_size(p->body_len); /* body offset in head[] */
             rc = rec_fields(p->head[0], p->head + off, p->body_seen, p->body_len, &p->rec, &fixed);
-            if (rc < 0) {
-                *consumed = used;
-                return rp_fail(p, rc);
-            }
-            if (rc > 0) {
-                *consumed = used;
-                return rp_head(p);
-            }
         }
     }
     *consumed = used;
-    return OTAUP_RECP_NEED_INPUT;
+    if (rc < 0) {
+        return rp_fail(p, rc);
+    }
+    return rc > 0 ? rp_head(p) : OTAUP_RECP_NEED_INPUT;
 }
