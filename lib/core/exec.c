@@ -1502,44 +1502,43 @@ OTAUP_RAMFUNC static int hook_head(const otaup_recparser *p,
 OTAUP_RAMFUNC static int opaque_feed(otaup_exec *ex, int w, const uint8_t **in, size_t *len,
                                      int (*hook)(void *, uint8_t, const uint8_t *, size_t, unsigned))
 {
+    uint8_t *hdr = ex->op_hdr[w], *hlen = &ex->op_hlen[w], *body = &ex->op_body[w], *first = &ex->op_first[w];
+    uint32_t *left = &ex->op_left[w];
     int rc;
-    while (*len > 0 && !ex->op_body[w]) {
+    while (*len > 0 && !*body) {
         uint32_t v;
         int n;
-        ex->op_hdr[w][ex->op_hlen[w]++] = **in;
+        hdr[(*hlen)++] = **in;
         (*in)++;
         (*len)--;
-        if (ex->op_hlen[w] == 1) {
+        if (*hlen == 1) {
             continue;
         }
-        n = otaup_varint_get(ex->op_hdr[w] + 1, ex->op_hlen[w] - 1u, &v);
-        if (n == OTAUP_E_DELTA_TRUNCATED && ex->op_hlen[w] < 6) {
+        n = otaup_varint_get(hdr + 1, *hlen - 1u, &v);
+        if (n == OTAUP_E_DELTA_TRUNCATED && *hlen < 6) {
             continue;
         }
         if (n < 0) {
             return OTAUP_E_MSG_FIELD;
         }
-        ex->op_left[w] = v;
-        ex->op_body[w] = 1;
-        ex->op_first[w] = 1;
+        *left = v;
+        *body = 1;
+        *first = 1;
         if (v == 0) {
-            rc = hook(ex->cfg.hooks.ctx, ex->op_hdr[w][0], NULL, 0, OTAUP_PART_FIRST | OTAUP_PART_LAST);
-            ex->op_hlen[w] = 0;
-            ex->op_body[w] = 0;
-            return rc;
+            break; /* an empty body: one call, first and last */
         }
     }
-    if (ex->op_body[w] && (*len > 0)) {
-        uint32_t take = ex->op_left[w] < *len ? ex->op_left[w] : (uint32_t)*len;
-        unsigned part = (ex->op_first[w] ? OTAUP_PART_FIRST : 0u) | (take == ex->op_left[w] ? OTAUP_PART_LAST : 0u);
-        rc = hook(ex->cfg.hooks.ctx, ex->op_hdr[w][0], *in, take, part);
-        ex->op_first[w] = 0;
+    if (*body && (*len > 0 || *left == 0)) {
+        uint32_t take = *left < *len ? *left : (uint32_t)*len;
+        unsigned part = (*first ? OTAUP_PART_FIRST : 0u) | (take == *left ? OTAUP_PART_LAST : 0u);
+        rc = hook(ex->cfg.hooks.ctx, hdr[0], take != 0 ? *in : NULL, take, part);
+        *first = 0;
         *in += take;
         *len -= take;
-        ex->op_left[w] -= take;
-        if (ex->op_left[w] == 0) {
-            ex->op_hlen[w] = 0;
-            ex->op_body[w] = 0;
+        *left -= take;
+        if (*left == 0) {
+            *hlen = 0;
+            *body = 0;
         }
         return rc;
     }
