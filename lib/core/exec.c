@@ -536,48 +536,50 @@ OTAUP_RAMFUNC static int step_begin(otaup_exec *ex, const otaup_record *rec)
     ex->nsources = 0;
     ex->src_w_mask = ex->src_r_mask = 0;
     ex->cur_type = 0;
-    ex->in_step = 1;
     ex->ct = ex->cs = rec->addr; /* compact records start at the window */
-    if (ex->replay) {
-        return 0;
+    if (!ex->replay) {
+        /* a step to execute: its window, then where its content comes from */
+        if (rec->len == 0 || rec->len > ex->cfg.staging_size) {
+            return OTAUP_E_STAGING;
+        }
+        if ((rec->addr - ex->cfg.flash->geo.base) % ex->cfg.flash->geo.write_size != 0 ||
+            rec->len % ex->cfg.flash->geo.write_size != 0) {
+            return OTAUP_E_ALIGN;
+        }
+        rc = check_target(ex, rec->addr, rec->len);
+        if (rc != 0) {
+            return rc;
+        }
+        ex->scr_off = 0;
+        if (st->session == OTAUP_JS_ACTIVE && st->scratch_step == rec->index) {
+            if (st->scratch == OTAUP_JSCRATCH_WINDOW) {
+                ex->from_scratch = 1;
+            } else if (st->scratch == OTAUP_JSCRATCH_SECTOR &&
+                       inside(rec->addr, rec->len, st->scratch_addr, st->scratch_len)) {
+                ex->from_scratch = 2; /* the window is inside the sector image */
+                ex->scr_off = rec->addr - st->scratch_addr;
+            }
+        }
+        memset(ex->staging, ex->cfg.flash->geo.erased, rec->len);
     }
-    if (rec->len == 0 || rec->len > ex->cfg.staging_size) {
-        ex->in_step = 0;
-        return OTAUP_E_STAGING;
-    }
-    if ((rec->addr - ex->cfg.flash->geo.base) % ex->cfg.flash->geo.write_size != 0 ||
-        rec->len % ex->cfg.flash->geo.write_size != 0) {
-        ex->in_step = 0;
+    ex->in_step = 1;
+    return 0;
+}
+
+/* An ERASE range: whole sectors the update may change. */
+OTAUP_RAMFUNC static int check_erase(const otaup_exec *ex, uint32_t addr, uint32_t len)
+{
+    if (!otaup_geometry_is_sector_aligned(&ex->cfg.flash->geo, addr, len) || len == 0) {
         return OTAUP_E_ALIGN;
     }
-    rc = check_target(ex, rec->addr, rec->len);
-    if (rc != 0) {
-        ex->in_step = 0;
-        return rc;
-    }
-    ex->from_scratch = 0;
-    ex->scr_off = 0;
-    if (st->session == OTAUP_JS_ACTIVE && st->scratch_step == rec->index) {
-        if (st->scratch == OTAUP_JSCRATCH_WINDOW) {
-            ex->from_scratch = 1;
-        } else if (st->scratch == OTAUP_JSCRATCH_SECTOR &&
-                   inside(rec->addr, rec->len, st->scratch_addr, st->scratch_len)) {
-            ex->from_scratch = 2; /* the window is inside the sector image */
-            ex->scr_off = rec->addr - st->scratch_addr;
-        }
-    }
-    memset(ex->staging, ex->cfg.flash->geo.erased, rec->len);
-    return 0;
+    return check_target(ex, addr, len);
 }
 
 OTAUP_RAMFUNC static int add_erase(otaup_exec *ex, uint32_t addr, uint32_t len)
 {
     int rc;
     otaup_region *last;
-    if (!otaup_geometry_is_sector_aligned(&ex->cfg.flash->geo, addr, len) || len == 0) {
-        return OTAUP_E_ALIGN;
-    }
-    rc = check_target(ex, addr, len);
+    rc = check_erase(ex, addr, len);
     if (rc != 0) {
         return rc;
     }
@@ -1114,7 +1116,6 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
 {
     const otaup_journal_state *st = &ex->cfg.journal->st;
     uint64_t hash;
-    uint32_t i, need_blob = 0;
     int rc;
     if (!ex->in_step) {
         return OTAUP_E_STATE;
@@ -1122,10 +1123,7 @@ OTAUP_RAMFUNC static int step_end(otaup_exec *ex, const otaup_record *rec)
     if (rec->index != ex->s_index) {
         return OTAUP_E_SEQ;
     }
-    for (i = 0; i < ex->ndeferred; i++) {
-        need_blob += 1;
-    }
-    if (ex->blob_entry != need_blob || ex->blob_off != 0) {
+    if (ex->blob_entry != ex->ndeferred || ex->blob_off != 0) { /* every deferred record got its bytes */
         return OTAUP_E_DATA_UNDERRUN;
     }
     ex->in_step = 0;
@@ -1235,11 +1233,7 @@ OTAUP_RAMFUNC static int at_resume_point(const otaup_exec *ex)
 OTAUP_RAMFUNC static int do_erase(otaup_exec *ex, const otaup_record *rec)
 {
     uint32_t pos, start, size;
-    int rc;
-    if (!otaup_geometry_is_sector_aligned(&ex->cfg.flash->geo, rec->addr, rec->len) || rec->len == 0) {
-        return OTAUP_E_ALIGN;
-    }
-    rc = check_target(ex, rec->addr, rec->len);
+    int rc = check_erase(ex, rec->addr, rec->len);
     if (rc != 0 || !at_resume_point(ex)) {
         return rc; /* before the resume point: already done */
     }
