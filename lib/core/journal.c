@@ -280,24 +280,26 @@ OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, 
     uint32_t off = j->slot;
     unsigned k;
     int rc;
-    for (k = 0; k < 6u; k++) {
+    for (k = 0; k < 6u && (k == 0 || st->session != OTAUP_JS_NONE); k++) {
         memset(&r, 0, sizeof r);
-        if (k == 0) {
+        switch (k) {
+        case 0:
             r.type = st->boot_slot != 0 ? JR_SWITCH : 0u;
             r.a = st->boot_slot;
-        } else if (st->session == OTAUP_JS_NONE) {
             break;
-        } else if (k == 1) {
+        case 1:
             r.type = JR_BEGIN;
             r.a = st->session_id;
             r.h = st->delta_id;
             r.flags = st->layout;
             r.x = st->target_slot;
-        } else if (k == 2) {
+            break;
+        case 2:
             r.type = JR_STATE;
             r.a = st->next_step;
             r.flags = st->ponr;
-        } else if (k == 3) {
+            break;
+        case 3:
             r.type = st->scratch == OTAUP_JSCRATCH_NONE     ? 0u
                      : st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN
                                                             : JR_SSEC;
@@ -305,13 +307,16 @@ OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, 
             r.b = st->scratch_addr;
             r.c = st->scratch_len;
             r.h = st->scratch_hash;
-        } else if (k == 4) {
+            break;
+        case 4:
             r.type = st->restore != OTAUP_JRESTORE_NONE ? JR_RESTORE : 0u;
             r.x = st->restore_region;
             r.flags = st->restore;
-        } else {
+            break;
+        default:
             r.type = st->session == OTAUP_JS_ENDED ? JR_END : 0u;
             r.a = (uint32_t)st->result;
+            break;
         }
         if (r.type == 0) {
             continue; /* not part of this state */
