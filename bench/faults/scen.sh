@@ -32,11 +32,12 @@
 # Knobs: SCEN_ROUNDS (default 1: every scenario once; each round uses new
 # cut points and kill times), SCEN_PORT (first port, default 17600),
 # SCEN_KEEP=1 keeps the scratch directory. Exit code: failed checks.
-# Run time: about 3 minutes per round on two shared cores.
+# Run time: 132 checks in 111 s for SCEN_ROUNDS=2 on an ASan+UBSan build
+# (two shared cores); about 45 s per round on a release build.
 set -uo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUILD="${1:-$SRC/build/dev}"
+BUILD="$(cd "${1:-$SRC/build/dev}" 2>/dev/null && pwd)" || { echo "scen.sh: no build directory ${1:-}" >&2; exit 2; }
 D="$BUILD/examples/otaupd/otaupd"
 C="$BUILD/examples/otaupctl/otaupctl"
 T="$BUILD/examples/otaup-term/otaup-term"
@@ -92,13 +93,14 @@ new_scen() { # name
     export OTAUP_DB="$DIR/r.db"
     $C release add --model M1 --version 1.0 --build-time $BT1 "$V1" >/dev/null
 }
+listens() { local n; n=$(grep -c "event=listen" d.log 2>/dev/null); echo "${n:-0}"; }
 dstart() {
     local n0
-    n0=$(grep -c "event=listen" d.log 2>/dev/null || true)
+    n0=$(listens)
     $D --db "$OTAUP_DB" --listen 127.0.0.1:$PORT --auto-request "$@" >>d.log 2>&1 &
     DPID=$!
     for _ in $(seq 100); do
-        [ "$(grep -c "event=listen" d.log 2>/dev/null || echo 0)" -gt "${n0:-0}" ] && return 0
+        [ "$(listens)" -gt "$n0" ] && return 0
         sleep 0.05
     done
     echo "  otaupd did not start ($SCEN)"
@@ -175,9 +177,15 @@ for R in $(seq "$ROUNDS"); do
             mkterm t.flash P1 M1 $L 4096 "$V1" 1.0 $BT1
             $C release add --model M1 --version 2.0 --build-time $BT2 "$V2" >/dev/null
             connect t.flash --cut-after $cut
+            rc=$?
             $C release add --model M1 --version 3.0 --build-time $BT3 "$V3" >/dev/null
-            connect t.flash
-            check "2.0 finished first (cut $cut)" upgraded_to t.flash 2.0 "$V2" $L
+            if [ $rc = 3 ]; then
+                connect t.flash
+                check "2.0 finished first (cut $cut)" upgraded_to t.flash 2.0 "$V2" $L
+            else
+                # fewer flash writes than $cut: 2.0 was done before 3.0 came
+                check "2.0 (no cut: $cut writes or more)" upgraded_to t.flash 2.0 "$V2" $L
+            fi
             connect t.flash
             check "then 3.0 (cut $cut)" upgraded_to t.flash 3.0 "$V3" $L
             check "no backup" no_backups
