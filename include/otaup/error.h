@@ -125,7 +125,8 @@ typedef enum otaup_error {
 /**
  * A short English description of an error code. Never returns NULL: unknown
  * values give "unknown error". With OTAUP_CONFIG_NO_ERROR_STRINGS defined at
- * library build time it returns only "otaup error" (saves flash on tiny parts).
+ * library build time it returns only "ok" (0 and counts) or "otaup error"
+ * (negative values), and otaup_errname() always NULL (saves flash on tiny parts).
  */
 const char *otaup_strerror(int err);
 
