@@ -6,8 +6,8 @@
  * step's content waits in the scratch area, whether the point of no return
  * was passed, which A/B slot boots, how the last session ended.
  *
- * On-flash layout (docs/porting.md, "The journal"): an area of at least two
- * sectors. Each sector holds fixed-size slots of max(32, write_size)
+ * On-flash layout (docs/porting.md §4, "Behaviour under power loss"): an
+ * area of at least two sectors. Each sector holds fixed-size slots of max(32, write_size)
  * bytes; slot 0 is the sector header {magic, sequence number}, written
  * LAST when the sector is (re)filled, so a sector counts only once it is
  * complete. Records are appended to the free slots in order, each in one

@@ -20,7 +20,7 @@ struct otaup_delta {
     dl_buf bytes;
 };
 
-/* Tuning constants (docs/performance.md, "Delta engine"). */
+/* Tuning constants (docs/delta-format.md, "Delta engine"). */
 #define FILL_MIN 24u         /* a literal run of one value this long becomes FILL */
 #define ERASED_MIN 8u        /* a literal run of the erased value this long becomes a gap */
 #define MATCH_MIN 24u        /* shorter cover pieces become literal */

@@ -852,7 +852,7 @@ static int enter_backup(otaup_session *s)
 {
     if (s->info.nregions > 0 && !(s->info.caps & OTAUP_CAP_BACKUP)) {
         /* its personal data could not be restored if the upgrade harmed
-         * them: nothing is started (docs/server.md, "Backup and restore") */
+         * them: nothing is started (docs/server.md, "Session driver", "Backup") */
         return fail(s, OTAUP_E_UNSUPPORTED, "the terminal declares user-data regions but cannot back them up "
                                             "(no BACKUP capability): not upgrading it");
     }

@@ -2,7 +2,7 @@
  * otaup — the session driver's transmitter: cuts a delta's outer record
  * stream into BATCH payloads that fit the terminal's frame size, keeps a
  * window of them in flight, and goes back N on a NACK or a timeout.
- * Private to lib/server; see docs/server.md, "Transmission".
+ * Private to lib/server; see docs/server.md, "Session driver", "Transfer".
  *
  * Units: the body (from a restart point on) is cut into units, each the
  * payload of one BATCH message: whole records, except that a DATA record
