@@ -550,7 +550,8 @@ int main(int argc, char **argv)
             version = argv[++i];
         } else if (strcmp(a, "--build-time") == 0 && NEED(i)) {
             if (parse_u(argv[++i], 0xFFFFFFFFFFFFull, &build_time) != 0 && parse_date(argv[i], &build_time) != 0) {
-                fprintf(stderr, "otaup-term: bad --build-time '%s' (seconds since 1970, or YYYY-MM-DD[THH:MM[:SS]] UTC)\n",
+                fprintf(stderr,
+                        "otaup-term: bad --build-time '%s' (seconds since 1970, or YYYY-MM-DD[THH:MM[:SS]] UTC)\n",
                         argv[i]);
                 return 2;
             }

@@ -524,7 +524,8 @@ static void resolve_source(otaup_session *s, const otaup_sm_info *in, const otau
         return;
     }
     if (known && strcmp(prev->version, in->version) == 0 && prev->build_time == in->build_time &&
-        (in->image_size == 0 || prev->image_size == in->image_size) && memcmp(prev->image_hash, zero, sizeof zero) != 0) {
+        (in->image_size == 0 || prev->image_size == in->image_size) &&
+        memcmp(prev->image_hash, zero, sizeof zero) != 0) {
         memcpy(s->term.image_hash, prev->image_hash, OTAUP_REG_HASH_LEN);
         s->src_known = 1;
         return;
