@@ -1,9 +1,10 @@
 /*
  * otaup-load — N simulated terminals upgrade through one otaupd.
  *
- *   otaup-load --server ADDR:PORT --terminals N --image V1 [--rtt MS] [--rate KBITS]
- *              [--frame N] [--window N] [--model M] [--version V] [--build-time T]
- *              [--daemon-pid PID] [--limit S] [--id-prefix P]
+ *   otaup-load --server ADDR:PORT --terminals N --image V1 [--target V2] [--rtt MS]
+ *              [--rate KBITS] [--frame N] [--window N] [--slot BYTES] [--model M]
+ *              [--version V] [--build-time T] [--daemon-pid PID] [--limit S] [--id-prefix P]
+ *   otaup-load --make-images DIR
  *
  * One process, one epoll loop: N terminals, each the real applier on its
  * own small simulated flash in RAM (otaup_simterm) holding V1 and sample
@@ -440,6 +441,16 @@ int main(int argc, char **argv)
     N = 1000;
     if (argc == 3 && strcmp(argv[1], "--make-images") == 0) {
         return make_images(argv[2]);
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: otaup-load --server ADDR:PORT --terminals N --image V1 [--target V2] [--rtt MS]\n"
+               "                  [--rate KBITS] [--frame N] [--window N] [--slot BYTES] [--model M]\n"
+               "                  [--version V] [--build-time T] [--daemon-pid PID] [--limit S]\n"
+               "                  [--id-prefix P]\n"
+               "       otaup-load --make-images DIR\n"
+               "N simulated terminals upgrade through one otaupd (docs/performance.md).\n"
+               "exit codes: 0 every terminal upgraded to the target, 1 failure, 2 usage error\n");
+        return 0;
     }
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
