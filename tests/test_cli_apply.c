@@ -147,6 +147,17 @@ START_TEST(test_file_mode)
     ck_assert_int_eq(run("%s apply old.bin missing.otd -o out5.bin", cli), 1);
     ck_assert_int_eq(run("%s apply old.bin patch.otd", cli), 2);
     ck_assert_int_eq(run("%s apply --flash f.bin patch.otd --torn", cli), 2);
+    /* option numbers: a leading 0 is decimal (01024 is 1024, not octal 532),
+     * 0x is hex; signs, spaces and stray bytes are refused */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o d1.otd -q --sector-size 01024 --base 0x10000", cli), 0);
+    ck_assert_int_eq(run("%s inspect d1.otd --json", cli), 0);
+    ck_assert_ptr_nonnull(strstr(out, "1024"));
+    ck_assert_ptr_nonnull(strstr(out, "65536"));
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o d2.otd -q --sector-size ' 1024'", cli), 2);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o d2.otd -q --sector-size +1024", cli), 2);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o d2.otd -q --sector-size 0x", cli), 2);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o d2.otd -q --sector-size 1024x", cli), 2);
+    ck_assert(!exists("d2.otd"));
 }
 END_TEST
 

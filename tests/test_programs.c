@@ -186,6 +186,9 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
     ck_assert_ptr_nonnull(strstr(out, "master key"));
     /* a registry in a missing directory */
     ck_assert_int_eq(run("%s --db nodir/r.db --key k2.key --listen 127.0.0.1:%d", daemon_path, port), 1);
+    /* without --db: $OTAUP_DB, as otaupctl */
+    ck_assert_int_eq(run("env OTAUP_DB=envdir/e.db %s --listen 127.0.0.1:%d", daemon_path, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "envdir/e.db"));
 
     snprintf(args, sizeof args, "--db r.db --listen 127.0.0.1:%d", port);
     pid = start_daemon(args);

@@ -216,6 +216,16 @@ START_TEST(test_sign_verify_apply)
     ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_UNSIGNED"));
     ck_assert_int_eq(otaup("verify --pub k.pub u.dlt"), 1);
     ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_UNSIGNED"));
+    /* a key file that cannot be read is a failure (1) for both, not a usage error */
+    ck_assert_int_eq(otaup("verify --pub missing.pub p.dlt"), 1);
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out5.bin --pub missing.pub"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "missing.pub"));
+    ck_assert(!exists("out5.bin"));
+    /* numbers: decimal even with a leading 0, hex with 0x; no sign, no space */
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out5.bin --pub k.pub --model m1 --counter 03"), 0);
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out6.bin --pub k.pub --model m1 --counter 0x3"), 0);
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out6.bin --pub k.pub --counter ' 3'"), 2);
+    ck_assert_int_eq(otaup("apply old.bin p.dlt -o out6.bin --pub k.pub --counter +3"), 2);
 
     /* on a simulated device, with a power cut and resume */
     ck_assert_int_eq(system("true"), 0);

@@ -547,7 +547,7 @@ int otaup_cmd_apply(int argc, char **argv)
         int k = sec_apply_arg(&sa, argc, argv, &i);
         if (k != 0) {
             if (k < 0) {
-                return OTAUP_EXIT_USAGE;
+                return k == -2 ? OTAUP_EXIT_FAIL : OTAUP_EXIT_USAGE;
             }
             continue;
         }

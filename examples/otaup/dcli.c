@@ -1,6 +1,7 @@
 /*
  * Helpers shared by the delta commands of the otaup tool.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,17 +126,37 @@ int dcli_write_file(const char *cmd, const char *path, const void *data, size_t 
     return 0;
 }
 
-int dcli_parse_u32(const char *s, uint32_t *out)
+int dcli_parse_num(const char *s, unsigned long long *v, const char **end)
 {
-    char *end = NULL;
-    unsigned long long v;
-    unsigned long long mul = 1;
-    if (s == NULL || *s == 0 || *s == '-') {
+    int base = 10;
+    const char *p = s;
+    char *e = NULL;
+    if (s == NULL) {
+        return -1;
+    }
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    /* strtoull alone would also take spaces, signs and (base 0) octal */
+    if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p))) {
         return -1;
     }
     errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno != 0 || end == s) {
+    *v = strtoull(p, &e, base);
+    if (errno != 0) {
+        return -1;
+    }
+    *end = e;
+    return 0;
+}
+
+int dcli_parse_u32(const char *s, uint32_t *out)
+{
+    const char *end = NULL;
+    unsigned long long v;
+    unsigned long long mul = 1;
+    if (dcli_parse_num(s, &v, &end) != 0) {
         return -1;
     }
     if (*end == 'k' || *end == 'K') {

@@ -16,6 +16,10 @@ const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int
 void dcli_unmap_file(const uint8_t *p, size_t len, int mapped);
 /* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
+/* A number as every option of the tool reads it: decimal digits, or 0x and
+ * hex digits (no sign, no spaces, no octal). *end: the first byte after
+ * it. 0, or -1 (not a number, or above 2^64 - 1). */
+int dcli_parse_num(const char *s, unsigned long long *v, const char **end);
 /* Parse "123", "0x1000", "64K", "1M", "4KiB". Returns 0 or -1. */
 int dcli_parse_u32(const char *s, uint32_t *out);
 /* Progress on stderr once an operation has run for more than a second. */

@@ -44,7 +44,7 @@ int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i)
         }
         k = sec_cli_load_key("apply", argv[*i]);
         if (k == NULL) {
-            return -1;
+            return -2; /* a failure, as for otaup verify --pub (exit 1) */
         }
         otaup_key_public(k, s->keys[s->nkeys++].pub);
         otaup_key_free(k);

@@ -27,7 +27,8 @@ typedef struct sec_apply {
 extern const char sec_apply_usage[];
 
 /* Consume argv[*i] (and its value) if it is one of the security options:
- * 1 consumed, 0 not ours, -1 bad value (message printed). */
+ * 1 consumed, 0 not ours, -1 bad value, -2 a key file that cannot be
+ * read (message printed). */
 int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i);
 
 /*

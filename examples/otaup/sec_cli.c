@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dcli.h"
 #include "otaup/error.h"
 
 uint8_t *sec_cli_read(const char *cmd, const char *path, size_t *len)
@@ -158,14 +159,9 @@ void sec_cli_print_hex(const uint8_t *p, size_t n)
 
 int sec_cli_u64(const char *s, uint64_t max, uint64_t *out)
 {
-    char *end;
+    const char *end;
     unsigned long long v;
-    if (s == NULL || *s == 0 || *s == '-') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != 0 || v > max) {
+    if (dcli_parse_num(s, &v, &end) != 0 || *end != 0 || v > max) {
         return -1;
     }
     *out = v;

@@ -118,7 +118,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]\n"
                "              [--auto-request] [--restore-always] [--max-conns N] [--quiet]\n"
                "              [--sign-key KEY]\n"
-               "defaults: --listen 127.0.0.1:7070 --db otaup.db --key DB.key (created, mode 0600)\n"
+               "defaults: --listen 127.0.0.1:7070 --db $OTAUP_DB or otaup.db --key DB.key (created, mode 0600)\n"
                "--sign-key KEY: sign on demand, with the private key KEY, the deltas that terminals\n"
                "               taking signed updates only need and that were not signed at publication\n");
 }
@@ -276,6 +276,10 @@ int main(int argc, char **argv)
     uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
     int lfd, ep, i, rc, one = 1;
+    /* the same registry otaupctl opens by default */
+    if (getenv("OTAUP_DB") != NULL && getenv("OTAUP_DB")[0] != '\0') {
+        db = getenv("OTAUP_DB");
+    }
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen_s = argv[++i];
