@@ -16,7 +16,8 @@
  *  - an older signed release replayed in a second session (a lower
  *    security counter, a new terminal object on the same flash file):
  *    refused (anti-rollback);
- *  - an unsigned release: the server says it cannot send one; a rogue
+ *  - an unsigned release: the server says it cannot send one (and
+ *    deletes the backup it took: nothing was written); a rogue
  *    server that sends it anyway is refused by the terminal itself;
  *  - an image the registry does not know (planned from the block
  *    signature): signed on demand with the daemon's key and the SHA-256
@@ -346,6 +347,9 @@ START_TEST(test_unsigned_release_refused)
     image_is(t, h_v1, "1.0");
     ck_assert_ptr_nonnull(strstr(audit_of("U1"), "takes signed updates only"));
     ck_assert_ptr_nonnull(strstr(audit, "otaupctl release sign"));
+    /* it failed before START: the backup taken for it is not kept */
+    ck_assert_int_eq(n_backups("U1"), 0);
+    ck_assert_ptr_nonnull(strstr(audit, "failed before anything was written"));
     /* a rogue server sends the unsigned delta anyway: the terminal refuses START itself */
     ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), "U1", &rt), 0);
     ck_assert_int_eq(otaup_registry_release_get(e2e_registry(w), r2, &rel, NULL), 0);
@@ -379,6 +383,7 @@ START_TEST(test_unknown_image_signed_on_demand)
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), OTAUP_E_UNSIGNED);
     ck_assert_uint_eq(writes_since(t, mark), 0);
     ck_assert_ptr_nonnull(strstr(audit_of("N1"), "planning from its block signature"));
+    ck_assert_int_eq(n_backups("N1"), 0);
     /* with the key */
     e2e_options(w)->sign_key = key_a;
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);

@@ -358,6 +358,19 @@ static int fail(otaup_session *s, int err, const char *why)
     slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
     if (s->have_info) {
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
+        if ((s->st == OTAUP_SS_BACKUP || s->st == OTAUP_SS_PREPARE) && !s->term_knows && !s->info.active) {
+            /* no START of this session ever went out and the terminal is
+             * in no session: nothing was written to it and its user data
+             * is where it was, so the copy taken for this session is
+             * personal data kept for nothing */
+            int n = otaup_registry_backup_delete(s->o.reg, s->info.id);
+            if (n > 0) {
+                otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
+                                     "%d region(s) deleted irreversibly (secure delete, key destroyed): the session "
+                                     "failed before anything was written to the terminal",
+                                     n);
+            }
+        }
         if (s->rs.session_id != 0) {
             s->rs.result = err;
             set_state(s, OTAUP_SS_FAILED);
