@@ -66,7 +66,7 @@ static void usage(FILE *f)
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
                "                     program 2 us/byte)\n"
                "%s"
-               "exit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n",
+               "\nexit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n",
             sec_apply_usage);
 }
 

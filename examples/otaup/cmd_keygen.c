@@ -22,7 +22,8 @@ static void usage(FILE *f)
                "  KEY        the private key (PEM, mode 0600): keep it offline\n"
                "  KEY.pub    the public key (PEM), for otaup verify / apply --pub\n"
                "  KEY.pub.c  the public key as a C array (otaup_sec_key) for firmware\n"
-               "  --force    overwrite existing files\n");
+               "  --force    overwrite existing files\n"
+               "\nexit codes: 0 created, 1 failure, 2 usage error (docs/cli.md)\n");
 }
 
 #if OTAUP_HAVE_MBEDTLS
