@@ -39,28 +39,6 @@ static pid_t daemon_pid;
 static uint8_t v1[50000], v2[52000];
 static size_t v2_len;
 
-static void msleep(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t n = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-    ck_assert_int_ge(fd, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
 {
@@ -70,17 +48,6 @@ static int run(const char *fmt, ...)
     rc = test_vrun(dir, 60, out, sizeof out, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-static void write_file(const char *name, const uint8_t *p, size_t n)
-{
-    char path[300];
-    FILE *f;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
 }
 
 static void setup(void)
@@ -93,13 +60,13 @@ static void setup(void)
     snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
     snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
     snprintf(cli, sizeof cli, "%s/examples/otaup/otaup", bin);
-    port = free_port();
+    port = test_free_port();
     daemon_pid = 0;
     e2e_make_image(v1, sizeof v1, 41);
     v2_len = e2e_make_next(v1, sizeof v1, v2, sizeof v2, 42);
     ck_assert_uint_gt(v2_len, 0);
-    write_file("v1.bin", v1, sizeof v1);
-    write_file("v2.bin", v2, v2_len);
+    test_write_file(dir, "v1.bin", v1, sizeof v1);
+    test_write_file(dir, "v2.bin", v2, v2_len);
 }
 
 static void teardown(void)
@@ -129,24 +96,15 @@ static void start_daemon(void)
         if (run("grep -c event=listen daemon.log") == 0) {
             return;
         }
-        msleep(50);
+        test_msleep(50);
     }
     ck_abort_msg("otaupd did not start");
 }
 
 static void stop_daemon(void)
 {
-    int st, i;
-    kill(daemon_pid, SIGTERM);
-    for (i = 0; i < 200; i++) {
-        if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
-            daemon_pid = 0;
-            ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-            return;
-        }
-        msleep(50);
-    }
-    ck_abort_msg("otaupd did not stop");
+    ck_assert_int_eq(test_stop_pid(daemon_pid, SIGTERM), 0);
+    daemon_pid = 0;
 }
 
 /* the XXH3-128 of p as xxHash prints it (canonical), and in stored byte order */
@@ -257,11 +215,11 @@ START_TEST(test_close_reasons_named)
         a.sin_port = htons((uint16_t)port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-        msleep(50); /* its HELLO arrives and stays unread: the close resets */
+        test_msleep(50); /* its HELLO arrives and stays unread: the close resets */
         ck_assert_int_eq(send(fd, junk, sizeof junk, MSG_NOSIGNAL), (ssize_t)sizeof junk);
         close(fd);
     }
-    msleep(300);
+    test_msleep(300);
     stop_daemon();
     ck_assert_int_eq(run("grep -c event=close daemon.log"), 0);
     ck_assert_int_eq(atoi(out), 4);
@@ -301,7 +259,7 @@ START_TEST(test_term_says_what_happened)
 {
     static uint8_t other[40000];
     e2e_make_image(other, sizeof other, 43);
-    write_file("other.bin", other, sizeof other);
+    test_write_file(dir, "other.bin", other, sizeof other);
     ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
     ck_assert_int_eq(run("%s release add --model M1 --version 2.0 --build-time 2000 v2.bin", ctl), 0);
     ck_assert_int_eq(run("%s --flash a.flash --init other.bin --id A1 --model M1 --version 2.0 --build-time 2000 "

@@ -37,29 +37,6 @@ static char out[16384];
 static int port;
 static pid_t daemon_pid;
 
-static void msleep(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* a port nobody listens on now (the kernel picks it) */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t n = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-    ck_assert_int_ge(fd, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
 static void setup(void)
 {
     const char *bin = getenv("OTAUP_BIN_DIR");
@@ -70,7 +47,7 @@ static void setup(void)
     snprintf(dmn, sizeof dmn, "%s/examples/otaupd/otaupd", bin);
     snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
     snprintf(cli, sizeof cli, "%s/examples/otaup/otaup", bin);
-    port = free_port();
+    port = test_free_port();
     daemon_pid = 0;
     daemon_args = "";
 }
@@ -117,35 +94,15 @@ static void start_daemon(void)
         if (run("grep -c event=listen daemon.log") == 0 && atoi(out) >= listens + 1) {
             break;
         }
-        msleep(50);
+        test_msleep(50);
     }
 }
 
 static int stop_daemon(int sig)
 {
-    int st = -1, i;
-    ck_assert_int_gt(daemon_pid, 0);
-    kill(daemon_pid, sig);
-    for (i = 0; i < 200; i++) {
-        if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
-            daemon_pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        msleep(50);
-    }
-    ck_abort_msg("otaupd did not stop");
-    return -1;
-}
-
-static void write_file(const char *name, const uint8_t *p, size_t n)
-{
-    char path[300];
-    FILE *f;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
+    int rc = test_stop_pid(daemon_pid, sig);
+    daemon_pid = 0;
+    return rc;
 }
 
 /* v1.bin and v2.bin: 120 KB images, v2 shifts everything after 10 % (a large delta) */
@@ -161,8 +118,8 @@ static void images(void)
     for (size_t i = 30000; i < n2; i += 997) {
         v2[i] ^= 0x21;
     }
-    write_file("v1.bin", v1, sizeof v1);
-    write_file("v2.bin", v2, n2);
+    test_write_file(dir, "v1.bin", v1, sizeof v1);
+    test_write_file(dir, "v2.bin", v2, n2);
 }
 
 static void publish_and_make(const char *id)
@@ -270,10 +227,10 @@ START_TEST(test_server_restart_mid_transfer)
         if (run("grep -q 'event=start' daemon.log") == 0) {
             break;
         }
-        msleep(25);
+        test_msleep(25);
     }
     ck_assert_int_lt(i, 400);
-    msleep(400);
+    test_msleep(400);
     ck_assert_int_eq(stop_daemon(SIGTERM), 0); /* sessions saved */
     ck_assert_int_eq(run("grep -c 'state=transfer' daemon.log"), 0);
     start_daemon();
@@ -281,7 +238,7 @@ START_TEST(test_server_restart_mid_transfer)
         if (waitpid(tp, &st, WNOHANG) == tp) {
             break;
         }
-        msleep(50);
+        test_msleep(50);
     }
     ck_assert_int_lt(i, 2400);
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);

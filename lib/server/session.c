@@ -346,6 +346,19 @@ static void send_simple(otaup_session *s, uint8_t type, int32_t code, const char
     cq_push(s, &m, NULL, 0);
 }
 
+/* a NOTIFY about the session's release: OTAUP_SM_NOTIFY (the offer) or
+ * OTAUP_SM_NOTE (information) */
+static int notify_release(otaup_session *s, uint8_t type, const char *text)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.text = text;
+    m.version = s->rel.version;
+    m.build_time = s->rel.build_time;
+    return cq_push(s, &m, NULL, 0);
+}
+
 /* ---- ending ---------------------------------------------------------- */
 
 static int fail(otaup_session *s, int err, const char *why)
@@ -634,14 +647,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
              * offer it had may be gone with its last connection (a terminal
              * learns the version only from NOTIFY; START does not carry it) */
             char text[96];
-            otaup_sm m;
             snprintf(text, sizeof text, "Resuming the upgrade to %s.", s->rel.version);
-            memset(&m, 0, sizeof m);
-            m.type = OTAUP_SM_NOTE;
-            m.text = text;
-            m.version = s->rel.version;
-            m.build_time = s->rel.build_time;
-            rc = cq_push(s, &m, NULL, 0);
+            rc = notify_release(s, OTAUP_SM_NOTE, text);
             if (rc < 0) {
                 return fail(s, rc, "notify");
             }
@@ -734,7 +741,6 @@ static int enter_wait_request(otaup_session *s)
 {
     int rc;
     char text[256];
-    otaup_sm m;
     set_state(s, OTAUP_SS_WAIT_REQUEST);
     if (strcmp(s->term.status, "requested") != 0) {
         if (s->o.notify != NULL) {
@@ -751,12 +757,7 @@ static int enter_wait_request(otaup_session *s)
         }
     }
     otaup_registry_notice_text(text, sizeof text, &s->term, &s->rel);
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_SM_NOTIFY;
-    m.text = text;
-    m.version = s->rel.version;
-    m.build_time = s->rel.build_time;
-    rc = cq_push(s, &m, NULL, 0);
+    rc = notify_release(s, OTAUP_SM_NOTIFY, text);
     if (rc < 0) {
         return fail(s, rc, "notify");
     }

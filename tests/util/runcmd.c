@@ -1,8 +1,15 @@
 #include "util/runcmd.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 int test_vrun(const char *dir, unsigned seconds, char *out, size_t cap, const char *fmt, va_list ap)
 {
@@ -18,4 +25,52 @@ int test_vrun(const char *dir, unsigned seconds, char *out, size_t cap, const ch
     out[n] = '\0';
     st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void test_msleep(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+int test_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    p = ntohs(a.sin_port);
+    close(fd);
+    return p;
+}
+
+void test_write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+    char path[600];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+int test_stop_pid(pid_t pid, int sig)
+{
+    int st = -1, i;
+    ck_assert_int_gt(pid, 0);
+    kill(pid, sig);
+    for (i = 0; i < 200; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        test_msleep(50);
+    }
+    ck_abort_msg("process %d did not stop", (int)pid);
+    return -1;
 }

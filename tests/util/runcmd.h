@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Run the shell command made from fmt/ap in `dir`, bounded by `timeout(1)`
  * to `seconds`, with stdout and stderr captured into out[0..cap)
@@ -13,5 +14,18 @@
  * exit. Fails the current test if the shell cannot be started. */
 int test_vrun(const char *dir, unsigned seconds, char *out, size_t cap, const char *fmt, va_list ap)
     __attribute__((format(printf, 5, 0)));
+
+/* Sleep for ms milliseconds. */
+void test_msleep(long ms);
+
+/* A loopback TCP port nobody listens on now (the kernel picks it). */
+int test_free_port(void);
+
+/* Write p[0..n) to dir/name (fails the current test on error). */
+void test_write_file(const char *dir, const char *name, const void *p, size_t n);
+
+/* Send sig to pid and wait for it, at most 10 s (fails the current test
+ * after that). Returns its exit code, -1 if it did not exit normally. */
+int test_stop_pid(pid_t pid, int sig);
 
 #endif
