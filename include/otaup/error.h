@@ -118,6 +118,9 @@ typedef enum otaup_error {
     OTAUP_E_BACKUP = -115,         /**< backup missing, damaged or incomplete */
     OTAUP_E_PEER = -116,           /**< peer violated the protocol */
     OTAUP_E_RETRIES = -117,        /**< retransmission limit reached */
+    OTAUP_E_WITHDRAWN = -118,      /**< release withdrawn: no longer offered */
+    OTAUP_E_IN_PROGRESS = -119,    /**< sessions in progress to this release */
+    OTAUP_E_SAME_IMAGE = -120,     /**< image already published under another release */
 
     OTAUP_E_USER = -1000           /**< first value free for integrators */
 } otaup_error;

@@ -88,6 +88,10 @@ typedef struct otaup_reg_release {
     uint32_t security_counter;            /**< monotonic anti-rollback counter */
     int allow_downgrade;                  /**< 1: may replace a newer version */
     int64_t created;                      /**< ms since the epoch; 0 = now */
+    /** ms since the epoch when the release was withdrawn (no longer offered
+     *  by the policy; sessions already started to it still finish); 0 =
+     *  offered. Ignored by release_add (a new release is offered). */
+    int64_t withdrawn;
 } otaup_reg_release;
 
 /** Key of a cached delta: source and target image, and the target layout. */
@@ -163,8 +167,15 @@ typedef int (*otaup_reg_release_cb)(const otaup_reg_release *r, void *payload);
 typedef int (*otaup_reg_notice_cb)(const otaup_reg_notice *n, void *payload);
 typedef int (*otaup_reg_audit_cb)(const otaup_reg_audit *a, void *payload);
 typedef int (*otaup_reg_backup_cb)(const otaup_reg_backup *b, void *payload);
+typedef int (*otaup_reg_session_cb)(const otaup_reg_session *s, void *payload);
 
-#define OTAUP_REGISTRY_OPS_VERSION 1
+/**
+ * Version 2 added release_set_withdrawn and otaup_reg_release.withdrawn;
+ * otaup_registry_new() refuses tables of another version (a backend
+ * written for version 1 is rebuilt against this header: the new member
+ * is last, so positional initialisers still compile).
+ */
+#define OTAUP_REGISTRY_OPS_VERSION 2
 
 /**
  * What a backend provides. Every function receives the backend's `ctx`
@@ -222,6 +233,12 @@ typedef struct otaup_registry_ops {
     /** Newest last; terminal NULL = all; limit 0 = no limit (the newest `limit`). */
     int (*audit_list)(void *ctx, const char *terminal, unsigned limit, otaup_reg_audit_cb cb,
                       void *payload);
+
+    /* ---- version 2 ---- */
+    /** Mark release `id` withdrawn at `when` (ms since the epoch, > 0) or
+     *  offered again (when = 0). OTAUP_E_NOT_FOUND for no such release.
+     *  release_get, release_list and release_by_hash report the mark. */
+    int (*release_set_withdrawn)(void *ctx, int64_t id, int64_t when);
 } otaup_registry_ops;
 
 /* ---- the registry handle ---------------------------------------------- */
@@ -293,11 +310,69 @@ OTAUP_API int otaup_registry_terminal_set_status(otaup_registry *reg, const char
 
 /**
  * Publish a release. `r->image_hash` and `r->image_size` are computed here
- * from the image (XXH3-128); r->id is set. OTAUP_E_EXISTS if the same
- * model, version and build time are already published.
+ * from the image (XXH3-128); r->id is set; r->withdrawn is cleared.
+ * OTAUP_E_EXISTS if the same model, version and build time are already
+ * published; OTAUP_E_SAME_IMAGE if the same image is already published for
+ * the model (under another version or build time, withdrawn or not).
+ * Equivalent to otaup_registry_release_publish(reg, r, image, len, 0, NULL).
  */
 OTAUP_API int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r,
                                          const uint8_t *image, size_t len);
+
+/** otaup_registry_release_publish() flag: publish even if a release of the
+ *  model already has this image. */
+#define OTAUP_REG_PUBLISH_SAME_IMAGE 0x1u
+
+/**
+ * otaup_registry_release_add() with `flags` (OTAUP_REG_PUBLISH_*; other
+ * bits: OTAUP_E_INVAL). When it returns OTAUP_E_SAME_IMAGE and `existing`
+ * is not NULL, *existing is the release of the model that holds the image
+ * (the oldest one), so the caller can name it. Nothing is stored then.
+ */
+OTAUP_API int otaup_registry_release_publish(otaup_registry *reg, otaup_reg_release *r,
+                                             const uint8_t *image, size_t len, unsigned flags,
+                                             otaup_reg_release *existing);
+
+/**
+ * The sessions to release `release_id` that are in progress and will be
+ * finished if the terminal comes back: state start, transfer, verify,
+ * restore or commit, or failed after its START went out (the terminal's
+ * journal may hold it), and backup or prepare (a session that did not
+ * reach START yet; dropped if the release is withdrawn). cb (may be NULL)
+ * is called for each; returns the number of them that started (START went
+ * out), or a negative error. Walks every terminal: for operator tools,
+ * not for the session path.
+ */
+OTAUP_API int otaup_registry_release_sessions(otaup_registry *reg, int64_t release_id,
+                                              otaup_reg_session_cb cb, void *payload);
+
+/** Return nonzero when session row `s` has sent its START (it must be finished). */
+OTAUP_API int otaup_registry_session_started(const otaup_reg_session *s);
+
+/** otaup_registry_release_withdraw() flag: withdraw even with sessions in progress. */
+#define OTAUP_REG_WITHDRAW_FORCE 0x1u
+
+/**
+ * Withdraw release `id` (docs/server.md, "Withdrawing a release"): the
+ * policy no longer offers it; sessions that already sent their START to
+ * it still finish. Requests recorded for it are deleted (a terminal whose
+ * status was "requested" becomes "upgrade-due"); the withdrawal is
+ * audited with `reason` (may be NULL). Returns the number of started
+ * sessions that will still finish to it (>= 0), OTAUP_E_NOT_FOUND,
+ * OTAUP_E_WITHDRAWN (already withdrawn: nothing changed),
+ * OTAUP_E_IN_PROGRESS (sessions started to it and no
+ * OTAUP_REG_WITHDRAW_FORCE: nothing changed), OTAUP_E_INVAL (unknown
+ * flag bits). *requests_dropped (may be NULL) receives how many requests
+ * were deleted.
+ */
+OTAUP_API int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned flags,
+                                              const char *reason, unsigned *requests_dropped);
+
+/**
+ * Offer a withdrawn release again. Returns 0, OTAUP_E_NOT_FOUND, or
+ * OTAUP_E_STATE when it is not withdrawn (nothing changed). Audited.
+ */
+OTAUP_API int otaup_registry_release_restore(otaup_registry *reg, int64_t id);
 /** image may be NULL when the bytes are not wanted. */
 OTAUP_API int otaup_registry_release_get(otaup_registry *reg, int64_t id, otaup_reg_release *out,
                                          otaup_blob *image);
@@ -386,7 +461,8 @@ OTAUP_API uint32_t otaup_version_pack(const char *version);
 
 /**
  * The upgrade policy: the release a terminal should run. Picks the newest
- * release of the terminal's model (by version, then build time); returns
+ * release of the terminal's model that is not withdrawn (by version, then
+ * build time); returns
  * OTAUP_E_NO_RELEASE when there is none or the terminal already runs it
  * (same image hash), OTAUP_E_DOWNGRADE when the newest release is older
  * than what the terminal runs and is not marked allow_downgrade.

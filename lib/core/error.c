@@ -89,6 +89,9 @@ static const struct otaup_err_entry otaup_err_table[] = {
     { OTAUP_E_BACKUP, "OTAUP_E_BACKUP", "backup missing, damaged or incomplete" },
     { OTAUP_E_PEER, "OTAUP_E_PEER", "peer violated the protocol" },
     { OTAUP_E_RETRIES, "OTAUP_E_RETRIES", "retransmission limit reached" },
+    { OTAUP_E_WITHDRAWN, "OTAUP_E_WITHDRAWN", "release withdrawn: no longer offered" },
+    { OTAUP_E_IN_PROGRESS, "OTAUP_E_IN_PROGRESS", "sessions in progress to this release" },
+    { OTAUP_E_SAME_IMAGE, "OTAUP_E_SAME_IMAGE", "image already published under another release" },
     { OTAUP_E_USER, "OTAUP_E_USER", "first value free for integrators" },};
 
 static const struct otaup_err_entry *otaup_err_find(int err)

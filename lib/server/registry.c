@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "otaup/error.h"
@@ -290,13 +291,42 @@ int otaup_registry_terminal_set_status(otaup_registry *reg, const char *id, cons
     return reg->ops->terminal_set_status(reg->ctx, id, status);
 }
 
-int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r, const uint8_t *image,
-                               size_t len)
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* a release of the model with the same image (the oldest), not the very
+ * same release (model, version and build time: the backend's EXISTS) */
+struct same_image {
+    const otaup_reg_release *r;
+    otaup_reg_release found;
+    int hit;
+};
+
+static int same_image_cb(const otaup_reg_release *x, void *payload)
+{
+    struct same_image *c = payload;
+    if (memcmp(x->image_hash, c->r->image_hash, OTAUP_REG_HASH_LEN) != 0 ||
+        (strcmp(x->version, c->r->version) == 0 && x->build_time == c->r->build_time)) {
+        return 0;
+    }
+    if (!c->hit || x->id < c->found.id) {
+        c->found = *x;
+        c->hit = 1;
+    }
+    return 0;
+}
+
+int otaup_registry_release_publish(otaup_registry *reg, otaup_reg_release *r, const uint8_t *image, size_t len,
+                                   unsigned flags, otaup_reg_release *existing)
 {
     XXH128_hash_t h;
     CHECK(reg, release_add);
     if (r == NULL || (image == NULL && len != 0) || !str_ok(r->model, sizeof r->model) ||
-        !str_ok(r->version, sizeof r->version)) {
+        !str_ok(r->version, sizeof r->version) || (flags & ~OTAUP_REG_PUBLISH_SAME_IMAGE) != 0) {
         return OTAUP_E_INVAL;
     }
     if (len == 0 || len > UINT32_MAX) {
@@ -305,7 +335,30 @@ int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r, const 
     h = XXH3_128bits(image, len);
     otaup_regcrypt_hash128_bytes(h.low64, h.high64, r->image_hash);
     r->image_size = (uint32_t)len;
+    r->withdrawn = 0;
+    if (!(flags & OTAUP_REG_PUBLISH_SAME_IMAGE)) {
+        struct same_image c;
+        int rc;
+        memset(&c, 0, sizeof c);
+        c.r = r;
+        rc = otaup_registry_release_list(reg, r->model, same_image_cb, &c);
+        if (rc < 0) {
+            return rc;
+        }
+        if (c.hit) {
+            if (existing != NULL) {
+                *existing = c.found;
+            }
+            return OTAUP_E_SAME_IMAGE;
+        }
+    }
     return reg->ops->release_add(reg->ctx, r, image, len);
+}
+
+int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r, const uint8_t *image,
+                               size_t len)
+{
+    return otaup_registry_release_publish(reg, r, image, len, 0, NULL);
 }
 
 int otaup_registry_release_get(otaup_registry *reg, int64_t id, otaup_reg_release *out,
@@ -583,6 +636,191 @@ int otaup_registry_audit_list(otaup_registry *reg, const char *terminal, unsigne
     return cb == NULL ? OTAUP_E_INVAL : reg->ops->audit_list(reg->ctx, terminal, limit, cb, payload);
 }
 
+/* ---- withdrawal ------------------------------------------------------- */
+
+int otaup_registry_session_started(const otaup_reg_session *s)
+{
+    static const char *const started[] = { "start", "transfer", "verify", "restore", "commit" };
+    size_t i;
+    if (s == NULL) {
+        return 0;
+    }
+    for (i = 0; i < sizeof started / sizeof started[0]; i++) {
+        if (strcmp(s->state, started[i]) == 0) {
+            return 1;
+        }
+    }
+    /* given up after START was built: the terminal's journal may hold it,
+     * and then the session is resumed (docs/server.md, "Resume") */
+    return strcmp(s->state, "failed") == 0 && s->bytes_total > 0;
+}
+
+/* the terminal ids, listed first: the callers change rows as they go */
+struct id_list {
+    char (*ids)[OTAUP_REG_ID_MAX];
+    size_t n, cap;
+    int err;
+};
+
+static int collect_id(const otaup_reg_terminal *t, void *payload)
+{
+    struct id_list *l = payload;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char(*p)[OTAUP_REG_ID_MAX] = realloc(l->ids, cap * sizeof *p);
+        if (p == NULL) {
+            l->err = OTAUP_E_NOMEM;
+            return 1;
+        }
+        l->ids = p;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], OTAUP_REG_ID_MAX, "%s", t->id);
+    return 0;
+}
+
+static int list_ids(otaup_registry *reg, struct id_list *l)
+{
+    int rc;
+    memset(l, 0, sizeof *l);
+    rc = otaup_registry_terminal_list(reg, collect_id, l);
+    if (rc < 0 || l->err < 0) {
+        free(l->ids);
+        l->ids = NULL;
+        return rc < 0 ? rc : l->err;
+    }
+    return 0;
+}
+
+int otaup_registry_release_sessions(otaup_registry *reg, int64_t release_id, otaup_reg_session_cb cb,
+                                    void *payload)
+{
+    struct id_list l;
+    size_t i;
+    int rc, started = 0;
+    CHECK(reg, session_get);
+    rc = list_ids(reg, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    for (i = 0; i < l.n; i++) {
+        otaup_reg_session s;
+        int st;
+        rc = otaup_registry_session_get(reg, l.ids[i], &s);
+        if (rc == OTAUP_E_NOT_FOUND) {
+            continue;
+        }
+        if (rc < 0) {
+            break;
+        }
+        rc = 0;
+        if (s.release_id != release_id) {
+            continue;
+        }
+        st = otaup_registry_session_started(&s);
+        if (!st && strcmp(s.state, "backup") != 0 && strcmp(s.state, "prepare") != 0) {
+            continue; /* done, or failed before its START */
+        }
+        started += st;
+        if (cb != NULL && (rc = cb(&s, payload)) != 0) {
+            break;
+        }
+    }
+    free(l.ids);
+    return rc < 0 ? rc : started;
+}
+
+int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned flags, const char *reason,
+                                    unsigned *requests_dropped)
+{
+    otaup_reg_release r;
+    struct id_list l;
+    unsigned dropped = 0;
+    size_t i;
+    int rc, n;
+    CHECK(reg, release_set_withdrawn);
+    if (requests_dropped != NULL) {
+        *requests_dropped = 0;
+    }
+    if ((flags & ~OTAUP_REG_WITHDRAW_FORCE) != 0) {
+        return OTAUP_E_INVAL;
+    }
+    rc = otaup_registry_release_get(reg, id, &r, NULL);
+    if (rc < 0) {
+        return rc;
+    }
+    if (r.withdrawn != 0) {
+        return OTAUP_E_WITHDRAWN;
+    }
+    n = otaup_registry_release_sessions(reg, id, NULL, NULL);
+    if (n < 0) {
+        return n;
+    }
+    if (n > 0 && !(flags & OTAUP_REG_WITHDRAW_FORCE)) {
+        return OTAUP_E_IN_PROGRESS;
+    }
+    rc = reg->ops->release_set_withdrawn(reg->ctx, id, wall_ms());
+    if (rc < 0) {
+        return rc;
+    }
+    /* the users agreed to this version: their requests go with it */
+    rc = list_ids(reg, &l);
+    for (i = 0; rc == 0 && i < l.n; i++) {
+        otaup_reg_request q;
+        otaup_reg_terminal t;
+        rc = otaup_registry_request_get(reg, l.ids[i], &q);
+        if (rc == OTAUP_E_NOT_FOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc < 0 || q.release_id != id) {
+            continue;
+        }
+        rc = otaup_registry_request_delete(reg, l.ids[i]);
+        if (rc < 0) {
+            break;
+        }
+        rc = 0;
+        dropped++;
+        if (otaup_registry_terminal_get(reg, l.ids[i], &t) == 0 && strcmp(t.status, "requested") == 0) {
+            rc = otaup_registry_terminal_set_status(reg, l.ids[i], "upgrade-due");
+        }
+        otaup_registry_audit(reg, l.ids[i], "request-dropped",
+                             "by %s for release %lld (%s %s), which was withdrawn: a new request is needed",
+                             q.source, (long long)id, r.model, r.version);
+    }
+    free(l.ids);
+    otaup_registry_audit(reg, NULL, "release-withdrawn",
+                         "release %lld (%s %s): %d session(s) in progress still finish, %u request(s) dropped%s%.200s",
+                         (long long)id, r.model, r.version, n, dropped, reason != NULL ? "; reason: " : "",
+                         reason != NULL ? reason : "");
+    if (requests_dropped != NULL) {
+        *requests_dropped = dropped;
+    }
+    return rc < 0 ? rc : n;
+}
+
+int otaup_registry_release_restore(otaup_registry *reg, int64_t id)
+{
+    otaup_reg_release r;
+    int rc;
+    CHECK(reg, release_set_withdrawn);
+    rc = otaup_registry_release_get(reg, id, &r, NULL);
+    if (rc < 0) {
+        return rc;
+    }
+    if (r.withdrawn == 0) {
+        return OTAUP_E_STATE;
+    }
+    rc = reg->ops->release_set_withdrawn(reg->ctx, id, 0);
+    if (rc < 0) {
+        return rc;
+    }
+    otaup_registry_audit(reg, NULL, "release-restored", "release %lld (%s %s) is offered again", (long long)id,
+                         r.model, r.version);
+    return 0;
+}
+
 /* ---- policy ------------------------------------------------------------ */
 
 uint32_t otaup_version_pack(const char *v)
@@ -681,6 +919,9 @@ struct newest_ctx {
 static int pick_newest(const otaup_reg_release *r, void *payload)
 {
     struct newest_ctx *c = payload;
+    if (r->withdrawn != 0) {
+        return 0; /* no longer offered */
+    }
     if (!c->found || release_newer(r, &c->best)) {
         c->best = *r;
         c->found = 1;

@@ -559,6 +559,64 @@ static void resolve_source(otaup_session *s, const otaup_sm_info *in, const otau
     memset(s->term.image_hash, 0, OTAUP_REG_HASH_LEN);
 }
 
+/* The session's release was withdrawn (docs/server.md, "Withdrawing a
+ * release"). A session whose START never went out, with the terminal in
+ * no session, wrote nothing to it: it is dropped (its backup deleted, its
+ * row removed) and 1 returned. A started one must be finished: 0. */
+static int drop_unstarted(otaup_session *s)
+{
+    int n;
+    if (strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0) {
+        if (s->st != OTAUP_SS_BACKUP && s->st != OTAUP_SS_PREPARE && s->st != OTAUP_SS_WAIT_REQUEST) {
+            return 0;
+        }
+    }
+    if (s->term_knows || s->info.active) {
+        return 0;
+    }
+    n = otaup_registry_backup_delete(s->o.reg, s->info.id);
+    if (n > 0) {
+        otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
+                             "%d region(s) deleted irreversibly (secure delete, key destroyed): the upgrade "
+                             "was withdrawn before anything was written to the terminal",
+                             n);
+    }
+    if (s->rs.session_id != 0) {
+        otaup_registry_session_delete(s->o.reg, s->info.id);
+    }
+    otaup_registry_audit(s->o.reg, s->info.id, "withdrawn",
+                         "release %lld (%s) was withdrawn; session %08x had not started on the terminal: dropped",
+                         (long long)s->rel.id, s->rel.version, s->rs.session_id);
+    slog(s, OTAUP_LOG_INFO, "withdrawn", "release=%lld version=%s session=%08x not started: dropped",
+         (long long)s->rel.id, s->rel.version, s->rs.session_id);
+    memset(&s->rs, 0, sizeof s->rs);
+    return 1;
+}
+
+/* Before a fresh session takes a backup or sends its START: the release
+ * read again (an operator may have withdrawn it since the offer). 1 when
+ * the session ended for it (DONE sent, not a failure). */
+static int withdrawn_now(otaup_session *s)
+{
+    otaup_reg_release r;
+    char text[160];
+    if (s->term_knows || s->info.active || s->resuming ||
+        otaup_registry_release_get(s->o.reg, s->rel.id, &r, NULL) != 0 || r.withdrawn == 0) {
+        return 0;
+    }
+    s->rel.withdrawn = r.withdrawn;
+    if (!drop_unstarted(s)) {
+        return 0;
+    }
+    set_status(s, "upgrade-due");
+    snprintf(text, sizeof text, "The upgrade to %s was withdrawn. Nothing was changed on your terminal.",
+             s->rel.version);
+    send_simple(s, OTAUP_SM_DONE, 0, text);
+    set_state(s, OTAUP_SS_IDLE);
+    s->finished = 1;
+    return 1;
+}
+
 static int on_info(otaup_session *s, const otaup_sm_info *in)
 {
     char why[300], h[33];
@@ -623,7 +681,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
     if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 &&
         (is_active_state(s->rs.state) ||
          (strcmp(s->rs.state, "failed") == 0 && in->active && in->session_id == s->rs.session_id)) &&
-        otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0) {
+        otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0 &&
+        !(s->rel.withdrawn != 0 && !in->active && drop_unstarted(s))) {
         /* the source is what the session was planned from */
         s->src_known = s->src_trusted = known;
         s->term_knows = strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0;
@@ -871,6 +930,9 @@ static int enter_backup(otaup_session *s)
         return fail(s, OTAUP_E_UNSUPPORTED, "the terminal declares user-data regions but cannot back them up "
                                             "(no BACKUP capability): not upgrading it");
     }
+    if (s->rs.session_id == 0 && withdrawn_now(s)) {
+        return 0;
+    }
     if (s->rs.session_id == 0) {
         memset(&s->rs, 0, sizeof s->rs);
         snprintf(s->rs.terminal, sizeof s->rs.terminal, "%s", s->info.id);
@@ -1100,6 +1162,9 @@ static int start_transfer(otaup_session *s)
     otaup_sm m;
     uint32_t start, sync_index = 0, i;
     int rc;
+    if (withdrawn_now(s)) {
+        return 0;
+    }
     rc = otaup_tx_init(&s->tx, s->delta + s->body_off, s->delta_len - s->body_off);
     if (rc < 0) {
         return fail(s, rc, "delta body");

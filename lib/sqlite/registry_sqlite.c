@@ -17,7 +17,8 @@
 #include "otaup/error.h"
 #include "otaup/registry.h"
 
-#define SCHEMA_VERSION 1
+/* 1: the first tables; 2: releases.withdrawn (docs/server.md, "SQLite backend") */
+#define SCHEMA_VERSION 2
 
 typedef struct sqlreg {
     sqlite3 *db;
@@ -142,6 +143,16 @@ static const char *const schema_v1 =
     " event TEXT NOT NULL, detail TEXT NOT NULL);"
     "CREATE INDEX audit_terminal ON audit(terminal, id);";
 
+/* Version 2: a release can be withdrawn (0 = offered; existing rows stay offered). */
+static const char *const schema_v2 = "ALTER TABLE releases ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;";
+
+static int schema_mark(sqlreg *r, int version)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES(%d, %lld)", version, (long long)now_ms());
+    return exec(r, sql);
+}
+
 static int schema_version(sqlreg *r, int *version)
 {
     sqlite3_stmt *st;
@@ -204,15 +215,36 @@ static int migrate(sqlreg *r, int read_only)
             rc = exec(r, schema_v1);
         }
         if (rc == 0) {
-            char sql[128];
-            snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES(1, %lld)", (long long)now_ms());
-            rc = exec(r, sql);
+            rc = schema_mark(r, 1);
         }
-        /* later versions: if (v < 2) { ALTER ...; INSERT 2 } */
+        if (rc == 0) {
+            v = 1;
+        }
     } else if (rc == 0 && v == 0 && read_only) {
         snprintf(r->err, sizeof r->err, "not an otaup registry");
         rc = OTAUP_E_DB_SCHEMA;
     }
+    /* each later version in turn, in the same transaction: a file of any
+     * earlier version opens (and is upgraded once) */
+    if (rc == 0 && v == 1 && !read_only) {
+        rc = exec(r, schema_v2);
+        if (rc == 0) {
+            rc = schema_mark(r, 2);
+        }
+        if (rc == 0) {
+            v = 2;
+        } else {
+            char why[sizeof r->err];
+            snprintf(why, sizeof why, "%s", r->err);
+            snprintf(r->err, sizeof r->err, "upgrading the registry schema from 1 to 2: %.200s", why);
+            rc = OTAUP_E_DB_SCHEMA;
+        }
+    } else if (rc == 0 && v == 1 && read_only) {
+        /* read as is: no release of a version-1 file is withdrawn; the
+         * temporary view shadows the table for this connection only */
+        rc = exec(r, "CREATE TEMP VIEW releases AS SELECT *, 0 AS withdrawn FROM main.releases");
+    }
+
     if (rc == 0) {
         rc = exec(r, "COMMIT");
     } else {
@@ -385,7 +417,8 @@ static int s_terminal_key_put(void *ctx, const char *id, const uint8_t *wrapped,
 }
 
 #define RELEASE_COLS \
-    "id, model, version, build_time, image_hash, image_size, security_counter, allow_downgrade, created"
+    "id, model, version, build_time, image_hash, image_size, security_counter, allow_downgrade, created," \
+    " withdrawn"
 
 static void release_row(sqlite3_stmt *st, otaup_reg_release *x)
 {
@@ -399,6 +432,7 @@ static void release_row(sqlite3_stmt *st, otaup_reg_release *x)
     x->security_counter = (uint32_t)sqlite3_column_int64(st, 6);
     x->allow_downgrade = sqlite3_column_int(st, 7);
     x->created = sqlite3_column_int64(st, 8);
+    x->withdrawn = sqlite3_column_int64(st, 9);
 }
 
 static int s_release_add(void *ctx, otaup_reg_release *x, const uint8_t *image, size_t len)
@@ -435,7 +469,7 @@ static int release_one(sqlreg *r, sqlite3_stmt *st, otaup_reg_release *out, otau
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         release_row(st, out);
-        rc = blob_out(image, st, 9);
+        rc = blob_out(image, st, 10);
     } else {
         rc = rc == SQLITE_DONE ? OTAUP_E_NOT_FOUND : dberr(r, rc, "release_get");
     }
@@ -494,6 +528,23 @@ static int s_release_list(void *ctx, const char *model, otaup_reg_release_cb cb,
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : dberr(r, rc, "release_list");
+}
+
+static int s_release_set_withdrawn(void *ctx, int64_t id, int64_t when)
+{
+    sqlreg *r = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(r, &st, "UPDATE releases SET withdrawn=?2 WHERE id=?1");
+    if (rc < 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, when);
+    rc = run(r, st, "release_set_withdrawn");
+    if (rc == 0 && sqlite3_changes(r->db) == 0) {
+        rc = OTAUP_E_NOT_FOUND;
+    }
+    return rc;
 }
 
 static void bind_delta_key(sqlite3_stmt *st, const otaup_reg_delta_key *k)
@@ -931,6 +982,7 @@ static const otaup_registry_ops sqlite_ops = {
     s_session_delete,
     s_audit_add,
     s_audit_list,
+    s_release_set_withdrawn,
 };
 
 int otaup_registry_sqlite_open(const char *path, const otaup_registry_options *opts,
