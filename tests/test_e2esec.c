@@ -86,7 +86,8 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static int64_t release(const char *version, int64_t build, const uint8_t *img, size_t len, uint32_t counter)
+static int64_t release_flags(const char *version, int64_t build, const uint8_t *img, size_t len, uint32_t counter,
+                             unsigned flags)
 {
     otaup_reg_release r;
     memset(&r, 0, sizeof r);
@@ -94,8 +95,13 @@ static int64_t release(const char *version, int64_t build, const uint8_t *img, s
     snprintf(r.version, sizeof r.version, "%s", version);
     r.build_time = build;
     r.security_counter = counter;
-    ck_assert_int_eq(otaup_registry_release_add(e2e_registry(w), &r, img, len), 0);
+    ck_assert_int_eq(otaup_registry_release_publish(e2e_registry(w), &r, img, len, flags, NULL), 0);
     return r.id;
+}
+
+static int64_t release(const char *version, int64_t build, const uint8_t *img, size_t len, uint32_t counter)
+{
+    return release_flags(version, build, img, len, counter, 0);
 }
 
 /* A terminal that trusts `key` (NULL: no verifier), its flash in a file of dir. */
@@ -263,7 +269,7 @@ START_TEST(test_replayed_older_release_refused)
     /* the terminal powers off; meanwhile the old 1.0 image comes back as
      * "2.1", genuinely signed, but with its old security counter 4 */
     t = reopen(t, "A1", &pub_a);
-    r3 = release("2.1", 3000, v1, sizeof v1, 4);
+    r3 = release_flags("2.1", 3000, v1, sizeof v1, 4, OTAUP_REG_PUBLISH_SAME_IMAGE); /* 1.0's image again */
     ck_assert_int_eq(otaup_session_sign_release(e2e_registry(w), r3, key_a, NULL, NULL), 1);
     mark = log_len(t);
     /* session 2: refused by the terminal, nothing written */

@@ -5,6 +5,8 @@
  *   otaupctl [--db PATH] release add --model M --version V --build-time T
  *                                    [--sign KEY [--counter N]] IMAGE
  *   otaupctl [--db PATH] release sign RELEASE --key KEY
+ *   otaupctl [--db PATH] release withdraw RELEASE [--force] [--reason TEXT]
+ *   otaupctl [--db PATH] release restore RELEASE
  *   otaupctl [--db PATH] releases [--model M]
  *   otaupctl [--db PATH] terminals
  *   otaupctl [--db PATH] notify
@@ -12,7 +14,8 @@
  *   otaupctl [--db PATH] status TERMINAL
  *   otaupctl [--db PATH] audit [--terminal T] [--limit N]
  *   otaupctl [--db PATH] backups
- * Exit codes: 0 success, 1 failure, 2 usage error.
+ * Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by a safety
+ * check that a flag overrides (withdraw --force, add --allow-duplicate).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@
 #endif
 
 #define EXIT_USAGE 2
+#define EXIT_REFUSED 3 /* a safety check an explicit flag overrides */
 
 static const char *db_path = "otaup.db";
 
@@ -42,12 +46,19 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  release add --model M --version V --build-time T [--security-counter N]\n"
-            "              [--allow-downgrade] [--sign KEY] IMAGE\n"
+            "              [--allow-downgrade] [--sign KEY] [--allow-duplicate] IMAGE\n"
             "                                            publish a release (--sign: with its deltas\n"
             "                                            signed by the private key KEY; --counter N\n"
-            "                                            is --security-counter N)\n"
+            "                                            is --security-counter N; an image already\n"
+            "                                            published for the model is refused unless\n"
+            "                                            --allow-duplicate)\n"
             "  release sign RELEASE --key KEY            sign the deltas to a published release\n"
             "                                            (for terminals seen since it was published)\n"
+            "  release withdraw RELEASE [--force] [--reason TEXT]\n"
+            "                                            stop offering a release; sessions already\n"
+            "                                            started to it finish (with sessions in\n"
+            "                                            progress: refused, exit 3, unless --force)\n"
+            "  release restore RELEASE                   offer a withdrawn release again\n"
             "  releases [--model M]                      list releases\n"
             "  terminals                                 list terminals: model, version, state\n"
             "  notify                                    queue and send due notifications\n"
@@ -58,7 +69,8 @@ static void usage(FILE *out)
             "\n"
             "--db PATH   the registry (default ./otaup.db, or $OTAUP_DB)\n"
             "--build-time accepts seconds since the epoch or YYYY-MM-DD[THH:MM[:SS]] (UTC)\n"
-            "exit codes: 0 success, 1 failure, 2 usage error\n");
+            "exit codes: 0 success, 1 failure, 2 usage error, 3 refused by a safety check\n"
+            "            (release withdraw without --force, release add without --allow-duplicate)\n");
 }
 
 static int fail(int rc, const char *what, otaup_registry *reg)
@@ -305,6 +317,8 @@ static int cmd_release_add(int argc, char **argv)
     otaup_reg_release r;
     otaup_registry *reg;
     const char *model = NULL, *version = NULL, *bt = NULL, *image = NULL, *sign = NULL;
+    otaup_reg_release dup;
+    unsigned flags = 0;
     otaup_key *key = NULL;
     uint8_t *data = NULL;
     size_t len = 0;
@@ -331,6 +345,8 @@ static int cmd_release_add(int argc, char **argv)
             r.security_counter = (uint32_t)v;
         } else if (strcmp(argv[i], "--allow-downgrade") == 0) {
             r.allow_downgrade = 1;
+        } else if (strcmp(argv[i], "--allow-duplicate") == 0) {
+            flags |= OTAUP_REG_PUBLISH_SAME_IMAGE;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "otaupctl: release add: unknown or incomplete option '%s'\n", argv[i]);
             return EXIT_USAGE;
@@ -369,8 +385,21 @@ static int cmd_release_add(int argc, char **argv)
         otaup_key_free(key);
         return EXIT_FAILURE;
     }
-    rc = otaup_registry_release_add(reg, &r, data, len);
+    rc = otaup_registry_release_publish(reg, &r, data, len, flags, &dup);
     free(data);
+    if (rc == OTAUP_E_SAME_IMAGE) {
+        char bts[32];
+        hash_hex(h, dup.image_hash);
+        fmt_time(bts, sizeof bts, dup.build_time * 1000);
+        fprintf(stderr,
+                "otaupctl: release add: this image (hash %s) is already published as release %lld (%s %s, "
+                "build time %s%s); nothing was published (%s). Publish it anyway with --allow-duplicate%s\n",
+                h, (long long)dup.id, dup.model, dup.version, bts, dup.withdrawn ? ", withdrawn" : "",
+                otaup_errname(rc), dup.withdrawn ? ", or offer it again with 'release restore'" : "");
+        otaup_registry_free(reg);
+        otaup_key_free(key);
+        return EXIT_REFUSED;
+    }
     if (rc < 0) {
         rc = fail(rc, rc == OTAUP_E_EXISTS ? "release add: this model, version and build time are "
                                              "already published"
@@ -413,9 +442,169 @@ static int print_release(const otaup_reg_release *r, void *payload)
     (void)payload;
     hash_hex(h, r->image_hash);
     fmt_time(t, sizeof t, r->build_time * 1000);
-    printf("%-5lld %-16s %-12s %-20s %9u %s%s\n", (long long)r->id, r->model, r->version, t,
+    printf("%-5lld %-16s %-12s %-20s %9u %s%s", (long long)r->id, r->model, r->version, t,
            r->image_size, h, r->allow_downgrade ? " downgrade-ok" : "");
+    if (r->withdrawn != 0) {
+        fmt_time(t, sizeof t, r->withdrawn);
+        printf(" withdrawn %s", t);
+    }
+    printf("\n");
     return 0;
+}
+
+/* ---- release withdraw / restore ----------------------------------------- */
+
+/* RELEASE: a release number as `releases` shows it. 0 and a message if malformed. */
+static int64_t release_number(const char *cmd, const char *arg)
+{
+    char *end;
+    long long id;
+    errno = 0;
+    id = strtoll(arg, &end, 10);
+    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || id <= 0) {
+        fprintf(stderr, "otaupctl: release %s: bad RELEASE '%s' (a release number, see 'releases')\n", cmd, arg);
+        return 0;
+    }
+    return (int64_t)id;
+}
+
+static int print_session(const otaup_reg_session *s, void *payload)
+{
+    int started = otaup_registry_session_started(s);
+    (void)payload;
+    printf("  terminal %s: session %08x in %s, step %u/%u: %s\n", s->terminal, s->session_id, s->state,
+           s->next_step, s->steps_total,
+           started ? "started, it will finish to this release"
+                   : "not started on the terminal: dropped at its next step");
+    return 0;
+}
+
+static int cmd_release_withdraw(int argc, char **argv)
+{
+    otaup_registry *reg;
+    otaup_reg_release r;
+    const char *idarg = NULL, *reason = NULL;
+    unsigned flags = 0, dropped = 0;
+    int64_t id;
+    char t[32];
+    int i, rc;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0) {
+            flags |= OTAUP_REG_WITHDRAW_FORCE;
+        } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+            if (strlen(reason) > 200) {
+                fprintf(stderr, "otaupctl: release withdraw: --reason is at most 200 characters\n");
+                return EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "otaupctl: release withdraw: unknown or incomplete option '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        } else if (idarg == NULL) {
+            idarg = argv[i];
+        } else {
+            fprintf(stderr, "otaupctl: release withdraw: one RELEASE only\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (idarg == NULL) {
+        fprintf(stderr, "otaupctl: release withdraw needs RELEASE (its number, see 'releases')\n");
+        return EXIT_USAGE;
+    }
+    if ((id = release_number("withdraw", idarg)) == 0) {
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_release_get(reg, id, &r, NULL);
+    if (rc == OTAUP_E_NOT_FOUND) {
+        fprintf(stderr, "otaupctl: release withdraw: no release %lld (see 'releases')\n", (long long)id);
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    if (rc == 0 && r.withdrawn != 0) {
+        fmt_time(t, sizeof t, r.withdrawn);
+        printf("release %lld (%s %s) was already withdrawn on %s: nothing to do\n", (long long)id, r.model,
+               r.version, t);
+        otaup_registry_free(reg);
+        return EXIT_SUCCESS;
+    }
+    if (rc == 0) {
+        rc = otaup_registry_release_sessions(reg, id, NULL, NULL);
+    }
+    if (rc > 0 && !(flags & OTAUP_REG_WITHDRAW_FORCE)) {
+        fprintf(stderr,
+                "otaupctl: release withdraw: %d terminal(s) are in the middle of the upgrade to release %lld "
+                "(%s %s) and will finish it even if it is withdrawn (%s):\n",
+                rc, (long long)id, r.model, r.version, otaup_errname(OTAUP_E_IN_PROGRESS));
+        otaup_registry_release_sessions(reg, id, print_session, NULL);
+        fprintf(stderr, "otaupctl: nothing was changed; withdraw it for every other terminal with --force\n");
+        otaup_registry_free(reg);
+        return EXIT_REFUSED;
+    }
+    if (rc >= 0) {
+        otaup_registry_release_sessions(reg, id, print_session, NULL);
+        rc = otaup_registry_release_withdraw(reg, id, flags, reason, &dropped);
+    }
+    if (rc == OTAUP_E_IN_PROGRESS) {
+        /* a session started between the count and the withdrawal */
+        fprintf(stderr, "otaupctl: release withdraw: a session to release %lld has just started; nothing was "
+                        "changed: run it again (--force to withdraw it all the same)\n",
+                (long long)id);
+        otaup_registry_free(reg);
+        return EXIT_REFUSED;
+    }
+    if (rc < 0) {
+        rc = fail(rc, "release withdraw", reg);
+        otaup_registry_free(reg);
+        return rc;
+    }
+    printf("release %lld (%s %s) withdrawn: no longer offered; %d session(s) in progress still finish to it, "
+           "%u request(s) for it dropped\n",
+           (long long)id, r.model, r.version, rc, dropped);
+    otaup_registry_free(reg);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_release_restore(int argc, char **argv)
+{
+    otaup_registry *reg;
+    otaup_reg_release r;
+    int64_t id;
+    int rc;
+    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
+        fprintf(stderr, "otaupctl: release restore needs RELEASE (its number, see 'releases') and nothing else\n");
+        return EXIT_USAGE;
+    }
+    if ((id = release_number("restore", argv[0])) == 0) {
+        return EXIT_USAGE;
+    }
+    if (open_db(&reg, 1) != 0) {
+        return EXIT_FAILURE;
+    }
+    rc = otaup_registry_release_get(reg, id, &r, NULL);
+    if (rc == 0) {
+        rc = otaup_registry_release_restore(reg, id);
+    }
+    if (rc == OTAUP_E_NOT_FOUND) {
+        fprintf(stderr, "otaupctl: release restore: no release %lld (see 'releases')\n", (long long)id);
+        otaup_registry_free(reg);
+        return EXIT_FAILURE;
+    }
+    if (rc == OTAUP_E_STATE) {
+        printf("release %lld (%s %s) is not withdrawn: nothing to do\n", (long long)id, r.model, r.version);
+        otaup_registry_free(reg);
+        return EXIT_SUCCESS;
+    }
+    if (rc < 0) {
+        rc = fail(rc, "release restore", reg);
+        otaup_registry_free(reg);
+        return rc;
+    }
+    printf("release %lld (%s %s) restored: offered again\n", (long long)id, r.model, r.version);
+    otaup_registry_free(reg);
+    return EXIT_SUCCESS;
 }
 
 static int cmd_releases(int argc, char **argv)
@@ -483,7 +672,7 @@ static int cmd_terminals(int argc, char **argv)
 
 struct notify_ctx {
     otaup_registry *reg;
-    int queued, sent, err;
+    int queued, sent, held, err;
 };
 
 static int queue_due(const otaup_reg_terminal *t, void *payload)
@@ -514,7 +703,12 @@ static int queue_due(const otaup_reg_terminal *t, void *payload)
 static int send_notice(const otaup_reg_notice *n, void *payload)
 {
     struct notify_ctx *c = payload;
+    otaup_reg_release r;
     int rc;
+    if (otaup_registry_release_get(c->reg, n->release_id, &r, NULL) == 0 && r.withdrawn != 0) {
+        c->held++; /* not for a withdrawn release; a restore lets it go out */
+        return 0;
+    }
     /* the delivery channel of this reference tool is standard output */
     printf("%s to %s: %s\n", n->channel[0] ? n->channel : "sms", n->terminal, n->text);
     rc = otaup_registry_notice_mark_sent(c->reg, n->id, 0);
@@ -550,7 +744,11 @@ static int cmd_notify(int argc, char **argv)
         otaup_registry_free(c.reg);
         return rc;
     }
-    printf("notify: %d queued, %d sent\n", c.queued, c.sent);
+    printf("notify: %d queued, %d sent", c.queued, c.sent);
+    if (c.held > 0) {
+        printf(", %d held back (their release is withdrawn)", c.held);
+    }
+    printf("\n");
     otaup_registry_free(c.reg);
     return EXIT_SUCCESS;
 }
@@ -688,9 +886,16 @@ static int cmd_status(int argc, char **argv)
     if (otaup_registry_session_get(reg, t.id, &s) == 0) {
         /* bytes and retransmits add up over the session's connections
          * (resends after a resume included): progress is the step */
-        printf("  session %08x: %s, release %lld, step %u/%u, %llu bytes sent in all for a %llu-byte stream, "
+        otaup_reg_release sr;
+        printf("  session %08x: %s, release %lld%s, step %u/%u, %llu bytes sent in all for a %llu-byte stream, "
                "%u retransmits, %u regions backed up, result %s\n",
-               s.session_id, s.state, (long long)s.release_id, s.next_step, s.steps_total,
+               s.session_id, s.state, (long long)s.release_id,
+               otaup_registry_release_get(reg, s.release_id, &sr, NULL) == 0 && sr.withdrawn != 0
+                   ? (otaup_registry_session_started(&s) && strcmp(s.state, "failed") != 0
+                          ? " (withdrawn: this session still finishes)"
+                          : " (withdrawn)")
+                   : "",
+               s.next_step, s.steps_total,
                (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_total, s.retransmits,
                s.regions, s.result == 0 ? "ok" : otaup_errname(s.result) ? otaup_errname(s.result) : "?");
     }
@@ -793,7 +998,13 @@ int main(int argc, char **argv)
         if (i + 1 < argc && strcmp(argv[i + 1], "sign") == 0) {
             return cmd_release_sign(argc - i - 2, argv + i + 2);
         }
-        fprintf(stderr, "otaupctl: release: expected 'add' or 'sign'\n");
+        if (i + 1 < argc && strcmp(argv[i + 1], "withdraw") == 0) {
+            return cmd_release_withdraw(argc - i - 2, argv + i + 2);
+        }
+        if (i + 1 < argc && strcmp(argv[i + 1], "restore") == 0) {
+            return cmd_release_restore(argc - i - 2, argv + i + 2);
+        }
+        fprintf(stderr, "otaupctl: release: expected 'add', 'sign', 'withdraw' or 'restore'\n");
         return EXIT_USAGE;
     }
     if (strcmp(argv[i], "releases") == 0) {
