@@ -708,6 +708,7 @@ int otaup_registry_release_sessions(otaup_registry *reg, int64_t release_id, ota
         int st;
         rc = otaup_registry_session_get(reg, l.ids[i], &s);
         if (rc == OTAUP_E_NOT_FOUND) {
+            rc = 0;
             continue;
         }
         if (rc < 0) {
