@@ -20,8 +20,12 @@
  * a refused frame gets NACK(code) and flash is untouched by it. The
  * terminal's own sequenced messages (HELLO, INFO, BACKUP_DATA, RESULT,
  * CONSENT) go one at a time and are retransmitted until acknowledged, at
- * most OTAUP_APPLY_RETRIES times. During long operations (sector erases,
- * verifies) a PROGRESS frame keeps the link alive.
+ * most OTAUP_APPLY_RETRIES times, except BACKUP_DATA: up to the server's
+ * window (at most OTAUP_CONFIG_BACKUP_WINDOW) chunks are in flight, rebuilt
+ * from flash when they must be resent (go-back-N from the oldest
+ * unacknowledged chunk on a timeout or a NACK(OTAUP_E_SEQ)), so the window
+ * costs no RAM. During long operations (sector erases, verifies) a
+ * PROGRESS frame keeps the link alive.
  *
  * Terminal-side code: C99, no heap, no OS.
  */
@@ -155,39 +159,44 @@ typedef struct otaup_apply {
     otaup_region protect[OTAUP_APPLY_MAX_REGIONS + 1];
     otaup_decoder dec;
     otaup_reasm reasm;
-    uint8_t *txbuf;        /* one sequenced frame awaiting its ACK */
+    uint8_t *txbuf;        /* the frame being (re)sent */
     uint8_t *txmsg;        /* payload of a message being sent in fragments */
     uint8_t ctl[64];       /* ACK / NACK / PROGRESS */
     /* receive side */
     uint32_t rx_last;      /* last executed seq */
+    uint32_t rx_echo;
+    /* send side: frames tx_pending .. tx_seq - 1 are outstanding, either one
+     * frame held in txbuf or a run of backup chunks (tx_bk) */
+    uint32_t tx_seq;       /* next seq to use */
+    uint32_t tx_pending;   /* oldest unacknowledged seq (tx_seq: none) */
+    uint32_t tx_time;      /* last (re)transmission or acknowledgement */
+    uint32_t tx_tries;
+    size_t txmsg_len, txmsg_off;
+    uint16_t peer_window;  /* frames the server accepts beyond its last ACK */
     uint8_t rx_any;        /* rx_last valid */
     uint8_t rx_gap_nacked;
-    int32_t rx_status;     /* outcome of rx_last */
-    uint32_t rx_echo;
-    /* send side */
-    uint32_t tx_seq;       /* next seq to use */
-    uint32_t tx_len;       /* bytes in txbuf (0: nothing pending) */
-    uint32_t tx_pending;   /* seq of the pending frame */
-    uint32_t tx_time;
-    uint32_t tx_tries;
-    uint8_t tx_what;       /* what to send after the pending frame */
+    uint8_t tx_what;       /* what to send after the outstanding frames */
     uint8_t tx_type;
     uint8_t connected;
     uint8_t phase;
-    size_t txmsg_len, txmsg_off;
-    /* backup stream */
+    /* backup stream: chunk k is the region's bytes from bk_start + k * bk_chunk,
+     * sent with seq bk_seq0 + k; nothing else is kept to resend it */
+    uint8_t tx_bk;         /* the outstanding frames are backup chunks */
     uint8_t bk_region;
-    uint32_t bk_off, bk_chunk;
+    uint16_t bk_chunk;     /* 0: HASH_ONLY */
+    uint32_t bk_start;
+    uint32_t bk_seq0;
+    uint8_t bk_hash[8];    /* XXH3-64 of the region, for the last chunk */
     /* restore */
-    uint8_t rs_region;
     uint32_t rs_next;
+    uint8_t rs_region;
     /* session */
-    uint64_t session;
     uint8_t session_open;
     uint8_t resumed;
     uint8_t result_valid;
-    int32_t result_code;
+    uint64_t session;
     uint64_t result_session;
+    int32_t result_code;
     uint32_t last_progress;
     int32_t link_error;    /* a link failure to report */
 #if OTAUP_CONFIG_SIGNATURE

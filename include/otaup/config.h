@@ -74,6 +74,17 @@
 #endif
 
 /**
+ * OTAUP_CONFIG_BACKUP_WINDOW: BACKUP_DATA frames the terminal applier keeps
+ * outstanding at most (1..65535), within the window the server advertises
+ * (HELLO, every ACK). Default 16. They cost no RAM: a chunk to resend is
+ * rebuilt from flash (the region does not change while it is backed up).
+ * 1 is stop-and-wait, one round trip per chunk.
+ */
+#ifndef OTAUP_CONFIG_BACKUP_WINDOW
+#define OTAUP_CONFIG_BACKUP_WINDOW 16u
+#endif
+
+/**
  * OTAUP_RAMFUNC: placed on every function of the terminal-side path
  * (codec, applier, journal, inflate glue) so that an in-place update never
  * executes code from the flash it rewrites. Default: a ".ramfunc.N"
@@ -112,6 +123,10 @@
     (OTAUP_CONFIG_BACKUP != 0 && OTAUP_CONFIG_BACKUP != 1) || \
     (OTAUP_CONFIG_SIGNATURE != 0 && OTAUP_CONFIG_SIGNATURE != 1)
 #error "OTAUP_CONFIG_TERMINAL, _SMALL_CRC, _BACKUP and _SIGNATURE are 0 or 1"
+#endif
+
+#if OTAUP_CONFIG_BACKUP_WINDOW < 1 || OTAUP_CONFIG_BACKUP_WINDOW > 65535
+#error "OTAUP_CONFIG_BACKUP_WINDOW must be within 1 .. 65535"
 #endif
 
 #if OTAUP_CONFIG_FRAME_MAX < 64u || OTAUP_CONFIG_FRAME_MAX > 65536u

@@ -86,7 +86,7 @@ OTAUP_RAMFUNC static int send_ack(otaup_apply *ap)
     uint8_t p[24];
     memset(&a, 0, sizeof a);
     a.seq = ap->rx_last;
-    a.status = ap->rx_status;
+    /* status 0: a refused frame gets a NACK, never an ACK */
     a.window = ap->cfg.window ? ap->cfg.window : 1u;
     a.echo = ap->rx_echo;
     return send_ctl(ap, OTAUP_MSG_ACK, p, otaup_ack_encode(&a, p, sizeof p));
@@ -122,17 +122,18 @@ OTAUP_RAMFUNC static int exec_progress(void *ctx, uint32_t done, uint32_t total)
     return 0;
 }
 
-/* Put the sequenced frame txbuf[0..n) in flight (n <= 0: nothing, or the error). */
+/* Put the sequenced frame txbuf[0..n) in flight, with seq tx_seq (n <= 0:
+ * nothing, or the error). The timer runs for the oldest outstanding frame. */
 OTAUP_RAMFUNC static int send_seq(otaup_apply *ap, int n)
 {
     if (n <= 0) {
         return n;
     }
-    ap->tx_len = (uint32_t)n;
-    ap->tx_pending = ap->tx_seq;
+    if (ap->tx_seq == ap->tx_pending) {
+        ap->tx_time = now(ap);
+        ap->tx_tries = 0;
+    }
     ap->tx_seq++;
-    ap->tx_time = now(ap);
-    ap->tx_tries = 0;
     return link_send(ap, ap->txbuf, (size_t)n);
 }
 
@@ -266,42 +267,79 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
 }
 
 #if OTAUP_CONFIG_BACKUP
-OTAUP_RAMFUNC static int build_backup(otaup_apply *ap)
+/*
+ * The frame of chunk k of the backup stream, into txbuf: the region's bytes
+ * from bk_start + k * bk_chunk, read from flash, with seq bk_seq0 + k. A
+ * chunk is rebuilt this way each time it is sent: the bytes are identical
+ * as long as the region is not written during the backup (nothing of the
+ * applier writes it then; porting.md). *last: this is the stream's last
+ * chunk (LAST, with the hash of the whole region taken with the request:
+ * a resend may come while a step of the update runs, when the executor
+ * cannot hash).
+ */
+OTAUP_RAMFUNC static int build_chunk(otaup_apply *ap, uint32_t k, int *last)
 {
     const otaup_apply_region *r = &ap->cfg.regions[ap->bk_region];
     otaup_msg_region_data m;
-    uint32_t left = r->len - ap->bk_off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
-    if (ap->bk_chunk == 0) {
-        n = 0; /* HASH_ONLY: one chunk without data at offset = region length */
-        left = 0;
-        ap->bk_off = r->len;
-    }
-    uint8_t *data = ap->txbuf; /* free: nothing is in flight while building */
+    uint32_t off = ap->bk_start + k * ap->bk_chunk, left = r->len - off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
+    uint8_t *data = ap->txbuf; /* read here, encoded into txmsg, framed back here */
     int rc;
     memset(&m, 0, sizeof m);
     m.region = r->id;
-    m.offset = ap->bk_off;
-    rc = n > 0 ? ap->cfg.flash->read(ap->cfg.flash, r->addr + ap->bk_off, data, n) : 0;
+    m.offset = off;
+    rc = n > 0 ? ap->cfg.flash->read(ap->cfg.flash, r->addr + off, data, n) : 0;
     if (rc != 0) {
         return rc;
     }
     m.data.data = data;
     m.data.len = n;
+    *last = n == left;
     if (n == left) {
         m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
         m.hash.alg = OTAUP_HASH_XXH3_64;
         m.hash.len = 8;
-        rc = otaup_exec_hash_range(&ap->exec, r->addr, r->len, OTAUP_HASH_XXH3_64, m.hash.bytes);
-        if (rc < 0) {
-            return rc;
-        }
+        memcpy(m.hash.bytes, ap->bk_hash, 8);
     }
-    rc = queue_msg(ap, OTAUP_MSG_BACKUP_DATA,
-                   otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG));
-    if (rc != 0) {
+    rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG);
+    if (rc < 0) {
         return rc;
     }
-    ap->bk_off += n;
+    return otaup_frame_encode(OTAUP_MSG_BACKUP_DATA, 0, ap->bk_seq0 + k, ap->txmsg, (size_t)rc, ap->txbuf,
+                              ap->cfg.max_frame);
+}
+
+/* Backup chunks in flight at most: the server's window, within the knob
+ * (an advertised 0 counts as 1: the oldest chunk's timer asks again). */
+OTAUP_RAMFUNC static uint32_t bk_window(const otaup_apply *ap)
+{
+    uint32_t w = ap->peer_window ? ap->peer_window : 1u;
+    return w < OTAUP_CONFIG_BACKUP_WINDOW ? w : OTAUP_CONFIG_BACKUP_WINDOW;
+}
+
+/* Send the stream's next chunk. */
+OTAUP_RAMFUNC static int send_chunk(otaup_apply *ap)
+{
+    int last = 0, n = build_chunk(ap, ap->tx_seq - ap->bk_seq0, &last);
+    if (n > 0 && last) {
+        ap->tx_what &= (uint8_t)~Q_BACKUP;
+    }
+    return send_seq(ap, n);
+}
+
+/* Go-back-N: every outstanding chunk again, from the oldest, rebuilt. */
+OTAUP_RAMFUNC static int resend_chunks(otaup_apply *ap)
+{
+    uint32_t seq;
+    for (seq = ap->tx_pending; seq != ap->tx_seq; seq++) {
+        int last, n = build_chunk(ap, seq - ap->bk_seq0, &last);
+        if (n < 0) {
+            return n;
+        }
+        n = link_send(ap, ap->txbuf, (size_t)n);
+        if (n != 0) {
+            return n;
+        }
+    }
     return 0;
 }
 
@@ -338,11 +376,34 @@ OTAUP_RAMFUNC static int build_sig(otaup_apply *ap)
 
 #endif
 
-/* Keep the send side going: one sequenced frame in flight at a time. */
+/* Keep the send side going: one sequenced frame in flight at a time, or a
+ * window of backup chunks. */
 OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 {
     int rc;
-    while (ap->tx_len == 0 && ap->connected) {
+    while (ap->connected) {
+        uint32_t out = ap->tx_seq - ap->tx_pending;
+#if OTAUP_CONFIG_BACKUP
+        if (ap->tx_bk) {
+            if (ap->tx_what & Q_BACKUP) {
+                if (out >= bk_window(ap)) {
+                    return 0;
+                }
+                rc = send_chunk(ap);
+                if (rc != 0) {
+                    return rc;
+                }
+                continue;
+            }
+            if (out != 0) {
+                return 0;
+            }
+            ap->tx_bk = 0; /* every chunk acknowledged */
+        }
+#endif
+        if (out != 0) {
+            return 0;
+        }
         if (ap->txmsg_off < ap->txmsg_len) {
             return send_fragment(ap);
         }
@@ -352,10 +413,9 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
             rc = build_info(ap);
 #if OTAUP_CONFIG_BACKUP
         } else if (ap->tx_what & Q_BACKUP) {
-            rc = build_backup(ap);
-            if (ap->bk_off >= ap->cfg.regions[ap->bk_region].len) {
-                ap->tx_what &= (uint8_t)~Q_BACKUP;
-            }
+            ap->tx_bk = 1; /* the stream begins: chunk k goes with seq bk_seq0 + k */
+            ap->bk_seq0 = ap->tx_seq;
+            rc = 0;
 #endif
 #if OTAUP_CONFIG_SIGNATURE
         } else if (ap->tx_what & Q_SIG) {
@@ -530,7 +590,9 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     ap->rx_any = 0;
     ap->rx_gap_nacked = 0;
     ap->tx_seq = 0;
-    ap->tx_len = 0;
+    ap->tx_pending = 0;
+    ap->tx_bk = 0;
+    ap->peer_window = 1;
     ap->tx_what = 0;
     ap->txmsg_len = ap->txmsg_off = 0;
     ap->link_error = 0;
@@ -622,7 +684,7 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
 #if OTAUP_CONFIG_BACKUP
 OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_req *q)
 {
-    int ri = find_region(ap, q->region);
+    int ri = find_region(ap, q->region), rc;
     uint32_t room = ap->cfg.max_frame - 16u - 8u - 9u;
     if (ri < 0) {
         return ri;
@@ -630,14 +692,27 @@ OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_r
     if (q->offset > ap->cfg.regions[ri].len) {
         return OTAUP_E_RANGE;
     }
+    if (ap->tx_bk && ap->tx_seq != ap->tx_pending) {
+        /* chunks of the previous request are unacknowledged and must stay
+         * rebuildable: resend them now and have this request sent again */
+        ap->tx_time = now(ap) - (ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u);
+        return OTAUP_E_AGAIN;
+    }
     if (room > OTAUP_APPLY_TXMSG - 32u) {
         room = OTAUP_APPLY_TXMSG - 32u;
     }
+    rc = otaup_exec_hash_range(&ap->exec, ap->cfg.regions[ri].addr, ap->cfg.regions[ri].len, OTAUP_HASH_XXH3_64,
+                               ap->bk_hash);
+    if (rc < 0) {
+        return rc;
+    }
+    ap->tx_bk = 0;
     ap->bk_region = (uint8_t)ri;
-    ap->bk_off = q->offset;
-    ap->bk_chunk = q->max_chunk < room ? q->max_chunk : room;
+    ap->bk_start = q->offset;
+    ap->bk_chunk = (uint16_t)(q->max_chunk < room ? q->max_chunk : room);
     if (q->flags & OTAUP_BACKUP_HASH_ONLY) {
         ap->bk_chunk = 0; /* only the hash of the region's current content */
+        ap->bk_start = ap->cfg.regions[ri].len;
     }
     ap->phase = OTAUP_PHASE_BACKUP;
     ap->tx_what |= Q_BACKUP;
@@ -784,6 +859,9 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         if (rc == 0 && (m.hello.proto_min > OTAUP_PROTO_VERSION || m.hello.proto_max < OTAUP_PROTO_VERSION)) {
             rc = OTAUP_E_UNSUPPORTED;
         }
+        if (rc == 0) {
+            ap->peer_window = m.hello.window;
+        }
         return rc;
     case OTAUP_MSG_NOTIFY:
         rc = otaup_notify_decode(p, n, &m.notify);
@@ -875,6 +953,21 @@ OTAUP_RAMFUNC static int do_batch(otaup_apply *ap, const otaup_frame *fr)
     return rc;
 }
 
+/* The server executed every frame before `next`: acknowledge the
+ * outstanding ones before it (a number past the last frame sent, as an
+ * earlier applier took it, acknowledges them all). Returns 1 when that
+ * advanced. */
+OTAUP_RAMFUNC static int acked(otaup_apply *ap, uint32_t next)
+{
+    uint32_t out = ap->tx_seq - ap->tx_pending, n = next - ap->tx_pending;
+    if (n == 0 || out == 0 || n >= 0x80000000u) {
+        return 0; /* nothing new */
+    }
+    ap->tx_pending = n > out ? ap->tx_seq : next;
+    ap->tx_tries = 0;
+    return 1;
+}
+
 OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
 {
     uint32_t expected;
@@ -882,20 +975,25 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
     /* unsequenced */
     if (fr->type == OTAUP_MSG_ACK) {
         otaup_msg_ack a;
-        if (otaup_ack_decode(fr->payload, fr->payload_len, &a) == 0 && ap->tx_len != 0 &&
-            !seq_after(ap->tx_pending, a.seq)) {
-            ap->tx_len = 0; /* our pending frame is acknowledged */
-            return pump(ap);
+        if (otaup_ack_decode(fr->payload, fr->payload_len, &a) != 0) {
+            return 0;
         }
-        return 0;
+        ap->peer_window = a.window;
+        if (acked(ap, a.seq + 1u)) {
+            ap->tx_time = now(ap); /* progress: the timer restarts for the oldest left */
+        }
+        return pump(ap);
     }
     if (fr->type == OTAUP_MSG_NACK) {
         otaup_msg_nack k;
-        if (otaup_nack_decode(fr->payload, fr->payload_len, &k) == 0 && ap->tx_len != 0 &&
-            k.seq == ap->tx_pending && (k.error == OTAUP_E_SEQ || k.error == OTAUP_E_AGAIN)) {
+        /* every frame before `expected` was executed; a gap or a transient
+         * refusal sends the outstanding frames again from there (go-back-N) */
+        if (otaup_nack_decode(fr->payload, fr->payload_len, &k) == 0 &&
+            (k.expected == ap->tx_pending || acked(ap, k.expected)) && ap->tx_seq != ap->tx_pending &&
+            (k.error == OTAUP_E_SEQ || k.error == OTAUP_E_AGAIN)) {
             ap->tx_time = now(ap) - (ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u);
         }
-        return 0;
+        return pump(ap);
     }
     if (fr->type == OTAUP_MSG_PROGRESS) {
         return 0;
@@ -935,7 +1033,6 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
     }
     ap->rx_last = fr->seq;
     ap->rx_any = 1;
-    ap->rx_status = 0;
     rc = send_ack(ap);
     if (rc == 0) {
         rc = pump(ap);
@@ -983,7 +1080,7 @@ OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
     if (ap == NULL) {
         return OTAUP_E_INVAL;
     }
-    if (!ap->connected || ap->tx_len == 0) {
+    if (!ap->connected || ap->tx_seq == ap->tx_pending) {
         return 0;
     }
     t = now(ap);
@@ -997,12 +1094,18 @@ OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
     }
     ap->tx_tries++;
     ap->tx_time = t;
-    return link_send(ap, ap->txbuf, ap->tx_len);
+#if OTAUP_CONFIG_BACKUP
+    if (ap->tx_bk) {
+        return resend_chunks(ap);
+    }
+#endif
+    /* the frame in txbuf: its length from its header */
+    return link_send(ap, ap->txbuf, OTAUP_FRAME_OVERHEAD + (ap->txbuf[6] | (size_t)ap->txbuf[7] << 8));
 }
 
 OTAUP_RAMFUNC int otaup_apply_done(const otaup_apply *ap)
 {
-    return ap != NULL && ap->result_valid && !(ap->tx_what & Q_RESULT) && ap->tx_len == 0 &&
+    return ap != NULL && ap->result_valid && !(ap->tx_what & Q_RESULT) && ap->tx_seq == ap->tx_pending &&
            ap->txmsg_off >= ap->txmsg_len && ap->phase == OTAUP_PHASE_DONE;
 }
 
@@ -1055,7 +1158,7 @@ OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_
     if (ap == NULL || !ap->connected) {
         return OTAUP_E_STATE;
     }
-    if (ap->tx_len != 0 || ap->txmsg_off < ap->txmsg_len) {
+    if (ap->tx_seq != ap->tx_pending || ap->txmsg_off < ap->txmsg_len) {
         return OTAUP_E_AGAIN; /* one message at a time */
     }
     memset(&m, 0, sizeof m);
