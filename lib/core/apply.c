@@ -694,7 +694,10 @@ OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_r
     }
     if (ap->tx_bk && ap->tx_seq != ap->tx_pending) {
         /* chunks of the previous request are unacknowledged and must stay
-         * rebuildable: resend them now and have this request sent again */
+         * rebuildable: that stream stops, its outstanding chunks go again
+         * now, and this request is to be sent again (it is accepted once
+         * they are acknowledged) */
+        ap->tx_what &= (uint8_t)~Q_BACKUP;
         ap->tx_time = now(ap) - (ap->cfg.retransmit_ms ? ap->cfg.retransmit_ms : 1000u);
         return OTAUP_E_AGAIN;
     }
