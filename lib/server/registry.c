@@ -651,8 +651,12 @@ int otaup_registry_session_started(const otaup_reg_session *s)
         }
     }
     /* given up after START was built: the terminal's journal may hold it,
-     * and then the session is resumed (docs/server.md, "Resume") */
-    return strcmp(s->state, "failed") == 0 && s->bytes_total > 0;
+     * and then the session is resumed (docs/server.md, "Resume"); and a
+     * resumed session passes through prepare (or backup) again with the
+     * stream's size recorded by its first START */
+    return (strcmp(s->state, "failed") == 0 || strcmp(s->state, "prepare") == 0 ||
+            strcmp(s->state, "backup") == 0) &&
+           s->bytes_total > 0;
 }
 
 /* the terminal ids, listed first: the callers change rows as they go */
