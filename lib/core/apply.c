@@ -326,11 +326,12 @@ OTAUP_RAMFUNC static int send_chunk(otaup_apply *ap)
     return send_seq(ap, n);
 }
 
-/* Go-back-N: every outstanding chunk again, from the oldest, rebuilt. */
+/* Go-back-N: the outstanding chunks again, from the oldest, rebuilt; no
+ * more than the window allows now (it may have shrunk since they went). */
 OTAUP_RAMFUNC static int resend_chunks(otaup_apply *ap)
 {
-    uint32_t seq;
-    for (seq = ap->tx_pending; seq != ap->tx_seq; seq++) {
+    uint32_t seq, w = bk_window(ap);
+    for (seq = ap->tx_pending; seq != ap->tx_seq && seq - ap->tx_pending < w; seq++) {
         int last, n = build_chunk(ap, seq - ap->bk_seq0, &last);
         if (n < 0) {
             return n;
@@ -957,14 +958,16 @@ OTAUP_RAMFUNC static int do_batch(otaup_apply *ap, const otaup_frame *fr)
 }
 
 /* The server executed every frame before `next`: acknowledge the
- * outstanding ones before it (a number past the last frame sent, as an
- * earlier applier took it, acknowledges them all). Returns 1 when that
- * advanced. */
+ * outstanding ones before it. A number past the last frame sent
+ * acknowledges the one frame in flight, as an earlier applier took it,
+ * but never a run of backup chunks: chunks the server does not have
+ * would count as delivered and the stream would go on without them.
+ * Returns 1 when that advanced. */
 OTAUP_RAMFUNC static int acked(otaup_apply *ap, uint32_t next)
 {
     uint32_t out = ap->tx_seq - ap->tx_pending, n = next - ap->tx_pending;
-    if (n == 0 || out == 0 || n >= 0x80000000u) {
-        return 0; /* nothing new */
+    if (n == 0 || out == 0 || n >= 0x80000000u || (n > out && ap->tx_bk)) {
+        return 0; /* nothing new, or chunks never sent */
     }
     ap->tx_pending = n > out ? ap->tx_seq : next;
     ap->tx_tries = 0;

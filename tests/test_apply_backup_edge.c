@@ -1,0 +1,457 @@
+/*
+ * The applier's windowed backup upload at its edges (apply.h,
+ * protocol.md §4): acknowledgements the server could not have sent (an
+ * ACK or a NACK `expected` for a seq the terminal never sent), a window
+ * that shrinks while chunks are in flight, sequence numbers that wrap
+ * past 2^32 in the middle of a window, requests at an odd offset, with
+ * max_chunk 1 or huge, and a server HELLO in the middle of the stream.
+ *
+ * The applier runs against a hand-driven server (a sink for what the
+ * terminal sends, frames fed to it one by one, a clock set by the test):
+ * every frame it sends is decoded and checked.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "otaup/otaup.h"
+#include "otaup/apply.h"
+#include "otaup/simflash.h"
+#include "util/testplan.h"
+
+#define S 4096u
+#define USER (8 * S)
+#define USER_LEN (16 * S)
+#define NSECT 24u
+#define TERM_FRAME 256u
+#define RTO 500u
+
+typedef struct out_frame {
+    uint8_t type;
+    uint32_t seq;
+    uint32_t offset, len;
+    uint8_t flags;
+    uint8_t data[TERM_FRAME];
+    uint8_t hash[8];
+    int32_t nack;
+} out_frame;
+
+typedef struct term {
+    otaup_simflash *fl;
+    otaup_apply ap;
+    otaup_apply_config cfg;
+    uint8_t *work;
+    uint32_t clock;
+    uint8_t sent[1u << 20]; /* what the terminal sent, not yet looked at */
+    size_t sent_len;
+    uint32_t srv_seq;       /* the server's next seq */
+    out_frame f[64];        /* the frames of the last take() */
+} term;
+
+static int t_send(void *ctx, const uint8_t *p, size_t n)
+{
+    term *t = ctx;
+    ck_assert_uint_le(t->sent_len + n, sizeof t->sent);
+    memcpy(t->sent + t->sent_len, p, n);
+    t->sent_len += n;
+    return (int)n;
+}
+
+static uint32_t t_now(void *ctx)
+{
+    return ((term *)ctx)->clock;
+}
+
+static term *term_new(void)
+{
+    term *t = calloc(1, sizeof *t);
+    otaup_simflash_options o;
+    uint8_t *img;
+    size_t wsz;
+    ck_assert_ptr_nonnull(t);
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, 0, S, NSECT, 8);
+    ck_assert_int_eq(otaup_simflash_new(&o, &t->fl), 0);
+    img = malloc(NSECT * S);
+    ck_assert_ptr_nonnull(img);
+    memset(img, 0xFF, NSECT * S);
+    tp_fill_random(img, 3 * S, 7);
+    tp_fill_random(img + USER, USER_LEN, 8);
+    ck_assert_int_eq(otaup_simflash_load(t->fl, 0, img, NSECT * S), 0);
+    free(img);
+    t->cfg.flash = otaup_simflash_flash(t->fl);
+    t->cfg.layout = OTAUP_LAYOUT_INPLACE;
+    t->cfg.window_bits = 11;
+    t->cfg.max_ops = 32;
+    t->cfg.slots[0].addr = 0;
+    t->cfg.slots[0].len = 4 * S;
+    t->cfg.scratch.addr = 4 * S;
+    t->cfg.scratch.len = S;
+    t->cfg.journal.addr = 5 * S;
+    t->cfg.journal.len = 2 * S;
+    t->cfg.updater.addr = 7 * S;
+    t->cfg.updater.len = S;
+    t->cfg.regions[0].id = 1;
+    t->cfg.regions[0].flags = OTAUP_REGION_PERSONAL;
+    t->cfg.regions[0].addr = USER;
+    t->cfg.regions[0].len = USER_LEN;
+    t->cfg.nregions = 1;
+    t->cfg.staging_size = S;
+    t->cfg.max_frame = TERM_FRAME;
+    t->cfg.max_msg = 512;
+    t->cfg.id.terminal_id = "T-EDGE";
+    t->cfg.id.model = "demo-m4";
+    t->cfg.id.sw_version = "1.0.0";
+    t->cfg.id.build_time = 1767225600u;
+    t->cfg.retransmit_ms = RTO;
+    t->cfg.link.ctx = t;
+    t->cfg.link.send = t_send;
+    t->cfg.now_ms = t_now;
+    t->cfg.clock_ctx = t;
+    wsz = otaup_apply_work_size(TERM_FRAME, 512, S, 32, 11);
+    ck_assert_uint_gt(wsz, 0);
+    t->work = malloc(wsz);
+    t->cfg.work = t->work;
+    t->cfg.work_size = wsz;
+    ck_assert_int_eq(otaup_apply_init(&t->ap, &t->cfg), 0);
+    return t;
+}
+
+static void term_free(term *t)
+{
+    free(t->work);
+    otaup_simflash_free(t->fl);
+    free(t);
+}
+
+static const uint8_t *region(term *t)
+{
+    return otaup_simflash_data(t->fl) + USER;
+}
+
+/* The frames the terminal sent since the last take (ACKs skipped). */
+static unsigned take(term *t)
+{
+    otaup_decoder d;
+    static uint8_t db[1024];
+    size_t pos = 0;
+    unsigned n = 0;
+    otaup_decoder_init(&d, db, sizeof db, 1024);
+    while (pos < t->sent_len) {
+        otaup_frame fr;
+        otaup_msg m;
+        size_t used = 0;
+        int ev = otaup_decoder_feed(&d, t->sent + pos, t->sent_len - pos, &used, &fr);
+        pos += used;
+        if (ev == OTAUP_DEC_NEED_INPUT) {
+            break;
+        }
+        ck_assert_int_eq(ev, OTAUP_DEC_FRAME);
+        if (fr.type == OTAUP_MSG_ACK || fr.type == OTAUP_MSG_PROGRESS) {
+            continue;
+        }
+        ck_assert_uint_lt(n, sizeof t->f / sizeof t->f[0]);
+        memset(&t->f[n], 0, sizeof t->f[n]);
+        t->f[n].type = fr.type;
+        t->f[n].seq = fr.seq;
+        if (fr.type == OTAUP_MSG_BACKUP_DATA) {
+            ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &m), 0);
+            t->f[n].offset = m.u.rdata.offset;
+            t->f[n].len = m.u.rdata.data.len;
+            t->f[n].flags = m.u.rdata.flags;
+            memcpy(t->f[n].data, m.u.rdata.data.data, m.u.rdata.data.len);
+            memcpy(t->f[n].hash, m.u.rdata.hash.bytes, 8);
+        } else if (fr.type == OTAUP_MSG_NACK) {
+            ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &m), 0);
+            t->f[n].nack = m.u.nack.error;
+        }
+        n++;
+    }
+    t->sent_len = 0;
+    return n;
+}
+
+static void feed(term *t, const otaup_msg *m, uint32_t seq)
+{
+    uint8_t b[128];
+    int n = otaup_msg_encode_frame(m, 0, seq, 1024, b, sizeof b);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(otaup_apply_feed(&t->ap, b, (size_t)n), 0);
+}
+
+static void ack(term *t, uint32_t seq, uint16_t window)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = seq;
+    m.u.ack.window = window;
+    feed(t, &m, t->srv_seq);
+}
+
+static void nack(term *t, uint32_t seq, int32_t err, uint32_t expected)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_NACK;
+    m.u.nack.seq = seq;
+    m.u.nack.error = err;
+    m.u.nack.expected = expected;
+    feed(t, &m, t->srv_seq);
+}
+
+static void hello(term *t, uint16_t window)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 1024;
+    m.u.hello.max_msg = 1024;
+    m.u.hello.window = window;
+    feed(t, &m, t->srv_seq++);
+}
+
+/* Connected: HELLO both ways, INFO acknowledged fragment by fragment. The
+ * terminal's next seq is then moved to `seq0` (as after 2^32 - x frames). */
+static void connect_to(term *t, uint16_t window, uint32_t seq0)
+{
+    unsigned i;
+    ck_assert_int_eq(otaup_apply_connect(&t->ap), 0);
+    hello(t, window);
+    for (i = 0; i < 16 && t->ap.tx_seq != t->ap.tx_pending; i++) {
+        ack(t, t->ap.tx_seq - 1u, window);
+    }
+    ck_assert_uint_eq(t->ap.tx_seq, t->ap.tx_pending);
+    t->ap.tx_seq = t->ap.tx_pending = seq0;
+    (void)take(t);
+}
+
+static void request(term *t, uint32_t offset, uint32_t max_chunk)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_REQ;
+    m.u.backup_req.region = 1;
+    m.u.backup_req.offset = offset;
+    m.u.backup_req.max_chunk = max_chunk;
+    feed(t, &m, t->srv_seq++);
+}
+
+/* chunk frames i of the last take: offsets from `off` by `chunk`, seqs from `seq` */
+static void check_run(term *t, unsigned n, uint32_t seq, uint32_t off, uint32_t chunk)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        ck_assert_uint_eq(t->f[i].type, OTAUP_MSG_BACKUP_DATA);
+        ck_assert_uint_eq(t->f[i].seq, seq + i);
+        ck_assert_uint_eq(t->f[i].offset, off + i * chunk);
+        ck_assert_int_eq(memcmp(t->f[i].data, region(t) + t->f[i].offset, t->f[i].len), 0);
+    }
+}
+
+/*
+ * An in-order receiver until the LAST chunk: executes chunk `expected`,
+ * answers a gap with one NACK(SEQ), acknowledges after each batch with
+ * `window`. Checks the bytes and the hash against the flash. Every
+ * `drop_every`-th chunk (0: none) is lost the first time it is sent.
+ */
+static void receive_all(term *t, uint32_t seq0, uint32_t offset, uint16_t window, unsigned drop_every,
+                        unsigned limit)
+{
+    uint8_t *got = calloc(1, USER_LEN);
+    uint32_t expected = seq0, have = offset;
+    unsigned rounds, i, seen = 0;
+    int last = 0, nacked = 0;
+    uint8_t h[8];
+    ck_assert_ptr_nonnull(got);
+    for (rounds = 0; !last && rounds < limit; rounds++) {
+        unsigned n = take(t);
+        if (n == 0) {
+            t->clock += RTO;
+            ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+            continue;
+        }
+        for (i = 0; i < n && !last; i++) {
+            const out_frame *f = &t->f[i];
+            ck_assert_uint_eq(f->type, OTAUP_MSG_BACKUP_DATA);
+            ck_assert_uint_le(f->seq - t->ap.tx_pending, (uint32_t)window - 1u); /* within the window */
+            if (drop_every && ++seen % drop_every == 0) {
+                continue;
+            }
+            if (f->seq != expected) {
+                if (!nacked && f->seq - expected < 0x80000000u) {
+                    nacked = 1;
+                    nack(t, f->seq, OTAUP_E_SEQ, expected);
+                }
+                continue;
+            }
+            nacked = 0;
+            ck_assert_uint_eq(f->offset, have);
+            memcpy(got + have, f->data, f->len);
+            have += f->len;
+            expected++;
+            if (f->flags & OTAUP_RDATA_LAST) {
+                last = 1;
+                memcpy(h, f->hash, 8);
+            }
+        }
+        if (expected != seq0) {
+            ack(t, expected - 1u, window);
+        }
+    }
+    ck_assert_msg(last, "the stream did not end in %u rounds", limit);
+    ck_assert_uint_eq(have, USER_LEN);
+    ck_assert_int_eq(memcmp(got + offset, region(t) + offset, USER_LEN - offset), 0);
+    {
+        XXH64_hash_t x = XXH3_64bits(region(t), USER_LEN);
+        uint8_t want[8];
+        for (i = 0; i < 8; i++) {
+            want[i] = (uint8_t)(x >> (8 * i));
+        }
+        ck_assert_int_eq(memcmp(h, want, 8), 0);
+    }
+    ck_assert_uint_eq(t->ap.tx_seq, t->ap.tx_pending); /* every chunk acknowledged */
+    free(got);
+}
+
+/* An ACK for a seq the terminal never sent acknowledges nothing: the
+ * chunks in flight stay outstanding (they go again at the timeout) and
+ * no chunk beyond the window goes out. The same for a NACK whose
+ * `expected` is past everything sent. */
+START_TEST(test_ack_never_sent)
+{
+    term *t = term_new();
+    uint32_t a;
+    connect_to(t, 4, 100);
+    request(t, 0, 100);
+    ck_assert_uint_eq(take(t), 4);
+    a = t->f[0].seq;
+    check_run(t, 4, a, 0, 100);
+    ack(t, a + 100u, 4); /* never sent */
+    ck_assert_uint_eq(take(t), 0);
+    ck_assert_uint_eq(t->ap.tx_pending, a);
+    nack(t, a + 50u, OTAUP_E_SEQ, a + 60u); /* never sent either */
+    ck_assert_uint_eq(take(t), 0);
+    ck_assert_uint_eq(t->ap.tx_pending, a);
+    ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+    ck_assert_uint_eq(take(t), 0); /* no early resend */
+    t->clock += RTO;
+    ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+    ck_assert_uint_eq(take(t), 4); /* go-back from the oldest, the same chunks */
+    check_run(t, 4, a, 0, 100);
+    ack(t, a + 1u, 4); /* two acknowledged: two more */
+    ck_assert_uint_eq(take(t), 2);
+    check_run(t, 2, a + 4u, 400, 100);
+    receive_all(t, a + 2u, 200, 4, 0, 4000);
+    term_free(t);
+}
+END_TEST
+
+/* The window shrinks (an ACK says 1) with 3 chunks in flight: nothing new
+ * goes out, and the go-back resend stays within the new window. */
+START_TEST(test_window_shrinks)
+{
+    term *t = term_new();
+    uint32_t a;
+    connect_to(t, 4, 0);
+    request(t, 0, 100);
+    ck_assert_uint_eq(take(t), 4);
+    a = t->f[0].seq;
+    ack(t, a, 1);
+    ck_assert_uint_eq(take(t), 0);
+    t->clock += RTO;
+    ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+    ck_assert_uint_eq(take(t), 1);
+    check_run(t, 1, a + 1u, 100, 100);
+    /* it grows again: up to 4 in flight */
+    ack(t, a + 1u, 4);
+    ck_assert_uint_eq(take(t), 2);
+    check_run(t, 2, a + 4u, 400, 100);
+    receive_all(t, a + 2u, 200, 4, 0, 4000);
+    term_free(t);
+}
+END_TEST
+
+/* The seq wraps past 2^32 in the middle of the window, with losses (go-back
+ * across the wrap): the region arrives whole, in order. */
+START_TEST(test_seq_wrap)
+{
+    term *t = term_new();
+    connect_to(t, 16, 0xFFFFFFF9u);
+    request(t, 0, 4096);
+    receive_all(t, 0xFFFFFFF9u, 0, 16, 5, 20000);
+    term_free(t);
+}
+END_TEST
+
+/* An offset that is no multiple of the chunk, the smallest chunk and one
+ * larger than any frame: whole and in order every time. */
+START_TEST(test_odd_requests)
+{
+    static const uint32_t offs[] = { 1, 4095, USER_LEN - 1u, 777 };
+    static const uint32_t chunks[] = { 1, 0xFFFFFFFFu, 3, 100 };
+    term *t = term_new();
+    uint32_t seq0;
+    connect_to(t, 16, 0);
+    seq0 = t->ap.tx_seq;
+    request(t, offs[_i], chunks[_i]);
+    receive_all(t, seq0, offs[_i], 16, _i == 3 ? 7 : 0, 200000);
+    term_free(t);
+}
+END_TEST
+
+/* A server HELLO (it restarted its numbering) while chunks are in flight:
+ * answered, and the stream goes on to its end. */
+START_TEST(test_hello_mid_stream)
+{
+    term *t = term_new();
+    uint32_t a;
+    connect_to(t, 4, 0);
+    request(t, 0, 200);
+    ck_assert_uint_eq(take(t), 4);
+    a = t->f[0].seq;
+    t->srv_seq = 0;
+    hello(t, 2);
+    ck_assert_uint_eq(take(t), 0); /* nothing beyond the window */
+    ck_assert_uint_eq(t->ap.tx_pending, a);
+    t->clock += RTO;
+    ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+    ck_assert_uint_eq(take(t), 2); /* the new window */
+    check_run(t, 2, a, 0, 200);
+    ack(t, a + 1u, 2);
+    ck_assert_uint_eq(take(t), 0); /* a + 2 and a + 3 fill the window */
+    receive_all(t, a + 2u, 400, 2, 0, 4000);
+    term_free(t);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *su = suite_create("apply_backup_edge");
+    TCase *tc = tcase_create("edge");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ack_never_sent);
+    tcase_add_test(tc, test_window_shrinks);
+    tcase_add_test(tc, test_seq_wrap);
+    tcase_add_loop_test(tc, test_odd_requests, 0, 4);
+    tcase_add_test(tc, test_hello_mid_stream);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
