@@ -432,6 +432,52 @@ START_TEST(test_hello_mid_stream)
 }
 END_TEST
 
+/* Requests the applier refuses: an offset past the region, an unknown
+ * region, max_chunk 0 (the decoder's OTAUP_E_MSG_FIELD). Each gets its
+ * NACK and no chunk; a good request after them works. A region of
+ * length 0 is refused at init. */
+START_TEST(test_bad_requests)
+{
+    term *t = term_new();
+    otaup_msg m;
+    otaup_apply probe;
+    otaup_apply_config c;
+    unsigned n;
+    uint32_t seq0;
+    connect_to(t, 4, 0);
+    request(t, USER_LEN + 1u, 100);
+    ck_assert_uint_eq(take(t), 1);
+    ck_assert_uint_eq(t->f[0].type, OTAUP_MSG_NACK);
+    ck_assert_int_eq(t->f[0].nack, OTAUP_E_RANGE);
+    t->srv_seq--; /* refused: not executed, the next frame reuses its number */
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_REQ;
+    m.u.backup_req.region = 9;
+    m.u.backup_req.max_chunk = 100;
+    feed(t, &m, t->srv_seq);
+    ck_assert_uint_eq(take(t), 1);
+    ck_assert_int_eq(t->f[0].nack, OTAUP_E_REGION);
+    {
+        /* max_chunk 0 cannot be encoded by the codec: the frame is made by hand */
+        uint8_t p[12] = { 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, fr[64];
+        int k = otaup_frame_encode(OTAUP_MSG_BACKUP_REQ, 0, t->srv_seq, p, sizeof p, fr, sizeof fr);
+        ck_assert_int_gt(k, 0);
+        ck_assert_int_eq(otaup_apply_feed(&t->ap, fr, (size_t)k), 0);
+        n = take(t);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(t->f[0].nack, OTAUP_E_MSG_FIELD);
+    }
+    seq0 = t->ap.tx_seq;
+    ck_assert_uint_eq(seq0, t->ap.tx_pending);
+    request(t, USER_LEN - 300u, 100);
+    receive_all(t, seq0, USER_LEN - 300u, 4, 0, 100);
+    c = t->cfg;
+    c.regions[0].len = 0;
+    ck_assert_int_eq(otaup_apply_init(&probe, &c), OTAUP_E_REGION);
+    term_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("apply_backup_edge");
@@ -442,6 +488,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_seq_wrap);
     tcase_add_loop_test(tc, test_odd_requests, 0, 4);
     tcase_add_test(tc, test_hello_mid_stream);
+    tcase_add_test(tc, test_bad_requests);
     suite_add_tcase(su, tc);
     return su;
 }
