@@ -695,17 +695,25 @@ START_TEST(test_field_errors)
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_SIG_DATA, p, 12, &d), OTAUP_E_MSG_FIELD);
     m.u.sig_data.flags = 0;
     ck_assert_int_eq(otaup_msg_encode(&m, p, sizeof p), OTAUP_E_INVAL);
-    /* RESTORE_DATA may not carry a tag; BACKUP_DATA hash alg 0 */
+    /* RESTORE_DATA carries a sealed chunk's tag (its first 16 bytes after
+     * the fixed fields) and no other flag; BACKUP_DATA hash alg 0 */
     build("12-restore-data", &m);
     n = otaup_msg_encode(&m, p, sizeof p);
     p[1] = OTAUP_RDATA_TAG;
+    if (n >= 8 + 16) {
+        ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_RESTORE_DATA, p, (size_t)n, &d), 0);
+        ck_assert_uint_eq(d.u.rdata.data.len, (uint32_t)n - 8u - 16u);
+        ck_assert_int_eq(memcmp(d.u.rdata.tag, p + 8, 16), 0);
+    }
+    ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_RESTORE_DATA, p, 8 + 15, &d), OTAUP_E_MSG_LENGTH);
+    p[1] = 0x08;
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_RESTORE_DATA, p, (size_t)n, &d), OTAUP_E_FRAME_FLAGS);
     p[1] = 0;
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BACKUP_DATA, p, (size_t)n, &d), 0);
     p[1] = OTAUP_RDATA_HASH; p[8] = 0;
     ck_assert_int_eq(otaup_msg_decode(OTAUP_MSG_BACKUP_DATA, p, (size_t)n, &d), OTAUP_E_MSG_FIELD);
     m.type = OTAUP_MSG_RESTORE_DATA;
-    m.u.rdata.flags = OTAUP_RDATA_TAG;
+    m.u.rdata.flags = 0x08;
     ck_assert_int_eq(otaup_msg_encode(&m, p, sizeof p), OTAUP_E_INVAL);
     /* records: reserved types and malformed bodies */
     ck_assert_int_eq(otaup_msg_decode(0x2B, p, 1, &d), OTAUP_E_MSG_TYPE);

@@ -41,6 +41,9 @@
 #include "otaup/image.h"
 #include "otaup/journal.h"
 #include "otaup/proto.h"
+#if OTAUP_CONFIG_SEALED
+#include "otaup/sign.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,6 +143,21 @@ typedef struct otaup_apply_config {
     uint16_t window;
     void *work;                   /**< the work area */
     size_t work_size;
+#if OTAUP_CONFIG_SEALED
+    /** Sealed backups (docs/security.md §7): the terminal's device key, 32
+     * bytes that survive every update (OTP, a secure element's export, a
+     * flash area outside every update window; it must stay readable while
+     * the applier runs), and the crypto interface (otaup/sign.h: SHA-256,
+     * AES-256-GCM, and `random` for the per-backup salt; without `random`
+     * the salt is derived from the region's content, see security.md).
+     * Both set: INFO and HELLO advertise OTAUP_CAP_SEALED, every backup
+     * leaves the terminal sealed, the region hashes it reports are keyed,
+     * and a RESTORE_DATA it cannot authenticate is refused
+     * (OTAUP_E_DECRYPT) before anything of it is written. NULL: plain
+     * backups, as without OTAUP_CONFIG_SEALED. */
+    const uint8_t *device_key;
+    const struct otaup_crypto *crypto;
+#endif
 } otaup_apply_config;
 
 /** Work area: frame buffers, reassembly, outgoing message, executor work. */
@@ -190,6 +208,12 @@ typedef struct otaup_apply {
     /* restore */
     uint32_t rs_next;
     uint8_t rs_region;
+#if OTAUP_CONFIG_SEALED
+    uint8_t bk_sealed;     /* the backup stream is sealed (seal below) */
+    uint8_t rs_sealed;     /* the region being restored is opened with seal */
+    uint8_t bk_digest[32]; /* keyed digest of the region, for the last chunk */
+    otaup_seal seal;       /* the sealed stream being sent or restored */
+#endif
     /* session */
     uint8_t session_open;
     uint8_t resumed;

@@ -74,6 +74,24 @@
 #endif
 
 /**
+ * OTAUP_CONFIG_SEALED: backups sealed on the terminal (docs/security.md §7):
+ * with a device key and a crypto interface in otaup_apply_config, the
+ * applier encrypts and authenticates each user-data region with
+ * AES-256-GCM before it leaves the terminal, and opens and checks every
+ * restored chunk before it writes it. Needs OTAUP_CONFIG_BACKUP. Default:
+ * on for a host build, off for a terminal-only build (a firmware without
+ * a device key pays nothing; one with a key defines it to 1 and links
+ * lib/core/seal.c and crypto.c, plus its AES-GCM/SHA-256 backend).
+ */
+#ifndef OTAUP_CONFIG_SEALED
+#if defined(OTAUP_TERMINAL_ONLY_BUILD) && OTAUP_TERMINAL_ONLY_BUILD
+#define OTAUP_CONFIG_SEALED 0
+#else
+#define OTAUP_CONFIG_SEALED 1
+#endif
+#endif
+
+/**
  * OTAUP_CONFIG_BACKUP_WINDOW: BACKUP_DATA frames the terminal applier keeps
  * outstanding at most (1..65535), within the window the server advertises
  * (HELLO, every ACK). Default 16. They cost no RAM: a chunk to resend is
@@ -121,8 +139,13 @@
 #if (OTAUP_CONFIG_TERMINAL != 0 && OTAUP_CONFIG_TERMINAL != 1) || \
     (OTAUP_CONFIG_SMALL_CRC != 0 && OTAUP_CONFIG_SMALL_CRC != 1) || \
     (OTAUP_CONFIG_BACKUP != 0 && OTAUP_CONFIG_BACKUP != 1) || \
-    (OTAUP_CONFIG_SIGNATURE != 0 && OTAUP_CONFIG_SIGNATURE != 1)
-#error "OTAUP_CONFIG_TERMINAL, _SMALL_CRC, _BACKUP and _SIGNATURE are 0 or 1"
+    (OTAUP_CONFIG_SIGNATURE != 0 && OTAUP_CONFIG_SIGNATURE != 1) || \
+    (OTAUP_CONFIG_SEALED != 0 && OTAUP_CONFIG_SEALED != 1)
+#error "OTAUP_CONFIG_TERMINAL, _SMALL_CRC, _BACKUP, _SIGNATURE and _SEALED are 0 or 1"
+#endif
+
+#if OTAUP_CONFIG_SEALED && !OTAUP_CONFIG_BACKUP
+#error "OTAUP_CONFIG_SEALED needs OTAUP_CONFIG_BACKUP"
 #endif
 
 #if OTAUP_CONFIG_BACKUP_WINDOW < 1 || OTAUP_CONFIG_BACKUP_WINDOW > 65535

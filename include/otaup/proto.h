@@ -551,7 +551,7 @@ typedef struct otaup_msg_backup_req {
 
 #define OTAUP_RDATA_LAST 0x01u /**< the last chunk of the region */
 #define OTAUP_RDATA_HASH 0x02u /**< carries the hash of the whole region */
-#define OTAUP_RDATA_TAG 0x04u  /**< carries a 16-byte seal tag (BACKUP_DATA only) */
+#define OTAUP_RDATA_TAG 0x04u  /**< carries a 16-byte seal tag (a sealed chunk: security.md §7) */
 #define OTAUP_RDATA_TAG_SIZE 16u
 
 /** BACKUP_DATA and RESTORE_DATA. */

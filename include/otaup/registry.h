@@ -108,8 +108,12 @@ typedef struct otaup_reg_backup {
     uint32_t region;                      /**< region index on the terminal */
     uint32_t session_id;
     uint32_t addr;                        /**< region address and length on the terminal */
-    uint32_t len;                         /**< plaintext length */
-    uint8_t hash[8];                      /**< XXH3-64 LE of the plaintext, as the terminal reported */
+    uint32_t len;                         /**< bytes stored: the region's plaintext, or the sealed
+                                               stream of a terminal that seals its backups (longer
+                                               than the region: security.md §7) */
+    uint8_t hash[8];                      /**< XXH3-64 LE of the plaintext, as the terminal reported;
+                                               for a sealed backup the first 8 bytes of the
+                                               terminal's keyed digest */
     int64_t created;
 } otaup_reg_backup;
 

@@ -79,7 +79,8 @@ typedef struct otaup_sha256_state {
  *    is valid, OTAUP_E_SIGNATURE if not, OTAUP_E_KEY if pub is not a
  *    valid point.
  *  - gcm_seal: AES-256-GCM encrypt in[0..len) to out[0..len) (out may equal
- *    in) and write the 16-byte tag. gcm_open: decrypt and check the tag;
+ *    in) and write the 16-byte tag. gcm_open: decrypt and check the tag
+ *    (out may equal in: the terminal's sealed restore decrypts in place);
  *    OTAUP_E_DECRYPT if it does not match (out is then unspecified: the
  *    caller must not use it).
  *  - random: fill out with unpredictable bytes. May be NULL on terminals
@@ -515,6 +516,28 @@ int otaup_seal_open_begin(otaup_seal *s, const otaup_crypto *c,
  * OTAUP_E_DECRYPT (changed, reordered, truncated or foreign chunk).
  */
 int otaup_seal_open_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *out);
+
+/**
+ * [terminal] otaup_seal_open_chunk() with the tag apart: the chunk's
+ * ciphertext in[0..len) (len: the chunk's plain length) and its 16-byte
+ * tag, as BACKUP_DATA and RESTORE_DATA carry them (protocol.md §3.10).
+ * out may equal in (decryption in place); on a refusal out holds nothing
+ * to use. Returns len, or OTAUP_E_DECRYPT.
+ */
+int otaup_seal_open_detached(otaup_seal *s, const uint8_t *in, uint32_t len,
+                             const uint8_t tag[OTAUP_GCM_TAG_LEN], uint8_t *out);
+
+/**
+ * [terminal] Set a sealing stream back (or forward) to chunk `index`, so
+ * that the next otaup_seal_chunk() seals chunk `index` again: the same
+ * key, header, nonce and associated data, hence byte for byte the same
+ * output for the same plain bytes. The applier's windowed backup upload
+ * rebuilds a chunk it must resend this way (security.md §7). Sealing
+ * other plain bytes under an index already used reuses a GCM nonce: the
+ * caller must not (the region is not written during its backup).
+ * Returns 0, or OTAUP_E_INVAL (not sealing, index past the last chunk).
+ */
+int otaup_seal_seek(otaup_seal *s, uint32_t index);
 
 /** [terminal] 1 once every chunk of the stream was sealed or opened. */
 int otaup_seal_complete(const otaup_seal *s);

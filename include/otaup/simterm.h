@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define OTAUP_SIMTERM_OPTIONS_VERSION 2
+#define OTAUP_SIMTERM_OPTIONS_VERSION 3
 /** Where the simulated flash starts. */
 #define OTAUP_SIMTERM_BASE 0x08000000u
 
@@ -73,10 +73,19 @@ typedef struct otaup_simterm_options {
     size_t nkeys;
     /** Non-zero: keep the simulated flash's operation log (tests). */
     int log_ops;
+    /* version 3 */
+    /**
+     * The terminal's device key (32 bytes, copied; NULL: none). With one,
+     * its backups are sealed on the terminal (docs/security.md §7): it
+     * advertises OTAUP_CAP_SEALED, sends its user data AES-256-GCM sealed
+     * and opens and authenticates every restored chunk before writing it.
+     * Needs mbedTLS (OTAUP_E_UNSUPPORTED without).
+     */
+    const uint8_t *device_key;
 } otaup_simterm_options;
 
 #define OTAUP_SIMTERM_OPTIONS_INIT \
-    { OTAUP_SIMTERM_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, 0, 0 }
+    { OTAUP_SIMTERM_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, 0, 0, NULL }
 
 /** Fill *o with the defaults (OTAUP_SIMTERM_OPTIONS_INIT). */
 void otaup_simterm_options_init(otaup_simterm_options *o);

@@ -30,11 +30,19 @@ OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
     return d != 0 && d < 0x80000000u;
 }
 
+#if OTAUP_CONFIG_SEALED
+/* Backups are sealed with the device key (security.md §7). */
+#define SEALING(ap) ((ap)->cfg.device_key != NULL && (ap)->cfg.crypto != NULL)
+#else
+#define SEALING(ap) 0
+#endif
+
 /* Capabilities advertised in HELLO and INFO. */
 OTAUP_RAMFUNC static uint32_t caps(const otaup_apply *ap)
 {
     return OTAUP_CAP_BATCH | OTAUP_CAP_RESUME | (ap->cfg.window_bits ? OTAUP_CAP_DEFLATE : 0u) |
            (OTAUP_CONFIG_BACKUP && ap->cfg.nregions ? OTAUP_CAP_BACKUP : 0u) |
+           (OTAUP_CONFIG_BACKUP && ap->cfg.nregions && SEALING(ap) ? OTAUP_CAP_SEALED : 0u) |
            (ap->cfg.layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE) |
            (ap->cfg.hooks.record != NULL ? OTAUP_CAP_SIGNED : 0u);
 }
@@ -283,11 +291,17 @@ OTAUP_RAMFUNC static int build_chunk(otaup_apply *ap, uint32_t k, int *last)
     otaup_msg_region_data m;
     uint32_t off = ap->bk_start + k * ap->bk_chunk, left = r->len - off, n = left < ap->bk_chunk ? left : ap->bk_chunk;
     uint8_t *data = ap->txbuf; /* read here, encoded into txmsg, framed back here */
+    uint32_t h = 0;            /* sealed chunk 0: the stream's header first */
     int rc;
+#if OTAUP_CONFIG_SEALED
+    if (ap->bk_sealed && off == 0) {
+        h = OTAUP_SEAL_HEADER_LEN;
+    }
+#endif
     memset(&m, 0, sizeof m);
     m.region = r->id;
     m.offset = off;
-    rc = n > 0 ? ap->cfg.flash->read(ap->cfg.flash, r->addr + off, data, n) : 0;
+    rc = n > 0 ? ap->cfg.flash->read(ap->cfg.flash, r->addr + off, data + h, n) : 0;
     if (rc != 0) {
         return rc;
     }
@@ -300,6 +314,30 @@ OTAUP_RAMFUNC static int build_chunk(otaup_apply *ap, uint32_t k, int *last)
         m.hash.len = 8;
         memcpy(m.hash.bytes, ap->bk_hash, 8);
     }
+#if OTAUP_CONFIG_SEALED
+    if (SEALING(ap) && n == left) {
+        m.hash.alg = OTAUP_HASH_SHA256; /* the keyed digest (security.md §7) */
+        m.hash.len = 32;
+        memcpy(m.hash.bytes, ap->bk_digest, 32);
+    }
+    if (ap->bk_sealed && n > 0) {
+        /* chunk k of the sealed stream, sealed again from the plain bytes:
+         * the same bytes each time (one salt per backup, chunk k = seal
+         * chunk off / bk_chunk, region unchanged); chunk 0 begins with the
+         * stream's header */
+        rc = otaup_seal_seek(&ap->seal, off / ap->bk_chunk);
+        if (rc == 0) {
+            rc = otaup_seal_chunk(&ap->seal, data + h, n, data + h); /* ciphertext, then the tag */
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        memcpy(m.tag, data + h + n, OTAUP_RDATA_TAG_SIZE);
+        memcpy(data, ap->seal.header, h);
+        m.flags |= OTAUP_RDATA_TAG;
+        m.data.len = h + n;
+    }
+#endif
     rc = otaup_region_data_encode(OTAUP_MSG_BACKUP_DATA, &m, ap->txmsg, OTAUP_APPLY_TXMSG);
     if (rc < 0) {
         return rc;
@@ -682,6 +720,139 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
     return 0;
 }
 
+#if OTAUP_CONFIG_SEALED
+/* HMAC-SHA-256(device key, label || le32(region id) [|| extra[0..32)]). */
+OTAUP_RAMFUNC static int seal_derive(const otaup_apply *ap, const char *label, size_t llen, uint8_t region,
+                                     const uint8_t *extra, uint8_t out[OTAUP_SHA256_LEN])
+{
+    uint8_t in[16u + 4u + OTAUP_SHA256_LEN];
+    size_t n = llen;
+    memcpy(in, label, llen);
+    in[n++] = region;
+    in[n++] = 0;
+    in[n++] = 0;
+    in[n++] = 0;
+    if (extra != NULL) {
+        memcpy(in + n, extra, OTAUP_SHA256_LEN);
+        n += OTAUP_SHA256_LEN;
+    }
+    return otaup_hmac_sha256(ap->cfg.crypto, ap->cfg.device_key, OTAUP_AES256_KEY_LEN, in, n, out);
+}
+
+/*
+ * A BACKUP_REQ on a sealing terminal (security.md §7): the keyed digest of
+ * the region (what the server compares instead of a plain hash) and, for a
+ * data request from offset 0, a new sealed stream: one salt for the whole
+ * backup, seal chunk = BACKUP_DATA chunk, a multiple of the write size.
+ * A request from another offset continues the stream begun for the same
+ * region (same salt, header and chunk size), from a chunk boundary.
+ */
+OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_backup_req *q)
+{
+    static const char dlabel[] = "otaup-region-v1", slabel[] = "otaup-salt-v1";
+    const otaup_apply_region *r = &ap->cfg.regions[ri];
+    uint8_t sha[OTAUP_SHA256_LEN], k[OTAUP_SHA256_LEN], hdr[OTAUP_SEAL_HEADER_LEN];
+    uint32_t room = ap->cfg.max_frame, ws = ap->cfg.flash->geo.write_size, chunk;
+    int rc;
+    /* frame overhead, fixed fields, a SHA-256-sized hash, tag, header */
+    room = room > 16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN
+               ? room - (16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)
+               : 0u;
+    if (room > OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)) {
+        room = OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN);
+    }
+    chunk = q->max_chunk < room ? q->max_chunk : room;
+    if (ws > 1u && chunk >= ws) {
+        chunk -= chunk % ws; /* a restored chunk is programmed whole */
+    }
+    rc = otaup_sha256_flash(ap->cfg.crypto, ap->cfg.flash, r->addr, r->len, ap->exec.io, sizeof ap->exec.io, sha);
+    if (rc == 0) {
+        rc = seal_derive(ap, dlabel, sizeof dlabel - 1u, r->id, NULL, k);
+    }
+    if (rc == 0) {
+        rc = otaup_hmac_sha256(ap->cfg.crypto, k, sizeof k, sha, sizeof sha, ap->bk_digest);
+    }
+    memset(k, 0, sizeof k);
+    if (rc != 0 || (q->flags & OTAUP_BACKUP_HASH_ONLY)) {
+        return rc;
+    }
+    if (q->offset != 0) {
+        if (!ap->bk_sealed || ap->seal.opening || ap->bk_region != (uint8_t)ri || chunk < ap->seal.chunk ||
+            q->offset % ap->seal.chunk != 0) {
+            return OTAUP_E_RANGE; /* no stream to continue: ask from offset 0 */
+        }
+        ap->bk_chunk = (uint16_t)ap->seal.chunk;
+        return 0;
+    }
+    ap->bk_sealed = 0;
+    if ((ws > 1u && chunk % ws != 0) || chunk < OTAUP_SEAL_CHUNK_MIN) {
+        return OTAUP_E_BUFFER; /* frames too small for a sealed chunk */
+    }
+    if (ap->cfg.crypto->random != NULL) {
+        rc = ap->cfg.crypto->random(ap->cfg.crypto, k, OTAUP_SEAL_SALT_LEN);
+    } else {
+        /* no random source: a salt bound to the content (equal contents,
+         * equal backups; different contents, different keys) */
+        rc = seal_derive(ap, slabel, sizeof slabel - 1u, r->id, sha, k);
+    }
+    if (rc == 0) {
+        rc = otaup_seal_begin(&ap->seal, ap->cfg.crypto, ap->cfg.device_key, r->id, r->len, chunk, k, hdr);
+    }
+    memset(k, 0, sizeof k);
+    if (rc != 0) {
+        return rc;
+    }
+    ap->bk_sealed = 1;
+    ap->bk_chunk = (uint16_t)chunk;
+    return 0;
+}
+
+/*
+ * RESTORE_DATA on a sealing terminal: authenticate and decrypt the chunk
+ * in place (in the received message) before anything of it is written.
+ * Chunk 0 begins with the stream's header. *p, *n: the plain bytes.
+ */
+OTAUP_RAMFUNC static int seal_restore(otaup_apply *ap, const otaup_apply_region *r, const otaup_msg_region_data *d,
+                                      uint8_t **p, uint32_t *n)
+{
+    uint8_t *data = (uint8_t *)(uintptr_t)d->data.data; /* the receive buffer: ours to reuse */
+    uint32_t len = d->data.len;
+    int rc;
+    if (!(d->flags & OTAUP_RDATA_TAG) || (d->flags & OTAUP_RDATA_HASH)) {
+        return OTAUP_E_DECRYPT; /* a plain chunk cannot be authenticated */
+    }
+    if (d->offset == 0) {
+        ap->rs_sealed = 0;
+        if (len < OTAUP_SEAL_HEADER_LEN) {
+            return OTAUP_E_DECRYPT;
+        }
+        rc = otaup_seal_open_begin(&ap->seal, ap->cfg.crypto, ap->cfg.device_key, r->id, data);
+        if (rc != 0) {
+            return rc;
+        }
+        if (ap->seal.total != r->len) {
+            return OTAUP_E_DECRYPT;
+        }
+        data += OTAUP_SEAL_HEADER_LEN;
+        len -= OTAUP_SEAL_HEADER_LEN;
+    } else if (!ap->rs_sealed || ap->rs_region != d->region || ap->rs_next != d->offset ||
+               ap->seal.done != d->offset) {
+        return OTAUP_E_RANGE; /* restart the region from offset 0 */
+    }
+    rc = otaup_seal_open_detached(&ap->seal, data, len, d->tag, data);
+    if (rc < 0) {
+        return rc;
+    }
+    if (((d->flags & OTAUP_RDATA_LAST) != 0) != (otaup_seal_complete(&ap->seal) != 0)) {
+        return OTAUP_E_DECRYPT; /* LAST must end the sealed stream, and only it */
+    }
+    *p = data;
+    *n = len;
+    return 0;
+}
+
+#endif
+
 #if OTAUP_CONFIG_BACKUP
 OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_req *q)
 {
@@ -705,15 +876,25 @@ OTAUP_RAMFUNC static int do_backup_req(otaup_apply *ap, const otaup_msg_backup_r
     if (room > OTAUP_APPLY_TXMSG - 32u) {
         room = OTAUP_APPLY_TXMSG - 32u;
     }
-    rc = otaup_exec_hash_range(&ap->exec, ap->cfg.regions[ri].addr, ap->cfg.regions[ri].len, OTAUP_HASH_XXH3_64,
-                               ap->bk_hash);
-    if (rc < 0) {
-        return rc;
+#if OTAUP_CONFIG_SEALED
+    if (SEALING(ap)) {
+        rc = seal_backup(ap, ri, q);
+        if (rc != 0) {
+            return rc;
+        }
+    } else
+#endif
+    {
+        rc = otaup_exec_hash_range(&ap->exec, ap->cfg.regions[ri].addr, ap->cfg.regions[ri].len,
+                                   OTAUP_HASH_XXH3_64, ap->bk_hash);
+        if (rc < 0) {
+            return rc;
+        }
+        ap->bk_chunk = (uint16_t)(q->max_chunk < room ? q->max_chunk : room);
     }
     ap->tx_bk = 0;
     ap->bk_region = (uint8_t)ri;
     ap->bk_start = q->offset;
-    ap->bk_chunk = (uint16_t)(q->max_chunk < room ? q->max_chunk : room);
     if (q->flags & OTAUP_BACKUP_HASH_ONLY) {
         ap->bk_chunk = 0; /* only the hash of the region's current content */
         ap->bk_start = ap->cfg.regions[ri].len;
@@ -727,12 +908,31 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
 {
     const otaup_flash *f = ap->cfg.flash;
     const otaup_apply_region *r;
+    const uint8_t *data = d->data.data;
     uint32_t ws = f->geo.write_size, n = d->data.len, body, pos;
     int ri = find_region(ap, d->region), rc;
     if (ri < 0) {
         return ri;
     }
     r = &ap->cfg.regions[ri];
+#if OTAUP_CONFIG_SEALED
+    if (SEALING(ap)) {
+        uint8_t *plain = NULL;
+        rc = seal_restore(ap, r, d, &plain, &n);
+        if (rc != 0) {
+            /* the whole restore of this region is refused: nothing more of
+             * it is written until the server sends it again from offset 0 */
+            ap->rs_sealed = 0;
+            ap->rs_next = 0xFFFFFFFFu;
+            otaup_seal_wipe(&ap->seal);
+            return rc;
+        }
+        data = plain;
+    } else
+#endif
+    if (d->flags & OTAUP_RDATA_TAG) {
+        return OTAUP_E_UNSUPPORTED; /* a sealed backup, and no key to open it */
+    }
     if (d->offset > r->len || n > r->len - d->offset) {
         return OTAUP_E_RANGE;
     }
@@ -755,12 +955,15 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
         }
         ap->rs_region = d->region;
         ap->rs_next = 0;
+#if OTAUP_CONFIG_SEALED
+        ap->rs_sealed = (uint8_t)SEALING(ap);
+#endif
     } else if (ap->rs_region != d->region || ap->rs_next != d->offset) {
         return OTAUP_E_RANGE; /* restart the region from offset 0 */
     }
     body = n - n % ws;
     if (body > 0) {
-        rc = f->prog(f, r->addr + d->offset, d->data.data, body);
+        rc = f->prog(f, r->addr + d->offset, data, body);
         if (rc != 0) {
             return rc;
         }
@@ -768,7 +971,7 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     if (body < n) {
         uint8_t *tail = ap->exec.io; /* the executor's bounce buffer: free between its calls */
         memset(tail, f->geo.erased, ws);
-        memcpy(tail, d->data.data + body, n - body);
+        memcpy(tail, data + body, n - body);
         rc = f->prog(f, r->addr + d->offset + body, tail, ws);
         if (rc != 0) {
             return rc;

@@ -9,7 +9,7 @@
 #include "otaup/error.h"
 #include "otaup/sign.h"
 
-static int crypto_has_hash(const otaup_crypto *c)
+OTAUP_RAMFUNC static int crypto_has_hash(const otaup_crypto *c)
 {
     return c != NULL && c->sha256_init != NULL && c->sha256_update != NULL && c->sha256_final != NULL;
 }
@@ -72,7 +72,7 @@ OTAUP_RAMFUNC int otaup_sha256_flash(const otaup_crypto *c, const otaup_flash *f
     return rc;
 }
 
-int otaup_hmac_sha256(const otaup_crypto *c, const uint8_t *key, size_t key_len, const void *data,
+OTAUP_RAMFUNC int otaup_hmac_sha256(const otaup_crypto *c, const uint8_t *key, size_t key_len, const void *data,
                       size_t len, uint8_t out[OTAUP_SHA256_LEN])
 {
     uint8_t k[64], pad[64], inner[OTAUP_SHA256_LEN];
@@ -126,7 +126,7 @@ int otaup_hmac_sha256(const otaup_crypto *c, const uint8_t *key, size_t key_len,
     return rc;
 }
 
-int otaup_aead_seal(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LEN],
+OTAUP_RAMFUNC int otaup_aead_seal(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LEN],
                     const uint8_t nonce[OTAUP_GCM_NONCE_LEN], const uint8_t *aad, size_t aad_len,
                     const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[OTAUP_GCM_TAG_LEN])
 {
@@ -137,7 +137,7 @@ int otaup_aead_seal(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LE
     return c->gcm_seal(c, key, nonce, aad, aad_len, in, len, out, tag);
 }
 
-int otaup_aead_open(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LEN],
+OTAUP_RAMFUNC int otaup_aead_open(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LEN],
                     const uint8_t nonce[OTAUP_GCM_NONCE_LEN], const uint8_t *aad, size_t aad_len,
                     const uint8_t *in, size_t len, uint8_t *out, const uint8_t tag[OTAUP_GCM_TAG_LEN])
 {

@@ -959,8 +959,8 @@ OTAUP_RAMFUNC int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_m
 
 static OTAUP_RAMFUNC uint8_t rdata_flags_allowed(uint8_t type)
 {
-    return (uint8_t)(OTAUP_RDATA_LAST | OTAUP_RDATA_HASH |
-                     (type == OTAUP_MSG_BACKUP_DATA ? OTAUP_RDATA_TAG : 0u));
+    (void)type; /* TAG: a sealed chunk, both ways (protocol.md §3.10) */
+    return (uint8_t)(OTAUP_RDATA_LAST | OTAUP_RDATA_HASH | OTAUP_RDATA_TAG);
 }
 
 OTAUP_RAMFUNC int otaup_region_data_encode(uint8_t type, const otaup_msg_region_data *m,

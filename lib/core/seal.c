@@ -11,7 +11,7 @@
 
 static const char seal_label[] = "otaup-backup-v1";
 
-static int derive_key(otaup_seal *s, const uint8_t device_key[OTAUP_AES256_KEY_LEN], const uint8_t *salt)
+OTAUP_RAMFUNC static int derive_key(otaup_seal *s, const uint8_t device_key[OTAUP_AES256_KEY_LEN], const uint8_t *salt)
 {
     uint8_t info[sizeof seal_label - 1 + OTAUP_SEAL_SALT_LEN + 4];
     int rc;
@@ -23,19 +23,19 @@ static int derive_key(otaup_seal *s, const uint8_t device_key[OTAUP_AES256_KEY_L
     return rc;
 }
 
-static uint32_t chunks_of(const otaup_seal *s)
+OTAUP_RAMFUNC static uint32_t chunks_of(const otaup_seal *s)
 {
     return s->total == 0u ? 1u : (uint32_t)(((uint64_t)s->total + s->chunk - 1u) / s->chunk);
 }
 
 /* plain length of the next chunk */
-static uint32_t next_plain(const otaup_seal *s)
+OTAUP_RAMFUNC static uint32_t next_plain(const otaup_seal *s)
 {
     uint32_t left = s->total - s->done;
     return left < s->chunk ? left : s->chunk;
 }
 
-static void chunk_params(const otaup_seal *s, uint8_t nonce[OTAUP_GCM_NONCE_LEN], uint8_t aad[OTAUP_SEAL_HEADER_LEN + 5])
+OTAUP_RAMFUNC static void chunk_params(const otaup_seal *s, uint8_t nonce[OTAUP_GCM_NONCE_LEN], uint8_t aad[OTAUP_SEAL_HEADER_LEN + 5])
 {
     memset(nonce, 0, OTAUP_GCM_NONCE_LEN);
     sec_put32(nonce, s->index);
@@ -44,7 +44,7 @@ static void chunk_params(const otaup_seal *s, uint8_t nonce[OTAUP_GCM_NONCE_LEN]
     aad[OTAUP_SEAL_HEADER_LEN + 4] = (uint8_t)(s->index + 1u == chunks_of(s) ? 1u : 0u);
 }
 
-int otaup_seal_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t device_key[OTAUP_AES256_KEY_LEN],
+OTAUP_RAMFUNC int otaup_seal_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t device_key[OTAUP_AES256_KEY_LEN],
                      uint32_t region, uint32_t total, uint32_t chunk,
                      const uint8_t salt[OTAUP_SEAL_SALT_LEN], uint8_t header_out[OTAUP_SEAL_HEADER_LEN])
 {
@@ -74,7 +74,7 @@ int otaup_seal_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t device_
     return 0;
 }
 
-int otaup_seal_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *out)
+OTAUP_RAMFUNC int otaup_seal_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *out)
 {
     uint8_t nonce[OTAUP_GCM_NONCE_LEN], aad[OTAUP_SEAL_HEADER_LEN + 5];
     int rc;
@@ -94,7 +94,7 @@ int otaup_seal_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *ou
     return (int)(len + OTAUP_GCM_TAG_LEN);
 }
 
-int otaup_seal_open_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t device_key[OTAUP_AES256_KEY_LEN],
+OTAUP_RAMFUNC int otaup_seal_open_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t device_key[OTAUP_AES256_KEY_LEN],
                           uint32_t region, const uint8_t header[OTAUP_SEAL_HEADER_LEN])
 {
     uint32_t chunk;
@@ -129,23 +129,24 @@ int otaup_seal_open_begin(otaup_seal *s, const otaup_crypto *c, const uint8_t de
     return rc;
 }
 
-int otaup_seal_open_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *out)
+OTAUP_RAMFUNC int otaup_seal_open_detached(otaup_seal *s, const uint8_t *in, uint32_t len,
+                                           const uint8_t tag[OTAUP_GCM_TAG_LEN], uint8_t *out)
 {
     uint8_t nonce[OTAUP_GCM_NONCE_LEN], aad[OTAUP_SEAL_HEADER_LEN + 5];
     uint32_t plain;
     int rc;
-    if (s == NULL || s->crypto == NULL || !s->opening || in == NULL || (out == NULL && len > OTAUP_GCM_TAG_LEN)) {
+    if (s == NULL || s->crypto == NULL || !s->opening || tag == NULL || ((in == NULL || out == NULL) && len > 0u)) {
         return OTAUP_E_INVAL;
     }
     if (s->index >= chunks_of(s)) {
         return OTAUP_E_DECRYPT; /* more chunks than the header announced */
     }
     plain = next_plain(s);
-    if (len != plain + OTAUP_GCM_TAG_LEN) {
+    if (len != plain) {
         return OTAUP_E_DECRYPT;
     }
     chunk_params(s, nonce, aad);
-    rc = otaup_aead_open(s->crypto, s->key, nonce, aad, sizeof aad, in, plain, out, in + plain);
+    rc = otaup_aead_open(s->crypto, s->key, nonce, aad, sizeof aad, in, plain, out, tag);
     if (rc != 0) {
         return rc;
     }
@@ -154,12 +155,33 @@ int otaup_seal_open_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_
     return (int)plain;
 }
 
-int otaup_seal_complete(const otaup_seal *s)
+OTAUP_RAMFUNC int otaup_seal_open_chunk(otaup_seal *s, const uint8_t *in, uint32_t len, uint8_t *out)
+{
+    if (s == NULL || s->crypto == NULL || !s->opening || in == NULL || (out == NULL && len > OTAUP_GCM_TAG_LEN)) {
+        return OTAUP_E_INVAL;
+    }
+    if (len < OTAUP_GCM_TAG_LEN) {
+        return OTAUP_E_DECRYPT;
+    }
+    return otaup_seal_open_detached(s, in, len - OTAUP_GCM_TAG_LEN, in + len - OTAUP_GCM_TAG_LEN, out);
+}
+
+OTAUP_RAMFUNC int otaup_seal_seek(otaup_seal *s, uint32_t index)
+{
+    if (s == NULL || s->crypto == NULL || s->opening || index >= chunks_of(s)) {
+        return OTAUP_E_INVAL;
+    }
+    s->index = index;
+    s->done = index * s->chunk; /* < total: index is not past the last chunk */
+    return 0;
+}
+
+OTAUP_RAMFUNC int otaup_seal_complete(const otaup_seal *s)
 {
     return s != NULL && s->crypto != NULL && s->index == chunks_of(s);
 }
 
-uint32_t otaup_seal_next_len(const otaup_seal *s)
+OTAUP_RAMFUNC uint32_t otaup_seal_next_len(const otaup_seal *s)
 {
     if (s == NULL || s->crypto == NULL || s->index >= chunks_of(s)) {
         return 0;
@@ -167,7 +189,7 @@ uint32_t otaup_seal_next_len(const otaup_seal *s)
     return next_plain(s) + OTAUP_GCM_TAG_LEN;
 }
 
-void otaup_seal_wipe(otaup_seal *s)
+OTAUP_RAMFUNC void otaup_seal_wipe(otaup_seal *s)
 {
     if (s != NULL) {
         volatile uint8_t *p = s->key;

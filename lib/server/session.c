@@ -19,6 +19,7 @@
 #include "otaup/proto.h"
 #include "otaup/record.h"
 #include "otaup/session.h"
+#include "otaup/sign.h"
 #include "server/regcrypt.h"
 #include "server/registry_live.h"
 #include "server/session_core.h"
@@ -86,6 +87,10 @@ struct otaup_session {
     uint32_t bk_got;
     uint64_t bk_asked;
     uint32_t bk_tries;
+    /* a sealed backup (the terminal has CAP_SEALED): the stream as the
+     * terminal sealed it, header || (ciphertext || tag)..., security.md §7 */
+    size_t bk_slen;
+    uint32_t bk_schunk; /* the stream's chunk size (0: no header yet) */
     /* signature */
     uint8_t *sig;
     uint32_t sig_len, sig_got;
@@ -109,6 +114,7 @@ struct otaup_session {
     uint32_t rn, ri, rounds;
     otaup_blob rplain;
     uint8_t rhash[8];
+    uint32_t rs_chunk;  /* a sealed backup being restored: its chunk size (0: plain) */
     otaup_tx rtx;
     int rtx_ready;
     uint32_t rseq_base;
@@ -918,6 +924,8 @@ static int next_backup(otaup_session *s)
     }
     s->bk_got = 0;
     s->bk_tries = 0;
+    s->bk_slen = 0;
+    s->bk_schunk = 0;
     rc = ask_backup(s);
     return rc < 0 ? fail(s, rc, "backup request") : 0;
 }
@@ -964,6 +972,103 @@ static int region_index(const otaup_session *s, uint32_t id)
 
 static int on_verify_hash(otaup_session *s, const otaup_sm *m);
 
+static uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The chunk size of a sealed stream's header (0: not a header for this region). */
+static uint32_t seal_header_chunk(const uint8_t *h, size_t len, uint32_t region, uint32_t region_len)
+{
+    uint32_t chunk;
+    if (len < OTAUP_SEAL_HEADER_LEN || memcmp(h, OTAUP_SEAL_MAGIC, 4) != 0 || h[4] != OTAUP_SEAL_VERSION ||
+        h[5] != 0 || le32_at(h + 8) != region || le32_at(h + 12) != region_len) {
+        return 0;
+    }
+    chunk = (uint32_t)h[6] | (uint32_t)h[7] << 8;
+    chunk = chunk == 0 ? OTAUP_SEAL_CHUNK_MAX : chunk;
+    return chunk >= OTAUP_SEAL_CHUNK_MIN ? chunk : 0;
+}
+
+/*
+ * BACKUP_DATA of a terminal that seals its backups (docs/server.md,
+ * "Sealed backups"): each chunk is one chunk of the sealed stream, its tag
+ * in the TAG field, the first one preceded by the stream's header. The
+ * server cannot read or check the content: it checks the stream's shape
+ * (header for this region and length, every chunk of the header's size)
+ * and stores the stream as it came, with the first 8 bytes of the
+ * terminal's keyed digest for the restore decision.
+ */
+static int on_sealed_data(otaup_session *s, const otaup_sm *m, const otaup_sm_region *r)
+{
+    const uint8_t *ct = m->data;
+    size_t n = m->len;
+    uint32_t want;
+    otaup_reg_backup b;
+    int rc;
+    if (!(m->flags & OTAUP_RDATA_TAG)) {
+        return fail(s, OTAUP_E_PEER, "plain backup data from a terminal that seals its backups");
+    }
+    if (m->offset == 0) {
+        uint32_t chunk = seal_header_chunk(ct, n, r->id, r->len);
+        if (chunk == 0) {
+            return fail(s, OTAUP_E_PEER, "sealed backup: no stream header for this region");
+        }
+        free(s->bk_buf);
+        s->bk_buf = malloc(OTAUP_SEAL_SIZE((size_t)r->len, (size_t)chunk));
+        if (s->bk_buf == NULL) {
+            return fail(s, OTAUP_E_NOMEM, "backup buffer");
+        }
+        memcpy(s->bk_buf, ct, OTAUP_SEAL_HEADER_LEN);
+        s->bk_slen = OTAUP_SEAL_HEADER_LEN;
+        s->bk_schunk = chunk;
+        ct += OTAUP_SEAL_HEADER_LEN;
+        n -= OTAUP_SEAL_HEADER_LEN;
+    } else if (s->bk_schunk == 0) {
+        return 0; /* no header yet: the timer asks again from offset 0 */
+    }
+    want = r->len - s->bk_got < s->bk_schunk ? r->len - s->bk_got : s->bk_schunk;
+    if (n != want) {
+        return fail(s, OTAUP_E_PEER, "sealed backup: a chunk differs from the stream's chunk size");
+    }
+    memcpy(s->bk_buf + s->bk_slen, ct, n);
+    memcpy(s->bk_buf + s->bk_slen + n, m->tag, OTAUP_GCM_TAG_LEN);
+    s->bk_slen += n + OTAUP_GCM_TAG_LEN;
+    s->bk_got += (uint32_t)n;
+    s->stats.backup_bytes += (uint32_t)n;
+    s->bk_asked = s->now;
+    if (s->bk_got < r->len) {
+        if (m->flags & OTAUP_RDATA_LAST) {
+            return fail(s, OTAUP_E_PEER, "backup ended before the end of its region");
+        }
+        return 0;
+    }
+    if (!(m->flags & OTAUP_RDATA_LAST) || !(m->flags & OTAUP_RDATA_HASH) || m->hash_alg != OTAUP_HASH_SHA256) {
+        return fail(s, OTAUP_E_PEER, "sealed backup: the last chunk lacks the region's keyed digest");
+    }
+    memset(&b, 0, sizeof b);
+    snprintf(b.terminal, sizeof b.terminal, "%s", s->info.id);
+    b.region = s->bk_region;
+    b.session_id = s->rs.session_id;
+    b.addr = r->addr;
+    b.len = (uint32_t)s->bk_slen; /* the stream: longer than the region (registry.h) */
+    memcpy(b.hash, m->hash, 8); /* keyed: equal only for equal content */
+    rc = otaup_registry_backup_store(s->o.reg, &b, s->bk_buf, s->bk_slen);
+    if (rc < 0) {
+        return fail(s, rc, "registry: storing the backup");
+    }
+    otaup_registry_audit(s->o.reg, s->info.id, "backup",
+                         "region %u (0x%08x, %u bytes) sealed by the terminal (%zu bytes, unreadable here), "
+                         "stored encrypted (AES-256-GCM)",
+                         s->bk_region, r->addr, r->len, s->bk_slen);
+    slog(s, OTAUP_LOG_INFO, "backup", "region=%u addr=0x%08x bytes=%u sealed=%zu", s->bk_region, r->addr, r->len,
+         s->bk_slen);
+    s->bk_region++;
+    s->rs.regions = s->bk_region;
+    persist(s);
+    return next_backup(s);
+}
+
 static int on_backup_data(otaup_session *s, const otaup_sm *m)
 {
     const otaup_sm_region *r;
@@ -980,6 +1085,9 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     r = &s->info.regions[s->bk_region];
     if (m->offset != s->bk_got) {
         return 0; /* out of order: the timer asks again from bk_got */
+    }
+    if (s->info.caps & OTAUP_CAP_SEALED) {
+        return on_sealed_data(s, m, r);
     }
     if (m->len > r->len - s->bk_got) {
         return fail(s, OTAUP_E_PEER, "backup data beyond its region");
@@ -1435,8 +1543,10 @@ static int enter_verify(otaup_session *s)
 static int on_verify_hash(otaup_session *s, const otaup_sm *m)
 {
     int ri = region_index(s, m->region);
-    if (ri < 0 || !(m->flags & OTAUP_RDATA_LAST) || !(m->flags & OTAUP_RDATA_HASH) ||
-        m->hash_alg != OTAUP_HASH_XXH3_64 || m->len != 0) {
+    /* a sealing terminal reports its keyed digest (SHA-256 sized) */
+    uint8_t alg = (s->info.caps & OTAUP_CAP_SEALED) ? OTAUP_HASH_SHA256 : OTAUP_HASH_XXH3_64;
+    if (ri < 0 || !(m->flags & OTAUP_RDATA_LAST) || !(m->flags & OTAUP_RDATA_HASH) || m->hash_alg != alg ||
+        m->len != 0) {
         return 0; /* not an answer to a hash request */
     }
     memcpy(s->vhash[ri], m->hash, 8);
@@ -1457,15 +1567,33 @@ static int start_restore(otaup_session *s)
     if (rc < 0) {
         return fail(s, rc == OTAUP_E_NOT_FOUND ? OTAUP_E_BACKUP : rc, "loading the backup");
     }
-    h = XXH3_64bits(s->rplain.data, s->rplain.len);
-    for (k = 0; k < 8; k++) {
-        s->rhash[k] = (uint8_t)(h >> (8 * k));
+    s->rs_chunk = 0;
+    if (s->rplain.len != s->info.regions[i].len) {
+        /* sealed by the terminal: sent back chunk by chunk as it came, each
+         * RESTORE_DATA one sealed chunk (its tag in TAG, the header before
+         * the first); the terminal authenticates each before writing it */
+        const otaup_sm_region *r = &s->info.regions[i];
+        uint32_t sc = seal_header_chunk(s->rplain.data, s->rplain.len, r->id, r->len);
+        if (sc == 0 || s->rplain.len != OTAUP_SEAL_SIZE((size_t)r->len, (size_t)sc)) {
+            return fail(s, OTAUP_E_BACKUP, "sealed backup: stored stream damaged");
+        }
+        if (8u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN + sc > payload_max(s)) {
+            return fail(s, OTAUP_E_BACKUP, "sealed backup: its chunks no longer fit the terminal's frames");
+        }
+        s->rs_chunk = sc;
+        rc = otaup_tx_init_raw(&s->rtx, s->rplain.data + OTAUP_SEAL_HEADER_LEN,
+                               s->rplain.len - OTAUP_SEAL_HEADER_LEN, sc + OTAUP_GCM_TAG_LEN);
+    } else {
+        h = XXH3_64bits(s->rplain.data, s->rplain.len);
+        for (k = 0; k < 8; k++) {
+            s->rhash[k] = (uint8_t)(h >> (8 * k));
+        }
+        chunk = payload_max(s) - 8u - 9u;
+        if (ws > 1 && chunk > ws) {
+            chunk -= chunk % ws;
+        }
+        rc = otaup_tx_init_raw(&s->rtx, s->rplain.data, s->rplain.len, chunk);
     }
-    chunk = payload_max(s) - 8u - 9u;
-    if (ws > 1 && chunk > ws) {
-        chunk -= chunk % ws;
-    }
-    rc = otaup_tx_init_raw(&s->rtx, s->rplain.data, s->rplain.len, chunk);
     if (rc < 0) {
         return fail(s, rc, "restore");
     }
@@ -1720,6 +1848,13 @@ static int on_refused(otaup_session *s, const otaup_sm *m)
             snprintf(why, sizeof why, "terminal refused message %u", type);
             return fail(s, m->code, why);
         }
+    }
+    if (s->st == OTAUP_SS_RESTORE && s->rtx_ready && m->ref_seq - s->rseq_base < s->rtx.nunits) {
+        snprintf(why, sizeof why, "terminal refused the restore of region %u%s", s->rlist[s->ri],
+                 m->code == OTAUP_E_DECRYPT || m->code == OTAUP_E_REGION
+                     ? " (a sealed chunk failed its authentication: nothing more of it was written)"
+                     : "");
+        return fail(s, m->code, why);
     }
     return fail(s, m->code, "terminal refused a command");
 }
@@ -2083,6 +2218,21 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
             s->cur.total = (uint32_t)s->rplain.len;
             s->cur.data = s->rplain.data + u->off;
             s->cur.len = u->len;
+            if (s->rs_chunk != 0) {
+                /* unit k: sealed chunk k (ciphertext || tag) after the header */
+                const uint8_t *c = s->rplain.data + OTAUP_SEAL_HEADER_LEN + u->off;
+                size_t ct = u->len - OTAUP_GCM_TAG_LEN;
+                s->cur.offset = u->off / (s->rs_chunk + OTAUP_GCM_TAG_LEN) * s->rs_chunk;
+                s->cur.total = (uint32_t)(s->rplain.len - OTAUP_SEAL_HEADER_LEN);
+                s->cur.data = u->off == 0 ? s->rplain.data : c;
+                s->cur.len = u->off == 0 ? OTAUP_SEAL_HEADER_LEN + ct : ct;
+                memcpy(s->cur.tag, c + ct, OTAUP_GCM_TAG_LEN);
+                s->cur.flags = OTAUP_RDATA_TAG;
+                if (OTAUP_SEAL_HEADER_LEN + u->off + u->len == s->rplain.len) {
+                    s->cur.flags |= OTAUP_RDATA_LAST; /* no hash: the seal authenticates */
+                }
+                return &s->cur;
+            }
             if (u->off + u->len == s->rplain.len) {
                 s->cur.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
                 s->cur.hash_alg = OTAUP_HASH_XXH3_64;

@@ -119,7 +119,8 @@ typedef struct otaup_sm {
     size_t len;
     const otaup_sm_info *info;
     uint8_t image_hash[OTAUP_REG_HASH_LEN];
-    uint8_t hash[16];    /**< BACKUP_DATA / RESTORE: region hash (hash_alg 1: 8 bytes) */
+    uint8_t hash[32];    /**< BACKUP_DATA / RESTORE: region hash (hash_alg 1: 8 bytes; 3: 32) */
+    uint8_t tag[16];     /**< BACKUP_DATA / RESTORE with flag TAG: the sealed chunk's tag */
     const char *text;
     const char *version;
 } otaup_sm;

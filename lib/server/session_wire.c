@@ -299,10 +299,12 @@ static int execute(otaup_swire *w, uint8_t type, const uint8_t *p, size_t n,
         s.total = m.u.consent.postpone_min;
         break;
     case OTAUP_MSG_BACKUP_DATA:
-        if (m.u.rdata.flags & OTAUP_RDATA_TAG) {
+        if ((m.u.rdata.flags & OTAUP_RDATA_TAG) &&
+            !((w->info.caps | w->peer.caps) & OTAUP_CAP_SEALED)) {
             *nack = OTAUP_E_UNSUPPORTED; /* sealed backups: not negotiated */
             return 0;
         }
+        memcpy(s.tag, m.u.rdata.tag, sizeof s.tag);
         s.type = OTAUP_SM_BACKUP_DATA;
         s.region = m.u.rdata.region;
         s.flags = m.u.rdata.flags;
@@ -311,7 +313,7 @@ static int execute(otaup_swire *w, uint8_t type, const uint8_t *p, size_t n,
         s.len = m.u.rdata.data.len;
         if (m.u.rdata.flags & OTAUP_RDATA_HASH) {
             s.hash_alg = m.u.rdata.hash.alg;
-            memcpy(s.hash, m.u.rdata.hash.bytes, m.u.rdata.hash.len < 16 ? m.u.rdata.hash.len : 16);
+            memcpy(s.hash, m.u.rdata.hash.bytes, m.u.rdata.hash.len < sizeof s.hash ? m.u.rdata.hash.len : sizeof s.hash);
         }
         break;
     case OTAUP_MSG_SIG_DATA:
@@ -577,6 +579,9 @@ static int build(const otaup_sm *m, otaup_msg *o)
             o->u.rdata.hash.alg = OTAUP_HASH_XXH3_64;
             o->u.rdata.hash.len = 8;
             memcpy(o->u.rdata.hash.bytes, m->hash, 8);
+        }
+        if (m->flags & OTAUP_RDATA_TAG) {
+            memcpy(o->u.rdata.tag, m->tag, OTAUP_RDATA_TAG_SIZE);
         }
         return 0;
     case OTAUP_SM_COMMIT:

@@ -66,6 +66,8 @@ struct otaup_simterm {
     int refused;           /* the verifier's refusal of the last START */
     int verified;          /* the session's manifest verified */
     uint8_t signer[OTAUP_KEY_ID_LEN];
+    uint8_t device_key[OTAUP_AES256_KEY_LEN]; /* sealed backups (have_key) */
+    int have_key;
 };
 
 static uint32_t round_up(uint32_t v, uint32_t to)
@@ -198,6 +200,11 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     if (o->version >= 2 && (o->nkeys > SIMTERM_MAX_KEYS || (o->nkeys > 0 && o->keys == NULL))) {
         return OTAUP_E_INVAL;
     }
+#if !OTAUP_HAVE_MBEDTLS || !OTAUP_CONFIG_SEALED
+    if (o->version >= 3 && o->device_key != NULL) {
+        return OTAUP_E_UNSUPPORTED; /* no sealing without a crypto backend */
+    }
+#endif
 #if !OTAUP_HAVE_MBEDTLS
     if (o->version >= 2 && o->nkeys > 0) {
         return OTAUP_E_UNSUPPORTED; /* no verifier without a crypto backend */
@@ -209,6 +216,12 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
     }
     if (o->version == 1) {
         memcpy(&t->o, o, offsetof(otaup_simterm_options, keys));
+    } else if (o->version == 2) {
+        memcpy(&t->o, o, offsetof(otaup_simterm_options, device_key));
+        t->nkeys = o->nkeys;
+        if (o->nkeys > 0) {
+            memcpy(t->keys, o->keys, o->nkeys * sizeof o->keys[0]);
+        }
     } else {
         t->o = *o;
         t->nkeys = o->nkeys;
@@ -216,10 +229,15 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
             memcpy(t->keys, o->keys, o->nkeys * sizeof o->keys[0]);
         }
     }
+    if (o->version >= 3 && o->device_key != NULL) {
+        memcpy(t->device_key, o->device_key, sizeof t->device_key);
+        t->have_key = 1;
+    }
     t->o.version = OTAUP_SIMTERM_OPTIONS_VERSION;
     t->o.keys = NULL;
+    t->o.device_key = NULL;
 #if OTAUP_HAVE_MBEDTLS
-    if (t->nkeys > 0 && otaup_crypto_mbedtls(&t->crypto) != 0) {
+    if ((t->nkeys > 0 || t->have_key) && otaup_crypto_mbedtls(&t->crypto) != 0) {
         free(t);
         return OTAUP_E_CRYPTO;
     }
@@ -327,6 +345,7 @@ void otaup_simterm_free(otaup_simterm *t)
     free(t->work);
     free(t->start);
     free(t->meta);
+    memset(t->device_key, 0, sizeof t->device_key);
     free(t);
 }
 
@@ -607,6 +626,12 @@ int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *b
             c->id.image_sha256 = t->image_sha;
         }
     }
+#if OTAUP_CONFIG_SEALED
+    if (t->have_key) {
+        c->device_key = t->device_key; /* sealed backups (security.md §7) */
+        c->crypto = &t->crypto;
+    }
+#endif
     c->retransmit_ms = t->o.retransmit_ms;
     c->window = t->o.window;
     c->work = t->work;
