@@ -28,6 +28,12 @@
  * nothing written. --require-signed states that requirement (refused
  * without --pub).
  *
+ * Sealed backups: --device-key FILE gives the terminal a device key (32
+ * bytes: raw, or 64 hex digits) that survives its upgrades. Its user data
+ * then leave it sealed (AES-256-GCM, docs/security.md §7): the server
+ * stores ciphertext it cannot read, and the terminal authenticates every
+ * restored chunk before writing it. Give the same key on every run.
+ *
  * Exit codes: 0 upgraded or up to date, 1 failed, 2 usage, 3 power cut.
  */
 #include <arpa/inet.h>
@@ -115,10 +121,12 @@ static void usage(FILE *f)
             "                  [--cut-after N [--torn]] [--drop P] [--corrupt P] [--duplicate P]\n"
             "                  [--delay P:MS] [--rtt MS] [--damage-user-data] [--reconnect N]\n"
             "                  [--timeout S] [--report FILE] [--quiet] [--seed N]\n"
-            "                  [--pub KEY.pub ... [--require-signed]]\n"
+            "                  [--pub KEY.pub ... [--require-signed]] [--device-key FILE]\n"
             "defaults: --connect 127.0.0.1:7070, in-place layout, 256 KiB slot, 4 KiB sectors\n"
             "--pub KEY.pub: a trusted public key (up to 8): the terminal then takes signed updates\n"
-            "               only and verifies them before writing anything\n");
+            "               only and verifies them before writing anything\n"
+            "--device-key FILE: the terminal's device key (32 raw bytes or 64 hex digits): its\n"
+            "               backups are sealed on the terminal, unreadable by the server\n");
 }
 
 /* ---- the link, with faults ------------------------------------------------------ */
@@ -435,6 +443,44 @@ static int load_pub(const char *path, otaup_sec_key *out)
 #endif
 }
 
+/* The device key from a file: 32 raw bytes, or 64 hex digits (blanks
+ * around them allowed). 0 or -1 with a message. */
+static int load_device_key(const char *path, uint8_t key[32])
+{
+    uint8_t *data;
+    size_t len, i, n = 0;
+    int ok = 1;
+    if (read_file(path, &data, &len) != 0) {
+        return -1;
+    }
+    if (len == 32) {
+        memcpy(key, data, 32);
+    } else {
+        for (i = 0; i < len && ok; i++) {
+            int c = data[i], d = c >= '0' && c <= '9' ? c - '0'
+                               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
+            if (d < 0) {
+                ok = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+            } else if (n < 64) {
+                key[n / 2] = (uint8_t)(n % 2 ? (key[n / 2] | d) : d << 4);
+                n++;
+            } else {
+                ok = 0;
+            }
+        }
+        ok = ok && n == 64;
+    }
+    memset(data, 0, len);
+    free(data);
+    if (!ok) {
+        fprintf(stderr, "otaup-term: --device-key %s: not a 32-byte key (32 raw bytes or 64 hex digits)\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Why the terminal refused an update (its verifier's verdict). */
 /* What the server's ABORT code means coming from the server (the error
  * table's text is the terminal's own view: OTAUP_E_MODEL there is "manifest
@@ -520,7 +566,8 @@ int main(int argc, char **argv)
     const char *report = NULL;
     unsigned long build_time = 0, v;
     int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
-    int up_to_date = 0, require_signed = 0;
+    int up_to_date = 0, require_signed = 0, have_device_key = 0;
+    static uint8_t device_key[32];
     unsigned long cut_after = 0, timeout_s = 600;
     static otaup_sec_key pubs[MAX_PUB];
     size_t npubs = 0;
@@ -631,6 +678,11 @@ int main(int argc, char **argv)
                 return 2;
             }
             npubs++;
+        } else if (strcmp(a, "--device-key") == 0 && NEED(i)) {
+            if (load_device_key(argv[++i], device_key) != 0) {
+                return 2;
+            }
+            have_device_key = 1;
         } else if (strcmp(a, "--require-signed") == 0) {
             require_signed = 1;
         } else if (strcmp(a, "--torn") == 0) {
@@ -666,6 +718,7 @@ int main(int argc, char **argv)
     o.model = model;
     o.keys = npubs > 0 ? pubs : NULL;
     o.nkeys = npubs;
+    o.device_key = have_device_key ? device_key : NULL;
     if (init != NULL) {
         uint8_t *img;
         size_t len;
@@ -713,7 +766,9 @@ int main(int argc, char **argv)
     rc = otaup_simterm_new(&o, &t);
     if (rc < 0 || !otaup_simterm_provisioned(t)) {
         fprintf(stderr, "otaup-term: %s: not a terminal flash file (%s)\n", flash,
-                rc < 0 ? otaup_strerror(rc) : "identity missing");
+                rc == OTAUP_E_UNSUPPORTED && have_device_key ? "--device-key: this build cannot seal (no mbedTLS)"
+                : rc < 0                                     ? otaup_strerror(rc)
+                                                             : "identity missing");
         otaup_simterm_free(t);
         return 1;
     }
