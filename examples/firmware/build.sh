@@ -78,7 +78,7 @@ for f in exec journal record geometry xxh3 crc32; do
     ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
     exec_objs="$exec_objs $obj/$f.o"
 done
-for f in apply proto proto_msg image; do
+for f in apply proto proto_msg image seal crypto; do  # seal, crypto: only with OTAUP_CONFIG_SEALED (else dropped by --gc-sections)
     ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
     apply_objs="$apply_objs $obj/$f.o"
 done

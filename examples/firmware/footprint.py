@@ -23,7 +23,7 @@ import sys
 
 # object (basename without .o) -> group
 GROUPS = [
-    (r"^(exec|journal|record|geometry|apply|proto|proto_msg|image|xxh3|error)$", "otaup"),
+    (r"^(exec|journal|record|geometry|apply|proto|proto_msg|image|xxh3|error|seal|crypto)$", "otaup"),
     # zlib's crc32.c (compiled as zcrc32.o) is linked only for the codec's
     # frame CRC (OTAUP_CONFIG_SMALL_CRC=0): it counts with the codec
     (r"^zcrc32$", "otaup"),

@@ -810,10 +810,11 @@ OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_ba
 /*
  * RESTORE_DATA on a sealing terminal: authenticate and decrypt the chunk
  * in place (in the received message) before anything of it is written.
- * Chunk 0 begins with the stream's header. *p, *n: the plain bytes.
+ * Chunk 0 begins with the stream's header. The plain bytes end up at the
+ * start of d->data (*n of them).
  */
 OTAUP_RAMFUNC static int seal_restore(otaup_apply *ap, const otaup_apply_region *r, const otaup_msg_region_data *d,
-                                      uint8_t **p, uint32_t *n)
+                                      uint32_t *n)
 {
     uint8_t *data = (uint8_t *)(uintptr_t)d->data.data; /* the receive buffer: ours to reuse */
     uint32_t len = d->data.len;
@@ -846,7 +847,7 @@ OTAUP_RAMFUNC static int seal_restore(otaup_apply *ap, const otaup_apply_region 
     if (((d->flags & OTAUP_RDATA_LAST) != 0) != (otaup_seal_complete(&ap->seal) != 0)) {
         return OTAUP_E_DECRYPT; /* LAST must end the sealed stream, and only it */
     }
-    *p = data;
+    memmove((uint8_t *)(uintptr_t)d->data.data, data, len); /* after the header: to the start */
     *n = len;
     return 0;
 }
@@ -908,7 +909,6 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
 {
     const otaup_flash *f = ap->cfg.flash;
     const otaup_apply_region *r;
-    const uint8_t *data = d->data.data;
     uint32_t ws = f->geo.write_size, n = d->data.len, body, pos;
     int ri = find_region(ap, d->region), rc;
     if (ri < 0) {
@@ -917,8 +917,7 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     r = &ap->cfg.regions[ri];
 #if OTAUP_CONFIG_SEALED
     if (SEALING(ap)) {
-        uint8_t *plain = NULL;
-        rc = seal_restore(ap, r, d, &plain, &n);
+        rc = seal_restore(ap, r, d, &n);
         if (rc != 0) {
             /* the whole restore of this region is refused: nothing more of
              * it is written until the server sends it again from offset 0 */
@@ -927,7 +926,6 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
             otaup_seal_wipe(&ap->seal);
             return rc;
         }
-        data = plain;
     } else
 #endif
     if (d->flags & OTAUP_RDATA_TAG) {
@@ -963,7 +961,7 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     }
     body = n - n % ws;
     if (body > 0) {
-        rc = f->prog(f, r->addr + d->offset, data, body);
+        rc = f->prog(f, r->addr + d->offset, d->data.data, body);
         if (rc != 0) {
             return rc;
         }
@@ -971,7 +969,7 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     if (body < n) {
         uint8_t *tail = ap->exec.io; /* the executor's bounce buffer: free between its calls */
         memset(tail, f->geo.erased, ws);
-        memcpy(tail, data + body, n - body);
+        memcpy(tail, d->data.data + body, n - body);
         rc = f->prog(f, r->addr + d->offset + body, tail, ws);
         if (rc != 0) {
             return rc;

@@ -24,7 +24,7 @@ OTAUP_RAMFUNC int otaup_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return d == 0u;
 }
 
-int otaup_sha256(const otaup_crypto *c, const void *data, size_t len, uint8_t out[OTAUP_SHA256_LEN])
+OTAUP_RAMFUNC int otaup_sha256(const otaup_crypto *c, const void *data, size_t len, uint8_t out[OTAUP_SHA256_LEN])
 {
     otaup_sha256_state st;
     int rc;
