@@ -6,8 +6,12 @@
  * a HELLO and a START; with the first byte odd, the rest is fed as raw
  * link bytes instead. Whatever the input: every erase and program lands
  * in the writable window, the scratch area, the journal or the user-data
- * region (RESTORE_DATA), and the updater's bytes never change. Any
- * violation aborts.
+ * region (RESTORE_DATA), and the updater's bytes never change. With the
+ * first byte's bit 1 set (and sealed backups in the build), the terminal
+ * has a device key: then nothing at all may be written to the user-data
+ * region, since no input can carry a chunk sealed with that key (the
+ * terminal authenticates every restored chunk before writing it:
+ * security.md §7). Any violation aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +19,12 @@
 
 #include "otaup/apply.h"
 #include "otaup/simflash.h"
+#if OTAUP_HAVE_MBEDTLS && OTAUP_CONFIG_SEALED
+#include "otaup/sign.h"
+#define FUZZ_SEALED 1
+#else
+#define FUZZ_SEALED 0
+#endif
 
 #define S 1024u
 /* slot 0..5, scratch 6..7, journal 8..9, user 10, updater 11 */
@@ -59,6 +69,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n, i, pos;
     uint32_t seq = 0, clk = 0;
     otaup_msg m;
+    int sealed = 0;
+#if FUZZ_SEALED
+    static otaup_crypto crypto;
+    static const uint8_t key[32] = { 0x5e, 0xa1, 0xed };
+#endif
     otaup_simflash_options_init(&o);
     otaup_geometry_uniform(&o.geo, 0, S, 12, 4);
     o.log_ops = 1;
@@ -98,6 +113,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.id.sw_version = "1";
     c.work = work;
     c.work_size = sizeof work;
+#if FUZZ_SEALED
+    if (size > 0 && (data[0] & 2) && otaup_crypto_mbedtls(&crypto) == 0) {
+        c.device_key = key;
+        c.crypto = &crypto;
+        sealed = 1;
+    }
+#endif
     if (otaup_apply_init(&ap, &c) != 0 || otaup_apply_connect(&ap) != 0) {
         abort();
     }
@@ -147,6 +169,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!inside(log[i].addr, log[i].len, 0, 6 * S) && !inside(log[i].addr, log[i].len, 6 * S, 2 * S) &&
             !inside(log[i].addr, log[i].len, 8 * S, 2 * S) && !inside(log[i].addr, log[i].len, 10 * S, S)) {
             abort(); /* a write outside the window, scratch, journal and user data */
+        }
+        if (sealed && log[i].kind != OTAUP_SIMFLASH_READ && log[i].addr < 11 * S && log[i].addr + log[i].len > 10 * S) {
+            abort(); /* a sealing terminal wrote restore data it could not have authenticated */
         }
     }
     if (memcmp(otaup_simflash_data(sim) + 11 * S, img + 11 * S, S) != 0) {
