@@ -468,6 +468,7 @@ static void tampered(unsigned k, int where)
     unsigned i;
     size_t mark;
     uint32_t chunk;
+    sealed_chunk genuine;
     term_new(&t, 1, 1, -1);
     memcpy(orig, user(&t), USER_LEN);
     session_open(&t);
@@ -478,6 +479,9 @@ static void tampered(unsigned k, int where)
         k = b.n - 1;
     }
     ck_assert_uint_lt(k, b.n);
+    genuine = b.c[k];
+    genuine.data = malloc(genuine.len);
+    memcpy(genuine.data, b.c[k].data, genuine.len);
     if (where == 0) {
         b.c[k].data[b.c[k].len - 1] ^= 0x01; /* ciphertext */
     } else if (where == 1) {
@@ -499,6 +503,13 @@ static void tampered(unsigned k, int where)
     ck_assert_int_eq(restore_chunk(&t, &b.c[k], b.c[k].offset, (uint8_t)(OTAUP_RDATA_TAG | (k + 1 == b.n ? OTAUP_RDATA_LAST : 0))),
                      OTAUP_E_DECRYPT);
     ck_assert_int_eq(region_writes(&t, mark, 0), 0);
+    /* the whole restore is refused: not even the genuine chunk k is taken now */
+    if (k > 0) {
+        ck_assert_int_lt(restore_chunk(&t, &genuine, genuine.offset,
+                                       (uint8_t)(OTAUP_RDATA_TAG | (k + 1 == b.n ? OTAUP_RDATA_LAST : 0))),
+                         0);
+    }
+    free(genuine.data);
     /* the server goes on: every further chunk of the stream is refused too */
     for (i = k + 1; i < b.n; i++) {
         ck_assert_int_lt(restore_chunk(&t, &b.c[i], b.c[i].offset,
