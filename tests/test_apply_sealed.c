@@ -590,7 +590,9 @@ START_TEST(test_sealed_reorder_truncate_mix)
     memset(&b, 0, sizeof b);
     memset(&b2, 0, sizeof b2);
     ck_assert_int_eq(take_backup(&t, &b, 0), 0);
-    ck_assert_int_eq(take_backup(&t, &b2, 0), 0); /* a second backup: another salt */
+    user(&t)[USER_LEN - 1] ^= 1; /* the content changes: the next backup gets another salt */
+    ck_assert_int_eq(take_backup(&t, &b2, 0), 0);
+    user(&t)[USER_LEN - 1] ^= 1;
     ck_assert_int_ne(memcmp(b.c[0].data + 16, b2.c[0].data + 16, 16), 0);
     chunk = b.c[1].len;
     damage(&t);
@@ -633,6 +635,59 @@ START_TEST(test_sealed_reorder_truncate_mix)
     }
     backup_free(&b);
     backup_free(&b2);
+    term_free(&t);
+}
+END_TEST
+
+/* The server asks again (from 0, or from a chunk boundary) over the same
+ * content: the same stream, byte for byte, so chunks of the two requests
+ * cannot be mixed into a stream that does not open; once the content
+ * changed, a continuation is refused (it would reuse nonces over other
+ * bytes) and a new request from 0 draws another salt. */
+START_TEST(test_sealed_request_again)
+{
+    term t;
+    backup b1, b2, b3;
+    unsigned i;
+    otaup_msg m;
+    term_new(&t, 1, 1, -1);
+    session_open(&t);
+    memset(&b1, 0, sizeof b1);
+    memset(&b2, 0, sizeof b2);
+    memset(&b3, 0, sizeof b3);
+    ck_assert_int_eq(take_backup(&t, &b1, 0), 0);
+    ck_assert_int_eq(take_backup(&t, &b2, 0), 0);
+    ck_assert_uint_eq(b1.n, b2.n);
+    for (i = 0; i < b1.n; i++) {
+        ck_assert_uint_eq(b1.c[i].len, b2.c[i].len);
+        ck_assert_mem_eq(b1.c[i].data, b2.c[i].data, b1.c[i].len);
+        ck_assert_mem_eq(b1.c[i].tag, b2.c[i].tag, 16);
+    }
+    /* from a chunk boundary: the rest of the same stream */
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_REQ;
+    m.u.backup_req.region = 1;
+    m.u.backup_req.offset = b1.c[3].offset;
+    m.u.backup_req.max_chunk = 4096;
+    ck_assert_int_eq(server_send(&t, &m, &b3), 0);
+    ck_assert_uint_eq(b3.n, b1.n - 3);
+    for (i = 0; i < b3.n; i++) {
+        ck_assert_mem_eq(b3.c[i].data, b1.c[i + 3].data, b1.c[i + 3].len);
+        ck_assert_mem_eq(b3.c[i].tag, b1.c[i + 3].tag, 16);
+    }
+    backup_free(&b3);
+    /* not from inside a chunk, and not once the content changed */
+    m.u.backup_req.offset = b1.c[3].offset + 8;
+    ck_assert_int_eq(server_send(&t, &m, &b3), OTAUP_E_RANGE);
+    user(&t)[5] ^= 0x10;
+    m.u.backup_req.offset = b1.c[3].offset;
+    ck_assert_int_eq(server_send(&t, &m, &b3), OTAUP_E_RANGE);
+    ck_assert_uint_eq(b3.n, 0);
+    ck_assert_int_eq(take_backup(&t, &b3, 0), 0);
+    ck_assert_int_ne(memcmp(b1.c[0].data + 16, b3.c[0].data + 16, 16), 0);
+    backup_free(&b1);
+    backup_free(&b2);
+    backup_free(&b3);
     term_free(&t);
 }
 END_TEST
@@ -738,6 +793,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sealed_tampered_last_chunk);
     tcase_add_test(tc, test_sealed_other_terminal);
     tcase_add_test(tc, test_sealed_reorder_truncate_mix);
+    tcase_add_test(tc, test_sealed_request_again);
     tcase_add_test(tc, test_plain_terminal_unchanged);
     tcase_add_test(tc, test_sealed_salt_without_random);
     tcase_add_test(tc, test_seal_seek_reseals_identically);

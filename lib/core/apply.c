@@ -745,13 +745,19 @@ OTAUP_RAMFUNC static int seal_derive(const otaup_apply *ap, const char *label, s
  * data request from offset 0, a new sealed stream: one salt for the whole
  * backup, seal chunk = BACKUP_DATA chunk, a multiple of the write size.
  * A request from another offset continues the stream begun for the same
- * region (same salt, header and chunk size), from a chunk boundary.
+ * region (same salt, header and chunk size), from a chunk boundary; so
+ * does one from offset 0 while the region's keyed digest is unchanged:
+ * every request over the same content then yields the same stream, byte
+ * for byte, and chunks of two requests can never be mixed into a stream
+ * that does not open (a server that asked again while chunks of its first
+ * request were still on their way).
  */
 OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_backup_req *q)
 {
     static const char dlabel[] = "otaup-region-v1", slabel[] = "otaup-salt-v1";
     const otaup_apply_region *r = &ap->cfg.regions[ri];
     uint8_t sha[OTAUP_SHA256_LEN], k[OTAUP_SHA256_LEN], hdr[OTAUP_SEAL_HEADER_LEN];
+    int same;
     uint32_t room = ap->cfg.max_frame, ws = ap->cfg.flash->geo.write_size, chunk;
     int rc;
     /* frame overhead, fixed fields, a SHA-256-sized hash, tag, header */
@@ -770,15 +776,24 @@ OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_ba
         rc = seal_derive(ap, dlabel, sizeof dlabel - 1u, r->id, NULL, k);
     }
     if (rc == 0) {
-        rc = otaup_hmac_sha256(ap->cfg.crypto, k, sizeof k, sha, sizeof sha, ap->bk_digest);
+        rc = otaup_hmac_sha256(ap->cfg.crypto, k, sizeof k, sha, sizeof sha, hdr);
     }
     memset(k, 0, sizeof k);
-    if (rc != 0 || (q->flags & OTAUP_BACKUP_HASH_ONLY)) {
+    if (rc != 0) {
         return rc;
     }
-    if (q->offset != 0) {
-        if (!ap->bk_sealed || ap->seal.opening || ap->bk_region != (uint8_t)ri || chunk < ap->seal.chunk ||
-            q->offset % ap->seal.chunk != 0) {
+    /* the stream begun for this region, over the same content */
+    same = ap->bk_sealed && !ap->seal.opening && ap->seal.region == r->id && chunk >= ap->seal.chunk &&
+           memcmp(hdr, ap->bk_digest, OTAUP_SHA256_LEN) == 0;
+    memcpy(ap->bk_digest, hdr, OTAUP_SHA256_LEN);
+    if (!same) {
+        ap->bk_sealed = 0; /* no stream over this content: never continue one (a GCM nonce reused) */
+    }
+    if (q->flags & OTAUP_BACKUP_HASH_ONLY) {
+        return 0;
+    }
+    if (q->offset != 0 || same) {
+        if (!same || q->offset % ap->seal.chunk != 0) {
             return OTAUP_E_RANGE; /* no stream to continue: ask from offset 0 */
         }
         ap->bk_chunk = (uint16_t)ap->seal.chunk;
