@@ -6,8 +6,11 @@
  * again (the row says so while the server plans the rest of the stream)
  * with the whole stream's size already recorded: it has started, and a
  * withdrawal in that moment must be refused without force, as for any
- * session in progress. The real session driver and SQLite registry
- * against a real applier on simulated flash (tests/util/e2e.c).
+ * session in progress. A START the terminal refused (its verifier did
+ * not trust the key: nothing written, its journal holds no session) is
+ * not: a withdrawal then goes through without force. The real session
+ * driver and SQLite registry against a real applier on simulated flash
+ * (tests/util/e2e.c).
  */
 #include <check.h>
 #include <stdio.h>
@@ -15,9 +18,11 @@
 #include <string.h>
 
 #include "otaup/error.h"
+#include "otaup/features.h"
 #include "otaup/image.h"
 #include "otaup/registry.h"
 #include "otaup/session.h"
+#include "otaup/sign.h"
 #include "otaup/simterm.h"
 #include "util/e2e.h"
 
@@ -161,6 +166,58 @@ START_TEST(test_started_by_row)
 }
 END_TEST
 
+#if OTAUP_HAVE_MBEDTLS
+/* A terminal that trusts key B only is sent 2.0 signed with key A: it
+ * refuses START before any flash write. That session did not start on it,
+ * and withdrawing 2.0 (the likely next step of an operator who signed with
+ * the wrong key) needs no force. */
+START_TEST(test_refused_start_not_in_progress)
+{
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    otaup_key *key_a = NULL, *key_b = NULL;
+    otaup_sec_key pub_b;
+    otaup_reg_session rs;
+    e2e_report rep;
+    uint8_t h[16], h1[16];
+    memset(&pub_b, 0, sizeof pub_b);
+    ck_assert_int_eq(otaup_key_generate(&key_a), 0);
+    ck_assert_int_eq(otaup_key_generate(&key_b), 0);
+    ck_assert_int_eq(otaup_key_public(key_b, pub_b.pub), 0);
+    o.terminal_id = "K1";
+    o.model = "M1";
+    o.layout = OTAUP_LAYOUT_INPLACE;
+    o.slot_size = SLOT;
+    o.retransmit_ms = 400;
+    o.max_frame = 256;
+    o.keys = &pub_b;
+    o.nkeys = 1;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, v1, sizeof v1, "1.0", 1000), 0);
+    /* first contact: 2.0 is unsigned, the server does not start it */
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), OTAUP_E_UNSIGNED);
+    ck_assert_int_eq(otaup_session_sign_release(e2e_registry(w), r2, key_a, NULL, NULL), 1);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), OTAUP_E_KEY);
+    ck_assert_int_eq(otaup_simterm_refused(t), OTAUP_E_KEY);
+    ck_assert_int_eq(otaup_registry_session_get(e2e_registry(w), "K1", &rs), 0);
+    ck_assert_str_eq(rs.state, "failed");
+    ck_assert_int_eq(otaup_registry_session_started(&rs), 0);
+    ck_assert_int_eq(otaup_registry_release_sessions(e2e_registry(w), r2, NULL, NULL), 0);
+    ck_assert_int_eq(otaup_registry_release_withdraw(e2e_registry(w), r2, 0, "signed with the wrong key", NULL), 0);
+    /* nothing was written: it runs 1.0 and is up to date now */
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    ck_assert_uint_eq(rep.stats.stream_sent, 0);
+    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+    otaup_simterm_image_hash(t, h);
+    otaup_hash128(v1, sizeof v1, h1);
+    ck_assert_int_eq(memcmp(h, h1, 16), 0);
+    otaup_simterm_free(t);
+    otaup_key_free(key_a);
+    otaup_key_free(key_b);
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("withdraw_edge");
@@ -169,6 +226,9 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_resumed_prepare_is_in_progress);
     tcase_add_test(tc, test_started_by_row);
+#if OTAUP_HAVE_MBEDTLS
+    tcase_add_test(tc, test_refused_start_not_in_progress);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1843,6 +1843,12 @@ static int on_refused(otaup_session *s, const otaup_sm *m)
             if (type == OTAUP_SM_START) {
                 char text[240];
                 start_refusal(s, m->code, text, sizeof text);
+                if (!s->resuming) {
+                    /* refused before the terminal took it (nothing written, its
+                     * journal does not hold it): the row must not count as a
+                     * session that started (otaup_registry_session_started) */
+                    s->rs.bytes_total = 0;
+                }
                 return fail(s, m->code, text);
             }
             snprintf(why, sizeof why, "terminal refused message %u", type);
