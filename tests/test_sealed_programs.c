@@ -109,8 +109,8 @@ START_TEST(test_sealed_backup_over_otaupd)
                          "--damage-user-data --timeout 30 --reconnect 0 --quiet",
                          term, port),
                      0);
-    ck_assert_int_eq(run("grep -c -e '^version=2.0$' -e '^user_intact=1$' -e '^result=0$' rep"), 0);
-    ck_assert_int_eq(atoi(out), 3);
+    ck_assert_int_eq(run("grep -c -e '^version=2.0$' -e '^user_intact=1$' -e '^result=0$' -e '^sealed=1$' rep"), 0);
+    ck_assert_int_eq(atoi(out), 4);
     ck_assert_int_eq(test_stop_pid(daemon_pid, SIGTERM), 0);
     daemon_pid = 0;
     /* the server held a sealed stream, restored it, then deleted it */

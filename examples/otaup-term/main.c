@@ -1007,12 +1007,12 @@ int main(int argc, char **argv)
                         "bytes_tx=%llu\n"
                         "frames_dropped=%llu\nsectors_erased=%u\nimage_sectors=%u\nslot_sectors=%u\n"
                         "flash_us=%llu\nfull_flash_us=%llu\nuser_intact=%d\nseconds=%.2f\n"
-                        "signed=%d\nsigner=%s\nsecurity_counter=%u\nrefused=%d\n",
+                        "signed=%d\nsigner=%s\nsecurity_counter=%u\nrefused=%d\nsealed=%d\n",
                         result, from, otaup_simterm_version(t), hx, size, (unsigned long long)k.bytes_rx,
                         (unsigned long long)k.restore_rx, (unsigned long long)k.bytes_tx, (unsigned long long)k.dropped, erased, slot_secs,
                         otaup_simterm_slot_size(t) / ss, (unsigned long long)(fs1.time_us - fs0.time_us),
                         (unsigned long long)full_us, intact, secs, signed_ok, kidx, otaup_simterm_counter(t),
-                        otaup_simterm_refused(t));
+                        otaup_simterm_refused(t), have_device_key);
                 fclose(f);
             }
         }
