@@ -4,7 +4,9 @@
  * ACK or a NACK `expected` for a seq the terminal never sent), a window
  * that shrinks while chunks are in flight, sequence numbers that wrap
  * past 2^32 in the middle of a window, requests at an odd offset, with
- * max_chunk 1 or huge, and a server HELLO in the middle of the stream.
+ * max_chunk 1 or huge, a server HELLO in the middle of the stream, and a
+ * flash read error in the middle of it (a CONSENT asked for then waits;
+ * the stream is retried at the retransmission pace, within its bound).
  *
  * The applier runs against a hand-driven server (a sink for what the
  * terminal sends, frames fed to it one by one, a clock set by the test):
@@ -52,6 +54,28 @@ typedef struct term {
     out_frame f[64];        /* the frames of the last take() */
 } term;
 
+/* The simulated flash behind a wrapper whose reads fail while g_fail_reads
+ * is set (a flash read error in the middle of a backup stream). */
+static const otaup_flash *g_inner;
+static otaup_flash g_wrap;
+static int g_fail_reads;
+
+static int w_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len)
+{
+    (void)f;
+    return g_fail_reads ? OTAUP_E_FLASH_READ : g_inner->read(g_inner, addr, buf, len);
+}
+static int w_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32_t len)
+{
+    (void)f;
+    return g_inner->prog(g_inner, addr, buf, len);
+}
+static int w_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
+{
+    (void)f;
+    return g_inner->erase(g_inner, addr, len);
+}
+
 static int t_send(void *ctx, const uint8_t *p, size_t n)
 {
     term *t = ctx;
@@ -66,7 +90,14 @@ static uint32_t t_now(void *ctx)
     return ((term *)ctx)->clock;
 }
 
+static term *term_new_on(int wrap);
+
 static term *term_new(void)
+{
+    return term_new_on(0);
+}
+
+static term *term_new_on(int wrap)
 {
     term *t = calloc(1, sizeof *t);
     otaup_simflash_options o;
@@ -84,6 +115,17 @@ static term *term_new(void)
     ck_assert_int_eq(otaup_simflash_load(t->fl, 0, img, NSECT * S), 0);
     free(img);
     t->cfg.flash = otaup_simflash_flash(t->fl);
+    if (wrap) {
+        g_inner = t->cfg.flash;
+        g_wrap = *g_inner;
+        g_wrap.context = NULL;
+        g_wrap.read = w_read;
+        g_wrap.prog = w_prog;
+        g_wrap.erase = w_erase;
+        g_wrap.sync = NULL;
+        g_fail_reads = 0;
+        t->cfg.flash = &g_wrap;
+    }
     t->cfg.layout = OTAUP_LAYOUT_INPLACE;
     t->cfg.window_bits = 11;
     t->cfg.max_ops = 32;
@@ -478,6 +520,111 @@ START_TEST(test_bad_requests)
 }
 END_TEST
 
+/* A flash read that fails in the middle of the stream leaves no chunk in
+ * flight while the stream still runs: a CONSENT the integrator asks for
+ * then must wait (OTAUP_E_AGAIN), not be queued in the message buffer the
+ * next chunk is built in (it would go out later with chunk bytes in it).
+ * Once the stream has ended, the CONSENT goes out intact. */
+START_TEST(test_consent_during_stream)
+{
+    term *t = term_new_on(1);
+    otaup_msg m;
+    uint8_t b[128];
+    unsigned n, i, rounds;
+    int k, last = 0, consent = 0;
+    uint32_t seq0;
+    connect_to(t, 2, 0);
+    seq0 = t->ap.tx_seq;
+    request(t, 0, 200);
+    n = take(t);
+    ck_assert_uint_eq(n, 2);
+    check_run(t, n, seq0, 0, 200);
+    /* both acknowledged while reads fail: the next chunk cannot be built */
+    g_fail_reads = 1;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = seq0 + 1u;
+    m.u.ack.window = 2;
+    k = otaup_msg_encode_frame(&m, 0, t->srv_seq, 1024, b, sizeof b);
+    ck_assert_int_gt(k, 0);
+    (void)otaup_apply_feed(&t->ap, b, (size_t)k); /* the read error goes to the caller or waits for the timer */
+    ck_assert_uint_eq(t->ap.tx_seq, t->ap.tx_pending); /* nothing in flight */
+    ck_assert_uint_eq(take(t), 0);
+    ck_assert_int_eq(otaup_apply_consent(&t->ap, 1, 0), OTAUP_E_AGAIN);
+    /* the flash recovers: the stream goes on from chunk 2 and ends */
+    g_fail_reads = 0;
+    for (rounds = 0; rounds < 400 && !consent; rounds++) {
+        if (last && otaup_apply_consent(&t->ap, 1, 0) == 0) {
+            consent = 1;
+            break;
+        }
+        t->clock += RTO;
+        ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
+        n = take(t);
+        for (i = 0; i < n; i++) {
+            ck_assert_uint_eq(t->f[i].type, OTAUP_MSG_BACKUP_DATA);
+            ck_assert_uint_eq(t->f[i].offset, (t->f[i].seq - seq0) * 200u);
+            ck_assert_int_eq(memcmp(t->f[i].data, region(t) + t->f[i].offset, t->f[i].len), 0);
+            if (t->f[i].flags & OTAUP_RDATA_LAST) {
+                last = 1;
+            }
+        }
+        if (n > 0) {
+            ack(t, t->f[n - 1].seq, 2);
+        }
+    }
+    ck_assert_msg(consent, "the CONSENT was never accepted after the stream (last %d, rounds %u, tx_bk %d)", last, rounds, (int)t->ap.tx_bk);
+    /* the CONSENT frame itself */
+    {
+        otaup_decoder d;
+        static uint8_t db[1024];
+        otaup_frame fr;
+        size_t used = 0;
+        otaup_decoder_init(&d, db, sizeof db, 1024);
+        ck_assert_int_eq(otaup_decoder_feed(&d, t->sent, t->sent_len, &used, &fr), OTAUP_DEC_FRAME);
+        ck_assert_uint_eq(fr.type, OTAUP_MSG_CONSENT);
+        ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &m), 0);
+        ck_assert_uint_eq(m.u.consent.decision, 1);
+    }
+    term_free(t);
+}
+END_TEST
+
+/* A flash that stays unreadable: the stalled stream is retried at the
+ * retransmission pace and given up after OTAUP_APPLY_RETRIES tries
+ * (OTAUP_E_RETRIES, disconnected), like a frame never acknowledged. */
+START_TEST(test_stream_read_error_bounded)
+{
+    term *t = term_new_on(1);
+    otaup_msg m;
+    uint8_t b[128];
+    unsigned rounds;
+    int k, rc = 0;
+    uint32_t seq0;
+    connect_to(t, 2, 0);
+    seq0 = t->ap.tx_seq;
+    request(t, 0, 200);
+    ck_assert_uint_eq(take(t), 2);
+    g_fail_reads = 1;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = seq0 + 1u;
+    m.u.ack.window = 2;
+    k = otaup_msg_encode_frame(&m, 0, t->srv_seq, 1024, b, sizeof b);
+    ck_assert_int_gt(k, 0);
+    (void)otaup_apply_feed(&t->ap, b, (size_t)k);
+    for (rounds = 0; rounds < 3u * OTAUP_APPLY_RETRIES && rc != OTAUP_E_RETRIES; rounds++) {
+        t->clock += RTO;
+        rc = otaup_apply_poll(&t->ap);
+        ck_assert(rc == OTAUP_E_FLASH_READ || rc == OTAUP_E_RETRIES);
+    }
+    ck_assert_int_eq(rc, OTAUP_E_RETRIES);
+    ck_assert_uint_le(rounds, OTAUP_APPLY_RETRIES + 1u);
+    ck_assert_uint_eq(take(t), 0); /* nothing was sent */
+    term_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("apply_backup_edge");
@@ -489,6 +636,8 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_odd_requests, 0, 4);
     tcase_add_test(tc, test_hello_mid_stream);
     tcase_add_test(tc, test_bad_requests);
+    tcase_add_test(tc, test_consent_during_stream);
+    tcase_add_test(tc, test_stream_read_error_bounded);
     suite_add_tcase(su, tc);
     return su;
 }

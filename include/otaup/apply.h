@@ -245,7 +245,12 @@ int otaup_apply_connect(otaup_apply *ap);
 /** Event-driven input: bytes received from the link, any split. */
 int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t len);
 
-/** Timers: retransmissions. Call every few tens of milliseconds. */
+/**
+ * Timers: retransmissions, and a backup stream whose next chunk could not
+ * be read or sent (tried again at the same pace). Call every few tens of
+ * milliseconds. Returns 0, the error of a resend, or OTAUP_E_RETRIES
+ * (disconnected) after OTAUP_APPLY_RETRIES tries without progress.
+ */
 int otaup_apply_poll(otaup_apply *ap);
 
 /**
@@ -256,7 +261,8 @@ int otaup_apply_poll(otaup_apply *ap);
  */
 int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms);
 
-/** Send the user's decision (CONSENT). */
+/** Send the user's decision (CONSENT). OTAUP_E_AGAIN while a frame of the
+ *  terminal is unacknowledged or a backup upload is running: call again. */
 int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_t postpone_min);
 
 /** Resume state as reported in INFO. */

@@ -1299,10 +1299,17 @@ OTAUP_RAMFUNC int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t
 OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
 {
     uint32_t t, rto;
+    int stalled = 0;
     if (ap == NULL) {
         return OTAUP_E_INVAL;
     }
-    if (!ap->connected || ap->tx_seq == ap->tx_pending) {
+#if OTAUP_CONFIG_BACKUP
+    /* a backup stream with nothing in flight and chunks to go: building or
+     * sending its next chunk failed (a flash read error); try again at the
+     * retransmission pace, within the same retry bound */
+    stalled = ap->tx_bk && (ap->tx_what & Q_BACKUP);
+#endif
+    if (!ap->connected || (ap->tx_seq == ap->tx_pending && !stalled)) {
         return 0;
     }
     t = now(ap);
@@ -1318,7 +1325,7 @@ OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
     ap->tx_time = t;
 #if OTAUP_CONFIG_BACKUP
     if (ap->tx_bk) {
-        return resend_chunks(ap);
+        return ap->tx_seq == ap->tx_pending ? pump(ap) : resend_chunks(ap);
     }
 #endif
     /* the frame in txbuf: its length from its header */
@@ -1383,6 +1390,11 @@ OTAUP_RAMFUNC int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_
     if (ap->tx_seq != ap->tx_pending || ap->txmsg_off < ap->txmsg_len) {
         return OTAUP_E_AGAIN; /* one message at a time */
     }
+#if OTAUP_CONFIG_BACKUP
+    if (ap->tx_bk) {
+        return OTAUP_E_AGAIN; /* a backup stream builds its chunks in txmsg */
+    }
+#endif
     memset(&m, 0, sizeof m);
     m.decision = decision;
     m.postpone_min = postpone_min;
