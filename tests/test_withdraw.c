@@ -241,6 +241,20 @@ START_TEST(test_requests_for_it_dropped)
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q2", &q), 0);
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q3", &q), 0);
     ck_assert_ptr_nonnull(strstr(e2e_audit(w, "Q1"), "request-dropped:"));
+    /* a request for it recorded after the sweep (a CONSENT stored by a
+     * daemon in the meantime, or a sweep cut short): withdrawing again
+     * says so and finishes the sweep */
+    snprintf(q.terminal, sizeof q.terminal, "Q1");
+    q.release_id = r2;
+    ck_assert_int_eq(otaup_registry_request_put(reg(), &q), 0);
+    ck_assert_int_eq(otaup_registry_terminal_set_status(reg(), "Q1", "requested"), 0);
+    dropped = 99;
+    ck_assert_int_eq(otaup_registry_release_withdraw(reg(), r2, 0, NULL, &dropped), OTAUP_E_WITHDRAWN);
+    ck_assert_uint_eq(dropped, 1);
+    ck_assert_int_eq(otaup_registry_request_get(reg(), "Q1", &q), OTAUP_E_NOT_FOUND);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q1", &t), 0);
+    ck_assert_str_eq(t.status, "upgrade-due");
+    ck_assert_int_eq(otaup_registry_request_get(reg(), "Q2", &q), 0);
 }
 END_TEST
 

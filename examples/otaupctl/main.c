@@ -524,9 +524,22 @@ static int cmd_release_withdraw(int argc, char **argv)
         return EXIT_FAILURE;
     }
     if (rc == 0 && r.withdrawn != 0) {
+        /* again: finishes a sweep of its requests that was cut short */
+        rc = otaup_registry_release_withdraw(reg, id, flags, reason, &dropped);
+        if (rc != OTAUP_E_WITHDRAWN) {
+            rc = fail(rc < 0 ? rc : OTAUP_E_STATE, "release withdraw", reg);
+            otaup_registry_free(reg);
+            return rc;
+        }
         fmt_time(t, sizeof t, r.withdrawn);
-        printf("release %lld (%s %s) was already withdrawn on %s: nothing to do\n", (long long)id, r.model,
-               r.version, t);
+        if (dropped != 0) {
+            printf("release %lld (%s %s) was already withdrawn on %s; %u request(s) for it recorded since were "
+                   "dropped\n",
+                   (long long)id, r.model, r.version, t, dropped);
+        } else {
+            printf("release %lld (%s %s) was already withdrawn on %s: nothing to do\n", (long long)id, r.model,
+                   r.version, t);
+        }
         otaup_registry_free(reg);
         return EXIT_SUCCESS;
     }

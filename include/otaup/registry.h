@@ -363,7 +363,8 @@ OTAUP_API int otaup_registry_session_started(const otaup_reg_session *s);
  * status was "requested" becomes "upgrade-due"); the withdrawal is
  * audited with `reason` (may be NULL). Returns the number of started
  * sessions that will still finish to it (>= 0), OTAUP_E_NOT_FOUND,
- * OTAUP_E_WITHDRAWN (already withdrawn: nothing changed),
+ * OTAUP_E_WITHDRAWN (already withdrawn: only requests recorded for it
+ * since, or left by a sweep that was cut short, are deleted),
  * OTAUP_E_IN_PROGRESS (sessions started to it and no
  * OTAUP_REG_WITHDRAW_FORCE: nothing changed), OTAUP_E_INVAL (unknown
  * flag bits). *requests_dropped (may be NULL) receives how many requests

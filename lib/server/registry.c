@@ -754,21 +754,23 @@ int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned fl
     if (rc < 0) {
         return rc;
     }
-    if (r.withdrawn != 0) {
-        return OTAUP_E_WITHDRAWN;
+    n = 0;
+    if (r.withdrawn == 0) {
+        n = otaup_registry_release_sessions(reg, id, NULL, NULL);
+        if (n < 0) {
+            return n;
+        }
+        if (n > 0 && !(flags & OTAUP_REG_WITHDRAW_FORCE)) {
+            return OTAUP_E_IN_PROGRESS;
+        }
+        rc = reg->ops->release_set_withdrawn(reg->ctx, id, wall_ms());
+        if (rc < 0) {
+            return rc;
+        }
     }
-    n = otaup_registry_release_sessions(reg, id, NULL, NULL);
-    if (n < 0) {
-        return n;
-    }
-    if (n > 0 && !(flags & OTAUP_REG_WITHDRAW_FORCE)) {
-        return OTAUP_E_IN_PROGRESS;
-    }
-    rc = reg->ops->release_set_withdrawn(reg->ctx, id, wall_ms());
-    if (rc < 0) {
-        return rc;
-    }
-    /* the users agreed to this version: their requests go with it */
+    /* the users agreed to this version: their requests go with it. Run
+     * again when the release is withdrawn already: a sweep cut short (an
+     * error, a crash) or a request recorded meanwhile is finished then */
     rc = list_ids(reg, &l);
     for (i = 0; rc == 0 && i < l.n; i++) {
         otaup_reg_request q;
@@ -795,13 +797,16 @@ int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned fl
                              q.source, (long long)id, r.model, r.version);
     }
     free(l.ids);
+    if (requests_dropped != NULL) {
+        *requests_dropped = dropped;
+    }
+    if (r.withdrawn != 0) {
+        return rc < 0 ? rc : OTAUP_E_WITHDRAWN;
+    }
     otaup_registry_audit(reg, NULL, "release-withdrawn",
                          "release %lld (%s %s): %d session(s) in progress still finish, %u request(s) dropped%s%.200s",
                          (long long)id, r.model, r.version, n, dropped, reason != NULL ? "; reason: " : "",
                          reason != NULL ? reason : "");
-    if (requests_dropped != NULL) {
-        *requests_dropped = dropped;
-    }
     return rc < 0 ? rc : n;
 }
 
