@@ -62,34 +62,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[200];
-    if (daemon_pid > 0) {
-        kill(daemon_pid, SIGKILL);
-        waitpid(daemon_pid, NULL, 0);
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_teardown_dir(dir, daemon_pid);
 }
 
 static void start_daemon(void)
 {
-    char cmd[1024];
-    int i;
-    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d --auto-request >>daemon.log 2>&1",
-             dir, dmn, port);
-    daemon_pid = fork();
-    ck_assert_int_ge(daemon_pid, 0);
-    if (daemon_pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    for (i = 0; i < 100; i++) {
-        if (run("grep -c event=listen daemon.log") == 0) {
-            return;
-        }
-        test_msleep(50);
-    }
-    ck_abort_msg("otaupd did not start");
+    daemon_pid = test_start_otaupd(dir, dmn, port, "--auto-request");
 }
 
 #define HAS(s) ck_assert_msg(strstr(out, (s)) != NULL, "'%s' not in: %s", (s), out)

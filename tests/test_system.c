@@ -54,13 +54,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[200];
-    if (daemon_pid > 0) {
-        kill(daemon_pid, SIGKILL);
-        waitpid(daemon_pid, NULL, 0);
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_teardown_dir(dir, daemon_pid);
 }
 
 /* run a shell command in dir (bounded), capture stdout+stderr; return the exit code */
@@ -77,25 +71,7 @@ static int run(const char *fmt, ...)
 
 static void start_daemon(void)
 {
-    char cmd[1024];
-    int i, listens = 0;
-    if (run("grep -c event=listen daemon.log") == 0) {
-        listens = atoi(out);
-    }
-    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d %s >>daemon.log 2>&1", dir, dmn,
-             port, daemon_args);
-    daemon_pid = fork();
-    ck_assert_int_ge(daemon_pid, 0);
-    if (daemon_pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    for (i = 0; i < 100; i++) { /* until it listens */
-        if (run("grep -c event=listen daemon.log") == 0 && atoi(out) >= listens + 1) {
-            break;
-        }
-        test_msleep(50);
-    }
+    daemon_pid = test_start_otaupd(dir, dmn, port, daemon_args);
 }
 
 static int stop_daemon(int sig)

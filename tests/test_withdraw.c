@@ -464,45 +464,12 @@ END_TEST
 static otaup_simterm *terminal(const char *id, uint8_t layout, const uint8_t *img, size_t len, const char *version,
                                uint64_t build)
 {
-    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
-    otaup_simterm *t = NULL;
-    o.terminal_id = id;
-    o.model = "M1";
-    o.layout = layout;
-    o.slot_size = SLOT;
-    o.retransmit_ms = 400;
-    o.max_frame = 256; /* many frames: the cut lands in the middle */
-    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
-    ck_assert_int_eq(otaup_simterm_provision(t, img, len, version, build), 0);
-    return t;
+    return e2e_terminal(id, layout, SLOT, img, len, version, build);
 }
 
-static int nosend(void *ctx, const uint8_t *b, size_t n)
-{
-    (void)ctx, (void)b;
-    return (int)n;
-}
-
-static uint32_t noclock(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
-/* after a reboot the terminal runs `want` as `version`, its data intact, no backup kept */
 static void check_runs(otaup_simterm *t, const char *id, const uint8_t want[16], const char *version)
 {
-    uint8_t h[16];
-    otaup_reg_terminal rt;
-    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
-    otaup_simterm_image_hash(t, h);
-    ck_assert_int_eq(memcmp(h, want, 16), 0);
-    ck_assert_str_eq(otaup_simterm_version(t), version);
-    ck_assert_int_eq(otaup_simterm_user_intact(t), 1);
-    ck_assert_int_eq(e2e_backups(w, id), 0);
-    ck_assert_int_eq(otaup_registry_terminal_get(reg(), id, &rt), 0);
-    ck_assert_str_eq(rt.version, version);
-    ck_assert_int_eq(memcmp(rt.image_hash, want, 16), 0);
+    e2e_check_runs(w, t, id, want, version);
 }
 
 static const uint8_t layouts[2] = { OTAUP_LAYOUT_INPLACE, OTAUP_LAYOUT_AB };
@@ -529,7 +496,7 @@ START_TEST(test_started_session_finishes)
     ck_assert_int_eq(otaup_registry_session_started(&rs), 1);
     if (layouts[_i] == OTAUP_LAYOUT_INPLACE) {
         /* past the point of no return: the slot is neither 1.0 nor 2.0 */
-        ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+        e2e_boot(t);
         otaup_simterm_image_hash(t, h);
         ck_assert_int_ne(memcmp(h, h_v1, 16), 0);
         ck_assert_int_ne(memcmp(h, h_v2, 16), 0);

@@ -74,18 +74,6 @@ static otaup_simterm *terminal(const char *id)
     return t;
 }
 
-static int nosend(void *ctx, const uint8_t *b, size_t n)
-{
-    (void)ctx, (void)b;
-    return (int)n;
-}
-
-static uint32_t noclock(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 /* what an operator sees while the server plans a resumed session */
 struct seen {
     int calls;
@@ -138,7 +126,7 @@ START_TEST(test_resumed_prepare_is_in_progress)
     ck_assert_int_eq(c.withdraw_rc, OTAUP_E_IN_PROGRESS);
     ck_assert_int_eq(otaup_registry_release_get(e2e_registry(w), r2, &rr, NULL), 0);
     ck_assert_int_eq(rr.withdrawn, 0); /* refused: nothing changed */
-    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+    e2e_boot(t);
     otaup_simterm_image_hash(t, h);
     ck_assert_int_eq(memcmp(h, h_v2, 16), 0);
     ck_assert_int_eq(otaup_simterm_user_intact(t), 1);
@@ -207,7 +195,7 @@ START_TEST(test_refused_start_not_in_progress)
     /* nothing was written: it runs 1.0 and is up to date now */
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
     ck_assert_uint_eq(rep.stats.stream_sent, 0);
-    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+    e2e_boot(t);
     otaup_simterm_image_hash(t, h);
     otaup_hash128(v1, sizeof v1, h1);
     ck_assert_int_eq(memcmp(h, h1, 16), 0);

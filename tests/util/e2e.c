@@ -3,6 +3,7 @@
  */
 #include "util/e2e.h"
 
+#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,4 +589,52 @@ const char *e2e_audit(e2e_world *w, const char *id)
     t.len = 0;
     t.buf[0] = '\0';
     return otaup_registry_audit_list(e2e_registry(w), id, 0, audit_line_cb, &t) < 0 ? NULL : t.buf;
+}
+
+otaup_simterm *e2e_terminal(const char *id, uint8_t layout, uint32_t slot, const uint8_t *img, size_t len,
+                            const char *version, uint64_t build)
+{
+    otaup_simterm_options o = OTAUP_SIMTERM_OPTIONS_INIT;
+    otaup_simterm *t = NULL;
+    o.terminal_id = id;
+    o.model = "M1";
+    o.layout = layout;
+    o.slot_size = slot;
+    o.retransmit_ms = 400;
+    o.max_frame = 256;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, img, len, version, build), 0);
+    return t;
+}
+
+static int nosend(void *ctx, const uint8_t *b, size_t n)
+{
+    (void)ctx, (void)b;
+    return (int)n;
+}
+
+static uint32_t noclock(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+void e2e_boot(otaup_simterm *t)
+{
+    ck_assert_int_eq(otaup_simterm_boot(t, nosend, NULL, noclock, NULL), 0);
+}
+
+void e2e_check_runs(e2e_world *w, otaup_simterm *t, const char *id, const uint8_t want[16], const char *version)
+{
+    uint8_t h[16];
+    otaup_reg_terminal rt;
+    e2e_boot(t);
+    otaup_simterm_image_hash(t, h);
+    ck_assert_int_eq(memcmp(h, want, 16), 0);
+    ck_assert_str_eq(otaup_simterm_version(t), version);
+    ck_assert_int_eq(otaup_simterm_user_intact(t), 1);
+    ck_assert_int_eq(e2e_backups(w, id), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(e2e_registry(w), id, &rt), 0);
+    ck_assert_str_eq(rt.version, version);
+    ck_assert_int_eq(memcmp(rt.image_hash, want, 16), 0);
 }

@@ -86,6 +86,22 @@ const char *e2e_audit(e2e_world *w, const char *id);
 
 /* Test images: a v1 of `len` bytes that looks like code, and v2 from it
  * (insertions that shift code, edits, an appended part). */
+/* A simulated terminal `id` of model M1 with a slot of `slot` bytes in
+ * `layout`, 256-byte frames (many: faults land in the middle), resends
+ * every 400 ms, provisioned with img[0..len) as `version` built at
+ * `build`. Fails the current test on error. */
+otaup_simterm *e2e_terminal(const char *id, uint8_t layout, uint32_t slot, const uint8_t *img, size_t len,
+                            const char *version, uint64_t build);
+
+/* Reboot terminal `t` (its boot-time recovery, no link). Fails the
+ * current test on error. */
+void e2e_boot(otaup_simterm *t);
+
+/* After a reboot, terminal `t` (registry id `id`) runs the image of hash
+ * `want` as `version`, its user data intact, no backup kept, and the
+ * registry says so. Fails the current test otherwise. */
+void e2e_check_runs(e2e_world *w, otaup_simterm *t, const char *id, const uint8_t want[16], const char *version);
+
 void e2e_make_image(uint8_t *img, size_t len, uint64_t seed);
 size_t e2e_make_next(const uint8_t *v1, size_t len, uint8_t *v2, size_t cap, uint64_t seed);
 

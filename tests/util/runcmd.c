@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -73,4 +74,58 @@ int test_stop_pid(pid_t pid, int sig)
     }
     ck_abort_msg("process %d did not stop", (int)pid);
     return -1;
+}
+
+/* occurrences of "event=listen" in dir/daemon.log (0 if it does not exist) */
+static int listens(const char *dir)
+{
+    char path[1024], line[2048];
+    FILE *f;
+    int n = 0;
+    snprintf(path, sizeof path, "%s/daemon.log", dir);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "event=listen") != NULL) {
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+pid_t test_start_otaupd(const char *dir, const char *otaupd, int port, const char *args)
+{
+    char cmd[2048];
+    int i, before = listens(dir);
+    pid_t pid;
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s --db r.db --listen 127.0.0.1:%d %s >>daemon.log 2>&1", dir,
+             otaupd, port, args);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 100; i++) {
+        if (listens(dir) > before) {
+            return pid;
+        }
+        test_msleep(50);
+    }
+    ck_abort_msg("otaupd did not start listening on port %d (see %s/daemon.log)", port, dir);
+    return pid;
+}
+
+void test_teardown_dir(const char *dir, pid_t pid)
+{
+    char cmd[1200];
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }

@@ -28,4 +28,15 @@ void test_write_file(const char *dir, const char *name, const void *p, size_t n)
  * after that). Returns its exit code, -1 if it did not exit normally. */
 int test_stop_pid(pid_t pid, int sig);
 
+/* Start otaupd (the program at `otaupd`) in `dir` with `--db r.db --listen
+ * 127.0.0.1:PORT ARGS` (args may be ""), its output appended to
+ * dir/daemon.log, and wait (5 s at most) until that log shows one more
+ * `event=listen` than before. Returns its pid; fails the current test if
+ * it cannot be started or does not listen. */
+pid_t test_start_otaupd(const char *dir, const char *otaupd, int port, const char *args);
+
+/* Kill pid with SIGKILL and reap it (when pid > 0), then remove dir and
+ * everything in it (fails the current test if that fails). */
+void test_teardown_dir(const char *dir, pid_t pid);
+
 #endif
