@@ -233,10 +233,30 @@ START_TEST(test_requests_for_it_dropped)
     snprintf(q.terminal, sizeof q.terminal, "Q3");
     q.release_id = 0; /* whatever the policy picks: kept */
     ck_assert_int_eq(otaup_registry_request_put(reg(), &q), 0);
+    /* Q4 runs 0.9 and asked for 2.0: 1.0 is still due to it. Q5 runs 1.0
+     * and was notified of 2.0: nothing is due any more. Q6, of another
+     * model, is not looked at. */
+    term_record(&t, "Q4", "0.9", h_v3);
+    snprintf(q.terminal, sizeof q.terminal, "Q4");
+    q.release_id = r2;
+    ck_assert_int_eq(otaup_registry_request_put(reg(), &q), 0);
+    ck_assert_int_eq(otaup_registry_terminal_set_status(reg(), "Q4", "requested"), 0);
+    term_record(&t, "Q5", "1.0", h_v1);
+    ck_assert_int_eq(otaup_registry_terminal_set_status(reg(), "Q5", "notified"), 0);
+    term_record(&t, "Q6", "1.0", h_v1);
+    snprintf(t.model, sizeof t.model, "M2");
+    snprintf(t.status, sizeof t.status, "upgrade-due");
+    ck_assert_int_eq(otaup_registry_terminal_put(reg(), &t), 0);
     ck_assert_int_eq(otaup_registry_release_withdraw(reg(), r2, 0, NULL, &dropped), 0);
-    ck_assert_uint_eq(dropped, 1);
+    ck_assert_uint_eq(dropped, 2);
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q1", &q), OTAUP_E_NOT_FOUND);
     ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q1", &t), 0);
+    ck_assert_str_eq(t.status, "up-to-date"); /* it runs 1.0, the newest left */
+    ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q4", &t), 0);
+    ck_assert_str_eq(t.status, "upgrade-due");
+    ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q5", &t), 0);
+    ck_assert_str_eq(t.status, "up-to-date");
+    ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q6", &t), 0);
     ck_assert_str_eq(t.status, "upgrade-due");
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q2", &q), 0);
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q3", &q), 0);
@@ -253,7 +273,7 @@ START_TEST(test_requests_for_it_dropped)
     ck_assert_uint_eq(dropped, 1);
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q1", &q), OTAUP_E_NOT_FOUND);
     ck_assert_int_eq(otaup_registry_terminal_get(reg(), "Q1", &t), 0);
-    ck_assert_str_eq(t.status, "upgrade-due");
+    ck_assert_str_eq(t.status, "up-to-date");
     ck_assert_int_eq(otaup_registry_request_get(reg(), "Q2", &q), 0);
 }
 END_TEST

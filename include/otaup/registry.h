@@ -359,8 +359,11 @@ OTAUP_API int otaup_registry_session_started(const otaup_reg_session *s);
 /**
  * Withdraw release `id` (docs/server.md, "Withdrawing a release"): the
  * policy no longer offers it; sessions that already sent their START to
- * it still finish. Requests recorded for it are deleted (a terminal whose
- * status was "requested" becomes "upgrade-due"); the withdrawal is
+ * it still finish. Requests recorded for it are deleted, and the status
+ * of the model's terminals waiting for an upgrade ("requested",
+ * "upgrade-due", "notified") follows the policy again ("up-to-date" when
+ * nothing is due; "upgrade-due" for a "requested" one whose request was
+ * dropped while another release is due); the withdrawal is
  * audited with `reason` (may be NULL). Returns the number of started
  * sessions that will still finish to it (>= 0), OTAUP_E_NOT_FOUND,
  * OTAUP_E_WITHDRAWN (already withdrawn: only requests recorded for it

@@ -742,7 +742,7 @@ int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned fl
     struct id_list l;
     unsigned dropped = 0;
     size_t i;
-    int rc, n;
+    int rc, n, n_due;
     CHECK(reg, release_set_withdrawn);
     if (requests_dropped != NULL) {
         *requests_dropped = 0;
@@ -775,26 +775,33 @@ int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, unsigned fl
     for (i = 0; rc == 0 && i < l.n; i++) {
         otaup_reg_request q;
         otaup_reg_terminal t;
+        otaup_reg_release next;
         rc = otaup_registry_request_get(reg, l.ids[i], &q);
-        if (rc == OTAUP_E_NOT_FOUND) {
-            rc = 0;
-            continue;
-        }
-        if (rc < 0 || q.release_id != id) {
-            continue;
-        }
-        rc = otaup_registry_request_delete(reg, l.ids[i]);
-        if (rc < 0) {
-            break;
+        if (rc == 0 && q.release_id == id) {
+            rc = otaup_registry_request_delete(reg, l.ids[i]);
+            if (rc < 0) {
+                break;
+            }
+            dropped++;
+            otaup_registry_audit(reg, l.ids[i], "request-dropped",
+                                 "by %s for release %lld (%s %s), which was withdrawn: a new request is needed",
+                                 q.source, (long long)id, r.model, r.version);
         }
         rc = 0;
-        dropped++;
-        if (otaup_registry_terminal_get(reg, l.ids[i], &t) == 0 && strcmp(t.status, "requested") == 0) {
+        /* a terminal waiting for an upgrade: what is due now that this
+         * release is not (requested: its request is gone either way) */
+        if (otaup_registry_terminal_get(reg, l.ids[i], &t) != 0 || strcmp(t.model, r.model) != 0 ||
+            (strcmp(t.status, "requested") != 0 && strcmp(t.status, "upgrade-due") != 0 &&
+             strcmp(t.status, "notified") != 0)) {
+            continue;
+        }
+        n_due = otaup_registry_policy(reg, &t, &next);
+        if (n_due == OTAUP_E_NO_RELEASE || n_due == OTAUP_E_DOWNGRADE) {
+            rc = otaup_registry_terminal_set_status(reg, l.ids[i], "up-to-date");
+        } else if (n_due == 0 && strcmp(t.status, "requested") == 0 &&
+                   otaup_registry_request_get(reg, l.ids[i], &q) != 0) {
             rc = otaup_registry_terminal_set_status(reg, l.ids[i], "upgrade-due");
         }
-        otaup_registry_audit(reg, l.ids[i], "request-dropped",
-                             "by %s for release %lld (%s %s), which was withdrawn: a new request is needed",
-                             q.source, (long long)id, r.model, r.version);
     }
     free(l.ids);
     if (requests_dropped != NULL) {
