@@ -32,11 +32,7 @@
 
 #define S 4096u
 /* slot 0..3, scratch 4, journal 5..6, updater 7, user data 8..23 (64 KiB) */
-#define SLOT 0u
-#define SCRATCH (4 * S)
-#define JOURNAL (5 * S)
-#define UPDATER (7 * S)
-#define USER (8 * S)
+#define USER (8 * S) /* the user-data region of tp_apply_config_backup() */
 #define USER_LEN (16 * S)
 #define NSECT 24u
 #define TERM_FRAME 256u
@@ -447,29 +443,7 @@ static void sim_make(sim *s, const bk_faults *f, bk_result *r)
     free(img);
     s->user = otaup_simflash_data(s->fl) + USER;
     s->cfg.flash = otaup_simflash_flash(s->fl);
-    s->cfg.layout = OTAUP_LAYOUT_INPLACE;
-    s->cfg.window_bits = 11;
-    s->cfg.max_ops = 32;
-    s->cfg.slots[0].addr = SLOT;
-    s->cfg.slots[0].len = 4 * S;
-    s->cfg.scratch.addr = SCRATCH;
-    s->cfg.scratch.len = S;
-    s->cfg.journal.addr = JOURNAL;
-    s->cfg.journal.len = 2 * S;
-    s->cfg.updater.addr = UPDATER;
-    s->cfg.updater.len = S;
-    s->cfg.regions[0].id = 1;
-    s->cfg.regions[0].flags = OTAUP_REGION_PERSONAL;
-    s->cfg.regions[0].addr = USER;
-    s->cfg.regions[0].len = USER_LEN;
-    s->cfg.nregions = 1;
-    s->cfg.staging_size = S;
-    s->cfg.max_frame = TERM_FRAME;
-    s->cfg.max_msg = 512;
-    s->cfg.id.terminal_id = "T-BK";
-    s->cfg.id.model = "demo-m4";
-    s->cfg.id.sw_version = "1.0.0";
-    s->cfg.id.build_time = 1767225600u;
+    tp_apply_config_backup(&s->cfg, USER_LEN, TERM_FRAME, "T-BK");
     s->cfg.retransmit_ms = 2u * f->latency_ms + 200u;
 #if OTAUP_HAVE_MBEDTLS && OTAUP_CONFIG_SEALED
     if (f->sealed) {

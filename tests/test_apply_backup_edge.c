@@ -26,7 +26,7 @@
 #include "util/testplan.h"
 
 #define S 4096u
-#define USER (8 * S)
+#define USER (8 * S) /* the user-data region of tp_apply_config_backup() */
 #define USER_LEN (16 * S)
 #define NSECT 24u
 #define TERM_FRAME 256u
@@ -126,29 +126,7 @@ static term *term_new_on(int wrap)
         g_fail_reads = 0;
         t->cfg.flash = &g_wrap;
     }
-    t->cfg.layout = OTAUP_LAYOUT_INPLACE;
-    t->cfg.window_bits = 11;
-    t->cfg.max_ops = 32;
-    t->cfg.slots[0].addr = 0;
-    t->cfg.slots[0].len = 4 * S;
-    t->cfg.scratch.addr = 4 * S;
-    t->cfg.scratch.len = S;
-    t->cfg.journal.addr = 5 * S;
-    t->cfg.journal.len = 2 * S;
-    t->cfg.updater.addr = 7 * S;
-    t->cfg.updater.len = S;
-    t->cfg.regions[0].id = 1;
-    t->cfg.regions[0].flags = OTAUP_REGION_PERSONAL;
-    t->cfg.regions[0].addr = USER;
-    t->cfg.regions[0].len = USER_LEN;
-    t->cfg.nregions = 1;
-    t->cfg.staging_size = S;
-    t->cfg.max_frame = TERM_FRAME;
-    t->cfg.max_msg = 512;
-    t->cfg.id.terminal_id = "T-EDGE";
-    t->cfg.id.model = "demo-m4";
-    t->cfg.id.sw_version = "1.0.0";
-    t->cfg.id.build_time = 1767225600u;
+    tp_apply_config_backup(&t->cfg, USER_LEN, TERM_FRAME, "T-EDGE");
     t->cfg.retransmit_ms = RTO;
     t->cfg.link.ctx = t;
     t->cfg.link.send = t_send;

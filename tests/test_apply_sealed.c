@@ -29,12 +29,13 @@
 #include "otaup/apply.h"
 #include "otaup/sign.h"
 #include "otaup/simflash.h"
+#include "util/testplan.h"
 
 #if OTAUP_HAVE_MBEDTLS && OTAUP_CONFIG_SEALED
 
 #define S 4096u
 /* slot 0..3, scratch 4, journal 5..6, updater 7, user data 8..9 (8 KiB) */
-#define USER (8 * S)
+#define USER (8 * S) /* the user-data region of tp_apply_config_backup() */
 #define USER_LEN (2 * S)
 #define NSECT 10u
 #define FRAME 256u
@@ -125,29 +126,7 @@ static void term_new(term *t, unsigned key_seed, int with_random, int fill)
         t->key[i] = (uint8_t)(key_seed * 37u + i);
     }
     t->cfg.flash = otaup_simflash_flash(t->fl);
-    t->cfg.layout = OTAUP_LAYOUT_INPLACE;
-    t->cfg.window_bits = 11;
-    t->cfg.max_ops = 32;
-    t->cfg.slots[0].addr = 0;
-    t->cfg.slots[0].len = 4 * S;
-    t->cfg.scratch.addr = 4 * S;
-    t->cfg.scratch.len = S;
-    t->cfg.journal.addr = 5 * S;
-    t->cfg.journal.len = 2 * S;
-    t->cfg.updater.addr = 7 * S;
-    t->cfg.updater.len = S;
-    t->cfg.regions[0].id = 1;
-    t->cfg.regions[0].flags = OTAUP_REGION_PERSONAL;
-    t->cfg.regions[0].addr = USER;
-    t->cfg.regions[0].len = USER_LEN;
-    t->cfg.nregions = 1;
-    t->cfg.staging_size = S;
-    t->cfg.max_frame = FRAME;
-    t->cfg.max_msg = 512;
-    t->cfg.id.terminal_id = "T-SEAL";
-    t->cfg.id.model = "demo-m4";
-    t->cfg.id.sw_version = "1.0.0";
-    t->cfg.id.build_time = 1767225600u;
+    tp_apply_config_backup(&t->cfg, USER_LEN, FRAME, "T-SEAL");
     t->cfg.link.ctx = t;
     t->cfg.link.send = t_send;
     t->cfg.now_ms = t_now;

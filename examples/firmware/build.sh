@@ -8,7 +8,10 @@
 # STAGING, WBITS, MAX_OPS size the updater's buffers (default 4096, 11, 32),
 # MAX_FRAME, MAX_MSG the protocol applier's (default 256, 512);
 # FW_CFLAGS adds compiler flags for every object, after the defaults (e.g.
-# -O2: the delta benchmark's second firmware pair); OTAUP_CFLAGS adds flags
+# -O2: the delta benchmark's second firmware pair; -flto with FW_LDFLAGS=-flto:
+# link-time optimisation, whose figures then count the whole image only, as
+# the link map no longer tells the objects apart); FW_LDFLAGS adds flags to
+# the link; OTAUP_CFLAGS adds flags
 # for otaup's objects only (e.g. -DOTAUP_CONFIG_FILE=...); CROSS (default
 # arm-none-eabi-); FOOTPRINT_VERBOSE=1 prints the deepest stack path and
 # the code per object.
@@ -38,6 +41,7 @@ maxops="${MAX_OPS:-32}"
 maxframe="${MAX_FRAME:-256}"
 maxmsg="${MAX_MSG:-512}"
 fwcflags="${FW_CFLAGS:-}"
+fwldflags="${FW_LDFLAGS:-}"
 otaupcflags="${OTAUP_CFLAGS:-}"
 cc="${cross}gcc"
 command -v "$cc" >/dev/null || { echo "build.sh: $cc not found" >&2; exit 1; }
@@ -92,14 +96,17 @@ ccobj board "$here/board.c" $common $su $otaupf
 ccobj updater "$here/updater.c" $common $su $otaupf $sizes
 ccobj updater_proto "$here/updater_proto.c" $common $su $otaupf $sizes
 ccobj app "$here/app.c" $common -std=c99 -Wall -Wextra -Werror -DFW_VERSION="$v"
-for f in main startup memfuncs; do
+for f in main startup; do
     ccobj "$f" "$here/$f.c" $common $su -std=c99 -Wall -Wextra -Werror
 done
+# never link-time optimised: the link keeps memcpy and memset for the calls
+# the compiler itself makes
+ccobj memfuncs "$here/memfuncs.c" $common $su -std=c99 -Wall -Wextra -Werror -fno-lto
 base="$obj/app.o $obj/main.o $obj/startup.o $obj/memfuncs.o $obj/board.o"
 
 link() { # ELF MAP OBJECTS...
     e="$1"; m="$2"; shift 2
-    "$cc" $cpu -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-T,"$here/fw.ld" -Wl,-Map,"$m" -o "$e" "$@" -lgcc
+    "$cc" $cpu -Os $fwldflags -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-T,"$here/fw.ld" -Wl,-Map,"$m" -o "$e" "$@" -lgcc
 }
 elf="$out/firmware-v$v.elf"
 pelf="$out/firmware-proto-v$v.elf"

@@ -593,3 +593,31 @@ int tp_from_container(const uint8_t *delta, size_t len, tp_stream *out, struct o
     }
     return 0;
 }
+
+void tp_apply_config_backup(otaup_apply_config *c, uint32_t user_len, uint32_t max_frame, const char *terminal_id)
+{
+    const uint32_t sz = 4096u;
+    c->layout = OTAUP_LAYOUT_INPLACE;
+    c->window_bits = 11;
+    c->max_ops = 32;
+    c->slots[0].addr = 0;
+    c->slots[0].len = 4 * sz;
+    c->scratch.addr = 4 * sz;
+    c->scratch.len = sz;
+    c->journal.addr = 5 * sz;
+    c->journal.len = 2 * sz;
+    c->updater.addr = 7 * sz;
+    c->updater.len = sz;
+    c->regions[0].id = 1;
+    c->regions[0].flags = OTAUP_REGION_PERSONAL;
+    c->regions[0].addr = 8 * sz;
+    c->regions[0].len = user_len;
+    c->nregions = 1;
+    c->staging_size = sz;
+    c->max_frame = max_frame;
+    c->max_msg = 512;
+    c->id.terminal_id = terminal_id;
+    c->id.model = "demo-m4";
+    c->id.sw_version = "1.0.0";
+    c->id.build_time = 1767225600u;
+}

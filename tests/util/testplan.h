@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "otaup/apply.h"
 #include "otaup/exec.h"
 #include "otaup/simflash.h"
 
@@ -103,5 +104,13 @@ typedef struct th_result {
  * OTAUP_E_POWER_CUT). `hooks` may be NULL. */
 int th_apply(otaup_simflash *sim, const th_layout *L, const tp_stream *s, size_t chunk, uint64_t delta_id,
              const otaup_exec_hooks *hooks, th_result *res);
+
+/* The backup tests' terminal (4 KiB sectors, in place): slot at 0 (4
+ * sectors), scratch at 4 sectors, journal at 5 (2 sectors), updater at 7,
+ * user-data region 1 (personal) at 8 sectors of user_len bytes; 4 KiB
+ * staging, window bits 11, 32 deferred records, messages of 512 bytes,
+ * frames of max_frame; identity `terminal_id`, model demo-m4, 1.0.0.
+ * Flash, link, clock, work area and timers are left to the caller. */
+void tp_apply_config_backup(otaup_apply_config *c, uint32_t user_len, uint32_t max_frame, const char *terminal_id);
 
 #endif
