@@ -659,6 +659,65 @@ START_TEST(test_silent_terminal_times_out)
 }
 END_TEST
 
+/* A registry whose terminal_put fails as SQLite does on a full disk: the
+ * session fails with OTAUP_E_DB, the log carries the backend's own words
+ * (what an operator must fix), and the ABORT to the terminal does not. */
+static int full_terminal_put(void *ctx, const otaup_reg_terminal *t)
+{
+    (void)ctx;
+    (void)t;
+    return OTAUP_E_DB;
+}
+
+static const char *full_errmsg(void *ctx)
+{
+    (void)ctx;
+    return "terminal_put: database or disk is full (13)";
+}
+
+static char logged[2000];
+
+static void log_cb(int level, const char *terminal, const char *event, const char *msg, void *payload)
+{
+    (void)payload;
+    if (level == OTAUP_LOG_ERROR) {
+        size_t n = strlen(logged);
+        snprintf(logged + n, sizeof logged - n, "%s %s %s\n", terminal ? terminal : "-", event, msg);
+    }
+}
+
+START_TEST(test_registry_error_logged)
+{
+    void *ctx = NULL;
+    otaup_registry_ops ops = *otaup_registry_backend(reg, &ctx);
+    otaup_registry *full = NULL;
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    const otaup_sm *m;
+    ops.close = NULL; /* the real backend stays with `reg` */
+    ops.terminal_put = full_terminal_put;
+    ops.errmsg = full_errmsg;
+    ck_assert_int_eq(otaup_registry_new(&ops, ctx, NULL, &full), 0);
+    otaup_session_options_init(&o);
+    o.reg = full;
+    o.delta = test_delta;
+    o.log = log_cb;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    logged[0] = '\0';
+    make_info("T7", v1);
+    ck_assert_int_eq(send_info(s, 0), OTAUP_E_DB);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_DB);
+    ck_assert_msg(strstr(logged, "T7 failed registry: recording the terminal") != NULL, "log: %s", logged);
+    ck_assert_msg(strstr(logged, "database or disk is full") != NULL, "log: %s", logged);
+    m = expect(s, OTAUP_SM_ABORT_OUT, 0);
+    ck_assert_int_eq(m->code, OTAUP_E_DB);
+    ck_assert_ptr_nonnull(m->text);
+    ck_assert_msg(strstr(m->text, "disk") == NULL, "ABORT text: %s", m->text);
+    otaup_session_free(s);
+    otaup_registry_free(full);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("session");
@@ -674,6 +733,7 @@ int main(void)
     tcase_add_test(tc, test_bad_backup_and_peer_errors);
     tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_silent_terminal_times_out);
+    tcase_add_test(tc, test_registry_error_logged);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

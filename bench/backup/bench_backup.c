@@ -218,7 +218,7 @@ static uint64_t run(uint16_t window, unsigned latency_ms, uint64_t rate, uint32_
     uint32_t nsect = 8u + region / S;
     size_t wsz, i;
     uint8_t *img, *work;
-    uint64_t result = 0;
+    uint64_t result = UINT64_MAX; /* incomplete */
     if (b == NULL) {
         abort();
     }
@@ -368,7 +368,7 @@ int main(int argc, char **argv)
         uint64_t t = run(windows[i], latency, rate, region, frame, loss, &frames, &resent);
         char name[40];
         snprintf(name, sizeof name, "%u%s", windows[i], windows[i] == 1 ? " (stop-and-wait)" : "");
-        if (t == 0) {
+        if (t == UINT64_MAX) {
             printf("%-34s %12s %10u\n", name, "incomplete", frames);
             continue;
         }
@@ -376,7 +376,7 @@ int main(int argc, char **argv)
             base = t;
         }
         printf("%-34s %12.2f %10u %10u %11.1fx\n", name, (double)t / 1e6, frames, resent,
-               base ? (double)base / (double)t : 0.0);
+               base && t ? (double)base / (double)t : 1.0);
     }
     return 0;
 }

@@ -28,6 +28,7 @@
 #   SETTINGS   "quick" (default, ~30 settings) or "full" (every setting)
 #   CUTS       cut points per delta (default 24; 0 = every operation); the
 #              last three operations are always cut too
+#   SEED       seed of the generated pairs (default 1)
 #   TORN       1: also torn cuts (default 1)
 #   SIGN       1: also a signed round (keygen, --sign, apply --pub) (default 1)
 #   TIMEOUT    seconds per command (default 120)
@@ -89,7 +90,7 @@ run() { timeout "$TIMEOUT" "$OTAUP" "$@"; }
 jfield() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
 
 if [ -z "${PAIRS:-}" ]; then
-    python3 "$SRC/bench/faults/genpairs.py" "$OUT/pairs" 1 || exit 2
+    python3 "$SRC/bench/faults/genpairs.py" "$OUT/pairs" "${SEED:-1}" || exit 2
     PAIRS=$(ls -d "$OUT"/pairs/*)
     if [ -n "$FAULT_PAIRS_DIR" ]; then
         for r in $REAL; do

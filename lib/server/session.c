@@ -374,7 +374,14 @@ static int fail(otaup_session *s, int err, const char *why)
         return s->result ? s->result : err;
     }
     snprintf(text, sizeof text, "%s: %s", why, otaup_strerror(err));
-    slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
+    if (err == OTAUP_E_DB && s->o.reg != NULL && otaup_registry_errmsg(s->o.reg)[0] != '\0') {
+        /* the backend's own words ("database or disk is full") tell the
+         * operator what to fix; they stay in the log and out of the ABORT */
+        slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s): %s", text, otaup_errname(err) ? otaup_errname(err) : "?",
+             otaup_registry_errmsg(s->o.reg));
+    } else {
+        slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
+    }
     if (s->have_info) {
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
         if ((s->st == OTAUP_SS_BACKUP || s->st == OTAUP_SS_PREPARE) && !s->term_knows && !s->info.active) {
