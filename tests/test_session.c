@@ -602,6 +602,14 @@ START_TEST(test_bad_backup_and_peer_errors)
     m = expect(s, OTAUP_SM_ABORT_OUT, 0);
     ck_assert_int_eq(m->code, OTAUP_E_BACKUP);
     ck_assert_int_eq(count_backups("T5"), 0);
+    {
+        /* a failure that speaks against the upgrade drops the request */
+        otaup_reg_request q;
+        otaup_reg_terminal t;
+        ck_assert_int_eq(otaup_registry_request_get(reg, "T5", &q), OTAUP_E_NOT_FOUND);
+        ck_assert_int_eq(otaup_registry_terminal_get(reg, "T5", &t), 0);
+        ck_assert_str_eq(t.status, "failed");
+    }
     otaup_session_free(s);
 }
 END_TEST
@@ -655,6 +663,13 @@ START_TEST(test_silent_terminal_times_out)
     expect(s, OTAUP_SM_BACKUP_REQ, d);
     ck_assert_int_eq(otaup_session_poll(s, 200000), OTAUP_E_TIMEOUT);
     ck_assert(otaup_session_finished(s));
+    otaup_session_free(s);
+    /* its silence counts as a disconnection: the next connection resumes
+     * the backup without asking the user again */
+    s = new_session();
+    ck_assert_int_eq(send_info(s, 300000), 0);
+    ack(s, expect(s, OTAUP_SM_NOTE, 300000), 300000);
+    expect(s, OTAUP_SM_BACKUP_REQ, 300000);
     otaup_session_free(s);
 }
 END_TEST
@@ -718,6 +733,79 @@ START_TEST(test_registry_error_logged)
 }
 END_TEST
 
+/* A backup store that fails as SQLite does on a full disk. */
+static int full_backup_put(void *ctx, const otaup_reg_backup *b, const uint8_t *sealed, size_t len)
+{
+    (void)ctx;
+    (void)b;
+    (void)sealed;
+    (void)len;
+    return OTAUP_E_DB;
+}
+
+/* The server failed for its own reason before anything was written to the
+ * terminal: the user's request stands, and the next connection goes
+ * straight to the backup. A failure that speaks against the upgrade
+ * (test_bad_backup_and_peer_errors) drops it. */
+START_TEST(test_request_kept_after_server_error)
+{
+    void *ctx = NULL;
+    otaup_registry_ops ops = *otaup_registry_backend(reg, &ctx);
+    otaup_registry *full = NULL;
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    otaup_reg_request q;
+    otaup_reg_terminal t;
+    const otaup_sm *m;
+    uint32_t off;
+    int rc = 0;
+    ops.close = NULL;
+    ops.backup_put = full_backup_put;
+    {
+        uint8_t key[32];
+        otaup_registry_options ro;
+        memset(key, 0x5C, sizeof key);
+        otaup_registry_options_init(&ro);
+        ro.master_key = key;
+        ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &full), 0);
+    }
+    otaup_session_options_init(&o);
+    o.reg = full;
+    o.delta = test_delta;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    make_info("T8", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    ck_assert_uint_eq(m->region, 1);
+    ack(s, m, 0);
+    for (off = 0; off < sizeof userdata[0] && rc == 0; off += 1000) {
+        size_t n = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
+        int last = off + n == sizeof userdata[0];
+        send_region_data(s, 1, off, userdata[0] + off, n, userdata[0], sizeof userdata[0], 0,
+                         last ? OTAUP_E_DB : 0);
+        rc = last ? OTAUP_E_DB : 0;
+    }
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_DB);
+    ck_assert_int_eq(expect(s, OTAUP_SM_ABORT_OUT, 0)->code, OTAUP_E_DB);
+    otaup_session_free(s);
+    otaup_registry_free(full);
+    ck_assert_int_eq(otaup_registry_request_get(reg, "T8", &q), 0);
+    ck_assert_int_eq(q.release_id, rel2);
+    ck_assert_str_eq(q.source, "terminal");
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T8", &t), 0);
+    ck_assert_str_eq(t.status, "requested");
+    /* the operator made room: the next connection needs no new consent */
+    s = new_session();
+    ck_assert_int_eq(send_info(s, 1000), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 1000), 1000);
+    answer_backup(s, 0, userdata[0], 1000);
+    ck_assert_int_eq(otaup_registry_request_get(reg, "T8", &q), OTAUP_E_NOT_FOUND);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("session");
@@ -734,6 +822,7 @@ int main(void)
     tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);
+    tcase_add_test(tc, test_request_kept_after_server_error);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -67,6 +67,7 @@ struct otaup_session {
     int term_ended;  /* the terminal says this session already ended well */
     int term_knows;  /* START of this session went out (now or in an earlier connection) */
     int claimed;     /* this session holds info.id in the registry's live set */
+    char req_source[16]; /* who asked for this upgrade, when this connection took the request */
     /* the sequence */
     uint32_t seq_next;  /* next number to assign */
     uint32_t expected;  /* next number the terminal expects, as far as we know */
@@ -367,6 +368,43 @@ static int notify_release(otaup_session *s, uint8_t type, const char *text)
 
 /* ---- ending ---------------------------------------------------------- */
 
+/* Failures that say nothing against doing the upgrade: the server's own
+ * (its registry, its memory) or a terminal gone quiet. */
+static int worth_again(int err)
+{
+    return err == OTAUP_E_DB || err == OTAUP_E_NOMEM || err == OTAUP_E_IO || err == OTAUP_E_TIMEOUT ||
+           err == OTAUP_E_RETRIES || err == OTAUP_E_AGAIN;
+}
+
+/* A session that failed before anything was written to the terminal, for a
+ * transient reason: the user's request stands for the next connection
+ * (server.md, "any error"). Otherwise the user would have to ask again for
+ * what they already asked for. */
+static int keep_request(otaup_session *s, int err)
+{
+    otaup_reg_request q;
+    int rc;
+    if (!worth_again(err) || s->o.auto_request || s->rel.id == 0) {
+        return 0;
+    }
+    memset(&q, 0, sizeof q);
+    snprintf(q.terminal, sizeof q.terminal, "%s", s->info.id);
+    q.release_id = s->rel.id;
+    snprintf(q.source, sizeof q.source, "%s", s->req_source[0] != '\0' ? s->req_source : "session");
+    rc = otaup_registry_request_put(s->o.reg, &q);
+    if (rc < 0) {
+        slog(s, OTAUP_LOG_WARN, "request", "not kept: %s (%s): the user must ask again", otaup_strerror(rc),
+             otaup_registry_errmsg(s->o.reg));
+        return 0;
+    }
+    otaup_registry_audit(s->o.reg, s->info.id, "request-kept",
+                         "by %s: the session failed before anything was written to the terminal (%s); the "
+                         "upgrade to %s is tried again at its next connection",
+                         q.source, otaup_errname(err) ? otaup_errname(err) : "?", s->rel.version);
+    slog(s, OTAUP_LOG_INFO, "request", "kept (by %s): tried again at the next connection", q.source);
+    return 1;
+}
+
 static int fail(otaup_session *s, int err, const char *why)
 {
     char text[240];
@@ -383,6 +421,7 @@ static int fail(otaup_session *s, int err, const char *why)
         slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
     }
     if (s->have_info) {
+        int kept = 0;
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
         if ((s->st == OTAUP_SS_BACKUP || s->st == OTAUP_SS_PREPARE) && !s->term_knows && !s->info.active) {
             /* no START of this session ever went out and the terminal is
@@ -396,13 +435,14 @@ static int fail(otaup_session *s, int err, const char *why)
                                      "failed before anything was written to the terminal",
                                      n);
             }
+            kept = keep_request(s, err);
         }
         if (s->rs.session_id != 0) {
             s->rs.result = err;
             set_state(s, OTAUP_SS_FAILED);
             persist(s);
         }
-        set_status(s, "failed");
+        set_status(s, kept ? "requested" : "failed");
     }
     /* ABORT goes out at once with the number the terminal expects next */
     cq_clear(s);
@@ -802,6 +842,7 @@ static int take_request(otaup_session *s, const char *source)
         }
         source = q.source;
     }
+    snprintf(s->req_source, sizeof s->req_source, "%s", source);
     otaup_registry_request_delete(s->o.reg, s->info.id);
     otaup_registry_audit(s->o.reg, s->info.id, "request-accepted", "by %s; upgrade to %s begins", source,
                          s->rel.version);
