@@ -104,30 +104,31 @@ static size_t restart_offset(const device *d, uint32_t k)
     return best;
 }
 
-/* One run of the executor (mount, start or resume, feed, finish). */
-static int run(device *d)
+/* A terminal's executor: journal mounted, executor initialised. */
+typedef struct terminal {
+    otaup_journal j;
+    otaup_exec ex;
+    otaup_region win;
+    void *work;
+} terminal;
+
+/* Boot: mount the journal and initialise the executor. */
+static int term_open(device *d, terminal *t)
 {
     const otaup_flash *f = otaup_simflash_flash(d->sim);
     const otaup_delta_header *h = &d->h;
-    otaup_journal j;
-    otaup_exec ex;
     otaup_exec_config c;
-    otaup_region win;
     uint32_t end, start, size;
-    size_t wsz, off;
-    void *work;
-    uint64_t id = 0;
-    int rc, i;
-    for (i = 0; i < 8; i++) {
-        id |= (uint64_t)h->body_hash[i] << (8 * i);
-    }
-    rc = otaup_journal_mount(&j, f, d->journal_addr, 2u * JOURNAL_SECTOR);
+    size_t wsz;
+    int rc;
+    memset(t, 0, sizeof *t);
+    rc = otaup_journal_mount(&t->j, f, d->journal_addr, 2u * JOURNAL_SECTOR);
     if (rc != 0) {
         return rc;
     }
     memset(&c, 0, sizeof c);
     c.flash = f;
-    c.journal = &j;
+    c.journal = &t->j;
     c.layout = h->layout;
     c.window_bits = h->window_bits;
     end = h->target_addr + h->target_size;
@@ -137,9 +138,9 @@ static int run(device *d)
     if (end > h->target_addr && otaup_geometry_sector_at(&h->geo, end - 1u, &start, &size) >= 0) {
         end = start + size;
     }
-    win.addr = h->target_addr;
-    win.len = end > h->target_addr ? end - h->target_addr : h->geo.write_size;
-    c.windows = &win;
+    t->win.addr = h->target_addr;
+    t->win.len = end > h->target_addr ? end - h->target_addr : h->geo.write_size;
+    c.windows = &t->win;
     c.nwindows = 1;
     c.scratch.addr = h->scratch_addr;
     c.scratch.len = h->scratch_size;
@@ -150,29 +151,50 @@ static int run(device *d)
     c.staging_size = h->staging_size;
     c.max_ops = h->max_ops;
     wsz = otaup_exec_work_size(c.staging_size, c.max_ops, c.window_bits);
-    work = calloc(1, wsz ? wsz : 1);
-    ck_assert_ptr_nonnull(work);
-    c.work = work;
+    t->work = calloc(1, wsz ? wsz : 1);
+    ck_assert_ptr_nonnull(t->work);
+    c.work = t->work;
     c.work_size = wsz;
-    rc = otaup_exec_init(&ex, &c);
-    if (rc == 0) {
-        rc = otaup_exec_start(&ex, 1, id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
+    return otaup_exec_init(&t->ex, &c);
+}
+
+/* One attempt of a booted terminal: start or resume, feed from the
+ * restart point, finish. */
+static int term_attempt(device *d, terminal *t)
+{
+    const otaup_delta_header *h = &d->h;
+    uint64_t id = 0;
+    size_t off;
+    int rc, i;
+    for (i = 0; i < 8; i++) {
+        id |= (uint64_t)h->body_hash[i] << (8 * i);
     }
+    rc = otaup_exec_start(&t->ex, 1, id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
     if (rc == 2) {
-        free(work);
         return 0;
     }
     if (rc >= 0) {
-        off = rc == 1 ? restart_offset(d, otaup_exec_next_step(&ex)) : d->body_off;
-        rc = otaup_exec_feed(&ex, d->delta + off, d->delta_len - off);
-        if (rc == 0 && otaup_exec_next_step(&ex) != h->step_count) {
+        off = rc == 1 ? restart_offset(d, otaup_exec_next_step(&t->ex)) : d->body_off;
+        rc = otaup_exec_feed(&t->ex, d->delta + off, d->delta_len - off);
+        if (rc == 0 && otaup_exec_next_step(&t->ex) != h->step_count) {
             rc = OTAUP_E_DELTA_TRUNCATED;
         }
         if (rc == 0) {
-            rc = otaup_exec_finish(&ex);
+            rc = otaup_exec_finish(&t->ex);
         }
     }
-    free(work);
+    return rc;
+}
+
+/* One run of the executor (mount, start or resume, feed, finish). */
+static int run(device *d)
+{
+    terminal t;
+    int rc = term_open(d, &t);
+    if (rc == 0) {
+        rc = term_attempt(d, &t);
+    }
+    free(t.work);
     return rc;
 }
 
@@ -418,6 +440,88 @@ START_TEST(test_power_cuts)
 }
 END_TEST
 
+/* A flash operation that fails without a reset (a program or erase the
+ * driver reports as failed, done in part or not at all): the terminal
+ * keeps running, the same executor starts again from the journal as it
+ * stands in RAM, and the update still ends with NEW byte for byte. Every
+ * operation fails once, torn or not, in three plans: in place with
+ * cycles (halves swapped), in place with many small steps (the journal
+ * fills and is compacted), and A/B. */
+static void flash_errors_case(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o)
+{
+    uint8_t *delta;
+    size_t len;
+    uint64_t k, total_ops;
+    otaup_simflash_stats st;
+    device d;
+    delta = make(a, n, b, m, o, &len);
+    device_make(&d, delta, len, a, n);
+    ck_assert_int_eq(run(&d), 0);
+    otaup_simflash_stats_get(d.sim, &st);
+    total_ops = st.ops;
+    otaup_simflash_free(d.sim);
+    ck_assert_uint_gt(total_ops, 20);
+
+    for (k = 1; k < total_ops; k++) {
+        terminal t;
+        int rc, tries = 0;
+        device_make(&d, delta, len, a, n);
+        ck_assert_int_eq(term_open(&d, &t), 0);
+        otaup_simflash_fail_after(d.sim, k, (int)(k & 1u));
+        rc = term_attempt(&d, &t);
+        ck_assert_msg(rc == OTAUP_E_FLASH_PROG || rc == OTAUP_E_FLASH_ERASE, "operation %llu: %s",
+                      (unsigned long long)k, otaup_strerror(rc));
+        /* the failure was transient: the next operations work */
+        do {
+            rc = term_attempt(&d, &t);
+        } while (rc != 0 && ++tries < 3);
+        ck_assert_msg(rc == 0, "layout %u, operation %llu of %llu failed%s: retry without reset: %s", o->layout,
+                      (unsigned long long)k, (unsigned long long)total_ops, (k & 1u) ? " torn" : "",
+                      otaup_strerror(rc));
+        check_result(&d, b, m);
+        {
+            /* what a reboot now would find: the session ended well */
+            otaup_journal j2;
+            ck_assert_int_eq(otaup_journal_mount(&j2, otaup_simflash_flash(d.sim), d.journal_addr,
+                                                 2u * JOURNAL_SECTOR), 0);
+            ck_assert_msg(j2.st.session == OTAUP_JS_ENDED && j2.st.result == 0,
+                          "operation %llu failed: the journal on flash says session %u result %d", (unsigned long long)k,
+                          j2.st.session, (int)j2.st.result);
+        }
+        free(t.work);
+        otaup_simflash_free(d.sim);
+    }
+    free(delta);
+}
+
+START_TEST(test_flash_errors_without_reset)
+{
+    static uint8_t a[65536], b[65536];
+    otaup_delta_options o;
+    size_t i;
+    gen_image(a, 24576, 34);
+    memcpy(b, a + 12288, 12288);
+    memcpy(b + 12288, a, 12288);
+    b[200] ^= 0x55;
+    opts(&o, OTAUP_LAYOUT_INPLACE, 2048, 4, 16384);
+    o.staging_size = 4096;
+    o.restart_interval = 2000;
+    flash_errors_case(a, 24576, b, 24576, &o);
+    /* many steps of one 1 KiB sector each: journal compaction */
+    gen_image(a, sizeof a, 35);
+    memcpy(b, a, sizeof a);
+    for (i = 300; i < sizeof b; i += 1024) {
+        b[i] ^= 0xA5;
+    }
+    opts(&o, OTAUP_LAYOUT_INPLACE, 1024, 1, 16384);
+    o.staging_size = 1024;
+    o.restart_interval = 1;
+    flash_errors_case(a, sizeof a, b, sizeof b, &o);
+    opts(&o, OTAUP_LAYOUT_AB, 4096, 8, 16384);
+    flash_errors_case(a, 32768, b, 32768, &o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("delta_exec");
@@ -428,6 +532,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_inplace_shared_sectors);
     tcase_add_test(tc, test_random_pairs);
     tcase_add_test(tc, test_power_cuts);
+    tcase_add_test(tc, test_flash_errors_without_reset);
     suite_add_tcase(s, tc);
     return s;
 }

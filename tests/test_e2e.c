@@ -74,6 +74,7 @@ static otaup_simterm *terminal(const char *id, const char *model, uint8_t layout
     o.retransmit_ms = 400;
     o.max_frame = 256; /* many frames: the faults hit the transfer too */
     o.damage_user_data = damage;
+    o.log_ops = 1; /* the operation log proves what failed (test_flash_error_resume) */
     ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
     ck_assert_int_eq(otaup_simterm_provision(t, img, len, version, build), 0);
     return t;
@@ -159,14 +160,14 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0, 0 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -204,9 +205,9 @@ END_TEST
  * (duplicates answered, gaps NACKed), checks the region's hash, and the
  * upgrade ends with the data intact; the same on a clean link. */
 static const e2e_faults backup_fault_sets[] = {
-    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0 },  /* clean, 150 ms round trip */
-    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0 },  /* everything at once */
-    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0 }, /* heavy loss and reordering */
+    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0 },  /* clean, 150 ms round trip */
+    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0, 0 },  /* everything at once */
+    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0, 0 }, /* heavy loss and reordering */
 };
 
 START_TEST(test_backup_window)
@@ -296,6 +297,56 @@ START_TEST(test_power_cut_resume)
         ck_assert_uint_gt(rep.stats.resumed_from_step, 0);
         ck_assert_uint_lt(rep.stats.stream_bytes, full_stream);
     }
+    e2e_options(w)->delta = NULL;
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_flash_error_resume)
+{
+    /* the terminal's flash reports the n-th write of the upgrade failed
+     * (a driver's erase or program error; done in part when torn), power
+     * staying on, n spread over the whole upgrade: the terminal keeps
+     * running, reports the error, and the upgrade still ends with 2.0
+     * byte for byte and the personal data intact */
+    char id[16];
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    uint64_t total;
+    int rc;
+    e2e_options(w)->delta = fine_delta;
+    t = terminal("F-ref", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    total = rep.flash_ops;
+    otaup_simterm_free(t);
+    memset(&f, 0, sizeof f);
+    f.flash_fail_after = 1 + total * (uint64_t)_i / 8;
+    f.torn = _i % 2;
+    f.seed = 300 + (uint64_t)_i;
+    snprintf(id, sizeof id, "F%d", _i);
+    t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    rc = e2e_run(w, t, &f, 600000, &rep);
+    ck_assert_msg(rc == 0 || rc == OTAUP_E_FLASH_PROG || rc == OTAUP_E_FLASH_ERASE, "%s", otaup_strerror(rc));
+    if (rc != 0) {
+        /* the server gave the session up on the terminal's error; the
+         * terminal connects again later (after a reboot) and the upgrade
+         * goes on from its journal */
+        rc = e2e_run(w, t, NULL, 600000, &rep);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(rep.power_cuts, 0);
+    {
+        /* the failure happened and was reported, not missed */
+        size_t n, k, failed = 0;
+        const otaup_simflash_op *log = otaup_simflash_log(otaup_simterm_flash(t), &n);
+        for (k = 0; k < n; k++) {
+            failed += log[k].result == OTAUP_E_FLASH_PROG || log[k].result == OTAUP_E_FLASH_ERASE;
+        }
+        ck_assert_uint_eq(failed, 1);
+    }
+    check_upgraded(t, id, h_v2, "2.0");
+    ck_assert_uint_eq(n_backups(id), 0);
     e2e_options(w)->delta = NULL;
     otaup_simterm_free(t);
 }
@@ -745,6 +796,7 @@ int main(void)
     tcase_add_loop_test(tc, test_link_faults, 0, (int)(sizeof fault_sets / sizeof fault_sets[0]));
     tcase_add_loop_test(tc, test_backup_window, 0, (int)(sizeof backup_fault_sets / sizeof backup_fault_sets[0]));
     tcase_add_loop_test(tc, test_power_cut_resume, 0, 8);
+    tcase_add_loop_test(tc, test_flash_error_resume, 0, 8);
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_two_models_two_releases);
     tcase_add_test(tc, test_unknown_image_signature);

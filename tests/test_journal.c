@@ -196,6 +196,66 @@ END_TEST
 START_TEST(test_cut_everywhere_ws64) { cut_all(64 > OTAUP_CONFIG_JOURNAL_SLOT_MAX ? 32 : 64); }
 END_TEST
 
+/* One failed flash operation, power staying on, at every operation of the
+ * script (erase or program, torn or not): the caller gets the driver's
+ * error and writes the record again, and from then on the journal in RAM
+ * and a fresh mount of the flash agree with the model after every record.
+ * (A failed append must not leave a hole that a later mount takes for the
+ * end of the log, hiding the records written after it.) */
+static void fail_all(uint32_t ws)
+{
+    otaup_simflash_stats st;
+    uint64_t total, n;
+    int torn;
+    {
+        otaup_simflash *s = mk(ws);
+        otaup_journal j;
+        ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), 0);
+        ck_assert_int_eq(run_until_cut(&j, 0), NREC);
+        otaup_simflash_stats_get(s, &st);
+        total = st.ops;
+        otaup_simflash_free(s);
+    }
+    for (torn = 0; torn <= 1; torn++) {
+        for (n = 1; n <= total; n++) {
+            otaup_simflash *s = mk(ws);
+            const otaup_flash *f = otaup_simflash_flash(s);
+            otaup_journal j, j2;
+            otaup_journal_state m, m1;
+            int i, failures = 0;
+            ck_assert_int_eq(otaup_journal_mount(&j, f, JADDR, JLEN), 0);
+            otaup_simflash_fail_after(s, n, torn);
+            for (i = 0; i < NREC; i++) {
+                int rc = do_rec(&j, i);
+                if (rc != 0) {
+                    ck_assert_msg(rc == OTAUP_E_FLASH_PROG || rc == OTAUP_E_FLASH_ERASE, "%s", otaup_strerror(rc));
+                    failures++;
+                    model(i, &m);
+                    model(i + 1, &m1);
+                    ck_assert(same(&j.st, &m));
+                    ck_assert_int_eq(otaup_journal_mount(&j2, f, JADDR, JLEN), 0);
+                    ck_assert_msg(same(&j2.st, &m) || same(&j2.st, &m1), "fail %d/%d at op %llu, record %d", torn,
+                                  (int)ws, (unsigned long long)n, i);
+                    rc = do_rec(&j, i);
+                    ck_assert_msg(rc == 0, "record %d again: %s", i, otaup_strerror(rc));
+                }
+                model(i + 1, &m);
+                ck_assert(same(&j.st, &m));
+                ck_assert_int_eq(otaup_journal_mount(&j2, f, JADDR, JLEN), 0);
+                ck_assert_msg(same(&j2.st, &m), "fail %d/%d at op %llu: remount after record %d", torn, (int)ws,
+                              (unsigned long long)n, i);
+            }
+            ck_assert_int_eq(failures, 1);
+            otaup_simflash_free(s);
+        }
+    }
+}
+
+START_TEST(test_failed_op_everywhere_ws4) { fail_all(4); }
+END_TEST
+START_TEST(test_failed_op_everywhere_ws16) { fail_all(16); }
+END_TEST
+
 /* Program units above 32 bytes: a slot is one unit, and a sector must hold
  * the header, the largest snapshot (6 records) and a free slot. Fewer than
  * 8 slots is refused at mount (a compaction would overflow into the next
@@ -230,6 +290,8 @@ int main(void)
     tcase_add_test(tc, test_cut_everywhere_ws4);
     tcase_add_test(tc, test_cut_everywhere_ws16);
     tcase_add_test(tc, test_cut_everywhere_ws64);
+    tcase_add_test(tc, test_failed_op_everywhere_ws4);
+    tcase_add_test(tc, test_failed_op_everywhere_ws16);
     tcase_add_test(tc, test_large_units);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -125,6 +125,68 @@ START_TEST(test_cut)
 }
 END_TEST
 
+/* One failed operation with power on: the failing call reports the
+ * driver's code, changes nothing (or, torn, part of it), and the next
+ * calls work. */
+START_TEST(test_fail_once)
+{
+    otaup_simflash *s = mk(1024, 4, 1);
+    const otaup_flash *f = otaup_simflash_flash(s);
+    uint8_t buf[64], rd[64];
+    size_t i, n, n0 = 0;
+    const otaup_simflash_op *log;
+    memset(buf, 0, sizeof buf);
+    otaup_simflash_fail_after(s, 2, 0);
+    ck_assert_int_eq(f->prog(f, 0x1000, buf, 8), 0);
+    ck_assert_int_eq(f->prog(f, 0x1008, buf, 8), OTAUP_E_FLASH_PROG);
+    ck_assert(!otaup_simflash_is_cut(s));
+    ck_assert_int_eq(f->read(f, 0x1008, rd, 8), 0);
+    for (i = 0; i < 8; i++) {
+        ck_assert_uint_eq(rd[i], 0xFF); /* not done at all: can be programmed now */
+    }
+    ck_assert_int_eq(f->prog(f, 0x1008, buf, 8), 0);
+    ck_assert_int_eq(f->prog(f, 0x1010, buf, 8), 0);
+    /* an erase that fails leaves the sector as it was */
+    otaup_simflash_fail_after(s, 1, 0);
+    ck_assert_int_eq(f->erase(f, 0x1000, 1024), OTAUP_E_FLASH_ERASE);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, 8), 0);
+    ck_assert_uint_eq(rd[0], 0);
+    ck_assert_int_eq(f->erase(f, 0x1000, 1024), 0);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, 8), 0);
+    ck_assert_uint_eq(rd[0], 0xFF);
+    /* torn: a prefix programmed, one unit partial, the rest erased */
+    otaup_simflash_fail_after(s, 1, 1);
+    ck_assert_int_eq(f->prog(f, 0x1400, buf, 64), OTAUP_E_FLASH_PROG);
+    ck_assert(!otaup_simflash_is_cut(s));
+    ck_assert_int_eq(f->read(f, 0x1400, rd, 64), 0);
+    for (i = 0; i < 64 && rd[i] == 0; i++) {
+        n0++;
+    }
+    ck_assert(n0 < 64);
+    for (i = n0 + 1; i < 64; i++) {
+        ck_assert_uint_eq(rd[i], 0xFF);
+    }
+    /* a torn program consumed its units: programming them again is refused */
+    ck_assert_int_eq(f->prog(f, 0x1400, buf, (uint32_t)n0 + 1u), OTAUP_E_NOT_ERASED);
+    ck_assert_int_eq(f->erase(f, 0x1400, 1024), 0);
+    ck_assert_int_eq(f->prog(f, 0x1400, buf, 64), 0);
+    /* the log has both codes and the one torn operation */
+    log = otaup_simflash_log(s, &n);
+    {
+        size_t torn = 0, fp = 0, fe = 0, k;
+        for (k = 0; k < n; k++) {
+            torn += log[k].torn;
+            fp += log[k].kind == OTAUP_SIMFLASH_PROG && log[k].result == OTAUP_E_FLASH_PROG;
+            fe += log[k].kind == OTAUP_SIMFLASH_ERASE && log[k].result == OTAUP_E_FLASH_ERASE;
+        }
+        ck_assert_uint_eq(torn, 1);
+        ck_assert_uint_eq(fp, 2);
+        ck_assert_uint_eq(fe, 1);
+    }
+    otaup_simflash_free(s);
+}
+END_TEST
+
 START_TEST(test_stale_and_file)
 {
     char path[] = "/tmp/otaup-simflash-XXXXXX";
@@ -214,6 +276,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_rules);
     tcase_add_test(tc, test_cut);
+    tcase_add_test(tc, test_fail_once);
     tcase_add_test(tc, test_stale_and_file);
     tcase_add_test(tc, test_erased_zero);
     suite_add_tcase(s, tc);

@@ -20,7 +20,9 @@
  *     loses power; the N-th operation may be torn (a program leaves a
  *     prefix programmed and one unit with random-looking bits, an erase
  *     leaves a sector half erased with random-looking bits). From then on
- *     every call returns OTAUP_E_POWER_CUT until otaup_simflash_power_on().
+ *     every call returns OTAUP_E_POWER_CUT until otaup_simflash_power_on();
+ *   - a failed operation with power on (otaup_simflash_fail_after): an
+ *     erase or program the driver reports failed, done in part or not.
  *
  * Server-side code (C11, allocates). It fills an otaup_flash so that the
  * terminal-side applier drives it exactly as it would drive real flash.
@@ -74,7 +76,7 @@ typedef enum otaup_simflash_op_kind {
 
 typedef struct otaup_simflash_op {
     uint8_t kind;      /**< otaup_simflash_op_kind */
-    uint8_t torn;      /**< 1 if this operation was torn by the power cut */
+    uint8_t torn;      /**< 1 if this operation was torn (power cut or failed operation) */
     uint8_t stale;     /**< READ: 1 if it read bytes changed since the last mark */
     int32_t result;    /**< what the call returned */
     uint32_t addr;
@@ -131,6 +133,16 @@ int otaup_simflash_flush(otaup_simflash *sim);
  * OTAUP_E_POWER_CUT. after_ops = 0 disarms.
  */
 void otaup_simflash_cut_after(otaup_simflash *sim, uint64_t after_ops, int torn);
+
+/**
+ * Arm one failed operation, power staying on: the `after_ops`-th write
+ * operation from now (erase or program call) fails with
+ * OTAUP_E_FLASH_ERASE or OTAUP_E_FLASH_PROG, as a driver reports a
+ * failed erase or program. Without `torn` it changes nothing; with it, it
+ * is done in part exactly as a torn operation of a power cut. The
+ * operations after it work. after_ops = 0 disarms.
+ */
+void otaup_simflash_fail_after(otaup_simflash *sim, uint64_t after_ops, int torn);
 
 /** 1 if the simulated power is off (a cut happened). */
 int otaup_simflash_is_cut(const otaup_simflash *sim);

@@ -382,11 +382,17 @@ OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
         rc = compact(j, &st);
     } else {
         rc = put_slot(j, j->sec_addr, j->pos, r);
-        /* a failed or torn program consumed the slot either way */
-        j->pos += j->slot;
         if (rc == 0) {
+            j->pos += j->slot;
             fold(&j->st, r);
             j->st.records++;
+        } else {
+            /* A failed program left the slot erased, torn or (the driver
+             * may be wrong) whole: mount stops at the first slot that is
+             * not a valid record, so nothing may follow it in this sector.
+             * The next append moves to the other sector (compaction), whose
+             * snapshot carries the state as it stands in RAM. */
+            j->pos = j->sec_len;
         }
     }
     if (rc == 0 && j->flash->sync != NULL) {

@@ -26,6 +26,9 @@ struct otaup_simflash {
     uint64_t cut_left;          /* write ops still allowed; 0 = disarmed */
     int cut_torn;
     int cut;                    /* power is off */
+    /* one failed operation (power stays on) */
+    uint64_t fail_left;         /* write ops until the one that fails; 0 = disarmed */
+    int fail_torn;
     uint64_t rng;
     /* log and stats */
     otaup_simflash_op *log;
@@ -126,8 +129,13 @@ static void persist(otaup_simflash *s, uint32_t off, uint32_t len)
     }
 }
 
-/* A write operation is about to start: returns 0 to go ahead, 1 to go
- * ahead torn (then power goes off), or OTAUP_E_POWER_CUT. */
+/* What begin_write() decides for a write operation (>= 0). */
+#define W_GO 0        /* perform it */
+#define W_CUT_TORN 1  /* perform it torn; power goes off */
+#define W_FAIL 2      /* report it failed, change nothing */
+#define W_FAIL_TORN 3 /* perform it torn, report it failed */
+
+/* A write operation is about to start: W_* or OTAUP_E_POWER_CUT. */
 static int begin_write(otaup_simflash *s)
 {
     if (s->cut) {
@@ -139,10 +147,22 @@ static int begin_write(otaup_simflash *s)
         s->cut_left--;
         if (s->cut_left == 0) {
             s->cut = 1; /* this is the last operation before the cut */
-            return s->cut_torn ? 1 : 0;
+            return s->cut_torn ? W_CUT_TORN : W_GO;
         }
     }
-    return 0;
+    if (s->fail_left > 0) {
+        s->fail_left--;
+        if (s->fail_left == 0) {
+            return s->fail_torn ? W_FAIL_TORN : W_FAIL;
+        }
+    }
+    return W_GO;
+}
+
+/* The code a write operation returns for decision `w` (fail: its own). */
+static int write_result(int w, int fail)
+{
+    return w == W_CUT_TORN ? OTAUP_E_POWER_CUT : w >= W_FAIL ? fail : 0;
 }
 
 static int sim_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len)
@@ -186,7 +206,7 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
     uint32_t ws = f->geo.write_size, off, u, nu, i, tear_unit = 0;
     const uint8_t *src = buf;
     const uint8_t g_erased = f->geo.erased;
-    int torn;
+    int torn, w, rc;
     if (s->cut) {
         log_add(s, OTAUP_SIMFLASH_PROG, addr, len, OTAUP_E_POWER_CUT, 0, 0);
         return OTAUP_E_POWER_CUT;
@@ -208,11 +228,13 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
             return OTAUP_E_NOT_ERASED;
         }
     }
-    torn = begin_write(s);
-    if (torn < 0) {
-        log_add(s, OTAUP_SIMFLASH_PROG, addr, len, torn, 0, 0);
-        return torn;
+    w = begin_write(s);
+    if (w < 0 || w == W_FAIL) {
+        rc = w < 0 ? w : OTAUP_E_FLASH_PROG;
+        log_add(s, OTAUP_SIMFLASH_PROG, addr, len, rc, 0, 0);
+        return rc;
     }
+    torn = w == W_CUT_TORN || w == W_FAIL_TORN;
     if (torn) {
         tear_unit = nu > 0 ? (uint32_t)(rng_next(s) % nu) : 0;
     }
@@ -253,8 +275,9 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
     s->st.bytes_programmed += len;
     s->st.time_us += s->opts.prog_us_per_op + ((uint64_t)len * s->opts.prog_ns_per_byte + 999u) / 1000u;
     persist(s, off, len);
-    log_add(s, OTAUP_SIMFLASH_PROG, addr, len, torn ? OTAUP_E_POWER_CUT : 0, torn, 0);
-    return torn ? OTAUP_E_POWER_CUT : 0;
+    rc = write_result(w, OTAUP_E_FLASH_PROG);
+    log_add(s, OTAUP_SIMFLASH_PROG, addr, len, rc, torn, 0);
+    return rc;
 }
 
 static int sim_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
@@ -263,7 +286,7 @@ static int sim_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
     const otaup_geometry *g = &f->geo;
     uint32_t pos, start, size, ws = g->write_size;
     int32_t idx;
-    int torn;
+    int torn, w, rc;
     if (s->cut) {
         log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, OTAUP_E_POWER_CUT, 0, 0);
         return OTAUP_E_POWER_CUT;
@@ -276,11 +299,13 @@ static int sim_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
         log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, OTAUP_E_ALIGN, 0, 0);
         return OTAUP_E_ALIGN;
     }
-    torn = begin_write(s);
-    if (torn < 0) {
-        log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, torn, 0, 0);
-        return torn;
+    w = begin_write(s);
+    if (w < 0 || w == W_FAIL) {
+        rc = w < 0 ? w : OTAUP_E_FLASH_ERASE;
+        log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, rc, 0, 0);
+        return rc;
     }
+    torn = w == W_CUT_TORN || w == W_FAIL_TORN;
     /* sectors before the tear are erased, the torn one is half erased,
      * the ones after are untouched */
     {
@@ -334,8 +359,9 @@ static int sim_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
         }
     }
     s->st.erase_ops++;
-    log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, torn ? OTAUP_E_POWER_CUT : 0, torn, 0);
-    return torn ? OTAUP_E_POWER_CUT : 0;
+    rc = write_result(w, OTAUP_E_FLASH_ERASE);
+    log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, rc, torn, 0);
+    return rc;
 }
 
 static int sim_sync(const otaup_flash *f)
@@ -494,6 +520,15 @@ void otaup_simflash_cut_after(otaup_simflash *s, uint64_t after_ops, int torn)
     }
     s->cut_left = after_ops;
     s->cut_torn = torn;
+}
+
+void otaup_simflash_fail_after(otaup_simflash *s, uint64_t after_ops, int torn)
+{
+    if (s == NULL) {
+        return;
+    }
+    s->fail_left = after_ops;
+    s->fail_torn = torn;
 }
 
 int otaup_simflash_is_cut(const otaup_simflash *s)

@@ -268,7 +268,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->restarted = 0;
     w->failed_now = 0;
     w->upgrade_frames = 0;
-    w->cut_armed = w->f->cut_after != 0;
+    w->cut_armed = w->f->cut_after != 0 || w->f->flash_fail_after != 0;
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
     rep->flash_ops0 = fs0.ops;
     for (i = 0; i < nsec && i < 1024; i++) {
@@ -290,7 +290,12 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             w->to_t.head = k->next;
             if (w->cut_armed && otaup_simterm_apply(t)->session_open) {
                 /* count the cut from the start of the upgrade's flash work */
-                otaup_simflash_cut_after(otaup_simterm_flash(t), w->f->cut_after, w->f->torn);
+                if (w->f->cut_after != 0) {
+                    otaup_simflash_cut_after(otaup_simterm_flash(t), w->f->cut_after, w->f->torn);
+                }
+                if (w->f->flash_fail_after != 0) {
+                    otaup_simflash_fail_after(otaup_simterm_flash(t), w->f->flash_fail_after, w->f->torn);
+                }
                 w->cut_armed = 0;
             }
             (void)otaup_apply_feed(ap, k->p, k->n);

@@ -23,7 +23,7 @@ typedef struct e2e_faults {
     unsigned restart_after;    /* restart the server (registry closed and reopened) after this many
                                   server frames of the transfer (0: never) */
     uint64_t cut_after;        /* power cut after this many flash writes of the upgrade (0: never) */
-    int torn;                  /* the cut tears the operation */
+    int torn;                  /* the cut (or the failed operation) tears the operation */
     uint64_t seed;
     unsigned fail_after;       /* after this many server frames of the transfer the server gives the
                                   session up, as its retransmission limit would: the link drops and
@@ -33,6 +33,9 @@ typedef struct e2e_faults {
     int reboot_in_backup;      /* while the terminal sends its backup, the server restarts (registry
                                   closed and reopened) and the terminal reboots (no flash write lost):
                                   the next connection resumes the session without a new offer */
+    uint64_t flash_fail_after; /* the terminal's flash reports this write of the upgrade failed
+                                  (OTAUP_E_FLASH_PROG/ERASE), power staying on; the later ones
+                                  work (0: never) */
 } e2e_faults;
 
 typedef struct e2e_report {
