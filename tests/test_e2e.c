@@ -306,7 +306,7 @@ START_TEST(test_flash_error_resume)
 {
     /* the terminal's flash reports the n-th write of the upgrade failed
      * (a driver's erase or program error; done in part when torn), power
-     * staying on, n spread over the whole upgrade: the terminal keeps
+     * staying on, n spread over the whole upgrade, in place and A/B: the terminal keeps
      * running, reports the error, and the upgrade still ends with 2.0
      * byte for byte and the personal data intact */
     char id[16];
@@ -314,18 +314,19 @@ START_TEST(test_flash_error_resume)
     e2e_report rep;
     e2e_faults f;
     uint64_t total;
-    int rc;
+    int rc, i = _i % 8;
+    uint8_t layout = _i < 8 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB;
     e2e_options(w)->delta = fine_delta;
-    t = terminal("F-ref", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    t = terminal(_i < 8 ? "F-ref" : "FAB-ref", "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
     total = rep.flash_ops;
     otaup_simterm_free(t);
     memset(&f, 0, sizeof f);
-    f.flash_fail_after = 1 + total * (uint64_t)_i / 8;
-    f.torn = _i % 2;
+    f.flash_fail_after = 1 + total * (uint64_t)i / 8;
+    f.torn = i % 2;
     f.seed = 300 + (uint64_t)_i;
     snprintf(id, sizeof id, "F%d", _i);
-    t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
     rc = e2e_run(w, t, &f, 600000, &rep);
     ck_assert_msg(rc == 0 || rc == OTAUP_E_FLASH_PROG || rc == OTAUP_E_FLASH_ERASE, "%s", otaup_strerror(rc));
     if (rc != 0) {
@@ -796,7 +797,7 @@ int main(void)
     tcase_add_loop_test(tc, test_link_faults, 0, (int)(sizeof fault_sets / sizeof fault_sets[0]));
     tcase_add_loop_test(tc, test_backup_window, 0, (int)(sizeof backup_fault_sets / sizeof backup_fault_sets[0]));
     tcase_add_loop_test(tc, test_power_cut_resume, 0, 8);
-    tcase_add_loop_test(tc, test_flash_error_resume, 0, 8);
+    tcase_add_loop_test(tc, test_flash_error_resume, 0, 16);
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_two_models_two_releases);
     tcase_add_test(tc, test_unknown_image_signature);

@@ -551,6 +551,26 @@ START_TEST(test_abort_rules)
 }
 END_TEST
 
+START_TEST(test_abort_refused_during_restore)
+{
+    /* A/B (no point of no return): a session restoring a user-data region
+     * (journal restore BUSY) may not be abandoned nor replaced; once the
+     * region is restored (DONE) it may */
+    F.c.layout = OTAUP_LAYOUT_AB;
+    ck_assert_int_eq(otaup_exec_init(&F.ex, &F.c), 0);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 7, 0xABull, 1), 0);
+    ck_assert_int_eq(otaup_journal_restore(&F.j, 1, OTAUP_JRESTORE_BUSY), 0);
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), OTAUP_E_STATE);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 9, 0xC0FFEEull, 1), OTAUP_E_SESSION);
+    ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ACTIVE);
+    /* the same update resumes */
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 7, 0xABull, 1), 1);
+    ck_assert_int_eq(otaup_journal_restore(&F.j, 1, OTAUP_JRESTORE_DONE), 0);
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), 0);
+    ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -566,6 +586,7 @@ int main(void)
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_reserved_without_hook);
     tcase_add_test(tc, test_abort_rules);
+    tcase_add_test(tc, test_abort_refused_during_restore);
     tcase_add_test(tc, test_compact_records);
     tcase_add_test(tc, test_compact_hostile);
     suite_add_tcase(s, tc);

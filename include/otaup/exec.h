@@ -270,7 +270,9 @@ int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max
  * it resumes: returns 1 and otaup_exec_next_step() is where the reader
  * must restart (at the last SYNC at or before it). Otherwise it journals
  * a new session and returns 0. OTAUP_E_SESSION: another update is active
- * past its point of no return (it must be finished first).
+ * and must be finished first: past its point of no return (in place), or
+ * in the middle of restoring a user-data region (the journal's restore
+ * state BUSY: the region holds neither the user's data nor the backup).
  */
 int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot);
 
@@ -306,7 +308,9 @@ int otaup_exec_finish(otaup_exec *ex);
 
 /**
  * Abandon the session with `reason` (negative). Refused with
- * OTAUP_E_STATE past the point of no return of an in-place update.
+ * OTAUP_E_STATE past the point of no return of an in-place update, and
+ * while a user-data region is being restored (journal restore BUSY), in
+ * either layout: the session stays active for the resume.
  */
 int otaup_exec_abort(otaup_exec *ex, int reason);
 

@@ -183,6 +183,17 @@ OTAUP_RAMFUNC int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging
 
 /* ---- session ------------------------------------------------------------ */
 
+/* The active session must be finished, not dropped: past the point of no
+ * return of an in-place update (the old image is gone), or while a
+ * user-data region is being restored (it holds neither the user's data
+ * nor the backup: only finishing the restore gives them back). */
+OTAUP_RAMFUNC static int must_finish(const otaup_exec *ex)
+{
+    const otaup_journal_state *st = &ex->cfg.journal->st;
+    return st->session == OTAUP_JS_ACTIVE &&
+           ((st->ponr && ex->cfg.layout == OTAUP_LAYOUT_INPLACE) || st->restore == OTAUP_JRESTORE_BUSY);
+}
+
 OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot)
 {
     const otaup_journal_state *st;
@@ -205,7 +216,7 @@ OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t
         ex->dirty_unknown = 1; /* a step may have been cut half way */
         return 1;
     }
-    if (st->session == OTAUP_JS_ACTIVE && st->ponr && ex->cfg.layout == OTAUP_LAYOUT_INPLACE) {
+    if (must_finish(ex)) {
         return OTAUP_E_SESSION;
     }
     if (st->session == OTAUP_JS_ENDED && st->delta_id == delta_id && st->result == 0 &&
@@ -1751,7 +1762,7 @@ OTAUP_RAMFUNC int otaup_exec_abort(otaup_exec *ex, int reason)
     if (st->session != OTAUP_JS_ACTIVE) {
         return OTAUP_E_NO_SESSION;
     }
-    if (ex->cfg.layout == OTAUP_LAYOUT_INPLACE && st->ponr) {
+    if (must_finish(ex)) {
         return OTAUP_E_STATE;
     }
     rc = otaup_journal_end(ex->cfg.journal, reason < 0 ? reason : OTAUP_E_CANCELED);

@@ -420,6 +420,15 @@ static int fail(otaup_session *s, int err, const char *why)
     } else {
         slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
     }
+    /* Once the restore has begun (or the commit), the terminal's user data
+     * may hold neither what it held nor the backup: its session must be
+     * resumed, with this backup, not abandoned. No ABORT then: the
+     * terminal keeps the session in its journal and the next connection
+     * resumes it (verify, restore, commit), as after a lost link.
+     * Abandoning it (A/B: back to the old slot) would let the next session
+     * back up the damaged region over the user's data. */
+    int resume_only = s->have_info && s->rs.session_id != 0 &&
+                      (s->st == OTAUP_SS_RESTORE || s->st == OTAUP_SS_COMMIT);
     if (s->have_info) {
         int kept = 0;
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
@@ -444,8 +453,17 @@ static int fail(otaup_session *s, int err, const char *why)
         }
         set_status(s, kept ? "requested" : "failed");
     }
-    /* ABORT goes out at once with the number the terminal expects next */
     cq_clear(s);
+    if (resume_only) {
+        otaup_registry_audit(s->o.reg, s->info.id, "resumable",
+                             "no ABORT: the session stays open on the terminal and resumes at its next "
+                             "connection with the backup kept");
+        set_state(s, OTAUP_SS_FAILED);
+        s->result = err;
+        s->finished = 1;
+        return err;
+    }
+    /* ABORT goes out at once with the number the terminal expects next */
     memset(&s->abort_m, 0, sizeof s->abort_m);
     s->abort_m.type = OTAUP_SM_ABORT_OUT;
     s->abort_m.code = err;
