@@ -267,31 +267,34 @@ static int fine_delta(otaup_registry *reg, const otaup_reg_terminal *t, const ot
 START_TEST(test_power_cut_resume)
 {
     /* cut after n flash writes from START on, n spread over the whole
-     * upgrade (transfer, verify, restore, commit), torn or not */
+     * upgrade (transfer, verify, restore, commit), torn or not, in place
+     * and A/B */
     char id[16];
     otaup_simterm *t;
     e2e_report rep;
     e2e_faults f;
     uint64_t total;
     uint64_t full_stream;
+    int i = _i % 8;
+    uint8_t layout = _i < 8 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB;
     e2e_options(w)->delta = fine_delta;
-    t = terminal("P-ref", "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    t = terminal(_i < 8 ? "P-ref" : "PAB-ref", "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
     total = rep.flash_ops;
     full_stream = rep.stats.stream_bytes;
     ck_assert_uint_gt(total, 20);
     otaup_simterm_free(t);
     memset(&f, 0, sizeof f);
-    f.cut_after = 1 + total * (uint64_t)_i / 8;
-    f.torn = _i % 2;
+    f.cut_after = 1 + total * (uint64_t)i / 8;
+    f.torn = i % 2;
     f.seed = 200 + (uint64_t)_i;
     snprintf(id, sizeof id, "P%d", _i);
-    t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+    t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
     ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), 0);
     ck_assert_uint_eq(rep.power_cuts, 1);
     check_upgraded(t, id, h_v2, "2.0");
     ck_assert_ptr_nonnull(strstr(audit_of(id), "resume:"));
-    if (_i >= 2 && _i <= 5) {
+    if (i >= 2 && i <= 5) {
         /* cut in the middle of the transfer: it went on from the last restart
          * point before the terminal's next step, not from the beginning */
         ck_assert_uint_gt(rep.stats.resumed_from_step, 0);
@@ -796,7 +799,7 @@ int main(void)
     tcase_add_test(tc, test_clean_upgrade_with_request);
     tcase_add_loop_test(tc, test_link_faults, 0, (int)(sizeof fault_sets / sizeof fault_sets[0]));
     tcase_add_loop_test(tc, test_backup_window, 0, (int)(sizeof backup_fault_sets / sizeof backup_fault_sets[0]));
-    tcase_add_loop_test(tc, test_power_cut_resume, 0, 8);
+    tcase_add_loop_test(tc, test_power_cut_resume, 0, 16);
     tcase_add_loop_test(tc, test_flash_error_resume, 0, 16);
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_two_models_two_releases);
