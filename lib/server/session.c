@@ -420,15 +420,15 @@ static int fail(otaup_session *s, int err, const char *why)
     } else {
         slog(s, OTAUP_LOG_ERROR, "failed", "%s (%s)", text, otaup_errname(err) ? otaup_errname(err) : "?");
     }
-    /* Once the restore has begun (or the commit), the terminal's user data
-     * may hold neither what it held nor the backup: its session must be
-     * resumed, with this backup, not abandoned. No ABORT then: the
-     * terminal keeps the session in its journal and the next connection
-     * resumes it (verify, restore, commit), as after a lost link.
-     * Abandoning it (A/B: back to the old slot) would let the next session
-     * back up the damaged region over the user's data. */
-    int resume_only = s->have_info && s->rs.session_id != 0 &&
-                      (s->st == OTAUP_SS_RESTORE || s->st == OTAUP_SS_COMMIT);
+    /* Once the restore has begun, the terminal's user data may hold
+     * neither what it held nor the backup: its session must be resumed,
+     * with this backup, not abandoned. No ABORT then: the terminal keeps
+     * the session in its journal and the next connection resumes it
+     * (verify, restore, commit), as after a lost link. Abandoning it (A/B:
+     * back to the old slot) would let the next session back up the
+     * damaged region over the user's data. (In COMMIT every region has
+     * been restored and acknowledged: an ABORT is safe again.) */
+    int resume_only = s->have_info && s->rs.session_id != 0 && s->st == OTAUP_SS_RESTORE;
     if (s->have_info) {
         int kept = 0;
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
