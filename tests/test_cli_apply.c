@@ -201,6 +201,50 @@ START_TEST(test_flash_cut_every_op)
 }
 END_TEST
 
+/* --fail-after N [--torn]: the N-th flash operation fails with power on;
+ * the tool's executor starts again from its journal and finishes with NEW
+ * in one run (exit 0), the failure named on stderr; with a power cut some
+ * operations later, a second run finishes from the journal the first one
+ * left. Usage errors: without --flash, N = 0. */
+START_TEST(test_flash_fail_every_op)
+{
+    unsigned long ops, n;
+    const char *p;
+    int torn, named = 0;
+    put_file("flash.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
+    p = strstr(out, "flash operations: ");
+    ck_assert_ptr_nonnull(p);
+    ops = strtoul(p + strlen("flash operations: "), NULL, 10);
+    for (torn = 0; torn <= 1; torn++) {
+        for (n = 1 + (unsigned long)torn; n <= ops; n += 5) {
+            int rc;
+            put_file("flash.bin", old_img, old_len);
+            rc = run("%s apply --flash flash.bin patch.otd --fail-after %lu%s", cli, n, torn ? " --torn" : "");
+            ck_assert_msg(rc == 0, "fail %lu torn %d: exit %d: %s", n, torn, rc, out);
+            named += strstr(out, "failed; the executor starts again") != NULL;
+            ck_assert(!exists("flash.bin.otaup-state"));
+            ck_assert_msg(file_equals("flash.bin", new_img, new_len), "fail %lu torn %d", n, torn);
+        }
+    }
+    ck_assert_int_gt(named, 2);
+    /* a failure, more operations, then a power cut: the second run mounts
+     * the journal the first one left and finishes */
+    for (n = 1; n + 4 <= ops; n += n < 40 ? 1 : 7) {
+        int rc;
+        put_file("flash.bin", old_img, old_len);
+        rc = run("%s apply --flash flash.bin patch.otd --fail-after %lu --cut-after %lu%s", cli, n, n + 4,
+                 n & 1 ? " --torn" : "");
+        ck_assert_msg(rc == 3, "fail %lu cut %lu: exit %d: %s", n, n + 4, rc, out);
+        rc = run("%s apply --flash flash.bin patch.otd", cli);
+        ck_assert_msg(rc == 0, "resume after fail %lu cut %lu: exit %d: %s", n, n + 4, rc, out);
+        ck_assert_msg(file_equals("flash.bin", new_img, new_len), "fail %lu cut %lu", n, n + 4);
+    }
+    ck_assert_int_eq(run("%s apply old.bin patch.otd -o o.bin --fail-after 3", cli), 2);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --fail-after 0", cli), 2);
+}
+END_TEST
+
 /* Sectors of 1 KiB: the delta's flash does not end on a 4 KiB boundary,
  * and the journal the tool adds after it must still find a place. */
 START_TEST(test_small_sectors)
@@ -394,6 +438,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_file_mode);
     tcase_add_test(tc, test_flash_cut_every_op);
+    tcase_add_test(tc, test_flash_fail_every_op);
     tcase_add_test(tc, test_small_sectors);
     tcase_add_test(tc, test_large_write_size);
     tcase_add_test(tc, test_ab_back_to_slot0);

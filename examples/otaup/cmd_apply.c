@@ -2,7 +2,7 @@
  * otaup apply — run a delta through the terminal's executor.
  *
  *   otaup apply OLD PATCH -o OUT [--stats]
- *   otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats]
+ *   otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn] [--stats]
  *
  * Both forms drive the same executor as a terminal (lib/core/exec.c) over
  * a simulated NOR flash (lib/server/simflash.c) with the delta's own
@@ -48,7 +48,8 @@ static uint32_t journal_sector(const otaup_geometry *g)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otaup apply OLD PATCH -o OUT [--stats] [--pub PUB ...]\n"
-               "       otaup apply --flash FLASH PATCH [--cut-after N [--torn]] [--stats] [--pub PUB ...]\n"
+               "       otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn] [--stats]\n"
+               "                   [--pub PUB ...]\n"
                "\n"
                "Apply PATCH (an otaup delta) with the terminal's executor on a simulated\n"
                "NOR flash of the delta's geometry.\n"
@@ -61,7 +62,12 @@ static void usage(FILE *f)
                "                     journal) is kept in FLASH.otaup-state\n"
                "  --cut-after N      cut the power after N flash operations (exit code 3);\n"
                "                     run again without it to resume\n"
-               "  --torn             the N-th operation is left half done\n"
+               "  --fail-after N     the N-th flash operation fails as a driver reports an\n"
+               "                     error, power staying on; the same executor starts again\n"
+               "                     from its journal, once, and finishes (with --cut-after\n"
+               "                     too: both happen, each counted from the start)\n"
+               "  --torn             the N-th operation (cut, or failed) is left half done\n"
+
                "  --stats            sectors erased, bytes programmed, flash operations,\n"
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
                "                     program 2 us/byte)\n"
@@ -267,8 +273,15 @@ static size_t restart_offset(const runctx *rc, uint32_t k)
     return best;
 }
 
-/* run the executor; returns 0, or an otaup error */
-static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats)
+static int is_flash_error(int r)
+{
+    return r == OTAUP_E_FLASH_PROG || r == OTAUP_E_FLASH_ERASE;
+}
+
+/* run the executor; returns 0, or an otaup error. After a flash error
+ * (--fail-after) the same executor starts again from its journal, as a
+ * terminal that keeps running does, up to `retries` times. */
+static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries)
 {
     const otaup_delta_header *h = &rc->hdr;
     const otaup_flash *f = otaup_simflash_flash(d->sim);
@@ -315,27 +328,36 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     c.work = work;
     c.work_size = wsz;
     rc2 = otaup_exec_init(&ex, &c);
-    if (rc2 == 0) {
-        rc2 = otaup_exec_start(&ex, 1, delta_id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
-    }
-    if (rc2 == 2) {
-        free(work);
-        return 0; /* already complete */
-    }
-    if (rc2 >= 0) {
-        *resumed = rc2 == 1;
-        otaup_exec_set_step_count(&ex, h->step_count);
-        off = rc2 == 1 ? restart_offset(rc, otaup_exec_next_step(&ex)) : rc->body_off;
-        if (*resumed) {
-            fprintf(stderr, "otaup apply: resuming at step %u of %u\n", otaup_exec_next_step(&ex), h->step_count);
-        }
-        rc2 = otaup_exec_feed(&ex, rc->delta + off, rc->delta_len - off);
-        if (rc2 == 0 && otaup_exec_next_step(&ex) != h->step_count) {
-            rc2 = OTAUP_E_DELTA_TRUNCATED;
-        }
+    for (;;) {
         if (rc2 == 0) {
-            rc2 = otaup_exec_finish(&ex);
+            rc2 = otaup_exec_start(&ex, 1, delta_id, h->layout == OTAUP_LAYOUT_AB ? 1 : 0);
         }
+        if (rc2 == 2) {
+            rc2 = 0; /* already complete */
+            break;
+        }
+        if (rc2 >= 0) {
+            *resumed = *resumed || rc2 == 1;
+            otaup_exec_set_step_count(&ex, h->step_count);
+            off = rc2 == 1 ? restart_offset(rc, otaup_exec_next_step(&ex)) : rc->body_off;
+            if (rc2 == 1) {
+                fprintf(stderr, "otaup apply: resuming at step %u of %u\n", otaup_exec_next_step(&ex),
+                        h->step_count);
+            }
+            rc2 = otaup_exec_feed(&ex, rc->delta + off, rc->delta_len - off);
+            if (rc2 == 0 && otaup_exec_next_step(&ex) != h->step_count) {
+                rc2 = OTAUP_E_DELTA_TRUNCATED;
+            }
+            if (rc2 == 0) {
+                rc2 = otaup_exec_finish(&ex);
+            }
+        }
+        if (!is_flash_error(rc2) || retries-- <= 0) {
+            break;
+        }
+        fprintf(stderr, "otaup apply: %s; the executor starts again from its journal (power on)\n",
+                otaup_strerror(rc2));
+        rc2 = 0;
     }
     *stats = ex.stats;
     free(work);
@@ -386,7 +408,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
         return OTAUP_EXIT_FAIL;
     }
     free(old);
-    r = run_exec(rc, &d, &resumed, &es);
+    r = run_exec(rc, &d, &resumed, &es, 0);
     if (r == 0) {
         const uint8_t *img = otaup_simflash_data(d.sim) + d.pre + (h->target_addr - h->geo.base);
         if (!hash128_eq(img, h->target_size, h->target_hash)) {
@@ -408,7 +430,8 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
     return OTAUP_EXIT_OK;
 }
 
-static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsigned long long cut, int torn)
+static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsigned long long cut,
+                     unsigned long long fail, int torn)
 {
     const otaup_delta_header *h = &rc->hdr;
     char state_path[4096];
@@ -469,7 +492,10 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
     if (cut > 0) {
         otaup_simflash_cut_after(d.sim, cut, torn);
     }
-    r = run_exec(rc, &d, &resumed, &es);
+    if (fail > 0) {
+        otaup_simflash_fail_after(d.sim, fail, torn);
+    }
+    r = run_exec(rc, &d, &resumed, &es, fail > 0 ? 1 : 0);
     otaup_simflash_power_on(d.sim);
     {
         otaup_simflash_stats st0;
@@ -535,7 +561,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
 int otaup_cmd_apply(int argc, char **argv)
 {
     const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
-    unsigned long long cut = 0;
+    unsigned long long cut = 0, fail = 0;
     int stats = 0, torn = 0, npos = 0, i, r, code;
     runctx rc;
     uint8_t *delta;
@@ -565,6 +591,13 @@ int otaup_cmd_apply(int argc, char **argv)
                 fprintf(stderr, "otaup apply: --cut-after needs a positive number\n");
                 return OTAUP_EXIT_USAGE;
             }
+        } else if (strcmp(a, "--fail-after") == 0 && i + 1 < argc) {
+            char *end;
+            fail = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || fail == 0) {
+                fprintf(stderr, "otaup apply: --fail-after needs a positive number\n");
+                return OTAUP_EXIT_USAGE;
+            }
         } else if (strcmp(a, "--torn") == 0) {
             torn = 1;
         } else if (strcmp(a, "--stats") == 0) {
@@ -581,7 +614,7 @@ int otaup_cmd_apply(int argc, char **argv)
         }
     }
     if ((flash != NULL && (npos != 1 || out != NULL)) || (flash == NULL && (npos != 2 || out == NULL)) ||
-        (flash == NULL && cut > 0) || (torn && cut == 0)) {
+        (flash == NULL && (cut > 0 || fail > 0)) || (torn && cut == 0 && fail == 0)) {
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }
@@ -600,7 +633,7 @@ int otaup_cmd_apply(int argc, char **argv)
         free(delta);
         return OTAUP_EXIT_FAIL;
     }
-    code = flash != NULL ? cmd_flash(&rc, flash, stats, cut, torn) : cmd_file(&rc, pos[0], out, stats);
+    code = flash != NULL ? cmd_flash(&rc, flash, stats, cut, fail, torn) : cmd_file(&rc, pos[0], out, stats);
     free(delta);
     return code;
 }
