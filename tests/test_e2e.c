@@ -648,6 +648,34 @@ START_TEST(test_resume_after_server_failed_mid_transfer)
 }
 END_TEST
 
+START_TEST(test_resume_session_the_server_lost)
+{
+    /* the server gives the session up in the middle of an in-place
+     * transfer, then loses its record of it (its registry restored from a
+     * copy taken before: no session row, no cached delta): the terminal's
+     * journal still holds the session and its image is half written. The
+     * next connection must continue that session (planned again from the
+     * image the terminal ran before, the same delta), not offer a new one
+     * that the terminal refuses at every connection; in place and A/B,
+     * with user data damaged by the upgrade (restored) */
+    const char *id = _i == 0 ? "L1" : "L2";
+    otaup_simterm *t = terminal(id, "M1", _i == 0 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB, v1, sizeof v1, "1.0",
+                                1000, 1);
+    e2e_faults f;
+    e2e_report rep;
+    e2e_options(w)->delta = fine_delta; /* planned at each session: no cache to find it in */
+    memset(&f, 0, sizeof f);
+    f.fail_after = 11;
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), OTAUP_E_RETRIES);
+    ck_assert_int_eq(otaup_registry_session_delete(e2e_registry(w), id), 1);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    check_upgraded(t, id, h_v2, "2.0");
+    ck_assert_ptr_nonnull(strstr(audit_of(id), "orphan:"));
+    e2e_options(w)->delta = NULL;
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_server_failed_in_restore)
 {
     /* the upgrade damaged the user's data and the server gives the session
@@ -812,6 +840,7 @@ int main(void)
     tcase_add_test(tc, test_same_terminal_twice_at_once);
     tcase_add_test(tc, test_runs_target_but_reports_old_version);
     tcase_add_test(tc, test_resume_after_server_failed_mid_transfer);
+    tcase_add_loop_test(tc, test_resume_session_the_server_lost, 0, 2);
     tcase_add_test(tc, test_server_failed_in_restore);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);

@@ -67,6 +67,7 @@ struct otaup_session {
     int term_ended;  /* the terminal says this session already ended well */
     int term_knows;  /* START of this session went out (now or in an earlier connection) */
     int claimed;     /* this session holds info.id in the registry's live set */
+    int orphan;      /* the terminal is in a session this server has no record of */
     char req_source[16]; /* who asked for this upgrade, when this connection took the request */
     /* the sequence */
     uint32_t seq_next;  /* next number to assign */
@@ -835,6 +836,38 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
     }
     otaup_registry_audit(s->o.reg, in->id, "policy", "upgrade due: %s -> %s (release %lld)", in->version,
                          s->rel.version, (long long)s->rel.id);
+    if (in->active && s->src_known) {
+        /* Its journal holds a session this server has no record of (given
+         * up and then forgotten: a registry restored from an older copy).
+         * In place its image may be half written and it takes no other
+         * update, so that session must be continued: planned again from
+         * the image it ran before (what its identity names; its block
+         * signature would describe the half-written slot), the planner is
+         * deterministic, so the delta is the same and the terminal goes on
+         * with it. The user asked for it when it began: no new request. */
+        s->orphan = 1;
+        s->src_trusted = 1;
+        /* START without RESUME, the stream from step 0: a terminal whose
+         * journal holds this very delta resumes it all the same (the steps
+         * it did are replayed, not executed), and one that holds another
+         * (A/B, or in place before its point of no return) begins this one
+         * instead of refusing a resume at every connection */
+        if (in->session_id != 0) {
+            /* and under its own session id, which START must name */
+            memset(&s->rs, 0, sizeof s->rs);
+            snprintf(s->rs.terminal, sizeof s->rs.terminal, "%s", in->id);
+            s->rs.session_id = in->session_id;
+            s->rs.release_id = s->rel.id;
+        }
+        otaup_registry_audit(s->o.reg, in->id, "orphan",
+                             "terminal in an unknown session %08x at step %u: continuing it to %s, planned from "
+                             "%s",
+                             in->session_id, in->next_step, s->rel.version, in->version);
+        slog(s, OTAUP_LOG_WARN, "resume", "unknown session=%08x terminal_step=%u: planned again from %s",
+             in->session_id, in->next_step, in->version);
+        take_request(s, "journal");
+        return enter_backup(s);
+    }
     return enter_wait_request(s);
 }
 
