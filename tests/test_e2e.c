@@ -264,6 +264,16 @@ static int fine_delta(otaup_registry *reg, const otaup_reg_terminal *t, const ot
     return otaup_delta_check(out->data, out->len, &h, body_off);
 }
 
+/* An undisturbed upgrade of a reference terminal `id` (fine_delta): its
+ * report, whose flash_ops place the faults of the runs that follow. */
+static void reference_run(const char *id, uint8_t layout, e2e_report *rep)
+{
+    otaup_simterm *t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, rep), 0);
+    ck_assert_uint_gt(rep->flash_ops, 20);
+    otaup_simterm_free(t);
+}
+
 START_TEST(test_power_cut_resume)
 {
     /* cut after n flash writes from START on, n spread over the whole
@@ -278,12 +288,9 @@ START_TEST(test_power_cut_resume)
     int i = _i % 8;
     uint8_t layout = _i < 8 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB;
     e2e_options(w)->delta = fine_delta;
-    t = terminal(_i < 8 ? "P-ref" : "PAB-ref", "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
-    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    reference_run(_i < 8 ? "P-ref" : "PAB-ref", layout, &rep);
     total = rep.flash_ops;
     full_stream = rep.stats.stream_bytes;
-    ck_assert_uint_gt(total, 20);
-    otaup_simterm_free(t);
     memset(&f, 0, sizeof f);
     f.cut_after = 1 + total * (uint64_t)i / 8;
     f.torn = i % 2;
@@ -309,9 +316,9 @@ START_TEST(test_flash_error_resume)
 {
     /* the terminal's flash reports the n-th write of the upgrade failed
      * (a driver's erase or program error; done in part when torn), power
-     * staying on, n spread over the whole upgrade, in place and A/B: the terminal keeps
-     * running, reports the error, and the upgrade still ends with 2.0
-     * byte for byte and the personal data intact */
+     * staying on, n spread over the whole upgrade, in place and A/B: the
+     * terminal keeps running, reports the error, and the upgrade still
+     * ends with 2.0 byte for byte and the personal data intact */
     char id[16];
     otaup_simterm *t;
     e2e_report rep;
@@ -320,10 +327,8 @@ START_TEST(test_flash_error_resume)
     int rc, i = _i % 8;
     uint8_t layout = _i < 8 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB;
     e2e_options(w)->delta = fine_delta;
-    t = terminal(_i < 8 ? "F-ref" : "FAB-ref", "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
-    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    reference_run(_i < 8 ? "F-ref" : "FAB-ref", layout, &rep);
     total = rep.flash_ops;
-    otaup_simterm_free(t);
     memset(&f, 0, sizeof f);
     f.flash_fail_after = 1 + total * (uint64_t)i / 8;
     f.torn = i % 2;

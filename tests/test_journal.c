@@ -134,20 +134,23 @@ static int run_until_cut(otaup_journal *j, int from)
     return NREC;
 }
 
-static void cut_all(uint32_t ws)
+/* Flash operations of the whole script, uninterrupted. */
+static uint64_t script_ops(uint32_t ws)
 {
     otaup_simflash_stats st;
-    uint64_t total, n;
+    otaup_simflash *s = mk(ws);
+    otaup_journal j;
+    ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), 0);
+    ck_assert_int_eq(run_until_cut(&j, 0), NREC);
+    otaup_simflash_stats_get(s, &st);
+    otaup_simflash_free(s);
+    return st.ops;
+}
+
+static void cut_all(uint32_t ws)
+{
+    uint64_t total = script_ops(ws), n;
     int torn, cases = 0;
-    {
-        otaup_simflash *s = mk(ws);
-        otaup_journal j;
-        ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), 0);
-        ck_assert_int_eq(run_until_cut(&j, 0), NREC);
-        otaup_simflash_stats_get(s, &st);
-        total = st.ops;
-        otaup_simflash_free(s);
-    }
     for (torn = 0; torn <= 1; torn++) {
         for (n = 1; n <= total; n++) {
             otaup_simflash *s = mk(ws);
@@ -204,18 +207,8 @@ END_TEST
  * end of the log, hiding the records written after it.) */
 static void fail_all(uint32_t ws)
 {
-    otaup_simflash_stats st;
-    uint64_t total, n;
+    uint64_t total = script_ops(ws), n;
     int torn;
-    {
-        otaup_simflash *s = mk(ws);
-        otaup_journal j;
-        ck_assert_int_eq(otaup_journal_mount(&j, otaup_simflash_flash(s), JADDR, JLEN), 0);
-        ck_assert_int_eq(run_until_cut(&j, 0), NREC);
-        otaup_simflash_stats_get(s, &st);
-        total = st.ops;
-        otaup_simflash_free(s);
-    }
     for (torn = 0; torn <= 1; torn++) {
         for (n = 1; n <= total; n++) {
             otaup_simflash *s = mk(ws);

@@ -701,23 +701,53 @@ static void log_cb(int level, const char *terminal, const char *event, const cha
     }
 }
 
-START_TEST(test_registry_error_logged)
+/* `reg`'s backend behind another handle (same master key), with the ops
+ * the caller changed: a registry that fails where a test wants it to. */
+static otaup_registry *faulty_registry(int (*terminal_put)(void *, const otaup_reg_terminal *),
+                                       int (*backup_put)(void *, const otaup_reg_backup *, const uint8_t *, size_t),
+                                       const char *(*errmsg)(void *))
 {
+    static otaup_registry_ops ops; /* the handle keeps a pointer to it: one at a time */
     void *ctx = NULL;
-    otaup_registry_ops ops = *otaup_registry_backend(reg, &ctx);
-    otaup_registry *full = NULL;
+    otaup_registry_options ro;
+    otaup_registry *r = NULL;
+    uint8_t key[32];
+    ops = *otaup_registry_backend(reg, &ctx);
+    ops.close = NULL; /* the real backend stays with `reg` */
+    if (terminal_put != NULL) {
+        ops.terminal_put = terminal_put;
+    }
+    if (backup_put != NULL) {
+        ops.backup_put = backup_put;
+    }
+    if (errmsg != NULL) {
+        ops.errmsg = errmsg;
+    }
+    memset(key, 0x5C, sizeof key);
+    otaup_registry_options_init(&ro);
+    ro.master_key = key;
+    ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &r), 0);
+    return r;
+}
+
+/* A session on registry `r`, logging to `log` (may be NULL). */
+static otaup_session *session_on(otaup_registry *r, otaup_session_log_cb log)
+{
     otaup_session_options o;
     otaup_session *s = NULL;
-    const otaup_sm *m;
-    ops.close = NULL; /* the real backend stays with `reg` */
-    ops.terminal_put = full_terminal_put;
-    ops.errmsg = full_errmsg;
-    ck_assert_int_eq(otaup_registry_new(&ops, ctx, NULL, &full), 0);
     otaup_session_options_init(&o);
-    o.reg = full;
+    o.reg = r;
     o.delta = test_delta;
-    o.log = log_cb;
+    o.log = log;
     ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    return s;
+}
+
+START_TEST(test_registry_error_logged)
+{
+    otaup_registry *full = faulty_registry(full_terminal_put, NULL, full_errmsg);
+    otaup_session *s = session_on(full, log_cb);
+    const otaup_sm *m;
     logged[0] = '\0';
     make_info("T7", v1);
     ck_assert_int_eq(send_info(s, 0), OTAUP_E_DB);
@@ -749,30 +779,13 @@ static int full_backup_put(void *ctx, const otaup_reg_backup *b, const uint8_t *
  * (test_bad_backup_and_peer_errors) drops it. */
 START_TEST(test_request_kept_after_server_error)
 {
-    void *ctx = NULL;
-    otaup_registry_ops ops = *otaup_registry_backend(reg, &ctx);
-    otaup_registry *full = NULL;
-    otaup_session_options o;
-    otaup_session *s = NULL;
+    otaup_registry *full = faulty_registry(NULL, full_backup_put, NULL);
+    otaup_session *s = session_on(full, NULL);
     otaup_reg_request q;
     otaup_reg_terminal t;
     const otaup_sm *m;
     uint32_t off;
     int rc = 0;
-    ops.close = NULL;
-    ops.backup_put = full_backup_put;
-    {
-        uint8_t key[32];
-        otaup_registry_options ro;
-        memset(key, 0x5C, sizeof key);
-        otaup_registry_options_init(&ro);
-        ro.master_key = key;
-        ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &full), 0);
-    }
-    otaup_session_options_init(&o);
-    o.reg = full;
-    o.delta = test_delta;
-    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
     make_info("T8", v1);
     ck_assert_int_eq(send_info(s, 0), 0);
     ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);

@@ -64,12 +64,29 @@ START_TEST(test_rules)
 }
 END_TEST
 
+/* After a torn 64-byte program of zeros at `addr`: a prefix programmed,
+ * at most one unit partial, the rest erased. Returns the prefix length. */
+static size_t torn_prefix(const otaup_flash *f, uint32_t addr)
+{
+    uint8_t rd[64];
+    size_t i, n0 = 0;
+    ck_assert_int_eq(f->read(f, addr, rd, 64), 0);
+    for (i = 0; i < 64 && rd[i] == 0; i++) {
+        n0++;
+    }
+    ck_assert(n0 < 64);
+    for (i = n0 + 1; i < 64; i++) {
+        ck_assert_uint_eq(rd[i], 0xFF);
+    }
+    return n0;
+}
+
 START_TEST(test_cut)
 {
     otaup_simflash *s = mk(1024, 4, 1);
     const otaup_flash *f = otaup_simflash_flash(s);
     uint8_t buf[64], rd[64];
-    size_t n0, i;
+    size_t i;
     memset(buf, 0, sizeof buf);
     otaup_simflash_cut_after(s, 2, 0);
     ck_assert_int_eq(f->prog(f, 0x1000, buf, 8), 0);
@@ -81,18 +98,10 @@ START_TEST(test_cut)
     ck_assert_int_eq(f->read(f, 0x1010, rd, 8), 0);
     ck_assert_uint_eq(rd[0], 0xFF); /* third never happened */
     /* torn program: a prefix programmed, one unit partial, the rest erased */
-    n0 = 0;
     otaup_simflash_cut_after(s, 1, 1);
     ck_assert_int_eq(f->prog(f, 0x1400, buf, 64), OTAUP_E_POWER_CUT);
     otaup_simflash_power_on(s);
-    ck_assert_int_eq(f->read(f, 0x1400, rd, 64), 0);
-    for (i = 0; i < 64 && rd[i] == 0; i++) {
-        n0++;
-    }
-    ck_assert(n0 < 64);
-    for (i = n0 + 1; i < 64; i++) {
-        ck_assert_uint_eq(rd[i], 0xFF);
-    }
+    (void)torn_prefix(f, 0x1400);
     /* torn erase: not fully erased afterwards (with overwhelming probability) */
     memset(buf, 0, sizeof buf);
     ck_assert_int_eq(f->erase(f, 0x1800, 1024), 0);
@@ -133,7 +142,7 @@ START_TEST(test_fail_once)
     otaup_simflash *s = mk(1024, 4, 1);
     const otaup_flash *f = otaup_simflash_flash(s);
     uint8_t buf[64], rd[64];
-    size_t i, n, n0 = 0;
+    size_t i, n, n0;
     const otaup_simflash_op *log;
     memset(buf, 0, sizeof buf);
     otaup_simflash_fail_after(s, 2, 0);
@@ -158,14 +167,7 @@ START_TEST(test_fail_once)
     otaup_simflash_fail_after(s, 1, 1);
     ck_assert_int_eq(f->prog(f, 0x1400, buf, 64), OTAUP_E_FLASH_PROG);
     ck_assert(!otaup_simflash_is_cut(s));
-    ck_assert_int_eq(f->read(f, 0x1400, rd, 64), 0);
-    for (i = 0; i < 64 && rd[i] == 0; i++) {
-        n0++;
-    }
-    ck_assert(n0 < 64);
-    for (i = n0 + 1; i < 64; i++) {
-        ck_assert_uint_eq(rd[i], 0xFF);
-    }
+    n0 = torn_prefix(f, 0x1400);
     /* a torn program consumed its units: programming them again is refused */
     ck_assert_int_eq(f->prog(f, 0x1400, buf, (uint32_t)n0 + 1u), OTAUP_E_NOT_ERASED);
     ck_assert_int_eq(f->erase(f, 0x1400, 1024), 0);

@@ -271,7 +271,8 @@ OTAUP_API void otaup_registry_options_init(otaup_registry_options *opts);
 
 /**
  * Wrap a backend: the registry calls `ops` with `ctx` and calls
- * ops->close(ctx) from otaup_registry_free(). Returns 0 and *out, or
+ * ops->close(ctx) from otaup_registry_free(). `ops` is not copied: it
+ * must stay valid until then (a static table). Returns 0 and *out, or
  * OTAUP_E_INVAL / OTAUP_E_UNSUPPORTED (ops version) / OTAUP_E_NOMEM.
  */
 OTAUP_API int otaup_registry_new(const otaup_registry_ops *ops, void *ctx,

@@ -135,8 +135,8 @@ static void persist(otaup_simflash *s, uint32_t off, uint32_t len)
 #define W_FAIL 2      /* report it failed, change nothing */
 #define W_FAIL_TORN 3 /* perform it torn, report it failed */
 
-/* A write operation is about to start: W_* or OTAUP_E_POWER_CUT. */
-static int begin_write(otaup_simflash *s)
+/* The decision for a write operation: W_* or OTAUP_E_POWER_CUT. */
+static int gate(otaup_simflash *s)
 {
     if (s->cut) {
         return OTAUP_E_POWER_CUT;
@@ -157,6 +157,20 @@ static int begin_write(otaup_simflash *s)
         }
     }
     return W_GO;
+}
+
+/* A write operation of `kind` is about to start: W_GO, W_CUT_TORN or
+ * W_FAIL_TORN to go ahead, or the code it returns without doing anything
+ * (logged): OTAUP_E_POWER_CUT, or `fail` for a failed operation. */
+static int begin_write(otaup_simflash *s, uint8_t kind, uint32_t addr, uint32_t len, int fail)
+{
+    int w = gate(s);
+    if (w < 0 || w == W_FAIL) {
+        int rc = w < 0 ? w : fail;
+        log_add(s, kind, addr, len, rc, 0, 0);
+        return rc;
+    }
+    return w;
 }
 
 /* The code a write operation returns for decision `w` (fail: its own). */
@@ -228,11 +242,9 @@ static int sim_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32
             return OTAUP_E_NOT_ERASED;
         }
     }
-    w = begin_write(s);
-    if (w < 0 || w == W_FAIL) {
-        rc = w < 0 ? w : OTAUP_E_FLASH_PROG;
-        log_add(s, OTAUP_SIMFLASH_PROG, addr, len, rc, 0, 0);
-        return rc;
+    w = begin_write(s, OTAUP_SIMFLASH_PROG, addr, len, OTAUP_E_FLASH_PROG);
+    if (w < 0) {
+        return w;
     }
     torn = w == W_CUT_TORN || w == W_FAIL_TORN;
     if (torn) {
@@ -299,11 +311,9 @@ static int sim_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
         log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, OTAUP_E_ALIGN, 0, 0);
         return OTAUP_E_ALIGN;
     }
-    w = begin_write(s);
-    if (w < 0 || w == W_FAIL) {
-        rc = w < 0 ? w : OTAUP_E_FLASH_ERASE;
-        log_add(s, OTAUP_SIMFLASH_ERASE, addr, len, rc, 0, 0);
-        return rc;
+    w = begin_write(s, OTAUP_SIMFLASH_ERASE, addr, len, OTAUP_E_FLASH_ERASE);
+    if (w < 0) {
+        return w;
     }
     torn = w == W_CUT_TORN || w == W_FAIL_TORN;
     /* sectors before the tear are erased, the torn one is half erased,
