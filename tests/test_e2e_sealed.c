@@ -242,6 +242,38 @@ START_TEST(test_sealed_changed_at_rest_refused)
 }
 END_TEST
 
+START_TEST(test_sealed_flash_error)
+{
+    /* a sealing terminal whose flash reports the n-th write of the upgrade
+     * failed (torn or not, power on), n spread over the upgrade: the data
+     * it sealed come back whole, through the next connection if the
+     * server gave the session up */
+    char id[16];
+    otaup_simterm *t = terminal("SF-ref", key1, 1);
+    e2e_faults f;
+    e2e_report rep;
+    uint64_t total;
+    int rc;
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    total = rep.flash_ops;
+    otaup_simterm_free(t);
+    memset(&f, 0, sizeof f);
+    f.flash_fail_after = 1 + total * (uint64_t)_i / 8;
+    f.torn = _i % 2;
+    f.seed = 500 + (uint64_t)_i;
+    snprintf(id, sizeof id, "SF%d", _i);
+    t = terminal(id, key1, 1);
+    rc = e2e_run(w, t, &f, 600000, &rep);
+    ck_assert_msg(rc == 0 || rc == OTAUP_E_FLASH_PROG || rc == OTAUP_E_FLASH_ERASE, "%s", otaup_strerror(rc));
+    if (rc != 0) {
+        ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    }
+    e2e_boot(t);
+    check_upgraded(t, id);
+    otaup_simterm_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("e2e_sealed");
@@ -252,6 +284,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sealed_intact_not_restored);
     tcase_add_test(tc, test_sealed_lossy_link);
     tcase_add_test(tc, test_sealed_changed_at_rest_refused);
+    tcase_add_loop_test(tc, test_sealed_flash_error, 0, 8);
     suite_add_tcase(s, tc);
     return s;
 }
