@@ -180,6 +180,25 @@ START_TEST(test_power_cut_then_resume)
 }
 END_TEST
 
+START_TEST(test_flash_error_over_tcp)
+{
+    /* the terminal's flash reports a write failed (torn, power on): it goes
+     * on, the session resumes, one run ends upgraded with the data intact */
+    images();
+    publish_and_make("T6");
+    start_daemon();
+    ck_assert_int_eq(run("%s --flash T6.flash --connect 127.0.0.1:%d --accept --fail-after 10 --torn --report r6 "
+                         "--timeout 30 --quiet",
+                         term, port),
+                     0);
+    check_report("r6");
+    ck_assert_int_eq(run("cmp -n $(stat -c %%s v2.bin) T6.flash v2.bin"), 0);
+    ck_assert_int_eq(run("%s audit --terminal T6", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "flash program failed"));
+    ck_assert_int_eq(stop_daemon(SIGTERM), 0);
+}
+END_TEST
+
 START_TEST(test_server_restart_mid_transfer)
 {
     pid_t tp;
@@ -434,6 +453,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_upgrade_over_tcp);
     tcase_add_test(tc, test_power_cut_then_resume);
+    tcase_add_test(tc, test_flash_error_over_tcp);
     tcase_add_test(tc, test_server_restart_mid_transfer);
     tcase_add_test(tc, test_lossy_link);
     tcase_add_test(tc, test_term_bad_input);

@@ -13,7 +13,9 @@
  *
  * Fault injection: --cut-after N (the power goes off after N flash write
  * operations: the program stops with exit code 3 and the flash file stays
- * as the cut left it; run it again to resume), --torn, and on the link
+ * as the cut left it; run it again to resume), --fail-after N (the N-th
+ * flash write operation of the run fails as a driver reports it, power
+ * staying on: the terminal goes on and the upgrade resumes), --torn, and on the link
  * --drop P, --corrupt P, --duplicate P (percent of frames, both
  * directions), --delay P:MS (P percent of frames held up to MS ms longer),
  * --rtt MS (every frame waits MS/2 each way). --damage-user-data makes the
@@ -118,7 +120,7 @@ static void usage(FILE *f)
             "usage: otaup-term --flash FILE --init IMAGE --id ID --model M --version V --build-time T\n"
             "                  [--layout inplace|ab] [--slot-size N] [--sector-size N] [--user-size N]\n"
             "       otaup-term --flash FILE [--connect ADDR:PORT] [--accept] [--frame N] [--window N]\n"
-            "                  [--cut-after N [--torn]] [--drop P] [--corrupt P] [--duplicate P]\n"
+            "                  [--cut-after N] [--fail-after N] [--torn] [--drop P] [--corrupt P] [--duplicate P]\n"
             "                  [--delay P:MS] [--rtt MS] [--damage-user-data] [--reconnect N]\n"
             "                  [--timeout S] [--report FILE] [--quiet] [--seed N]\n"
             "                  [--pub KEY.pub ... [--require-signed]] [--device-key FILE]\n"
@@ -568,7 +570,7 @@ int main(int argc, char **argv)
     int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
     int up_to_date = 0, require_signed = 0, have_device_key = 0;
     static uint8_t device_key[32];
-    unsigned long cut_after = 0, timeout_s = 600;
+    unsigned long cut_after = 0, fail_after = 0, timeout_s = 600;
     static otaup_sec_key pubs[MAX_PUB];
     size_t npubs = 0;
     otaup_simterm_options o;
@@ -617,7 +619,8 @@ int main(int argc, char **argv)
             }
         } else if ((strcmp(a, "--slot-size") == 0 || strcmp(a, "--sector-size") == 0 ||
                     strcmp(a, "--user-size") == 0 || strcmp(a, "--frame") == 0 || strcmp(a, "--window") == 0 ||
-                    strcmp(a, "--cut-after") == 0 || strcmp(a, "--drop") == 0 || strcmp(a, "--corrupt") == 0 ||
+                    strcmp(a, "--cut-after") == 0 || strcmp(a, "--fail-after") == 0 || strcmp(a, "--drop") == 0 ||
+                    strcmp(a, "--corrupt") == 0 ||
                     strcmp(a, "--duplicate") == 0 || strcmp(a, "--rtt") == 0 || strcmp(a, "--timeout") == 0 ||
                     strcmp(a, "--reconnect") == 0 || strcmp(a, "--seed") == 0) &&
                    NEED(i)) {
@@ -645,6 +648,8 @@ int main(int argc, char **argv)
                 o.window = (uint16_t)v;
             } else if (strcmp(a, "--cut-after") == 0) {
                 cut_after = v;
+            } else if (strcmp(a, "--fail-after") == 0) {
+                fail_after = v;
             } else if (strcmp(a, "--drop") == 0) {
                 k.drop = (unsigned)v;
             } else if (strcmp(a, "--corrupt") == 0) {
@@ -812,6 +817,11 @@ int main(int argc, char **argv)
         }
         if (cut_after) {
             otaup_simflash_cut_after(otaup_simterm_flash(t), cut_after, torn);
+        }
+        if (fail_after) {
+            /* once per run: the operations of every connection count */
+            otaup_simflash_fail_after(otaup_simterm_flash(t), fail_after, torn);
+            fail_after = 0;
         }
         ap = otaup_simterm_apply(t);
         if (!quiet) {
