@@ -618,6 +618,18 @@ START_TEST(test_sealed_reorder_truncate_mix)
 }
 END_TEST
 
+/* Two uploads of one region: the same sealed stream, chunk for chunk. */
+static void same_stream(const backup *a, const backup *b)
+{
+    unsigned i;
+    ck_assert_uint_eq(a->n, b->n);
+    for (i = 0; i < a->n; i++) {
+        ck_assert_uint_eq(a->c[i].len, b->c[i].len);
+        ck_assert_mem_eq(a->c[i].data, b->c[i].data, a->c[i].len);
+        ck_assert_mem_eq(a->c[i].tag, b->c[i].tag, 16);
+    }
+}
+
 /* The server asks again (from 0, or from a chunk boundary) over the same
  * content: the same stream, byte for byte, so chunks of the two requests
  * cannot be mixed into a stream that does not open; once the content
@@ -636,12 +648,7 @@ START_TEST(test_sealed_request_again)
     memset(&b3, 0, sizeof b3);
     ck_assert_int_eq(take_backup(&t, &b1, 0), 0);
     ck_assert_int_eq(take_backup(&t, &b2, 0), 0);
-    ck_assert_uint_eq(b1.n, b2.n);
-    for (i = 0; i < b1.n; i++) {
-        ck_assert_uint_eq(b1.c[i].len, b2.c[i].len);
-        ck_assert_mem_eq(b1.c[i].data, b2.c[i].data, b1.c[i].len);
-        ck_assert_mem_eq(b1.c[i].tag, b2.c[i].tag, 16);
-    }
+    same_stream(&b1, &b2);
     /* from a chunk boundary: the rest of the same stream */
     memset(&m, 0, sizeof m);
     m.type = OTAUP_MSG_BACKUP_REQ;
@@ -702,7 +709,6 @@ START_TEST(test_sealed_salt_without_random)
     term t;
     backup b1, b2, b3;
     uint8_t plain[USER_LEN];
-    unsigned i;
     term_new(&t, 1, 0, -1);
     session_open(&t);
     memset(&b1, 0, sizeof b1);
@@ -710,12 +716,7 @@ START_TEST(test_sealed_salt_without_random)
     memset(&b3, 0, sizeof b3);
     ck_assert_int_eq(take_backup(&t, &b1, 0), 0);
     ck_assert_int_eq(take_backup(&t, &b2, 0), 0);
-    ck_assert_uint_eq(b1.n, b2.n);
-    for (i = 0; i < b1.n; i++) {
-        ck_assert_uint_eq(b1.c[i].len, b2.c[i].len);
-        ck_assert_mem_eq(b1.c[i].data, b2.c[i].data, b1.c[i].len);
-        ck_assert_mem_eq(b1.c[i].tag, b2.c[i].tag, 16);
-    }
+    same_stream(&b1, &b2);
     user(&t)[7] ^= 0x40;
     ck_assert_int_eq(take_backup(&t, &b3, 0), 0);
     ck_assert_int_ne(memcmp(b1.c[0].data + 16, b3.c[0].data + 16, 16), 0); /* another salt */

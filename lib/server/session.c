@@ -67,7 +67,6 @@ struct otaup_session {
     int term_ended;  /* the terminal says this session already ended well */
     int term_knows;  /* START of this session went out (now or in an earlier connection) */
     int claimed;     /* this session holds info.id in the registry's live set */
-    int orphan;      /* the terminal is in a session this server has no record of */
     char req_source[16]; /* who asked for this upgrade, when this connection took the request */
     /* the sequence */
     uint32_t seq_next;  /* next number to assign */
@@ -845,7 +844,6 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
          * signature would describe the half-written slot), the planner is
          * deterministic, so the delta is the same and the terminal goes on
          * with it. The user asked for it when it began: no new request. */
-        s->orphan = 1;
         s->src_trusted = 1;
         /* START without RESUME, the stream from step 0: a terminal whose
          * journal holds this very delta resumes it all the same (the steps
@@ -1098,12 +1096,35 @@ static uint32_t seal_header_chunk(const uint8_t *h, size_t len, uint32_t region,
  * and stores the stream as it came, with the first 8 bytes of the
  * terminal's keyed digest for the restore decision.
  */
+/* Store the backup of region s->bk_region (`len` bytes of s->bk_buf and
+ * its 8-byte hash) in the registry. */
+static int store_backup(otaup_session *s, const otaup_sm_region *r, size_t len, const uint8_t hash[8])
+{
+    otaup_reg_backup b;
+    memset(&b, 0, sizeof b);
+    snprintf(b.terminal, sizeof b.terminal, "%s", s->info.id);
+    b.region = s->bk_region;
+    b.session_id = s->rs.session_id;
+    b.addr = r->addr;
+    b.len = (uint32_t)len;
+    memcpy(b.hash, hash, 8);
+    return otaup_registry_backup_store(s->o.reg, &b, s->bk_buf, len);
+}
+
+/* Region s->bk_region is backed up: on to the next one. */
+static int next_region(otaup_session *s)
+{
+    s->bk_region++;
+    s->rs.regions = s->bk_region;
+    persist(s);
+    return next_backup(s);
+}
+
 static int on_sealed_data(otaup_session *s, const otaup_sm *m, const otaup_sm_region *r)
 {
     const uint8_t *ct = m->data;
     size_t n = m->len;
     uint32_t want;
-    otaup_reg_backup b;
     int rc;
     if (!(m->flags & OTAUP_RDATA_TAG)) {
         return fail(s, OTAUP_E_PEER, "plain backup data from a terminal that seals its backups");
@@ -1145,14 +1166,9 @@ static int on_sealed_data(otaup_session *s, const otaup_sm *m, const otaup_sm_re
     if (!(m->flags & OTAUP_RDATA_LAST) || !(m->flags & OTAUP_RDATA_HASH) || m->hash_alg != OTAUP_HASH_SHA256) {
         return fail(s, OTAUP_E_PEER, "sealed backup: the last chunk lacks the region's keyed digest");
     }
-    memset(&b, 0, sizeof b);
-    snprintf(b.terminal, sizeof b.terminal, "%s", s->info.id);
-    b.region = s->bk_region;
-    b.session_id = s->rs.session_id;
-    b.addr = r->addr;
-    b.len = (uint32_t)s->bk_slen; /* the stream: longer than the region (registry.h) */
-    memcpy(b.hash, m->hash, 8); /* keyed: equal only for equal content */
-    rc = otaup_registry_backup_store(s->o.reg, &b, s->bk_buf, s->bk_slen);
+    /* the stream: longer than the region (registry.h); its digest keyed:
+     * equal only for equal content */
+    rc = store_backup(s, r, s->bk_slen, m->hash);
     if (rc < 0) {
         return fail(s, rc, "registry: storing the backup");
     }
@@ -1162,10 +1178,7 @@ static int on_sealed_data(otaup_session *s, const otaup_sm *m, const otaup_sm_re
                          s->bk_region, r->addr, r->len, s->bk_slen);
     slog(s, OTAUP_LOG_INFO, "backup", "region=%u addr=0x%08x bytes=%u sealed=%zu", s->bk_region, r->addr, r->len,
          s->bk_slen);
-    s->bk_region++;
-    s->rs.regions = s->bk_region;
-    persist(s);
-    return next_backup(s);
+    return next_region(s);
 }
 
 static int on_backup_data(otaup_session *s, const otaup_sm *m)
@@ -1173,7 +1186,6 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     const otaup_sm_region *r;
     uint64_t h;
     uint8_t hb[8];
-    otaup_reg_backup b;
     int rc, i, ri = region_index(s, m->region);
     if (s->st == OTAUP_SS_VERIFY) {
         return on_verify_hash(s, m);
@@ -1216,14 +1228,7 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
         }
         return fail(s, OTAUP_E_BACKUP, "backup does not match the region's hash");
     }
-    memset(&b, 0, sizeof b);
-    snprintf(b.terminal, sizeof b.terminal, "%s", s->info.id);
-    b.region = s->bk_region;
-    b.session_id = s->rs.session_id;
-    b.addr = r->addr;
-    b.len = r->len;
-    memcpy(b.hash, hb, 8);
-    rc = otaup_registry_backup_store(s->o.reg, &b, s->bk_buf, r->len);
+    rc = store_backup(s, r, r->len, hb);
     otaup_regcrypt_wipe(s->bk_buf, r->len);
     if (rc < 0) {
         return fail(s, rc, "registry: storing the backup");
@@ -1231,10 +1236,7 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     otaup_registry_audit(s->o.reg, s->info.id, "backup", "region %u (0x%08x, %u bytes) stored encrypted (AES-256-GCM)",
                          s->bk_region, r->addr, r->len);
     slog(s, OTAUP_LOG_INFO, "backup", "region=%u addr=0x%08x bytes=%u encrypted", s->bk_region, r->addr, r->len);
-    s->bk_region++;
-    s->rs.regions = s->bk_region;
-    persist(s);
-    return next_backup(s);
+    return next_region(s);
 }
 
 /* ---- prepare: the source image and the delta -------------------------------- */
