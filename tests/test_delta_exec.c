@@ -447,13 +447,16 @@ END_TEST
  * operation fails once, torn or not, in three plans: in place with
  * cycles (halves swapped), in place with many small steps (the journal
  * fills and is compacted), and A/B. */
-static void flash_errors_case(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o)
+static void flash_errors_case(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o,
+                              int unused, uint64_t unused_stride)
 {
     uint8_t *delta;
     size_t len;
     uint64_t k, total_ops;
     otaup_simflash_stats st;
     device d;
+    (void)unused;
+    (void)unused_stride;
     delta = make(a, n, b, m, o, &len);
     device_make(&d, delta, len, a, n);
     ck_assert_int_eq(run(&d), 0);
@@ -494,7 +497,103 @@ static void flash_errors_case(const uint8_t *a, size_t n, const uint8_t *b, size
     free(delta);
 }
 
-START_TEST(test_flash_errors_without_reset)
+/* What a reboot now would find: the session ended well. */
+static void check_journal_ended(device *d, const char *what, unsigned long long k)
+{
+    otaup_journal j2;
+    ck_assert_int_eq(otaup_journal_mount(&j2, otaup_simflash_flash(d->sim), d->journal_addr, 2u * JOURNAL_SECTOR),
+                     0);
+    ck_assert_msg(j2.st.session == OTAUP_JS_ENDED && j2.st.result == 0,
+                  "%s %llu: the journal on flash says session %u result %d", what, k, j2.st.session,
+                  (int)j2.st.result);
+}
+
+/* One faulty read, power on (a read the driver reports failed, or one
+ * that returns a wrong bit), at the reads of a run: mounting the
+ * journal, reading the source, the scratch copy, verifying. The run is the
+ * first one, or (cut > 0) the resume after a power cut after `cut` flash
+ * operations, whose mount finds records. A failed read stops the run with
+ * OTAUP_E_FLASH_READ; a wrong bit is caught by a hash or goes unseen where
+ * it cannot matter. Either way the terminal opens again (a new executor,
+ * the journal as flash has it) and the update ends with NEW byte for
+ * byte: never a wrong image reported as done. */
+static void read_faults_run(const uint8_t *delta, size_t len, const uint8_t *a, size_t n, const uint8_t *b, size_t m,
+                            int kind, uint64_t cut, uint64_t stride, uint64_t first)
+{
+    uint64_t k, total_reads = 0;
+    otaup_simflash_stats st;
+    device d;
+    for (k = 0; k <= total_reads; k = k == 0 ? first : k + stride) {
+        int rc, tries = 0;
+        device_make(&d, delta, len, a, n);
+        if (cut > 0) {
+            otaup_simflash_cut_after(d.sim, cut, 0);
+            ck_assert_int_ne(run(&d), 0);
+            otaup_simflash_power_on(d.sim);
+        }
+        otaup_simflash_stats_reset(d.sim);
+        otaup_simflash_read_fault(d.sim, k, kind); /* k = 0: the run without a fault, to count its reads */
+        rc = run(&d);
+        if (k == 0) {
+            ck_assert_int_eq(rc, 0);
+            otaup_simflash_stats_get(d.sim, &st);
+            total_reads = st.read_ops;
+            ck_assert_uint_gt(total_reads, 10);
+        }
+        if (k > 0 && kind == OTAUP_SIMFLASH_RFAULT_FAIL) {
+            ck_assert_msg(rc == OTAUP_E_FLASH_READ, "layout %u, cut %llu, read %llu of %llu failed, the run says: %s",
+                          d.h.layout, (unsigned long long)cut, (unsigned long long)k,
+                          (unsigned long long)total_reads, otaup_strerror(rc));
+        }
+        if (rc == 0) {
+            /* done at the first try: then it must really be done */
+            check_result(&d, b, m);
+        }
+        while (rc != 0 && ++tries < 3) {
+            rc = run(&d);
+        }
+        ck_assert_msg(rc == 0, "layout %u, cut %llu, read %llu of %llu %s: the next runs: %s", d.h.layout,
+                      (unsigned long long)cut, (unsigned long long)k, (unsigned long long)total_reads,
+                      kind == OTAUP_SIMFLASH_RFAULT_FAIL ? "failed" : "flipped a bit", otaup_strerror(rc));
+        check_result(&d, b, m);
+        check_journal_ended(&d, "read", (unsigned long long)k);
+        otaup_simflash_free(d.sim);
+    }
+}
+
+/* The first run, and resumes after cuts at a third and two thirds; every
+ * read, or (OTAUP_EXHAUSTIVE unset) every `stride`-th read from a first
+ * one that moves with the run. */
+static void read_faults_case(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o,
+                             int kind, uint64_t stride)
+{
+    const char *e = getenv("OTAUP_EXHAUSTIVE");
+    uint8_t *delta;
+    size_t len;
+    otaup_simflash_stats st;
+    device d;
+    delta = make(a, n, b, m, o, &len);
+    device_make(&d, delta, len, a, n);
+    ck_assert_int_eq(run(&d), 0);
+    otaup_simflash_stats_get(d.sim, &st);
+    otaup_simflash_free(d.sim);
+    ck_assert_uint_gt(st.ops, 6);
+    if (e != NULL && e[0] != '\0' && e[0] != '0') {
+        stride = 1;
+    }
+    read_faults_run(delta, len, a, n, b, m, kind, 0, stride, 1);
+    read_faults_run(delta, len, a, n, b, m, kind, st.ops / 3u, stride, 1 + 1 % stride);
+    read_faults_run(delta, len, a, n, b, m, kind, 2u * st.ops / 3u, stride, 1 + 2 % stride);
+    free(delta);
+}
+
+typedef void (*plan_case)(const uint8_t *a, size_t n, const uint8_t *b, size_t m, const otaup_delta_options *o,
+                          int kind, uint64_t stride);
+
+/* Three plans: in place with cycles (halves swapped), in place with many
+ * small steps (the journal fills and is compacted; `stride` for the
+ * faulty-read sweep, whose runs are many), and A/B. */
+static void three_plans(plan_case fn, int kind)
 {
     static uint8_t a[65536], b[65536];
     otaup_delta_options o;
@@ -506,7 +605,7 @@ START_TEST(test_flash_errors_without_reset)
     opts(&o, OTAUP_LAYOUT_INPLACE, 2048, 4, 16384);
     o.staging_size = 4096;
     o.restart_interval = 2000;
-    flash_errors_case(a, 24576, b, 24576, &o);
+    fn(a, 24576, b, 24576, &o, kind, 1);
     /* many steps of one 1 KiB sector each: journal compaction */
     gen_image(a, sizeof a, 35);
     memcpy(b, a, sizeof a);
@@ -516,9 +615,26 @@ START_TEST(test_flash_errors_without_reset)
     opts(&o, OTAUP_LAYOUT_INPLACE, 1024, 1, 16384);
     o.staging_size = 1024;
     o.restart_interval = 1;
-    flash_errors_case(a, sizeof a, b, sizeof b, &o);
+    fn(a, sizeof a, b, sizeof b, &o, kind, 5);
     opts(&o, OTAUP_LAYOUT_AB, 4096, 8, 16384);
-    flash_errors_case(a, 32768, b, 32768, &o);
+    fn(a, 32768, b, 32768, &o, kind, 1);
+}
+
+START_TEST(test_flash_errors_without_reset)
+{
+    three_plans(flash_errors_case, 0);
+}
+END_TEST
+
+START_TEST(test_read_errors)
+{
+    three_plans(read_faults_case, OTAUP_SIMFLASH_RFAULT_FAIL);
+}
+END_TEST
+
+START_TEST(test_read_bit_flips)
+{
+    three_plans(read_faults_case, OTAUP_SIMFLASH_RFAULT_FLIP);
 }
 END_TEST
 
@@ -533,6 +649,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_random_pairs);
     tcase_add_test(tc, test_power_cuts);
     tcase_add_test(tc, test_flash_errors_without_reset);
+    tcase_add_test(tc, test_read_errors);
+    tcase_add_test(tc, test_read_bit_flips);
     suite_add_tcase(s, tc);
     return s;
 }

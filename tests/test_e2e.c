@@ -160,14 +160,14 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0, 0 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0, 0 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0, 0 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0, 0 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0, 0 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0, 0 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0, 0, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0, 0, 0, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0, 0, 0, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0, 0, 0, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0, 0, 0, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0, 0, 0, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0, 0, 0, 0 }, /* heavy corruption */
 };
 
 START_TEST(test_link_faults)
@@ -205,9 +205,9 @@ END_TEST
  * (duplicates answered, gaps NACKed), checks the region's hash, and the
  * upgrade ends with the data intact; the same on a clean link. */
 static const e2e_faults backup_fault_sets[] = {
-    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0 },  /* clean, 150 ms round trip */
-    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0, 0 },  /* everything at once */
-    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0, 0 }, /* heavy loss and reordering */
+    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0, 0, 0 },  /* clean, 150 ms round trip */
+    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0, 0, 0, 0 },  /* everything at once */
+    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0, 0, 0, 0 }, /* heavy loss and reordering */
 };
 
 START_TEST(test_backup_window)
@@ -358,6 +358,72 @@ START_TEST(test_flash_error_resume)
     ck_assert_uint_eq(n_backups(id), 0);
     e2e_options(w)->delta = NULL;
     otaup_simterm_free(t);
+}
+END_TEST
+
+/* One upgrade whose terminal's flash gives read `at` (counted from the
+ * opening of the session) wrong, failed or with one bit flipped. */
+static void read_fault_case(const char *id, uint8_t layout, uint64_t at, int flip, uint64_t seed, uint64_t total)
+{
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    int rc;
+    memset(&f, 0, sizeof f);
+    f.read_fault_after = at;
+    f.read_flip = flip;
+    f.seed = seed;
+    t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, 1);
+    rc = e2e_run(w, t, &f, 600000, &rep);
+    ck_assert_uint_eq(rep.read_faults, 1); /* the fault happened */
+    if (rc != 0) {
+        /* the server gave the session up on the terminal's error; the
+         * terminal connects again later and the upgrade goes on */
+        ck_assert_msg(flip ? rc < 0 : rc == OTAUP_E_FLASH_READ, "layout %u, read %llu of %llu: %s", layout,
+                      (unsigned long long)at, (unsigned long long)total, otaup_strerror(rc));
+        rc = e2e_run(w, t, NULL, 600000, &rep);
+    }
+    ck_assert_msg(rc == 0, "layout %u, read %llu of %llu %s: %s", layout, (unsigned long long)at,
+                  (unsigned long long)total, flip ? "flipped" : "failed", otaup_strerror(rc));
+    ck_assert_uint_eq(rep.power_cuts, 0);
+    if (getenv("E2E_VERBOSE") != NULL) {
+        fprintf(stderr, "read fault: %s layout %u read %llu of %llu %s\n", id, layout, (unsigned long long)at,
+                (unsigned long long)total, flip ? "flipped" : "failed");
+    }
+    check_upgraded(t, id, h_v2, "2.0");
+    ck_assert_uint_eq(n_backups(id), 0);
+    otaup_simterm_free(t);
+}
+
+START_TEST(test_read_fault_resume)
+{
+    /* the terminal's flash gives the n-th read of the upgrade wrong, power
+     * staying on: a read the driver reports failed (even cases) or one that
+     * returns a wrong bit (odd cases), n spread over the whole upgrade
+     * (journal, image and user data reads: INFO, backup, steps, verify,
+     * restore), in place and A/B. The upgrade ends with 2.0 byte for byte
+     * and the personal data intact, at once or at the next connection.
+     * OTAUP_E2E_READ_SWEEP=1: every read of the upgrade, not 8 of them. */
+    char id[16];
+    e2e_report rep;
+    uint64_t total, at;
+    int i = _i % 8;
+    uint8_t layout = _i < 8 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB;
+    e2e_options(w)->delta = fine_delta;
+    reference_run(_i < 8 ? "G-ref" : "GAB-ref", layout, &rep);
+    total = rep.flash_reads;
+    ck_assert_uint_gt(total, 16);
+    if (getenv("OTAUP_E2E_READ_SWEEP") != NULL) {
+        /* the four cases of a layout and a kind share the reads out */
+        for (at = 1 + (uint64_t)(i / 2); at <= total; at += 4) {
+            snprintf(id, sizeof id, "G%d-%llu", _i, (unsigned long long)at);
+            read_fault_case(id, layout, at, i % 2, 400 + (uint64_t)_i, total);
+        }
+    } else {
+        snprintf(id, sizeof id, "G%d", _i);
+        read_fault_case(id, layout, 1 + total * (uint64_t)i / 8, i % 2, 400 + (uint64_t)_i, total);
+    }
+    e2e_options(w)->delta = NULL;
 }
 END_TEST
 
@@ -834,6 +900,7 @@ int main(void)
     tcase_add_loop_test(tc, test_backup_window, 0, (int)(sizeof backup_fault_sets / sizeof backup_fault_sets[0]));
     tcase_add_loop_test(tc, test_power_cut_resume, 0, 16);
     tcase_add_loop_test(tc, test_flash_error_resume, 0, 16);
+    tcase_add_loop_test(tc, test_read_fault_resume, 0, 16);
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_two_models_two_releases);
     tcase_add_test(tc, test_unknown_image_signature);

@@ -120,6 +120,49 @@ START_TEST(test_fold_and_compact)
 }
 END_TEST
 
+/* A faulty read during a mount, after every record of the history: a
+ * failed read makes the mount (and the boot decision) fail with
+ * OTAUP_E_FLASH_READ instead of folding a shorter state; one wrong bit
+ * changes nothing (a slot that reads neither valid nor erased is read
+ * again), whichever read it hits: a header, a record, the first erased
+ * slot. */
+START_TEST(test_mount_read_faults)
+{
+    otaup_simflash *s = mk(4);
+    const otaup_flash *f = otaup_simflash_flash(s);
+    otaup_journal j, j2;
+    otaup_journal_state m;
+    otaup_simflash_stats st;
+    uint64_t k, reads;
+    int i;
+    ck_assert_int_eq(otaup_journal_mount(&j, f, JADDR, JLEN), 0);
+    for (i = 0; i < NREC; i++) {
+        ck_assert_int_eq(do_rec(&j, i), 0);
+        model(i + 1, &m);
+        otaup_simflash_stats_reset(s);
+        ck_assert_int_eq(otaup_journal_mount(&j2, f, JADDR, JLEN), 0);
+        otaup_simflash_stats_get(s, &st);
+        reads = st.read_ops;
+        ck_assert_uint_ge(reads, 2);
+        for (k = 1; k <= reads; k++) {
+            otaup_simflash_read_fault(s, k, OTAUP_SIMFLASH_RFAULT_FAIL);
+            ck_assert_msg(otaup_journal_mount(&j2, f, JADDR, JLEN) == OTAUP_E_FLASH_READ,
+                          "record %d, read %llu of the mount failed", i, (unsigned long long)k);
+            otaup_simflash_read_fault(s, k, OTAUP_SIMFLASH_RFAULT_FLIP);
+            ck_assert_int_eq(otaup_journal_mount(&j2, f, JADDR, JLEN), 0);
+            ck_assert_msg(same(&j2.st, &m), "record %d, read %llu of the mount flipped a bit", i,
+                          (unsigned long long)k);
+            otaup_simflash_read_fault(s, k, OTAUP_SIMFLASH_RFAULT_FAIL);
+            ck_assert_int_eq(otaup_journal_boot_slot(f, JADDR, JLEN), OTAUP_E_FLASH_READ);
+            otaup_simflash_read_fault(s, k, OTAUP_SIMFLASH_RFAULT_FLIP);
+            ck_assert_int_eq(otaup_journal_boot_slot(f, JADDR, JLEN), m.boot_slot);
+        }
+    }
+    otaup_simflash_read_fault(s, 0, 0);
+    otaup_simflash_free(s);
+}
+END_TEST
+
 /* Run the script from record `from` on a mounted journal until a cut. */
 static int run_until_cut(otaup_journal *j, int from)
 {
@@ -280,6 +323,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_fold_and_compact);
+    tcase_add_test(tc, test_mount_read_faults);
     tcase_add_test(tc, test_cut_everywhere_ws4);
     tcase_add_test(tc, test_cut_everywhere_ws16);
     tcase_add_test(tc, test_cut_everywhere_ws64);

@@ -189,6 +189,59 @@ START_TEST(test_fail_once)
 }
 END_TEST
 
+/* One faulty read with power on: a failed read reports
+ * OTAUP_E_FLASH_READ and leaves the buffer not holding the data; a flipped
+ * read returns one wrong bit; the flash keeps its content and the next
+ * reads are right. */
+START_TEST(test_read_fault)
+{
+    otaup_simflash *s = mk(1024, 4, 1);
+    const otaup_flash *f = otaup_simflash_flash(s);
+    uint8_t buf[64], rd[64];
+    size_t i, diff = 0, n, k, failed = 0;
+    const otaup_simflash_op *log;
+    otaup_simflash_stats st;
+    for (i = 0; i < sizeof buf; i++) {
+        buf[i] = (uint8_t)(i * 7u + 1u);
+    }
+    ck_assert_int_eq(f->prog(f, 0x1000, buf, sizeof buf), 0);
+    otaup_simflash_read_fault(s, 2, OTAUP_SIMFLASH_RFAULT_FAIL);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), 0);
+    ck_assert_mem_eq(rd, buf, sizeof buf);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), OTAUP_E_FLASH_READ);
+    ck_assert(memcmp(rd, buf, sizeof buf) != 0);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), 0);
+    ck_assert_mem_eq(rd, buf, sizeof buf);
+    /* a flip: exactly one bit differs, once */
+    otaup_simflash_read_fault(s, 1, OTAUP_SIMFLASH_RFAULT_FLIP);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), 0);
+    for (i = 0; i < sizeof buf; i++) {
+        uint8_t x = (uint8_t)(rd[i] ^ buf[i]);
+        while (x != 0) {
+            diff += x & 1u;
+            x >>= 1;
+        }
+    }
+    ck_assert_uint_eq(diff, 1);
+    ck_assert_mem_eq(otaup_simflash_data(s), buf, sizeof buf); /* device offset 0 is 0x1000 */
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), 0);
+    ck_assert_mem_eq(rd, buf, sizeof buf);
+    /* disarmed: nothing happens */
+    otaup_simflash_read_fault(s, 1, OTAUP_SIMFLASH_RFAULT_FAIL);
+    otaup_simflash_read_fault(s, 0, OTAUP_SIMFLASH_RFAULT_FAIL);
+    ck_assert_int_eq(f->read(f, 0x1000, rd, sizeof rd), 0);
+    ck_assert_mem_eq(rd, buf, sizeof buf);
+    otaup_simflash_stats_get(s, &st);
+    ck_assert_uint_eq(st.read_ops, 6);
+    log = otaup_simflash_log(s, &n);
+    for (k = 0; k < n; k++) {
+        failed += log[k].kind == OTAUP_SIMFLASH_READ && log[k].result == OTAUP_E_FLASH_READ && log[k].torn;
+    }
+    ck_assert_uint_eq(failed, 1);
+    otaup_simflash_free(s);
+}
+END_TEST
+
 START_TEST(test_stale_and_file)
 {
     char path[] = "/tmp/otaup-simflash-XXXXXX";
@@ -279,6 +332,7 @@ int main(void)
     tcase_add_test(tc, test_rules);
     tcase_add_test(tc, test_cut);
     tcase_add_test(tc, test_fail_once);
+    tcase_add_test(tc, test_read_fault);
     tcase_add_test(tc, test_stale_and_file);
     tcase_add_test(tc, test_erased_zero);
     suite_add_tcase(s, tc);

@@ -112,7 +112,9 @@ typedef struct otaup_journal {
 /**
  * Mount the journal in [addr, addr+len) of `flash`: whole sectors, at
  * least two. Reads only (a fresh or damaged journal reads as empty; the
- * first record written starts it). Returns 0, OTAUP_E_GEOMETRY (area not
+ * first record written starts it). A slot that reads neither as a valid
+ * record nor as erased is read a second time, so that one misread bit is
+ * not taken for a torn record or header. Returns 0, OTAUP_E_GEOMETRY (area not
  * sector-aligned, fewer than two sectors, write_size above
  * OTAUP_CONFIG_JOURNAL_SLOT_MAX, a sector too small for 8 slots: a
  * header, the largest state snapshot of 6 records and a free slot) or a
@@ -125,7 +127,11 @@ const otaup_journal_state *otaup_journal_get(const otaup_journal *j);
 
 /**
  * Boot decision for a bootloader: the A/B slot to boot (0 or 1) from the
- * journal in [addr, addr+len); 0 if the journal is empty or unreadable.
+ * journal in [addr, addr+len); 0 if the journal is empty. A negative error
+ * code (that of otaup_journal_mount: OTAUP_E_FLASH_READ when the flash
+ * reported a failed read) when the journal could not be read: then no slot
+ * is known to be whole, so boot nothing on a guess; read again, or stay in
+ * the updater.
  */
 int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t addr, uint32_t len);
 

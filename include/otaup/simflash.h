@@ -22,7 +22,9 @@
  *     leaves a sector half erased with random-looking bits). From then on
  *     every call returns OTAUP_E_POWER_CUT until otaup_simflash_power_on();
  *   - a failed operation with power on (otaup_simflash_fail_after): an
- *     erase or program the driver reports failed, done in part or not.
+ *     erase or program the driver reports failed, done in part or not;
+ *   - a faulty read with power on (otaup_simflash_read_fault): a read the
+ *     driver reports failed, or one that returns a wrong bit.
  *
  * Server-side code (C11, allocates). It fills an otaup_flash so that the
  * terminal-side applier drives it exactly as it would drive real flash.
@@ -76,7 +78,7 @@ typedef enum otaup_simflash_op_kind {
 
 typedef struct otaup_simflash_op {
     uint8_t kind;      /**< otaup_simflash_op_kind */
-    uint8_t torn;      /**< 1 if this operation was torn (power cut or failed operation) */
+    uint8_t torn;      /**< 1 if this operation was torn (power cut or failed operation), or a faulty read */
     uint8_t stale;     /**< READ: 1 if it read bytes changed since the last mark */
     int32_t result;    /**< what the call returned */
     uint32_t addr;
@@ -95,6 +97,7 @@ typedef struct otaup_simflash_stats {
     uint64_t read_ops;
     uint64_t bytes_read;
     uint64_t time_us;          /**< estimated flash busy time */
+    uint64_t read_faults;      /**< reads made faulty by otaup_simflash_read_fault() */
 } otaup_simflash_stats;
 
 typedef struct otaup_simflash otaup_simflash;
@@ -143,6 +146,18 @@ void otaup_simflash_cut_after(otaup_simflash *sim, uint64_t after_ops, int torn)
  * operations after it work. after_ops = 0 disarms.
  */
 void otaup_simflash_fail_after(otaup_simflash *sim, uint64_t after_ops, int torn);
+
+/** What otaup_simflash_read_fault() does to the read it picks. */
+#define OTAUP_SIMFLASH_RFAULT_FAIL 1 /**< returns OTAUP_E_FLASH_READ; the buffer holds random-looking bytes */
+#define OTAUP_SIMFLASH_RFAULT_FLIP 2 /**< returns 0, but one random bit of the data read is inverted */
+
+/**
+ * Arm one faulty read, power staying on: the `after_reads`-th read call
+ * from now (counted as stats read_ops counts them) fails or returns a
+ * flipped bit, as `kind` says (OTAUP_SIMFLASH_RFAULT_*). The flash content
+ * does not change; the reads after it work. after_reads = 0 disarms.
+ */
+void otaup_simflash_read_fault(otaup_simflash *sim, uint64_t after_reads, int kind);
 
 /** 1 if the simulated power is off (a cut happened). */
 int otaup_simflash_is_cut(const otaup_simflash *sim);

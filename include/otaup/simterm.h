@@ -54,8 +54,10 @@ typedef struct otaup_simterm_options {
     uint8_t window_bits;       /**< inflate window (0: 12) */
     uint32_t retransmit_ms;    /**< the applier's retransmission timeout (0: 1000) */
     const char *flash_path;    /**< NULL: flash in RAM; else in this file, identity in PATH.meta */
-    /** 1: simulate an upgrade that damages the user data: right after the
-     * final VERIFY of the image, bytes of the user region are overwritten. */
+    /** 1: simulate an upgrade that damages the user data: right after a
+     * VERIFY of the image passed, bytes of the user region are overwritten
+     * (once per terminal). A VERIFY that failed (the image is not the new
+     * one, and the session is given up or resumed) damages nothing. */
     int damage_user_data;
     /* version 2 */
     /**

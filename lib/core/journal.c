@@ -182,6 +182,30 @@ OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uin
     return n >= 2 ? 0 : OTAUP_E_GEOMETRY;
 }
 
+/* Read the slot at `addr` into buf and decode it: 1 a valid record (in
+ * *r), 0 erased, 2 neither (torn, or never a journal), or a read error. A
+ * slot that reads as neither is read once more: a transient misread (one
+ * wrong bit) must not pass for a torn slot, since a header taken for torn
+ * would make the next append format the area over the real journal, and a
+ * record taken for torn would hide the progress after it. */
+OTAUP_RAMFUNC static int read_slot(const otaup_journal *j, uint32_t addr, uint8_t *buf, jrec *r)
+{
+    int k, rc;
+    for (k = 0; k < 2; k++) {
+        rc = j->flash->read(j->flash, addr, buf, j->slot);
+        if (rc != 0) {
+            return rc;
+        }
+        if (dec(buf, r)) {
+            return 1;
+        }
+        if (slot_erased(j, buf)) {
+            return 0;
+        }
+    }
+    return 2;
+}
+
 OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash, uint32_t addr, uint32_t len)
 {
     uint8_t buf[OTAUP_CONFIG_JOURNAL_SLOT_MAX];
@@ -206,11 +230,11 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
     /* the active sector: the valid header with the highest sequence */
     for (pos = addr; pos - addr < len; pos = start + size) {
         (void)otaup_geometry_sector_at(&flash->geo, pos, &start, &size);
-        rc = flash->read(flash, start, buf, j->slot);
-        if (rc != 0) {
+        rc = read_slot(j, start, buf, &r);
+        if (rc < 0) {
             return rc;
         }
-        if (dec(buf, &r) && r.type == JR_HDR && r.a == JR_MAGIC && r.c == j->slot && (uint32_t)r.h == size) {
+        if (rc == 1 && r.type == JR_HDR && r.a == JR_MAGIC && r.c == j->slot && (uint32_t)r.h == size) {
             uint32_t seq = r.b;
             if (!found || (int32_t)(seq - best_seq) > 0) {
                 found = 1;
@@ -231,14 +255,14 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
     j->st.seq = best_seq;
     /* fold the records up to the first erased slot; torn slots are skipped */
     for (off = j->slot; off + j->slot <= best_len; off += j->slot) {
-        rc = flash->read(flash, best_addr + off, buf, j->slot);
-        if (rc != 0) {
+        rc = read_slot(j, best_addr + off, buf, &r);
+        if (rc <= 0) {
+            if (rc == 0) {
+                break;
+            }
             return rc;
         }
-        if (slot_erased(j, buf)) {
-            break;
-        }
-        if (dec(buf, &r) && r.type >= JR_BEGIN && r.type <= JR_RESTORE) {
+        if (rc == 1 && r.type >= JR_BEGIN && r.type <= JR_RESTORE) {
             fold(&j->st, &r);
             j->st.records++;
         }
@@ -255,10 +279,8 @@ const otaup_journal_state *otaup_journal_get(const otaup_journal *j)
 OTAUP_RAMFUNC int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t addr, uint32_t len)
 {
     otaup_journal j;
-    if (otaup_journal_mount(&j, flash, addr, len) != 0) {
-        return 0;
-    }
-    return j.st.boot_slot;
+    int rc = otaup_journal_mount(&j, flash, addr, len);
+    return rc != 0 ? rc : j.st.boot_slot;
 }
 
 /* Program one record into slot `off` of sector `sec`. */

@@ -29,6 +29,9 @@ struct otaup_simflash {
     /* one failed operation (power stays on) */
     uint64_t fail_left;         /* write ops until the one that fails; 0 = disarmed */
     int fail_torn;
+    /* one faulty read (power stays on) */
+    uint64_t rfault_left;       /* reads until the faulty one; 0 = disarmed */
+    int rfault_kind;            /* OTAUP_SIMFLASH_RFAULT_* */
     uint64_t rng;
     /* log and stats */
     otaup_simflash_op *log;
@@ -194,6 +197,23 @@ static int sim_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len
     memcpy(buf, s->data + (addr - f->geo.base), len);
     s->st.read_ops++;
     s->st.bytes_read += len;
+    if (s->rfault_left > 0 && --s->rfault_left == 0) {
+        uint8_t *p = buf;
+        uint32_t i;
+        s->st.read_faults++;
+        if (s->rfault_kind == OTAUP_SIMFLASH_RFAULT_FAIL) {
+            /* a driver that gives up mid-transfer: the buffer is not the data */
+            for (i = 0; i < len; i++) {
+                p[i] = (uint8_t)rng_next(s);
+            }
+            log_add(s, OTAUP_SIMFLASH_READ, addr, len, OTAUP_E_FLASH_READ, 1, 0);
+            return OTAUP_E_FLASH_READ;
+        }
+        if (len > 0) {
+            uint64_t r = rng_next(s);
+            p[(uint32_t)(r >> 3) % len] ^= (uint8_t)(1u << (r & 7u));
+        }
+    }
     if (s->marked && any_changed(s, addr - f->geo.base, len)) {
         stale = 1;
         s->stale_reads++;
@@ -539,6 +559,15 @@ void otaup_simflash_fail_after(otaup_simflash *s, uint64_t after_ops, int torn)
     }
     s->fail_left = after_ops;
     s->fail_torn = torn;
+}
+
+void otaup_simflash_read_fault(otaup_simflash *s, uint64_t after_reads, int kind)
+{
+    if (s == NULL) {
+        return;
+    }
+    s->rfault_left = kind == OTAUP_SIMFLASH_RFAULT_FAIL || kind == OTAUP_SIMFLASH_RFAULT_FLIP ? after_reads : 0;
+    s->rfault_kind = kind;
 }
 
 int otaup_simflash_is_cut(const otaup_simflash *s)

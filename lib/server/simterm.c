@@ -524,8 +524,8 @@ static uint32_t boot_slot_addr(otaup_simterm *t)
     if (t->o.layout != OTAUP_LAYOUT_AB) {
         return t->slot[0];
     }
-    return otaup_journal_boot_slot(otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) ? t->slot[1]
-                                                                                                    : t->slot[0];
+    return otaup_journal_boot_slot(otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) == 1 ? t->slot[1]
+                                                                                                         : t->slot[0];
 }
 
 static void hash_at(otaup_simterm *t, uint32_t addr, uint32_t size, uint8_t out[16])
@@ -654,8 +654,10 @@ otaup_simflash *otaup_simterm_flash(otaup_simterm *t)
 void otaup_simterm_step(otaup_simterm *t)
 {
     const otaup_exec *ex = otaup_apply_exec(&t->ap);
-    if (t->o.damage_user_data && !t->damaged && ex != NULL && otaup_exec_get_stats(ex)->verifies > 0) {
-        /* the new software "migrates" the user's data and gets it wrong */
+    if (t->o.damage_user_data && !t->damaged && ex != NULL && otaup_exec_get_stats(ex)->verifies > 0 &&
+        !ex->verify_failed) {
+        /* the new image is in place: the new software "migrates" the
+         * user's data and gets it wrong */
         uint8_t *d = otaup_simflash_data(t->sim) + (t->user - OTAUP_SIMTERM_BASE);
         uint32_t i;
         for (i = 0; i < 64 && i < t->user_size; i++) {

@@ -38,7 +38,8 @@ struct e2e_world {
     int connected;
     unsigned conn_frames, upgrade_frames;
     unsigned disconnects_left;
-    int restarted, cut_armed, failed_now;
+    int restarted, cut_armed, failed_now, open_seen;
+    uint64_t reads_open; /* the flash's read counter when the upgrade's session opened */
     uint8_t *acc; /* server output not yet cut into frames */
     size_t acc_len, acc_cap;
 };
@@ -268,7 +269,8 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->restarted = 0;
     w->failed_now = 0;
     w->upgrade_frames = 0;
-    w->cut_armed = w->f->cut_after != 0 || w->f->flash_fail_after != 0;
+    w->cut_armed = w->f->cut_after != 0 || w->f->flash_fail_after != 0 || w->f->read_fault_after != 0;
+    w->open_seen = 0;
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
     rep->flash_ops0 = fs0.ops;
     for (i = 0; i < nsec && i < 1024; i++) {
@@ -288,6 +290,12 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
         while (w->to_t.head != NULL && w->to_t.head->at <= w->now) {
             pkt *k = w->to_t.head;
             w->to_t.head = k->next;
+            if (!w->open_seen && otaup_simterm_apply(t)->session_open) {
+                otaup_simflash_stats st;
+                otaup_simflash_stats_get(otaup_simterm_flash(t), &st);
+                w->reads_open = st.read_ops;
+                w->open_seen = 1;
+            }
             if (w->cut_armed && otaup_simterm_apply(t)->session_open) {
                 /* count the cut from the start of the upgrade's flash work */
                 if (w->f->cut_after != 0) {
@@ -295,6 +303,11 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
                 }
                 if (w->f->flash_fail_after != 0) {
                     otaup_simflash_fail_after(otaup_simterm_flash(t), w->f->flash_fail_after, w->f->torn);
+                }
+                if (w->f->read_fault_after != 0) {
+                    otaup_simflash_read_fault(otaup_simterm_flash(t), w->f->read_fault_after,
+                                              w->f->read_flip ? OTAUP_SIMFLASH_RFAULT_FLIP
+                                                              : OTAUP_SIMFLASH_RFAULT_FAIL);
                 }
                 w->cut_armed = 0;
             }
@@ -352,6 +365,8 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             otaup_simflash_stats_get(otaup_simterm_flash(t), &fs1);
             rep->sectors_erased = fs1.sectors_erased - fs0.sectors_erased;
             rep->flash_ops = fs1.ops - fs0.ops;
+            rep->flash_reads = fs1.read_ops - (w->open_seen ? w->reads_open : fs0.read_ops);
+            rep->read_faults = fs1.read_faults - fs0.read_faults;
             {
                 /* sectors of the image slot(s), from the start of the flash */
                 uint32_t ss = otaup_simflash_flash(otaup_simterm_flash(t))->geo.runs[0].size, k;

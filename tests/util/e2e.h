@@ -36,6 +36,10 @@ typedef struct e2e_faults {
     uint64_t flash_fail_after; /* the terminal's flash reports this write of the upgrade failed
                                   (OTAUP_E_FLASH_PROG/ERASE), power staying on; the later ones
                                   work (0: never) */
+    uint64_t read_fault_after; /* the terminal's flash gives this read of the upgrade wrong
+                                  (0: never): OTAUP_E_FLASH_READ, or with read_flip one
+                                  wrong bit, power staying on; the later ones work */
+    int read_flip;
 } e2e_faults;
 
 typedef struct e2e_report {
@@ -55,6 +59,8 @@ typedef struct e2e_report {
     uint64_t sectors_erased; /* flash statistics of the run (journal, scratch, user data included) */
     uint64_t bytes_programmed;
     uint64_t flash_ops, flash_ops0; /* write operations of the run; counter before it */
+    uint64_t flash_reads;    /* read operations of the run from the opening of the upgrade's session */
+    uint64_t read_faults;    /* reads of the run that the faults made wrong */
 } e2e_report;
 
 typedef struct e2e_world e2e_world;
