@@ -160,14 +160,18 @@ START_TEST(test_clean_upgrade_with_request)
 END_TEST
 
 static const e2e_faults fault_sets[] = {
-    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0, 0, 0 },  /* drops */
-    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0, 0, 0, 0 },  /* corruption */
-    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0, 0, 0, 0 },  /* duplicates */
-    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0, 0, 0, 0 }, /* delays (reordering) */
-    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0, 0, 0, 0 },  /* disconnects mid-transfer */
-    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0, 0, 0, 0 },  /* everything at once */
-    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
-    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0, 0, 0, 0 }, /* heavy corruption */
+    { 5, 0, 0, 0, 50, 0, 0, 0, 0, 0, 101, 0, 0, 0, 0, 0, 0, 0 },  /* drops */
+    { 0, 5, 0, 0, 50, 0, 0, 0, 0, 0, 102, 0, 0, 0, 0, 0, 0, 0 },  /* corruption */
+    { 0, 0, 8, 0, 50, 0, 0, 0, 0, 0, 103, 0, 0, 0, 0, 0, 0, 0 },  /* duplicates */
+    { 0, 0, 0, 10, 50, 0, 0, 0, 0, 0, 104, 0, 0, 0, 0, 0, 0, 0 }, /* delays (reordering) */
+    { 0, 0, 0, 0, 50, 4, 3, 0, 0, 0, 105, 0, 0, 0, 0, 0, 0, 0 },  /* disconnects mid-transfer */
+    { 4, 3, 3, 5, 50, 5, 2, 0, 0, 0, 106, 0, 0, 0, 0, 0, 0, 0 },  /* everything at once */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 107, 0, 0, 0, 0, 0, 0, 0 }, /* heavy loss: lone control frames and last frames lost */
+    { 0, 15, 0, 0, 50, 0, 0, 0, 0, 0, 108, 0, 0, 0, 0, 0, 0, 0 }, /* heavy corruption */
+    /* everything at once, the terminal's clock wrapping 2^32 ms 1.5 s into the run */
+    { 4, 3, 3, 5, 50, 0, 0, 0, 0, 0, 109, 0, 0, 0, 0, 0, 0, 0xFFFFFFFFu - 1500u },
+    /* heavy loss, the clock wrapping 4 s into the run (in the transfer) */
+    { 20, 0, 0, 0, 50, 0, 0, 0, 0, 0, 110, 0, 0, 0, 0, 0, 0, 0xFFFFFFFFu - 4000u },
 };
 
 START_TEST(test_link_faults)
@@ -205,9 +209,11 @@ END_TEST
  * (duplicates answered, gaps NACKed), checks the region's hash, and the
  * upgrade ends with the data intact; the same on a clean link. */
 static const e2e_faults backup_fault_sets[] = {
-    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0, 0, 0 },  /* clean, 150 ms round trip */
-    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0, 0, 0, 0 },  /* everything at once */
-    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0, 0, 0, 0 }, /* heavy loss and reordering */
+    { 0, 0, 0, 0, 75, 0, 0, 0, 0, 0, 201, 0, 0, 0, 0, 0, 0, 0 },  /* clean, 150 ms round trip */
+    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 202, 0, 0, 0, 0, 0, 0, 0 },  /* everything at once */
+    { 15, 0, 5, 10, 30, 0, 0, 0, 0, 0, 203, 0, 0, 0, 0, 0, 0, 0 }, /* heavy loss and reordering */
+    /* everything at once, the terminal's clock wrapping 2^32 ms in the upload */
+    { 6, 3, 4, 6, 75, 0, 0, 0, 0, 0, 204, 0, 0, 0, 0, 0, 0, 0xFFFFFFFFu - 2500u },
 };
 
 START_TEST(test_backup_window)

@@ -40,6 +40,7 @@ struct e2e_world {
     unsigned disconnects_left;
     int restarted, cut_armed, failed_now, open_seen;
     uint64_t reads_open; /* the flash's read counter when the upgrade's session opened */
+    uint64_t clock0;     /* the simulated time when the run began */
     uint8_t *acc; /* server output not yet cut into frames */
     size_t acc_len, acc_cap;
 };
@@ -118,7 +119,11 @@ static int term_send(void *ctx, const uint8_t *buf, size_t len)
 
 static uint32_t term_now(void *ctx)
 {
-    return (uint32_t)((e2e_world *)ctx)->now;
+    e2e_world *w = ctx;
+    if (w->f != NULL && w->f->clock_base != 0) {
+        return (uint32_t)(w->now - w->clock0) + w->f->clock_base;
+    }
+    return (uint32_t)w->now;
 }
 
 static int open_registry(e2e_world *w)
@@ -271,6 +276,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->upgrade_frames = 0;
     w->cut_armed = w->f->cut_after != 0 || w->f->flash_fail_after != 0 || w->f->read_fault_after != 0;
     w->open_seen = 0;
+    w->clock0 = w->now;
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
     rep->flash_ops0 = fs0.ops;
     for (i = 0; i < nsec && i < 1024; i++) {

@@ -40,6 +40,9 @@ typedef struct e2e_faults {
                                   (0: never): OTAUP_E_FLASH_READ, or with read_flip one
                                   wrong bit, power staying on; the later ones work */
     int read_flip;
+    uint32_t clock_base;       /* non-zero: the terminal's millisecond clock reads this plus the
+                                  simulated time since the run began, modulo 2^32 (a clock that
+                                  wraps during the run); 0: the simulated time */
 } e2e_faults;
 
 typedef struct e2e_report {
