@@ -245,6 +245,61 @@ START_TEST(test_flash_fail_every_op)
 }
 END_TEST
 
+/* --read-fault N [--flip]: the N-th flash read fails, or returns one wrong
+ * bit, power on; the tool's executor starts again from its journal and
+ * finishes with NEW in one run (exit 0). Every third read of the first
+ * run, and of a resume after a cut (whose mount reads records). --stats
+ * counts the reads. Usage errors: without --flash, --flip alone, N = 0. */
+START_TEST(test_flash_read_fault_every_read)
+{
+    unsigned long reads, n, resume_reads, cut;
+    const char *p;
+    int flip, rc;
+    put_file("flash.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
+    p = strstr(out, "flash operations: ");
+    ck_assert_ptr_nonnull(p);
+    cut = 2u * strtoul(p + strlen("flash operations: "), NULL, 10) / 3u; /* past the point of no return */
+    p = strstr(out, "flash reads:");
+    ck_assert_ptr_nonnull(p);
+    reads = strtoul(p + strlen("flash reads:"), NULL, 10);
+    ck_assert_uint_gt(reads, 10);
+    for (flip = 0; flip <= 1; flip++) {
+        for (n = 1 + (unsigned long)flip; n <= reads; n += 3) {
+            put_file("flash.bin", old_img, old_len);
+            rc = run("%s apply --flash flash.bin patch.otd --read-fault %lu%s", cli, n, flip ? " --flip" : "");
+            ck_assert_msg(rc == 0, "read %lu of %lu%s: exit %d: %s", n, reads, flip ? " flipped" : " failed", rc,
+                          out);
+            ck_assert(!exists("flash.bin.otaup-state"));
+            ck_assert_msg(file_equals("flash.bin", new_img, new_len), "read %lu%s", n, flip ? " flipped" : "");
+        }
+    }
+    /* the resume after a cut: its mount finds records */
+    put_file("flash.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --cut-after %lu", cli, cut), 3);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
+    p = strstr(out, "flash reads:");
+    ck_assert_ptr_nonnull(p);
+    resume_reads = strtoul(p + strlen("flash reads:"), NULL, 10);
+    for (flip = 0; flip <= 1; flip++) {
+        for (n = 1 + (unsigned long)flip; n <= resume_reads; n += 3) {
+            put_file("flash.bin", old_img, old_len);
+            remove("flash.bin.otaup-state");
+            ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --cut-after %lu", cli, cut), 3);
+            rc = run("%s apply --flash flash.bin patch.otd --read-fault %lu%s", cli, n, flip ? " --flip" : "");
+            ck_assert_msg(rc == 0, "resume, read %lu of %lu%s: exit %d: %s", n, resume_reads,
+                          flip ? " flipped" : " failed", rc, out);
+            ck_assert_msg(file_equals("flash.bin", new_img, new_len), "resume, read %lu%s", n,
+                          flip ? " flipped" : "");
+        }
+    }
+    ck_assert_int_eq(run("%s apply old.bin patch.otd -o o.bin --read-fault 3", cli), 2);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --flip", cli), 2);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --read-fault 0", cli), 2);
+    ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --cut-after -3", cli), 2);
+}
+END_TEST
+
 /* Sectors of 1 KiB: the delta's flash does not end on a 4 KiB boundary,
  * and the journal the tool adds after it must still find a place. */
 START_TEST(test_small_sectors)
@@ -439,6 +494,7 @@ int main(void)
     tcase_add_test(tc, test_file_mode);
     tcase_add_test(tc, test_flash_cut_every_op);
     tcase_add_test(tc, test_flash_fail_every_op);
+    tcase_add_test(tc, test_flash_read_fault_every_read);
     tcase_add_test(tc, test_small_sectors);
     tcase_add_test(tc, test_large_write_size);
     tcase_add_test(tc, test_ab_back_to_slot0);

@@ -2,7 +2,8 @@
  * otaup apply — run a delta through the terminal's executor.
  *
  *   otaup apply OLD PATCH -o OUT [--stats]
- *   otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn] [--stats]
+ *   otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn]
+ *               [--read-fault N [--flip]] [--stats]
  *
  * Both forms drive the same executor as a terminal (lib/core/exec.c) over
  * a simulated NOR flash (lib/server/simflash.c) with the delta's own
@@ -18,7 +19,10 @@
  * update completes the sidecar is removed and FLASH ends with the new
  * image (cut after it when the rest reads erased). --cut-after N stops as if power were cut
  * after N flash operations (--torn: the N-th is left half done) and exits
- * with code 3; running again without it resumes and finishes.
+ * with code 3; running again without it resumes and finishes. --fail-after
+ * and --read-fault make one flash operation or read go wrong with power on;
+ * the executor starts again from its journal, once, as a terminal that
+ * keeps running does.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -48,8 +52,8 @@ static uint32_t journal_sector(const otaup_geometry *g)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otaup apply OLD PATCH -o OUT [--stats] [--pub PUB ...]\n"
-               "       otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn] [--stats]\n"
-               "                   [--pub PUB ...]\n"
+               "       otaup apply --flash FLASH PATCH [--cut-after N] [--fail-after N] [--torn]\n"
+               "                   [--read-fault N [--flip]] [--stats] [--pub PUB ...]\n"
                "\n"
                "Apply PATCH (an otaup delta) with the terminal's executor on a simulated\n"
                "NOR flash of the delta's geometry.\n"
@@ -67,6 +71,10 @@ static void usage(FILE *f)
                "                     from its journal, once, and finishes (with --cut-after\n"
                "                     too: both happen, each counted from the start)\n"
                "  --torn             the N-th operation (cut, or failed) is left half done\n"
+               "  --read-fault N     the N-th flash read of the run fails as a driver reports\n"
+               "                     an error (--flip: returns one wrong bit instead), power\n"
+               "                     staying on; the executor starts again from its journal,\n"
+               "                     once, and finishes\n"
 
                "  --stats            sectors erased, bytes programmed, flash operations,\n"
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
@@ -278,10 +286,19 @@ static int is_flash_error(int r)
     return r == OTAUP_E_FLASH_PROG || r == OTAUP_E_FLASH_ERASE;
 }
 
+/* what a faulty read (--read-fault) makes the executor report: the read's
+ * error, or (a wrong bit) the hash or read-back check that caught it */
+static int is_read_error(int r)
+{
+    return r == OTAUP_E_FLASH_READ || r == OTAUP_E_HASH || r == OTAUP_E_VERIFY;
+}
+
 /* run the executor; returns 0, or an otaup error. After a flash error
- * (--fail-after) the same executor starts again from its journal, as a
- * terminal that keeps running does, up to `retries` times. */
-static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries)
+ * (--fail-after), or with `reads` a read error or a check a wrong bit
+ * failed (--read-fault), the same executor starts again from its journal,
+ * as a terminal that keeps running does, up to `retries` times (and a
+ * mount whose read failed is done again). */
+static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries, int reads)
 {
     const otaup_delta_header *h = &rc->hdr;
     const otaup_flash *f = otaup_simflash_flash(d->sim);
@@ -297,6 +314,10 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
         delta_id |= (uint64_t)h->body_hash[i] << (8 * i);
     }
     rc2 = otaup_journal_mount(&j, f, d->journal_addr, 2u * d->journal_sector);
+    if (rc2 == OTAUP_E_FLASH_READ && reads && retries-- > 0) {
+        fprintf(stderr, "otaup apply: %s; the journal is mounted again (power on)\n", otaup_strerror(rc2));
+        rc2 = otaup_journal_mount(&j, f, d->journal_addr, 2u * d->journal_sector);
+    }
     if (rc2 != 0) {
         return rc2;
     }
@@ -352,7 +373,7 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
                 rc2 = otaup_exec_finish(&ex);
             }
         }
-        if (!is_flash_error(rc2) || retries-- <= 0) {
+        if (!(is_flash_error(rc2) || (reads && is_read_error(rc2))) || retries-- <= 0) {
             break;
         }
         fprintf(stderr, "otaup apply: %s; the executor starts again from its journal (power on)\n",
@@ -374,6 +395,8 @@ static void print_stats(device *d, const otaup_exec_stats *es)
            (unsigned long long)st.prog_ops);
     printf("flash operations: %llu (erase %llu, program %llu)\n", (unsigned long long)st.ops,
            (unsigned long long)st.erase_ops, (unsigned long long)st.prog_ops);
+    printf("flash reads:      %llu (%llu bytes)\n", (unsigned long long)st.read_ops,
+           (unsigned long long)st.bytes_read);
     printf("estimated flash time: %llu.%03llu s\n", (unsigned long long)(st.time_us / 1000000u),
            (unsigned long long)(st.time_us / 1000u % 1000u));
     printf("steps: %u executed, %u replayed, %u already in place; scratch: %u windows, %u sector rebuilds\n",
@@ -408,7 +431,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
         return OTAUP_EXIT_FAIL;
     }
     free(old);
-    r = run_exec(rc, &d, &resumed, &es, 0);
+    r = run_exec(rc, &d, &resumed, &es, 0, 0);
     if (r == 0) {
         const uint8_t *img = otaup_simflash_data(d.sim) + d.pre + (h->target_addr - h->geo.base);
         if (!hash128_eq(img, h->target_size, h->target_hash)) {
@@ -430,8 +453,13 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
     return OTAUP_EXIT_OK;
 }
 
-static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsigned long long cut,
-                     unsigned long long fail, int torn)
+/* What cmd_flash() is to make go wrong (0: nothing). */
+typedef struct faults {
+    unsigned long long cut, fail, read; /* --cut-after, --fail-after, --read-fault */
+    int torn, flip;
+} faults;
+
+static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const faults *fx)
 {
     const otaup_delta_header *h = &rc->hdr;
     char state_path[4096];
@@ -489,13 +517,16 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
             }
         }
     }
-    if (cut > 0) {
-        otaup_simflash_cut_after(d.sim, cut, torn);
+    if (fx->cut > 0) {
+        otaup_simflash_cut_after(d.sim, fx->cut, fx->torn);
     }
-    if (fail > 0) {
-        otaup_simflash_fail_after(d.sim, fail, torn);
+    if (fx->fail > 0) {
+        otaup_simflash_fail_after(d.sim, fx->fail, fx->torn);
     }
-    r = run_exec(rc, &d, &resumed, &es, fail > 0 ? 1 : 0);
+    if (fx->read > 0) {
+        otaup_simflash_read_fault(d.sim, fx->read, fx->flip ? OTAUP_SIMFLASH_RFAULT_FLIP : OTAUP_SIMFLASH_RFAULT_FAIL);
+    }
+    r = run_exec(rc, &d, &resumed, &es, fx->fail > 0 || fx->read > 0 ? 1 : 0, fx->read > 0);
     otaup_simflash_power_on(d.sim);
     {
         otaup_simflash_stats st0;
@@ -543,7 +574,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
         otaup_simflash_stats st;
         otaup_simflash_stats_get(d.sim, &st);
         fprintf(stderr, "otaup apply: power cut after %llu flash operations%s; run again to resume\n",
-                (unsigned long long)st.ops, torn ? " (last one torn)" : "");
+                (unsigned long long)st.ops, fx->torn ? " (last one torn)" : "");
         code = OTAUP_EXIT_POWER_CUT;
     } else if (r != 0) {
         fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
@@ -561,13 +592,14 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, unsign
 int otaup_cmd_apply(int argc, char **argv)
 {
     const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
-    unsigned long long cut = 0, fail = 0;
-    int stats = 0, torn = 0, npos = 0, i, r, code;
+    faults fx;
+    int stats = 0, npos = 0, i, r, code;
     runctx rc;
     uint8_t *delta;
     size_t dlen = 0;
     static sec_apply sa;
     memset(&sa, 0, sizeof sa);
+    memset(&fx, 0, sizeof fx);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         int k = sec_apply_arg(&sa, argc, argv, &i);
@@ -584,22 +616,20 @@ int otaup_cmd_apply(int argc, char **argv)
             flash = argv[++i];
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             out = argv[++i];
-        } else if (strcmp(a, "--cut-after") == 0 && i + 1 < argc) {
+        } else if ((strcmp(a, "--cut-after") == 0 || strcmp(a, "--fail-after") == 0 ||
+                    strcmp(a, "--read-fault") == 0) &&
+                   i + 1 < argc) {
             char *end;
-            cut = strtoull(argv[++i], &end, 10);
-            if (*end != '\0' || cut == 0) {
-                fprintf(stderr, "otaup apply: --cut-after needs a positive number\n");
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || v == 0 || argv[i][0] == '-') {
+                fprintf(stderr, "otaup apply: %s needs a positive number\n", a);
                 return OTAUP_EXIT_USAGE;
             }
-        } else if (strcmp(a, "--fail-after") == 0 && i + 1 < argc) {
-            char *end;
-            fail = strtoull(argv[++i], &end, 10);
-            if (*end != '\0' || fail == 0) {
-                fprintf(stderr, "otaup apply: --fail-after needs a positive number\n");
-                return OTAUP_EXIT_USAGE;
-            }
+            *(a[2] == 'c' ? &fx.cut : a[2] == 'f' ? &fx.fail : &fx.read) = v;
         } else if (strcmp(a, "--torn") == 0) {
-            torn = 1;
+            fx.torn = 1;
+        } else if (strcmp(a, "--flip") == 0) {
+            fx.flip = 1;
         } else if (strcmp(a, "--stats") == 0) {
             stats = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -614,7 +644,8 @@ int otaup_cmd_apply(int argc, char **argv)
         }
     }
     if ((flash != NULL && (npos != 1 || out != NULL)) || (flash == NULL && (npos != 2 || out == NULL)) ||
-        (flash == NULL && (cut > 0 || fail > 0)) || (torn && cut == 0 && fail == 0)) {
+        (flash == NULL && (fx.cut > 0 || fx.fail > 0 || fx.read > 0)) || (fx.torn && fx.cut == 0 && fx.fail == 0) ||
+        (fx.flip && fx.read == 0)) {
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }
@@ -633,7 +664,7 @@ int otaup_cmd_apply(int argc, char **argv)
         free(delta);
         return OTAUP_EXIT_FAIL;
     }
-    code = flash != NULL ? cmd_flash(&rc, flash, stats, cut, fail, torn) : cmd_file(&rc, pos[0], out, stats);
+    code = flash != NULL ? cmd_flash(&rc, flash, stats, &fx) : cmd_file(&rc, pos[0], out, stats);
     free(delta);
     return code;
 }
