@@ -13,7 +13,11 @@
 #   5. for cut points k over 1..N (every one, or a stride so that about
 #      CUTS points are tried), clean or torn: cut after k operations, in a
 #      third of the cases cut again during the resume, then resume to the
-#      end and check the target bytes.
+#      end and check the target bytes;
+#   6. for READS reads spread over the R reads of the clean run, failed or
+#      one bit flipped (otaup apply --read-fault k [--flip]), every other
+#      one in the resume after a cut at two thirds of N: the run must end
+#      with exit 0 and the target bytes right.
 # Every failure is printed as one line starting with FAIL plus the command
 # that reproduces it; the summary counts cases. Exit code 1 if any FAIL.
 #
@@ -30,6 +34,7 @@
 #              last three operations are always cut too
 #   SEED       seed of the generated pairs (default 1)
 #   TORN       1: also torn cuts (default 1)
+#   READS      faulty reads per delta (default 4; 0: none)
 #   SIGN       1: also a signed round (keygen, --sign, apply --pub) (default 1)
 #   TIMEOUT    seconds per command (default 120)
 #   FILTER     only settings whose label matches this grep pattern
@@ -65,6 +70,7 @@ OUT=${OUT:-/tmp/otaup-faults}
 SETTINGS=${SETTINGS:-quick}
 CUTS=${CUTS:-24}
 TORN=${TORN:-1}
+READS=${READS:-4}
 SIGN=${SIGN:-1}
 TIMEOUT=${TIMEOUT:-120}
 FILTER=${FILTER:-}
@@ -75,7 +81,7 @@ REAL=${REAL:-"fw-app fw-o2 expat grub"}
 mkdir -p "$OUT"
 cp "$OTAUP" "$OUT/otaup.bin" && OTAUP="$OUT/otaup.bin"  # a rebuild during the sweep does not disturb it
 T0=$(date +%s)
-NFAIL=0 NDELTA=0 NREFUSED=0 NCUT=0 NAPPLY=0 NSET=0
+NFAIL=0 NDELTA=0 NREFUSED=0 NCUT=0 NAPPLY=0 NSET=0 NREAD=0
 FAILS="$OUT/fails.txt"
 : > "$FAILS"
 
@@ -281,6 +287,35 @@ one_delta() { # pair label opts...
             fi
         done
     done
+    # faulty reads (failed or one bit flipped), power on
+    local reads i k cut flip repro
+    reads=$(sed -n 's/^flash reads: *\([0-9]*\).*/\1/p' "$w/flash.out")
+    [ -n "$reads" ] && [ "$READS" -gt 0 ] && [ "$ops" -gt 0 ] || return 0
+    for i in $(seq 1 "$READS"); do
+        k=$(( (reads * i + READS) / (READS + 1) ))
+        [ "$k" -ge 1 ] || k=1
+        flip=""
+        [ $((i % 2)) = 0 ] && flip="--flip"
+        make_flash "$f" "$pair/old" "$soff" "$er"
+        NREAD=$((NREAD + 1))
+        repro="(flash: $pair/old at byte $soff) F; rm -f F.otaup-state"
+        if [ $((i % 4)) -ge 2 ] && [ "$ops" -gt 2 ]; then
+            cut=$((2 * ops / 3))
+            repro="$repro; $OTAUP apply --flash F $d --cut-after $cut"
+            run apply --flash "$f" "$d" --cut-after "$cut" >"$w/rcut.out" 2>&1
+            rc=$?
+            if [ $rc -ne 3 ] && [ $rc -ne 0 ]; then
+                fail "$name $label: cut before a faulty read: exit $rc: $repro  ($(tail -1 "$w/rcut.out"))"
+                continue
+            fi
+        fi
+        repro="$repro; $OTAUP apply --flash F $d --read-fault $k $flip"
+        run apply --flash "$f" "$d" --read-fault "$k" $flip >"$w/read.out" 2>&1
+        rc=$?
+        if [ $rc -ne 0 ] || ! check_target "$f" "$pair/new" "$off" "$er" || [ -e "$f.otaup-state" ]; then
+            fail "$name $label: faulty read: exit $rc or target != NEW: $repro  ($(tail -1 "$w/read.out"))"
+        fi
+    done
 }
 
 signed_round() { # pair label opts...: sign at planning, apply with --pub
@@ -333,11 +368,11 @@ for s in "${SETS[@]}"; do
             signed_round "$p" "$label" $opts
         done
     fi
-    echo "[$(( $(date +%s) - T0 ))s] $label: deltas $NDELTA refused $NREFUSED cuts $NCUT fails $NFAIL"
+    echo "[$(( $(date +%s) - T0 ))s] $label: deltas $NDELTA refused $NREFUSED cuts $NCUT reads $NREAD fails $NFAIL"
 done
 
 echo "sweep: $(echo "$PAIRS" | wc -w) pairs x $NSET settings: $NDELTA deltas planned, $NREFUSED refused," \
-     "$NAPPLY file applies, $NCUT cut runs, $NFAIL failures in $(( $(date +%s) - T0 ))s (details: $FAILS)"
+     "$NAPPLY file applies, $NCUT cut runs, $NREAD faulty-read runs, $NFAIL failures in $(( $(date +%s) - T0 ))s (details: $FAILS)"
 [ "$NFAIL" -eq 0 ]
 exit
 }
