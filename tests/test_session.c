@@ -674,6 +674,40 @@ START_TEST(test_silent_terminal_times_out)
 }
 END_TEST
 
+/* The control queue's retransmission timeout doubles at each timeout and
+ * comes back to its value without backoff once an ACK arrives: on a lossy
+ * link every later loss would otherwise stall for up to 30 s (and the
+ * backup's stall check, 4 timeouts plus 4 s, for two minutes). */
+START_TEST(test_backoff_ends_on_ack)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t d0, d1, d2, t;
+    uint32_t seq;
+    make_info("T9", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    seq = m->seq;
+    d0 = otaup_session_deadline(s);
+    ck_assert_int_eq(otaup_session_poll(s, d0), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, d0);
+    d1 = otaup_session_deadline(s);
+    ck_assert_int_eq(otaup_session_poll(s, d1), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, d1);
+    d2 = otaup_session_deadline(s);
+    ck_assert_uint_eq(d1 - d0, 2 * d0); /* backed off: 1 s, 2 s, 4 s */
+    ck_assert_uint_eq(d2 - d1, 4 * d0);
+    /* the terminal acknowledges the request: the backoff ends, and the
+     * backup's stall check waits 4 timeouts of 1 s plus 4 s, not of 4 s */
+    t = d1 + 10;
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, seq + 1, t), 0);
+    ck_assert_uint_le(otaup_session_deadline(s), 4 * d0 + 4000u + t);
+    otaup_session_free(s);
+}
+END_TEST
+
 /* A registry whose terminal_put fails as SQLite does on a full disk: the
  * session fails with OTAUP_E_DB, the log carries the backend's own words
  * (what an operator must fix), and the ABORT to the terminal does not. */
@@ -833,6 +867,7 @@ int main(void)
     tcase_add_test(tc, test_lying_terminal);
     tcase_add_test(tc, test_bad_backup_and_peer_errors);
     tcase_add_test(tc, test_no_backup_capability);
+    tcase_add_test(tc, test_backoff_ends_on_ack);
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);
     tcase_add_test(tc, test_request_kept_after_server_error);

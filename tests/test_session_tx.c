@@ -377,6 +377,39 @@ START_TEST(test_gives_up_on_dead_link)
 }
 END_TEST
 
+/* Timeouts back the retransmission timeout off (doubling); an ACK that
+ * advances brings it back to its value without backoff, and one that
+ * does not (a duplicate, a NACK for the same gap) keeps it. */
+START_TEST(test_backoff_ends_on_ack)
+{
+    otaup_tx tx;
+    uint64_t now = 0;
+    int64_t nx;
+    int k;
+    make_body(5);
+    ck_assert_int_eq(otaup_tx_init(&tx, body, body_len), 0);
+    ck_assert_int_gt(otaup_tx_cut(&tx, 0, 256), 3);
+    tx.rto_ms = tx.rto_base_ms = 500;
+    for (k = 0; k < 4; k++) {
+        while ((nx = otaup_tx_next(&tx)) >= 0) {
+            otaup_tx_sent(&tx, (uint32_t)nx, now);
+        }
+        now = otaup_tx_deadline(&tx);
+        ck_assert_int_eq(otaup_tx_poll(&tx, now), 0);
+    }
+    ck_assert_uint_eq(tx.rto_ms, 500u << 4);
+    while ((nx = otaup_tx_next(&tx)) >= 0) {
+        otaup_tx_sent(&tx, (uint32_t)nx, now);
+    }
+    ck_assert_int_eq(otaup_tx_ack(&tx, tx.base, 1, now + 5), 0); /* no progress */
+    ck_assert_uint_eq(tx.rto_ms, 500u << 4);
+    ck_assert_int_eq(otaup_tx_ack(&tx, tx.base + 1, 0, now + 10), 0);
+    ck_assert_uint_eq(tx.rto_ms, 500);
+    ck_assert_uint_eq(otaup_tx_deadline(&tx), now + 10 + 500);
+    otaup_tx_free(&tx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("session_tx");
@@ -390,6 +423,7 @@ int main(void)
     tcase_add_test(tc, test_window_keeps_slow_long_link_busy);
     tcase_add_test(tc, test_faulty_link_completes);
     tcase_add_test(tc, test_gives_up_on_dead_link);
+    tcase_add_test(tc, test_backoff_ends_on_ack);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -323,6 +323,18 @@ static void cq_clear(otaup_session *s)
     }
 }
 
+/* The control queue's timeout without backoff: from the RTT samples, or
+ * the initial one before the first. */
+static uint32_t base_rto(const otaup_session *s)
+{
+    uint32_t r;
+    if (s->srtt == 0) {
+        return s->o.rto_initial_ms;
+    }
+    r = s->srtt + 4 * s->rttvar;
+    return r < 200 ? 200 : r > 30000 ? 30000 : r;
+}
+
 static void rtt_sample(otaup_session *s, uint32_t r)
 {
     if (s->srtt == 0) {
@@ -333,13 +345,7 @@ static void rtt_sample(otaup_session *s, uint32_t r)
         s->rttvar = (3 * s->rttvar + d) / 4;
         s->srtt = (7 * s->srtt + r) / 8;
     }
-    s->cq_rto = s->srtt + 4 * s->rttvar;
-    if (s->cq_rto < 200) {
-        s->cq_rto = 200;
-    }
-    if (s->cq_rto > 30000) {
-        s->cq_rto = 30000;
-    }
+    s->cq_rto = base_rto(s);
 }
 
 static void send_simple(otaup_session *s, uint8_t type, int32_t code, const char *text)
@@ -1386,7 +1392,7 @@ static int start_transfer(otaup_session *s)
     }
     s->tx.window_units = s->o.window_frames;
     s->tx.window_bytes = s->o.window_bytes;
-    s->tx.rto_ms = s->cq_rto;
+    s->tx.rto_ms = s->tx.rto_base_ms = base_rto(s);
     s->tx.max_retries = s->o.max_retries;
     s->stats.stream_bytes = 0;
     for (i = 0; i < s->tx.nunits; i++) {
@@ -1702,7 +1708,7 @@ static int start_restore(otaup_session *s)
     s->rtx.window_units = s->o.window_frames;
     s->rtx.window_bytes = s->o.window_bytes;
     s->rtx.max_retries = s->o.max_retries;
-    s->rtx.rto_ms = s->cq_rto;
+    s->rtx.rto_ms = s->rtx.rto_base_ms = base_rto(s);
     s->rseq_base = s->seq_next;
     s->seq_next += s->rtx.nunits;
     s->stats.restore_bytes += (uint32_t)s->rplain.len;
@@ -2005,6 +2011,7 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
         s->cqn--;
         s->cq_tries = 0;
         s->cq_timer = s->now;
+        s->cq_rto = base_rto(s); /* acknowledged: the backoff ends */
         if (type == OTAUP_SM_START && s->st == OTAUP_SS_START) {
             rc = on_start_acked(s);
             if (rc < 0) {

@@ -69,6 +69,7 @@ int otaup_tx_init(otaup_tx *tx, const uint8_t *body, size_t len)
         pos += (size_t)n;
     }
     tx->rto_ms = 1000;
+    tx->rto_base_ms = 1000;
     tx->rto_min_ms = 200;
     tx->rto_max_ms = 30000;
     tx->max_retries = 10;
@@ -102,6 +103,7 @@ int otaup_tx_init_raw(otaup_tx *tx, const uint8_t *buf, size_t len, uint32_t chu
     }
     tx->payload_max = chunk;
     tx->rto_ms = 1000;
+    tx->rto_base_ms = 1000;
     tx->rto_min_ms = 200;
     tx->rto_max_ms = 30000;
     tx->max_retries = 10;
@@ -356,6 +358,7 @@ static void rtt_sample(otaup_tx *tx, uint32_t r)
     if (tx->rto_ms > tx->rto_max_ms) {
         tx->rto_ms = tx->rto_max_ms;
     }
+    tx->rto_base_ms = tx->rto_ms;
 }
 
 int otaup_tx_ack(otaup_tx *tx, uint32_t expected, int nack, uint64_t now_ms)
@@ -371,6 +374,12 @@ int otaup_tx_ack(otaup_tx *tx, uint32_t expected, int nack, uint64_t now_ms)
         tx->base = expected;
         tx->retries = 0;
         tx->timer_start = now_ms;
+        /* the link delivers again: the backoff ends (a lossy link loses
+         * frames at random; a timeout kept at its backed-off value after
+         * an ACK would stall every later loss for up to rto_max_ms) */
+        if (tx->rto_base_ms != 0) {
+            tx->rto_ms = tx->rto_base_ms;
+        }
         if (tx->next < tx->base) {
             tx->next = tx->base;
         }

@@ -49,7 +49,10 @@ typedef struct otaup_tx {
     uint32_t window_units;
     uint32_t window_bytes;
     uint64_t timer_start;   /**< when the oldest unacknowledged unit was (re)sent */
-    uint32_t rto_ms;        /**< current retransmission timeout */
+    uint32_t rto_ms;        /**< current retransmission timeout (backed off after timeouts) */
+    uint32_t rto_base_ms;   /**< the timeout without backoff: set with rto_ms by the owner, then
+                                 from the RTT samples; an ACK that advances brings rto_ms back
+                                 to it */
     uint32_t rto_min_ms, rto_max_ms;
     uint32_t srtt_ms, rttvar_ms; /**< smoothed RTT (RFC 6298), 0 = no sample yet */
     uint32_t rtt_unit;      /**< unit timed for an RTT sample, UINT32_MAX = none */
