@@ -261,6 +261,68 @@ START_TEST(test_lossy_link)
 }
 END_TEST
 
+/* A server that accepts the connection and never answers (a peer that
+ * died with the socket open, a proxy that swallows the stream): the
+ * terminal's HELLO goes unacknowledged through every retransmission, and
+ * otaup-term then drops the link and connects again at once, instead of
+ * staying silent until a timeout. The mute server counts its
+ * connections. */
+START_TEST(test_term_mute_server)
+{
+    int ls, one = 1, rc;
+    struct sockaddr_in a;
+    pid_t pid;
+    char path[300];
+    FILE *f;
+    unsigned conns = 0;
+    images();
+    publish_and_make("T9");
+    ls = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(ls, 0);
+    (void)setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(ls, 4), 0);
+    snprintf(path, sizeof path, "%s/conns", dir);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* the mute server: accept, never write, count (bounded: 60 s) */
+        time_t end = time(NULL) + 60;
+        unsigned n = 0;
+        alarm(70);
+        while (time(NULL) < end) {
+            int c = accept(ls, NULL, NULL);
+            if (c >= 0) {
+                FILE *o = fopen(path, "w");
+                n++;
+                if (o != NULL) {
+                    fprintf(o, "%u\n", n);
+                    fclose(o);
+                }
+                /* keep c open: the terminal sees no close, only silence */
+            }
+        }
+        _exit(0);
+    }
+    close(ls);
+    rc = run("%s --flash T9.flash --connect 127.0.0.1:%d --reconnect 1 --timeout 50 --quiet", term, port);
+    kill(pid, SIGKILL);
+    (void)waitpid(pid, NULL, 0);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(out, "no answer from the server") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "--timeout") == NULL, "it waited for its timeout: %s", out);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%u", &conns), 1);
+    fclose(f);
+    ck_assert_uint_eq(conns, 2); /* the first connection and the one reconnection */
+}
+END_TEST
+
 START_TEST(test_term_bad_input)
 {
     images();
@@ -454,6 +516,7 @@ int main(void)
     tcase_add_test(tc, test_upgrade_over_tcp);
     tcase_add_test(tc, test_power_cut_then_resume);
     tcase_add_test(tc, test_flash_error_over_tcp);
+    tcase_add_test(tc, test_term_mute_server);
     tcase_add_test(tc, test_server_restart_mid_transfer);
     tcase_add_test(tc, test_lossy_link);
     tcase_add_test(tc, test_term_bad_input);

@@ -850,7 +850,15 @@ int main(int argc, char **argv)
             if (pump_queues(&k) < 0) {
                 closed = 1;
             }
-            (void)otaup_apply_poll(ap);
+            if (otaup_apply_poll(ap) == OTAUP_E_RETRIES && !closed) {
+                /* the server has not answered our frame through every
+                 * retransmission: this link is dead to us. Drop it and
+                 * connect again (the journal keeps the session), instead
+                 * of waiting silent until the server's idle timeout */
+                fprintf(stderr, "\notaup-term: no answer from the server to %d retransmissions\n",
+                        OTAUP_APPLY_RETRIES);
+                closed = 1;
+            }
             otaup_simterm_step(t);
             bar(&k, 0);
             if (otaup_simflash_is_cut(otaup_simterm_flash(t))) {
