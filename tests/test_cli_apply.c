@@ -71,6 +71,14 @@ static int file_equals(const char *name, const uint8_t *p, size_t n)
     return file_equals_at(name, 0, p, n);
 }
 
+/* The number after `key` in the output of the last run (--stats). */
+static unsigned long stat_value(const char *key)
+{
+    const char *p = strstr(out, key);
+    ck_assert_msg(p != NULL, "no \"%s\" in: %s", key, out);
+    return strtoul(p + strlen(key), NULL, 10);
+}
+
 static int exists(const char *name)
 {
     char path[512];
@@ -164,14 +172,11 @@ END_TEST
 START_TEST(test_flash_cut_every_op)
 {
     unsigned long ops = 0, n, stride;
-    const char *p;
     int torn, cases = 0;
     put_file("flash.bin", old_img, old_len);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
     ck_assert(file_equals("flash.bin", new_img, new_len));
-    p = strstr(out, "flash operations: ");
-    ck_assert_ptr_nonnull(p);
-    ops = strtoul(p + strlen("flash operations: "), NULL, 10);
+    ops = stat_value("flash operations: ");
     ck_assert(ops > 10);
     /* again: already there */
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd", cli), 0);
@@ -209,13 +214,10 @@ END_TEST
 START_TEST(test_flash_fail_every_op)
 {
     unsigned long ops, n;
-    const char *p;
     int torn, named = 0;
     put_file("flash.bin", old_img, old_len);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
-    p = strstr(out, "flash operations: ");
-    ck_assert_ptr_nonnull(p);
-    ops = strtoul(p + strlen("flash operations: "), NULL, 10);
+    ops = stat_value("flash operations: ");
     for (torn = 0; torn <= 1; torn++) {
         for (n = 1 + (unsigned long)torn; n <= ops; n += 5) {
             int rc;
@@ -253,16 +255,11 @@ END_TEST
 START_TEST(test_flash_read_fault_every_read)
 {
     unsigned long reads, n, resume_reads, cut;
-    const char *p;
     int flip, rc;
     put_file("flash.bin", old_img, old_len);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
-    p = strstr(out, "flash operations: ");
-    ck_assert_ptr_nonnull(p);
-    cut = 2u * strtoul(p + strlen("flash operations: "), NULL, 10) / 3u; /* past the point of no return */
-    p = strstr(out, "flash reads:");
-    ck_assert_ptr_nonnull(p);
-    reads = strtoul(p + strlen("flash reads:"), NULL, 10);
+    cut = 2u * stat_value("flash operations: ") / 3u; /* past the point of no return */
+    reads = stat_value("flash reads:");
     ck_assert_uint_gt(reads, 10);
     for (flip = 0; flip <= 1; flip++) {
         for (n = 1 + (unsigned long)flip; n <= reads; n += 3) {
@@ -278,9 +275,7 @@ START_TEST(test_flash_read_fault_every_read)
     put_file("flash.bin", old_img, old_len);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --cut-after %lu", cli, cut), 3);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --stats", cli), 0);
-    p = strstr(out, "flash reads:");
-    ck_assert_ptr_nonnull(p);
-    resume_reads = strtoul(p + strlen("flash reads:"), NULL, 10);
+    resume_reads = stat_value("flash reads:");
     for (flip = 0; flip <= 1; flip++) {
         for (n = 1 + (unsigned long)flip; n <= resume_reads; n += 3) {
             put_file("flash.bin", old_img, old_len);

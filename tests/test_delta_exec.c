@@ -440,6 +440,17 @@ START_TEST(test_power_cuts)
 }
 END_TEST
 
+/* What a reboot now would find: the session ended well. */
+static void check_journal_ended(device *d, const char *what, unsigned long long k)
+{
+    otaup_journal j2;
+    ck_assert_int_eq(otaup_journal_mount(&j2, otaup_simflash_flash(d->sim), d->journal_addr, 2u * JOURNAL_SECTOR),
+                     0);
+    ck_assert_msg(j2.st.session == OTAUP_JS_ENDED && j2.st.result == 0,
+                  "%s %llu: the journal on flash says session %u result %d", what, k, j2.st.session,
+                  (int)j2.st.result);
+}
+
 /* A flash operation that fails without a reset (a program or erase the
  * driver reports as failed, done in part or not at all): the terminal
  * keeps running, the same executor starts again from the journal as it
@@ -482,30 +493,11 @@ static void flash_errors_case(const uint8_t *a, size_t n, const uint8_t *b, size
                       (unsigned long long)k, (unsigned long long)total_ops, (k & 1u) ? " torn" : "",
                       otaup_strerror(rc));
         check_result(&d, b, m);
-        {
-            /* what a reboot now would find: the session ended well */
-            otaup_journal j2;
-            ck_assert_int_eq(otaup_journal_mount(&j2, otaup_simflash_flash(d.sim), d.journal_addr,
-                                                 2u * JOURNAL_SECTOR), 0);
-            ck_assert_msg(j2.st.session == OTAUP_JS_ENDED && j2.st.result == 0,
-                          "operation %llu failed: the journal on flash says session %u result %d", (unsigned long long)k,
-                          j2.st.session, (int)j2.st.result);
-        }
+        check_journal_ended(&d, "failed operation", (unsigned long long)k);
         free(t.work);
         otaup_simflash_free(d.sim);
     }
     free(delta);
-}
-
-/* What a reboot now would find: the session ended well. */
-static void check_journal_ended(device *d, const char *what, unsigned long long k)
-{
-    otaup_journal j2;
-    ck_assert_int_eq(otaup_journal_mount(&j2, otaup_simflash_flash(d->sim), d->journal_addr, 2u * JOURNAL_SECTOR),
-                     0);
-    ck_assert_msg(j2.st.session == OTAUP_JS_ENDED && j2.st.result == 0,
-                  "%s %llu: the journal on flash says session %u result %d", what, k, j2.st.session,
-                  (int)j2.st.result);
 }
 
 /* One faulty read, power on (a read the driver reports failed, or one

@@ -75,7 +75,6 @@ static void usage(FILE *f)
                "                     an error (--flip: returns one wrong bit instead), power\n"
                "                     staying on; the executor starts again from its journal,\n"
                "                     once, and finishes\n"
-
                "  --stats            sectors erased, bytes programmed, flash operations,\n"
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
                "                     program 2 us/byte)\n"
@@ -593,6 +592,7 @@ int otaup_cmd_apply(int argc, char **argv)
 {
     const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
     faults fx;
+    unsigned long long *count; /* the count a --cut-after, --fail-after or --read-fault sets */
     int stats = 0, npos = 0, i, r, code;
     runctx rc;
     uint8_t *delta;
@@ -616,16 +616,17 @@ int otaup_cmd_apply(int argc, char **argv)
             flash = argv[++i];
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             out = argv[++i];
-        } else if ((strcmp(a, "--cut-after") == 0 || strcmp(a, "--fail-after") == 0 ||
-                    strcmp(a, "--read-fault") == 0) &&
+        } else if ((count = strcmp(a, "--cut-after") == 0    ? &fx.cut
+                            : strcmp(a, "--fail-after") == 0 ? &fx.fail
+                            : strcmp(a, "--read-fault") == 0 ? &fx.read
+                                                             : NULL) != NULL &&
                    i + 1 < argc) {
             char *end;
-            unsigned long long v = strtoull(argv[++i], &end, 10);
-            if (*end != '\0' || v == 0 || argv[i][0] == '-') {
+            *count = strtoull(argv[++i], &end, 10);
+            if (*end != '\0' || *count == 0 || argv[i][0] == '-') {
                 fprintf(stderr, "otaup apply: %s needs a positive number\n", a);
                 return OTAUP_EXIT_USAGE;
             }
-            *(a[2] == 'c' ? &fx.cut : a[2] == 'f' ? &fx.fail : &fx.read) = v;
         } else if (strcmp(a, "--torn") == 0) {
             fx.torn = 1;
         } else if (strcmp(a, "--flip") == 0) {

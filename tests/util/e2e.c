@@ -38,7 +38,7 @@ struct e2e_world {
     int connected;
     unsigned conn_frames, upgrade_frames;
     unsigned disconnects_left;
-    int restarted, cut_armed, failed_now, open_seen;
+    int restarted, failed_now, open_seen; /* open_seen: the upgrade's session opened in this run */
     uint64_t reads_open; /* the flash's read counter when the upgrade's session opened */
     uint64_t clock0;     /* the simulated time when the run began */
     uint8_t *acc; /* server output not yet cut into frames */
@@ -274,7 +274,6 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->restarted = 0;
     w->failed_now = 0;
     w->upgrade_frames = 0;
-    w->cut_armed = w->f->cut_after != 0 || w->f->flash_fail_after != 0 || w->f->read_fault_after != 0;
     w->open_seen = 0;
     w->clock0 = w->now;
     otaup_simflash_stats_get(otaup_simterm_flash(t), &fs0);
@@ -297,13 +296,11 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             pkt *k = w->to_t.head;
             w->to_t.head = k->next;
             if (!w->open_seen && otaup_simterm_apply(t)->session_open) {
+                /* count reads and arm the faults from the start of the upgrade's flash work */
                 otaup_simflash_stats st;
                 otaup_simflash_stats_get(otaup_simterm_flash(t), &st);
                 w->reads_open = st.read_ops;
                 w->open_seen = 1;
-            }
-            if (w->cut_armed && otaup_simterm_apply(t)->session_open) {
-                /* count the cut from the start of the upgrade's flash work */
                 if (w->f->cut_after != 0) {
                     otaup_simflash_cut_after(otaup_simterm_flash(t), w->f->cut_after, w->f->torn);
                 }
@@ -315,7 +312,6 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
                                               w->f->read_flip ? OTAUP_SIMFLASH_RFAULT_FLIP
                                                               : OTAUP_SIMFLASH_RFAULT_FAIL);
                 }
-                w->cut_armed = 0;
             }
             (void)otaup_apply_feed(ap, k->p, k->n);
             otaup_simterm_step(t);
