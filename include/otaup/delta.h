@@ -334,9 +334,16 @@ typedef struct otaup_delta otaup_delta;
 /**
  * Plan a delta from OLD to NEW. Give either the old image (old, old_len)
  * or only its block signature (old == NULL, sig != NULL). Returns 0 and
- * *out (free with otaup_delta_free), or OTAUP_E_INVAL, OTAUP_E_GEOMETRY
- * (images or scratch do not fit the geometry, slots overlap in A/B),
- * OTAUP_E_LIMIT (RAM budget too small for one write unit),
+ * *out (free with otaup_delta_free), or OTAUP_E_INVAL (an argument or
+ * option out of range), OTAUP_E_UNSUPPORTED (unknown options version),
+ * OTAUP_E_GEOMETRY (invalid geometry, an image that does not fit the
+ * flash, a target not on a sector boundary), OTAUP_E_REGION (A/B: target
+ * sectors that hold bytes of the old image; in place: a scratch area
+ * that is not whole sectors of the flash outside the slot),
+ * OTAUP_E_SCRATCH (in place: the scratch area cannot hold a sector that
+ * several steps write), OTAUP_E_LIMIT (the RAM budget leaves a staging
+ * buffer below OTAUP_DELTA_STAGING_MIN or one write unit; A/B: it cannot
+ * hold the part of a target sector NEW occupies), OTAUP_E_RANGE,
  * OTAUP_E_NOMEM, OTAUP_E_PLAN (internal check failed: a bug).
  */
 int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
@@ -347,6 +354,7 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
 const uint8_t *otaup_delta_bytes(const otaup_delta *d, size_t *len);
 /** The plan (valid until otaup_delta_free). */
 const otaup_plan *otaup_delta_plan(const otaup_delta *d);
+/** Free a planned delta (its bytes and plan). NULL is ignored. */
 void otaup_delta_free(otaup_delta *d);
 
 /**
@@ -356,6 +364,7 @@ void otaup_delta_free(otaup_delta *d);
  * OTAUP_E_DELTA_CORRUPT (inner stream malformed or inconsistent).
  */
 int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out);
+/** Free a plan from otaup_delta_decode(). NULL is ignored. */
 void otaup_plan_free(otaup_plan *p);
 
 /**

@@ -126,8 +126,10 @@ typedef enum otaup_error {
 } otaup_error;
 
 /**
- * A short English description of an error code. Never returns NULL: unknown
- * values give "unknown error". With OTAUP_CONFIG_NO_ERROR_STRINGS defined at
+ * A short English description of an error code. Never returns NULL: a
+ * value with no entry gives "integrator-defined error" at or below
+ * OTAUP_E_USER, "success (count)" when positive and "unknown error"
+ * otherwise. With OTAUP_CONFIG_NO_ERROR_STRINGS defined at
  * library build time it returns only "ok" (0 and counts) or "otaup error"
  * (negative values), and otaup_errname() always NULL (saves flash on tiny parts).
  */

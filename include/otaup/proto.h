@@ -663,7 +663,7 @@ int otaup_nack_encode(const otaup_msg_nack *m, uint8_t *out, size_t cap);
 int otaup_nack_decode(const uint8_t *in, size_t len, otaup_msg_nack *m);
 int otaup_backup_req_encode(const otaup_msg_backup_req *m, uint8_t *out, size_t cap);
 int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_msg_backup_req *m);
-/** `type`: OTAUP_MSG_BACKUP_DATA or OTAUP_MSG_RESTORE_DATA (TAG only on BACKUP_DATA). */
+/** `type`: OTAUP_MSG_BACKUP_DATA or OTAUP_MSG_RESTORE_DATA (TAG on either: a sealed chunk). */
 int otaup_region_data_encode(uint8_t type, const otaup_msg_region_data *m, uint8_t *out, size_t cap);
 int otaup_region_data_decode(uint8_t type, const uint8_t *in, size_t len, otaup_msg_region_data *m);
 int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap);

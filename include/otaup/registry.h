@@ -308,6 +308,13 @@ OTAUP_API int otaup_registry_keyfile(const char *path, int create, uint8_t key[O
 
 /* ---- wrapped calls ----------------------------------------------------- */
 
+/*
+ * Each checks its arguments (OTAUP_E_INVAL; OTAUP_E_UNSUPPORTED when the
+ * backend lacks the operation) and calls the otaup_registry_ops entry of
+ * the same name: "get" functions return OTAUP_E_NOT_FOUND when there is
+ * nothing, "list" functions call cb per record until it returns non-zero.
+ */
+
 OTAUP_API int otaup_registry_terminal_put(otaup_registry *reg, const otaup_reg_terminal *t);
 OTAUP_API int otaup_registry_terminal_get(otaup_registry *reg, const char *id, otaup_reg_terminal *out);
 OTAUP_API int otaup_registry_terminal_list(otaup_registry *reg, otaup_reg_terminal_cb cb, void *payload);

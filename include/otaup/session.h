@@ -221,6 +221,7 @@ typedef struct otaup_session_stats {
 
 /** Create a session for a new connection. Returns 0, OTAUP_E_INVAL, OTAUP_E_UNSUPPORTED, OTAUP_E_NOMEM. */
 OTAUP_API int otaup_session_new(const otaup_session_options *opts, otaup_session **out);
+/** Free a session (call otaup_session_closed() first to save its state for resume). NULL is ignored. */
 OTAUP_API void otaup_session_free(otaup_session *s);
 
 /**
@@ -255,12 +256,14 @@ OTAUP_API void otaup_session_closed(otaup_session *s, uint64_t now_ms);
 /** 1 when the session has ended (DONE, FAILED, or IDLE with nothing left to do). */
 OTAUP_API int otaup_session_finished(const otaup_session *s);
 
+/** The current state, and its name for logs ("?" for an unknown value). */
 OTAUP_API otaup_session_state otaup_session_get_state(const otaup_session *s);
 OTAUP_API const char *otaup_session_state_name(otaup_session_state st);
 /** 0, or the error that ended the session. */
 OTAUP_API int otaup_session_result(const otaup_session *s);
 /** The terminal's id once its INFO arrived ("" before). */
 OTAUP_API const char *otaup_session_terminal(const otaup_session *s);
+/** Statistics of the session so far (retransmissions of both streams included). */
 OTAUP_API void otaup_session_get_stats(const otaup_session *s, otaup_session_stats *st);
 
 #ifdef __cplusplus

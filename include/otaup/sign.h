@@ -640,7 +640,9 @@ typedef struct otaup_sign_options {
     size_t new_len;
     const uint8_t *target_hash;  /**< ... or its SHA-256 */
     uint8_t tag_len;             /**< chain tag length (0: OTAUP_CHAIN_TAG_DEFAULT) */
-    int level;                   /**< deflate level of the re-compressed streams (0: 9) */
+    int level;                   /**< deflate of the re-compressed streams: 1..8 zlib's level; 0 and
+                                      9..12 the near-optimal encoder at its highest effort
+                                      (as otaup delta --level 12; docs/deflate.md) */
     const char *note;            /**< optional NOTE text */
 } otaup_sign_options;
 

@@ -167,6 +167,7 @@ void otaup_simflash_power_on(otaup_simflash *sim);
 
 /** Statistics (time estimate, counters). */
 void otaup_simflash_stats_get(const otaup_simflash *sim, otaup_simflash_stats *st);
+/** Zero the statistics (the wear counts and the operation log stay). */
 void otaup_simflash_stats_reset(otaup_simflash *sim);
 
 /** Erase count of sector `index` (geometry order), 0 if out of range. */

@@ -99,6 +99,7 @@ typedef struct otaup_simterm otaup_simterm;
  *  max(32, write size) bytes, or not a multiple of the write size),
  *  OTAUP_E_IO, OTAUP_E_NOMEM. */
 int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out);
+/** Free the terminal (its flash file is flushed and closed). NULL is ignored. */
 void otaup_simterm_free(otaup_simterm *t);
 
 /**
@@ -121,6 +122,7 @@ int otaup_simterm_provisioned(const otaup_simterm *t);
 int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *buf, size_t len), void *send_ctx,
                        uint32_t (*now_ms)(void *ctx), void *clock_ctx);
 
+/** Its applier (valid after otaup_simterm_boot()) and its simulated flash. */
 otaup_apply *otaup_simterm_apply(otaup_simterm *t);
 otaup_simflash *otaup_simterm_flash(otaup_simterm *t);
 
@@ -141,6 +143,7 @@ int otaup_simterm_user_intact(otaup_simterm *t);
 size_t otaup_simterm_user_sample(const otaup_simterm *t, uint8_t *out, size_t cap);
 /** Steps done of the session in progress (and their total, from its delta header). */
 uint32_t otaup_simterm_steps(const otaup_simterm *t, uint32_t *total);
+/** Its terminal id and model. */
 const char *otaup_simterm_id(const otaup_simterm *t);
 const char *otaup_simterm_model(const otaup_simterm *t);
 /** The last NOTIFY text ("" if none). */
