@@ -195,9 +195,10 @@ int otaup_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 #define OTAUP_CONFIG_CHAIN_TAG_MIN 16u
 #endif
 
-/** Record type of the chain record in the inner stream (record.h reserves 0x2B..0x2F). */
+/** Record type of the chain record in the inner stream (0x2B..0x2E are reserved for security records). */
 #define OTAUP_REC_CHAIN 0x2Bu
-/** First and last record type reserved for security records. */
+/** The range the verifier refuses inside a unit, CHAIN excepted: the
+ *  reserved 0x2C..0x2E and 0x2F (the protocol's BATCH, never a record). */
 #define OTAUP_REC_SEC_FIRST 0x2Bu
 #define OTAUP_REC_SEC_LAST 0x2Fu
 
