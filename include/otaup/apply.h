@@ -233,9 +233,10 @@ typedef struct otaup_apply {
 /**
  * Check the configuration, mount the journal and prepare the executor.
  * Returns 0, OTAUP_E_INVAL (also: an identity string INFO cannot carry),
- * OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY, OTAUP_E_REGION
- * (overlapping regions, unknown region flags), OTAUP_E_SCRATCH,
- * OTAUP_E_JOURNAL.
+ * OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY (flash or journal area),
+ * OTAUP_E_REGION (overlapping regions, unknown region flags),
+ * OTAUP_E_STAGING, OTAUP_E_SCRATCH (otaup_exec_init), or the flash read
+ * error of the journal's mount.
  */
 int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg);
 

@@ -249,11 +249,13 @@ typedef struct otaup_exec {
 
 /**
  * Check the configuration and carve the work area. Reads the journal's
- * state (the journal must be mounted). Returns 0, OTAUP_E_INVAL,
- * OTAUP_E_BUFFER (work area too small), OTAUP_E_GEOMETRY, OTAUP_E_SCRATCH
+ * state (the journal must be mounted: OTAUP_E_JOURNAL otherwise). Returns
+ * 0, OTAUP_E_INVAL, OTAUP_E_BUFFER (work area too small), OTAUP_E_GEOMETRY
+ * (also a write size above OTAUP_CONFIG_IO_BUFFER), OTAUP_E_STAGING
+ * (staging size 0 or not a multiple of the write size), OTAUP_E_SCRATCH
  * (scratch smaller than the staging buffer, not whole sectors, or
- * overlapping a window), OTAUP_E_REGION (a window overlaps the journal or
- * scratch).
+ * overlapping the journal), OTAUP_E_REGION (a window overlaps the journal
+ * or scratch).
  */
 int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg);
 
