@@ -49,7 +49,7 @@ typedef struct otaup_simterm_options {
     uint32_t max_frame;        /**< 0: 1024 */
     uint32_t max_msg;          /**< 0: 2048 */
     uint16_t window;           /**< frames advertised (0: 8) */
-    uint32_t staging;          /**< staging buffer (0: one sector) */
+    uint32_t staging;          /**< staging buffer (0: one sector, at least OTAUP_DELTA_STAGING_MIN) */
     uint16_t max_ops;          /**< deferred records per step (0: 64) */
     uint8_t window_bits;       /**< inflate window (0: 12) */
     uint32_t retransmit_ms;    /**< the applier's retransmission timeout (0: 1000) */
