@@ -16,7 +16,7 @@
 #             through pkg-config and through find_package, run both
 #   demo      examples/demo.sh (the README's main job) end to end; it exits
 #             non-zero if the upgraded terminal is not as promised
-#   cross     arm-none-eabi cross build of the terminal subset; print sizes
+#   cross     host and arm-none-eabi builds of the terminal subset; print sizes
 #   fuzz      libFuzzer runs of every fuzz target (bounded; needs clang)
 #
 # Environment: OTAUP_BUILD_ROOT (default: build/ in the checkout),
@@ -119,7 +119,9 @@ stage_demo() {
 }
 
 stage_cross() {
-    log "Cortex-M4 cross build of the terminal subset"
+    log "terminal subset on the host (README: -DOTAUP_TERMINAL_ONLY=ON), then its Cortex-M4 cross build"
+    cmake -S "$SRC" -B "$BUILD_ROOT/terminal-only" -DOTAUP_TERMINAL_ONLY=ON >/dev/null
+    cmake --build "$BUILD_ROOT/terminal-only" -j "$JOBS" >/dev/null
     command -v arm-none-eabi-gcc >/dev/null || die "arm-none-eabi-gcc missing (stage deps)"
     local zsrc
     zsrc="$("$SRC/tests/fetch-zlib-source.sh" "$BUILD_ROOT/zlib-src")"
