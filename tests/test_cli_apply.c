@@ -478,6 +478,138 @@ START_TEST(test_journal_placement)
 }
 END_TEST
 
+/* The whole of a file in a buffer the caller frees (NULL if it is missing). */
+static uint8_t *slurp(const char *name, size_t *n)
+{
+    char path[512];
+    FILE *f;
+    uint8_t *b;
+    long len;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    ck_assert(fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0);
+    b = malloc((size_t)len + 1u);
+    ck_assert_uint_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* dir/name holds p[0..n) exactly (p NULL: name does not exist) */
+static int same_file(const char *name, const uint8_t *p, size_t n)
+{
+    size_t len = 0;
+    uint8_t *b = slurp(name, &len);
+    int eq = b == NULL ? p == NULL : p != NULL && len == n && memcmp(b, p, n) == 0;
+    free(b);
+    return eq;
+}
+
+/* The sidecar FLASH.otaup-state across runs that go wrong around it:
+ * - FLASH with bytes of its own after the images (a region the update
+ *   never touches) keeps them when the update is resumed after a cut, as
+ *   when it runs in one go (the resume wrote FLASH up to the images only);
+ * - a sidecar that cannot be written leaves FLASH as it was, so that the
+ *   next run starts again (FLASH was rewritten half updated first, and no
+ *   run could finish it: "does not hold the image");
+ * - a sidecar left by another delta's update is refused before any flash
+ *   operation, saying so (A/B: the run erased and programmed the target
+ *   slot, then failed on a hash; in place: "session id does not match"),
+ *   and the first delta still finishes. */
+START_TEST(test_flash_sidecar)
+{
+    static const uint32_t user_at = 0xB000, user_len = 0x900;
+    uint8_t *img, *f0, *s0;
+    size_t flen = user_at + user_len, n0, ns0;
+    unsigned k, ops;
+    /* 1. bytes after the images: A/B, NEW in [0x5000, 0xA000) */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o ab.otd --mode ab --sector-map 16x4K -q", cli), 0);
+    img = malloc(flen);
+    memset(img, 0xFF, flen);
+    memcpy(img, old_img, old_len);
+    for (k = 0; k < user_len; k++) {
+        img[user_at + k] = (uint8_t)(k * 7u + 1u);
+    }
+    for (k = 0; k < 2; k++) {
+        int rc;
+        put_file("fu.bin", img, flen);
+        if (k == 1) {
+            ck_assert_int_eq(run("%s apply --flash fu.bin ab.otd --cut-after 5 --torn", cli), 3);
+        }
+        rc = run("%s apply --flash fu.bin ab.otd", cli);
+        ck_assert_msg(rc == 0, "%s: exit %d: %s", k ? "resumed" : "one go", rc, out);
+        ck_assert_msg(file_equals_at("fu.bin", user_at, img + user_at, user_len), "%s: bytes after the images lost",
+                      k ? "resumed" : "one go");
+        {
+            size_t n = 0;
+            uint8_t *b = slurp("fu.bin", &n);
+            ck_assert_ptr_nonnull(b);
+            ck_assert_uint_eq(n, flen);
+            ck_assert(memcmp(b, old_img, old_len) == 0 && memcmp(b + 0x5000, new_img, new_len) == 0);
+            free(b);
+        }
+    }
+    free(img);
+
+    /* 2. the sidecar cannot be written (its temporary name is taken by a directory) */
+    put_file("fs.bin", old_img, old_len);
+    {
+        char path[512];
+        snprintf(path, sizeof path, "%s/fs.bin.otaup-state.tmp", dir);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        ck_assert_int_eq(run("%s apply --flash fs.bin patch.otd --cut-after 12", cli), 1);
+        ck_assert_int_eq(rmdir(path), 0);
+    }
+    ck_assert_msg(same_file("fs.bin", old_img, old_len), "FLASH changed without its sidecar");
+    ck_assert(!exists("fs.bin.otaup-state"));
+    ck_assert_msg(run("%s apply --flash fs.bin patch.otd", cli) == 0, "%s", out);
+    ck_assert(file_equals("fs.bin", new_img, new_len));
+
+    /* 3. another delta's sidecar. A/B: the other delta's OLD is NEW */
+    ck_assert_int_eq(run("%s delta new.bin old.bin -o ab2.otd --mode ab --sector-map 16x4K -q", cli), 0);
+    put_file("fo.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash fo.bin ab.otd --cut-after 9", cli), 3);
+    f0 = slurp("fo.bin", &n0);
+    s0 = slurp("fo.bin.otaup-state", &ns0);
+    ck_assert(f0 != NULL && s0 != NULL);
+    ck_assert_int_eq(run("%s apply --flash fo.bin ab2.otd --stats", cli), 1);
+    ck_assert_msg(strstr(out, "fo.bin.otaup-state") != NULL && strstr(out, "flash operations:") == NULL, "%s", out);
+    ck_assert_msg(same_file("fo.bin", f0, n0) && same_file("fo.bin.otaup-state", s0, ns0), "files changed: %s", out);
+    free(f0);
+    free(s0);
+    ck_assert_msg(run("%s apply --flash fo.bin ab.otd", cli) == 0, "%s", out);
+    ck_assert(file_equals_at("fo.bin", 0x5000, new_img, new_len));
+    /* in place, past the point of no return: NEW -> OLD on the same flash */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o ip.otd --sector-map 16x4K -q", cli), 0);
+    ck_assert_int_eq(run("%s delta new.bin old.bin -o ip2.otd --sector-map 16x4K -q", cli), 0);
+    put_file("fi.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash fi.bin ip.otd --stats", cli), 0);
+    ops = (unsigned)stat_value("flash operations: ");
+    k = 2u * ops / 3u;
+    put_file("fi.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash fi.bin ip.otd --cut-after %u", cli, k), 3);
+    f0 = slurp("fi.bin", &n0);
+    s0 = slurp("fi.bin.otaup-state", &ns0);
+    ck_assert(f0 != NULL && s0 != NULL);
+    ck_assert_int_eq(run("%s apply --flash fi.bin ip2.otd", cli), 1);
+    ck_assert_msg(strstr(out, "unfinished update by another delta") != NULL, "%s", out);
+    ck_assert(same_file("fi.bin", f0, n0) && same_file("fi.bin.otaup-state", s0, ns0));
+    free(f0);
+    free(s0);
+    ck_assert_msg(run("%s apply --flash fi.bin ip.otd", cli) == 0, "%s", out);
+    ck_assert(file_equals("fi.bin", new_img, new_len));
+    /* a cut after the last operation: the sidecar's journal shows this
+     * update ended, and OLD is gone; the run after it finds it done */
+    put_file("fi.bin", old_img, old_len);
+    ck_assert_int_eq(run("%s apply --flash fi.bin ip.otd --cut-after %u", cli, ops), 3);
+    ck_assert_msg(run("%s apply --flash fi.bin ip.otd", cli) == 0, "%s", out);
+    ck_assert(file_equals("fi.bin", new_img, new_len) && !exists("fi.bin.otaup-state"));
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -494,6 +626,7 @@ int main(void)
     tcase_add_test(tc, test_large_write_size);
     tcase_add_test(tc, test_ab_back_to_slot0);
     tcase_add_test(tc, test_journal_placement);
+    tcase_add_test(tc, test_flash_sidecar);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

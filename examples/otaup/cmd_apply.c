@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -296,8 +297,14 @@ static int is_read_error(int r)
  * (--fail-after), or with `reads` a read error or a check a wrong bit
  * failed (--read-fault), the same executor starts again from its journal,
  * as a terminal that keeps running does, up to `retries` times (and a
- * mount whose read failed is done again). */
-static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries, int reads)
+ * mount whose read failed is done again). `saved`: the device comes from
+ * FLASH.otaup-state; unless its journal shows this delta's update (active,
+ * or ended by a cut after its last operation), the source must be OLD as
+ * for a fresh FLASH, or the run is refused before any flash operation
+ * (OTAUP_E_SESSION: another delta's update is active;
+ * OTAUP_E_SOURCE_MISMATCH). */
+static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries, int reads,
+                    int saved)
 {
     const otaup_delta_header *h = &rc->hdr;
     const otaup_flash *f = otaup_simflash_flash(d->sim);
@@ -339,6 +346,14 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     rc2 = sec_apply_begin(rc->sec, rc->delta, rc->body_off, f, &j, &win, &c.hooks, &delta_id);
     if (rc2 != 0) {
         return rc2;
+    }
+    if (saved) {
+        const otaup_journal_state *st = otaup_journal_get(&j);
+        const uint8_t *src = otaup_simflash_data(d->sim) + d->pre + (h->source_addr - h->geo.base);
+        if (!(st->session != OTAUP_JS_NONE && st->delta_id == delta_id) &&
+            !hash128_eq(src, h->source_size, h->source_hash)) {
+            return st->session == OTAUP_JS_ACTIVE ? OTAUP_E_SESSION : OTAUP_E_SOURCE_MISMATCH;
+        }
     }
     wsz = otaup_exec_work_size(c.staging_size, c.max_ops, c.window_bits);
     work = calloc(1, wsz ? wsz : 1);
@@ -430,7 +445,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
         return OTAUP_EXIT_FAIL;
     }
     free(old);
-    r = run_exec(rc, &d, &resumed, &es, 0, 0);
+    r = run_exec(rc, &d, &resumed, &es, 0, 0, 0);
     if (r == 0) {
         const uint8_t *img = otaup_simflash_data(d.sim) + d.pre + (h->target_addr - h->geo.base);
         if (!hash128_eq(img, h->target_size, h->target_hash)) {
@@ -466,7 +481,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     size_t flen = 0, slen = 0;
     uint8_t *fl, *state;
     otaup_exec_stats es;
-    int resumed = 0, r, code;
+    int resumed = 0, r, code, saved;
+    struct stat sb;
     uint32_t total;
     memset(&es, 0, sizeof es);
     snprintf(state_path, sizeof state_path, "%s.otaup-state", flash_path);
@@ -475,7 +491,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     }
     total = otaup_geometry_size(&d.geo);
     state = read_file(state_path, &slen, 0);
-    if (state != NULL) {
+    saved = state != NULL;
+    if (saved) {
         if (slen != total) {
             fprintf(stderr, "otaup apply: %s belongs to another delta or geometry; remove it to start over\n",
                     state_path);
@@ -485,6 +502,11 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
         }
         (void)otaup_simflash_load(d.sim, d.geo.base, state, (uint32_t)slen);
         free(state);
+        /* FLASH's length as the first run found it (every run keeps at
+         * least that much): what lies beyond the images stays in FLASH */
+        if (stat(flash_path, &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= d.dev_size) {
+            flen = (size_t)sb.st_size;
+        }
     } else {
         fl = read_file(flash_path, &flen, 1);
         if (fl == NULL) {
@@ -525,14 +547,21 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     if (fx->read > 0) {
         otaup_simflash_read_fault(d.sim, fx->read, fx->flip ? OTAUP_SIMFLASH_RFAULT_FLIP : OTAUP_SIMFLASH_RFAULT_FAIL);
     }
-    r = run_exec(rc, &d, &resumed, &es, fx->fail > 0 || fx->read > 0 ? 1 : 0, fx->read > 0);
+    r = run_exec(rc, &d, &resumed, &es, fx->fail > 0 || fx->read > 0 ? 1 : 0, fx->read > 0, saved);
     otaup_simflash_power_on(d.sim);
     {
         otaup_simflash_stats st0;
         otaup_simflash_stats_get(d.sim, &st0);
         if (st0.ops == 0 && r != 0 && r != OTAUP_E_POWER_CUT) {
             /* refused before any flash operation: leave the files as they were */
-            fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+            if (saved && r == OTAUP_E_SESSION) {
+                fprintf(stderr, "otaup apply: %s holds an unfinished update by another delta: finish it "
+                                "with that delta (OTAUP_E_SESSION)\n", state_path);
+            } else if (saved && r == OTAUP_E_SOURCE_MISMATCH) {
+                fprintf(stderr, "otaup apply: %s does not hold the image this delta was made for\n", state_path);
+            } else {
+                fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+            }
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
@@ -555,15 +584,15 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
                 keep = tend;
             }
         }
-        if (write_file(flash_path, dev, keep) != 0) {
+        /* the sidecar first: FLASH is rewritten only once the device it
+         * belongs to is saved, so that a failed write leaves a pair that
+         * still resumes (or the files as they were) */
+        if ((r != 0 && write_file(state_path, dev - d.pre, total) != 0) || write_file(flash_path, dev, keep) != 0) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
         if (r == 0) {
             remove(state_path);
-        } else if (write_file(state_path, dev - d.pre, total) != 0) {
-            otaup_simflash_free(d.sim);
-            return OTAUP_EXIT_FAIL;
         }
     }
     if (stats) {
@@ -592,7 +621,7 @@ int otaup_cmd_apply(int argc, char **argv)
 {
     const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
     faults fx;
-    unsigned long long *count; /* the count a --cut-after, --fail-after or --read-fault sets */
+    unsigned long long *count;
     int stats = 0, npos = 0, i, r, code;
     runctx rc;
     uint8_t *delta;
