@@ -610,6 +610,32 @@ START_TEST(test_flash_sidecar)
 }
 END_TEST
 
+/* Options without their value, and counts that are not positive numbers:
+ * exit 2 with a message that names the option ("unknown option
+ * '--flash'" was printed for a missing value; " -3" and a number above
+ * 2^64 - 1 were taken, as 2^64 - 3 and 2^64 - 1). */
+START_TEST(test_apply_options)
+{
+    static const char *const bad[] = { "--flash", "--flash f.bin patch.otd --cut-after",
+                                       "old.bin patch.otd -o", "--flash f.bin patch.otd --read-fault" };
+    static const char *const nums[] = { "' -3'", "' 3'", "+3", "99999999999999999999", "3x", "0", "0x" };
+    unsigned k;
+    put_file("f.bin", old_img, old_len);
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        ck_assert_int_eq(run("%s apply %s", cli, bad[k]), 2);
+        ck_assert_msg(strstr(out, "needs a value") != NULL, "%s: %s", bad[k], out);
+    }
+    for (k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+        ck_assert_msg(run("%s apply --flash f.bin patch.otd --cut-after %s", cli, nums[k]) == 2, "%s: %s", nums[k],
+                      out);
+        ck_assert_msg(strstr(out, "needs a positive number") != NULL, "%s: %s", nums[k], out);
+    }
+    ck_assert(same_file("f.bin", old_img, old_len) && !exists("f.bin.otaup-state"));
+    /* hex as every number of the tool */
+    ck_assert_int_eq(run("%s apply --flash f.bin patch.otd --cut-after 0x10", cli), 3);
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -627,6 +653,7 @@ int main(void)
     tcase_add_test(tc, test_ab_back_to_slot0);
     tcase_add_test(tc, test_journal_placement);
     tcase_add_test(tc, test_flash_sidecar);
+    tcase_add_test(tc, test_apply_options);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

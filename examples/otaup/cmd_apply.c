@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "cmd.h"
+#include "dcli.h"
 #include "otaup/delta.h"
 #include "otaup/error.h"
 #include "otaup/exec.h"
@@ -617,6 +618,15 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     return code;
 }
 
+/* the count --cut-after, --fail-after or --read-fault sets (NULL: another option) */
+static unsigned long long *count_option(faults *fx, const char *a)
+{
+    return strcmp(a, "--cut-after") == 0    ? &fx->cut
+           : strcmp(a, "--fail-after") == 0 ? &fx->fail
+           : strcmp(a, "--read-fault") == 0 ? &fx->read
+                                            : NULL;
+}
+
 int otaup_cmd_apply(int argc, char **argv)
 {
     const char *flash = NULL, *out = NULL, *pos[2] = { NULL, NULL };
@@ -641,19 +651,17 @@ int otaup_cmd_apply(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return OTAUP_EXIT_OK;
-        } else if (strcmp(a, "--flash") == 0 && i + 1 < argc) {
-            flash = argv[++i];
-        } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
-            out = argv[++i];
-        } else if ((count = strcmp(a, "--cut-after") == 0    ? &fx.cut
-                            : strcmp(a, "--fail-after") == 0 ? &fx.fail
-                            : strcmp(a, "--read-fault") == 0 ? &fx.read
-                                                             : NULL) != NULL &&
-                   i + 1 < argc) {
-            char *end;
-            *count = strtoull(argv[++i], &end, 10);
-            if (*end != '\0' || *count == 0 || argv[i][0] == '-') {
-                fprintf(stderr, "otaup apply: %s needs a positive number\n", a);
+        } else if ((count = count_option(&fx, a)) != NULL || strcmp(a, "--flash") == 0 || strcmp(a, "-o") == 0) {
+            const char *end;
+            if (i + 1 == argc) {
+                fprintf(stderr, "otaup apply: %s needs a value\n", a);
+                return OTAUP_EXIT_USAGE;
+            }
+            if (count == NULL) {
+                *(a[1] == 'o' ? &out : &flash) = argv[++i];
+            } else if (dcli_parse_num(argv[++i], count, &end) != 0 || *end != '\0' || *count == 0) {
+                /* decimal or 0x hex as every number of the tool: no sign, no space, not 0 */
+                fprintf(stderr, "otaup apply: %s needs a positive number, not '%s'\n", a, argv[i]);
                 return OTAUP_EXIT_USAGE;
             }
         } else if (strcmp(a, "--torn") == 0) {

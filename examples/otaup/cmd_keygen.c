@@ -69,7 +69,11 @@ int otaup_cmd_keygen(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return OTAUP_EXIT_OK;
-        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "-o") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "otaup keygen: -o needs a value\n");
+                return OTAUP_EXIT_USAGE;
+            }
             out = argv[++i];
         } else if (strcmp(argv[i], "--force") == 0) {
             force = 1;
