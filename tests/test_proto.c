@@ -1441,6 +1441,50 @@ START_TEST(test_batch_stream_split)
 }
 END_TEST
 
+/* The shortest body of every operation record travels as its own message:
+ * the frame decoder's length bounds (protocol.md §3) must admit what the
+ * record codec accepts (§3.12), e.g. a DEFERRED WRITE of addr 0, len 1 is
+ * 3 bytes. Each frame is the encoder's, so "encoders never produce what
+ * decoders refuse" holds for frames too. */
+START_TEST(test_shortest_records)
+{
+    static const struct {
+        uint8_t type;
+        uint8_t body[8];
+        uint8_t len;
+    } recs[] = {
+        { OTAUP_MSG_ERASE, { 0, 0 }, 2 },
+        { OTAUP_MSG_WRITE, { 0, 1, OTAUP_ENC_DEFERRED }, 3 },
+        { OTAUP_MSG_WRITE, { 0, 1, OTAUP_ENC_INLINE, 0xAB }, 4 },
+        { OTAUP_MSG_COPY, { 0, 0, 1 }, 3 },
+        { OTAUP_MSG_DIFF, { 0, 0, 1, OTAUP_ENC_DEFERRED }, 4 },
+        { OTAUP_MSG_DIFF, { 0, 0, 1, OTAUP_ENC_INLINE, 0x01 }, 5 },
+        { OTAUP_MSG_FILL, { 0, 1, 0xFF }, 3 },
+        { OTAUP_MSG_DATA, { 0 }, 1 },
+        { OTAUP_MSG_STEP, { 0, 0, 1, 0 }, 4 },
+        { OTAUP_MSG_END, { 0 }, 1 },
+        { OTAUP_MSG_BLOB, { 0 }, 0 },
+        { OTAUP_MSG_SYNC, { 0 }, 1 },
+    };
+    size_t i;
+    for (i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+        otaup_msg m, d;
+        otaup_frame fr;
+        uint8_t f[64];
+        int n;
+        memset(&m, 0, sizeof m);
+        m.type = recs[i].type;
+        ck_assert_int_eq(otaup_msg_decode(recs[i].type, recs[i].body, recs[i].len, &m), 0);
+        n = otaup_msg_encode_frame(&m, 0, 7, 64, f, sizeof f);
+        ck_assert_int_eq(n, (int)recs[i].len + 16);
+        ck_assert_msg(otaup_frame_decode(f, (size_t)n, 64, &fr) == 0, "type 0x%02x, %u-byte body: frame refused",
+                      recs[i].type, recs[i].len);
+        ck_assert_int_eq(stream_first(f, (size_t)n, 64, &fr), OTAUP_DEC_FRAME);
+        ck_assert_int_eq(otaup_msg_decode(fr.type, fr.payload, fr.payload_len, &d), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_type_table)
 {
     int t, known = 0;
@@ -1493,6 +1537,7 @@ int main(void)
     tcase_add_test(tc, test_info_tlv_rules);
     tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_bad_frames);
+    tcase_add_test(tc, test_shortest_records);
     tcase_add_loop_test(tc, test_stream_every_split, 1024, 1025);
     tcase_add_loop_test(tc, test_stream_every_split, 65536, 65537);
     tcase_add_test(tc, test_stream_events);

@@ -49,9 +49,9 @@ static const struct type_info type_table[] = {
     { OTAUP_MSG_SIG_REQ, T_SEQ, OTAUP_SIG_REQ_SIZE, OTAUP_SIG_REQ_SIZE },
     { OTAUP_MSG_SIG_DATA, T_SEQ, 12, UNBOUNDED },
     { OTAUP_MSG_ERASE, T_SEQ, 2, 10 },
-    { OTAUP_MSG_WRITE, T_SEQ, 4, UNBOUNDED },
+    { OTAUP_MSG_WRITE, T_SEQ, 3, UNBOUNDED }, /* DEFERRED: addr, len, enc */
     { OTAUP_MSG_COPY, T_SEQ, 3, 15 },
-    { OTAUP_MSG_DIFF, T_SEQ, 5, UNBOUNDED },
+    { OTAUP_MSG_DIFF, T_SEQ, 4, UNBOUNDED },  /* DEFERRED: addr, zz, len, enc */
     { OTAUP_MSG_FILL, T_SEQ, 3, 11 },
     { OTAUP_MSG_VERIFY, T_SEQ, 11, 11 + OTAUP_HASH_MAX },
     { OTAUP_MSG_DATA, T_SEQ, 1, UNBOUNDED },
