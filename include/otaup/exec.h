@@ -270,8 +270,10 @@ int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max
  * Open the session `session_id` for the update identified by `delta_id`
  * (target slot for A/B). If the journal shows this same update active,
  * it resumes: returns 1 and otaup_exec_next_step() is where the reader
- * must restart (at the last SYNC at or before it). Otherwise it journals
- * a new session and returns 0. OTAUP_E_SESSION: another update is active
+ * must restart (at the last SYNC at or before it). If the journal shows
+ * this update ended complete under the same session id, it returns 2
+ * (nothing to do). Otherwise it journals a new session and returns 0.
+ * OTAUP_E_SESSION: another update is active
  * and must be finished first: past its point of no return (in place), or
  * in the middle of restoring a user-data region (the journal's restore
  * state BUSY: the region holds neither the user's data nor the backup).

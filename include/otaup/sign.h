@@ -367,7 +367,8 @@ typedef struct otaup_sec {
  * active) the source image hash (security.md §5, in that order). Returns
  * 0 or the refusal's code (OTAUP_E_MANIFEST, _UNSIGNED, _KEY, _SIGNATURE,
  * _MODEL, _ROLLBACK, _OLDER, _GEOMETRY, _WINDOW, _CHAIN,
- * _SOURCE_MISMATCH, a flash or crypto error). Flash is only read.
+ * _SOURCE_MISMATCH, _JOURNAL when resuming at a step past the manifest's
+ * last, a flash or crypto error). Flash is only read.
  */
 int otaup_sec_begin(otaup_sec *sec, const otaup_sec_config *cfg, const uint8_t *in, size_t len);
 
