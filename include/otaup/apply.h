@@ -240,10 +240,15 @@ typedef struct otaup_apply {
  */
 int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg);
 
-/** A new connection: forget the link state and send HELLO. */
+/** A new connection: forget the link state and send HELLO. Returns 0,
+ *  OTAUP_E_INVAL or the error of link.send. */
 int otaup_apply_connect(otaup_apply *ap);
 
-/** Event-driven input: bytes received from the link, any split. */
+/**
+ * Event-driven input: bytes received from the link, any split. Returns 0,
+ * OTAUP_E_INVAL, or the error of a link.send that failed (connect again).
+ * Frames it refuses are answered with a NACK, not returned.
+ */
 int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t len);
 
 /**
