@@ -239,6 +239,31 @@ START_TEST(test_sign_verify_apply)
     ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt --pub k.pub --cut-after 7 --torn"), 3);
     ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt --pub k.pub"), 0);
     ck_assert(same_files("flash.bin", "new.bin"));
+    /* resumed with --pub given the other way round from the run that began
+     * it, past the point of no return (in place): the update is known by
+     * its manifest with --pub, by its body without, so it cannot go on;
+     * refused before any flash operation, saying how to finish ("session
+     * id does not match", or that the source is not OLD, before) */
+    {
+        static const char *const pub[2] = { "--pub k.pub", "" };
+        unsigned long ops;
+        size_t m;
+        unsigned char *o = get_file("old.bin", &m);
+        int k;
+        put_file("flash.bin", o, m);
+        ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt --stats"), 0);
+        ck_assert_ptr_nonnull(strstr(out, "flash operations: "));
+        ops = strtoul(strstr(out, "flash operations: ") + 18, NULL, 10);
+        for (k = 0; k < 2; k++) {
+            put_file("flash.bin", o, m);
+            ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt %s --cut-after %lu", pub[k], 2 * ops / 3), 3);
+            ck_assert_int_eq(otaup("apply --flash flash.bin p.dlt %s", pub[!k]), 1);
+            ck_assert_msg(strstr(out, "finish it as it began") != NULL && strstr(out, "--pub") != NULL, "%s", out);
+            ck_assert_msg(otaup("apply --flash flash.bin p.dlt %s", pub[k]) == 0, "%s", out);
+            ck_assert(same_files("flash.bin", "new.bin"));
+        }
+        free(o);
+    }
 }
 END_TEST
 

@@ -40,6 +40,7 @@
 #include "otaup/error.h"
 #include "otaup/exec.h"
 #include "otaup/journal.h"
+#include "otaup/sign.h"
 #include "otaup/simflash.h"
 #include "sec_apply.h"
 
@@ -302,7 +303,8 @@ static int is_read_error(int r)
  * FLASH.otaup-state; unless its journal shows this delta's update (active,
  * or ended by a cut after its last operation), the source must be OLD as
  * for a fresh FLASH, or the run is refused before any flash operation
- * (OTAUP_E_SESSION: another delta's update is active;
+ * (OTAUP_E_SESSION: another delta's update is active, or this one's begun
+ * without --pub where it is given now, or the other way round;
  * OTAUP_E_SOURCE_MISMATCH). */
 static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats *stats, int retries, int reads,
                     int saved)
@@ -344,6 +346,11 @@ static int run_exec(const runctx *rc, device *d, int *resumed, otaup_exec_stats 
     }
     c.staging_size = h->staging_size;
     c.max_ops = h->max_ops;
+    if (saved && rc->sec->nkeys > 0 && otaup_journal_get(&j)->session == OTAUP_JS_ACTIVE &&
+        otaup_journal_get(&j)->delta_id == delta_id && otaup_journal_get(&j)->ponr) {
+        /* this delta's update, begun without --pub (known by its body), past the point of no return */
+        return OTAUP_E_SESSION;
+    }
     rc2 = sec_apply_begin(rc->sec, rc->delta, rc->body_off, f, &j, &win, &c.hooks, &delta_id);
     if (rc2 != 0) {
         return rc2;
@@ -556,8 +563,14 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
         if (st0.ops == 0 && r != 0 && r != OTAUP_E_POWER_CUT) {
             /* refused before any flash operation: leave the files as they were */
             if (saved && r == OTAUP_E_SESSION) {
-                fprintf(stderr, "otaup apply: %s holds an unfinished update by another delta: finish it "
-                                "with that delta (OTAUP_E_SESSION)\n", state_path);
+                /* a signed delta's update is known by its manifest with --pub, by its body without */
+                const uint8_t *mf;
+                size_t mf_len;
+                int sig = otaup_delta_find_manifest(rc->delta, rc->body_off, &mf, &mf_len) == 0;
+                fprintf(stderr, "otaup apply: %s holds an unfinished update by another delta%s: finish it as it "
+                                "began (OTAUP_E_SESSION)\n", state_path,
+                        sig ? ", or by this one begun with --pub where it is not given now, or the other way round"
+                            : "");
             } else if (saved && r == OTAUP_E_SOURCE_MISMATCH) {
                 fprintf(stderr, "otaup apply: %s does not hold the image this delta was made for\n", state_path);
             } else {
