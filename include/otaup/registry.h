@@ -406,7 +406,7 @@ OTAUP_API int otaup_registry_delta_put(otaup_registry *reg, const otaup_reg_delt
 /**
  * Store the plaintext of a user-data region, encrypted: AES-256-GCM under
  * the terminal's key (created and wrapped on first use), a fresh random
- * nonce, and the terminal id, region and session as associated data.
+ * nonce, and the terminal id and region as associated data.
  * Replaces an earlier backup of the same region. OTAUP_E_KEY without a
  * master key, OTAUP_E_UNSUPPORTED without mbedTLS.
  */

@@ -131,8 +131,8 @@ int otaup_hmac_sha256(const otaup_crypto *c, const uint8_t *key, size_t key_len,
  * [terminal] AES-256-GCM wrappers that check their arguments (NULL
  * buffers with a non-zero length, a missing callback) before calling the
  * backend. Open returns OTAUP_E_DECRYPT on a wrong key, nonce, associated
- * data, ciphertext or tag. These are the calls the registry uses to
- * encrypt backups at rest.
+ * data, ciphertext or tag. Sealed backups (otaup_seal_*) use them; the
+ * registry encrypts at rest with mbedTLS's GCM directly.
  */
 int otaup_aead_seal(const otaup_crypto *c, const uint8_t key[OTAUP_AES256_KEY_LEN],
                     const uint8_t nonce[OTAUP_GCM_NONCE_LEN], const uint8_t *aad, size_t aad_len,
