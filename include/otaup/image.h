@@ -119,8 +119,9 @@ uint32_t otaup_sig_roll(const void *data, size_t len);
 
 /**
  * Serialize the 64-byte signature header for *info and `nblocks` blocks
- * into out[0..OTAUP_SIG_HEADER_SIZE). Returns OTAUP_SIG_HEADER_SIZE or
- * OTAUP_E_INVAL (bad block size or count).
+ * into out[0..OTAUP_SIG_HEADER_SIZE). Returns OTAUP_SIG_HEADER_SIZE,
+ * OTAUP_E_INVAL (NULL, or a block size not a power of two in range) or
+ * OTAUP_E_BUFFER (cap below OTAUP_SIG_HEADER_SIZE).
  */
 int otaup_sig_header_encode(const otaup_image_info *info, uint8_t *out, size_t cap);
 
@@ -177,8 +178,8 @@ int otaup_sig_calc_begin(otaup_sig_calc *c, const otaup_flash *flash, uint32_t a
 /**
  * Hand out the next serialized signature bytes into out[0..cap) (cap >= 1),
  * reading blocks as needed. Returns the number of bytes written, 0 when the
- * whole signature (OTAUP_SIG_SIZE bytes) has been handed out, or a flash
- * read error.
+ * whole signature (OTAUP_SIG_SIZE bytes) has been handed out, OTAUP_E_INVAL,
+ * or a flash read error.
  */
 int otaup_sig_calc_read(otaup_sig_calc *c, uint8_t *out, size_t cap);
 
