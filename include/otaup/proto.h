@@ -252,7 +252,7 @@ typedef struct otaup_reasm {
     uint8_t active;    /**< 1 while a fragmented message is in progress */
 } otaup_reasm;
 
-/** Initialise with a buffer of `cap` bytes (the largest message accepted). */
+/** Initialise with a buffer of `cap` bytes (the largest message accepted). Returns 0 or OTAUP_E_INVAL. */
 int otaup_reasm_init(otaup_reasm *r, uint8_t *buf, size_t cap);
 
 /**
