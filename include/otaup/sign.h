@@ -290,8 +290,10 @@ int otaup_manifest_encode(const otaup_manifest *m, uint8_t *out, size_t cap);
 /**
  * [server] Append one signature entry to an encoded manifest buf[0..len)
  * (capacity cap): the signature by `pub`'s private key over the manifest
- * digest. Returns the new length, OTAUP_E_BUFFER or OTAUP_E_MANIFEST.
- * The signature itself comes from otaup_key_sign().
+ * digest. Returns the new length, OTAUP_E_INVAL, OTAUP_E_BUFFER, or
+ * OTAUP_E_MANIFEST (malformed, or already OTAUP_MANIFEST_MAX_SIGS
+ * signatures; a key that signed already is not refused). The signature
+ * itself comes from otaup_key_sign().
  */
 int otaup_manifest_add_signature(const otaup_crypto *c, uint8_t *buf, size_t len, size_t cap,
                                  const uint8_t pub[OTAUP_P256_PUB_LEN],
