@@ -288,6 +288,24 @@ START_TEST(test_flash_read_fault_every_read)
                           flip ? " flipped" : "");
         }
     }
+    /* a failed operation and a faulty read in one run: each makes the
+     * executor start again (the second ended the run with exit 1) */
+    for (n = reads / 4; n <= reads; n += reads / 4) {
+        const char *p = out;
+        int again = 0;
+        put_file("flash.bin", old_img, old_len);
+        remove("flash.bin.otaup-state");
+        rc = run("%s apply --flash flash.bin patch.otd --fail-after 4 --read-fault %lu%s", cli, n,
+                 n & 1 ? " --flip" : "");
+        ck_assert_msg(rc == 0, "fail 4, read %lu: exit %d: %s", n, rc, out);
+        ck_assert_msg(file_equals("flash.bin", new_img, new_len), "fail 4, read %lu", n);
+        while ((p = strstr(p, " again")) != NULL) {
+            again++;
+            p++;
+        }
+        /* (a wrong bit may land where nothing depends on it) */
+        ck_assert_msg(again == 2 || (n & 1), "fail 4, read %lu: %d restarts: %s", n, again, out);
+    }
     ck_assert_int_eq(run("%s apply old.bin patch.otd -o o.bin --read-fault 3", cli), 2);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --flip", cli), 2);
     ck_assert_int_eq(run("%s apply --flash flash.bin patch.otd --read-fault 0", cli), 2);

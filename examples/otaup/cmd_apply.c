@@ -555,7 +555,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     if (fx->read > 0) {
         otaup_simflash_read_fault(d.sim, fx->read, fx->flip ? OTAUP_SIMFLASH_RFAULT_FLIP : OTAUP_SIMFLASH_RFAULT_FAIL);
     }
-    r = run_exec(rc, &d, &resumed, &es, fx->fail > 0 || fx->read > 0 ? 1 : 0, fx->read > 0, saved);
+    /* one start again for each fault: a failed operation, a faulty read */
+    r = run_exec(rc, &d, &resumed, &es, (fx->fail > 0) + (fx->read > 0), fx->read > 0, saved);
     otaup_simflash_power_on(d.sim);
     {
         otaup_simflash_stats st0;
