@@ -648,7 +648,24 @@ START_TEST(test_apply_options)
                       out);
         ck_assert_msg(strstr(out, "needs a positive number") != NULL, "%s: %s", nums[k], out);
     }
-    ck_assert(same_file("f.bin", old_img, old_len) && !exists("f.bin.otaup-state"));
+    /* combinations that do not go together: the usage, after what is wrong */
+    {
+        static const char *const combo[][2] = {
+            { "--flash f.bin patch.otd -o o.bin", "--flash and -o exclude each other" },
+            { "old.bin patch.otd -o o.bin --cut-after 3", "need --flash" },
+            { "--flash f.bin patch.otd --torn", "--torn needs --cut-after or --fail-after" },
+            { "--flash f.bin patch.otd --flip", "--flip needs --read-fault" },
+            { "--flash f.bin", "--flash FLASH takes one PATCH" },
+            { "old.bin patch.otd", "give OLD PATCH -o OUT" },
+            { "old.bin patch.otd x.bin -o o.bin", "unexpected argument 'x.bin'" },
+        };
+        for (k = 0; k < sizeof combo / sizeof combo[0]; k++) {
+            ck_assert_int_eq(run("%s apply %s", cli, combo[k][0]), 2);
+            ck_assert_msg(strstr(out, combo[k][1]) != NULL && strstr(out, "usage:") != NULL, "%s: %s", combo[k][0],
+                          out);
+        }
+    }
+    ck_assert(same_file("f.bin", old_img, old_len) && !exists("f.bin.otaup-state") && !exists("o.bin"));
     /* hex as every number of the tool */
     ck_assert_int_eq(run("%s apply --flash f.bin patch.otd --cut-after 0x10", cli), 3);
 }

@@ -691,15 +691,26 @@ int otaup_cmd_apply(int argc, char **argv)
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
+            fprintf(stderr, "otaup apply: unexpected argument '%s'\n", a);
             usage(stderr);
             return OTAUP_EXIT_USAGE;
         }
     }
-    if ((flash != NULL && (npos != 1 || out != NULL)) || (flash == NULL && (npos != 2 || out == NULL)) ||
-        (flash == NULL && (fx.cut > 0 || fx.fail > 0 || fx.read > 0)) || (fx.torn && fx.cut == 0 && fx.fail == 0) ||
-        (fx.flip && fx.read == 0)) {
-        usage(stderr);
-        return OTAUP_EXIT_USAGE;
+    {
+        /* what is wrong with the combination, said before the usage */
+        const char *why = flash != NULL && out != NULL ? "--flash and -o exclude each other"
+                          : flash == NULL && (fx.cut > 0 || fx.fail > 0 || fx.read > 0)
+                              ? "--cut-after, --fail-after and --read-fault need --flash"
+                          : fx.torn && fx.cut == 0 && fx.fail == 0 ? "--torn needs --cut-after or --fail-after"
+                          : fx.flip && fx.read == 0                ? "--flip needs --read-fault"
+                          : flash != NULL && npos != 1             ? "--flash FLASH takes one PATCH"
+                          : flash == NULL && (npos != 2 || out == NULL) ? "give OLD PATCH -o OUT, or --flash FLASH PATCH"
+                                                                   : NULL;
+        if (why != NULL) {
+            fprintf(stderr, "otaup apply: %s\n", why);
+            usage(stderr);
+            return OTAUP_EXIT_USAGE;
+        }
     }
     delta = read_file(flash != NULL ? pos[0] : pos[1], &dlen, 1);
     if (delta == NULL) {
