@@ -180,6 +180,10 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
     ck_assert_int_eq(run("%s --max-conns 0", daemon_path), 2);
     ck_assert_int_eq(run("%s --window 8x", daemon_path), 2);
     ck_assert_int_eq(run("%s --window -1", daemon_path), 2);
+    /* a ceiling below the first timeout, or none */
+    ck_assert_int_eq(run("%s --rto-max 999", daemon_path), 2);
+    ck_assert_ptr_nonnull(strstr(out, "1000..600000"));
+    ck_assert_int_eq(run("%s --rto-max", daemon_path), 2);
     /* a key file readable by others is refused */
     ck_assert_int_eq(run("sh -c 'printf %%064d 0 > k.key; chmod 644 k.key'"), 0);
     ck_assert_int_eq(run("%s --db r.db --key k.key --listen 127.0.0.1:%d", daemon_path, port), 1);

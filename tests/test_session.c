@@ -708,6 +708,93 @@ START_TEST(test_backoff_ends_on_ack)
 }
 END_TEST
 
+/* Gaps between the retransmissions of an unanswered BACKUP_REQ, from the
+ * first deadline on: gaps[k] is the (k+1)-th timeout's wait. */
+static void backup_req_gaps(otaup_session *s, uint64_t *gaps, int n)
+{
+    uint64_t prev = 0, d;
+    int k;
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    for (k = 0; k < n; k++) {
+        d = otaup_session_deadline(s);
+        gaps[k] = d - prev;
+        prev = d;
+        ck_assert_int_eq(otaup_session_poll(s, d), 0);
+        expect(s, OTAUP_SM_BACKUP_REQ, d);
+    }
+}
+
+/* rto_max_ms is the ceiling of the doubling, for the control queue and
+ * for the record stream's window; options of version 3 (no such field)
+ * keep the 30 s ceiling. */
+START_TEST(test_backoff_ceiling)
+{
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    uint64_t gaps[6], now = 0, d, prev;
+    const otaup_sm *m;
+    int k, got;
+    otaup_session_options_init(&o);
+    ck_assert_uint_eq(o.version, 4);
+    o.reg = reg;
+    o.delta = test_delta;
+    o.window_frames = 8;
+    o.rto_max_ms = 3000;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    make_info("T10", v1);
+    backup_req_gaps(s, gaps, 5);
+    ck_assert_uint_eq(gaps[0], 1000);
+    ck_assert_uint_eq(gaps[1], 2000);
+    ck_assert_uint_eq(gaps[2], 3000);
+    ck_assert_uint_eq(gaps[3], 3000);
+    ck_assert_uint_eq(gaps[4], 3000);
+    otaup_session_free(s);
+
+    /* version 3: rto_max_ms is not read (here: garbage that would cap at 1 s) */
+    o.version = 3;
+    o.rto_max_ms = 1;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    make_info("T11", v1);
+    backup_req_gaps(s, gaps, 6);
+    for (k = 0; k < 5; k++) {
+        ck_assert_uint_eq(gaps[k], 1000u << k);
+    }
+    ck_assert_uint_eq(gaps[5], 30000);
+    otaup_session_free(s);
+
+    /* the record stream: BATCH frames never acknowledged */
+    o.version = OTAUP_SESSION_OPTIONS_VERSION;
+    o.rto_max_ms = 2500;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    make_info("T12", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    prev = now;
+    for (k = 0; k < 5; k++) {
+        got = 0;
+        while ((m = otaup_session_next_msg(s, now)) != NULL) {
+            ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
+            got++;
+        }
+        ck_assert_int_gt(got, 0);
+        d = otaup_session_deadline(s);
+        ck_assert_uint_eq(d - prev, k == 0 ? 1000u : k == 1 ? 2000u : 2500u);
+        prev = now = d;
+        ck_assert_int_eq(otaup_session_poll(s, now), 0);
+    }
+    otaup_session_free(s);
+}
+END_TEST
+
 /* A registry whose terminal_put fails as SQLite does on a full disk: the
  * session fails with OTAUP_E_DB, the log carries the backend's own words
  * (what an operator must fix), and the ABORT to the terminal does not. */
@@ -868,6 +955,7 @@ int main(void)
     tcase_add_test(tc, test_bad_backup_and_peer_errors);
     tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_backoff_ends_on_ack);
+    tcase_add_test(tc, test_backoff_ceiling);
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);
     tcase_add_test(tc, test_request_kept_after_server_error);

@@ -10,6 +10,7 @@
 #
 #   bench/faults/lossy.sh BUILD [SEEDS...]      (default seeds: 1 2 3 8)
 #   LOSS="--drop 10 --corrupt 5" bench/faults/lossy.sh build/dev 1 2
+#   DAEMON="--rto-max 3000" bench/faults/lossy.sh build/dev   (otaupd's own flags)
 #
 # Compare two builds (two trees) in the same run to quote a ratio; the
 # times are wall-clock and depend on the machine's load.
@@ -19,6 +20,7 @@ B=${1:?usage: lossy.sh BUILD [SEEDS...]}
 shift
 SEEDS=${*:-"1 2 3 8"}
 LOSS=${LOSS:-"--drop 30 --corrupt 15"}
+DAEMON=${DAEMON:-}
 D=$B/examples/otaupd/otaupd C=$B/examples/otaupctl/otaupctl T=$B/examples/otaup-term/otaup-term
 for x in "$D" "$C" "$T"; do [ -x "$x" ] || { echo "lossy.sh: $x not built" >&2; exit 2; }; done
 OLD=$SRC/tests/vectors/firmware/fw-v1.bin NEW=$SRC/tests/vectors/firmware/fw-v2.bin
@@ -30,7 +32,7 @@ for seed in $SEEDS; do
     export OTAUP_DB=$W/reg.db
     "$C" release add --model M --version 1.0 --build-time 1000 "$OLD" >/dev/null || exit 1
     port=$((20000 + RANDOM % 20000))
-    "$D" --db "$W/reg.db" --listen "127.0.0.1:$port" --auto-request >"$W/d.log" 2>&1 &
+    "$D" --db "$W/reg.db" --listen "127.0.0.1:$port" --auto-request $DAEMON >"$W/d.log" 2>&1 &
     dp=$!
     for _ in $(seq 100); do grep -q "event=listen" "$W/d.log" 2>/dev/null && break; sleep 0.05; done
     "$C" release add --model M --version 2.0 --build-time 2000 "$NEW" >/dev/null || exit 1
@@ -50,4 +52,4 @@ for seed in $SEEDS; do
         $((ms % 1000)) "$(grep -c "reconnecting" "$W/t.out")" "$(sed -n 's/^version=//p' "$W/t.report")"
 done
 med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "lossy.sh: $B, loss '$LOSS', seeds $SEEDS: median $((med / 1000)).$((med % 1000 / 100)) s (work: $WORK)"
+echo "lossy.sh: $B, loss '$LOSS', daemon '$DAEMON', seeds $SEEDS: median $((med / 1000)).$((med % 1000 / 100)) s (work: $WORK)"

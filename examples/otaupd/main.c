@@ -117,10 +117,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: otaupd [--listen ADDR:PORT] [--db PATH] [--key PATH] [--window N]\n"
                "              [--auto-request] [--restore-always] [--max-conns N] [--quiet]\n"
-               "              [--sign-key KEY]\n"
+               "              [--sign-key KEY] [--rto-max MS]\n"
                "defaults: --listen 127.0.0.1:7070 --db $OTAUP_DB or otaup.db --key DB.key (created, mode 0600)\n"
                "--sign-key KEY: sign on demand, with the private key KEY, the deltas that terminals\n"
-               "               taking signed updates only need and that were not signed at publication\n");
+               "               taking signed updates only need and that were not signed at publication\n"
+               "--rto-max MS: ceiling of the retransmission timeout, which doubles at each timeout in a\n"
+               "               row (default 30000; 1000..600000); lower it for links that lose frames\n"
+               "               without being congested\n");
 }
 
 static otaup_key *sign_key; /* --sign-key: freed (wiped) at exit */
@@ -272,7 +275,7 @@ int main(int argc, char **argv)
     otaup_session_options so;
     otaup_delta_cache *cache = NULL;
     struct epoll_event ev, evs[256];
-    unsigned max_conns = 20000, nconns = 0, window = 0;
+    unsigned max_conns = 20000, nconns = 0, window = 0, rto_max = 0;
     uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
     int lfd, ep, i, rc, one = 1;
@@ -289,18 +292,24 @@ int main(int argc, char **argv)
             keyp = argv[++i];
         } else if (strcmp(argv[i], "--sign-key") == 0 && i + 1 < argc) {
             sign_path = argv[++i];
-        } else if ((strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--max-conns") == 0) && i + 1 < argc) {
+        } else if ((strcmp(argv[i], "--window") == 0 || strcmp(argv[i], "--max-conns") == 0 ||
+                    strcmp(argv[i], "--rto-max") == 0) &&
+                   i + 1 < argc) {
             /* a number, at least 1: a typo must not turn into "no window" or "refuse everyone" */
             const char *opt = argv[i], *val = argv[++i];
-            unsigned long max = strcmp(opt, "--window") == 0 ? 65535ul : 1000000ul, v;
+            int is_rto = strcmp(opt, "--rto-max") == 0;
+            unsigned long min = is_rto ? 1000ul : 1ul;
+            unsigned long max = strcmp(opt, "--window") == 0 ? 65535ul : is_rto ? 600000ul : 1000000ul, v;
             char *end;
             errno = 0;
             v = strtoul(val, &end, 10);
-            if (errno != 0 || *end != '\0' || val[0] < '0' || val[0] > '9' || v < 1 || v > max) {
-                fprintf(stderr, "otaupd: bad value '%s' for %s (1..%lu)\n", val, opt, max);
+            if (errno != 0 || *end != '\0' || val[0] < '0' || val[0] > '9' || v < min || v > max) {
+                fprintf(stderr, "otaupd: bad value '%s' for %s (%lu..%lu)\n", val, opt, min, max);
                 return 2;
             }
-            if (strcmp(opt, "--window") == 0) {
+            if (is_rto) {
+                rto_max = (unsigned)v;
+            } else if (strcmp(opt, "--window") == 0) {
                 window = (unsigned)v;
             } else {
                 max_conns = (unsigned)v;
@@ -373,6 +382,7 @@ int main(int argc, char **argv)
     so.auto_request = auto_req;
     so.restore_always = restore_always;
     so.window_frames = window;
+    so.rto_max_ms = rto_max;
     so.sign_key = sign_key;
     logline("info", NULL, "listen", "addr=%s db=%s key=%s%s%s", listen_s, db, keyp, sign_path ? " sign_key=" : "",
             sign_path ? sign_path : "");

@@ -159,7 +159,7 @@ OTAUP_API int otaup_session_sign_delta(otaup_registry *reg, const struct otaup_k
                                        const uint8_t *source_sha256, const uint8_t *d, size_t len,
                                        otaup_blob *out);
 
-#define OTAUP_SESSION_OPTIONS_VERSION 3
+#define OTAUP_SESSION_OPTIONS_VERSION 4
 
 typedef struct otaup_session_options {
     unsigned version;               /**< OTAUP_SESSION_OPTIONS_VERSION */
@@ -191,10 +191,22 @@ typedef struct otaup_session_options {
      * lives on the server: docs/server.md, "Signed releases".
      */
     const struct otaup_key *sign_key;
+    /* version 4 */
+    /**
+     * Ceiling of the retransmission timeout, which doubles at each
+     * timeout in a row (default 30000). Doubling spares a congested link
+     * (a TCP connection over a slow cellular network) duplicates it would
+     * only queue; on a link that loses frames without being congested (a
+     * radio or serial line bridged to the server) a lower ceiling, a few
+     * times the round trip, keeps a message lost several times in a row
+     * from stalling the session for up to half a minute. At least
+     * rto_initial_ms.
+     */
+    uint32_t rto_max_ms;
 } otaup_session_options;
 
 #define OTAUP_SESSION_OPTIONS_INIT \
-    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+    { OTAUP_SESSION_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
 
 /** Initialise *opts with the defaults. */
 OTAUP_API void otaup_session_options_init(otaup_session_options *opts);

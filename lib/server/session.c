@@ -332,7 +332,8 @@ static uint32_t base_rto(const otaup_session *s)
         return s->o.rto_initial_ms;
     }
     r = s->srtt + 4 * s->rttvar;
-    return r < 200 ? 200 : r > 30000 ? 30000 : r;
+    r = r < 200 ? 200 : r;
+    return r > s->o.rto_max_ms ? s->o.rto_max_ms : r;
 }
 
 static void rtt_sample(otaup_session *s, uint32_t r)
@@ -1393,6 +1394,7 @@ static int start_transfer(otaup_session *s)
     s->tx.window_units = s->o.window_frames;
     s->tx.window_bytes = s->o.window_bytes;
     s->tx.rto_ms = s->tx.rto_base_ms = base_rto(s);
+    s->tx.rto_max_ms = s->o.rto_max_ms;
     s->tx.max_retries = s->o.max_retries;
     s->stats.stream_bytes = 0;
     for (i = 0; i < s->tx.nunits; i++) {
@@ -1709,6 +1711,7 @@ static int start_restore(otaup_session *s)
     s->rtx.window_bytes = s->o.window_bytes;
     s->rtx.max_retries = s->o.max_retries;
     s->rtx.rto_ms = s->rtx.rto_base_ms = base_rto(s);
+    s->rtx.rto_max_ms = s->o.rto_max_ms;
     s->rseq_base = s->seq_next;
     s->seq_next += s->rtx.nunits;
     s->stats.restore_bytes += (uint32_t)s->rplain.len;
@@ -2198,7 +2201,7 @@ int otaup_session_poll(otaup_session *s, uint64_t now_ms)
                 e->resent = 1;
             }
         }
-        s->cq_rto = s->cq_rto * 2 > 30000 ? 30000 : s->cq_rto * 2;
+        s->cq_rto = s->cq_rto * 2 > s->o.rto_max_ms ? s->o.rto_max_ms : s->cq_rto * 2;
         s->cq_timer = now_ms;
         s->stats.retransmits++;
         s->stats.timeouts++;
@@ -2379,6 +2382,8 @@ int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
         memcpy(&s->o, opts, offsetof(otaup_session_options, cache));
     } else if (opts->version == 2) {
         memcpy(&s->o, opts, offsetof(otaup_session_options, sign_key));
+    } else if (opts->version == 3) {
+        memcpy(&s->o, opts, offsetof(otaup_session_options, rto_max_ms));
     } else {
         s->o = *opts;
     }
@@ -2393,7 +2398,11 @@ int otaup_session_new(const otaup_session_options *opts, otaup_session **out)
     DEF(request_poll_ms, 1000);
     DEF(idle_timeout_ms, 120000);
     DEF(frame_max, 65536);
+    DEF(rto_max_ms, 30000);
 #undef DEF
+    if (s->o.rto_max_ms < s->o.rto_initial_ms) {
+        s->o.rto_max_ms = s->o.rto_initial_ms;
+    }
     rc = otaup_swire_new(&s->wire);
     if (rc < 0) {
         free(s);
