@@ -337,6 +337,17 @@ START_TEST(test_direct_frames)
     send_rec(&r.ap, &rec, 5);
     ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_NACK);
     ck_assert_int_eq(code, OTAUP_E_SEQ);
+    /* the rest of the sender's round: silent; the sender going back (a
+     * frame not after the last seen past the gap): one NACK more */
+    send_rec(&r.ap, &rec, 6);
+    ck_assert_int_eq(last_answer(&k, &code, &seq), 0);
+    send_rec(&r.ap, &rec, 4);
+    ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_NACK);
+    ck_assert_int_eq(code, OTAUP_E_SEQ);
+    send_rec(&r.ap, &rec, 5);
+    send_rec(&r.ap, &rec, 6);
+    ck_assert_int_eq(last_answer(&k, &code, &seq), 0);
+    ck_assert_uint_eq(flash_writes(&r), w0);
     /* in order: executes once; the duplicate is answered without executing */
     send_rec(&r.ap, &rec, 2);
     ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_ACK);

@@ -795,6 +795,42 @@ START_TEST(test_backoff_ceiling)
 }
 END_TEST
 
+/* The backup's stall check (four timeouts plus 4 s without data) counts
+ * from the BACKUP_REQ's acknowledgement: a request whose ACK came late,
+ * after retransmissions, must not be asked again at once (the terminal
+ * would then upload the region a second time after the first). */
+START_TEST(test_backup_stall_from_ack)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t d;
+    uint32_t seq;
+    make_info("T13", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    seq = m->seq;
+    d = otaup_session_deadline(s); /* 1 s */
+    ck_assert_int_eq(otaup_session_poll(s, d), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, d);
+    d = otaup_session_deadline(s); /* 3 s */
+    ck_assert_int_eq(otaup_session_poll(s, d), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, d);
+    /* acknowledged at 7.5 s; the terminal's data is on its way */
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, seq + 1, 7500), 0);
+    ck_assert_uint_ge(otaup_session_deadline(s), 7500u + 4 * 1000u + 4000u);
+    ck_assert_int_eq(otaup_session_poll(s, 8100), 0);
+    ck_assert_ptr_null(otaup_session_next_msg(s, 8100));
+    /* and it does ask again when the data does not come */
+    d = otaup_session_deadline(s);
+    ck_assert_int_eq(otaup_session_poll(s, d), 0);
+    m = expect(s, OTAUP_SM_BACKUP_REQ, d);
+    ck_assert_uint_eq(m->offset, 0);
+    otaup_session_free(s);
+}
+END_TEST
+
 /* A registry whose terminal_put fails as SQLite does on a full disk: the
  * session fails with OTAUP_E_DB, the log carries the backend's own words
  * (what an operator must fix), and the ABORT to the terminal does not. */
@@ -956,6 +992,7 @@ int main(void)
     tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_backoff_ends_on_ack);
     tcase_add_test(tc, test_backoff_ceiling);
+    tcase_add_test(tc, test_backup_stall_from_ack);
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);
     tcase_add_test(tc, test_request_kept_after_server_error);

@@ -167,7 +167,14 @@ static void fault(term *k, fq *q, const uint8_t *p, size_t n)
 {
     uint64_t now = mono_ms();
     int copies = 1, i;
-    if (k->drop && rnd(k) % 100 < k->drop) {
+    int dr = k->drop && rnd(k) % 100 < k->drop;
+    if (getenv("TTRACE") && n >= 12) {
+        fprintf(stderr, "TT %llu %s type=%02x fl=%02x seq=%u len=%u%s", (unsigned long long)now, q == &k->out ? "TX" : "RX", p[3], p[4],
+                (unsigned)(p[8] | p[9] << 8 | p[10] << 16 | (unsigned)p[11] << 24), (unsigned)n, dr ? " DROP" : "");
+        if ((p[3] == 0x0b || p[3] == 0x0c) && n >= 22) fprintf(stderr, " ack=%u st=%d win=%u", (unsigned)(p[12] | p[13] << 8 | p[14] << 16 | (unsigned)p[15] << 24), (int)(p[16] | p[17] << 8 | p[18] << 16 | (unsigned)p[19] << 24), (unsigned)(p[20] | p[21] << 8));
+        fprintf(stderr, "\n");
+    }
+    if (dr) {
         k->dropped++;
         return;
     }

@@ -16,7 +16,8 @@
  *
  * Behaviour on the wire: sequenced frames from the server execute strictly
  * in order, each answered by a cumulative ACK (window 1); a duplicate is
- * answered again without executing it; a gap gets one NACK(OTAUP_E_SEQ);
+ * answered again without executing it; a gap gets one NACK(OTAUP_E_SEQ),
+ * and one more each time the server goes back (docs/protocol.md §4);
  * a refused frame gets NACK(code) and flash is untouched by it. The
  * terminal's own sequenced messages (HELLO, INFO, BACKUP_DATA, RESULT,
  * CONSENT) go one at a time and are retransmitted until acknowledged, at
@@ -183,6 +184,7 @@ typedef struct otaup_apply {
     /* receive side */
     uint32_t rx_last;      /* last executed seq */
     uint32_t rx_echo;
+    uint32_t rx_gap_hi;    /* the last frame seen past a gap (rx_gap_nacked) */
     /* send side: frames tx_pending .. tx_seq - 1 are outstanding, either one
      * frame held in txbuf or a run of backup chunks (tx_bk) */
     uint32_t tx_seq;       /* next seq to use */

@@ -1230,7 +1230,13 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
         return send_ack(ap); /* duplicate: answer again, do not execute */
     }
     if (fr->seq != expected) {
-        if (!ap->rx_gap_nacked) {
+        /* one NACK for the gap, and one more each time the sender went
+         * back (a frame not after the last one seen past the gap): on a
+         * lossy link its resent frames are lost too, and without it only
+         * its backed-off timer would recover */
+        int again = !ap->rx_gap_nacked || !seq_after(fr->seq, ap->rx_gap_hi);
+        ap->rx_gap_hi = fr->seq;
+        if (again) {
             ap->rx_gap_nacked = 1;
             return send_nack(ap, fr->seq, OTAUP_E_SEQ, expected);
         }

@@ -2015,6 +2015,13 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
         s->cq_tries = 0;
         s->cq_timer = s->now;
         s->cq_rto = base_rto(s); /* acknowledged: the backoff ends */
+        if (type == OTAUP_SM_BACKUP_REQ && s->st == OTAUP_SS_BACKUP) {
+            /* the terminal has the request now: the stall check counts
+             * from here, not from when it was first sent (on a lossy
+             * link, asking again as soon as a late ACK arrives makes the
+             * terminal upload the region a second time) */
+            s->bk_asked = s->now;
+        }
         if (type == OTAUP_SM_START && s->st == OTAUP_SS_START) {
             rc = on_start_acked(s);
             if (rc < 0) {

@@ -6,8 +6,13 @@
  * Receiving: one streaming decoder per connection; the terminal's
  * sequenced frames are executed strictly in order (each delivered to the
  * state machine), answered with a cumulative ACK (a duplicate with the ACK
- * it would get now, a gap with one NACK(OTAUP_E_SEQ), a frame that cannot
+ * it would get now, a gap with one NACK(OTAUP_E_SEQ) and one more per
+ * round of resends, a frame that cannot
  * be decoded with NACK(code) naming it); INFO and RESULT are reassembled.
+ * Frames past a gap, within the window the server advertises, are kept
+ * (copied) and executed, in order, once the gap is filled: on a lossy
+ * link the terminal's go-back-N resends then only have to bring the
+ * frames that were lost, not every frame after the first loss.
  * Sending: every message is encoded with the sequence number the session
  * gave it (a fragmented START or NOTIFY takes consecutive numbers).
  */
@@ -23,6 +28,13 @@
 /* garbage tolerated before the first valid frame (a line that is not ours) */
 #define GARBAGE_MAX 64u
 
+/* A frame received past a gap, kept until its turn. */
+struct held {
+    uint8_t *payload; /* NULL: slot free */
+    uint32_t seq, len;
+    uint8_t version, type, flags;
+};
+
 struct otaup_swire {
     otaup_decoder dec;
     otaup_reasm ra;
@@ -31,6 +43,7 @@ struct otaup_swire {
     uint32_t rx_last;
     int rx_any;
     int gap_nacked;
+    uint32_t gap_hi; /* the last frame seen past the gap */
     int ack_due;
     uint32_t echo;
     uint32_t next_seq; /* the server's next sequence number (for ACK/NACK frames) */
@@ -41,7 +54,22 @@ struct otaup_swire {
     char why[160];
     uint8_t *out;
     size_t out_len, out_cap;
+    struct held held[OTAUP_SWIRE_RX_WINDOW];
+    unsigned nheld;
+    uint32_t frames_held;
 };
+
+static void drop_held(otaup_swire *w)
+{
+    unsigned i;
+    for (i = 0; i < OTAUP_SWIRE_RX_WINDOW && w->nheld > 0; i++) {
+        if (w->held[i].payload != NULL) {
+            free(w->held[i].payload);
+            w->held[i].payload = NULL;
+            w->nheld--;
+        }
+    }
+}
 
 int otaup_swire_new(otaup_swire **out)
 {
@@ -61,6 +89,7 @@ int otaup_swire_new(otaup_swire **out)
 void otaup_swire_free(otaup_swire *w)
 {
     if (w != NULL) {
+        drop_held(w);
         free(w->out);
         free(w);
     }
@@ -385,32 +414,11 @@ static int seq_after(uint32_t a, uint32_t b)
     return d != 0 && d < 0x80000000u;
 }
 
-static int on_frame(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx, const otaup_sm *m),
-                    void *ctx)
+/* Execute the frame that is next in order. Returns < 0 (the session
+ * ends), 0 (executed: rx_last advanced) or 1 (refused with a NACK naming it). */
+static int take(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx, const otaup_sm *m), void *ctx)
 {
-    uint32_t expected;
     int rc, nack = 0;
-    w->frames_in++;
-    if (!otaup_msg_type_sequenced(fr->type)) {
-        return on_unsequenced(fr, deliver, ctx);
-    }
-    if (fr->type == OTAUP_MSG_HELLO && fr->seq == 0) {
-        w->rx_any = 0; /* the terminal numbers from 0 again */
-        w->gap_nacked = 0;
-        otaup_reasm_reset(&w->ra);
-    }
-    expected = w->rx_any ? w->rx_last + 1u : 0u;
-    if (w->rx_any && !seq_after(fr->seq, w->rx_last)) {
-        w->ack_due = 1; /* a duplicate: answer again, do not execute */
-        return 0;
-    }
-    if (fr->seq != expected) {
-        if (!w->gap_nacked) {
-            w->gap_nacked = 1;
-            return send_nack(w, fr->seq, OTAUP_E_SEQ, expected);
-        }
-        return 0;
-    }
     w->gap_nacked = 0;
     w->echo = 0;
     if (otaup_msg_type_fragmentable(fr->type) && fr->type != OTAUP_MSG_BATCH) {
@@ -432,12 +440,126 @@ static int on_frame(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *
         }
     }
     if (nack < 0) {
-        return send_nack(w, fr->seq, nack, fr->seq);
+        rc = send_nack(w, fr->seq, nack, fr->seq);
+        return rc < 0 ? rc : 1;
     }
     w->rx_last = fr->seq;
     w->rx_any = 1;
     w->ack_due = 1;
     return 0;
+}
+
+/* Keep a frame that arrived past a gap, within the window (a copy: the
+ * decoder reuses its buffer). One already kept, or no memory: dropped,
+ * as a receiver that keeps nothing would (the sender resends it). */
+static void hold(otaup_swire *w, const otaup_frame *fr)
+{
+    struct held *h = &w->held[fr->seq % OTAUP_SWIRE_RX_WINDOW];
+    if (h->payload != NULL) {
+        if (h->seq == fr->seq) {
+            return;
+        }
+        free(h->payload); /* left from an earlier window: not expected to happen */
+        w->nheld--;
+    }
+    h->payload = malloc(fr->payload_len ? fr->payload_len : 1u);
+    if (h->payload == NULL) {
+        return;
+    }
+    memcpy(h->payload, fr->payload, fr->payload_len);
+    h->seq = fr->seq;
+    h->len = fr->payload_len;
+    h->version = fr->version;
+    h->type = fr->type;
+    h->flags = fr->flags;
+    w->nheld++;
+    w->frames_held++;
+}
+
+/* The frames kept that are next in order, executed; the others stay.
+ * A refusal drops them all: the sender resends from the refused one. */
+static int take_held(otaup_swire *w, int (*deliver)(void *ctx, const otaup_sm *m), void *ctx)
+{
+    while (w->nheld > 0) {
+        uint32_t next = w->rx_last + 1u;
+        struct held *h = &w->held[next % OTAUP_SWIRE_RX_WINDOW];
+        otaup_frame fr;
+        int rc;
+        if (h->payload == NULL || h->seq != next) {
+            /* another gap: the sender is told where it now begins; the
+             * last frame seen past it is the furthest kept */
+            unsigned i;
+            w->gap_hi = next;
+            for (i = 0; i < OTAUP_SWIRE_RX_WINDOW; i++) {
+                if (w->held[i].payload != NULL && seq_after(w->held[i].seq, w->gap_hi)) {
+                    w->gap_hi = w->held[i].seq;
+                }
+            }
+            w->gap_nacked = 1;
+            return send_nack(w, next, OTAUP_E_SEQ, next);
+        }
+        memset(&fr, 0, sizeof fr);
+        fr.version = h->version;
+        fr.type = h->type;
+        fr.flags = h->flags;
+        fr.seq = h->seq;
+        fr.payload = h->payload;
+        fr.payload_len = h->len;
+        fr.frame_len = h->len + OTAUP_FRAME_OVERHEAD;
+        rc = take(w, &fr, deliver, ctx);
+        free(h->payload);
+        h->payload = NULL;
+        w->nheld--;
+        if (rc != 0) {
+            drop_held(w);
+            return rc < 0 ? rc : 0;
+        }
+    }
+    return 0;
+}
+
+static int on_frame(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx, const otaup_sm *m),
+                    void *ctx)
+{
+    uint32_t expected;
+    int rc;
+    w->frames_in++;
+    if (!otaup_msg_type_sequenced(fr->type)) {
+        return on_unsequenced(fr, deliver, ctx);
+    }
+    if (fr->type == OTAUP_MSG_HELLO && fr->seq == 0) {
+        w->rx_any = 0; /* the terminal numbers from 0 again */
+        w->gap_nacked = 0;
+        otaup_reasm_reset(&w->ra);
+        drop_held(w);
+    }
+    expected = w->rx_any ? w->rx_last + 1u : 0u;
+    if (w->rx_any && !seq_after(fr->seq, w->rx_last)) {
+        w->ack_due = 1; /* a duplicate: answer again, do not execute */
+        return 0;
+    }
+    if (fr->seq != expected) {
+        /* one NACK for the gap, and one more each time the terminal went
+         * back (a frame not after the last one seen past the gap) */
+        int again = !w->gap_nacked || !seq_after(fr->seq, w->gap_hi);
+        w->gap_hi = fr->seq;
+        if (w->rx_any && fr->seq - expected < OTAUP_SWIRE_RX_WINDOW) {
+            hold(w, fr);
+        }
+        if (again) {
+            w->gap_nacked = 1;
+            return send_nack(w, fr->seq, OTAUP_E_SEQ, expected);
+        }
+        return 0;
+    }
+    rc = take(w, fr, deliver, ctx);
+    if (rc != 0) {
+        if (rc > 0) {
+            drop_held(w);
+        }
+        return rc < 0 ? rc : 0;
+    }
+    return take_held(w, deliver, ctx);
 }
 
 int otaup_swire_feed(otaup_swire *w, const uint8_t *in, size_t len, uint32_t next_seq,

@@ -36,6 +36,8 @@ struct e2e_world {
     const e2e_faults *f;
     e2e_report *rep;
     int connected;
+    int term_sent_any;    /* the terminal sent a sequenced frame on this connection */
+    uint32_t term_seq_hi; /* the highest seq it sent on it */
     unsigned conn_frames, upgrade_frames;
     unsigned disconnects_left;
     int restarted, failed_now, open_seen; /* open_seen: the upgrade's session opened in this run */
@@ -112,6 +114,16 @@ static int term_send(void *ctx, const uint8_t *buf, size_t len)
     e2e_world *w = ctx;
     if (!w->connected || otaup_simflash_is_cut(otaup_simterm_flash(w->t))) {
         return (int)len; /* no power or no link: the bytes go nowhere */
+    }
+    if (len >= OTAUP_FRAME_HEADER_SIZE && buf[3] != OTAUP_MSG_ACK && buf[3] != OTAUP_MSG_NACK &&
+        buf[3] != OTAUP_MSG_PROGRESS) {
+        uint32_t seq = (uint32_t)buf[8] | (uint32_t)buf[9] << 8 | (uint32_t)buf[10] << 16 | (uint32_t)buf[11] << 24;
+        if (w->term_sent_any && (uint32_t)(w->term_seq_hi - seq) < 0x80000000u) {
+            w->rep->term_resends++; /* not after the highest sent: sent again */
+        } else {
+            w->term_seq_hi = seq;
+            w->term_sent_any = 1;
+        }
     }
     transmit(w, &w->to_s, buf, len);
     return (int)len;
@@ -255,6 +267,7 @@ static int connect_all(e2e_world *w)
         return rc;
     }
     w->connected = 1;
+    w->term_sent_any = 0;
     return otaup_apply_connect(otaup_simterm_apply(w->t));
 }
 

@@ -57,6 +57,8 @@ typedef struct e2e_report {
     otaup_session_stats stats; /* of the session that finished */
     uint64_t stream_sent_total; /* over every session of the run */
     uint64_t retransmits_total; /* server retransmissions over every session */
+    uint64_t term_resends;      /* sequenced frames the terminal sent again (a seq it sent before
+                                   on the same connection), over every connection */
     uint32_t slot_sectors_erased; /* sectors of the image slot(s) erased at least once */
     uint32_t slot_sectors;        /* sectors of the image slot(s) */
     uint64_t sectors_erased; /* flash statistics of the run (journal, scratch, user data included) */
