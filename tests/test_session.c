@@ -728,15 +728,16 @@ static void backup_req_gaps(otaup_session *s, uint64_t *gaps, int n)
 }
 
 /* rto_max_ms is the ceiling of the doubling, for the control queue and
- * for the record stream's window; options of version 3 (no such field)
- * keep the 30 s ceiling. */
+ * for the record stream's window, and 8 times the timeout's base (at
+ * least 2 s) while the terminal was heard within the last rto_max_ms;
+ * options of version 3 (no such field) keep the 30 s ceiling. */
 START_TEST(test_backoff_ceiling)
 {
     otaup_session_options o;
     otaup_session *s = NULL;
-    uint64_t gaps[6], now = 0, d, prev;
+    uint64_t gaps[8], now = 0, d, prev;
     const otaup_sm *m;
-    int k, got;
+    int k, got, c;
     otaup_session_options_init(&o);
     ck_assert_uint_eq(o.version, 4);
     o.reg = reg;
@@ -753,45 +754,59 @@ START_TEST(test_backoff_ceiling)
     ck_assert_uint_eq(gaps[4], 3000);
     otaup_session_free(s);
 
-    /* version 3: rto_max_ms is not read (here: garbage that would cap at 1 s) */
+    /* version 3: rto_max_ms is not read (here: garbage that would cap at
+     * 1 s), the ceiling is 30 s; while the terminal was heard within the
+     * last 30 s (its CONSENT at 0), 8 times the base: the timeouts at 1,
+     * 3, 7, 15 and 23 s set 2 4 8 8 8; the one at 31 s, the terminal
+     * silent for 30 s, doubles again: 16, then 30 */
     o.version = 3;
     o.rto_max_ms = 1;
     ck_assert_int_eq(otaup_session_new(&o, &s), 0);
     make_info("T11", v1);
-    backup_req_gaps(s, gaps, 6);
-    for (k = 0; k < 5; k++) {
+    backup_req_gaps(s, gaps, 8);
+    for (k = 0; k < 4; k++) {
         ck_assert_uint_eq(gaps[k], 1000u << k);
     }
-    ck_assert_uint_eq(gaps[5], 30000);
+    ck_assert_uint_eq(gaps[4], 8000);
+    ck_assert_uint_eq(gaps[5], 8000);
+    ck_assert_uint_eq(gaps[6], 16000);
+    ck_assert_uint_eq(gaps[7], 30000);
     otaup_session_free(s);
 
-    /* the record stream: BATCH frames never acknowledged */
-    o.version = OTAUP_SESSION_OPTIONS_VERSION;
-    o.rto_max_ms = 2500;
-    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
-    make_info("T12", v1);
-    ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
-    answer_backup(s, 0, userdata[0], now);
-    answer_backup(s, 1, userdata[1], now);
-    m = expect(s, OTAUP_SM_START, now);
-    ack(s, m, now);
-    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
-    prev = now;
-    for (k = 0; k < 5; k++) {
-        got = 0;
-        while ((m = otaup_session_next_msg(s, now)) != NULL) {
-            ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
-            got++;
+    /* the record stream: BATCH frames never acknowledged, with a ceiling
+     * of 2.5 s, then with the default (30 s; 8 s while the terminal was
+     * heard within 30 s: its ACK of START at 0) */
+    for (c = 0; c < 2; c++) {
+        static const uint32_t want[2][7] = { { 1000, 2000, 2500, 2500, 2500, 2500, 2500 },
+                                             { 1000, 2000, 4000, 8000, 8000, 8000, 16000 } };
+        o.version = OTAUP_SESSION_OPTIONS_VERSION;
+        o.rto_max_ms = c == 0 ? 2500 : 0;
+        ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+        make_info(c == 0 ? "T12" : "T14", v1);
+        now = 0;
+        ck_assert_int_eq(send_info(s, now), 0);
+        ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+        ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+        answer_backup(s, 0, userdata[0], now);
+        answer_backup(s, 1, userdata[1], now);
+        m = expect(s, OTAUP_SM_START, now);
+        ack(s, m, now);
+        ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+        prev = now;
+        for (k = 0; k < 7; k++) {
+            got = 0;
+            while ((m = otaup_session_next_msg(s, now)) != NULL) {
+                ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
+                got++;
+            }
+            ck_assert_int_gt(got, 0);
+            d = otaup_session_deadline(s);
+            ck_assert_uint_eq(d - prev, want[c][k]);
+            prev = now = d;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
         }
-        ck_assert_int_gt(got, 0);
-        d = otaup_session_deadline(s);
-        ck_assert_uint_eq(d - prev, k == 0 ? 1000u : k == 1 ? 2000u : 2500u);
-        prev = now = d;
-        ck_assert_int_eq(otaup_session_poll(s, now), 0);
+        otaup_session_free(s);
     }
-    otaup_session_free(s);
 }
 END_TEST
 

@@ -122,8 +122,8 @@ static void usage(FILE *f)
                "--sign-key KEY: sign on demand, with the private key KEY, the deltas that terminals\n"
                "               taking signed updates only need and that were not signed at publication\n"
                "--rto-max MS: ceiling of the retransmission timeout, which doubles at each timeout in a\n"
-               "               row (default 30000; 1000..600000); lower it for links that lose frames\n"
-               "               without being congested\n");
+               "               row, once the terminal is silent that long (default 30000; 1000..600000);\n"
+               "               lower it for links that lose frames without being congested\n");
 }
 
 static otaup_key *sign_key; /* --sign-key: freed (wiped) at exit */

@@ -194,13 +194,15 @@ typedef struct otaup_session_options {
     /* version 4 */
     /**
      * Ceiling of the retransmission timeout, which doubles at each
-     * timeout in a row (default 30000). Doubling spares a congested link
-     * (a TCP connection over a slow cellular network) duplicates it would
-     * only queue; on a link that loses frames without being congested (a
-     * radio or serial line bridged to the server) a lower ceiling, a few
-     * times the round trip, keeps a message lost several times in a row
-     * from stalling the session for up to half a minute. At least
-     * rto_initial_ms.
+     * timeout in a row (default 30000), reached only while the terminal
+     * has been silent for that long: while it was heard within the last
+     * rto_max_ms, the ceiling is 8 times the timeout without backoff (at
+     * least 2 s). Doubling spares a dead or congested link (a TCP
+     * connection over a slow cellular network) duplicates it would only
+     * queue; on a link that loses frames without being congested (a radio
+     * or serial line bridged to the server) a lower ceiling, a few times
+     * the round trip, keeps a message lost several times in a row from
+     * stalling the session. At least rto_initial_ms.
      */
     uint32_t rto_max_ms;
 } otaup_session_options;

@@ -336,6 +336,22 @@ static uint32_t base_rto(const otaup_session *s)
     return r > s->o.rto_max_ms ? s->o.rto_max_ms : r;
 }
 
+/* The ceiling of a doubling timeout whose value without backoff is
+ * `base`: rto_max_ms, but only 8 times the base (at least 2 s) while the
+ * terminal was heard from within the last rto_max_ms. Doubling spares a
+ * dead or congested link; a terminal that keeps talking is neither, and
+ * on a link that loses frames at random, a message lost four or five
+ * times in a row would otherwise wait half a minute. */
+static uint32_t backoff_cap(const otaup_session *s, uint32_t base)
+{
+    uint32_t cap = base > s->o.rto_max_ms / 8u ? s->o.rto_max_ms : 8u * base;
+    if (s->now - s->last_rx >= s->o.rto_max_ms) {
+        return s->o.rto_max_ms;
+    }
+    cap = cap < 2000u ? 2000u : cap;
+    return cap > s->o.rto_max_ms ? s->o.rto_max_ms : cap;
+}
+
 static void rtt_sample(otaup_session *s, uint32_t r)
 {
     if (s->srtt == 0) {
@@ -2208,18 +2224,23 @@ int otaup_session_poll(otaup_session *s, uint64_t now_ms)
                 e->resent = 1;
             }
         }
-        s->cq_rto = s->cq_rto * 2 > s->o.rto_max_ms ? s->o.rto_max_ms : s->cq_rto * 2;
+        {
+            uint32_t cap = backoff_cap(s, base_rto(s));
+            s->cq_rto = s->cq_rto * 2 > cap ? cap : s->cq_rto * 2;
+        }
         s->cq_timer = now_ms;
         s->stats.retransmits++;
         s->stats.timeouts++;
     }
     if (s->st == OTAUP_SS_TRANSFER && s->tx_ready) {
+        s->tx.rto_max_ms = backoff_cap(s, s->tx.rto_base_ms);
         rc = otaup_tx_poll(&s->tx, now_ms);
         if (rc < 0) {
             return fail(s, rc, "transfer");
         }
     }
     if (s->st == OTAUP_SS_RESTORE && s->rtx_ready) {
+        s->rtx.rto_max_ms = backoff_cap(s, s->rtx.rto_base_ms);
         rc = otaup_tx_poll(&s->rtx, now_ms);
         if (rc < 0) {
             return fail(s, rc, "restore");
