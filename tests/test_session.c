@@ -212,6 +212,16 @@ static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
     }
 }
 
+/* INFO (of make_info), the NOTIFY acknowledged, CONSENT, all at 0: the
+ * first BACKUP_REQ the session then sends. */
+static const otaup_sm *consented(otaup_session *s)
+{
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
+    return expect(s, OTAUP_SM_BACKUP_REQ, 0);
+}
+
 static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
                              const uint8_t *whole, size_t whole_len, uint64_t now, int expect_rc)
 {
@@ -652,10 +662,7 @@ START_TEST(test_silent_terminal_times_out)
     otaup_session *s = new_session();
     uint64_t d;
     make_info("T6", v1);
-    ck_assert_int_eq(send_info(s, 0), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
-    expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    consented(s);
     /* asked again on each timeout, then given up */
     d = otaup_session_deadline(s);
     ck_assert(d > 0 && d < 10000);
@@ -685,10 +692,7 @@ START_TEST(test_backoff_ends_on_ack)
     uint64_t d0, d1, d2, t;
     uint32_t seq;
     make_info("T9", v1);
-    ck_assert_int_eq(send_info(s, 0), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
-    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    m = consented(s);
     seq = m->seq;
     d0 = otaup_session_deadline(s);
     ck_assert_int_eq(otaup_session_poll(s, d0), 0);
@@ -714,10 +718,7 @@ static void backup_req_gaps(otaup_session *s, uint64_t *gaps, int n)
 {
     uint64_t prev = 0, d;
     int k;
-    ck_assert_int_eq(send_info(s, 0), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
-    expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    consented(s);
     for (k = 0; k < n; k++) {
         d = otaup_session_deadline(s);
         gaps[k] = d - prev;
@@ -821,10 +822,7 @@ START_TEST(test_backup_stall_from_ack)
     uint64_t d;
     uint32_t seq;
     make_info("T13", v1);
-    ck_assert_int_eq(send_info(s, 0), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
-    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    m = consented(s);
     seq = m->seq;
     d = otaup_session_deadline(s); /* 1 s */
     ck_assert_int_eq(otaup_session_poll(s, d), 0);
@@ -959,10 +957,7 @@ START_TEST(test_request_kept_after_server_error)
     uint32_t off;
     int rc = 0;
     make_info("T8", v1);
-    ck_assert_int_eq(send_info(s, 0), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, 0), 0);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 0), 0);
-    m = expect(s, OTAUP_SM_BACKUP_REQ, 0);
+    m = consented(s);
     ck_assert_uint_eq(m->region, 1);
     ack(s, m, 0);
     for (off = 0; off < sizeof userdata[0] && rc == 0; off += 1000) {

@@ -344,12 +344,12 @@ static uint32_t base_rto(const otaup_session *s)
  * times in a row would otherwise wait half a minute. */
 static uint32_t backoff_cap(const otaup_session *s, uint32_t base)
 {
-    uint32_t cap = base > s->o.rto_max_ms / 8u ? s->o.rto_max_ms : 8u * base;
+    uint64_t cap = 8u * (uint64_t)base;
     if (s->now - s->last_rx >= s->o.rto_max_ms) {
         return s->o.rto_max_ms;
     }
     cap = cap < 2000u ? 2000u : cap;
-    return cap > s->o.rto_max_ms ? s->o.rto_max_ms : cap;
+    return cap > s->o.rto_max_ms ? s->o.rto_max_ms : (uint32_t)cap;
 }
 
 static void rtt_sample(otaup_session *s, uint32_t r)

@@ -28,11 +28,10 @@
 /* garbage tolerated before the first valid frame (a line that is not ours) */
 #define GARBAGE_MAX 64u
 
-/* A frame received past a gap, kept until its turn. */
+/* A frame received past a gap, kept until its turn: fr.payload is buf. */
 struct held {
-    uint8_t *payload; /* NULL: slot free */
-    uint32_t seq, len;
-    uint8_t version, type, flags;
+    otaup_frame fr;
+    uint8_t *buf; /* NULL: slot free */
 };
 
 struct otaup_swire {
@@ -54,18 +53,17 @@ struct otaup_swire {
     char why[160];
     uint8_t *out;
     size_t out_len, out_cap;
-    struct held held[OTAUP_SWIRE_RX_WINDOW];
+    struct held held[OTAUP_SWIRE_RX_WINDOW]; /* the frame with seq k in slot k % WINDOW */
     unsigned nheld;
-    uint32_t frames_held;
 };
 
 static void drop_held(otaup_swire *w)
 {
     unsigned i;
     for (i = 0; i < OTAUP_SWIRE_RX_WINDOW && w->nheld > 0; i++) {
-        if (w->held[i].payload != NULL) {
-            free(w->held[i].payload);
-            w->held[i].payload = NULL;
+        if (w->held[i].buf != NULL) {
+            free(w->held[i].buf);
+            w->held[i].buf = NULL;
             w->nheld--;
         }
     }
@@ -415,7 +413,9 @@ static int seq_after(uint32_t a, uint32_t b)
 }
 
 /* Execute the frame that is next in order. Returns < 0 (the session
- * ends), 0 (executed: rx_last advanced) or 1 (refused with a NACK naming it). */
+ * ends), 0 (executed: rx_last advanced) or 1 (refused with a NACK naming
+ * it; the frames kept past it are dropped: the sender resends from it,
+ * and what followed a refused frame may then be sent differently). */
 static int take(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx, const otaup_sm *m), void *ctx)
 {
     int rc, nack = 0;
@@ -440,6 +440,7 @@ static int take(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx,
         }
     }
     if (nack < 0) {
+        drop_held(w);
         rc = send_nack(w, fr->seq, nack, fr->seq);
         return rc < 0 ? rc : 1;
     }
@@ -450,68 +451,55 @@ static int take(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *ctx,
 }
 
 /* Keep a frame that arrived past a gap, within the window (a copy: the
- * decoder reuses its buffer). One already kept, or no memory: dropped,
- * as a receiver that keeps nothing would (the sender resends it). */
+ * decoder reuses its buffer). The window holds fewer seqs than there are
+ * slots, so an occupied slot holds this very frame. One already kept, or
+ * no memory: dropped, as a receiver that keeps nothing would (the sender
+ * resends it). */
 static void hold(otaup_swire *w, const otaup_frame *fr)
 {
     struct held *h = &w->held[fr->seq % OTAUP_SWIRE_RX_WINDOW];
-    if (h->payload != NULL) {
-        if (h->seq == fr->seq) {
-            return;
-        }
-        free(h->payload); /* left from an earlier window: not expected to happen */
-        w->nheld--;
-    }
-    h->payload = malloc(fr->payload_len ? fr->payload_len : 1u);
-    if (h->payload == NULL) {
+    if (h->buf != NULL) {
         return;
     }
-    memcpy(h->payload, fr->payload, fr->payload_len);
-    h->seq = fr->seq;
-    h->len = fr->payload_len;
-    h->version = fr->version;
-    h->type = fr->type;
-    h->flags = fr->flags;
+    h->buf = malloc(fr->payload_len ? fr->payload_len : 1u);
+    if (h->buf == NULL) {
+        return;
+    }
+    memcpy(h->buf, fr->payload, fr->payload_len);
+    h->fr = *fr;
+    h->fr.payload = h->buf;
     w->nheld++;
-    w->frames_held++;
 }
 
-/* The frames kept that are next in order, executed; the others stay.
- * A refusal drops them all: the sender resends from the refused one. */
+/* The frames kept that are next in order, executed; the others stay. */
 static int take_held(otaup_swire *w, int (*deliver)(void *ctx, const otaup_sm *m), void *ctx)
 {
     while (w->nheld > 0) {
         uint32_t next = w->rx_last + 1u;
         struct held *h = &w->held[next % OTAUP_SWIRE_RX_WINDOW];
         otaup_frame fr;
+        uint8_t *buf;
         int rc;
-        if (h->payload == NULL || h->seq != next) {
+        if (h->buf == NULL || h->fr.seq != next) {
             /* another gap: the sender is told where it now begins; the
              * last frame seen past it is the furthest kept */
             unsigned i;
             w->gap_hi = next;
             for (i = 0; i < OTAUP_SWIRE_RX_WINDOW; i++) {
-                if (w->held[i].payload != NULL && seq_after(w->held[i].seq, w->gap_hi)) {
-                    w->gap_hi = w->held[i].seq;
+                if (w->held[i].buf != NULL && seq_after(w->held[i].fr.seq, w->gap_hi)) {
+                    w->gap_hi = w->held[i].fr.seq;
                 }
             }
             w->gap_nacked = 1;
             return send_nack(w, next, OTAUP_E_SEQ, next);
         }
-        memset(&fr, 0, sizeof fr);
-        fr.version = h->version;
-        fr.type = h->type;
-        fr.flags = h->flags;
-        fr.seq = h->seq;
-        fr.payload = h->payload;
-        fr.payload_len = h->len;
-        fr.frame_len = h->len + OTAUP_FRAME_OVERHEAD;
-        rc = take(w, &fr, deliver, ctx);
-        free(h->payload);
-        h->payload = NULL;
+        fr = h->fr; /* out of its slot first: a refusal drops the others */
+        buf = h->buf;
+        h->buf = NULL;
         w->nheld--;
+        rc = take(w, &fr, deliver, ctx);
+        free(buf);
         if (rc != 0) {
-            drop_held(w);
             return rc < 0 ? rc : 0;
         }
     }
@@ -554,9 +542,6 @@ static int on_frame(otaup_swire *w, const otaup_frame *fr, int (*deliver)(void *
     }
     rc = take(w, fr, deliver, ctx);
     if (rc != 0) {
-        if (rc > 0) {
-            drop_held(w);
-        }
         return rc < 0 ? rc : 0;
     }
     return take_held(w, deliver, ctx);

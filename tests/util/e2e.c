@@ -115,8 +115,7 @@ static int term_send(void *ctx, const uint8_t *buf, size_t len)
     if (!w->connected || otaup_simflash_is_cut(otaup_simterm_flash(w->t))) {
         return (int)len; /* no power or no link: the bytes go nowhere */
     }
-    if (len >= OTAUP_FRAME_HEADER_SIZE && buf[3] != OTAUP_MSG_ACK && buf[3] != OTAUP_MSG_NACK &&
-        buf[3] != OTAUP_MSG_PROGRESS) {
+    if (len >= OTAUP_FRAME_HEADER_SIZE && otaup_msg_type_sequenced(buf[3])) {
         uint32_t seq = (uint32_t)buf[8] | (uint32_t)buf[9] << 8 | (uint32_t)buf[10] << 16 | (uint32_t)buf[11] << 24;
         if (w->term_sent_any && (uint32_t)(w->term_seq_hi - seq) < 0x80000000u) {
             w->rep->term_resends++; /* not after the highest sent: sent again */
