@@ -6,7 +6,9 @@
 # data the upgrade damages (so the restore runs), and otaup-term with
 # --drop 30 --corrupt 15 (about 40 % of frames lost each way) and
 # --reconnect 10 --timeout 240. Prints one line per seed (exit code, wall
-# seconds, reconnections, final version) and the median.
+# seconds, reconnections, final version), the session's phases from the
+# daemon's log (backup; transfer to end: restore, region hashes, commit;
+# request to end), and the median of the wall seconds.
 #
 #   bench/faults/lossy.sh BUILD [SEEDS...]      (default seeds: 1 2 3 8)
 #   LOSS="--drop 10 --corrupt 5" bench/faults/lossy.sh build/dev 1 2
@@ -50,6 +52,13 @@ for seed in $SEEDS; do
     times+=("$ms")
     printf 'seed %-4s exit %-3s %6d.%03d s  reconnections %-2s version %s\n' "$seed" "$rc" $((ms / 1000)) \
         $((ms % 1000)) "$(grep -c "reconnecting" "$W/t.out")" "$(sed -n 's/^version=//p' "$W/t.report")"
+    # the session's phases, from the daemon's first event= line of each (its clock)
+    awk '/ terminal=t event=(request|backup|transfer|done) / {
+            split($1, a, "T"); split(a[2], h, ":"); t = h[1] * 3600 + h[2] * 60 + h[3]
+            e = $4; sub(/^event=/, "", e); if (!(e in at)) at[e] = t }
+         function d(x, y) { return (x in at && y in at) ? sprintf("%5.1f s", at[y] - at[x]) : "    -  " }
+         END { printf "           phases: backup %s  transfer to end %s  request to end %s\n",
+                      d("request", "backup"), d("transfer", "done"), d("request", "done") }' "$W/d.log"
 done
 med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 echo "lossy.sh: $B, loss '$LOSS', daemon '$DAEMON', seeds $SEEDS: median $((med / 1000)).$((med % 1000 / 100)) s (work: $WORK)"
