@@ -986,6 +986,85 @@ START_TEST(test_request_kept_after_server_error)
 }
 END_TEST
 
+/* The terminal committed the session, but the server's row still says
+ * "transfer" (the writes that followed were lost: a full disk, a registry
+ * restored from a copy). At the next connection the terminal, idle on the
+ * new image, answers the START of that session with its RESULT: the
+ * session ended well, which a terminal does only on COMMIT, sent after the
+ * user-data check. The server must finish it then (backup deleted,
+ * terminal upgraded, row done): a terminal whose update is over does not
+ * wait for more, so asking for region hashes and COMMIT again would leave
+ * the backup held and the session open after it hung up. */
+START_TEST(test_committed_on_stale_row)
+{
+    otaup_session *s = new_session();
+    otaup_reg_session rs;
+    otaup_reg_terminal t;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t session;
+    int order;
+    make_info("T9", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    session = m->session_id;
+    ack(s, m, now);
+    received_len = 0;
+    run_transfer(s, &now, -1);
+    answer_hashes(s, userdata[0], userdata[1], now);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ack(s, m, now);
+    /* committed on the terminal; its RESULT never reached the server */
+    otaup_session_closed(s, now);
+    otaup_session_free(s);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T9", &rs), 0);
+    ck_assert_str_eq(rs.state, "commit");
+    snprintf(rs.state, sizeof rs.state, "transfer"); /* the later writes were lost */
+    ck_assert_int_eq(otaup_registry_session_put(reg, &rs), 0);
+    ck_assert_int_eq(count_backups("T9"), 2);
+
+    for (order = 0; order < 2; order++) {
+        /* the terminal runs 2.0, no session in its journal; it answers the
+         * START with its RESULT before (0) or after (1) the ACK */
+        s = new_session();
+        make_info("T9", v2);
+        snprintf(info.version, sizeof info.version, "2.0");
+        info.build_time = 200;
+        info.have_image_hash = 0; /* as otaup-term: its version and size only */
+        now += 10000;
+        ck_assert_int_eq(send_info(s, now), 0);
+        ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+        m = expect(s, OTAUP_SM_START, now);
+        ck_assert_uint_eq(m->session_id, session);
+        if (order == 1) {
+            ack(s, m, now);
+        }
+        send_result(s, session, now);
+        if (order == 0) {
+            ack(s, m, now);
+        }
+        ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_DONE);
+        ack(s, expect(s, OTAUP_SM_DONE, now), now);
+        ck_assert(otaup_session_finished(s));
+        ck_assert_int_eq(otaup_session_result(s), 0);
+        otaup_session_free(s);
+        ck_assert_int_eq(count_backups("T9"), 0);
+        ck_assert_int_eq(otaup_registry_session_get(reg, "T9", &rs), 0);
+        ck_assert_str_eq(rs.state, "done");
+        ck_assert_int_eq(otaup_registry_terminal_get(reg, "T9", &t), 0);
+        ck_assert_str_eq(t.status, "upgraded");
+        ck_assert_str_eq(t.version, "2.0");
+        /* the same loss once more, the other order */
+        snprintf(rs.state, sizeof rs.state, "transfer");
+        ck_assert_int_eq(otaup_registry_session_put(reg, &rs), 0);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("session");
@@ -1006,6 +1085,7 @@ int main(void)
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);
     tcase_add_test(tc, test_request_kept_after_server_error);
+    tcase_add_test(tc, test_committed_on_stale_row);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

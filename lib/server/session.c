@@ -64,7 +64,6 @@ struct otaup_session {
     int src_trusted; /* ... and that was checked (INFO hash, or its signature) */
     int resuming;
     uint32_t resume_step;
-    int term_ended;  /* the terminal says this session already ended well */
     int term_knows;  /* START of this session went out (now or in an earlier connection) */
     int claimed;     /* this session holds info.id in the registry's live set */
     char req_source[16]; /* who asked for this upgrade, when this connection took the request */
@@ -1864,19 +1863,23 @@ static int on_result(otaup_session *s, const otaup_sm *m)
         return 0; /* the result of an older session */
     }
     if (m->hash_alg == OTAUP_HASH_XXH3_128 && memcmp(m->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) != 0 &&
-        (s->st == OTAUP_SS_COMMIT || s->st == OTAUP_SS_VERIFY)) {
+        (s->st == OTAUP_SS_COMMIT || s->st == OTAUP_SS_VERIFY || s->st == OTAUP_SS_START ||
+         s->st == OTAUP_SS_TRANSFER)) {
         return fail(s, OTAUP_E_TARGET_MISMATCH, "result");
     }
     if (s->st == OTAUP_SS_COMMIT) {
         return finish(s);
     }
     if (s->st == OTAUP_SS_START || s->st == OTAUP_SS_TRANSFER) {
-        /* its journal says this session already ended well */
-        s->term_ended = 1;
-        if (s->st == OTAUP_SS_TRANSFER) {
-            otaup_registry_audit(s->o.reg, s->info.id, "verified", "terminal reports the session complete");
-            return enter_verify(s);
-        }
+        /* Its journal says this session already ended well: a terminal
+         * ends a session well only on our COMMIT, sent after the user-data
+         * check, so it was committed (our row lags behind: the writes that
+         * followed were lost). Finish it now: a terminal whose update is
+         * over does not wait for region hashes and a second COMMIT, and
+         * the backup would stay held after it hung up. */
+        otaup_registry_audit(s->o.reg, s->info.id, "verified",
+                             "terminal reports the session committed already");
+        return finish(s);
     }
     return 0;
 }
@@ -1891,9 +1894,6 @@ static int transient(int code)
 
 static int on_start_acked(otaup_session *s)
 {
-    if (s->term_ended) {
-        return enter_verify(s);
-    }
     s->seq_base = s->seq_next;
     s->seq_next += s->tx.nunits;
     set_state(s, OTAUP_SS_TRANSFER);
