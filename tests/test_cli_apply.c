@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -628,6 +630,37 @@ START_TEST(test_flash_sidecar)
 }
 END_TEST
 
+/* One run at a time on a FLASH: while another process holds FLASH locked
+ * (as a running otaup apply --flash does), a run is refused with exit 1
+ * and a message, and neither FLASH nor a sidecar is touched; once the
+ * lock goes, the same command runs. */
+START_TEST(test_flash_locked)
+{
+    char path[512];
+    int fd;
+    put_file("fl.bin", old_img, old_len);
+    snprintf(path, sizeof path, "%s/fl.bin", dir);
+    fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(run("%s apply --flash fl.bin patch.otd --cut-after 4", cli), 1);
+    ck_assert_msg(strstr(out, "in use by another otaup apply") != NULL, "%s", out);
+    ck_assert(same_file("fl.bin", old_img, old_len) && !exists("fl.bin.otaup-state"));
+    close(fd);
+    ck_assert_int_eq(run("%s apply --flash fl.bin patch.otd --cut-after 4", cli), 3);
+    /* a run that resumes locks FLASH too */
+    fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(run("%s apply --flash fl.bin patch.otd", cli), 1);
+    ck_assert_msg(strstr(out, "in use by another otaup apply") != NULL, "%s", out);
+    ck_assert(exists("fl.bin.otaup-state"));
+    close(fd);
+    ck_assert_msg(run("%s apply --flash fl.bin patch.otd", cli) == 0, "%s", out);
+    ck_assert(file_equals("fl.bin", new_img, new_len) && !exists("fl.bin.otaup-state"));
+}
+END_TEST
+
 /* Options without their value, and counts that are not positive numbers:
  * exit 2 with a message that names the option ("unknown option
  * '--flash'" was printed for a missing value; " -3" and a number above
@@ -689,6 +722,7 @@ int main(void)
     tcase_add_test(tc, test_journal_placement);
     tcase_add_test(tc, test_flash_sidecar);
     tcase_add_test(tc, test_apply_options);
+    tcase_add_test(tc, test_flash_locked);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -29,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -114,12 +117,78 @@ static uint8_t *read_file(const char *path, size_t *len, int must)
     return p;
 }
 
-static int write_file(const char *path, const uint8_t *p, size_t n)
+/* --flash runs one at a time on a FLASH: the run holds an exclusive
+ * flock(2) on FLASH from before it reads anything until it exits, and on
+ * every new FLASH it writes (locked before it is renamed into place), so a
+ * second run finds FLASH locked whichever file the name points to. The
+ * descriptors stay open until the process exits. */
+static int lock_fds[4];
+static unsigned lock_n;
+
+static int keep_locked(int fd)
+{
+    if (lock_n == sizeof lock_fds / sizeof lock_fds[0] || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        return -1;
+    }
+    lock_fds[lock_n++] = fd;
+    return 0;
+}
+
+/* Lock FLASH for this run: 0, or -1 after a message (another run holds it). */
+static int lock_flash(const char *path)
+{
+    int tries;
+    for (tries = 0; tries < 8; tries++) {
+        struct stat a, b;
+        int fd = open(path, O_RDONLY);
+        if (fd < 0 && errno == ENOENT) {
+            return 0; /* nothing to lock: the run resumes from the sidecar, or says FLASH is missing */
+        }
+        if (fd < 0) {
+            fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) {
+                fprintf(stderr, "otaup apply: %s is in use by another otaup apply --flash; wait for it to end\n",
+                        path);
+            } else {
+                fprintf(stderr, "otaup apply: %s: cannot lock: %s\n", path, strerror(e));
+            }
+            return -1;
+        }
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            lock_fds[lock_n++] = fd;
+            return 0;
+        }
+        close(fd); /* replaced by a run that ended meanwhile: lock the new one */
+    }
+    fprintf(stderr, "otaup apply: %s keeps being replaced; is another otaup apply --flash running?\n", path);
+    return -1;
+}
+
+/* Write p to path through path.tmp and a rename; with lock, the new file
+ * is locked (keep_locked) before its name replaces path. */
+static int write_file_ex(const char *path, const uint8_t *p, size_t n, int lock)
 {
     char tmp[4096];
     FILE *f;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "wb");
+    if (f != NULL && lock) {
+        int fd = dup(fileno(f));
+        if (fd < 0 || keep_locked(fd) != 0) {
+            fprintf(stderr, "otaup apply: %s: cannot lock\n", tmp);
+            if (fd >= 0) {
+                close(fd);
+            }
+            fclose(f);
+            remove(tmp);
+            return -1;
+        }
+    }
     if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
         fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
         if (f != NULL) {
@@ -133,6 +202,11 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
         return -1;
     }
     return 0;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+    return write_file_ex(path, p, n, 0);
 }
 
 static int hash128_eq(const uint8_t *p, size_t n, const uint8_t want[16])
@@ -494,6 +568,9 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     uint32_t total;
     memset(&es, 0, sizeof es);
     snprintf(state_path, sizeof state_path, "%s.otaup-state", flash_path);
+    if (lock_flash(flash_path) != 0) {
+        return OTAUP_EXIT_FAIL;
+    }
     if (device_make(h, &d) != 0) {
         return OTAUP_EXIT_FAIL;
     }
@@ -602,7 +679,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
         /* the sidecar first: FLASH is rewritten only once the device it
          * belongs to is saved, so that a failed write leaves a pair that
          * still resumes (or the files as they were) */
-        if ((r != 0 && write_file(state_path, dev - d.pre, total) != 0) || write_file(flash_path, dev, keep) != 0) {
+        if ((r != 0 && write_file(state_path, dev - d.pre, total) != 0) ||
+            write_file_ex(flash_path, dev, keep, 1) != 0) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
