@@ -699,6 +699,12 @@ START_TEST(test_apply_options)
         }
     }
     ck_assert(same_file("f.bin", old_img, old_len) && !exists("f.bin.otaup-state") && !exists("o.bin"));
+    /* a delta whose flash is larger than the simulation takes (3 sectors
+     * of 1 GiB): refused before anything is allocated or written */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o huge.otd --sector-size 0x40000000 -q", cli), 0);
+    ck_assert_int_eq(run("%s apply --flash f.bin huge.otd", cli), 1);
+    ck_assert_msg(strstr(out, "the simulated flash holds at most") != NULL, "%s", out);
+    ck_assert(same_file("f.bin", old_img, old_len) && !exists("f.bin.otaup-state"));
     /* hex as every number of the tool */
     ck_assert_int_eq(run("%s apply --flash f.bin patch.otd --cut-after 0x10", cli), 3);
 }

@@ -47,6 +47,10 @@
 #include "otaup/simflash.h"
 #include "sec_apply.h"
 
+/* the largest device the simulation takes (it is held in memory, and in
+ * the sidecar while an update is unfinished): 1 GiB */
+#define APPLY_MAX_FLASH (1u << 30)
+
 /* journal sectors: 4 KiB, or the least the journal takes when that is
  * more (program units above 512 bytes) */
 static uint32_t journal_sector(const otaup_geometry *g)
@@ -292,6 +296,14 @@ static int device_make(const otaup_delta_header *h, device *d)
     memset(d, 0, sizeof *d);
     d->geo = h->geo;
     d->dev_size = size;
+    if (size > APPLY_MAX_FLASH) {
+        /* the simulation keeps the whole device in memory and in its sidecar */
+        fprintf(stderr,
+                "otaup apply: the delta's flash spans %u bytes (%u sector runs); the simulated flash holds at most "
+                "%u bytes\n",
+                size, h->geo.nruns, APPLY_MAX_FLASH);
+        return -1;
+    }
     if (h->geo.nruns == 0 || h->geo.write_size > OTAUP_CONFIG_JOURNAL_SLOT_MAX || journal_place(h, d) != 0) {
         fprintf(stderr, "otaup apply: cannot place a journal next to this geometry\n");
         return -1;
