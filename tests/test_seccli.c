@@ -298,6 +298,15 @@ START_TEST(test_sign_command)
     ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
     ck_assert_int_eq(otaup("apply old.bin s.dlt -o out.bin --pub k2.pub"), 0);
     ck_assert(same_files("out.bin", "new.bin"));
+    /* a key that signed already adds no second entry: unchanged (to -o too) */
+    ck_assert_int_eq(otaup("sign --key k2 s.dlt -o s2.dlt"), 0);
+    ck_assert_msg(strstr(out, "already signed by key") != NULL && strstr(out, "(signature 2)") != NULL, "%s", out);
+    ck_assert(same_files("s2.dlt", "s.dlt"));
+    ck_assert_int_eq(otaup("sign --key k s.dlt"), 0);
+    ck_assert_msg(strstr(out, "(signature 1); unchanged") != NULL, "%s", out);
+    ck_assert(same_files("s2.dlt", "s.dlt"));
+    ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "2 signature(s)"));
     /* otaup delta --sign that cannot sign writes nothing (it left the
      * unsigned delta behind): from a block signature, which lacks OLD's
      * SHA-256, without --source-sha256; in place with --no-source */

@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "usage: otaup sign --key KEY --model MODEL [options] PATCH\n\n"
             "Sign a delta made by `otaup delta`: insert the per-step hash chain into its\n"
             "record stream and add a manifest signed with KEY (docs/security.md). A delta\n"
-            "that is already signed gets one more signature by KEY (key change-over).\n\n"
+            "that is already signed gets one more signature by KEY (key change-over);\n"
+            "a delta KEY has signed already is left unchanged.\n\n"
             "  --key KEY             private key (otaup keygen)\n"
             "  --old OLD             the source image (checked against the delta)\n"
             "  --new NEW             the target image (checked against the delta)\n"
@@ -113,6 +114,40 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
     return 1;
 }
 
+#if OTAUP_HAVE_MBEDTLS
+/* KEY's id as hex digits */
+static void sec_key_id_hex(const otaup_crypto *c, const otaup_key *k, char hex[2 * OTAUP_KEY_ID_LEN + 1])
+{
+    uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
+    unsigned i;
+    hex[0] = '\0';
+    if (otaup_key_public(k, pub) != 0 || otaup_key_id(c, pub, id) != 0) {
+        return;
+    }
+    for (i = 0; i < OTAUP_KEY_ID_LEN; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    }
+}
+
+/* The index of the manifest's signature entry by KEY, or -1. */
+static int signed_by(const otaup_crypto *c, const otaup_key *k, const uint8_t *mf, size_t mf_len)
+{
+    uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
+    otaup_manifest m;
+    uint32_t i;
+    if (otaup_manifest_parse(mf, mf_len, &m) != 0 || otaup_key_public(k, pub) != 0 || otaup_key_id(c, pub, id) != 0) {
+        return -1;
+    }
+    for (i = 0; i < m.nsigs; i++) {
+        const uint8_t *e = m.sigs + (size_t)i * OTAUP_MANIFEST_SIG_ENTRY;
+        if (memcmp(e + 1, id, OTAUP_KEY_ID_LEN) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+#endif
+
 int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path)
 {
 #if OTAUP_HAVE_MBEDTLS
@@ -140,6 +175,21 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         return OTAUP_EXIT_FAIL;
     }
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
+        int i = signed_by(&c, k, mf, mf_len);
+        if (i >= 0) {
+            /* signed by KEY already: a second entry of the same key would
+             * add nothing; the delta stays as it is */
+            char hex[2 * OTAUP_KEY_ID_LEN + 1];
+            sec_key_id_hex(&c, k, hex);
+            otaup_key_free(k);
+            rc = strcmp(out_path, in_path) != 0 ? sec_cli_write(cmd, out_path, delta, len, 0644) : 0;
+            free(delta);
+            if (rc != 0) {
+                return OTAUP_EXIT_FAIL;
+            }
+            printf("%s: already signed by key %s (signature %d); unchanged\n", out_path, hex, i + 1);
+            return OTAUP_EXIT_OK;
+        }
         rc = otaup_delta_add_signature(&c, k, delta, len, &out, &out_len);
         added = 1;
     } else if (a->opt.model == NULL) {
