@@ -914,10 +914,24 @@ OTAUP_RAMFUNC static int cmp_flash(otaup_exec *ex, uint32_t addr, const uint8_t 
     return 0;
 }
 
+/* Read the piece of sector [s, s+z) at `off` into ex->io with the staged
+ * window laid over it (*c gets its length). */
+OTAUP_RAMFUNC static int image_read(otaup_exec *ex, uint32_t s, uint32_t off, uint32_t z, uint32_t *c)
+{
+    uint32_t a = s + off;
+    int rc = io_read(ex, s, off, z, c);
+    if (rc == 0 && overlap(a, *c, ex->s_addr, ex->s_len)) {
+        uint32_t lo = a > ex->s_addr ? a : ex->s_addr;
+        uint32_t hi = a + *c < ex->s_addr + ex->s_len ? a + *c : ex->s_addr + ex->s_len;
+        memcpy(ex->io + (lo - a), ex->staging + (lo - ex->s_addr), hi - lo);
+    }
+    return rc;
+}
+
 /* Build the new content of sector [s, s+z) in scratch; returns the CRC. */
 OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t *crc_out)
 {
-    uint32_t off, crc = 0, crc2, span = scratch_span(ex, z);
+    uint32_t off, c, crc = 0, crc2, span = scratch_span(ex, z);
     int rc;
     if (span == 0 || span > ex->cfg.scratch.len) {
         return OTAUP_E_SCRATCH;
@@ -926,17 +940,10 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
     if (rc != 0) {
         return rc;
     }
-    for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c, a = s + off;
-        rc = io_read(ex, s, off, z, &c);
+    for (off = 0; off < z; off += c) {
+        rc = image_read(ex, s, off, z, &c);
         if (rc != 0) {
             return rc;
-        }
-        /* overlay the staged window */
-        if (overlap(a, c, ex->s_addr, ex->s_len)) {
-            uint32_t lo = a > ex->s_addr ? a : ex->s_addr;
-            uint32_t hi = a + c < ex->s_addr + ex->s_len ? a + c : ex->s_addr + ex->s_len;
-            memcpy(ex->io + (lo - a), ex->staging + (lo - ex->s_addr), hi - lo);
         }
         crc = otaup_journal_crc32(crc, ex->io, c);
         rc = prog_skip(ex, ex->cfg.scratch.addr + off, ex->io, c);
@@ -951,20 +958,35 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
     if (crc2 != crc) {
         return OTAUP_E_VERIFY;
     }
+    /* the sector read a second time gives the same image: a wrong bit in
+     * the first read would otherwise go to scratch with its own CRC and
+     * replace the data the step keeps */
+    for (crc2 = 0, off = 0; off < z; off += c) {
+        rc = image_read(ex, s, off, z, &c);
+        if (rc != 0) {
+            return rc;
+        }
+        crc2 = otaup_journal_crc32(crc2, ex->io, c);
+    }
+    if (crc2 != crc) {
+        return OTAUP_E_VERIFY;
+    }
     *crc_out = crc;
     return 0;
 }
 
-/* Erase sector [s, s+z) and copy its new content back from scratch. */
-OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t z)
+/* Erase sector [s, s+z) and copy its new content back from scratch; the
+ * sector must then read with `crc` (the image's CRC-32): a wrong bit read
+ * from scratch would otherwise land in the data the step keeps, which no
+ * later check reads. */
+OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t crc)
 {
-    uint32_t off;
+    uint32_t off, c, crc2 = 0;
     int rc = erase_range(ex, s, z);
     if (rc != 0) {
         return rc;
     }
-    for (off = 0; off < z; off += sizeof ex->io) {
-        uint32_t c;
+    for (off = 0; off < z; off += c) {
         rc = io_read(ex, ex->cfg.scratch.addr, off, z, &c);
         if (rc != 0) {
             return rc;
@@ -974,7 +996,14 @@ OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t 
             return rc;
         }
     }
-    return 0;
+    for (off = 0; off < z; off += c) {
+        rc = io_read(ex, s, off, z, &c);
+        if (rc != 0) {
+            return rc;
+        }
+        crc2 = otaup_journal_crc32(crc2, ex->io, c);
+    }
+    return crc2 == crc ? 0 : OTAUP_E_VERIFY;
 }
 
 OTAUP_RAMFUNC static int ensure_ponr(otaup_exec *ex, uint32_t addr, uint32_t len)
@@ -988,11 +1017,26 @@ OTAUP_RAMFUNC static int ensure_ponr(otaup_exec *ex, uint32_t addr, uint32_t len
 
 OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, int phase)
 {
-    int maybe, act, i, rc;
+    int maybe, maybe2, act, i, rc;
     uint32_t crc;
     act = sector_action(ex, s, z, &maybe);
     if (act < 0) {
         return act;
+    }
+    /* A read that returns a wrong bit must not decide what happens to a
+     * sector: data outside the window read as erased would be erased, and
+     * a plan that differs from the action would leave the window's sources
+     * unprotected. The verdict stands only if a second read gives it too
+     * (in the plan and in the action); otherwise the step fails before
+     * this sector changes and is redone. */
+    if (act != ACT_FROMSCR) {
+        rc = sector_action(ex, s, z, &maybe2);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc != act || maybe2 != maybe) {
+            return OTAUP_E_VERIFY;
+        }
     }
     if (phase == PHASE_PLAN) {
         if (maybe) {
@@ -1080,20 +1124,23 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
             return rc;
         }
         ex->stats.sector_rebuilds++;
-        return copy_from_scratch(ex, s, z);
+        return copy_from_scratch(ex, s, z, crc);
     case ACT_FROMSCR: {
         const otaup_journal_state *st = &ex->cfg.journal->st;
         if (st->scratch_len != z) {
             return OTAUP_E_JOURNAL;
         }
         rc = scratch_crc(ex, z, &crc);
+        if (rc == 0 && (uint64_t)crc != st->scratch_hash) {
+            rc = scratch_crc(ex, z, &crc); /* once more: a wrong bit is not a wrong image */
+        }
         if (rc != 0) {
             return rc;
         }
         if ((uint64_t)crc != st->scratch_hash) {
             return OTAUP_E_JOURNAL;
         }
-        return copy_from_scratch(ex, s, z);
+        return copy_from_scratch(ex, s, z, crc);
     }
     default:
         return OTAUP_E_INTERNAL;
@@ -1251,6 +1298,12 @@ OTAUP_RAMFUNC static int do_erase(otaup_exec *ex, const otaup_record *rec)
     for (pos = rec->addr; pos - rec->addr < rec->len; pos = start + size) {
         (void)otaup_geometry_sector_at(&ex->cfg.flash->geo, pos, &start, &size);
         rc = is_erased(ex, start, size);
+        if (rc == 1) {
+            /* skipped only if a second read agrees: one programmed bit
+             * read as erased would stay, and the VERIFY after the last
+             * step (never this erase again) would fail at every resume */
+            rc = is_erased(ex, start, size);
+        }
         if (rc < 0) {
             return rc;
         }
