@@ -1078,6 +1078,10 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
                         ex->p_scratch = 1;
                     } else if (maybe && ((ex->src_w_mask & bit) || !w_in_s)) {
                         ex->p_conflict = 1;
+                    } else if (act == ACT_FILL && (ex->src_w_mask & bit)) {
+                        /* the erased units it programs may be sources: a
+                         * cut would leave them neither old nor new */
+                        ex->p_scratch = 1;
                     }
                 }
             } else if (act == ACT_ERASE || in_erases(ex, s, z)) {
