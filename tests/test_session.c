@@ -1065,6 +1065,68 @@ START_TEST(test_committed_on_stale_row)
 }
 END_TEST
 
+/* The terminal committed, its RESULT never reached the server (which went
+ * down), and the user went on using the terminal: its personal data
+ * changed. At the next connection (no session in its journal, the row at
+ * "commit") the server must not compare the regions with the backup again
+ * and restore it over the user's new data: the check passed before that
+ * COMMIT went out. It sends COMMIT again, the terminal answers with the
+ * same RESULT from its journal, and the session ends (backup deleted). */
+START_TEST(test_committed_then_data_changed)
+{
+    otaup_session *s = new_session();
+    otaup_reg_session rs;
+    otaup_reg_terminal t;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t session;
+    uint8_t newdata[sizeof userdata[1]];
+    make_info("T10", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    session = m->session_id;
+    ack(s, m, now);
+    received_len = 0;
+    run_transfer(s, &now, -1);
+    answer_hashes(s, userdata[0], userdata[1], now);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ack(s, m, now);
+    otaup_session_closed(s, now); /* committed; the RESULT was lost with the server */
+    otaup_session_free(s);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T10", &rs), 0);
+    ck_assert_str_eq(rs.state, "commit");
+
+    /* days later: new contacts in region 2 */
+    memcpy(newdata, userdata[1], sizeof newdata);
+    memset(newdata + 50, 0x42, 300);
+    s = new_session();
+    make_info("T10", v2);
+    snprintf(info.version, sizeof info.version, "2.0");
+    info.build_time = 200;
+    info.have_image_hash = 0;
+    hash64(newdata, sizeof newdata, info.regions[1].hash);
+    now += 86400000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+    m = expect(s, OTAUP_SM_COMMIT, now); /* no region check, no restore */
+    ck_assert_uint_eq(m->session_id, session);
+    ack(s, m, now);
+    send_result(s, session, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_DONE);
+    ack(s, expect(s, OTAUP_SM_DONE, now), now);
+    ck_assert(otaup_session_finished(s));
+    ck_assert_int_eq(otaup_session_result(s), 0);
+    otaup_session_free(s);
+    ck_assert_int_eq(count_backups("T10"), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T10", &t), 0);
+    ck_assert_str_eq(t.status, "upgraded");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("session");
@@ -1086,6 +1148,7 @@ int main(void)
     tcase_add_test(tc, test_registry_error_logged);
     tcase_add_test(tc, test_request_kept_after_server_error);
     tcase_add_test(tc, test_committed_on_stale_row);
+    tcase_add_test(tc, test_committed_then_data_changed);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -595,6 +595,7 @@ static int enter_wait_request(otaup_session *s);
 static int enter_backup(otaup_session *s);
 static int enter_prepare(otaup_session *s);
 static int enter_verify(otaup_session *s);
+static int send_commit(otaup_session *s);
 static int enter_restore_or_commit(otaup_session *s, int decide);
 static int take_request(otaup_session *s, const char *source);
 static int finish_current(otaup_session *s);
@@ -807,6 +808,14 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         }
         if (strcmp(s->rs.state, "backup") == 0 && !in->active) {
             return enter_backup(s);
+        }
+        if (strcmp(s->rs.state, "commit") == 0 && !in->active) {
+            /* COMMIT went out after the user-data check passed, and the
+             * terminal's journal is closed: it committed (or refused),
+             * and its journal gives the same RESULT again. Checking the
+             * regions again would restore the backup over what the user
+             * has stored since the commit. */
+            return send_commit(s);
         }
         if (in->have_image_hash && memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0 &&
             !in->active) {
