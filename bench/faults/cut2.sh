@@ -31,8 +31,10 @@
 # (fail+cut runs per delta, 1), READS (faulty-read runs per delta, 2),
 # ALL (1: every pair in every setting, not each setting's own list),
 # FILTER (grep pattern on "pair.setting"), TIMEOUT (s per command, 60).
-# The default run takes about 5 minutes on one free core (about 2000
-# otaup runs); ALL=1 EVERY=40 RAND=6 FAILS=2 READS=4 about an hour.
+# The default run makes about 3500 otaup runs over 12 settings and 20
+# pairs (about 100 deltas): some 5 minutes on a free core, half an hour
+# or more on a machine whose two cores are busy with builds;
+# ALL=1 EVERY=40 RAND=6 FAILS=2 READS=4 takes hours.
 #
 #   bench/faults/cut2.sh
 #   OTAUP=build/asan/examples/otaup/otaup FILTER='elf\|arm' bench/faults/cut2.sh
