@@ -728,6 +728,38 @@ static void backup_req_gaps(otaup_session *s, uint64_t *gaps, int n)
     }
 }
 
+/* A round-trip sample comes from the message an ACK names, not from an
+ * older one the same ACK acknowledges as well (its own ACK was lost):
+ * HELLO handed out at 0, NOTIFY at 550, one ACK of both at 650. The
+ * round trip is 100 ms, so the next message's timeout is its base
+ * (SRTT 100 + 4 x RTTVAR 50 = 300 ms); a sample of 650 ms from the
+ * HELLO made it 2.1 s. */
+START_TEST(test_rtt_sample_from_named_message)
+{
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    const otaup_sm *m;
+    otaup_session_options_init(&o);
+    o.reg = reg;
+    o.delta = test_delta;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    make_info("T30", v1);
+    ck_assert_int_eq(send_info(s, 0), 0);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, 0, 0), 0); /* nothing acknowledged; a window of 8 */
+    m = otaup_session_next_msg(s, 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(m->type, OTAUP_SM_HELLO);
+    m = otaup_session_next_msg(s, 550);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(m->type, OTAUP_SM_NOTIFY);
+    ack(s, m, 650);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, 650), 0);
+    expect(s, OTAUP_SM_BACKUP_REQ, 650);
+    ck_assert_uint_eq(otaup_session_deadline(s) - 650, 300);
+    otaup_session_free(s);
+}
+END_TEST
+
 /* rto_max_ms is the ceiling of the doubling, for the control queue and
  * for the record stream's window, and 8 times the timeout's base (at
  * least 2 s) while the terminal was heard within the last rto_max_ms;
@@ -1143,6 +1175,7 @@ int main(void)
     tcase_add_test(tc, test_no_backup_capability);
     tcase_add_test(tc, test_backoff_ends_on_ack);
     tcase_add_test(tc, test_backoff_ceiling);
+    tcase_add_test(tc, test_rtt_sample_from_named_message);
     tcase_add_test(tc, test_backup_stall_from_ack);
     tcase_add_test(tc, test_silent_terminal_times_out);
     tcase_add_test(tc, test_registry_error_logged);

@@ -2030,7 +2030,12 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
         if (e->m.seq + e->nframes > s->expected) {
             break;
         }
-        if (e->sent && !e->resent) {
+        if (e->sent && !e->resent && e->m.seq + e->nframes == exp) {
+            /* a round-trip sample from the message this acknowledgement
+             * names, never from an older one it acknowledges as well: that
+             * one's own ACK was lost, and its time since sending is not a
+             * round trip (one such sample of 650 ms against 100 ms kept the
+             * timeout at 2 s and its backoff ceiling at 17 s) */
             rtt_sample(s, (uint32_t)(s->now - e->first_sent));
         }
         type = e->m.type;
