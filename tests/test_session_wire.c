@@ -311,6 +311,44 @@ START_TEST(test_random_orders)
 }
 END_TEST
 
+/* A noisy link at the start of a connection: eight HELLOs whose CRC
+ * fails (their headers check out: frames of this protocol, damaged) are
+ * more than the bytes of garbage after which a peer is taken for another
+ * protocol, yet the connection goes on and the next HELLO is answered.
+ * The same bytes with their headers damaged too are garbage. */
+START_TEST(test_damaged_frames_not_garbage)
+{
+    uint8_t f[256], all[2048];
+    answers a;
+    size_t n, len = 0;
+    int k, hdr;
+    for (hdr = 0; hdr < 2; hdr++) {
+        len = 0;
+        ck_assert_int_eq(otaup_swire_new(&w), 0);
+        n = hello_frame(f, sizeof f);
+        for (k = 0; k < 8; k++) {
+            memcpy(all + len, f, n);
+            all[len + n - 1] ^= 0x5A; /* the CRC fails */
+            if (hdr) {
+                all[len + 4] ^= 0x01; /* and the header check too */
+            }
+            len += n;
+        }
+        ck_assert_uint_gt(len, 256);
+        if (hdr) {
+            ck_assert_int_eq(otaup_swire_feed(w, all, len, 0, deliver, NULL, NULL), OTAUP_E_FRAME_GARBAGE);
+        } else {
+            ck_assert_int_eq(otaup_swire_feed(w, all, len, 0, deliver, NULL, NULL), 0);
+            ck_assert_int_eq(otaup_swire_feed(w, f, n, 0, deliver, NULL, NULL), 0);
+            take_answers(w, &a);
+            ck_assert_int_eq(a.last_ack, 0);
+        }
+        otaup_swire_free(w);
+        w = NULL;
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("session_wire");
@@ -322,6 +360,7 @@ int main(void)
     tcase_add_test(tc, test_kept_frame_refused);
     tcase_add_test(tc, test_window_and_hello);
     tcase_add_test(tc, test_random_orders);
+    tcase_add_test(tc, test_damaged_frames_not_garbage);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -26,7 +26,9 @@
 #include "server/session_core.h"
 
 /* garbage tolerated before the first valid frame (a line that is not ours) */
-#define GARBAGE_MAX 64u
+/* bytes without one valid frame after which the peer is not a terminal
+ * (unless a frame whose header checked out came: damaged, but ours) */
+#define GARBAGE_MAX 256u
 
 /* A frame received past a gap, kept until its turn: fr.payload is buf. */
 struct held {
@@ -48,6 +50,7 @@ struct otaup_swire {
     uint32_t next_seq; /* the server's next sequence number (for ACK/NACK frames) */
     uint32_t frames_in;
     uint32_t garbage;
+    int ours_seen; /* a frame with a valid header came, whatever its CRC */
     otaup_swire_peer peer;
     otaup_sm_info info;
     char why[160];
@@ -590,12 +593,15 @@ int otaup_swire_feed(otaup_swire *w, const uint8_t *in, size_t len, uint32_t nex
             break;
         }
         /* garbage, damaged frames: dropped; the terminal's timer recovers */
+        if (ev == OTAUP_E_FRAME_CRC) {
+            w->ours_seen = 1; /* its header checked out: a damaged frame of this protocol */
+        }
         if (w->frames_in == 0) {
             w->garbage += ev == OTAUP_E_FRAME_GARBAGE ? w->dec.skipped : 1u;
         }
     }
     /* a peer that is not speaking this protocol at all */
-    if (rc == 0 && w->frames_in == 0 && w->garbage + w->dec.garbage >= GARBAGE_MAX) {
+    if (rc == 0 && w->frames_in == 0 && !w->ours_seen && w->garbage + w->dec.garbage >= GARBAGE_MAX) {
         snprintf(w->why, sizeof w->why, "not the otaup protocol: %u bytes without a frame",
                  w->garbage + w->dec.garbage);
         rc = OTAUP_E_FRAME_GARBAGE;
