@@ -427,27 +427,33 @@ START_TEST(test_odd_requests)
 }
 END_TEST
 
-/* A server HELLO (it restarted its numbering) while chunks are in flight:
- * answered, and the stream goes on to its end. */
+/* The server's HELLO again while chunks are in flight (sent again within
+ * the connection): a duplicate, answered without effect (the numbering
+ * and the window it gave stay), and the stream goes on to its end. */
 START_TEST(test_hello_mid_stream)
 {
     term *t = term_new();
-    uint32_t a;
+    uint32_t a, srv;
     connect_to(t, 4, 0);
     request(t, 0, 200);
     ck_assert_uint_eq(take(t), 4);
     a = t->f[0].seq;
+    srv = t->srv_seq;
     t->srv_seq = 0;
     hello(t, 2);
-    ck_assert_uint_eq(take(t), 0); /* nothing beyond the window */
+    t->srv_seq = srv;
+    ck_assert_uint_eq(take(t), 0); /* its ACK only */
     ck_assert_uint_eq(t->ap.tx_pending, a);
+    ck_assert_uint_eq(t->ap.rx_last, srv - 1u);
     t->clock += RTO;
     ck_assert_int_eq(otaup_apply_poll(&t->ap), 0);
-    ck_assert_uint_eq(take(t), 2); /* the new window */
-    check_run(t, 2, a, 0, 200);
-    ack(t, a + 1u, 2);
-    ck_assert_uint_eq(take(t), 0); /* a + 2 and a + 3 fill the window */
-    receive_all(t, a + 2u, 400, 2, 0, 4000);
+    ck_assert_uint_eq(take(t), 4); /* the same window, sent again */
+    check_run(t, 4, a, 0, 200);
+    ack(t, a + 1u, 4);
+    ck_assert_uint_eq(take(t), 2); /* a + 4 and a + 5 */
+    check_run(t, 2, a + 4u, 800, 200);
+    ack(t, a + 5u, 4);
+    receive_all(t, a + 6u, 1200, 4, 0, 4000);
     term_free(t);
 }
 END_TEST
@@ -597,8 +603,98 @@ START_TEST(test_stream_read_error_bounded)
         ck_assert(rc == OTAUP_E_FLASH_READ || rc == OTAUP_E_RETRIES);
     }
     ck_assert_int_eq(rc, OTAUP_E_RETRIES);
-    ck_assert_uint_le(rounds, OTAUP_APPLY_RETRIES + 1u);
+    /* the ACK above was heard before the first try: that one counts less */
+    ck_assert_uint_le(rounds, OTAUP_APPLY_RETRIES + 2u);
     ck_assert_uint_eq(take(t), 0); /* nothing was sent */
+    term_free(t);
+}
+END_TEST
+
+/* The link gives up on a frame never acknowledged after
+ * OTAUP_APPLY_RETRIES retransmissions while the server is silent, but
+ * only after 4 times as many while frames from it keep coming (the link
+ * is alive: the frame or its ACK is lost again and again, as on a very
+ * lossy link; it used to give up after 8 there too, and reconnect). */
+START_TEST(test_retries_while_heard)
+{
+    unsigned heard, rounds, sent;
+    for (heard = 0; heard < 2; heard++) {
+        term *t = term_new();
+        int rc = 0;
+        connect_to(t, 1, 10);
+        request(t, 0, 200);
+        ck_assert_uint_eq(take(t), 1); /* chunk seq 10, the window is 1 */
+        for (rounds = 0, sent = 0; rounds < 8u * OTAUP_APPLY_RETRIES && rc != OTAUP_E_RETRIES; rounds++) {
+            if (heard) {
+                ack(t, 9, 1); /* nothing new acknowledged, but the server is there */
+            }
+            t->clock += RTO;
+            rc = otaup_apply_poll(&t->ap);
+            ck_assert(rc == 0 || rc == OTAUP_E_RETRIES);
+            if (rc == 0) {
+                ck_assert_uint_eq(take(t), 1);
+                ck_assert_uint_eq(t->f[0].seq, 10);
+                sent++;
+            }
+        }
+        ck_assert_int_eq(rc, OTAUP_E_RETRIES);
+        ck_assert_uint_eq(sent, heard ? 4u * OTAUP_APPLY_RETRIES : OTAUP_APPLY_RETRIES);
+        term_free(t);
+    }
+}
+END_TEST
+
+/* The server's HELLO sent again (its ACK was lost, its timer fired)
+ * reaches the terminal after the frames that followed it were executed
+ * (on a lossy link the server sends HELLO, NOTIFY and BACKUP_REQ at once
+ * and resends them all). Within a connection it is a duplicate, answered
+ * and not executed: the terminal keeps its numbering, so the BACKUP_REQ
+ * sent again with it is a duplicate too (an ACK, not a refusal
+ * NACK(AGAIN) of a request it takes for new while its own stream is in
+ * flight), and the stream goes on. It used to start the numbering over:
+ * the server, whose BACKUP_REQ had been acknowledged, never sent it
+ * again, and the next frame met a gap the server could not fill. */
+START_TEST(test_hello_again_is_duplicate)
+{
+    term *t = term_new();
+    otaup_msg m;
+    uint32_t req_seq;
+    unsigned n, i;
+    connect_to(t, 2, 10);
+    req_seq = t->srv_seq;
+    request(t, 0, 200);
+    ck_assert_uint_eq(take(t), 2); /* chunks 10 and 11 (window 2) */
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 1024;
+    m.u.hello.max_msg = 1024;
+    m.u.hello.window = 2;
+    feed(t, &m, 0);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_REQ;
+    m.u.backup_req.region = 1;
+    m.u.backup_req.offset = 0;
+    m.u.backup_req.max_chunk = 200;
+    feed(t, &m, req_seq);
+    n = take(t);
+    for (i = 0; i < n; i++) {
+        ck_assert_msg(t->f[i].type != OTAUP_MSG_NACK, "frame %u: NACK %d", i, (int)t->f[i].nack);
+    }
+    /* the next frame of the server executes in order: no gap */
+    ack(t, 11, 2);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_PING;
+    feed(t, &m, t->srv_seq++);
+    n = take(t);
+    for (i = 0; i < n; i++) {
+        ck_assert_msg(t->f[i].type != OTAUP_MSG_NACK, "after: frame %u: NACK %d", i, (int)t->f[i].nack);
+    }
+    ck_assert_uint_eq(t->ap.rx_last, t->srv_seq - 1u);
+    /* and the stream went on past the two first chunks */
+    ck_assert_uint_gt(t->ap.tx_seq, 12);
     term_free(t);
 }
 END_TEST
@@ -616,6 +712,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_requests);
     tcase_add_test(tc, test_consent_during_stream);
     tcase_add_test(tc, test_stream_read_error_bounded);
+    tcase_add_test(tc, test_retries_while_heard);
+    tcase_add_test(tc, test_hello_again_is_duplicate);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -21,7 +21,8 @@
  * a refused frame gets NACK(code) and flash is untouched by it. The
  * terminal's own sequenced messages (HELLO, INFO, BACKUP_DATA, RESULT,
  * CONSENT) go one at a time and are retransmitted until acknowledged, at
- * most OTAUP_APPLY_RETRIES times, except BACKUP_DATA: up to the server's
+ * most OTAUP_APPLY_RETRIES times while the server is silent (4 times as
+ * many while frames from it keep coming), except BACKUP_DATA: up to the server's
  * window (at most OTAUP_CONFIG_BACKUP_WINDOW) chunks are in flight, rebuilt
  * from flash when they must be resent (go-back-N from the oldest
  * unacknowledged chunk on a timeout or a NACK(OTAUP_E_SEQ)), so the window
@@ -54,7 +55,8 @@ extern "C" {
 #ifndef OTAUP_APPLY_MAX_REGIONS
 #define OTAUP_APPLY_MAX_REGIONS 4
 #endif
-/** Retransmissions of one frame before the applier gives up on the link. */
+/** Retransmissions of one frame before the applier gives up on the link
+ *  while the server is silent (4 times as many while it is heard from). */
 #ifndef OTAUP_APPLY_RETRIES
 #define OTAUP_APPLY_RETRIES 8u
 #endif
@@ -199,6 +201,7 @@ typedef struct otaup_apply {
     uint8_t tx_type;
     uint8_t connected;
     uint8_t phase;
+    uint8_t rx_heard;      /* a frame came in since the last retransmission */
     /* backup stream: chunk k is the region's bytes from bk_start + k * bk_chunk,
      * sent with seq bk_seq0 + k; nothing else is kept to resend it */
     uint8_t tx_bk;         /* the outstanding frames are backup chunks */
@@ -257,7 +260,11 @@ int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t len);
  * Timers: retransmissions, and a backup stream whose next chunk could not
  * be read or sent (tried again at the same pace). Call every few tens of
  * milliseconds. Returns 0, the error of a resend, or OTAUP_E_RETRIES
- * (disconnected) after OTAUP_APPLY_RETRIES tries without progress.
+ * (disconnected) after OTAUP_APPLY_RETRIES tries without progress while
+ * the server is silent, 4 * OTAUP_APPLY_RETRIES while frames from it
+ * keep coming. Disconnected, it sends no message of its own until
+ * otaup_apply_connect (it still answers frames fed to it): close the
+ * link and connect again (docs/porting.md).
  */
 int otaup_apply_poll(otaup_apply *ap);
 

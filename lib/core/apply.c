@@ -140,6 +140,7 @@ OTAUP_RAMFUNC static int send_seq(otaup_apply *ap, int n)
     if (ap->tx_seq == ap->tx_pending) {
         ap->tx_time = now(ap);
         ap->tx_tries = 0;
+        ap->rx_heard = 0;
     }
     ap->tx_seq++;
     return link_send(ap, ap->txbuf, (size_t)n);
@@ -1194,6 +1195,7 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
 {
     uint32_t expected;
     int rc;
+    ap->rx_heard = 1;
     /* unsequenced */
     if (fr->type == OTAUP_MSG_ACK) {
         otaup_msg_ack a;
@@ -1220,11 +1222,9 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
     if (fr->type == OTAUP_MSG_PROGRESS) {
         return 0;
     }
-    if (fr->type == OTAUP_MSG_HELLO) {
-        ap->rx_any = 0; /* the peer numbers from 0 again */
-        ap->rx_gap_nacked = 0;
-        otaup_reasm_reset(&ap->reasm);
-    }
+    /* a HELLO numbers from 0 only as the first frame of a connection
+     * (otaup_apply_connect): one later in it is the server's HELLO sent
+     * again, a duplicate like any other (rule 2 below) */
     expected = ap->rx_any ? ap->rx_last + 1u : 0u;
     if (ap->rx_any && !seq_after(fr->seq, ap->rx_last)) {
         return send_ack(ap); /* duplicate: answer again, do not execute */
@@ -1323,11 +1323,15 @@ OTAUP_RAMFUNC int otaup_apply_poll(otaup_apply *ap)
     if ((uint32_t)(t - ap->tx_time) < rto) {
         return 0;
     }
-    if (ap->tx_tries >= OTAUP_APPLY_RETRIES) {
+    /* a retransmission counts 4 while the server is silent (8 of them end
+     * the link: it is dead), and 1 while its frames keep coming (32: it
+     * is alive and our frame or its ACK is lost again and again) */
+    if (ap->tx_tries >= 4u * OTAUP_APPLY_RETRIES) {
         ap->connected = 0;
         return OTAUP_E_RETRIES;
     }
-    ap->tx_tries++;
+    ap->tx_tries += ap->rx_heard ? 1u : 4u;
+    ap->rx_heard = 0;
     ap->tx_time = t;
 #if OTAUP_CONFIG_BACKUP
     if (ap->tx_bk) {
