@@ -44,6 +44,7 @@ struct e2e_world {
     uint64_t reads_open; /* the flash's read counter when the upgrade's session opened */
     uint64_t clock0;     /* the simulated time when the run began */
     uint8_t *acc; /* server output not yet cut into frames */
+    int trace, trace_state; /* E2E_TRACE set: every frame put on the link, and the session's states, on stderr */
     size_t acc_len, acc_cap;
 };
 
@@ -85,8 +86,27 @@ static void transmit(e2e_world *w, queue *q, const uint8_t *p, size_t n)
     const e2e_faults *f = w->f;
     unsigned copies = 1, i;
     uint64_t lat = f->latency_ms ? f->latency_ms : 50;
+    if (w->trace && n >= OTAUP_FRAME_HEADER_SIZE) {
+        otaup_frame fr;
+        char what[64] = "";
+        if (otaup_frame_decode(p, n, 65536, &fr) == 0) {
+            otaup_msg_ack a;
+            otaup_msg_nack k;
+            if (fr.type == OTAUP_MSG_ACK && otaup_ack_decode(fr.payload, fr.payload_len, &a) == 0) {
+                snprintf(what, sizeof what, " ack %u", a.seq);
+            } else if (fr.type == OTAUP_MSG_NACK && otaup_nack_decode(fr.payload, fr.payload_len, &k) == 0) {
+                snprintf(what, sizeof what, " nack of %u: %d, expected %u", k.seq, (int)k.error, k.expected);
+            }
+        }
+        fprintf(stderr, "e2e: %8llu ms %s type %3u seq %5u %4zu bytes%s\n",
+                (unsigned long long)(w->now - w->clock0), q == &w->to_t ? "server->terminal" : "terminal->server",
+                p[3], (unsigned)(p[8] | p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24), n, what);
+    }
     if (f->drop_pct && rnd(w) % 100 < f->drop_pct) {
         w->rep->frames_dropped++;
+        if (w->trace) {
+            fprintf(stderr, "e2e: %8s    (dropped)\n", "");
+        }
         return;
     }
     if (f->dup_pct && rnd(w) % 100 < f->dup_pct) {
@@ -282,6 +302,8 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     w->rep = rep;
     w->t = t;
     w->rng = w->f->seed * 7919u + 17u;
+    w->trace = getenv("E2E_TRACE") != NULL;
+    w->trace_state = -1;
     w->disconnects_left = w->f->disconnects;
     w->restarted = 0;
     w->failed_now = 0;
@@ -352,13 +374,30 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             (void)otaup_session_feed(w->s, k->p, k->n, w->now);
             free(k);
         }
-        (void)otaup_apply_poll(ap);
+        if (otaup_apply_poll(ap) == OTAUP_E_RETRIES && w->s != NULL) {
+            /* the terminal gave the link up (no answer to its frame
+             * through every retransmission): as a device does (and
+             * otaup-term), it drops the connection and connects again */
+            rep->reconnects++;
+            end_session(w);
+            w->now += 200;
+            rc = connect_all(w);
+            if (rc < 0) {
+                return rc;
+            }
+            continue;
+        }
         otaup_simterm_step(t);
         if (w->s != NULL && otaup_session_deadline(w->s) <= w->now) {
             (void)otaup_session_poll(w->s, w->now);
         }
         if (w->s != NULL) {
             drain_server(w);
+        }
+        if (w->trace && w->s != NULL && (int)otaup_session_get_state(w->s) != w->trace_state) {
+            w->trace_state = (int)otaup_session_get_state(w->s);
+            fprintf(stderr, "e2e: %8llu ms session state %d\n", (unsigned long long)(w->now - w->clock0),
+                    w->trace_state);
         }
         if (w->s != NULL && otaup_session_finished(w->s) && w->acc_len == 0) {
             int res = otaup_session_result(w->s);

@@ -3,6 +3,12 @@
  * and real terminal appliers (otaup_simterm: simulated NOR flash) joined by
  * a simulated link with latency and faults (drop, corrupt, duplicate,
  * delay, disconnect), on a simulated clock. Deterministic for a seed.
+ * A terminal whose applier gives the link up (OTAUP_E_RETRIES) drops the
+ * connection and connects again, as otaup-term does.
+ *
+ * Environment: E2E_VERBOSE prints a summary of each session's end;
+ * E2E_TRACE every frame put on the link (time, direction, type, seq,
+ * size, whether the faults dropped it) and the session's state changes.
  */
 #ifndef OTAUP_TEST_E2E_H
 #define OTAUP_TEST_E2E_H
