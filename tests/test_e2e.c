@@ -203,6 +203,73 @@ START_TEST(test_link_faults)
 }
 END_TEST
 
+/* Not in the default run: E2E_LOSSY_SEEDS=N runs N upgrades (seeds 1..N)
+ * of an in-place terminal whose user data the upgrade damages (backup and
+ * restore both run) over a link losing E2E_LOSSY_DROP % (default 30) and
+ * corrupting E2E_LOSSY_CORRUPT % (default 15) of the frames each way, and
+ * prints the simulated time each took and their median, total and
+ * maximum (deterministic: the figures docs/performance.md quotes). Every
+ * upgrade must end with the new image, the user data intact and the
+ * backup gone. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static unsigned env_num(const char *name, unsigned dflt)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v ? (unsigned)strtoul(v, NULL, 10) : dflt;
+}
+
+START_TEST(test_lossy_seeds)
+{
+    unsigned n = env_num("E2E_LOSSY_SEEDS", 0), seed, failed = 0, k = 0;
+    uint64_t *ms = calloc(n ? n : 1, sizeof *ms), total = 0;
+    ck_assert_ptr_nonnull(ms);
+    for (seed = 1; seed <= n; seed++) {
+        char id[16];
+        otaup_simterm *t;
+        e2e_report rep;
+        e2e_faults f;
+        int rc;
+        memset(&f, 0, sizeof f);
+        f.drop_pct = env_num("E2E_LOSSY_DROP", 30);
+        f.corrupt_pct = env_num("E2E_LOSSY_CORRUPT", 15);
+        f.seed = seed;
+        snprintf(id, sizeof id, "L%u", seed);
+        t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+        rc = e2e_run(w, t, &f, 3600000, &rep);
+        if (rc != 0) {
+            /* counted, and the test fails at the end: the other seeds still run */
+            printf("e2e-lossy: seed %3u FAILED: %s (%s) after %.1f s simulated\n", seed, otaup_errname(rc),
+                   otaup_strerror(rc), (double)rep.run_ms / 1000.0);
+            failed++;
+            otaup_simterm_free(t);
+            continue;
+        }
+        check_upgraded(t, id, h_v2, "2.0");
+        ms[k++] = rep.run_ms;
+        total += rep.run_ms;
+        printf("e2e-lossy: seed %3u %8.1f s simulated, %u connection(s), %u server retransmissions\n", seed,
+               (double)rep.run_ms / 1000.0, rep.connections, rep.stats.retransmits);
+        otaup_simterm_free(t);
+    }
+    if (k > 0) {
+        qsort(ms, k, sizeof *ms, cmp_u64);
+        printf("e2e-lossy: %u of %u seeds completed, drop %u %%, corrupt %u %%: median %.1f s, total %.1f s, "
+               "max %.1f s\n",
+               k, n, env_num("E2E_LOSSY_DROP", 30), env_num("E2E_LOSSY_CORRUPT", 15),
+               (double)(k % 2 ? ms[k / 2] : (ms[k / 2 - 1] + ms[k / 2]) / 2) / 1000.0, (double)total / 1000.0,
+               (double)ms[k - 1] / 1000.0);
+    }
+    fflush(stdout);
+    free(ms);
+    ck_assert_msg(failed == 0, "%u of %u upgrades failed", failed, n);
+}
+END_TEST
+
 /* The terminal's windowed backup upload through the real session driver:
  * a 64 KiB personal-data region in 223-byte chunks, up to the server's
  * window in flight, over a link that drops, corrupts, duplicates and
@@ -902,6 +969,17 @@ int main(void)
     int failed;
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
+    if (env_num("E2E_LOSSY_SEEDS", 0) > 0) {
+        /* the lossy-link figures only */
+        tcase_set_timeout(tc, 3600);
+        tcase_add_test(tc, test_lossy_seeds);
+        suite_add_tcase(su, tc);
+        sr = srunner_create(su);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
     tcase_add_test(tc, test_clean_upgrade_with_request);
     tcase_add_loop_test(tc, test_link_faults, 0, (int)(sizeof fault_sets / sizeof fault_sets[0]));
     tcase_add_loop_test(tc, test_backup_window, 0, (int)(sizeof backup_fault_sets / sizeof backup_fault_sets[0]));

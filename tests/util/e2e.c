@@ -415,6 +415,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             }
             end_session(w);
             rep->ms = w->now;
+            rep->run_ms = w->now - w->clock0;
             otaup_simflash_stats_get(otaup_simterm_flash(t), &fs1);
             rep->sectors_erased = fs1.sectors_erased - fs0.sectors_erased;
             rep->flash_ops = fs1.ops - fs0.ops;
@@ -482,6 +483,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
                 return OTAUP_E_DB;
             }
             rep->ms = w->now;
+            rep->run_ms = w->now - w->clock0;
             return OTAUP_E_RETRIES;
         }
         if (w->s != NULL && w->f->reboot_in_backup && !w->restarted &&
@@ -535,6 +537,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
     }
     end_session(w);
     rep->ms = w->now;
+    rep->run_ms = w->now - w->clock0;
     return OTAUP_E_TIMEOUT;
 }
 

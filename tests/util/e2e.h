@@ -59,6 +59,7 @@ typedef struct e2e_report {
     unsigned power_cuts;
     unsigned restarts;
     uint64_t ms;             /* simulated time */
+    uint64_t run_ms;         /* simulated time this run took */
     uint64_t frames_to_term, frames_dropped;
     otaup_session_stats stats; /* of the session that finished */
     uint64_t stream_sent_total; /* over every session of the run */
