@@ -113,7 +113,7 @@ START_TEST(test_otaupctl_bad_input)
 }
 END_TEST
 
-static pid_t start_daemon(const char *args)
+static pid_t start_daemon_with(const char *prefix, const char *args)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -122,11 +122,16 @@ static pid_t start_daemon(const char *args)
         if (chdir(dir) != 0) {
             _exit(99);
         }
-        snprintf(cmd, sizeof cmd, "exec %s %s 2>daemon.log", daemon_path, args);
+        snprintf(cmd, sizeof cmd, "%sexec %s %s 2>daemon.log", prefix, daemon_path, args);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(98);
     }
     return pid;
+}
+
+static pid_t start_daemon(const char *args)
+{
+    return start_daemon_with("", args);
 }
 
 static int connect_to(int port)
@@ -235,6 +240,67 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
 }
 END_TEST
 
+/* CPU seconds (user + system) process pid has used, from /proc */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* after the command name: state is field 3, utime 14, stime 15 */
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* More connections than its open-file limit allows (64 here): otaupd
+ * keeps max_conns below the limit (logged), refuses the connections
+ * beyond it one by one, does not spin on a listening socket it cannot
+ * accept from (it used to: accept() failing with EMFILE left the socket
+ * readable, a busy loop), and accepts again once they are gone. */
+START_TEST(test_otaupd_fd_limit)
+{
+    int port = 20000 + (int)((getpid() + 7919) % 20000), fds[60], i, fd;
+    char args[200];
+    double c0, c1;
+    pid_t pid;
+    snprintf(args, sizeof args, "--db r.db --listen 127.0.0.1:%d --max-conns 1000", port);
+    pid = start_daemon_with("ulimit -n 64; ", args);
+    for (i = 0; i < 60; i++) {
+        fds[i] = connect_to(port);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    nanosleep(&(struct timespec){ 0, 300000000 }, NULL);
+    c0 = cpu_seconds(pid);
+    nanosleep(&(struct timespec){ 1, 0 }, NULL);
+    c1 = cpu_seconds(pid);
+    ck_assert_msg(c1 - c0 < 0.25, "otaupd used %.2f s of CPU in 1 s with its connections full", c1 - c0);
+    for (i = 0; i < 60; i++) {
+        close(fds[i]);
+    }
+    nanosleep(&(struct timespec){ 0, 500000000 }, NULL);
+    ck_assert_int_eq(run("grep -c 'event=accept ' daemon.log"), 0);
+    i = atoi(out);
+    fd = connect_to(port);
+    ck_assert_int_ge(fd, 0);
+    nanosleep(&(struct timespec){ 0, 300000000 }, NULL);
+    ck_assert_int_eq(run("grep -c 'event=accept ' daemon.log"), 0);
+    ck_assert_int_eq(atoi(out), i + 1); /* accepted again */
+    close(fd);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(wait_exit(pid, 10), 0);
+    ck_assert_int_eq(run("cat daemon.log"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "event=limit max_conns=32 instead of 1000"));
+    ck_assert_ptr_nonnull(strstr(out, "reason=max-conns"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("programs");
@@ -245,6 +311,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_otaupctl_bad_input);
     tcase_add_test(tc, test_otaupd_bad_input_and_shutdown);
+    tcase_add_test(tc, test_otaupd_fd_limit);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

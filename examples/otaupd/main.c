@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,12 @@
 #include "otaup/registry.h"
 #include "otaup/session.h"
 #include "otaup/sign.h"
+
+/* descriptors kept for other uses than connections (registry, log, epoll,
+ * the listening socket, the delta provider's files) */
+#define FD_RESERVE 32u
+/* how long accept() rests after it ran out of descriptors or memory */
+#define ACCEPT_PAUSE_MS 100u
 
 struct conn {
     int fd;
@@ -276,6 +283,8 @@ int main(int argc, char **argv)
     otaup_delta_cache *cache = NULL;
     struct epoll_event ev, evs[256];
     unsigned max_conns = 20000, nconns = 0, window = 0, rto_max = 0;
+    uint64_t accept_paused_until = 0; /* accept() ran out of descriptors or memory: not before */
+    uint64_t accept_logged = 0;       /* when that was last logged */
     uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
     int lfd, ep, i, rc, one = 1;
@@ -363,6 +372,20 @@ int main(int argc, char **argv)
         otaup_registry_free(reg);
         return 1;
     }
+    {
+        /* a connection takes one descriptor: stay below the open-file
+         * limit (the registry, the log and epoll take a few more), so that
+         * the connections beyond it are refused one by one instead of
+         * failing accept() with EMFILE */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (rlim_t)max_conns + FD_RESERVE > rl.rlim_cur) {
+            unsigned lim = rl.rlim_cur > FD_RESERVE + 1u ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1u;
+            logline("warn", NULL, "limit", "max_conns=%u instead of %u: the open-file limit is %llu", lim, max_conns,
+                    (unsigned long long)rl.rlim_cur);
+            max_conns = lim;
+        }
+    }
     ep = epoll_create1(EPOLL_CLOEXEC);
     ev.events = EPOLLIN;
     ev.data.ptr = NULL;
@@ -393,6 +416,12 @@ int main(int argc, char **argv)
         if (n < 0 && errno != EINTR) {
             break;
         }
+        if (accept_paused_until != 0 && now >= accept_paused_until) {
+            ev.events = EPOLLIN;
+            ev.data.ptr = NULL;
+            epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev);
+            accept_paused_until = 0;
+        }
         for (i = 0; i < n; i++) {
             struct conn *c = evs[i].data.ptr;
             if (c == NULL) {
@@ -402,6 +431,20 @@ int main(int argc, char **argv)
                     int fd = accept4(lfd, (struct sockaddr *)&pa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     char ip[32];
                     if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                            /* the connection stays queued and the listening
+                             * socket readable: stop watching it a while
+                             * instead of spinning on it */
+                            if (now - accept_logged >= 1000) { /* a line a second at most */
+                                logline("warn", NULL, "accept-paused", "reason=\"%s\" conns=%u for_ms=%u",
+                                        strerror(errno), nconns, ACCEPT_PAUSE_MS);
+                                accept_logged = now;
+                            }
+                            ev.events = 0;
+                            ev.data.ptr = NULL;
+                            epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev);
+                            accept_paused_until = now + ACCEPT_PAUSE_MS;
+                        }
                         break;
                     }
                     if (nconns >= max_conns) {
