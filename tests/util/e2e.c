@@ -290,6 +290,15 @@ static int connect_all(e2e_world *w)
     return otaup_apply_connect(otaup_simterm_apply(w->t));
 }
 
+/* The link drops; the terminal connects again 200 ms later. */
+static int reconnect(e2e_world *w)
+{
+    w->rep->reconnects++;
+    end_session(w);
+    w->now += 200;
+    return connect_all(w);
+}
+
 int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_ms, e2e_report *rep)
 {
     static const e2e_faults none;
@@ -378,10 +387,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
             /* the terminal gave the link up (no answer to its frame
              * through every retransmission): as a device does (and
              * otaup-term), it drops the connection and connects again */
-            rep->reconnects++;
-            end_session(w);
-            w->now += 200;
-            rc = connect_all(w);
+            rc = reconnect(w);
             if (rc < 0) {
                 return rc;
             }
@@ -459,10 +465,7 @@ int e2e_run(e2e_world *w, otaup_simterm *t, const e2e_faults *f, uint64_t limit_
         if (w->s != NULL && w->disconnects_left > 0 && w->f->disconnect_every &&
             w->conn_frames >= w->f->disconnect_every) {
             w->disconnects_left--;
-            rep->reconnects++;
-            end_session(w);
-            w->now += 200;
-            rc = connect_all(w);
+            rc = reconnect(w);
             if (rc < 0) {
                 return rc;
             }
