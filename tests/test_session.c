@@ -1159,6 +1159,92 @@ START_TEST(test_committed_then_data_changed)
 }
 END_TEST
 
+/* A backup store whose deletion fails as SQLite does on a full disk. */
+static int full_backup_delete(void *ctx, const char *terminal)
+{
+    (void)ctx;
+    (void)terminal;
+    return OTAUP_E_DB;
+}
+
+/* The terminal committed and its RESULT came, but the backup cannot be
+ * deleted (a full disk): the terminal is upgraded, so it gets DONE, not
+ * an ABORT that would tell its user the upgrade failed; the backup and
+ * the row at "commit" stay, and its next connection sends COMMIT again,
+ * gets the same RESULT from its journal and deletes the backup. */
+START_TEST(test_backup_delete_fails_after_commit)
+{
+    otaup_registry *full = NULL;
+    otaup_session *s;
+    otaup_reg_session rs;
+    otaup_reg_terminal t;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t session;
+    {
+        static otaup_registry_ops ops;
+        void *ctx = NULL;
+        otaup_registry_options ro;
+        uint8_t key[32];
+        ops = *otaup_registry_backend(reg, &ctx);
+        ops.close = NULL;
+        ops.backup_delete = full_backup_delete;
+        memset(key, 0x5C, sizeof key);
+        otaup_registry_options_init(&ro);
+        ro.master_key = key;
+        ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &full), 0);
+    }
+    s = session_on(full, NULL);
+    make_info("T11", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    session = m->session_id;
+    ack(s, m, now);
+    received_len = 0;
+    run_transfer(s, &now, -1);
+    answer_hashes(s, userdata[0], userdata[1], now);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ack(s, m, now);
+    send_result(s, session, now);
+    m = expect(s, OTAUP_SM_DONE, now);
+    ck_assert_ptr_nonnull(m->text);
+    ck_assert_msg(strstr(m->text, "complete") != NULL, "%s", m->text);
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_result(s), 0);
+    otaup_session_free(s);
+    otaup_registry_free(full);
+    ck_assert_int_eq(count_backups("T11"), 2);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T11", &rs), 0);
+    ck_assert_str_eq(rs.state, "commit");
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T11", &t), 0);
+    ck_assert_str_eq(t.status, "upgraded");
+    ck_assert_str_eq(t.version, "2.0");
+
+    /* room again: the next connection deletes it */
+    s = new_session();
+    make_info("T11", v2);
+    snprintf(info.version, sizeof info.version, "2.0");
+    info.build_time = 200;
+    now += 60000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ck_assert_uint_eq(m->session_id, session);
+    ack(s, m, now);
+    send_result(s, session, now);
+    ack(s, expect(s, OTAUP_SM_DONE, now), now);
+    ck_assert_int_eq(otaup_session_result(s), 0);
+    otaup_session_free(s);
+    ck_assert_int_eq(count_backups("T11"), 0);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T11", &rs), 0);
+    ck_assert_str_eq(rs.state, "done");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("session");
@@ -1182,6 +1268,7 @@ int main(void)
     tcase_add_test(tc, test_request_kept_after_server_error);
     tcase_add_test(tc, test_committed_on_stale_row);
     tcase_add_test(tc, test_committed_then_data_changed);
+    tcase_add_test(tc, test_backup_delete_fails_after_commit);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -1798,10 +1798,21 @@ static int finish(otaup_session *s)
     int n;
     n = otaup_registry_backup_delete(s->o.reg, s->info.id);
     if (n < 0) {
-        return fail(s, n, "deleting the backup");
+        /* The terminal has committed: it is upgraded, and an ABORT now
+         * would tell its user the upgrade failed. The backup stays, and so
+         * does the session row at commit: the terminal's next connection
+         * sends COMMIT again, its journal gives the same RESULT, and the
+         * backup is deleted then. */
+        slog(s, OTAUP_LOG_WARN, "backup", "could not delete the backup (%s: %s): kept until the terminal's "
+             "next connection", otaup_errname(n) ? otaup_errname(n) : "?", otaup_registry_errmsg(s->o.reg));
+        otaup_registry_audit(s->o.reg, s->info.id, "backup-kept",
+                             "session %08x committed but its backup could not be deleted (%s); deleted at the "
+                             "terminal's next connection",
+                             s->rs.session_id, otaup_strerror(n));
+    } else {
+        otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
+                             "%d region(s) deleted irreversibly (secure delete, key destroyed)", n);
     }
-    otaup_registry_audit(s->o.reg, s->info.id, "backup-deleted",
-                         "%d region(s) deleted irreversibly (secure delete, key destroyed)", n);
     snprintf(s->term.version, sizeof s->term.version, "%s", s->rel.version);
     s->term.build_time = s->rel.build_time;
     memcpy(s->term.image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN);
@@ -1810,8 +1821,13 @@ static int finish(otaup_session *s)
     otaup_registry_terminal_put(s->o.reg, &s->term);
     s->rs.next_step = s->rs.steps_total; /* every step is in place */
     s->rs.result = 0;
+    if (n < 0) {
+        persist(s); /* still at commit: its bytes and retransmissions */
+    }
     set_state(s, OTAUP_SS_DONE);
-    persist(s);
+    if (n >= 0) {
+        persist(s);
+    }
     /* over all the session's connections, as the session row (persist()) */
     otaup_registry_audit(s->o.reg, s->info.id, "upgraded",
                          "session %08x: now %s; %llu stream bytes sent for a %u-byte image, %u retransmits",
