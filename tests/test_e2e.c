@@ -208,7 +208,8 @@ END_TEST
  * restore both run) over a link losing E2E_LOSSY_DROP % (default 30) and
  * corrupting E2E_LOSSY_CORRUPT % (default 15) of the frames each way, and
  * prints the simulated time each took and their median, total and
- * maximum (deterministic: the figures docs/performance.md quotes). Every
+ * maximum (deterministic: the figures docs/performance.md quotes;
+ * E2E_LOSSY_FROM=K starts at seed K, with E2E_TRACE to follow one). Every
  * upgrade must end with the new image, the user data intact and the
  * backup gone. */
 static int cmp_u64(const void *a, const void *b)
@@ -228,7 +229,7 @@ START_TEST(test_lossy_seeds)
     unsigned n = env_num("E2E_LOSSY_SEEDS", 0), seed, failed = 0, k = 0;
     uint64_t *ms = calloc(n ? n : 1, sizeof *ms), total = 0;
     ck_assert_ptr_nonnull(ms);
-    for (seed = 1; seed <= n; seed++) {
+    for (seed = env_num("E2E_LOSSY_FROM", 1); seed <= n; seed++) {
         char id[16];
         otaup_simterm *t;
         e2e_report rep;

@@ -121,6 +121,9 @@ static void transmit(e2e_world *w, queue *q, const uint8_t *p, size_t n)
             uint8_t *c = malloc(n);
             memcpy(c, p, n);
             c[rnd(w) % n] ^= (uint8_t)(1u << (rnd(w) % 8));
+            if (w->trace) {
+                fprintf(stderr, "e2e: %8s    (corrupted)\n", "");
+            }
             q_insert(q, at, c, n);
             free(c);
         } else {

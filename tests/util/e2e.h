@@ -8,7 +8,8 @@
  *
  * Environment: E2E_VERBOSE prints a summary of each session's end;
  * E2E_TRACE every frame put on the link (time, direction, type, seq,
- * size, whether the faults dropped it) and the session's state changes.
+ * size, whether the faults dropped or corrupted it) and the session's
+ * state changes.
  */
 #ifndef OTAUP_TEST_E2E_H
 #define OTAUP_TEST_E2E_H
