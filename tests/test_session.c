@@ -907,7 +907,7 @@ static void log_cb(int level, const char *terminal, const char *event, const cha
  * the caller changed: a registry that fails where a test wants it to. */
 static otaup_registry *faulty_registry(int (*terminal_put)(void *, const otaup_reg_terminal *),
                                        int (*backup_put)(void *, const otaup_reg_backup *, const uint8_t *, size_t),
-                                       const char *(*errmsg)(void *))
+                                       int (*backup_delete)(void *, const char *), const char *(*errmsg)(void *))
 {
     static otaup_registry_ops ops; /* the handle keeps a pointer to it: one at a time */
     void *ctx = NULL;
@@ -921,6 +921,9 @@ static otaup_registry *faulty_registry(int (*terminal_put)(void *, const otaup_r
     }
     if (backup_put != NULL) {
         ops.backup_put = backup_put;
+    }
+    if (backup_delete != NULL) {
+        ops.backup_delete = backup_delete;
     }
     if (errmsg != NULL) {
         ops.errmsg = errmsg;
@@ -947,7 +950,7 @@ static otaup_session *session_on(otaup_registry *r, otaup_session_log_cb log)
 
 START_TEST(test_registry_error_logged)
 {
-    otaup_registry *full = faulty_registry(full_terminal_put, NULL, full_errmsg);
+    otaup_registry *full = faulty_registry(full_terminal_put, NULL, NULL, full_errmsg);
     otaup_session *s = session_on(full, log_cb);
     const otaup_sm *m;
     logged[0] = '\0';
@@ -981,7 +984,7 @@ static int full_backup_put(void *ctx, const otaup_reg_backup *b, const uint8_t *
  * (test_bad_backup_and_peer_errors) drops it. */
 START_TEST(test_request_kept_after_server_error)
 {
-    otaup_registry *full = faulty_registry(NULL, full_backup_put, NULL);
+    otaup_registry *full = faulty_registry(NULL, full_backup_put, NULL, NULL);
     otaup_session *s = session_on(full, NULL);
     otaup_reg_request q;
     otaup_reg_terminal t;
@@ -1018,6 +1021,28 @@ START_TEST(test_request_kept_after_server_error)
 }
 END_TEST
 
+/* Terminal `id` (running 1.0) through the whole flow, on its user's
+ * consent, up to the COMMIT it acknowledged; returns the session id. */
+static uint32_t committed(otaup_session *s, const char *id, uint64_t *now)
+{
+    const otaup_sm *m;
+    uint32_t session;
+    make_info(id, v1);
+    ck_assert_int_eq(send_info(s, *now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, *now), *now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, *now), 0);
+    answer_backup(s, 0, userdata[0], *now);
+    answer_backup(s, 1, userdata[1], *now);
+    m = expect(s, OTAUP_SM_START, *now);
+    session = m->session_id;
+    ack(s, m, *now);
+    received_len = 0;
+    run_transfer(s, now, -1);
+    answer_hashes(s, userdata[0], userdata[1], *now);
+    ack(s, expect(s, OTAUP_SM_COMMIT, *now), *now);
+    return session;
+}
+
 /* The terminal committed the session, but the server's row still says
  * "transfer" (the writes that followed were lost: a full disk, a registry
  * restored from a copy). At the next connection the terminal, idle on the
@@ -1036,20 +1061,7 @@ START_TEST(test_committed_on_stale_row)
     uint64_t now = 1000;
     uint32_t session;
     int order;
-    make_info("T9", v1);
-    ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
-    answer_backup(s, 0, userdata[0], now);
-    answer_backup(s, 1, userdata[1], now);
-    m = expect(s, OTAUP_SM_START, now);
-    session = m->session_id;
-    ack(s, m, now);
-    received_len = 0;
-    run_transfer(s, &now, -1);
-    answer_hashes(s, userdata[0], userdata[1], now);
-    m = expect(s, OTAUP_SM_COMMIT, now);
-    ack(s, m, now);
+    session = committed(s, "T9", &now);
     /* committed on the terminal; its RESULT never reached the server */
     otaup_session_closed(s, now);
     otaup_session_free(s);
@@ -1113,20 +1125,7 @@ START_TEST(test_committed_then_data_changed)
     uint64_t now = 1000;
     uint32_t session;
     uint8_t newdata[sizeof userdata[1]];
-    make_info("T10", v1);
-    ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
-    answer_backup(s, 0, userdata[0], now);
-    answer_backup(s, 1, userdata[1], now);
-    m = expect(s, OTAUP_SM_START, now);
-    session = m->session_id;
-    ack(s, m, now);
-    received_len = 0;
-    run_transfer(s, &now, -1);
-    answer_hashes(s, userdata[0], userdata[1], now);
-    m = expect(s, OTAUP_SM_COMMIT, now);
-    ack(s, m, now);
+    session = committed(s, "T10", &now);
     otaup_session_closed(s, now); /* committed; the RESULT was lost with the server */
     otaup_session_free(s);
     ck_assert_int_eq(otaup_registry_session_get(reg, "T10", &rs), 0);
@@ -1174,41 +1173,14 @@ static int full_backup_delete(void *ctx, const char *terminal)
  * gets the same RESULT from its journal and deletes the backup. */
 START_TEST(test_backup_delete_fails_after_commit)
 {
-    otaup_registry *full = NULL;
-    otaup_session *s;
+    otaup_registry *full = faulty_registry(NULL, NULL, full_backup_delete, NULL);
+    otaup_session *s = session_on(full, NULL);
     otaup_reg_session rs;
     otaup_reg_terminal t;
     const otaup_sm *m;
     uint64_t now = 1000;
     uint32_t session;
-    {
-        static otaup_registry_ops ops;
-        void *ctx = NULL;
-        otaup_registry_options ro;
-        uint8_t key[32];
-        ops = *otaup_registry_backend(reg, &ctx);
-        ops.close = NULL;
-        ops.backup_delete = full_backup_delete;
-        memset(key, 0x5C, sizeof key);
-        otaup_registry_options_init(&ro);
-        ro.master_key = key;
-        ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &full), 0);
-    }
-    s = session_on(full, NULL);
-    make_info("T11", v1);
-    ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
-    answer_backup(s, 0, userdata[0], now);
-    answer_backup(s, 1, userdata[1], now);
-    m = expect(s, OTAUP_SM_START, now);
-    session = m->session_id;
-    ack(s, m, now);
-    received_len = 0;
-    run_transfer(s, &now, -1);
-    answer_hashes(s, userdata[0], userdata[1], now);
-    m = expect(s, OTAUP_SM_COMMIT, now);
-    ack(s, m, now);
+    session = committed(s, "T11", &now);
     send_result(s, session, now);
     m = expect(s, OTAUP_SM_DONE, now);
     ck_assert_ptr_nonnull(m->text);

@@ -15,25 +15,15 @@ import os
 import random
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genpairs  # noqa: E402  (code_like, edits: the same generators)
+
 
 def code_like(rnd, n):
-    vocab = [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(2, 12))) for _ in range(48)]
-    out = bytearray()
-    while len(out) < n:
-        if rnd.random() < 0.1:
-            out += bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 40)))
-        else:
-            out += rnd.choice(vocab)
-    return bytearray(out[:n])
+    return genpairs.code_like(rnd, n, words=48)
 
 
-def edits(rnd, b, k):
-    b = bytearray(b)
-    for _ in range(k):
-        p = rnd.randrange(len(b))
-        for i in range(p, min(len(b), p + rnd.randint(1, 8))):
-            b[i] = rnd.getrandbits(8)
-    return b
+edits = genpairs.edits
 
 
 def main():

@@ -10,9 +10,9 @@ import random
 import sys
 
 
-def code_like(rnd, n):
+def code_like(rnd, n, words=64):
     # compressible but varied: words from a small vocabulary, some random runs
-    vocab = [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(2, 12))) for _ in range(64)]
+    vocab = [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(2, 12))) for _ in range(words)]
     out = bytearray()
     while len(out) < n:
         if rnd.random() < 0.1:

@@ -185,6 +185,15 @@ wait_event() { # pattern, max tenths of a second
     return 1
 }
 rnd() { echo $((RANDOM % $1)); }
+# killd/killt run K: in place for even K, A/B for odd (sets L), the daemon
+# started, terminal ID on 1.0, then 2.0 published
+kill_scen() { # name k id
+    L=inplace; [ $(($2 % 2)) = 1 ] && L=ab
+    new_scen "$1" "$2"
+    dstart --auto-request || return 1
+    mkterm t.flash "$3" $L
+    $C release add --model M1 --version 2.0 --build-time $BT2 "$V2" >/dev/null
+}
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 PHASES=("event=backup" "event=start" "event=transfer" "event=restore" "event=done")
@@ -193,11 +202,7 @@ for R in $(seq "$ROUNDS"); do
     # ---- killd: SIGKILL of otaupd at random instants -------------------------------------
     if want killd; then
         for k in 0 1 2 3; do
-            L=inplace; [ $((k % 2)) = 1 ] && L=ab
-            new_scen killd $k
-            dstart --auto-request || continue
-            mkterm t.flash KD$k $L
-            $C release add --model M1 --version 2.0 --build-time $BT2 "$V2" >/dev/null
+            kill_scen killd $k KD$k || continue
             run_term t.flash "${SLOW[@]}" --damage-user-data --seed $R$k &
             TP=$!
             kills=$((1 + $(rnd 2)))
@@ -225,11 +230,7 @@ for R in $(seq "$ROUNDS"); do
     # ---- killt: SIGKILL of otaup-term at random instants -------------------------------
     if want killt; then
         for k in 0 1 2 3; do
-            L=inplace; [ $((k % 2)) = 1 ] && L=ab
-            new_scen killt $k
-            dstart --auto-request || continue
-            mkterm t.flash KT$k $L
-            $C release add --model M1 --version 2.0 --build-time $BT2 "$V2" >/dev/null
+            kill_scen killt $k KT$k || continue
             what=""
             for i in 1 2 3; do
                 extra=()

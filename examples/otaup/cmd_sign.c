@@ -115,27 +115,12 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
 }
 
 #if OTAUP_HAVE_MBEDTLS
-/* KEY's id as hex digits */
-static void sec_key_id_hex(const otaup_crypto *c, const otaup_key *k, char hex[2 * OTAUP_KEY_ID_LEN + 1])
+/* The index of the manifest's signature entry by the key whose id is id, or -1. */
+static int signed_by(const uint8_t *mf, size_t mf_len, const uint8_t id[OTAUP_KEY_ID_LEN])
 {
-    uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
-    unsigned i;
-    hex[0] = '\0';
-    if (otaup_key_public(k, pub) != 0 || otaup_key_id(c, pub, id) != 0) {
-        return;
-    }
-    for (i = 0; i < OTAUP_KEY_ID_LEN; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    }
-}
-
-/* The index of the manifest's signature entry by KEY, or -1. */
-static int signed_by(const otaup_crypto *c, const otaup_key *k, const uint8_t *mf, size_t mf_len)
-{
-    uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
     otaup_manifest m;
     uint32_t i;
-    if (otaup_manifest_parse(mf, mf_len, &m) != 0 || otaup_key_public(k, pub) != 0 || otaup_key_id(c, pub, id) != 0) {
+    if (otaup_manifest_parse(mf, mf_len, &m) != 0) {
         return -1;
     }
     for (i = 0; i < m.nsigs; i++) {
@@ -175,19 +160,20 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         return OTAUP_EXIT_FAIL;
     }
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
-        int i = signed_by(&c, k, mf, mf_len);
+        uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
+        int i = otaup_key_public(k, pub) == 0 && otaup_key_id(&c, pub, id) == 0 ? signed_by(mf, mf_len, id) : -1;
         if (i >= 0) {
             /* signed by KEY already: a second entry of the same key would
              * add nothing; the delta stays as it is */
-            char hex[2 * OTAUP_KEY_ID_LEN + 1];
-            sec_key_id_hex(&c, k, hex);
             otaup_key_free(k);
             rc = strcmp(out_path, in_path) != 0 ? sec_cli_write(cmd, out_path, delta, len, 0644) : 0;
             free(delta);
             if (rc != 0) {
                 return OTAUP_EXIT_FAIL;
             }
-            printf("%s: already signed by key %s (signature %d); unchanged\n", out_path, hex, i + 1);
+            printf("%s: already signed by key ", out_path);
+            sec_cli_print_hex(id, OTAUP_KEY_ID_LEN);
+            printf(" (signature %d); unchanged\n", i + 1);
             return OTAUP_EXIT_OK;
         }
         rc = otaup_delta_add_signature(&c, k, delta, len, &out, &out_len);

@@ -881,14 +881,14 @@ OTAUP_RAMFUNC static uint32_t scratch_span(const otaup_exec *ex, uint32_t n)
     return pos - ex->cfg.scratch.addr;
 }
 
-/* CRC-32 of the first z bytes of the scratch area. */
-OTAUP_RAMFUNC static int scratch_crc(otaup_exec *ex, uint32_t z, uint32_t *crc)
+/* CRC-32 of flash [addr, addr+z). */
+OTAUP_RAMFUNC static int flash_crc(otaup_exec *ex, uint32_t addr, uint32_t z, uint32_t *crc)
 {
     uint32_t off, c;
     int rc;
     *crc = 0;
     for (off = 0; off < z; off += c) {
-        rc = io_read(ex, ex->cfg.scratch.addr, off, z, &c);
+        rc = io_read(ex, addr, off, z, &c);
         if (rc != 0) {
             return rc;
         }
@@ -951,7 +951,7 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
             return rc;
         }
     }
-    rc = scratch_crc(ex, z, &crc2);
+    rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc2);
     if (rc != 0) {
         return rc;
     }
@@ -981,7 +981,7 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
  * later check reads. */
 OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t crc)
 {
-    uint32_t off, c, crc2 = 0;
+    uint32_t off, c, crc2;
     int rc = erase_range(ex, s, z);
     if (rc != 0) {
         return rc;
@@ -996,12 +996,9 @@ OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t 
             return rc;
         }
     }
-    for (off = 0; off < z; off += c) {
-        rc = io_read(ex, s, off, z, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        crc2 = otaup_journal_crc32(crc2, ex->io, c);
+    rc = flash_crc(ex, s, z, &crc2);
+    if (rc != 0) {
+        return rc;
     }
     return crc2 == crc ? 0 : OTAUP_E_VERIFY;
 }
@@ -1134,9 +1131,9 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
         if (st->scratch_len != z) {
             return OTAUP_E_JOURNAL;
         }
-        rc = scratch_crc(ex, z, &crc);
+        rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc);
         if (rc == 0 && (uint64_t)crc != st->scratch_hash) {
-            rc = scratch_crc(ex, z, &crc); /* once more: a wrong bit is not a wrong image */
+            rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc); /* once more: a wrong bit is not a wrong image */
         }
         if (rc != 0) {
             return rc;

@@ -25,7 +25,6 @@
 #include "otaup/record.h"
 #include "server/session_core.h"
 
-/* garbage tolerated before the first valid frame (a line that is not ours) */
 /* bytes without one valid frame after which the peer is not a terminal
  * (unless a frame whose header checked out came: damaged, but ours) */
 #define GARBAGE_MAX 256u
