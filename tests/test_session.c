@@ -195,6 +195,12 @@ static void ack(otaup_session *s, const otaup_sm *m, uint64_t now)
     ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
 }
 
+/* a NOTIFY's text for the user is exactly `want` */
+static int note_is(const otaup_sm *m, const char *want)
+{
+    return m->text != NULL && strcmp(m->text, want) == 0;
+}
+
 /* the next message out must be of `type` (HELLO and keep-alive PINGs are
  * acknowledged on the way) */
 static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
@@ -520,6 +526,7 @@ START_TEST(test_disconnect_and_resume)
     m = expect(s, OTAUP_SM_NOTE, now);
     ck_assert_str_eq(m->version, "2.0");
     ck_assert_int_eq(m->build_time, 200);
+    ck_assert(note_is(m, "Resuming the upgrade to 2.0."));
     ack(s, m, now);
     m = expect(s, OTAUP_SM_START, now);
     ck_assert_uint_eq(m->step, 8);
@@ -1142,7 +1149,9 @@ START_TEST(test_committed_then_data_changed)
     hash64(newdata, sizeof newdata, info.regions[1].hash);
     now += 86400000;
     ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+    m = expect(s, OTAUP_SM_NOTE, now); /* nothing of the image is sent again */
+    ck_assert(note_is(m, "Finishing the upgrade to 2.0."));
+    ack(s, m, now);
     m = expect(s, OTAUP_SM_COMMIT, now); /* no region check, no restore */
     ck_assert_uint_eq(m->session_id, session);
     ack(s, m, now);

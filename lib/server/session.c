@@ -800,7 +800,15 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
              * offer it had may be gone with its last connection (a terminal
              * learns the version only from NOTIFY; START does not carry it) */
             char text[96];
-            snprintf(text, sizeof text, "Resuming the upgrade to %s.", s->rel.version);
+            /* a terminal whose journal is closed gets only the check, the
+             * restore or the COMMIT: nothing of the image is sent again */
+            int finishing = !in->active && (strcmp(s->rs.state, "verify") == 0 ||
+                                            strcmp(s->rs.state, "restore") == 0 ||
+                                            strcmp(s->rs.state, "commit") == 0 ||
+                                            (in->have_image_hash &&
+                                             memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0));
+            snprintf(text, sizeof text, "%s the upgrade to %s.", finishing ? "Finishing" : "Resuming",
+                     s->rel.version);
             rc = notify_release(s, OTAUP_SM_NOTE, text);
             if (rc < 0) {
                 return fail(s, rc, "notify");
