@@ -318,6 +318,18 @@ START_TEST(test_sign_command)
     ck_assert(!exists("fs.dlt"));
     ck_assert_int_eq(otaup("delta old.bin new.bin -o np.dlt --sign k --model m --no-source -q"), 1);
     ck_assert(!exists("np.dlt"));
+    /* --sign without --model is a usage error found before planning: an
+     * existing PATCH stays as it was (it was replaced, then removed) */
+    put_file("keep.dlt", (const unsigned char *)"earlier", 7);
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o keep.dlt --sign k -q"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--model"));
+    ck_assert_ptr_null(strstr(out, "not written"));
+    {
+        size_t n = 0;
+        unsigned char *kept = get_file("keep.dlt", &n);
+        ck_assert(kept != NULL && n == 7 && memcmp(kept, "earlier", 7) == 0);
+        free(kept);
+    }
 }
 END_TEST
 #endif

@@ -241,6 +241,13 @@ int otaup_cmd_delta(int argc, char **argv)
                         "give --source-sha256 HEX (the SHA-256 of OLD) or --no-source\n");
         return OTAUP_EXIT_USAGE;
     }
+    if (sa.key != NULL && sa.opt.model == NULL) {
+        /* a usage error, found before planning and before PATCH is touched:
+         * found after, it cost the planning and removed a PATCH left by an
+         * earlier run */
+        fprintf(stderr, "otaup delta: --sign needs --model MODEL (the terminals' model)\n");
+        return OTAUP_EXIT_USAGE;
+    }
     if (erased > 0xFF || write_size == 0 || (write_size & (write_size - 1u)) != 0 || write_size > 4096) {
         fprintf(stderr, "otaup delta: --write-size must be a power of two up to 4096, --erased a byte\n");
         return OTAUP_EXIT_USAGE;
