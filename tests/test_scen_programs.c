@@ -113,6 +113,15 @@ START_TEST(test_hashes_printed_canonically)
     ck_assert_int_eq(run("%s delta v1.bin v2.bin -o p -q && %s inspect p", cli, cli), 0);
     HAS(c1);
     HAS(c2);
+    /* --json: the same figures, hashes included, in the same form */
+    ck_assert_int_eq(run("%s inspect p --json", cli), 0);
+    {
+        char want[64];
+        snprintf(want, sizeof want, "\"source_hash\":\"%s\"", c1);
+        HAS(want);
+        snprintf(want, sizeof want, "\"target_hash\":\"%s\"", c2);
+        HAS(want);
+    }
     /* the operator tool */
     ck_assert_int_eq(run("%s release add --model M1 --version 1.0 --build-time 1000 v1.bin", ctl), 0);
     HAS(c1);

@@ -120,7 +120,12 @@ int otaup_cmd_inspect(int argc, char **argv)
         for (i = 0; i < h->geo.nruns; i++) {
             printf("%s{\"count\":%u,\"size\":%u}", i ? "," : "", h->geo.runs[i].count, h->geo.runs[i].size);
         }
-        printf("]},\"source_addr\":%u,\"source_size\":%u,\"target_addr\":%u,\"target_size\":%u,"
+        /* the hashes the text form prints, in the same canonical form (cli.md) */
+        printf("]},\"source_hash\":\"");
+        hex(stdout, h->source_hash, 16);
+        printf("\",\"target_hash\":\"");
+        hex(stdout, h->target_hash, 16);
+        printf("\",\"source_addr\":%u,\"source_size\":%u,\"target_addr\":%u,\"target_size\":%u,"
                "\"scratch_addr\":%u,\"scratch_size\":%u,\"staging_size\":%u,\"window_bits\":%u,\"max_ops\":%u,"
                "\"ram_needed\":%u,\"steps\":%u,\"restarts\":%u,\"sectors_total\":%u,\"sectors_erased\":%u,"
                "\"sectors_unchanged\":%u,\"self_read_steps\":%u,",
