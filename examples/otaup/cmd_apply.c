@@ -591,7 +591,12 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     saved = state != NULL;
     if (saved) {
         if (slen != total) {
-            fprintf(stderr, "otaup apply: %s belongs to another delta or geometry; remove it to start over\n",
+            /* its size says another flash geometry: whether it still holds
+             * this delta's OLD cannot be told; removing it throws away an
+             * unfinished update's scratch area and journal */
+            fprintf(stderr,
+                    "otaup apply: %s holds an unfinished update of another flash geometry: finish it with the "
+                    "delta that began it (remove it only if FLASH still holds OLD)\n",
                     state_path);
             free(state);
             otaup_simflash_free(d.sim);
