@@ -290,6 +290,11 @@ START_TEST(test_sign_command)
     ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
     ck_assert_ptr_nonnull(strstr(out, "32-byte tags"));
     ck_assert_ptr_nonnull(strstr(out, "note:        r2"));
+    /* an unknown option last is named as unknown, not as one lacking a value */
+    ck_assert_int_eq(otaup("verify --pub k.pub s.dlt --bogus"), 2);
+    ck_assert_msg(strstr(out, "unknown option '--bogus'") != NULL, "%s", out);
+    ck_assert_int_eq(otaup("verify s.dlt --pub"), 2);
+    ck_assert_msg(strstr(out, "--pub needs a value") != NULL, "%s", out);
     ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 1);
     ck_assert_int_eq(otaup("sign --key k2 s.dlt"), 0);
     ck_assert_ptr_nonnull(strstr(out, "signature added"));

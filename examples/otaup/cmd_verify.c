@@ -98,7 +98,9 @@ int otaup_cmd_verify(int argc, char **argv)
             return OTAUP_EXIT_OK;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
-        } else if (a[0] == '-' && a[1] != 0 && i + 1 >= argc) {
+        } else if ((strcmp(a, "--pub") == 0 || strcmp(a, "--old") == 0 || strcmp(a, "--new") == 0 ||
+                    strcmp(a, "--model") == 0 || strcmp(a, "--counter") == 0) &&
+                   i + 1 >= argc) {
             fprintf(stderr, "otaup verify: %s needs a value\n", a);
             return OTAUP_EXIT_USAGE;
         } else if (strcmp(a, "--pub") == 0) {
