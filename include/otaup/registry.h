@@ -389,7 +389,10 @@ OTAUP_API int otaup_registry_release_withdraw(otaup_registry *reg, int64_t id, u
  * OTAUP_E_STATE when it is not withdrawn (nothing changed). Audited.
  */
 OTAUP_API int otaup_registry_release_restore(otaup_registry *reg, int64_t id);
-/** image may be NULL when the bytes are not wanted. */
+/** image may be NULL when the bytes are not wanted. With image, the bytes
+ *  read back are checked against the size and XXH3-128 recorded at
+ *  publication: a copy damaged at rest gives OTAUP_E_HASH (and no bytes).
+ *  The same holds for otaup_registry_release_by_hash(). */
 OTAUP_API int otaup_registry_release_get(otaup_registry *reg, int64_t id, otaup_reg_release *out,
                                          otaup_blob *image);
 OTAUP_API int otaup_registry_release_list(otaup_registry *reg, const char *model,

@@ -361,11 +361,32 @@ int otaup_registry_release_add(otaup_registry *reg, otaup_reg_release *r, const 
     return otaup_registry_release_publish(reg, r, image, len, 0, NULL);
 }
 
+/* The image a backend hands back must be the one published: its size and
+ * XXH3-128 were recorded then. A copy damaged at rest (a disk error, a
+ * file edited by hand) is refused with OTAUP_E_HASH, so that nothing is
+ * ever planned from it or to it (a delta to a damaged target would carry
+ * its hash and pass the terminal's VERIFY). */
+static int image_intact(int rc, const otaup_reg_release *r, otaup_blob *image)
+{
+    uint8_t h[OTAUP_REG_HASH_LEN];
+    XXH128_hash_t x;
+    if (rc < 0 || image == NULL) {
+        return rc;
+    }
+    x = XXH3_128bits(image->data, image->len);
+    otaup_regcrypt_hash128_bytes(x.low64, x.high64, h);
+    if (image->len != r->image_size || memcmp(h, r->image_hash, sizeof h) != 0) {
+        otaup_blob_free(image);
+        return OTAUP_E_HASH;
+    }
+    return rc;
+}
+
 int otaup_registry_release_get(otaup_registry *reg, int64_t id, otaup_reg_release *out,
                                otaup_blob *image)
 {
     CHECK(reg, release_get);
-    return out == NULL ? OTAUP_E_INVAL : reg->ops->release_get(reg->ctx, id, out, image);
+    return out == NULL ? OTAUP_E_INVAL : image_intact(reg->ops->release_get(reg->ctx, id, out, image), out, image);
 }
 
 int otaup_registry_release_list(otaup_registry *reg, const char *model, otaup_reg_release_cb cb,
@@ -380,7 +401,8 @@ int otaup_registry_release_by_hash(otaup_registry *reg, const uint8_t hash[OTAUP
 {
     CHECK(reg, release_by_hash);
     return hash == NULL || out == NULL ? OTAUP_E_INVAL
-                                       : reg->ops->release_by_hash(reg->ctx, hash, out, image);
+                                       : image_intact(reg->ops->release_by_hash(reg->ctx, hash, out, image), out,
+                                                      image);
 }
 
 int otaup_registry_delta_get(otaup_registry *reg, const otaup_reg_delta_key *k, otaup_blob *delta)

@@ -1538,6 +1538,25 @@ static int enter_prepare(otaup_session *s)
                              s->info.window_bits, s->info.max_ops);
                 }
             }
+            if (rc == OTAUP_E_HASH && s->why[0] == '\0' && s->o.delta == NULL) {
+                /* a release image the registry holds is not the one published
+                 * (damaged at rest): say which, so that it is published again */
+                otaup_reg_release x;
+                otaup_blob img = { NULL, 0 };
+                const char *which = NULL;
+                if (otaup_registry_release_get(s->o.reg, s->rel.id, &x, &img) == OTAUP_E_HASH) {
+                    which = "target";
+                } else if (otaup_registry_release_by_hash(s->o.reg, s->term.image_hash, &x, &img) == OTAUP_E_HASH) {
+                    which = "source";
+                }
+                otaup_blob_free(&img);
+                if (which != NULL) {
+                    snprintf(why, sizeof why,
+                             "delta %s -> %s: the registry's copy of the %s image (release %lld) is damaged (not "
+                             "the image published)",
+                             s->term.version, s->rel.version, which, (long long)x.id);
+                }
+            }
             if (rc == OTAUP_E_UNSIGNED) {
                 /* fail() clears the queue; the user is told why after the ABORT, which
                  * a terminal ignores outside a session */

@@ -200,13 +200,30 @@ int otaup_session_default_delta(otaup_registry *reg, const otaup_reg_terminal *t
     key_of(t, t->image_hash, r->image_hash, &k);
     rc = otaup_registry_delta_get(reg, &k, delta);
     if (rc == 0) {
-        return check_delta(delta, t->image_hash, r->image_hash, body_offset);
-    }
-    if (rc != OTAUP_E_NOT_FOUND) {
+        rc = check_delta(delta, t->image_hash, r->image_hash, body_offset);
+        if (rc == 0) {
+            return 0;
+        }
+        /* the stored copy is damaged (or is not what its key says): plan it
+         * again, which replaces it. The planner is deterministic, so a
+         * terminal that began the stored delta resumes the new one. */
+        otaup_registry_audit(reg, t->id, "delta",
+                             "the stored delta %s -> %s failed its check (%s): planned again", t->version, r->version,
+                             otaup_strerror(rc));
+    } else if (rc != OTAUP_E_NOT_FOUND) {
         return rc;
     }
     /* not computed ahead of time: plan now, from the old image if known */
     rc = otaup_registry_release_by_hash(reg, t->image_hash, &src, &old);
+    if (rc == OTAUP_E_HASH && sig != NULL) {
+        /* the registry's copy of the old image is damaged: the terminal's
+         * block signature describes it as well */
+        otaup_registry_audit(reg, t->id, "delta",
+                             "the registry's copy of image %s (release %lld) is damaged: planned from the "
+                             "terminal's block signature",
+                             src.version, (long long)src.id);
+        rc = OTAUP_E_NOT_FOUND;
+    }
     if (rc == 0) {
         rc = plan_store(reg, t, r, old.data, old.len, NULL, t->image_hash, delta);
         otaup_blob_free(&old);
