@@ -107,6 +107,18 @@ START_TEST(test_otaupctl_bad_input)
         ck_assert_int_eq(run("cksum notadb"), 0);
         ck_assert_str_eq(out, before);
     }
+    /* an empty file (a registry cut to nothing) is not taken for a new
+     * registry by a command that reads: refused, left empty */
+    ck_assert_int_eq(run("truncate -s 0 empty.db"), 0);
+    ck_assert_int_eq(run("%s --db empty.db releases", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "empty (0 bytes)"));
+    {
+        struct stat st;
+        char p[300];
+        snprintf(p, sizeof p, "%s/empty.db", dir);
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_size, 0);
+    }
     /* the audit log kept the release */
     ck_assert_int_eq(run("%s --db r.db audit", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "release-added"));
@@ -179,6 +191,9 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
     ck_assert_int_eq(run("%s --listen nowhere", daemon_path), 2);
     ck_assert_ptr_nonnull(strstr(out, "--listen"));
     ck_assert_int_eq(run("%s --frob", daemon_path), 2);
+    /* a port left out is not port 0 */
+    ck_assert_int_eq(run("%s --listen 127.0.0.1:", daemon_path), 2);
+    ck_assert_int_eq(run("%s --listen 127.0.0.1:+80", daemon_path), 2);
     /* numbers that are not: refused, not read as 0 (no window, every connection refused) */
     ck_assert_int_eq(run("%s --max-conns many", daemon_path), 2);
     ck_assert_ptr_nonnull(strstr(out, "--max-conns"));
@@ -237,6 +252,28 @@ START_TEST(test_otaupd_bad_input_and_shutdown)
         ck_assert_int_eq(stat(kp, &st), 0);
         ck_assert_int_eq(st.st_mode & 077, 0);
     }
+}
+END_TEST
+
+/* --listen ADDR:0 takes any free port and says which in its listen line */
+START_TEST(test_otaupd_port_zero)
+{
+    pid_t pid = start_daemon("--db r.db --listen 127.0.0.1:0");
+    unsigned port = 0;
+    int i, fd = -1;
+    for (i = 0; i < 100 && port == 0; i++) { /* up to 5 s */
+        const char *p;
+        nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+        if (run("cat daemon.log") == 0 && (p = strstr(out, "event=listen addr=127.0.0.1:")) != NULL) {
+            port = (unsigned)strtoul(p + strlen("event=listen addr=127.0.0.1:"), NULL, 10);
+        }
+    }
+    ck_assert_uint_gt(port, 0);
+    fd = connect_to((int)port);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(wait_exit(pid, 10), 0);
 }
 END_TEST
 
@@ -312,6 +349,7 @@ int main(void)
     tcase_add_test(tc, test_otaupctl_bad_input);
     tcase_add_test(tc, test_otaupd_bad_input_and_shutdown);
     tcase_add_test(tc, test_otaupd_fd_limit);
+    tcase_add_test(tc, test_otaupd_port_zero);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

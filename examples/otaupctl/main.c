@@ -92,6 +92,15 @@ static int open_db(otaup_registry **reg, int must_exist)
                 db_path, strerror(errno));
         return -1;
     }
+    if (must_exist && S_ISREG(st.st_mode) && st.st_size == 0) {
+        /* SQLite takes an empty file for a new database: a command that
+         * reads would make an empty registry of it and show nothing */
+        fprintf(stderr,
+                "otaupctl: registry %s is empty (0 bytes): not a registry, left as it is (restore it from a "
+                "backup, or remove it and publish again)\n",
+                db_path);
+        return -1;
+    }
     otaup_registry_options_init(&o);
     o.errbuf = err;
     o.errbuf_len = sizeof err;

@@ -107,6 +107,11 @@ static int parse_listen(const char *s, struct sockaddr_in *a)
     }
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
+    /* digits only: an empty port is not port 0 (any free port, which
+     * nobody could connect to unless told: see the listen line) */
+    if (colon[1] < '0' || colon[1] > '9') {
+        return -1;
+    }
     port = strtol(colon + 1, &end, 10);
     if (*end != '\0' || port < 0 || port > 65535) {
         return -1;
@@ -366,7 +371,9 @@ int main(int argc, char **argv)
         return 1;
     }
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (lfd >= 0) {
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 1024) != 0) {
         fprintf(stderr, "otaupd: cannot listen on %s: %s\n", listen_s, strerror(errno));
         otaup_registry_free(reg);
@@ -407,8 +414,18 @@ int main(int argc, char **argv)
     so.window_frames = window;
     so.rto_max_ms = rto_max;
     so.sign_key = sign_key;
-    logline("info", NULL, "listen", "addr=%s db=%s key=%s%s%s", listen_s, db, keyp, sign_path ? " sign_key=" : "",
-            sign_path ? sign_path : "");
+    {
+        /* the address bound, so that port 0 (any free port) says which one */
+        struct sockaddr_in b;
+        socklen_t bl = sizeof b;
+        char ip[32] = "?";
+        if (getsockname(lfd, (struct sockaddr *)&b, &bl) != 0) {
+            b = addr;
+        }
+        inet_ntop(AF_INET, &b.sin_addr, ip, sizeof ip);
+        logline("info", NULL, "listen", "addr=%s:%u db=%s key=%s%s%s", ip, (unsigned)ntohs(b.sin_port), db, keyp,
+                sign_path ? " sign_key=" : "", sign_path ? sign_path : "");
+    }
 
     while (!stop_flag) {
         int n = epoll_wait(ep, evs, 256, 50);
