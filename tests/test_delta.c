@@ -631,6 +631,40 @@ START_TEST(test_bad_options)
         ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
         o.scratch_addr = 0x08000000u + 20480u + 100u;
         ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        /* each of address and size has its own default (delta.h): an
+         * address alone gets enough whole sectors for the staging buffer
+         * there, a size alone the sectors after the slot (both were
+         * planned without a scratch area: OTAUP_E_PLAN, or placed at 0,
+         * off this flash: OTAUP_E_REGION) */
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.scratch_addr = 0x08000000u + 65536u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.scratch_addr, 0x08000000u + 65536u);
+        ck_assert_uint_ge(otaup_delta_plan(d)->hdr.scratch_size, otaup_delta_plan(d)->hdr.staging_size);
+        otaup_delta_free(d);
+        d = NULL;
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.scratch_size = 8192;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.scratch_addr, 0x08000000u + 20480u);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.scratch_size, 8192u);
+        otaup_delta_free(d);
+        d = NULL;
+        /* an address alone inside the slot, or off the flash: refused */
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.scratch_addr = 0x08000000u + 4096u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        o.scratch_addr = 0x09000000u;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), OTAUP_E_REGION);
+        /* a flash from 0 with the slot above: a size alone at 0 stays at 0 */
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.geo.base = 0;
+        o.source_addr = 32768;
+        o.scratch_size = 8192;
+        ck_assert_int_eq(otaup_delta_create(big, sizeof big, NULL, big, sizeof big, &o, &d), 0);
+        ck_assert_uint_eq(otaup_delta_plan(d)->hdr.scratch_addr, 0);
+        otaup_delta_free(d);
+        d = NULL;
         /* a flash from 0: target_given makes 0 the target (not the default) */
         opts(&o, OTAUP_LAYOUT_AB, 4096, 4, 65536);
         o.geo.base = 0;

@@ -202,9 +202,18 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
             o->staging_size -= o->staging_size % smin;
         }
     }
-    if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_size == 0 && o->scratch_addr == 0) {
-        /* default scratch: whole sectors after the slot, at least the staging size */
-        uint32_t a = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u)), e = a;
+    if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_addr == 0 && o->scratch_size != 0 &&
+        (o->geo.base > 0 || o->source_addr < o->scratch_size)) {
+        /* a size alone: address 0 is not on the flash, or would put the
+         * scratch area over the slot; the default address (after the slot)
+         * is meant, as for an address alone the default size */
+        o->scratch_addr = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+    }
+    if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_size == 0) {
+        /* default scratch: whole sectors from the given address, or after
+         * the slot, at least the staging size */
+        uint32_t a = o->scratch_addr != 0 ? o->scratch_addr : sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+        uint32_t e = a;
         while ((uint64_t)e - a < o->staging_size) {
             uint32_t start, size;
             if (otaup_geometry_sector_at(&o->geo, e, &start, &size) < 0) {
@@ -234,8 +243,9 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         uint32_t part, big, span;
         sector_parts(&o->geo, o->target_addr, new_len, o->staging_size, &part, &big);
         if (big > 0) {
-            if (in->scratch_size == 0 && in->scratch_addr == 0) {
-                uint32_t a = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+            if (in->scratch_size == 0) {
+                uint32_t a = o->scratch_addr != 0 ? o->scratch_addr
+                                                  : sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
                 span = sectors_span(&o->geo, a, big);
                 if (span > o->scratch_size) {
                     o->scratch_addr = a;
@@ -1147,6 +1157,10 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
          * source: an unaligned source whose head shares the target's last
          * sector, or overlapping slots */
         return OTAUP_E_REGION;
+    }
+    if (c.o.layout == OTAUP_LAYOUT_INPLACE && c.o.scratch_addr != 0 && c.o.scratch_size == 0) {
+        /* off the flash, or too near its end for the staging buffer */
+        return otaup_geometry_sector_at(&c.o.geo, c.o.scratch_addr, NULL, NULL) < 0 ? OTAUP_E_REGION : OTAUP_E_SCRATCH;
     }
     if (c.o.layout == OTAUP_LAYOUT_INPLACE && c.o.scratch_size != 0) {
         uint32_t maxlen = c.old_len > c.new_len ? c.old_len : c.new_len;
