@@ -279,7 +279,12 @@ START_TEST(test_sign_command)
     ck_assert_ptr_nonnull(strstr(out, "cannot sign"));
     ck_assert_int_eq(otaup("sign --key k --model m --old new.bin --new new.bin p.dlt -o s.dlt"), 1);
     ck_assert_ptr_nonnull(strstr(out, "not the delta's source"));
-    ck_assert_int_eq(otaup("sign --key k --model m --new new.bin p.dlt -o s.dlt"), 1);
+    /* no source, or no target: a missing argument, a usage error (cli.md's
+     * table), as a missing --model is; it was 1 (OTAUP_E_INVAL) */
+    ck_assert_int_eq(otaup("sign --key k --model m --new new.bin p.dlt -o s.dlt"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--source-sha256 HEX or --no-source"));
+    ck_assert_int_eq(otaup("sign --key k --model m --old old.bin p.dlt -o s.dlt"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--target-sha256 HEX"));
     ck_assert_int_eq(otaup("sign --key k --model m --no-source --new new.bin p.dlt -o s.dlt"), 1);
     ck_assert_int_eq(otaup("sign --key k --model m --tag-len 7 p.dlt -o s.dlt"), 2);
     ck_assert_int_eq(otaup("sign --key k --model m --source-sha256 12 p.dlt -o s.dlt"), 2);

@@ -32,7 +32,9 @@ static void usage(FILE *f)
             "Sign a delta made by `otaup delta`: insert the per-step hash chain into its\n"
             "record stream and add a manifest signed with KEY (docs/security.md). A delta\n"
             "that is already signed gets one more signature by KEY (key change-over);\n"
-            "a delta KEY has signed already is left unchanged.\n\n"
+            "a delta KEY has signed already is left unchanged. A delta not yet signed\n"
+            "needs --model, a source (--old, --source-sha256 or --no-source) and a\n"
+            "target (--new or --target-sha256).\n\n"
             "  --key KEY             private key (otaup keygen)\n"
             "  --old OLD             the source image (checked against the delta)\n"
             "  --new NEW             the target image (checked against the delta)\n"
@@ -180,6 +182,16 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         added = 1;
     } else if (a->opt.model == NULL) {
         fprintf(stderr, "otaup %s: --model is required to sign\n", cmd);
+        free(delta);
+        otaup_key_free(k);
+        return OTAUP_EXIT_USAGE;
+    } else if ((a->opt.old_img == NULL && a->opt.source_hash == NULL && !a->opt.no_source) ||
+               (a->opt.new_img == NULL && a->opt.target_hash == NULL)) {
+        /* the manifest names both images by their SHA-256: a missing
+         * argument, a usage error (docs/cli.md) */
+        fprintf(stderr, "otaup %s: give the source (--old OLD, --source-sha256 HEX or --no-source) and the "
+                        "target (--new NEW or --target-sha256 HEX)\n",
+                cmd);
         free(delta);
         otaup_key_free(k);
         return OTAUP_EXIT_USAGE;
