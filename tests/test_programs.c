@@ -84,6 +84,12 @@ START_TEST(test_otaupctl_bad_input)
     ck_assert_int_eq(run("%s --db r.db release add --model M v2.bin", ctl), 2);
     ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 2026-13-01 v2.bin", ctl), 2);
     ck_assert_ptr_nonnull(strstr(out, "build-time"));
+    /* milliseconds for seconds, or a time no date can show: refused, nothing published */
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 1769904000000 v2.bin", ctl), 2);
+    ck_assert_ptr_nonnull(strstr(out, "milliseconds"));
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2 --build-time 9223372036854775807 v2.bin", ctl),
+                     2);
+    ck_assert_int_ne(access("r.db", F_OK), 0);
     ck_assert_int_eq(run("%s --db r.db frobnicate", ctl), 2);
     ck_assert_int_eq(run("%s --bogus", ctl), 2);
     /* a good release, then the same again: refused, first one kept */

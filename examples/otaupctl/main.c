@@ -124,6 +124,10 @@ static void hash_hex(char *out, const uint8_t h[16])
     }
 }
 
+/* The latest build time taken and printed as a date: 9999-12-31T23:59:59Z.
+ * A larger number is most likely milliseconds given for seconds. */
+#define BUILD_TIME_MAX 253402300799LL
+
 static void fmt_time(char *out, size_t cap, int64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
@@ -132,8 +136,21 @@ static void fmt_time(char *out, size_t cap, int64_t ms)
         snprintf(out, cap, "-");
         return;
     }
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (ms < 0 || ms / 1000 > BUILD_TIME_MAX || gmtime_r(&t, &tm) == NULL ||
+        strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, cap, "%lld ms", (long long)ms); /* no date for it: the number as stored */
+    }
+}
+
+/* A build time (seconds since the epoch) for people; one stored by
+ * another program beyond BUILD_TIME_MAX is printed as the number. */
+static void fmt_build_time(char *out, size_t cap, int64_t s)
+{
+    if (s < 0 || s > BUILD_TIME_MAX) {
+        snprintf(out, cap, "%lld s", (long long)s);
+        return;
+    }
+    fmt_time(out, cap, s * 1000);
 }
 
 static int parse_time(const char *s, int64_t *out)
@@ -146,7 +163,7 @@ static int parse_time(const char *s, int64_t *out)
     v = strtoll(s, &end, 10);
     if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0) {
         *out = v;
-        return 0;
+        return v > BUILD_TIME_MAX ? -1 : 0;
     }
     memset(&tm, 0, sizeof tm);
     if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3) {
@@ -175,7 +192,7 @@ static int parse_time(const char *s, int64_t *out)
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     *out = (int64_t)timegm(&tm);
-    return 0;
+    return *out < 0 || *out > BUILD_TIME_MAX ? -1 : 0;
 }
 
 static int read_file(const char *path, uint8_t **data, size_t *len)
@@ -377,7 +394,10 @@ static int cmd_release_add(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (parse_time(bt, &r.build_time) != 0) {
-        fprintf(stderr, "otaupctl: bad --build-time '%s' (seconds, or YYYY-MM-DD[THH:MM[:SS]])\n", bt);
+        fprintf(stderr,
+                "otaupctl: bad --build-time '%s' (seconds since 1970, or YYYY-MM-DD[THH:MM[:SS]], up to "
+                "9999-12-31T23:59:59: milliseconds are not seconds)\n",
+                bt);
         return EXIT_USAGE;
     }
     snprintf(r.model, sizeof r.model, "%s", model);
@@ -399,7 +419,7 @@ static int cmd_release_add(int argc, char **argv)
     if (rc == OTAUP_E_SAME_IMAGE) {
         char bts[32];
         hash_hex(h, dup.image_hash);
-        fmt_time(bts, sizeof bts, dup.build_time * 1000);
+        fmt_build_time(bts, sizeof bts, dup.build_time);
         fprintf(stderr,
                 "otaupctl: release add: this image (hash %s) is already published as release %lld (%s %s, "
                 "build time %s%s); nothing was published (%s). Publish it anyway with --allow-duplicate%s\n",
@@ -450,7 +470,7 @@ static int print_release(const otaup_reg_release *r, void *payload)
     char h[40], t[32];
     (void)payload;
     hash_hex(h, r->image_hash);
-    fmt_time(t, sizeof t, r->build_time * 1000);
+    fmt_build_time(t, sizeof t, r->build_time);
     printf("%-5lld %-16s %-12s %-20s %9u %s%s", (long long)r->id, r->model, r->version, t,
            r->image_size, h, r->allow_downgrade ? " downgrade-ok" : "");
     if (r->withdrawn != 0) {
