@@ -156,6 +156,41 @@ START_TEST(test_schema)
 }
 END_TEST
 
+/* Another process holds the write lock (a sqlite3 shell inside a
+ * transaction): opening a registry of the current schema writes nothing,
+ * so it neither waits for the lock nor fails behind it; reads work. */
+START_TEST(test_open_while_write_locked)
+{
+    sqlite3 *db;
+    otaup_registry *reg = open_reg(master);
+    otaup_registry_options o;
+    otaup_reg_terminal t;
+    char err[200] = "";
+    add_terminal(reg, "T1", "M1", "1.0");
+    otaup_registry_free(reg);
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE; INSERT INTO audit(time, terminal, event, detail) "
+                                      "VALUES(0, '-', 'x', 'held')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    otaup_registry_options_init(&o);
+    o.master_key = master;
+    o.busy_timeout_ms = 200;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    reg = NULL;
+    ck_assert_int_eq(otaup_registry_sqlite_open(dbpath, &o, &reg), 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T1", &t), 0);
+    /* a write waits busy_timeout_ms, then says why */
+    ck_assert_int_eq(otaup_registry_terminal_set_status(reg, "T1", "up-to-date"), OTAUP_E_DB);
+    ck_assert_ptr_nonnull(strstr(otaup_registry_errmsg(reg), "locked"));
+    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(otaup_registry_terminal_set_status(reg, "T1", "up-to-date"), 0);
+    otaup_registry_free(reg);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_version_cmp)
 {
     ck_assert_int_lt(otaup_version_cmp("1.9", "1.10"), 0);
@@ -555,6 +590,7 @@ int main(void)
     tcase_add_test(tc, test_terminals_and_reopen);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_schema);
+    tcase_add_test(tc, test_open_while_write_locked);
     tcase_add_test(tc, test_version_cmp);
     tcase_add_test(tc, test_releases_and_policy);
     tcase_add_test(tc, test_delta_cache);

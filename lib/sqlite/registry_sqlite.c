@@ -183,6 +183,19 @@ static int schema_version(sqlreg *r, int *version)
 static int migrate(sqlreg *r, int read_only)
 {
     int v, rc;
+    if (!read_only) {
+        /* a registry of this schema needs nothing written: look first
+         * under a read transaction, so that opening it does not wait for
+         * (or fail behind) another process's write lock */
+        rc = exec(r, "BEGIN");
+        if (rc == 0) {
+            rc = schema_version(r, &v);
+            sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+            if (rc == 0 && v == SCHEMA_VERSION) {
+                return 0;
+            }
+        }
+    }
     rc = exec(r, read_only ? "BEGIN" : "BEGIN IMMEDIATE");
     if (rc < 0) {
         return rc;
