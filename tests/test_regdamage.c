@@ -10,6 +10,8 @@
  *   as the target, the session fails before anything is written to the
  *   terminal and the log names the damaged release; as the source, the
  *   delta is planned from the terminal's block signature instead.
+ * - A backup that no longer decrypts does not stop a resumed session
+ *   whose terminal's user data is intact: it needs no restore.
  */
 #include <check.h>
 #include <stdio.h>
@@ -201,6 +203,37 @@ START_TEST(test_damaged_source_image_planned_from_signature)
 }
 END_TEST
 
+/* A session the server gave up mid-transfer keeps its backup; the backup
+ * is damaged at rest meanwhile. The resumed session finds the terminal's
+ * user data intact (region hashes equal the backup's): it needs no
+ * restore and commits, without decrypting the damaged copy. */
+START_TEST(test_damaged_backup_not_needed)
+{
+    otaup_registry *reg = e2e_registry(w);
+    void *ctx = NULL;
+    const otaup_registry_ops *ops = otaup_registry_backend(reg, &ctx);
+    otaup_simterm *t;
+    otaup_reg_backup b;
+    otaup_blob sealed = { NULL, 0 };
+    e2e_faults f;
+    e2e_report rep;
+    ck_assert_int_gt(e2e_release(w, "M1", "1.0", 1000, v1, sizeof v1), 0);
+    ck_assert_int_gt(e2e_release(w, "M1", "2.0", 2000, v2, v2_len), 0);
+    t = terminal("K1");
+    memset(&f, 0, sizeof f);
+    f.fail_after = 5;
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), OTAUP_E_RETRIES);
+    ck_assert_int_eq(e2e_backups(w, "K1"), 1);
+    ck_assert_int_eq(ops->backup_get(ctx, "K1", 0, &b, &sealed), 0);
+    sealed.data[sealed.len / 2] ^= 0x01;
+    ck_assert_int_eq(ops->backup_put(ctx, &b, sealed.data, sealed.len), 0);
+    otaup_blob_free(&sealed);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    e2e_check_runs(w, t, "K1", h_v2, "2.0");
+    otaup_simterm_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("regdamage");
@@ -213,6 +246,7 @@ int main(void)
     tcase_add_test(tc, test_damaged_stored_delta_planned_again);
     tcase_add_test(tc, test_damaged_target_image_refused);
     tcase_add_test(tc, test_damaged_source_image_planned_from_signature);
+    tcase_add_test(tc, test_damaged_backup_not_needed);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

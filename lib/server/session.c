@@ -1724,6 +1724,12 @@ static int start_restore(otaup_session *s)
     uint64_t h;
     int rc, k;
     rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &s->rplain);
+    if (rc == OTAUP_E_DECRYPT) {
+        char why[120];
+        snprintf(why, sizeof why,
+                 "loading the backup of region %u: it does not decrypt (damaged at rest, or another master key)", i);
+        return fail(s, rc, why);
+    }
     if (rc < 0) {
         return fail(s, rc == OTAUP_E_NOT_FOUND ? OTAUP_E_BACKUP : rc, "loading the backup");
     }
@@ -1772,6 +1778,22 @@ static int start_restore(otaup_session *s)
     return 0;
 }
 
+/* The backups' hashes, region by region (metadata: nothing decrypted). */
+struct backup_hashes {
+    uint32_t have; /* bit per region */
+    uint8_t hash[OTAUP_SM_MAX_REGIONS][8];
+};
+
+static int backup_hash_cb(const otaup_reg_backup *b, void *payload)
+{
+    struct backup_hashes *h = payload;
+    if (b->region < OTAUP_SM_MAX_REGIONS) {
+        memcpy(h->hash[b->region], b->hash, 8);
+        h->have |= 1u << b->region;
+    }
+    return 0;
+}
+
 /* decide != 0: choose the regions to restore from s->vhash (all when the
  * terminal cannot report hashes); 0: go on with the list. */
 static int enter_restore_or_commit(otaup_session *s, int decide)
@@ -1779,18 +1801,22 @@ static int enter_restore_or_commit(otaup_session *s, int decide)
     int rc;
     if (decide) {
         uint32_t i;
+        struct backup_hashes bh;
         s->rn = s->ri = 0;
+        /* compared with the hashes the backups were taken with: a backup
+         * is decrypted only when a region must be restored from it, so
+         * one damaged at rest does not stop a commit that needs none */
+        memset(&bh, 0, sizeof bh);
+        rc = otaup_registry_backup_list(s->o.reg, s->info.id, backup_hash_cb, &bh);
+        if (rc < 0) {
+            return fail(s, rc, "backup for restore");
+        }
         for (i = 0; i < s->info.nregions; i++) {
-            otaup_reg_backup meta;
-            otaup_blob none = { NULL, 0 };
             int intact;
-            rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &none);
-            if (rc < 0) {
-                return fail(s, rc == OTAUP_E_NOT_FOUND ? OTAUP_E_BACKUP : rc, "backup for restore");
+            if (!(bh.have & (1u << i))) {
+                return fail(s, OTAUP_E_BACKUP, "backup for restore");
             }
-            otaup_regcrypt_wipe(none.data, none.len);
-            otaup_blob_free(&none);
-            intact = !s->vhash_unsupported && memcmp(s->vhash[i], meta.hash, 8) == 0;
+            intact = !s->vhash_unsupported && memcmp(s->vhash[i], bh.hash[i], 8) == 0;
             if (!intact || (s->o.restore_always && s->rounds == 0)) {
                 s->rlist[s->rn++] = i;
             }
