@@ -343,6 +343,72 @@ START_TEST(test_small_sectors)
 }
 END_TEST
 
+/* The file holds p[0..n) at offset `at` (whatever follows). */
+static int file_holds_at(const char *name, unsigned long at, const uint8_t *p, size_t n)
+{
+    char path[512];
+    FILE *f;
+    uint8_t *b = malloc(n);
+    size_t got = 0;
+    int eq;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        free(b);
+        return 0;
+    }
+    if (fseek(f, (long)at, SEEK_SET) == 0) {
+        got = fread(b, 1, n, f);
+    }
+    fclose(f);
+    eq = got == n && memcmp(b, p, n) == 0;
+    free(b);
+    return eq;
+}
+
+/* The uniform flash of `otaup delta` without --sector-map reaches where
+ * --source, --target and --scratch place the slots and the scratch area:
+ * it used to end two slots and 64 KiB after --base whatever they said, so
+ * that an OLD at 0x40000, a target slot at 1 MiB or a scratch area there
+ * were refused as not fitting the flash. Each delta is applied on a FLASH
+ * holding OLD at its address, cut once (torn) and resumed. */
+START_TEST(test_uniform_flash_reaches_addresses)
+{
+    static const struct {
+        const char *opts;
+        unsigned long src, tgt;
+    } c[] = {
+        {"--source 0x40000", 0x40000, 0x40000},
+        {"--source 0x40000 --scratch 0 --scratch-size 0x10000", 0x40000, 0x40000},
+        {"--scratch 0x100000 --scratch-size 0x10000", 0, 0},
+        {"--sector-size 256 --write-size 8 --source 0x30000", 0x30000, 0x30000},
+        {"--mode ab --target 0x100000", 0, 0x100000},
+        {"--mode ab --source 0x80000 --target 0", 0x80000, 0},
+        {"--mode ab --base 0x08000000 --source 0x08020000 --target 0x08060000", 0x20000, 0x60000},
+    };
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        uint8_t *fl = malloc(c[i].src + old_len);
+        memset(fl, 0xFF, c[i].src);
+        memcpy(fl + c[i].src, old_img, old_len);
+        put_file("far.bin", fl, c[i].src + old_len);
+        free(fl);
+        ck_assert_msg(run("%s delta old.bin new.bin -o far.otd -q %s", cli, c[i].opts) == 0, "%s: %s", c[i].opts, out);
+        ck_assert_int_eq(run("%s apply old.bin far.otd -o far.out", cli), 0);
+        ck_assert(file_equals("far.out", new_img, new_len));
+        ck_assert_int_eq(run("%s apply --flash far.bin far.otd --cut-after 3 --torn", cli), 3);
+        ck_assert_msg(run("%s apply --flash far.bin far.otd", cli) == 0, "%s: %s", c[i].opts, out);
+        ck_assert_msg(file_holds_at("far.bin", c[i].tgt, new_img, new_len), "%s", c[i].opts);
+        if (c[i].src != c[i].tgt) {
+            ck_assert_msg(file_holds_at("far.bin", c[i].src, old_img, old_len), "%s", c[i].opts);
+        }
+    }
+    /* a --sector-map is the flash as given: too small stays refused */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o far.otd --sector-map 16x4K --source 0x40000 -q", cli), 1);
+    ck_assert_ptr_nonnull(strstr(out, "must fit the flash [0x0, 0x10000)"));
+}
+END_TEST
+
 /* Program units of 1 and 4 KiB (flash with large pages), in place and A/B:
  * the tool's journal slots and bounce buffer follow the write size. */
 START_TEST(test_large_write_size)
@@ -725,6 +791,7 @@ int main(void)
     tcase_add_test(tc, test_small_sectors);
     tcase_add_test(tc, test_large_write_size);
     tcase_add_test(tc, test_ab_back_to_slot0);
+    tcase_add_test(tc, test_uniform_flash_reaches_addresses);
     tcase_add_test(tc, test_journal_placement);
     tcase_add_test(tc, test_flash_sidecar);
     tcase_add_test(tc, test_apply_options);

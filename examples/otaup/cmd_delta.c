@@ -303,6 +303,26 @@ int otaup_cmd_delta(int argc, char **argv)
         }
         /* two slots plus a scratch area of 64 KiB or more */
         count = slots * 2u + (65536u + sector - 1u) / sector + 2u;
+        {
+            /* and as far as --source, --target and --scratch place them:
+             * the slot at --source (in place: with the default scratch
+             * after it; A/B: with the default target after it), NEW at
+             * --target, the scratch area given */
+            uint64_t src = have_source && opt.source_addr > base ? (uint64_t)opt.source_addr - base : 0;
+            uint64_t need = (src + maxlen + sector - 1u) / sector, end;
+            if (opt.layout == OTAUP_LAYOUT_AB) {
+                end = opt.target_given || opt.target_addr != 0
+                          ? ((opt.target_addr > base ? (uint64_t)opt.target_addr - base : 0) + new_len + sector - 1u) / sector
+                          : need + (new_len + sector - 1u) / sector;
+            } else if (opt.scratch_size == 0 && opt.scratch_addr == 0) {
+                end = need + (65536u + sector - 1u) / sector;
+            } else {
+                end = ((opt.scratch_addr > base ? (uint64_t)opt.scratch_addr - base : 0) + opt.scratch_size + sector - 1u) /
+                      sector;
+            }
+            need = end > need ? end : need;
+            count = need > count ? need : count;
+        }
         if (count * sector > 0xFFFFFFFFull - base) {
             count = (0xFFFFFFFFull - base) / sector;
         }
