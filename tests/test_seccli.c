@@ -204,6 +204,7 @@ START_TEST(test_sign_verify_apply)
     ck_assert(!exists("out2.bin"));
     ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --counter 4"), 1);
     ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_ROLLBACK"));
+    ck_assert_msg(strstr(strstr(out, "OTAUP_E_ROLLBACK") + 1, "OTAUP_E_ROLLBACK") == NULL, "said twice: %s", out);
     ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --model m2"), 1);
     ck_assert_int_eq(otaup("apply old.bin p.dlt -o out2.bin --pub k.pub --installed-version 3"), 1);
     ck_assert_ptr_nonnull(strstr(out, "OTAUP_E_OLDER"));
@@ -338,6 +339,16 @@ START_TEST(test_sign_command)
         size_t n = 0;
         unsigned char *kept = get_file("keep.dlt", &n);
         ck_assert(kept != NULL && n == 7 && memcmp(kept, "earlier", 7) == 0);
+        free(kept);
+    }
+    /* nor does a signing that fails after planning (here: in place with
+     * --no-source): the delta is signed before anything is written */
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o keep.dlt --sign k --model m --no-source -q"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "not written"));
+    {
+        size_t n = 0;
+        unsigned char *kept = get_file("keep.dlt", &n);
+        ck_assert_msg(kept != NULL && n == 7 && memcmp(kept, "earlier", 7) == 0, "PATCH replaced or removed");
         free(kept);
     }
 }

@@ -213,6 +213,16 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
     return write_file_ex(path, p, n, 0);
 }
 
+/* A failed run's reason, once: a run that did no flash operation says it
+ * was refused before any (the signature checks of --pub among them). */
+static void print_failure(otaup_simflash *sim, int r)
+{
+    otaup_simflash_stats st;
+    otaup_simflash_stats_get(sim, &st);
+    fprintf(stderr, "otaup apply: %s%s (%s)\n", st.ops == 0 ? "refused before any flash operation: " : "",
+            otaup_strerror(r), otaup_errname(r));
+}
+
 static int hash128_eq(const uint8_t *p, size_t n, const uint8_t want[16])
 {
     XXH128_hash_t h = XXH3_128bits(p, n);
@@ -550,7 +560,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
         }
     }
     if (r != 0) {
-        fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+        print_failure(d.sim, r);
         otaup_simflash_free(d.sim);
         return OTAUP_EXIT_FAIL;
     }
@@ -669,7 +679,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
             } else if (saved && r == OTAUP_E_SOURCE_MISMATCH) {
                 fprintf(stderr, "otaup apply: %s does not hold the image this delta was made for\n", state_path);
             } else {
-                fprintf(stderr, "otaup apply: %s (%s)\n", otaup_strerror(r), otaup_errname(r));
+                print_failure(d.sim, r);
             }
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;

@@ -381,7 +381,19 @@ int otaup_cmd_delta(int argc, char **argv)
         size_t plen;
         const uint8_t *bytes = otaup_delta_bytes(d, &plen);
         const otaup_plan *p = otaup_delta_plan(d);
-        if (dcli_write_file("delta", outp, bytes, plen) < 0) {
+        if (sa.key != NULL) {
+            /* signed before anything is written: a delta that cannot be
+             * signed leaves no PATCH, and an existing one as it was */
+            sa.opt.old_img = old;
+            sa.opt.old_len = old != NULL ? old_len : 0;
+            sa.opt.new_img = nw;
+            sa.opt.new_len = new_len;
+            status = sec_sign_bytes("delta", &sa, outp, bytes, plen, outp, 1);
+            if (status != OTAUP_EXIT_OK) {
+                fprintf(stderr, "otaup delta: %s not written\n", outp);
+                goto done;
+            }
+        } else if (dcli_write_file("delta", outp, bytes, plen) < 0) {
             goto done;
         }
         if (!quiet) {
@@ -401,18 +413,6 @@ int otaup_cmd_delta(int argc, char **argv)
         }
     }
     status = OTAUP_EXIT_OK;
-    if (sa.key != NULL) {
-        sa.opt.old_img = old;
-        sa.opt.old_len = old != NULL ? old_len : 0;
-        sa.opt.new_img = nw;
-        sa.opt.new_len = new_len;
-        status = sec_sign_file("delta", &sa, outp, outp);
-        if (status != OTAUP_EXIT_OK) {
-            /* a failed command leaves no file (docs/cli.md): not an unsigned delta either */
-            remove(outp);
-            fprintf(stderr, "otaup delta: %s not written\n", outp);
-        }
-    }
 done:
     otaup_delta_free(d);
     if (old != NULL) {

@@ -135,13 +135,17 @@ static int signed_by(const uint8_t *mf, size_t mf_len, const uint8_t id[OTAUP_KE
 }
 #endif
 
-int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path)
+/* Sign the delta delta[0..len) (named `name` in messages) into out_path;
+ * delta stays the caller's. `copy`: out_path is not where the delta came
+ * from, so a delta left unchanged is written there too. */
+int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, const uint8_t *delta, size_t len,
+                   const char *out_path, int copy)
 {
 #if OTAUP_HAVE_MBEDTLS
     otaup_crypto c;
     otaup_key *k;
-    uint8_t *delta, *out = NULL;
-    size_t len, out_len = 0;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
     const uint8_t *mf;
     size_t mf_len;
     int rc, added = 0;
@@ -156,11 +160,6 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         otaup_key_free(k);
         return OTAUP_EXIT_FAIL;
     }
-    delta = sec_cli_read(cmd, in_path, &len);
-    if (delta == NULL) {
-        otaup_key_free(k);
-        return OTAUP_EXIT_FAIL;
-    }
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
         uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
         int i = otaup_key_public(k, pub) == 0 && otaup_key_id(&c, pub, id) == 0 ? signed_by(mf, mf_len, id) : -1;
@@ -168,8 +167,7 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
             /* signed by KEY already: a second entry of the same key would
              * add nothing; the delta stays as it is */
             otaup_key_free(k);
-            rc = strcmp(out_path, in_path) != 0 ? sec_cli_write(cmd, out_path, delta, len, 0644) : 0;
-            free(delta);
+            rc = copy ? sec_cli_write(cmd, out_path, delta, len, 0644) : 0;
             if (rc != 0) {
                 return OTAUP_EXIT_FAIL;
             }
@@ -182,7 +180,6 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         added = 1;
     } else if (a->opt.model == NULL) {
         fprintf(stderr, "otaup %s: --model is required to sign\n", cmd);
-        free(delta);
         otaup_key_free(k);
         return OTAUP_EXIT_USAGE;
     } else if ((a->opt.old_img == NULL && a->opt.source_hash == NULL && !a->opt.no_source) ||
@@ -192,7 +189,6 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         fprintf(stderr, "otaup %s: give the source (--old OLD, --source-sha256 HEX or --no-source) and the "
                         "target (--new NEW or --target-sha256 HEX)\n",
                 cmd);
-        free(delta);
         otaup_key_free(k);
         return OTAUP_EXIT_USAGE;
     } else {
@@ -212,30 +208,40 @@ int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, 
         } else if (rc == OTAUP_E_MANIFEST) {
             why = ": the manifest already holds the most signatures";
         }
-        fprintf(stderr, "otaup %s: %s: %s (%s)%s\n", cmd, in_path, otaup_strerror(rc), otaup_errname(rc), why);
-        free(delta);
+        fprintf(stderr, "otaup %s: %s: %s (%s)%s\n", cmd, name, otaup_strerror(rc), otaup_errname(rc), why);
         return OTAUP_EXIT_FAIL;
     }
-    if (sec_cli_write(cmd, out_path, out, out_len, 0644) != 0) {
-        free(out);
-        free(delta);
-        return OTAUP_EXIT_FAIL;
-    }
-    if (added) {
+    rc = sec_cli_write(cmd, out_path, out, out_len, 0644);
+    if (rc == 0 && added) {
         printf("%s: signature added (%zu bytes)\n", out_path, out_len);
-    } else {
+    } else if (rc == 0) {
         printf("%s: signed, %zu -> %zu bytes (+%zu: manifest and chain)\n", out_path, len, out_len, out_len - len);
     }
     free(out);
-    free(delta);
-    return OTAUP_EXIT_OK;
+    return rc == 0 ? OTAUP_EXIT_OK : OTAUP_EXIT_FAIL;
 #else
     (void)a;
-    (void)in_path;
+    (void)name;
+    (void)delta;
+    (void)len;
     (void)out_path;
+    (void)copy;
     fprintf(stderr, "otaup %s: this build has no mbedTLS\n", cmd);
     return OTAUP_EXIT_FAIL;
 #endif
+}
+
+int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path)
+{
+    size_t len;
+    uint8_t *delta = sec_cli_read(cmd, in_path, &len);
+    int rc;
+    if (delta == NULL) {
+        return OTAUP_EXIT_FAIL;
+    }
+    rc = sec_sign_bytes(cmd, a, in_path, delta, len, out_path, strcmp(out_path, in_path) != 0);
+    free(delta);
+    return rc;
 }
 
 int otaup_cmd_sign(int argc, char **argv)

@@ -122,9 +122,7 @@ int sec_apply_begin(sec_apply *s, const uint8_t *delta, size_t body_off, const o
         cfg.journal = otaup_journal_get(j);
         rc = otaup_sec_begin_delta(&s->sec, &cfg, delta, body_off);
         if (rc != 0) {
-            fprintf(stderr, "otaup apply: refused before any flash operation: %s (%s)\n", otaup_strerror(rc),
-                    otaup_errname(rc));
-            return rc;
+            return rc; /* the caller says why, once */
         }
         otaup_sec_exec_hooks(&s->sec, hooks);
         *delta_id = otaup_sec_delta_id(&s->sec);

@@ -37,5 +37,9 @@ void sec_sign_args_init(sec_sign_args *a);
 int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *i);
 /* Sign in_path (or add a signature when already signed) into out_path: exit code. */
 int sec_sign_file(const char *cmd, const sec_sign_args *a, const char *in_path, const char *out_path);
+/* The same for a delta in memory (named `name` in messages; the caller
+ * keeps it); `copy`: write it to out_path even when it is left unchanged. */
+int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, const uint8_t *delta, size_t len,
+                   const char *out_path, int copy);
 
 #endif
