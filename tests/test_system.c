@@ -335,6 +335,8 @@ START_TEST(test_term_bad_input)
     /* frames below the protocol's 64 bytes: a usage error, not "not a terminal flash file" */
     ck_assert_int_eq(run("%s --flash x.flash --frame 63", term), 2);
     ck_assert_ptr_nonnull(strstr(out, "--frame (64..65536)"));
+    ck_assert_int_eq(run("%s --flash x.flash --timeout 0", term), 2); /* would end every run at once */
+    ck_assert_ptr_nonnull(strstr(out, "--timeout (1.."));
     ck_assert_int_eq(run("%s --flash x.flash --delay 5", term), 2);
     ck_assert_int_eq(run("%s --flash x.flash --init v1.bin --id T", term), 2);
     ck_assert_ptr_nonnull(strstr(out, "--init needs"));

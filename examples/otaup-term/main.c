@@ -638,7 +638,8 @@ int main(int argc, char **argv)
                                 : strcmp(a, "--frame") == 0  ? 65536ul
                                 : strcmp(a, "--window") == 0 ? 1024ul
                                                              : 0xFFFFFFFFul;
-            unsigned long min = strcmp(a, "--frame") == 0 ? 64ul : 0ul; /* the protocol's smallest frame */
+            /* the protocol's smallest frame; a zero time bound would end every run at once */
+            unsigned long min = strcmp(a, "--frame") == 0 ? 64ul : strcmp(a, "--timeout") == 0 ? 1ul : 0ul;
             if (parse_u(argv[++i], max, &v) != 0 || v < min) {
                 fprintf(stderr, "otaup-term: bad value '%s' for %s (%lu..%lu)\n", argv[i], a, min, max);
                 return 2;
