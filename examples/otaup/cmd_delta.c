@@ -85,6 +85,13 @@ static int parse_map(const char *spec, otaup_geometry *g)
     return g->nruns > 0 ? 0 : -1;
 }
 
+/* Sectors of `sector` bytes from `base` to the end of [addr, addr + len)
+ * (an address below base counts from base). */
+static uint64_t sectors_to(uint64_t base, uint64_t addr, uint64_t len, uint64_t sector)
+{
+    return ((addr > base ? addr - base : 0) + len + sector - 1u) / sector;
+}
+
 int otaup_cmd_delta(int argc, char **argv)
 {
     const char *paths[2] = { NULL, NULL }, *outp = NULL, *sigp = NULL, *map = NULL;
@@ -308,17 +315,14 @@ int otaup_cmd_delta(int argc, char **argv)
              * the slot at --source (in place: with the default scratch
              * after it; A/B: with the default target after it), NEW at
              * --target, the scratch area given */
-            uint64_t src = have_source && opt.source_addr > base ? (uint64_t)opt.source_addr - base : 0;
-            uint64_t need = (src + maxlen + sector - 1u) / sector, end;
+            uint64_t need = sectors_to(base, have_source ? opt.source_addr : base, maxlen, sector), end;
             if (opt.layout == OTAUP_LAYOUT_AB) {
-                end = opt.target_given || opt.target_addr != 0
-                          ? ((opt.target_addr > base ? (uint64_t)opt.target_addr - base : 0) + new_len + sector - 1u) / sector
-                          : need + (new_len + sector - 1u) / sector;
+                end = opt.target_given || opt.target_addr != 0 ? sectors_to(base, opt.target_addr, new_len, sector)
+                                                               : need + sectors_to(base, base, new_len, sector);
             } else if (opt.scratch_size == 0 && opt.scratch_addr == 0) {
-                end = need + (65536u + sector - 1u) / sector;
+                end = need + sectors_to(base, base, 65536u, sector);
             } else {
-                end = ((opt.scratch_addr > base ? (uint64_t)opt.scratch_addr - base : 0) + opt.scratch_size + sector - 1u) /
-                      sector;
+                end = sectors_to(base, opt.scratch_addr, opt.scratch_size, sector);
             }
             need = end > need ? end : need;
             count = need > count ? need : count;

@@ -113,7 +113,7 @@ static uint32_t sectors_span(const otaup_geometry *g, uint32_t addr, uint32_t n)
 /* Resolve defaults into *o. */
 static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new_len, otaup_delta_options *o)
 {
-    uint32_t w, rem = 0, maxlen = old_len > new_len ? old_len : new_len;
+    uint32_t w, rem = 0, after_slot, maxlen = old_len > new_len ? old_len : new_len;
     uint64_t fixed;
     *o = *in;
     if (o->layout != OTAUP_LAYOUT_INPLACE && o->layout != OTAUP_LAYOUT_AB) {
@@ -202,17 +202,19 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
             o->staging_size -= o->staging_size % smin;
         }
     }
+    /* the default scratch address: the first sector boundary after the slot */
+    after_slot = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
     if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_addr == 0 && o->scratch_size != 0 &&
         (o->geo.base > 0 || o->source_addr < o->scratch_size)) {
         /* a size alone: address 0 is not on the flash, or would put the
          * scratch area over the slot; the default address (after the slot)
          * is meant, as for an address alone the default size */
-        o->scratch_addr = sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+        o->scratch_addr = after_slot;
     }
     if (o->layout == OTAUP_LAYOUT_INPLACE && o->scratch_size == 0) {
         /* default scratch: whole sectors from the given address, or after
          * the slot, at least the staging size */
-        uint32_t a = o->scratch_addr != 0 ? o->scratch_addr : sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+        uint32_t a = o->scratch_addr != 0 ? o->scratch_addr : after_slot;
         uint32_t e = a;
         while ((uint64_t)e - a < o->staging_size) {
             uint32_t start, size;
@@ -244,8 +246,7 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         sector_parts(&o->geo, o->target_addr, new_len, o->staging_size, &part, &big);
         if (big > 0) {
             if (in->scratch_size == 0) {
-                uint32_t a = o->scratch_addr != 0 ? o->scratch_addr
-                                                  : sector_ceil(&o->geo, o->source_addr + (maxlen ? maxlen : 1u));
+                uint32_t a = o->scratch_addr != 0 ? o->scratch_addr : after_slot;
                 span = sectors_span(&o->geo, a, big);
                 if (span > o->scratch_size) {
                     o->scratch_addr = a;

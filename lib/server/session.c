@@ -715,7 +715,7 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
 {
     char why[300], h[33];
     otaup_reg_terminal prev;
-    int rc, known;
+    int rc, known, finishing;
     if (s->st != OTAUP_SS_HELLO) {
         return 0; /* a repeated INFO: ignore */
     }
@@ -795,18 +795,17 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         slog(s, OTAUP_LOG_INFO, "resume", "session=%08x state=%s terminal_step=%u active=%d", s->rs.session_id,
              s->rs.state, in->next_step, in->active);
         set_status(s, "upgrading");
+        /* the terminal's journal is closed and nothing of the image is sent
+         * again: only the check, the restore or the COMMIT is left */
+        finishing = !in->active && strcmp(s->rs.state, "backup") != 0 &&
+                    (strcmp(s->rs.state, "verify") == 0 || strcmp(s->rs.state, "restore") == 0 ||
+                     strcmp(s->rs.state, "commit") == 0 ||
+                     (in->have_image_hash && memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0));
         {
             /* no new offer, but the terminal is told what it installs: the
              * offer it had may be gone with its last connection (a terminal
              * learns the version only from NOTIFY; START does not carry it) */
             char text[96];
-            /* a terminal whose journal is closed gets only the check, the
-             * restore or the COMMIT: nothing of the image is sent again */
-            int finishing = !in->active && (strcmp(s->rs.state, "verify") == 0 ||
-                                            strcmp(s->rs.state, "restore") == 0 ||
-                                            strcmp(s->rs.state, "commit") == 0 ||
-                                            (in->have_image_hash &&
-                                             memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0));
             snprintf(text, sizeof text, "%s the upgrade to %s.", finishing ? "Finishing" : "Resuming",
                      s->rel.version);
             rc = notify_release(s, OTAUP_SM_NOTE, text);
@@ -817,7 +816,7 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         if (strcmp(s->rs.state, "backup") == 0 && !in->active) {
             return enter_backup(s);
         }
-        if (strcmp(s->rs.state, "commit") == 0 && !in->active) {
+        if (finishing && strcmp(s->rs.state, "commit") == 0) {
             /* COMMIT went out after the user-data check passed, and the
              * terminal's journal is closed: it committed (or refused),
              * and its journal gives the same RESULT again. Checking the
@@ -825,13 +824,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
              * has stored since the commit. */
             return send_commit(s);
         }
-        if (in->have_image_hash && memcmp(in->image_hash, s->rel.image_hash, OTAUP_REG_HASH_LEN) == 0 &&
-            !in->active) {
-            return enter_verify(s); /* the image is already the target */
-        }
-        if (!in->active && (strcmp(s->rs.state, "verify") == 0 || strcmp(s->rs.state, "restore") == 0 ||
-                            strcmp(s->rs.state, "commit") == 0)) {
-            return enter_verify(s); /* the stream was complete; the journal is closed */
+        if (finishing) {
+            return enter_verify(s); /* the stream was complete, or the image is already the target */
         }
         s->resuming = in->active && in->session_id == s->rs.session_id;
         s->resume_step = s->resuming ? in->next_step : 0;
