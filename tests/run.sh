@@ -133,6 +133,15 @@ stage_cross() {
     arm-none-eabi-size -t "$dir/lib/libotaup.a"
     if [ -x "$SRC/examples/firmware/build.sh" ]; then
         "$SRC/examples/firmware/build.sh" "$BUILD_ROOT/firmware" "$zsrc"
+        # negative control of the residency check: without fw.ld's rule for
+        # adler32.o, inflate's call to adler32 lands in flash and must fail
+        local ld="$BUILD_ROOT/fw-no-adler32.ld" out="$BUILD_ROOT/fw-no-adler32.log"
+        sed -e 's/ \*adler32\.o / /' -e '/^ *\*adler32\.o(/d' "$SRC/examples/firmware/fw.ld" > "$ld"
+        if FW_LD="$ld" "$SRC/examples/firmware/build.sh" "$BUILD_ROOT/firmware-neg" "$zsrc" > "$out" 2>&1; then
+            die "residency check passed an image with adler32 in flash (see $out)"
+        fi
+        grep -q "inflate -> adler32 (in .text)" "$out" || die "residency check: unexpected failure (see $out)"
+        echo "residency check: an image with adler32 left in flash is refused, as it must be"
     fi
 }
 

@@ -8,10 +8,10 @@
 # STAGING, WBITS, MAX_OPS size the updater's buffers (default 4096, 11, 32),
 # MAX_FRAME, MAX_MSG the protocol applier's (default 256, 512);
 # FW_CFLAGS adds compiler flags for every object, after the defaults (e.g.
-# -O2: the delta benchmark's second firmware pair; -flto with FW_LDFLAGS=-flto:
-# link-time optimisation, whose figures then count the whole image only, as
-# the link map no longer tells the objects apart); FW_LDFLAGS adds flags to
-# the link; OTAUP_CFLAGS adds flags
+# -O2: the delta benchmark's second firmware pair; -flto with FW_LDFLAGS=-flto
+# reaches the application's objects only: the RAM-resident ones are always
+# built -fno-lto); FW_LDFLAGS adds flags to the link; FW_LD names another
+# linker script (default fw.ld beside this script); OTAUP_CFLAGS adds flags
 # for otaup's objects only (e.g. -DOTAUP_CONFIG_FILE=...); CROSS (default
 # arm-none-eabi-); FOOTPRINT_VERBOSE=1 prints the deepest stack path and
 # the code per object.
@@ -22,8 +22,9 @@
 #                                  the raw image of the application slot
 #   firmware-proto-vN.elf, .map    with the full protocol applier
 #                                  (updater_proto.c: otaup_apply over the UART)
-# and prints per configuration: code of applier + codec (otaup objects), of
-# which xxHash and CRC, zlib inflate, the glue; static RAM; the RAM to apply
+# checks that nothing in .ramfunc calls or loads from flash
+# (check_resident.py; the build fails otherwise), and prints per
+# configuration: code of applier + codec (otaup objects), of which xxHash and CRC, zlib inflate, the glue; static RAM; the RAM to apply
 # (static buffers and contexts by symbol size, deepest stack from
 # -fcallgraph-info) — footprint.py.
 set -eu
@@ -43,6 +44,7 @@ maxmsg="${MAX_MSG:-512}"
 fwcflags="${FW_CFLAGS:-}"
 fwldflags="${FW_LDFLAGS:-}"
 otaupcflags="${OTAUP_CFLAGS:-}"
+ldscript="${FW_LD:-$here/fw.ld}"
 cc="${cross}gcc"
 command -v "$cc" >/dev/null || { echo "build.sh: $cc not found" >&2; exit 1; }
 [ -f "$zsrc/inflate.c" ] || { echo "build.sh: no zlib source in $zsrc" >&2; exit 1; }
@@ -63,6 +65,10 @@ EOT
 
 cpu="-mcpu=cortex-m4 -mthumb -mfloat-abi=soft"
 common="$cpu -Os -ffunction-sections -fdata-sections -fno-common -ffreestanding $fwcflags"
+# the RAM-resident objects are never link-time optimised: fw.ld places them in
+# .ramfunc by object file name, which LTO's partitions no longer carry (it
+# would leave inflate, constants and out-of-line helpers in flash)
+resident="$common -fno-lto"
 su="-fstack-usage -fcallgraph-info=su"
 otaupf="-std=c99 -Wall -Wextra -Werror -DOTAUP_CONFIG_TERMINAL=1 -DOTAUP_CONFIG_RAM_RESIDENT=1 -DOTAUP_CONFIG_NO_ERROR_STRINGS \
         -I$src/include -I$src/lib -I$obj/inc -I$zsrc $otaupcflags"
@@ -79,34 +85,34 @@ exec_objs=""
 apply_objs=""
 for f in exec journal record geometry xxh3 crc32; do
     [ -f "$src/lib/core/$f.c" ] || continue
-    ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
+    ccobj "$f" "$src/lib/core/$f.c" $resident $su $otaupf
     exec_objs="$exec_objs $obj/$f.o"
 done
 for f in apply proto proto_msg image seal crypto; do  # seal, crypto: only with OTAUP_CONFIG_SEALED (else dropped by --gc-sections)
-    ccobj "$f" "$src/lib/core/$f.c" $common $su $otaupf
+    ccobj "$f" "$src/lib/core/$f.c" $resident $su $otaupf
     apply_objs="$apply_objs $obj/$f.o"
 done
 zobjs=""
 for f in inflate inftrees inffast zutil adler32 crc32; do
     n="$f"; [ "$f" = crc32 ] && n=zcrc32
-    ccobj "$n" "$zsrc/$f.c" $common $su $zf -w
+    ccobj "$n" "$zsrc/$f.c" $resident $su $zf -w
     zobjs="$zobjs $obj/$n.o"
 done
-ccobj board "$here/board.c" $common $su $otaupf
-ccobj updater "$here/updater.c" $common $su $otaupf $sizes
-ccobj updater_proto "$here/updater_proto.c" $common $su $otaupf $sizes
+ccobj board "$here/board.c" $resident $su $otaupf
+ccobj updater "$here/updater.c" $resident $su $otaupf $sizes
+ccobj updater_proto "$here/updater_proto.c" $resident $su $otaupf $sizes
 ccobj app "$here/app.c" $common -std=c99 -Wall -Wextra -Werror -DFW_VERSION="$v"
 for f in main startup; do
     ccobj "$f" "$here/$f.c" $common $su -std=c99 -Wall -Wextra -Werror
 done
 # never link-time optimised: the link keeps memcpy and memset for the calls
 # the compiler itself makes
-ccobj memfuncs "$here/memfuncs.c" $common $su -std=c99 -Wall -Wextra -Werror -fno-lto
+ccobj memfuncs "$here/memfuncs.c" $resident $su -std=c99 -Wall -Wextra -Werror
 base="$obj/app.o $obj/main.o $obj/startup.o $obj/memfuncs.o $obj/board.o"
 
 link() { # ELF MAP OBJECTS...
     e="$1"; m="$2"; shift 2
-    "$cc" $cpu -Os $fwldflags -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-T,"$here/fw.ld" -Wl,-Map,"$m" -o "$e" "$@" -lgcc
+    "$cc" $cpu -Os $fwldflags -nostdlib -nostartfiles -Wl,--gc-sections -Wl,--emit-relocs -Wl,-T,"$ldscript" -Wl,-Map,"$m" -o "$e" "$@" -lgcc
 }
 elf="$out/firmware-v$v.elf"
 pelf="$out/firmware-proto-v$v.elf"
@@ -121,6 +127,9 @@ echo "firmware v$v: $elf, $out/firmware-v$v.bin ($(wc -c < "$out/firmware-v$v.bi
 for e in "$elf" "$pelf"; do
     echo "RAM-resident code of $(basename "$e") (.ramfunc, copied at start-up): $("${cross}size" -A "$e" | awk '$1 == ".ramfunc" { print $2 }') B"
 done
+
+# nothing in .ramfunc may call or load from flash (relocations kept by --emit-relocs)
+python3 "$here/check_resident.py" --readelf "${cross}readelf" "$elf" "$pelf"
 
 verbose=""
 [ "${FOOTPRINT_VERBOSE:-0}" = 1 ] && verbose="--verbose"
