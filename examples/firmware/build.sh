@@ -11,7 +11,9 @@
 # -O2: the delta benchmark's second firmware pair; -flto with FW_LDFLAGS=-flto
 # reaches the application's objects only: the RAM-resident ones are always
 # built -fno-lto); FW_LDFLAGS adds flags to the link; FW_LD names another
-# linker script (default fw.ld beside this script); OTAUP_CFLAGS adds flags
+# linker script (default fw.ld beside this script); OTAUP_LIB links that
+# otaup archive instead of compiling lib/core (residency check only, no
+# footprint); OTAUP_CFLAGS adds flags
 # for otaup's objects only (e.g. -DOTAUP_CONFIG_FILE=...); CROSS (default
 # arm-none-eabi-); FOOTPRINT_VERBOSE=1 prints the deepest stack path and
 # the code per object.
@@ -83,12 +85,23 @@ ccobj() { # NAME SOURCE FLAGS...
 # otaup's terminal objects: the executor's and the applier's (whatever lib/core has of them)
 exec_objs=""
 apply_objs=""
+otauplib="${OTAUP_LIB:-}"
+if [ -n "$otauplib" ]; then
+    # link an otaup archive built elsewhere (e.g. CMake with
+    # cmake/arm-none-eabi.cmake and -DOTAUP_RAM_RESIDENT=ON) instead of
+    # compiling lib/core here: the residency check then proves that fw.ld's
+    # rules catch its members, whatever they are named
+    [ -f "$otauplib" ] || { echo "build.sh: no archive $otauplib" >&2; exit 1; }
+    exec_objs="$(cd "$(dirname "$otauplib")" && pwd)/$(basename "$otauplib")"
+fi
 for f in exec journal record geometry xxh3 crc32; do
+    [ -z "$otauplib" ] || break
     [ -f "$src/lib/core/$f.c" ] || continue
     ccobj "$f" "$src/lib/core/$f.c" $resident $su $otaupf
     exec_objs="$exec_objs $obj/$f.o"
 done
 for f in apply proto proto_msg image seal crypto; do  # seal, crypto: only with OTAUP_CONFIG_SEALED (else dropped by --gc-sections)
+    [ -z "$otauplib" ] || break
     ccobj "$f" "$src/lib/core/$f.c" $resident $su $otaupf
     apply_objs="$apply_objs $obj/$f.o"
 done
@@ -130,6 +143,11 @@ done
 
 # nothing in .ramfunc may call or load from flash (relocations kept by --emit-relocs)
 python3 "$here/check_resident.py" --readelf "${cross}readelf" "$elf" "$pelf"
+
+if [ -n "$otauplib" ]; then
+    echo "footprint: not reported for an archive built elsewhere (OTAUP_LIB): its flags are not these"
+    exit 0
+fi
 
 verbose=""
 [ "${FOOTPRINT_VERBOSE:-0}" = 1 ] && verbose="--verbose"
