@@ -23,10 +23,23 @@
 #define CR_PSIZE32 (2u << 8)
 #define CR_LOCK (1u << 31)
 
+/* ---- watchdog: an STM32-style independent watchdog (IWDG) ------------ */
+#define IWDG_KR (*(volatile uint32_t *)0x40003000u)
+
+/* Reload the watchdog. otaup has no watchdog call of its own: the long
+ * waits are in these callbacks (a 128 KiB sector erase takes seconds), so
+ * each wait loop reloads it (docs/porting.md, "Watchdog"). Harmless while
+ * the watchdog is not started. */
+OTAUP_RAMFUNC void board_watchdog_kick(void)
+{
+    IWDG_KR = 0xAAAAu;
+}
+
 OTAUP_RAMFUNC static int f_wait(void)
 {
     uint32_t n = 0;
     while (FLASH_R[F_SR] & SR_BSY) {
+        board_watchdog_kick();
         if (++n == 0) {
             return OTAUP_E_TIMEOUT;
         }
@@ -122,6 +135,7 @@ OTAUP_RAMFUNC size_t board_uart_recv(uint8_t *buf, size_t cap, uint32_t idle)
     size_t n = 0;
     uint32_t k = 0;
     while (n < cap && k < idle) {
+        board_watchdog_kick();
         if (UART_R[U_SR] & U_RXNE) {
             buf[n++] = (uint8_t)UART_R[U_DR];
             k = 0;
@@ -137,6 +151,7 @@ OTAUP_RAMFUNC void board_uart_send(const uint8_t *buf, size_t n)
     size_t i;
     for (i = 0; i < n; i++) {
         while (!(UART_R[U_SR] & U_TXE)) {
+            board_watchdog_kick();
         }
         UART_R[U_DR] = buf[i];
     }

@@ -1,7 +1,7 @@
 /*
  * Board support of the otaup test firmware, shared by both updaters: the
- * STM32F4-style flash driver (sectors 4 x 16, 1 x 64, 7 x 128 KiB) and a
- * polled UART. Everything runs from RAM (fw.ld, OTAUP_RAMFUNC).
+ * STM32F4-style flash driver (sectors 4 x 16, 1 x 64, 7 x 128 KiB), a
+ * polled UART and the watchdog reload their wait loops call. Everything runs from RAM (fw.ld, OTAUP_RAMFUNC).
  */
 #ifndef FW_BOARD_H
 #define FW_BOARD_H
@@ -31,5 +31,7 @@ void board_flash(otaup_flash *f);
 size_t board_uart_recv(uint8_t *buf, size_t cap, uint32_t idle);
 /** Send n bytes on the UART. */
 void board_uart_send(const uint8_t *buf, size_t n);
+/** Reload the independent watchdog (called in every wait loop above). */
+void board_watchdog_kick(void);
 
 #endif
