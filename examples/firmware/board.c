@@ -12,6 +12,7 @@
 
 /* ---- flash: STM32F4-style controller registers ----------------------- */
 #define FLASH_R ((volatile uint32_t *)0x40023C00u)
+#define F_ACR 0
 #define F_KEYR 1
 #define F_SR 3
 #define F_CR 4
@@ -22,6 +23,8 @@
 #define CR_STRT (1u << 16)
 #define CR_PSIZE32 (2u << 8)
 #define CR_LOCK (1u << 31)
+#define ACR_DCEN (1u << 10)
+#define ACR_DCRST (1u << 12)
 
 /* ---- watchdog: an STM32-style independent watchdog (IWDG) ------------ */
 #define IWDG_KR (*(volatile uint32_t *)0x40003000u)
@@ -59,6 +62,20 @@ OTAUP_RAMFUNC static void f_unlock(void)
     }
 }
 
+/* The flash accelerator's data cache may still hold what a range held
+ * before an erase or program: reset it (it can be reset only while
+ * disabled), so that f_read returns what the flash holds now. */
+OTAUP_RAMFUNC static void f_flush_dcache(void)
+{
+    uint32_t acr = FLASH_R[F_ACR];
+    if (acr & ACR_DCEN) {
+        FLASH_R[F_ACR] = acr & ~ACR_DCEN;
+        FLASH_R[F_ACR] = (acr & ~ACR_DCEN) | ACR_DCRST;
+        FLASH_R[F_ACR] = acr & ~ACR_DCEN;
+        FLASH_R[F_ACR] = acr;
+    }
+}
+
 OTAUP_RAMFUNC static int f_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len)
 {
     (void)f;
@@ -81,6 +98,7 @@ OTAUP_RAMFUNC static int f_prog(const otaup_flash *f, uint32_t addr, const void 
         rc = f_wait();
     }
     FLASH_R[F_CR] = CR_LOCK;
+    f_flush_dcache();
     return rc;
 }
 
@@ -102,6 +120,7 @@ OTAUP_RAMFUNC static int f_erase(const otaup_flash *f, uint32_t addr, uint32_t l
         pos = start + size;
     }
     FLASH_R[F_CR] = CR_LOCK;
+    f_flush_dcache();
     return rc;
 }
 
