@@ -1,16 +1,25 @@
 /*
  * The terminal's compact XXH3 (lib/core/xxh3.c) against the xxHash
- * library: XXH3-64 one-shot, XXH3-64 and XXH3-128 streaming, for every
- * length 0..1100 (short inputs, the 129..240 mid range, the first blocks
- * and their boundaries), large inputs, thousands of random inputs, random
- * and byte-by-byte streaming splits, digests taken in the middle of a
- * stream. The same source is compiled a second time here with the
- * portable 64x64->128 multiply that 32-bit targets use
- * (OTAUP_XXH3_NO_INT128), so both paths are checked on the host.
+ * library, as a differential test: XXH3-64 one-shot, XXH3-64 and
+ * XXH3-128 streaming (default secret, seed 0) for
+ *   - every length 0..4200 (the 0, 1-3, 4-8, 9-16, 17-128, 129-240 short
+ *     classes, the stripes and the first four 1024-byte blocks, each
+ *     boundary), for random, all-zero and all-0xFF bytes;
+ *   - every split of a stream into two pieces for every length 0..700 and
+ *     for lengths around the 256-byte buffer and the block boundaries,
+ *     every split into three pieces for lengths around 64, 128, 240, 256
+ *     and 320, every fixed piece size 1..520 over lengths that cross
+ *     several blocks, byte by byte, random pieces with empty updates;
+ *   - large inputs crossing stripe and block boundaries (up to 1 MiB);
+ *   - digests taken in the middle of a stream (the state is unchanged).
+ * The same source is compiled a second time here with the portable
+ * 64x64->128 multiply that 32-bit targets use (OTAUP_XXH3_NO_INT128), so
+ * both paths are checked on the host.
  *
  * OTAUP_EXHAUSTIVE=1 raises the random counts.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +56,8 @@ typedef struct impl {
     uint64_t (*one64)(const void *, size_t);
 } impl;
 
-static const impl impls[2] = {
+#define NIMPL 2u
+static const impl impls[NIMPL] = {
     { "library build", otaup_xxh3_reset, otaup_xxh3_update, otaup_xxh3_digest64, otaup_xxh3_digest128,
       otaup_xxh3_64 },
     { "portable multiply", port_xxh3_reset, port_xxh3_update, port_xxh3_digest64, port_xxh3_digest128,
@@ -88,11 +98,51 @@ static void ref128(const uint8_t *p, size_t n, uint8_t out[16])
     }
 }
 
-/* Streaming over p[0..n) in pieces: split 0 = whole, 1 = byte by byte, 2 = random. */
-static void check_stream(const impl *im, const uint8_t *p, size_t n, int split)
+/* The library's answers for p[0..n). */
+typedef struct want {
+    uint64_t h64;
+    uint8_t h128[16];
+} want;
+
+static want ref(const uint8_t *p, size_t n)
+{
+    want w;
+    w.h64 = XXH3_64bits(p, n);
+    ref128(p, n, w.h128);
+    return w;
+}
+
+/* Both digests of a state against the library's. */
+static void check_digests(const impl *im, const otaup_xxh3 *s, const want *w, size_t n, const char *how)
+{
+    uint8_t h[16];
+    ck_assert_msg(im->digest64(s) == w->h64, "%s: XXH3-64 streaming, %zu bytes, %s", im->name, n, how);
+    im->digest128(s, h);
+    ck_assert_msg(memcmp(h, w->h128, 16) == 0, "%s: XXH3-128 streaming, %zu bytes, %s", im->name, n, how);
+}
+
+/* Streaming over p[0..n) cut at cuts[0] <= cuts[1] <= ... (each <= n). */
+static void check_cuts(const impl *im, const uint8_t *p, size_t n, const size_t *cuts, unsigned ncuts,
+                       const want *w)
 {
     otaup_xxh3 s;
-    uint8_t h[16], want[16];
+    char how[64];
+    size_t off = 0;
+    unsigned i;
+    im->reset(&s);
+    for (i = 0; i <= ncuts; i++) {
+        size_t end = i < ncuts ? cuts[i] : n;
+        im->update(&s, p + off, end - off);
+        off = end;
+    }
+    snprintf(how, sizeof how, "cut at %zu %zu", ncuts > 0 ? cuts[0] : n, ncuts > 1 ? cuts[1] : n);
+    check_digests(im, &s, w, n, how);
+}
+
+/* Streaming over p[0..n) in pieces: split 0 = whole, 1 = byte by byte, 2 = random. */
+static void check_stream(const impl *im, const uint8_t *p, size_t n, int split, const want *w)
+{
+    otaup_xxh3 s;
     size_t off = 0;
     im->reset(&s);
     while (off < n) {
@@ -106,27 +156,22 @@ static void check_stream(const impl *im, const uint8_t *p, size_t n, int split)
             im->update(&s, p + off, 0); /* empty updates change nothing */
         }
     }
-    ck_assert_msg(im->digest64(&s) == XXH3_64bits(p, n), "%s: XXH3-64 streaming, %zu bytes, split %d",
-                  im->name, n, split);
-    im->digest128(&s, h);
-    ref128(p, n, want);
-    ck_assert_msg(memcmp(h, want, 16) == 0, "%s: XXH3-128 streaming, %zu bytes, split %d", im->name, n,
-                  split);
+    check_digests(im, &s, w, n, split == 0 ? "whole" : split == 1 ? "byte by byte" : "random pieces");
 }
 
 static void check_all(const uint8_t *p, size_t n, int split)
 {
+    want w = ref(p, n);
     unsigned i;
-    for (i = 0; i < 2; i++) {
-        ck_assert_msg(impls[i].one64(p, n) == XXH3_64bits(p, n), "%s: XXH3-64 one-shot, %zu bytes",
-                      impls[i].name, n);
-        check_stream(&impls[i], p, n, split);
+    for (i = 0; i < NIMPL; i++) {
+        ck_assert_msg(impls[i].one64(p, n) == w.h64, "%s: XXH3-64 one-shot, %zu bytes", impls[i].name, n);
+        check_stream(&impls[i], p, n, split, &w);
     }
 }
 
-START_TEST(every_length_to_1100)
+START_TEST(every_length_to_4200)
 {
-    static uint8_t buf[1100];
+    static uint8_t buf[4200];
     size_t n;
     int kind;
     for (kind = 0; kind < 3; kind++) {
@@ -134,6 +179,84 @@ START_TEST(every_length_to_1100)
         for (n = 0; n <= sizeof buf; n++) {
             check_all(buf, n, 0);
             check_all(buf, n, 2);
+        }
+    }
+}
+END_TEST
+
+/* every split into two pieces (0..n: the first or the last piece may be empty) */
+static void two_pieces(const uint8_t *buf, size_t n)
+{
+    want w = ref(buf, n);
+    size_t k;
+    unsigned i;
+    for (i = 0; i < NIMPL; i++) {
+        for (k = 0; k <= n; k++) {
+            check_cuts(&impls[i], buf, n, &k, 1, &w);
+        }
+    }
+}
+
+START_TEST(every_two_piece_split)
+{
+    /* around the 256-byte buffer, one block (1024), the stripes after it, four blocks */
+    static const size_t around[] = { 1023, 1024, 1025, 1087, 1088, 1089, 1152, 1279, 1280, 1281,
+                                     2047, 2048, 2049, 4095, 4096, 4097, 4160 };
+    static uint8_t buf[4160];
+    size_t n, i;
+    fill(buf, sizeof buf, 0);
+    for (n = 0; n <= 700; n++) {
+        two_pieces(buf, n);
+    }
+    for (i = 0; i < sizeof around / sizeof around[0]; i++) {
+        two_pieces(buf, around[i]);
+    }
+}
+END_TEST
+
+START_TEST(every_three_piece_split)
+{
+    static const size_t lens[] = { 63, 64, 65, 128, 129, 239, 240, 241, 255, 256, 257, 319, 320, 321 };
+    static uint8_t buf[321];
+    size_t c[2], i;
+    unsigned m;
+    fill(buf, sizeof buf, 0);
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t n = lens[i];
+        want w = ref(buf, n);
+        for (m = 0; m < NIMPL; m++) {
+            for (c[0] = 0; c[0] <= n; c[0]++) {
+                for (c[1] = c[0]; c[1] <= n; c[1]++) {
+                    check_cuts(&impls[m], buf, n, c, 2, &w);
+                }
+            }
+        }
+    }
+}
+END_TEST
+
+/* pieces of one size 1..520 (the last one shorter) over lengths across several blocks */
+START_TEST(every_piece_size)
+{
+    static const size_t lens[] = { 1000, 1024 + 64 + 1, 3 * 1024 + 37, 4096 + 255 };
+    static uint8_t buf[4096 + 255];
+    otaup_xxh3 s;
+    size_t i, size, off;
+    unsigned m;
+    fill(buf, sizeof buf, 0);
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t n = lens[i];
+        want w = ref(buf, n);
+        for (m = 0; m < NIMPL; m++) {
+            for (size = 1; size <= 520; size++) {
+                char how[32];
+                impls[m].reset(&s);
+                for (off = 0; off < n; off += size) {
+                    impls[m].update(&s, buf + off, n - off < size ? n - off : size);
+                }
+                snprintf(how, sizeof how, "pieces of %zu", size);
+                check_digests(&impls[m], &s, &w, n, how);
+            }
         }
     }
 }
@@ -156,7 +279,8 @@ END_TEST
 
 START_TEST(large_inputs)
 {
-    static const size_t sizes[] = { 4095, 4096, 4097, 16384, 16385, 65536 + 63, 100000, 1048576 + 13 };
+    static const size_t sizes[] = { 8191, 8192, 8193, 16384, 16385, 65536 + 63, 65536 + 64, 65536 + 65,
+                                    100000, 1048576, 1048576 + 13 };
     uint8_t *buf = malloc(1048576 + 13);
     size_t i;
     ck_assert_ptr_nonnull(buf);
@@ -188,14 +312,12 @@ START_TEST(digest_mid_stream)
     size_t n;
     unsigned i;
     fill(buf, sizeof buf, 0);
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < NIMPL; i++) {
         impls[i].reset(&s);
         for (n = 0; n < sizeof buf; n += 37) {
-            uint8_t h[16], want[16];
-            ck_assert_uint_eq(impls[i].digest64(&s), XXH3_64bits(buf, n));
-            impls[i].digest128(&s, h);
-            ref128(buf, n, want);
-            ck_assert_mem_eq(h, want, 16);
+            want w = ref(buf, n);
+            check_digests(&impls[i], &s, &w, n, "mid-stream");
+            check_digests(&impls[i], &s, &w, n, "mid-stream, again");
             impls[i].update(&s, buf + n, sizeof buf - n < 37 ? sizeof buf - n : 37);
         }
     }
@@ -205,9 +327,12 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("xxh3");
-    TCase *t = tcase_create("known answers");
+    TCase *t = tcase_create("against xxHash");
     tcase_set_timeout(t, 300);
-    tcase_add_test(t, every_length_to_1100);
+    tcase_add_test(t, every_length_to_4200);
+    tcase_add_test(t, every_two_piece_split);
+    tcase_add_test(t, every_three_piece_split);
+    tcase_add_test(t, every_piece_size);
     tcase_add_test(t, byte_by_byte);
     tcase_add_test(t, large_inputs);
     tcase_add_test(t, random_inputs);

@@ -5,8 +5,9 @@
  * The values are bit-identical to xxHash 0.8's XXH3_64bits() and
  * XXH3_128bits() (the formats pin them: STEP and journal window hashes,
  * VERIFY, region and signature hashes); tests/test_xxh3.c compares both
- * against the library for every length 0..1100, large inputs and random
- * streaming splits. Why not the library on the terminal: its inlined
+ * against the library for every length 0..4200, large inputs, every split
+ * of a stream into two pieces (three for short ones) and every piece size
+ * up to 520. Why not the library on the terminal: its inlined
  * XXH3 (vector paths, 64- and 128-bit one-shot and streaming variants)
  * costs about 5 KB of Cortex-M code and a 576-byte state; this one is a
  * fraction of that (docs/porting.md, "Footprint"), at scalar speed.
