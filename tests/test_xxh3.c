@@ -12,9 +12,12 @@
  *     several blocks, byte by byte, random pieces with empty updates;
  *   - large inputs crossing stripe and block boundaries (up to 1 MiB);
  *   - digests taken in the middle of a stream (the state is unchanged).
- * The same source is compiled a second time here with the portable
- * 64x64->128 multiply that 32-bit targets use (OTAUP_XXH3_NO_INT128), so
- * both paths are checked on the host.
+ * Three builds of the source are checked: the library's (the host's
+ * 128-bit multiply; the fast form, or the compact one with OTAUP_SMALL),
+ * the terminal's compact form with the portable 64x64->128 multiply that
+ * 32-bit targets use (OTAUP_XXH3_COMPACT, OTAUP_XXH3_NO_INT128; compiled
+ * here) and the fast form with the portable multiply
+ * (tests/util/xxh3_fast.c).
  *
  * OTAUP_EXHAUSTIVE=1 raises the random counts.
  */
@@ -28,24 +31,32 @@
 
 #include "core/xxh3.h"
 
-/* the portable multiply path, under other names */
-void port_xxh3_reset(otaup_xxh3 *s);
-void port_xxh3_update(otaup_xxh3 *s, const void *data, size_t len);
-uint64_t port_xxh3_digest64(const otaup_xxh3 *s);
-void port_xxh3_digest128(const otaup_xxh3 *s, uint8_t out[16]);
-uint64_t port_xxh3_64(const void *data, size_t len);
+/* the terminal's form: compact, with the portable multiply of 32-bit targets */
+void term_xxh3_reset(otaup_xxh3 *s);
+void term_xxh3_update(otaup_xxh3 *s, const void *data, size_t len);
+uint64_t term_xxh3_digest64(const otaup_xxh3 *s);
+void term_xxh3_digest128(const otaup_xxh3 *s, uint8_t out[16]);
+uint64_t term_xxh3_64(const void *data, size_t len);
+#define OTAUP_XXH3_COMPACT 1
 #define OTAUP_XXH3_NO_INT128 1
-#define otaup_xxh3_reset port_xxh3_reset
-#define otaup_xxh3_update port_xxh3_update
-#define otaup_xxh3_digest64 port_xxh3_digest64
-#define otaup_xxh3_digest128 port_xxh3_digest128
-#define otaup_xxh3_64 port_xxh3_64
+#define otaup_xxh3_reset term_xxh3_reset
+#define otaup_xxh3_update term_xxh3_update
+#define otaup_xxh3_digest64 term_xxh3_digest64
+#define otaup_xxh3_digest128 term_xxh3_digest128
+#define otaup_xxh3_64 term_xxh3_64
 #include "core/xxh3.c"
 #undef otaup_xxh3_reset
 #undef otaup_xxh3_update
 #undef otaup_xxh3_digest64
 #undef otaup_xxh3_digest128
 #undef otaup_xxh3_64
+
+/* the fast (host) form with the portable multiply (tests/util/xxh3_fast.c) */
+void fast_xxh3_reset(otaup_xxh3 *s);
+void fast_xxh3_update(otaup_xxh3 *s, const void *data, size_t len);
+uint64_t fast_xxh3_digest64(const otaup_xxh3 *s);
+void fast_xxh3_digest128(const otaup_xxh3 *s, uint8_t out[16]);
+uint64_t fast_xxh3_64(const void *data, size_t len);
 
 typedef struct impl {
     const char *name;
@@ -56,12 +67,14 @@ typedef struct impl {
     uint64_t (*one64)(const void *, size_t);
 } impl;
 
-#define NIMPL 2u
+#define NIMPL 3u
 static const impl impls[NIMPL] = {
     { "library build", otaup_xxh3_reset, otaup_xxh3_update, otaup_xxh3_digest64, otaup_xxh3_digest128,
       otaup_xxh3_64 },
-    { "portable multiply", port_xxh3_reset, port_xxh3_update, port_xxh3_digest64, port_xxh3_digest128,
-      port_xxh3_64 },
+    { "compact form, portable multiply", term_xxh3_reset, term_xxh3_update, term_xxh3_digest64,
+      term_xxh3_digest128, term_xxh3_64 },
+    { "fast form, portable multiply", fast_xxh3_reset, fast_xxh3_update, fast_xxh3_digest64,
+      fast_xxh3_digest128, fast_xxh3_64 },
 };
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
