@@ -3,7 +3,8 @@
  * XXH3 specification for small code on 32-bit cores: one scalar lane
  * loop, one streaming state, and both widths through the same routines
  * wherever the algorithm allows (the 17..240-byte classes, the merge of
- * long inputs, the 1..3-byte word); only 4..16 bytes differ by width.
+ * long inputs, the 1..3-byte word, the end of the 4..8-byte mix); the
+ * rest of the 4..16-byte mixes is per width.
  * C99, no heap. See core/xxh3.h.
  */
 #include "core/xxh3.h"
@@ -188,47 +189,49 @@ OTAUP_RAMFUNC static uint32_t tiny(const uint8_t *in, size_t len)
            ((uint32_t)len << 8);
 }
 
-/* 4..16 bytes, XXH3-64. */
-OTAUP_RAMFUNC static uint64_t small64(const uint8_t *in, size_t len)
+/*
+ * 4..16 bytes: the input's first and last 4 (4..8 bytes) or 8 (9..16)
+ * bytes, mixed per width; the two widths' 4..8-byte mixes end alike.
+ */
+WIDTH OTAUP_RAMFUNC static void small(const uint8_t *in, size_t len, unsigned w, uint64_t h[2])
 {
-    uint64_t acc, lo, hi;
+    uint64_t first, last, lo, hi, t = 0; /* t: XXH3-64's length term */
     if (len <= 8) {
-        acc = ((uint64_t)rd32(in + len - 4) + ((uint64_t)rd32(in) << 32)) ^ kx(8);
-        acc ^= ((acc << 49) | (acc >> 15)) ^ ((acc << 24) | (acc >> 40));
-        acc *= MX2;
-        acc ^= (acc >> 35) + len;
-        acc *= MX2;
-        return acc ^ (acc >> 28);
-    }
-    lo = rd64(in) ^ kx(24);
-    hi = rd64(in + len - 8) ^ kx(40);
-    return avalanche3(len + swap64(lo) + hi + fold(lo, hi));
-}
-
-/* 4..16 bytes, XXH3-128. */
-OTAUP_RAMFUNC static void small128(const uint8_t *in, size_t len, uint64_t h[2])
-{
-    uint64_t lo, hi;
-    if (len <= 8) {
-        uint64_t keyed = ((uint64_t)rd32(in) + ((uint64_t)rd32(in + len - 4) << 32)) ^ kx(16);
-        lo = mul128(keyed, P64_1 + ((uint64_t)len << 2), &hi);
-        hi += lo << 1;
-        lo ^= hi >> 3;
-        lo ^= lo >> 35;
+        first = rd32(in);
+        last = rd32(in + len - 4);
+        if (w) {
+            lo = mul128((first + (last << 32)) ^ kx(16), P64_1 + ((uint64_t)len << 2), &hi);
+            hi += lo << 1;
+            lo ^= hi >> 3;
+            h[1] = avalanche3(hi);
+        } else {
+            lo = (last + (first << 32)) ^ kx(8);
+            lo ^= ((lo << 49) | (lo >> 15)) ^ ((lo << 24) | (lo >> 40));
+            lo *= MX2;
+            t = len;
+        }
+        lo ^= (lo >> 35) + t;
         lo *= MX2;
         h[0] = lo ^ (lo >> 28);
-    } else {
-        uint64_t in_hi = rd64(in + len - 8), mhi, mlo;
-        mlo = mul128(rd64(in) ^ in_hi ^ kx(32), P64_1, &mhi);
-        mlo += (uint64_t)(len - 1) << 54;
-        in_hi ^= kx(48);
-        mhi += (in_hi & 0xFFFFFFFF00000000u) + (uint64_t)(uint32_t)in_hi * P32_2;
-        mlo ^= swap64(mhi);
-        lo = mul128(mlo, P64_2, &hi);
-        hi += mhi * P64_2;
-        h[0] = avalanche3(lo);
+        return;
     }
-    h[1] = avalanche3(hi);
+    first = rd64(in);
+    last = rd64(in + len - 8);
+    if (w) {
+        uint64_t m;
+        lo = mul128(first ^ last ^ kx(32), P64_1, &m);
+        lo += (uint64_t)(len - 1) << 54;
+        last ^= kx(48);
+        m += (last & 0xFFFFFFFF00000000u) + (uint64_t)(uint32_t)last * P32_2;
+        lo = mul128(lo ^ swap64(m), P64_2, &hi);
+        hi += m * P64_2;
+        h[0] = avalanche3(lo);
+        h[1] = avalanche3(hi);
+    } else {
+        lo = first ^ kx(24);
+        hi = last ^ kx(40);
+        h[0] = avalanche3(len + swap64(lo) + hi + fold(lo, hi));
+    }
 }
 
 /*
@@ -256,11 +259,7 @@ WIDTH OTAUP_RAMFUNC static void short_hash(const uint8_t *in, size_t len, unsign
         return;
     }
     if (len <= 16) {
-        if (w) {
-            small128(in, len, h);
-        } else {
-            h[0] = small64(in, len);
-        }
+        small(in, len, w, h);
         return;
     }
     acc[0] = (uint64_t)len * P64_1;
