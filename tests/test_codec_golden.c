@@ -890,6 +890,25 @@ static void records(void)
     }
 }
 
+/* body lengths at the parsers' limit (0x7FFFFFF0) and beyond, for every type byte */
+static void long_records(void)
+{
+    static const uint32_t lens[] = {0x10000u, 0x7FFFFFEFu, 0x7FFFFFF0u, 0x7FFFFFF1u, 0x80000000u, 0xFFFFFFFFu};
+    uint8_t buf[32];
+    unsigned ty, i;
+    for (ty = 0x1F; ty <= 0x32u; ty++) {
+        lp("LL %02x:", ty);
+        for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            int k = otaup_varint_put(lens[i], buf + 1, 5);
+            buf[0] = (uint8_t)ty;
+            memset(buf + 1 + k, 0x01, sizeof buf - 1u - (size_t)k);
+            rec_stream(buf, sizeof buf);
+            lp(";");
+        }
+        lp("\n");
+    }
+}
+
 static void random_records(void)
 {
     unsigned i, k;
@@ -1225,6 +1244,7 @@ START_TEST(test_golden)
     direct_calls();
     varints();
     records();
+    long_records();
     random_records();
     sparse();
     frames();
