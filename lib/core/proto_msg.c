@@ -183,45 +183,6 @@ static OTAUP_RAMFUNC int hello_valid(const otaup_msg_hello *m)
            m->window >= 1u;
 }
 
-OTAUP_RAMFUNC int otaup_hello_encode(const otaup_msg_hello *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || !hello_valid(m)) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u8(&w, m->role);
-    otaup_wr_u8(&w, m->proto_min);
-    otaup_wr_u8(&w, m->proto_max);
-    otaup_wr_u8(&w, 0);
-    otaup_wr_u32(&w, m->max_frame);
-    otaup_wr_u32(&w, m->max_msg);
-    otaup_wr_u16(&w, m->window);
-    otaup_wr_u16(&w, 0);
-    otaup_wr_u32(&w, m->caps);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_hello *m)
-{
-    if (!ARGS_OK(m, in, len)) {
-        return OTAUP_E_INVAL;
-    }
-    CHECK_LEN(len == OTAUP_HELLO_SIZE);
-    memset(m, 0, sizeof *m);
-    if (in[3] != 0 || in[14] != 0 || in[15] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->role = in[0];
-    m->proto_min = in[1];
-    m->proto_max = in[2];
-    m->max_frame = otaup_get32(in + 4);
-    m->max_msg = otaup_get32(in + 8);
-    m->window = otaup_get16(in + 12);
-    m->caps = otaup_get32(in + 16);
-    return hello_valid(m) ? 0 : OTAUP_E_MSG_FIELD;
-}
-
 /* ---- INFO ---------------------------------------------------------------------------- */
 
 #define INFO_REQUIRED \
@@ -704,84 +665,7 @@ OTAUP_RAMFUNC int otaup_consent_decode(const uint8_t *in, size_t len, otaup_msg_
     return consent_valid(m) ? 0 : OTAUP_E_MSG_FIELD;
 }
 
-/* ---- START, COMMIT, ABORT, RESULT -------------------------------------------------------- */
-
-OTAUP_RAMFUNC int otaup_start_encode(const otaup_msg_start *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || m->session == 0 || (m->flags & (uint8_t)~OTAUP_START_RESUME) != 0 ||
-        !bytes_ok(&m->manifest)) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u64(&w, m->session);
-    otaup_wr_u8(&w, m->flags);
-    otaup_wr_u8(&w, 0);
-    otaup_wr_u16(&w, 0);
-    otaup_wr_bytes(&w, m->manifest.data, m->manifest.len);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_start_decode(const uint8_t *in, size_t len, otaup_msg_start *m)
-{
-    DEC_BEGIN(12u, LEN_OPEN);
-    if ((in[8] & (uint8_t)~OTAUP_START_RESUME) != 0 || in[9] != 0 || in[10] != 0 || in[11] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->session = otaup_get64(in);
-    m->flags = in[8];
-    m->manifest.data = len > 12u ? in + 12 : NULL;
-    m->manifest.len = (uint32_t)(len - 12u);
-    return m->session != 0 ? 0 : OTAUP_E_MSG_FIELD;
-}
-
-OTAUP_RAMFUNC int otaup_commit_encode(const otaup_msg_commit *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || m->session == 0 || m->action < OTAUP_COMMIT_SWITCH ||
-        m->action > OTAUP_COMMIT_CONFIRM) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u64(&w, m->session);
-    otaup_wr_u8(&w, m->action);
-    otaup_wr_u8(&w, 0);
-    otaup_wr_u16(&w, 0);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_commit_decode(const uint8_t *in, size_t len, otaup_msg_commit *m)
-{
-    DEC_BEGIN(12u, 12u);
-    if (in[9] != 0 || in[10] != 0 || in[11] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->session = otaup_get64(in);
-    m->action = in[8];
-    return m->session != 0 && m->action >= OTAUP_COMMIT_SWITCH && m->action <= OTAUP_COMMIT_CONFIRM
-               ? 0
-               : OTAUP_E_MSG_FIELD;
-}
-
-OTAUP_RAMFUNC int otaup_abort_encode(const otaup_msg_abort *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || m->reason >= 0) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u64(&w, m->session);
-    otaup_wr_u32(&w, (uint32_t)m->reason);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_abort_decode(const uint8_t *in, size_t len, otaup_msg_abort *m)
-{
-    DEC_BEGIN(12u, 12u);
-    m->session = otaup_get64(in);
-    m->reason = (int32_t)otaup_get32(in + 8);
-    return m->reason < 0 ? 0 : OTAUP_E_MSG_FIELD;
-}
+/* ---- RESULT --------------------------------------------------------------------------------- */
 
 static OTAUP_RAMFUNC int result_valid(const otaup_msg_result *m)
 {
@@ -826,136 +710,364 @@ OTAUP_RAMFUNC int otaup_result_decode(const uint8_t *in, size_t len, otaup_msg_r
     return result_valid(m) ? 0 : OTAUP_E_MSG_FIELD;
 }
 
-/* ---- PING, PROGRESS, ACK, NACK --------------------------------------------------------------- */
+/* ---- fixed-layout messages ------------------------------------------------------------------ */
 
-OTAUP_RAMFUNC int otaup_ping_encode(const otaup_msg_ping *m, uint8_t *out, size_t cap)
+/*
+ * HELLO, START, COMMIT, ABORT, PING, PROGRESS, ACK, NACK, BACKUP_REQ,
+ * SIG_REQ and SIG_DATA are a row of fixed-size fields (START and SIG_DATA
+ * end in the rest of the payload): one table entry each, read and written
+ * by fx_decode() and fx_encode(). A field is a kind byte (its size in the
+ * low bits) and the offset of its member in the message's structure.
+ * The rules on values are fx_valid()'s, the same both ways: the decoder
+ * answers OTAUP_E_MSG_FIELD where the encoder answers OTAUP_E_INVAL.
+ */
+#define K_U8 0x01u
+#define K_U16 0x02u
+#define K_U32 0x04u  /* uint32_t or int32_t member */
+#define K_U64 0x08u
+#define K_ZERO 0x11u  /* a reserved byte: zero (no member) */
+#define K_FLAGS 0x21u /* a uint8_t of flags: bits outside the entry's mask are reserved */
+#define K_REST 0x40u  /* the rest of the payload (otaup_bytes); data NULL when empty */
+#define K_REST_P 0x80u /* the same, data pointing past the fixed part even when empty */
+#define K_SIZE(k) ((k) & 0x0Fu)
+#define FLD(kind, type, member) (kind), (uint8_t)offsetof(type, member)
+#define RSV K_ZERO, 0u
+
+enum { FX_HELLO, FX_START, FX_COMMIT, FX_ABORT, FX_PING, FX_PROGRESS, FX_ACK, FX_NACK, FX_BACKUP_REQ,
+       FX_SIG_REQ, FX_SIG_DATA, FX_RDATA };
+
+/* the field lists, one after the other, each ended by a 0 */
+static const uint8_t fx_fields[] = {
+#define FX_HELLO_AT 0u
+    FLD(K_U8, otaup_msg_hello, role), FLD(K_U8, otaup_msg_hello, proto_min),
+    FLD(K_U8, otaup_msg_hello, proto_max), RSV, FLD(K_U32, otaup_msg_hello, max_frame),
+    FLD(K_U32, otaup_msg_hello, max_msg), FLD(K_U16, otaup_msg_hello, window), RSV, RSV,
+    FLD(K_U32, otaup_msg_hello, caps), 0,
+#define FX_START_AT (FX_HELLO_AT + 21u)
+    FLD(K_U64, otaup_msg_start, session), FLD(K_FLAGS, otaup_msg_start, flags), RSV, RSV, RSV,
+    FLD(K_REST, otaup_msg_start, manifest), 0,
+#define FX_COMMIT_AT (FX_START_AT + 13u)
+    FLD(K_U64, otaup_msg_commit, session), FLD(K_U8, otaup_msg_commit, action), RSV, RSV, RSV, 0,
+#define FX_ABORT_AT (FX_COMMIT_AT + 11u)
+    FLD(K_U64, otaup_msg_abort, session), FLD(K_U32, otaup_msg_abort, reason), 0,
+#define FX_PING_AT (FX_ABORT_AT + 5u)
+    FLD(K_U32, otaup_msg_ping, nonce), 0,
+#define FX_PROGRESS_AT (FX_PING_AT + 3u)
+    FLD(K_U32, otaup_msg_progress, step), FLD(K_U32, otaup_msg_progress, total_steps),
+    FLD(K_U32, otaup_msg_progress, bytes_done), FLD(K_U32, otaup_msg_progress, bytes_total),
+    FLD(K_U8, otaup_msg_progress, phase), RSV, RSV, RSV, 0,
+#define FX_ACK_AT (FX_PROGRESS_AT + 17u)
+    FLD(K_U32, otaup_msg_ack, seq), FLD(K_U32, otaup_msg_ack, status), FLD(K_U16, otaup_msg_ack, window),
+    RSV, RSV, FLD(K_U32, otaup_msg_ack, echo), 0,
+#define FX_NACK_AT (FX_ACK_AT + 13u)
+    FLD(K_U32, otaup_msg_nack, seq), FLD(K_U32, otaup_msg_nack, error), FLD(K_U32, otaup_msg_nack, expected), 0,
+#define FX_BACKUP_REQ_AT (FX_NACK_AT + 7u)
+    FLD(K_U8, otaup_msg_backup_req, region), FLD(K_FLAGS, otaup_msg_backup_req, flags), RSV, RSV,
+    FLD(K_U32, otaup_msg_backup_req, offset), FLD(K_U32, otaup_msg_backup_req, max_chunk), 0,
+#define FX_SIG_REQ_AT (FX_BACKUP_REQ_AT + 13u)
+    FLD(K_U32, otaup_msg_sig_req, block_size), FLD(K_U32, otaup_msg_sig_req, offset),
+    FLD(K_U32, otaup_msg_sig_req, max_chunk), 0,
+#define FX_SIG_DATA_AT (FX_SIG_REQ_AT + 7u)
+    FLD(K_FLAGS, otaup_msg_sig_data, flags), RSV, RSV, RSV, FLD(K_U32, otaup_msg_sig_data, offset),
+    FLD(K_U32, otaup_msg_sig_data, total), FLD(K_REST_P, otaup_msg_sig_data, data), 0,
+#define FX_RDATA_AT (FX_SIG_DATA_AT + 15u)
+    /* BACKUP_DATA, RESTORE_DATA: the head; the rest is read by otaup_region_data_decode() */
+    FLD(K_U8, otaup_msg_region_data, region), FLD(K_FLAGS, otaup_msg_region_data, flags), RSV, RSV,
+    FLD(K_U32, otaup_msg_region_data, offset), FLD(K_REST_P, otaup_msg_region_data, data), 0,
+#define FX_END_AT (FX_RDATA_AT + 13u)
+};
+
+typedef char otaup_fx_fields_size[sizeof fx_fields == FX_END_AT ? 1 : -1];
+
+/* per FX_*: where its fields start, the bits its K_FLAGS byte may set, the
+ * size of its fixed part (FX_OPEN: more bytes may follow), the size of its
+ * structure */
+struct fx {
+    uint8_t at;
+    uint8_t mask;
+    uint8_t fixed;
+    uint8_t msize;
+};
+
+#define FX_OPEN 0x80u
+#define FX(name, mask, fixed, type) {FX_##name##_AT, (mask), (fixed), (uint8_t)sizeof(type)}
+static const struct fx fx_tab[] = {
+    FX(HELLO, 0, OTAUP_HELLO_SIZE, otaup_msg_hello),
+    FX(START, OTAUP_START_RESUME, FX_OPEN | 12u, otaup_msg_start),
+    FX(COMMIT, 0, 12u, otaup_msg_commit),
+    FX(ABORT, 0, 12u, otaup_msg_abort),
+    FX(PING, 0, 4u, otaup_msg_ping),
+    FX(PROGRESS, 0, 20u, otaup_msg_progress),
+    FX(ACK, 0, 16u, otaup_msg_ack),
+    FX(NACK, 0, 12u, otaup_msg_nack),
+    FX(BACKUP_REQ, OTAUP_BACKUP_HASH_ONLY, 12u, otaup_msg_backup_req),
+    FX(SIG_REQ, 0, OTAUP_SIG_REQ_SIZE, otaup_msg_sig_req),
+    FX(SIG_DATA, OTAUP_SDATA_LAST, FX_OPEN | 12u, otaup_msg_sig_data),
+    /* TAG: a sealed chunk, both ways (protocol.md §3.10) */
+    FX(RDATA, OTAUP_RDATA_LAST | OTAUP_RDATA_HASH | OTAUP_RDATA_TAG, FX_OPEN | 8u, otaup_msg_region_data),
+};
+
+static OTAUP_RAMFUNC int sig_block_ok(uint32_t b)
 {
-    otaup_wr w;
+    return b >= 64u && b <= (1024u * 1024u) && (b & (b - 1u)) == 0;
+}
+
+static OTAUP_RAMFUNC int sig_data_valid(const otaup_msg_sig_data *m)
+{
+    uint32_t end;
+    if (m->total == 0 || m->offset > m->total || m->data.len > m->total - m->offset) {
+        return 0;
+    }
+    end = m->offset + m->data.len;
+    return ((m->flags & OTAUP_SDATA_LAST) != 0) == (end == m->total);
+}
+
+/* The rules on the values of message `fx` at p (its reserved bits aside). */
+static OTAUP_RAMFUNC int fx_valid(unsigned fx, const void *p)
+{
+    switch (fx) {
+    case FX_HELLO: return hello_valid(p);
+    case FX_START: return ((const otaup_msg_start *)p)->session != 0;
+    case FX_COMMIT: {
+        const otaup_msg_commit *m = p;
+        return m->session != 0 && m->action >= OTAUP_COMMIT_SWITCH && m->action <= OTAUP_COMMIT_CONFIRM;
+    }
+    case FX_ABORT: return ((const otaup_msg_abort *)p)->reason < 0;
+    case FX_PROGRESS: return ((const otaup_msg_progress *)p)->phase <= OTAUP_PHASE_MAX;
+    case FX_ACK: return ((const otaup_msg_ack *)p)->status <= 0;
+    case FX_NACK: return ((const otaup_msg_nack *)p)->error < 0;
+    case FX_BACKUP_REQ: return ((const otaup_msg_backup_req *)p)->max_chunk != 0;
+    case FX_SIG_REQ: {
+        const otaup_msg_sig_req *m = p;
+        return m->max_chunk != 0 && sig_block_ok(m->block_size);
+    }
+    case FX_SIG_DATA: return sig_data_valid(p);
+    default: return 1; /* PING; the head of BACKUP_DATA, RESTORE_DATA */
+    }
+}
+
+/* k (1 .. 4) bytes, little-endian */
+static OTAUP_RAMFUNC uint32_t fx_le(const uint8_t *p, unsigned k)
+{
+    uint32_t v = 0;
+    while (k-- > 0) {
+        v = (v << 8) | p[k];
+    }
+    return v;
+}
+
+/* Decode: the payload length (OTAUP_E_MSG_LENGTH), the fields with their
+ * reserved bytes and bits (OTAUP_E_FRAME_FLAGS), the values (OTAUP_E_MSG_FIELD). */
+static OTAUP_RAMFUNC int fx_decode(unsigned fx, const uint8_t *in, size_t len, void *m)
+{
+    const struct fx *t = &fx_tab[fx];
+    const uint8_t *f;
+    size_t fixed = t->fixed & (uint8_t)~FX_OPEN;
+    if (!ARGS_OK(m, in, len)) {
+        return OTAUP_E_INVAL;
+    }
+    memset(m, 0, t->msize);
+    if (len < fixed || (len > fixed && (t->fixed & FX_OPEN) == 0)) {
+        return OTAUP_E_MSG_LENGTH;
+    }
+    for (f = fx_fields + t->at; *f != 0; f += 2) {
+        uint8_t *dst = (uint8_t *)m + f[1];
+        unsigned k = K_SIZE(*f);
+        uint32_t v = fx_le(in, k < 4u ? k : 4u);
+        if (*f == K_ZERO || *f == K_FLAGS) {
+            if ((v & (uint8_t)~(*f == K_FLAGS ? t->mask : 0u)) != 0) {
+                return OTAUP_E_FRAME_FLAGS;
+            }
+            if (*f == K_FLAGS) {
+                *dst = (uint8_t)v;
+            }
+        } else if (k == 0) {
+            otaup_bytes *b = (otaup_bytes *)(void *)dst;
+            b->data = *f == K_REST && len == fixed ? NULL : in;
+            b->len = (uint32_t)(len - fixed);
+        } else if (k == 8u) {
+            *(uint64_t *)(void *)dst = v | (uint64_t)fx_le(in + 4, 4u) << 32;
+        } else if (k == 4u) {
+            *(uint32_t *)(void *)dst = v;
+        } else if (k == 2u) {
+            *(uint16_t *)(void *)dst = (uint16_t)v;
+        } else {
+            *dst = (uint8_t)v;
+        }
+        in += k;
+    }
+    return fx_valid(fx, m) ? 0 : OTAUP_E_MSG_FIELD;
+}
+
+/* Encode: OTAUP_E_INVAL for what the decoder refuses, OTAUP_E_BUFFER. */
+static OTAUP_RAMFUNC int fx_encode(unsigned fx, const void *m, uint8_t *out, size_t cap)
+{
+    const struct fx *t = &fx_tab[fx];
+    const uint8_t *f;
+    const otaup_bytes *b = NULL;
+    size_t total = t->fixed & (uint8_t)~FX_OPEN;
     if (m == NULL) {
         return OTAUP_E_INVAL;
     }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u32(&w, m->nonce);
-    return wr_done(&w);
+    for (f = fx_fields + t->at; *f != 0; f += 2) {
+        const uint8_t *src = (const uint8_t *)m + f[1];
+        if (*f == K_FLAGS && (*src & (uint8_t)~t->mask) != 0) {
+            return OTAUP_E_INVAL;
+        }
+        if (K_SIZE(*f) == 0) {
+            b = (const otaup_bytes *)(const void *)src;
+            if (!bytes_ok(b)) {
+                return OTAUP_E_INVAL;
+            }
+            total += b->len;
+        }
+    }
+    if (!fx_valid(fx, m)) {
+        return OTAUP_E_INVAL;
+    }
+    if (out == NULL || cap < total) {
+        return OTAUP_E_BUFFER;
+    }
+    for (f = fx_fields + t->at; *f != 0; f += 2) {
+        const void *src = (const uint8_t *)m + f[1];
+        unsigned k = K_SIZE(*f), i;
+        uint32_t v = 0, hi = 0;
+        if (k == 8u) {
+            uint64_t x = *(const uint64_t *)src;
+            v = (uint32_t)x;
+            hi = (uint32_t)(x >> 32);
+        } else if (k == 4u) {
+            v = *(const uint32_t *)src;
+        } else if (k == 2u) {
+            v = *(const uint16_t *)src;
+        } else if (*f != K_ZERO) {
+            v = *(const uint8_t *)src;
+        }
+        for (i = 0; i < k; i++) {
+            if (i == 4u) {
+                v = hi;
+            }
+            *out++ = (uint8_t)v;
+            v >>= 8;
+        }
+    }
+    if (b != NULL && b->len != 0) {
+        memcpy(out, b->data, b->len);
+    }
+    return (int)total;
+}
+
+OTAUP_RAMFUNC int otaup_hello_encode(const otaup_msg_hello *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_HELLO, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_hello *m)
+{
+    return fx_decode(FX_HELLO, in, len, m);
+}
+
+OTAUP_RAMFUNC int otaup_start_encode(const otaup_msg_start *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_START, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_start_decode(const uint8_t *in, size_t len, otaup_msg_start *m)
+{
+    return fx_decode(FX_START, in, len, m);
+}
+
+OTAUP_RAMFUNC int otaup_commit_encode(const otaup_msg_commit *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_COMMIT, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_commit_decode(const uint8_t *in, size_t len, otaup_msg_commit *m)
+{
+    return fx_decode(FX_COMMIT, in, len, m);
+}
+
+OTAUP_RAMFUNC int otaup_abort_encode(const otaup_msg_abort *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_ABORT, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_abort_decode(const uint8_t *in, size_t len, otaup_msg_abort *m)
+{
+    return fx_decode(FX_ABORT, in, len, m);
+}
+
+OTAUP_RAMFUNC int otaup_ping_encode(const otaup_msg_ping *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_PING, m, out, cap);
 }
 
 OTAUP_RAMFUNC int otaup_ping_decode(const uint8_t *in, size_t len, otaup_msg_ping *m)
 {
-    DEC_BEGIN(4u, 4u);
-    m->nonce = otaup_get32(in);
-    return 0;
+    return fx_decode(FX_PING, in, len, m);
 }
 
 OTAUP_RAMFUNC int otaup_progress_encode(const otaup_msg_progress *m, uint8_t *out, size_t cap)
 {
-    otaup_wr w;
-    if (m == NULL || m->phase > OTAUP_PHASE_MAX) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u32(&w, m->step);
-    otaup_wr_u32(&w, m->total_steps);
-    otaup_wr_u32(&w, m->bytes_done);
-    otaup_wr_u32(&w, m->bytes_total);
-    otaup_wr_u8(&w, m->phase);
-    otaup_wr_u8(&w, 0);
-    otaup_wr_u16(&w, 0);
-    return wr_done(&w);
+    return fx_encode(FX_PROGRESS, m, out, cap);
 }
 
 OTAUP_RAMFUNC int otaup_progress_decode(const uint8_t *in, size_t len, otaup_msg_progress *m)
 {
-    DEC_BEGIN(20u, 20u);
-    if (in[17] != 0 || in[18] != 0 || in[19] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->step = otaup_get32(in);
-    m->total_steps = otaup_get32(in + 4);
-    m->bytes_done = otaup_get32(in + 8);
-    m->bytes_total = otaup_get32(in + 12);
-    m->phase = in[16];
-    return m->phase <= OTAUP_PHASE_MAX ? 0 : OTAUP_E_MSG_FIELD;
+    return fx_decode(FX_PROGRESS, in, len, m);
 }
 
 OTAUP_RAMFUNC int otaup_ack_encode(const otaup_msg_ack *m, uint8_t *out, size_t cap)
 {
-    otaup_wr w;
-    if (m == NULL || m->status > 0) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u32(&w, m->seq);
-    otaup_wr_u32(&w, (uint32_t)m->status);
-    otaup_wr_u16(&w, m->window);
-    otaup_wr_u16(&w, 0);
-    otaup_wr_u32(&w, m->echo);
-    return wr_done(&w);
+    return fx_encode(FX_ACK, m, out, cap);
 }
 
 OTAUP_RAMFUNC int otaup_ack_decode(const uint8_t *in, size_t len, otaup_msg_ack *m)
 {
-    DEC_BEGIN(16u, 16u);
-    if (in[10] != 0 || in[11] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->seq = otaup_get32(in);
-    m->status = (int32_t)otaup_get32(in + 4);
-    m->window = otaup_get16(in + 8);
-    m->echo = otaup_get32(in + 12);
-    return m->status <= 0 ? 0 : OTAUP_E_MSG_FIELD;
+    return fx_decode(FX_ACK, in, len, m);
 }
 
 OTAUP_RAMFUNC int otaup_nack_encode(const otaup_msg_nack *m, uint8_t *out, size_t cap)
 {
-    otaup_wr w;
-    if (m == NULL || m->error >= 0) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u32(&w, m->seq);
-    otaup_wr_u32(&w, (uint32_t)m->error);
-    otaup_wr_u32(&w, m->expected);
-    return wr_done(&w);
+    return fx_encode(FX_NACK, m, out, cap);
 }
 
 OTAUP_RAMFUNC int otaup_nack_decode(const uint8_t *in, size_t len, otaup_msg_nack *m)
 {
-    DEC_BEGIN(12u, 12u);
-    m->seq = otaup_get32(in);
-    m->error = (int32_t)otaup_get32(in + 4);
-    m->expected = otaup_get32(in + 8);
-    return m->error < 0 ? 0 : OTAUP_E_MSG_FIELD;
+    return fx_decode(FX_NACK, in, len, m);
 }
-
-/* ---- BACKUP / RESTORE ---------------------------------------------------------------------------- */
 
 OTAUP_RAMFUNC int otaup_backup_req_encode(const otaup_msg_backup_req *m, uint8_t *out, size_t cap)
 {
-    otaup_wr w;
-    if (m == NULL || m->max_chunk == 0 || (m->flags & (uint8_t)~OTAUP_BACKUP_HASH_ONLY) != 0) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u8(&w, m->region);
-    otaup_wr_u8(&w, m->flags);
-    otaup_wr_u16(&w, 0);
-    otaup_wr_u32(&w, m->offset);
-    otaup_wr_u32(&w, m->max_chunk);
-    return wr_done(&w);
+    return fx_encode(FX_BACKUP_REQ, m, out, cap);
 }
 
 OTAUP_RAMFUNC int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_msg_backup_req *m)
 {
-    DEC_BEGIN(12u, 12u);
-    if ((in[1] & (uint8_t)~OTAUP_BACKUP_HASH_ONLY) != 0 || in[2] != 0 || in[3] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->region = in[0];
-    m->flags = in[1];
-    m->offset = otaup_get32(in + 4);
-    m->max_chunk = otaup_get32(in + 8);
-    return m->max_chunk != 0 ? 0 : OTAUP_E_MSG_FIELD;
+    return fx_decode(FX_BACKUP_REQ, in, len, m);
 }
+
+OTAUP_RAMFUNC int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_SIG_REQ, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m)
+{
+    return fx_decode(FX_SIG_REQ, in, len, m);
+}
+
+OTAUP_RAMFUNC int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *out, size_t cap)
+{
+    return fx_encode(FX_SIG_DATA, m, out, cap);
+}
+
+OTAUP_RAMFUNC int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m)
+{
+    return fx_decode(FX_SIG_DATA, in, len, m);
+}
+
+/* ---- BACKUP / RESTORE ---------------------------------------------------------------------------- */
 
 static OTAUP_RAMFUNC uint8_t rdata_flags_allowed(uint8_t type)
 {
@@ -992,24 +1104,20 @@ OTAUP_RAMFUNC int otaup_region_data_decode(uint8_t type, const uint8_t *in, size
                                            otaup_msg_region_data *m)
 {
     otaup_rd r;
+    int rc;
     if (!ARGS_OK(m, in, len)) {
         return OTAUP_E_INVAL;
     }
     if (type != OTAUP_MSG_BACKUP_DATA && type != OTAUP_MSG_RESTORE_DATA) {
         return OTAUP_E_MSG_TYPE;
     }
-    memset(m, 0, sizeof *m);
-    CHECK_LEN(len >= 8u);
-    if ((in[1] & (uint8_t)~rdata_flags_allowed(type)) != 0 || in[2] != 0 || in[3] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
+    rc = fx_decode(FX_RDATA, in, len, m); /* region, flags, offset */
+    if (rc != 0) {
+        return rc;
     }
-    otaup_rd_init(&r, in, len);
-    m->region = otaup_rd_u8(&r);
-    m->flags = otaup_rd_u8(&r);
-    (void)otaup_rd_u16(&r);
-    m->offset = otaup_rd_u32(&r);
+    otaup_rd_init(&r, in + 8, len - 8u);
     if (m->flags & OTAUP_RDATA_HASH) {
-        int rc = rd_hash(&r, &m->hash, 0);
+        rc = rd_hash(&r, &m->hash, 0);
         if (rc != 0) {
             return rc;
         }
@@ -1023,76 +1131,6 @@ OTAUP_RAMFUNC int otaup_region_data_decode(uint8_t type, const uint8_t *in, size
     }
     rd_rest(&r, &m->data);
     return range_ok(m->offset, m->data.len) ? 0 : OTAUP_E_MSG_FIELD;
-}
-
-/* ---- SIG_REQ / SIG_DATA ------------------------------------------------------------------------------ */
-
-static OTAUP_RAMFUNC int sig_block_ok(uint32_t b)
-{
-    return b >= 64u && b <= (1024u * 1024u) && (b & (b - 1u)) == 0;
-}
-
-OTAUP_RAMFUNC int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || m->max_chunk == 0 || !sig_block_ok(m->block_size)) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u32(&w, m->block_size);
-    otaup_wr_u32(&w, m->offset);
-    otaup_wr_u32(&w, m->max_chunk);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m)
-{
-    DEC_BEGIN(OTAUP_SIG_REQ_SIZE, OTAUP_SIG_REQ_SIZE);
-    m->block_size = otaup_get32(in);
-    m->offset = otaup_get32(in + 4);
-    m->max_chunk = otaup_get32(in + 8);
-    return m->max_chunk != 0 && sig_block_ok(m->block_size) ? 0 : OTAUP_E_MSG_FIELD;
-}
-
-static OTAUP_RAMFUNC int sig_data_valid(const otaup_msg_sig_data *m)
-{
-    uint32_t end;
-    if (m->total == 0 || m->offset > m->total || m->data.len > m->total - m->offset) {
-        return 0;
-    }
-    end = m->offset + m->data.len;
-    return ((m->flags & OTAUP_SDATA_LAST) != 0) == (end == m->total);
-}
-
-OTAUP_RAMFUNC int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *out, size_t cap)
-{
-    otaup_wr w;
-    if (m == NULL || (m->flags & (uint8_t)~OTAUP_SDATA_LAST) != 0 || !bytes_ok(&m->data) ||
-        !sig_data_valid(m)) {
-        return OTAUP_E_INVAL;
-    }
-    otaup_wr_init(&w, out, cap);
-    otaup_wr_u8(&w, m->flags);
-    otaup_wr_u8(&w, 0);
-    otaup_wr_u16(&w, 0);
-    otaup_wr_u32(&w, m->offset);
-    otaup_wr_u32(&w, m->total);
-    otaup_wr_bytes(&w, m->data.data, m->data.len);
-    return wr_done(&w);
-}
-
-OTAUP_RAMFUNC int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m)
-{
-    DEC_BEGIN(12u, LEN_OPEN);
-    if ((in[0] & (uint8_t)~OTAUP_SDATA_LAST) != 0 || in[1] != 0 || in[2] != 0 || in[3] != 0) {
-        return OTAUP_E_FRAME_FLAGS;
-    }
-    m->flags = in[0];
-    m->offset = otaup_get32(in + 4);
-    m->total = otaup_get32(in + 8);
-    m->data.data = in + 12;
-    m->data.len = (uint32_t)(len - 12u);
-    return sig_data_valid(m) ? 0 : OTAUP_E_MSG_FIELD;
 }
 
 /* ---- BATCH ------------------------------------------------------------------------------------------ */
