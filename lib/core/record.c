@@ -160,11 +160,11 @@ static OTAUP_RAMFUNC int type_known(uint8_t type)
     return kind_of(type) != NULL;
 }
 
-/* Largest body of a fixed-size record type (varints at 5 bytes). */
-static OTAUP_RAMFUNC uint32_t fixed_body_max(uint8_t type)
+/* Largest body of a record type: a fixed-size type's (varints at 5 bytes),
+ * else REC_BODY_LIMIT. */
+static OTAUP_RAMFUNC uint32_t body_max(const struct rec_kind *k)
 {
-    const struct rec_kind *k = kind_of(type);
-    return k == NULL || (k->flags & K_BYTES) != 0 ? REC_BODY_LIMIT : k->max;
+    return (k->flags & K_BYTES) != 0 ? REC_BODY_LIMIT : k->max;
 }
 
 static OTAUP_RAMFUNC unsigned hash_size(uint8_t alg)
@@ -242,13 +242,11 @@ static OTAUP_RAMFUNC int rec_fields(uint8_t type, const uint8_t *b, uint32_t n, 
     if (k == NULL) {
         return OTAUP_E_MSG_TYPE;
     }
-    if ((k->flags & K_BYTES) == 0) {
-        if (body_len > k->max) {
-            return OTAUP_E_MSG_LENGTH;
-        }
-        if (n < body_len) {
-            return 0;
-        }
+    if (body_len > body_max(k)) {
+        return OTAUP_E_MSG_LENGTH;
+    }
+    if ((k->flags & K_BYTES) == 0 && n < body_len) {
+        return 0;
     }
     r.p = b;
     r.n = n;
@@ -379,6 +377,7 @@ OTAUP_RAMFUNC int otaup_record_decode_body(uint8_t type, const uint8_t *in, size
 OTAUP_RAMFUNC int otaup_record_decode(const uint8_t *in, size_t len, otaup_record *rec)
 {
     uint32_t body_len;
+    const struct rec_kind *t;
     int k, rc;
     if (rec == NULL || (in == NULL && len != 0)) {
         return OTAUP_E_INVAL;
@@ -386,14 +385,15 @@ OTAUP_RAMFUNC int otaup_record_decode(const uint8_t *in, size_t len, otaup_recor
     if (len == 0) {
         return OTAUP_E_DELTA_TRUNCATED;
     }
-    if (!type_known(in[0])) {
+    t = kind_of(in[0]);
+    if (t == NULL) {
         return OTAUP_E_MSG_TYPE;
     }
     k = otaup_varint_get(in + 1, len - 1u, &body_len);
     if (k < 0) {
         return k;
     }
-    if (body_len > fixed_body_max(in[0])) {
+    if (body_len > body_max(t)) {
         return OTAUP_E_MSG_LENGTH;
     }
     if (body_len > len - 1u - (size_t)k) {
@@ -786,11 +786,7 @@ OTAUP_RAMFUNC int otaup_recparser_feed(otaup_recparser *p, const uint8_t *in, si
                 break;
             }
             p->body_seen = 0;
-            if (p->body_len > fixed_body_max(p->head[0])) {
-                rc = OTAUP_E_MSG_LENGTH;
-                break;
-            }
-            p->state = RP_FIELDS;
+            p->state = RP_FIELDS; /* rec_fields() checks the length against the type */
         } else {
             p->body_seen++;
         }
