@@ -1203,6 +1203,42 @@ static void fragments(void)
     }
 }
 
+/* ---- UTF-8 ------------------------------------------------------------------------------ */
+
+/* otaup_utf8_valid() on every input of up to 3 bytes, and of 4 bytes from
+ * an F0..F4 lead: per first byte, the count of valid inputs and an FNV-1a
+ * hash over their verdicts */
+static void utf8(void)
+{
+    uint8_t b[4];
+    unsigned a, c, d, e;
+    lp("U null %d %d\n", otaup_utf8_valid(NULL, 0), otaup_utf8_valid(NULL, 1));
+    for (a = 0; a < 256u; a++) {
+        uint32_t h = 0x811C9DC5u, ok = 0;
+        b[0] = (uint8_t)a;
+        for (c = 0; c < 256u; c++) {
+            int v;
+            b[1] = (uint8_t)c;
+            v = otaup_utf8_valid(b, 2);
+            ok += (uint32_t)v;
+            h = (h ^ (uint32_t)v) * 0x01000193u;
+            for (d = 0; d < 256u; d++) {
+                b[2] = (uint8_t)d;
+                v = otaup_utf8_valid(b, 3);
+                ok += (uint32_t)v;
+                h = (h ^ (uint32_t)v) * 0x01000193u;
+                for (e = 0; a >= 0xF0u && a <= 0xF4u && e < 256u; e++) {
+                    b[3] = (uint8_t)e;
+                    v = otaup_utf8_valid(b, 4);
+                    ok += (uint32_t)v;
+                    h = (h ^ (uint32_t)v) * 0x01000193u;
+                }
+            }
+        }
+        lp("U %02x %d %u %08x\n", a, otaup_utf8_valid(b, 1), (unsigned)ok, (unsigned)h);
+    }
+}
+
 /* ---- the test --------------------------------------------------------------------------- */
 
 /* Replace the log by its digest: per line, its first 24 characters and the
@@ -1251,6 +1287,7 @@ START_TEST(test_golden)
     fragments();
     random_structs();
     random_payloads();
+    utf8();
     if (getenv("OTAUP_GOLDEN_FULL") != NULL) {
         FILE *f = fopen(getenv("OTAUP_GOLDEN_FULL"), "wb");
         ck_assert_ptr_nonnull(f);
