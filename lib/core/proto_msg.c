@@ -23,27 +23,25 @@ OTAUP_RAMFUNC int otaup_utf8_valid(const uint8_t *in, size_t len)
         return len == 0;
     }
     while (i < len) {
-        uint8_t c = in[i];
-        size_t k, n;
+        uint8_t c = in[i++];
+        unsigned n;
         uint32_t cp, min;
         if (c < 0x80u) {
-            i++;
             continue;
         }
-        if (c >= 0xC2u && c <= 0xDFu) {
-            n = 1; cp = c & 0x1Fu; min = 0x80u;
-        } else if (c >= 0xE0u && c <= 0xEFu) {
-            n = 2; cp = c & 0x0Fu; min = 0x800u;
-        } else if (c >= 0xF0u && c <= 0xF4u) {
-            n = 3; cp = c & 0x07u; min = 0x10000u;
-        } else {
-            return 0; /* continuation byte, C0/C1 or F5..FF as a lead */
-        }
-        if (n > len - i - 1u) {
+        /* leads C2..DF, E0..EF, F0..F4: 1, 2, 3 continuation bytes; anything
+         * else (a continuation byte, C0, C1, F5..FF) cannot start a character */
+        if (c < 0xC2u || c > 0xF4u) {
             return 0;
         }
-        for (k = 1; k <= n; k++) {
-            uint8_t t = in[i + k];
+        n = c >= 0xF0u ? 3u : c >= 0xE0u ? 2u : 1u;
+        if (n > len - i) {
+            return 0;
+        }
+        cp = c & (0x3Fu >> n);
+        min = 1u << (5u * n + 1u); /* 0x800, 0x10000 (a 2-byte form is never overlong from C2) */
+        while (n-- > 0) {
+            uint8_t t = in[i++];
             if ((t & 0xC0u) != 0x80u) {
                 return 0;
             }
@@ -52,7 +50,6 @@ OTAUP_RAMFUNC int otaup_utf8_valid(const uint8_t *in, size_t len)
         if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
             return 0;
         }
-        i += n + 1u;
     }
     return 1;
 }
@@ -846,16 +843,6 @@ static OTAUP_RAMFUNC int fx_valid(unsigned fx, const void *p)
     }
 }
 
-/* k (1 .. 4) bytes, little-endian */
-static OTAUP_RAMFUNC uint32_t fx_le(const uint8_t *p, unsigned k)
-{
-    uint32_t v = 0;
-    while (k-- > 0) {
-        v = (v << 8) | p[k];
-    }
-    return v;
-}
-
 /* Decode: the payload length (OTAUP_E_MSG_LENGTH), the fields with their
  * reserved bytes and bits (OTAUP_E_FRAME_FLAGS), the values (OTAUP_E_MSG_FIELD). */
 static OTAUP_RAMFUNC int fx_decode(unsigned fx, const uint8_t *in, size_t len, void *m)
@@ -871,30 +858,30 @@ static OTAUP_RAMFUNC int fx_decode(unsigned fx, const uint8_t *in, size_t len, v
         return OTAUP_E_MSG_LENGTH;
     }
     for (f = fx_fields + t->at; *f != 0; f += 2) {
-        uint8_t *dst = (uint8_t *)m + f[1];
-        unsigned k = K_SIZE(*f);
-        uint32_t v = fx_le(in, k < 4u ? k : 4u);
-        if (*f == K_ZERO || *f == K_FLAGS) {
-            if ((v & (uint8_t)~(*f == K_FLAGS ? t->mask : 0u)) != 0) {
-                return OTAUP_E_FRAME_FLAGS;
-            }
-            if (*f == K_FLAGS) {
-                *dst = (uint8_t)v;
-            }
-        } else if (k == 0) {
-            otaup_bytes *b = (otaup_bytes *)(void *)dst;
+        void *dst = (uint8_t *)m + f[1];
+        unsigned k = K_SIZE(*f), i;
+        uint32_t v = 0, hi = 0; /* the field, little-endian: bits 0..31, 32..63 */
+        for (i = k; i-- > 0;) {
+            hi = (hi << 8) | (v >> 24);
+            v = (v << 8) | in[i];
+        }
+        in += k;
+        if ((*f == K_ZERO || *f == K_FLAGS) && (v & (uint8_t)~(*f == K_FLAGS ? t->mask : 0u)) != 0) {
+            return OTAUP_E_FRAME_FLAGS;
+        }
+        if (k == 0) {
+            otaup_bytes *b = dst;
             b->data = *f == K_REST && len == fixed ? NULL : in;
             b->len = (uint32_t)(len - fixed);
         } else if (k == 8u) {
-            *(uint64_t *)(void *)dst = v | (uint64_t)fx_le(in + 4, 4u) << 32;
+            *(uint64_t *)dst = ((uint64_t)hi << 32) | v;
         } else if (k == 4u) {
-            *(uint32_t *)(void *)dst = v;
+            *(uint32_t *)dst = v;
         } else if (k == 2u) {
-            *(uint16_t *)(void *)dst = (uint16_t)v;
-        } else {
-            *dst = (uint8_t)v;
+            *(uint16_t *)dst = (uint16_t)v;
+        } else if (*f != K_ZERO) {
+            *(uint8_t *)dst = (uint8_t)v;
         }
-        in += k;
     }
     return fx_valid(fx, m) ? 0 : OTAUP_E_MSG_FIELD;
 }
