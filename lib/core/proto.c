@@ -572,17 +572,11 @@ OTAUP_RAMFUNC int otaup_reasm_add(otaup_reasm *r, const otaup_frame *fr, const u
             *msg_len = fr->payload_len;
             return 1;
         }
-        if (fr->payload_len > r->cap) {
-            return reasm_fail(r);
-        }
-        if (fr->payload_len != 0) {
-            memcpy(r->buf, fr->payload, fr->payload_len);
-        }
-        r->len = fr->payload_len;
+        /* the first fragment: gathered as the continuations are */
+        r->len = 0;
         r->type = fr->type;
-        r->next_seq = fr->seq + 1u;
+        r->next_seq = fr->seq;
         r->active = 1;
-        return 0;
     }
     if (!r->active || fr->type != r->type || fr->seq != r->next_seq ||
         fr->payload_len > r->cap - r->len) {
