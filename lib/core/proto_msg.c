@@ -844,8 +844,10 @@ static OTAUP_RAMFUNC int fx_valid(unsigned fx, const void *p)
 }
 
 /* Decode: the payload length (OTAUP_E_MSG_LENGTH), the fields with their
- * reserved bytes and bits (OTAUP_E_FRAME_FLAGS), the values (OTAUP_E_MSG_FIELD). */
-static OTAUP_RAMFUNC int fx_decode(unsigned fx, const uint8_t *in, size_t len, void *m)
+ * reserved bytes and bits (OTAUP_E_FRAME_FLAGS), the values (OTAUP_E_MSG_FIELD).
+ * (The message comes last in fx_decode() and fx_encode(): each public
+ * function only adds it to its own arguments.) */
+static OTAUP_RAMFUNC int fx_decode(const uint8_t *in, size_t len, void *m, unsigned fx)
 {
     const struct fx *t = &fx_tab[fx];
     const uint8_t *f;
@@ -887,7 +889,7 @@ static OTAUP_RAMFUNC int fx_decode(unsigned fx, const uint8_t *in, size_t len, v
 }
 
 /* Encode: OTAUP_E_INVAL for what the decoder refuses, OTAUP_E_BUFFER. */
-static OTAUP_RAMFUNC int fx_encode(unsigned fx, const void *m, uint8_t *out, size_t cap)
+static OTAUP_RAMFUNC int fx_encode(const void *m, uint8_t *out, size_t cap, unsigned fx)
 {
     const struct fx *t = &fx_tab[fx];
     const uint8_t *f;
@@ -946,112 +948,112 @@ static OTAUP_RAMFUNC int fx_encode(unsigned fx, const void *m, uint8_t *out, siz
 
 OTAUP_RAMFUNC int otaup_hello_encode(const otaup_msg_hello *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_HELLO, m, out, cap);
+    return fx_encode(m, out, cap, FX_HELLO);
 }
 
 OTAUP_RAMFUNC int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_hello *m)
 {
-    return fx_decode(FX_HELLO, in, len, m);
+    return fx_decode(in, len, m, FX_HELLO);
 }
 
 OTAUP_RAMFUNC int otaup_start_encode(const otaup_msg_start *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_START, m, out, cap);
+    return fx_encode(m, out, cap, FX_START);
 }
 
 OTAUP_RAMFUNC int otaup_start_decode(const uint8_t *in, size_t len, otaup_msg_start *m)
 {
-    return fx_decode(FX_START, in, len, m);
+    return fx_decode(in, len, m, FX_START);
 }
 
 OTAUP_RAMFUNC int otaup_commit_encode(const otaup_msg_commit *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_COMMIT, m, out, cap);
+    return fx_encode(m, out, cap, FX_COMMIT);
 }
 
 OTAUP_RAMFUNC int otaup_commit_decode(const uint8_t *in, size_t len, otaup_msg_commit *m)
 {
-    return fx_decode(FX_COMMIT, in, len, m);
+    return fx_decode(in, len, m, FX_COMMIT);
 }
 
 OTAUP_RAMFUNC int otaup_abort_encode(const otaup_msg_abort *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_ABORT, m, out, cap);
+    return fx_encode(m, out, cap, FX_ABORT);
 }
 
 OTAUP_RAMFUNC int otaup_abort_decode(const uint8_t *in, size_t len, otaup_msg_abort *m)
 {
-    return fx_decode(FX_ABORT, in, len, m);
+    return fx_decode(in, len, m, FX_ABORT);
 }
 
 OTAUP_RAMFUNC int otaup_ping_encode(const otaup_msg_ping *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_PING, m, out, cap);
+    return fx_encode(m, out, cap, FX_PING);
 }
 
 OTAUP_RAMFUNC int otaup_ping_decode(const uint8_t *in, size_t len, otaup_msg_ping *m)
 {
-    return fx_decode(FX_PING, in, len, m);
+    return fx_decode(in, len, m, FX_PING);
 }
 
 OTAUP_RAMFUNC int otaup_progress_encode(const otaup_msg_progress *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_PROGRESS, m, out, cap);
+    return fx_encode(m, out, cap, FX_PROGRESS);
 }
 
 OTAUP_RAMFUNC int otaup_progress_decode(const uint8_t *in, size_t len, otaup_msg_progress *m)
 {
-    return fx_decode(FX_PROGRESS, in, len, m);
+    return fx_decode(in, len, m, FX_PROGRESS);
 }
 
 OTAUP_RAMFUNC int otaup_ack_encode(const otaup_msg_ack *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_ACK, m, out, cap);
+    return fx_encode(m, out, cap, FX_ACK);
 }
 
 OTAUP_RAMFUNC int otaup_ack_decode(const uint8_t *in, size_t len, otaup_msg_ack *m)
 {
-    return fx_decode(FX_ACK, in, len, m);
+    return fx_decode(in, len, m, FX_ACK);
 }
 
 OTAUP_RAMFUNC int otaup_nack_encode(const otaup_msg_nack *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_NACK, m, out, cap);
+    return fx_encode(m, out, cap, FX_NACK);
 }
 
 OTAUP_RAMFUNC int otaup_nack_decode(const uint8_t *in, size_t len, otaup_msg_nack *m)
 {
-    return fx_decode(FX_NACK, in, len, m);
+    return fx_decode(in, len, m, FX_NACK);
 }
 
 OTAUP_RAMFUNC int otaup_backup_req_encode(const otaup_msg_backup_req *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_BACKUP_REQ, m, out, cap);
+    return fx_encode(m, out, cap, FX_BACKUP_REQ);
 }
 
 OTAUP_RAMFUNC int otaup_backup_req_decode(const uint8_t *in, size_t len, otaup_msg_backup_req *m)
 {
-    return fx_decode(FX_BACKUP_REQ, in, len, m);
+    return fx_decode(in, len, m, FX_BACKUP_REQ);
 }
 
 OTAUP_RAMFUNC int otaup_sig_req_encode(const otaup_msg_sig_req *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_SIG_REQ, m, out, cap);
+    return fx_encode(m, out, cap, FX_SIG_REQ);
 }
 
 OTAUP_RAMFUNC int otaup_sig_req_decode(const uint8_t *in, size_t len, otaup_msg_sig_req *m)
 {
-    return fx_decode(FX_SIG_REQ, in, len, m);
+    return fx_decode(in, len, m, FX_SIG_REQ);
 }
 
 OTAUP_RAMFUNC int otaup_sig_data_encode(const otaup_msg_sig_data *m, uint8_t *out, size_t cap)
 {
-    return fx_encode(FX_SIG_DATA, m, out, cap);
+    return fx_encode(m, out, cap, FX_SIG_DATA);
 }
 
 OTAUP_RAMFUNC int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m)
 {
-    return fx_decode(FX_SIG_DATA, in, len, m);
+    return fx_decode(in, len, m, FX_SIG_DATA);
 }
 
 /* ---- BACKUP / RESTORE ---------------------------------------------------------------------------- */
@@ -1098,7 +1100,7 @@ OTAUP_RAMFUNC int otaup_region_data_decode(uint8_t type, const uint8_t *in, size
     if (type != OTAUP_MSG_BACKUP_DATA && type != OTAUP_MSG_RESTORE_DATA) {
         return OTAUP_E_MSG_TYPE;
     }
-    rc = fx_decode(FX_RDATA, in, len, m); /* region, flags, offset */
+    rc = fx_decode(in, len, m, FX_RDATA); /* region, flags, offset */
     if (rc != 0) {
         return rc;
     }
