@@ -414,52 +414,29 @@ static OTAUP_RAMFUNC unsigned put_v(uint8_t *p, uint32_t v)
 }
 
 /*
- * Encode the fixed fields of *rec into h[OTAUP_RECORD_HEAD_MAX]; the
- * trailing bytes (if any) are data[0..data_len). Returns the fixed length
- * or OTAUP_E_INVAL.
+ * Encode the fixed fields of *rec into h[OTAUP_RECORD_HEAD_MAX], from the
+ * same field list as rec_fields() reads; the trailing bytes (if any) are
+ * data[0..data_len). Returns the fixed length, OTAUP_E_INVAL for what the
+ * decoders refuse, or OTAUP_E_RANGE (a body too long).
  */
 static OTAUP_RAMFUNC int rec_fixed(const otaup_record *rec, uint8_t *h, const uint8_t **data,
                                    uint32_t *data_len)
 {
-    unsigned n = 0, hl;
+    const struct rec_kind *k = kind_of(rec->type);
+    unsigned n = 0, hl = 0, f;
     *data = NULL;
     *data_len = 0;
+    if (k == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    /* the checks of each type, as rec_fields() makes them */
+    if (((k->flags & K_RANGE) != 0 && !range_ok(rec->addr, rec->len)) ||
+        ((k->flags & K_SRC) != 0 && !range_ok(rec->src, rec->len))) {
+        return OTAUP_E_INVAL;
+    }
     switch (rec->type) {
-    case OTAUP_REC_ERASE:
-    case OTAUP_REC_FILL:
-    case OTAUP_REC_VERIFY:
-        if (!range_ok(rec->addr, rec->len)) {
-            return OTAUP_E_INVAL;
-        }
-        n += put_v(h + n, rec->addr);
-        n += put_v(h + n, rec->len);
-        if (rec->type == OTAUP_REC_FILL) {
-            h[n++] = rec->value;
-        } else if (rec->type == OTAUP_REC_VERIFY) {
-            hl = hash_size(rec->alg);
-            if (hl == 0 || rec->hash_len != hl) {
-                return OTAUP_E_INVAL;
-            }
-            h[n++] = rec->alg;
-            memcpy(h + n, rec->hash, hl);
-            n += hl;
-        }
-        break;
     case OTAUP_REC_WRITE:
     case OTAUP_REC_DIFF:
-    case OTAUP_REC_COPY:
-        if (!range_ok(rec->addr, rec->len) ||
-            (rec->type != OTAUP_REC_WRITE && !range_ok(rec->src, rec->len))) {
-            return OTAUP_E_INVAL;
-        }
-        n += put_v(h + n, rec->addr);
-        if (rec->type != OTAUP_REC_WRITE) {
-            n += put_v(h + n, zz_encode(rec->src, rec->addr));
-        }
-        n += put_v(h + n, rec->len);
-        if (rec->type == OTAUP_REC_COPY) {
-            break;
-        }
         if (rec->enc == OTAUP_ENC_INLINE) {
             if (rec->data_len != rec->len || (rec->data == NULL && rec->len != 0)) {
                 return OTAUP_E_INVAL;
@@ -469,60 +446,59 @@ static OTAUP_RAMFUNC int rec_fixed(const otaup_record *rec, uint8_t *h, const ui
         } else if (rec->enc != OTAUP_ENC_DEFERRED) {
             return OTAUP_E_INVAL;
         }
-        h[n++] = rec->enc;
         break;
-    case OTAUP_REC_DATA:
-        if ((rec->flags & (uint8_t)~OTAUP_DATA_RESET) != 0) {
+    case OTAUP_REC_VERIFY:
+        hl = hash_size(rec->alg);
+        if (hl == 0 || rec->hash_len != hl) {
             return OTAUP_E_INVAL;
         }
-        h[n++] = rec->flags;
-        /* fall through */
-    case OTAUP_REC_BLOB:
-        if (rec->data == NULL && rec->data_len != 0) {
-            return OTAUP_E_INVAL;
-        }
-        *data = rec->data;
-        *data_len = rec->data_len;
         break;
     case OTAUP_REC_STEP:
-        if ((rec->flags & (uint8_t)~OTAUP_STEP_HASH) != 0 || !range_ok(rec->addr, rec->len)) {
+        if ((rec->flags & (uint8_t)~OTAUP_STEP_HASH) != 0) {
             return OTAUP_E_INVAL;
         }
-        n += put_v(h + n, rec->index);
-        n += put_v(h + n, rec->addr);
-        n += put_v(h + n, rec->len);
-        h[n++] = rec->flags;
-        if ((rec->flags & OTAUP_STEP_HASH) != 0) {
-            memcpy(h + n, rec->hash, 8u);
-            n += 8u;
-        }
-        break;
-    case OTAUP_REC_END:
-    case OTAUP_REC_SYNC:
-        n += put_v(h + n, rec->index);
-        break;
-    case OTAUP_REC_PIECE:
-        if ((rec->len == 0 && rec->lit == 0) || rec->len > 0xFFFFFFFFu - rec->lit ||
-            (rec->data == NULL && rec->data_len != 0) ||
-            (rec->len == 0 ? rec->data_len != rec->lit : rec->data_len <= rec->lit)) {
-            return OTAUP_E_INVAL;
-        }
-        n += put_v(h + n, zz_encode(rec->src, 0));
-        n += put_v(h + n, rec->len);
-        n += put_v(h + n, rec->lit);
-        *data = rec->data;
-        *data_len = rec->data_len;
+        hl = (rec->flags & OTAUP_STEP_HASH) != 0 ? 8u : 0u;
         break;
     case OTAUP_REC_CFILL:
         if (rec->len == 0) {
             return OTAUP_E_INVAL;
         }
-        n += put_v(h + n, rec->len);
-        h[n++] = rec->value;
+        break;
+    case OTAUP_REC_PIECE:
+        if ((rec->len == 0 && rec->lit == 0) || rec->len > 0xFFFFFFFFu - rec->lit ||
+            (rec->len == 0 ? rec->data_len != rec->lit : rec->data_len <= rec->lit)) {
+            return OTAUP_E_INVAL;
+        }
+        /* fall through */
+    case OTAUP_REC_DATA:
+    case OTAUP_REC_BLOB:
+        if ((rec->type == OTAUP_REC_DATA && (rec->flags & (uint8_t)~OTAUP_DATA_RESET) != 0) ||
+            (rec->data == NULL && rec->data_len != 0)) {
+            return OTAUP_E_INVAL;
+        }
+        *data = rec->data;
+        *data_len = rec->data_len;
         break;
     default:
-        return OTAUP_E_INVAL;
+        break;
     }
+    for (f = k->fields; f != 0; f >>= 4) {
+        unsigned code = f & 15u;
+        const uint8_t *src = (const uint8_t *)rec + field_off[code];
+        if (code <= F_LAST_VARINT) {
+            uint32_t v;
+            memcpy(&v, src, sizeof v);
+            if (code == F_SRC) {
+                /* relative to the address (COPY, DIFF), to 0 (PIECE) */
+                v = zz_encode(v, (k->flags & K_SRC) != 0 ? rec->addr : 0u);
+            }
+            n += put_v(h + n, v);
+        } else {
+            h[n++] = *src;
+        }
+    }
+    memcpy(h + n, rec->hash, hl);
+    n += hl;
     if (*data_len > REC_BODY_LIMIT - n) {
         return OTAUP_E_RANGE;
     }
