@@ -169,14 +169,15 @@ OTAUP_RAMFUNC static uint64_t mix16(const uint8_t *in, const uint8_t *sec)
 WIDTH OTAUP_RAMFUNC static void mix32(uint64_t acc[2], const uint8_t *a, const uint8_t *b, const uint8_t *sec,
                                 unsigned w)
 {
-    uint64_t cross = 0u - (uint64_t)w; /* all ones for XXH3-128 */
     const uint8_t *in[2];
     unsigned j;
     in[0] = a;
     in[1] = b;
     for (j = 0; j < 2; j++) {
         acc[j & w] += mix16(in[j], sec + 16 * j);
-        acc[j & w] ^= (rd64(in[j ^ 1]) + rd64(in[j ^ 1] + 8)) & cross;
+        if (w) {
+            acc[j] ^= rd64(in[j ^ 1]) + rd64(in[j ^ 1] + 8);
+        }
     }
 }
 
