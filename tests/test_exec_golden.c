@@ -757,6 +757,165 @@ static void scenarios(gcase *c)
     }
 }
 
+
+/* ---- the journal alone -------------------------------------------------------- */
+
+/* Operation k of a fixed sequence that uses every record kind and fills
+ * the small sectors several times over (compactions). */
+static int jop(otaup_journal *j, int k)
+{
+    switch (k % 13) {
+    case 0:
+        return otaup_journal_begin(j, 100u + (uint32_t)k, 0x1122334455667788ull ^ (uint64_t)k, (uint8_t)(k & 1),
+                                   (uint8_t)((k >> 1) & 1));
+    case 1:
+    case 2:
+    case 4:
+        return otaup_journal_step_done(j, (uint32_t)k);
+    case 3:
+        return otaup_journal_scratch_window(j, (uint32_t)k, 0x1000u * (uint32_t)k, 4096, 0xA5A5A5A55A5A5A5Aull + (uint64_t)k);
+    case 5:
+        return otaup_journal_ponr(j);
+    case 6:
+        return otaup_journal_scratch_sector(j, (uint32_t)k, 0x2000u, 0x4000u, 0xDEADBEEFu ^ (uint32_t)k);
+    case 7:
+        return otaup_journal_restore(j, (uint8_t)(k % 3), (uint8_t)(1 + k % 3));
+    case 8:
+        return otaup_journal_step_done(j, (uint32_t)k);
+    case 9:
+        return otaup_journal_switch(j, (uint8_t)(k & 1));
+    case 10:
+        return otaup_journal_restore(j, (uint8_t)(k % 3), 0);
+    case 11:
+        return otaup_journal_end(j, k & 2 ? 0 : -(int32_t)k);
+    default:
+        return otaup_journal_step_done(j, (uint32_t)k);
+    }
+}
+
+static void d_journal(dig *d, const otaup_journal *j)
+{
+    d_u64(d, j->st.session);
+    d_u64(d, j->st.layout);
+    d_u64(d, j->st.target_slot);
+    d_u64(d, j->st.boot_slot);
+    d_u64(d, j->st.ponr);
+    d_u64(d, j->st.scratch);
+    d_u64(d, j->st.restore);
+    d_u64(d, j->st.restore_region);
+    d_u64(d, j->st.session_id);
+    d_u64(d, j->st.delta_id);
+    d_u64(d, j->st.next_step);
+    d_u64(d, j->st.scratch_step);
+    d_u64(d, j->st.scratch_addr);
+    d_u64(d, j->st.scratch_len);
+    d_u64(d, j->st.scratch_hash);
+    d_u64(d, (uint64_t)(int64_t)j->st.result);
+    d_u64(d, j->st.records);
+    d_u64(d, j->st.seq);
+    d_u64(d, j->pos);
+    d_u64(d, j->sec_addr);
+    d_u64(d, j->sec_len);
+    d_u64(d, j->slot);
+}
+
+/* Mount, then run ops [from, nops) until one fails; digest everything.
+ * Returns the index of the op that failed, or nops. */
+static int jrun(dig *d, otaup_simflash *sim, uint32_t addr, uint32_t len, int from, int nops)
+{
+    otaup_journal j;
+    int k, rc = otaup_journal_mount(&j, otaup_simflash_flash(sim), addr, len);
+    d_u64(d, (uint64_t)(int64_t)rc);
+    d_journal(d, &j);
+    if (rc != 0) {
+        digest_log(d, sim);
+        return from;
+    }
+    d_u64(d, (uint64_t)otaup_journal_boot_slot(otaup_simflash_flash(sim), addr, len));
+    for (k = from; k < nops; k++) {
+        rc = jop(&j, k);
+        d_u64(d, (uint64_t)(int64_t)rc);
+        d_journal(d, &j);
+        if (rc != 0) {
+            break;
+        }
+    }
+    digest_log(d, sim);
+    return k;
+}
+
+static void journal_cases(void)
+{
+    static const struct {
+        const char *name;
+        uint32_t sector, count, ws, jsecs;
+    } g[] = {
+        { "journal-512-w8", 512, 4, 8, 2 }, { "journal-256-w4-3", 256, 5, 4, 3 }, { "journal-2k-w64", 2048, 3, 64, 2 },
+    };
+    const int nops = 150;
+    size_t gi;
+    for (gi = 0; gi < sizeof g / sizeof g[0]; gi++) {
+        otaup_simflash_options o;
+        otaup_geometry geo;
+        uint32_t addr, len = g[gi].sector * g[gi].jsecs;
+        uint64_t writes = 0, n;
+        char scen[64];
+        dig d;
+        int mode;
+        otaup_geometry_uniform(&geo, 0x10000u, g[gi].sector, g[gi].count, g[gi].ws);
+        addr = 0x10000u + g[gi].sector;
+        otaup_simflash_options_init(&o);
+        o.geo = geo;
+        o.log_ops = 1;
+        o.log_reads = 1;
+        o.seed = 5;
+        /* clean; and the write count for the cuts */
+        {
+            otaup_simflash *s = NULL;
+            otaup_simflash_stats st;
+            ck_assert_int_eq(otaup_simflash_new(&o, &s), 0);
+            d_init(&d);
+            ck_assert_int_eq(jrun(&d, s, addr, len, 0, nops), nops);
+            jrun(&d, s, addr, len, nops, nops); /* mounted again: the same state */
+            d_bytes(&d, otaup_simflash_data(s), otaup_simflash_size(s));
+            golden(g[gi].name, "clean", d.h);
+            otaup_simflash_stats_get(s, &st);
+            writes = st.ops;
+            otaup_simflash_free(s);
+        }
+        /* every write cut (plain, torn), failed (plain, torn); a faulty
+         * read at a spread of the mounts' reads; each then resumed */
+        for (mode = 0; mode < 5; mode++) {
+            dig all;
+            d_init(&all);
+            for (n = 1; n <= (mode < 4 ? writes : 60u); n++) {
+                otaup_simflash *s = NULL;
+                int k;
+                ck_assert_int_eq(otaup_simflash_new(&o, &s), 0);
+                d_init(&d);
+                if (mode < 2) {
+                    otaup_simflash_cut_after(s, n, mode & 1);
+                } else if (mode < 4) {
+                    otaup_simflash_fail_after(s, n, mode & 1);
+                }
+                k = jrun(&d, s, addr, len, 0, nops / 2);
+                otaup_simflash_power_on(s);
+                if (mode == 4) {
+                    otaup_simflash_read_fault(s, n, n & 1 ? OTAUP_SIMFLASH_RFAULT_FLIP : OTAUP_SIMFLASH_RFAULT_FAIL);
+                }
+                k = jrun(&d, s, addr, len, k, nops);
+                otaup_simflash_power_on(s);
+                jrun(&d, s, addr, len, k, nops);
+                d_bytes(&d, otaup_simflash_data(s), otaup_simflash_size(s));
+                d_u64(&all, d.h);
+                otaup_simflash_free(s);
+            }
+            snprintf(scen, sizeof scen, "mode-%d", mode);
+            golden(g[gi].name, scen, all.h);
+        }
+    }
+}
+
 /* ---- the cases ----------------------------------------------------------------- */
 
 static void planner_cases(void)
@@ -872,6 +1031,7 @@ static void record_kinds(void)
 START_TEST(test_golden)
 {
     golden_open();
+    journal_cases();
     planner_cases();
     record_kinds();
     golden_close();
