@@ -23,6 +23,13 @@
 
 /* ---- small helpers --------------------------------------------------------- */
 
+/* Kept out of line where inlining would grow the deepest stack path. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 OTAUP_RAMFUNC static int overlap(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
 {
     return alen != 0 && blen != 0 && a < b + blen && b < a + alen;
@@ -130,20 +137,15 @@ OTAUP_RAMFUNC int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
     if (j->flash == NULL) {
         return OTAUP_E_JOURNAL;
     }
-    if (cfg->scratch.len != 0) {
-        if (!otaup_geometry_is_sector_aligned(&cfg->flash->geo, cfg->scratch.addr, cfg->scratch.len)) {
-            return OTAUP_E_SCRATCH;
-        }
-        if (cfg->scratch.len < cfg->staging_size || overlap(cfg->scratch.addr, cfg->scratch.len, j->addr, j->len)) {
-            return OTAUP_E_SCRATCH;
-        }
+    if (cfg->scratch.len != 0 &&
+        (!otaup_geometry_is_sector_aligned(&cfg->flash->geo, cfg->scratch.addr, cfg->scratch.len) ||
+         cfg->scratch.len < cfg->staging_size || overlap(cfg->scratch.addr, cfg->scratch.len, j->addr, j->len))) {
+        return OTAUP_E_SCRATCH;
     }
     for (i = 0; i < cfg->nwindows; i++) {
         const otaup_region *r = &cfg->windows[i];
-        if (r->addr + r->len < r->addr) {
-            return OTAUP_E_REGION;
-        }
-        if (overlap(r->addr, r->len, j->addr, j->len) || overlap(r->addr, r->len, cfg->scratch.addr, cfg->scratch.len)) {
+        if (r->addr + r->len < r->addr || overlap(r->addr, r->len, j->addr, j->len) ||
+            overlap(r->addr, r->len, cfg->scratch.addr, cfg->scratch.len)) {
             return OTAUP_E_REGION;
         }
     }
@@ -369,21 +371,71 @@ OTAUP_RAMFUNC static int erase_range(otaup_exec *ex, uint32_t addr, uint32_t len
     return 0;
 }
 
-/* 1 if [addr, addr+len) reads erased, 0 if not, <0 on error. */
-OTAUP_RAMFUNC static int is_erased(otaup_exec *ex, uint32_t addr, uint32_t len)
+/* Read the piece of sector [s, s+z) at `off` into ex->io with the staged
+ * window laid over it (*c gets its length). */
+OTAUP_RAMFUNC static int image_read(otaup_exec *ex, uint32_t s, uint32_t off, uint32_t z, uint32_t *c)
 {
-    uint32_t off = 0, n;
-    while (off < len) {
-        int rc = io_read(ex, addr, off, len, &n);
+    uint32_t a = s + off;
+    int rc = io_read(ex, s, off, z, c);
+    if (rc == 0 && overlap(a, *c, ex->s_addr, ex->s_len)) {
+        uint32_t lo = a > ex->s_addr ? a : ex->s_addr;
+        uint32_t hi = a + *c < ex->s_addr + ex->s_len ? a + *c : ex->s_addr + ex->s_len;
+        memcpy(ex->io + (lo - a), ex->staging + (lo - ex->s_addr), hi - lo);
+    }
+    return rc;
+}
+
+/* What scan() does with flash [addr, addr+len), read piece by piece. */
+#define SCAN_ERASED 0 /* returns 1 if it reads erased, 0 if not */
+#define SCAN_CMP 1    /* returns 0 if it holds ram[0..len), else OTAUP_E_VERIFY */
+#define SCAN_CRC 2    /* *crc gets its CRC-32; returns 0 */
+#define SCAN_IMAGE 3  /* the same, of the sector image (image_read: the staged window laid over) */
+
+/* One pass over flash [addr, addr+len) as `mode` says; <0 on a read error. */
+OTAUP_RAMFUNC static int scan(otaup_exec *ex, uint32_t addr, uint32_t len, int mode, const uint8_t *ram,
+                              uint32_t *crc)
+{
+    uint32_t off, c, h = 0;
+    int rc;
+    for (off = 0; off < len; off += c) {
+        rc = mode == SCAN_IMAGE ? image_read(ex, addr, off, len, &c) : io_read(ex, addr, off, len, &c);
         if (rc != 0) {
             return rc;
         }
-        if (!all_erased(ex->io, n, ex->cfg.flash->geo.erased)) {
-            return 0;
+        if (mode == SCAN_ERASED) {
+            if (!all_erased(ex->io, c, ex->cfg.flash->geo.erased)) {
+                return 0;
+            }
+        } else if (mode == SCAN_CMP) {
+            if (memcmp(ex->io, ram + off, c) != 0) {
+                return OTAUP_E_VERIFY;
+            }
+        } else {
+            h = otaup_journal_crc32(h, ex->io, c);
         }
-        off += n;
     }
-    return 1;
+    if (crc != NULL) {
+        *crc = h;
+    }
+    return mode == SCAN_ERASED;
+}
+
+/* 1 if [addr, addr+len) reads erased, 0 if not, <0 on error. */
+OTAUP_RAMFUNC static int is_erased(otaup_exec *ex, uint32_t addr, uint32_t len)
+{
+    return scan(ex, addr, len, SCAN_ERASED, NULL, NULL);
+}
+
+/* CRC-32 of flash [addr, addr+z). */
+OTAUP_RAMFUNC static int flash_crc(otaup_exec *ex, uint32_t addr, uint32_t z, uint32_t *crc)
+{
+    return scan(ex, addr, z, SCAN_CRC, NULL, crc);
+}
+
+/* 0 if flash [addr, addr+len) holds ram[0..len), else OTAUP_E_VERIFY or a read error. */
+OTAUP_RAMFUNC static int cmp_flash(otaup_exec *ex, uint32_t addr, const uint8_t *ram, uint32_t len)
+{
+    return scan(ex, addr, len, SCAN_CMP, ram, NULL);
 }
 
 /* Program `len` bytes from RAM at `dst`, skipping units that are all
@@ -619,12 +671,25 @@ OTAUP_RAMFUNC static int in_erases(const otaup_exec *ex, uint32_t addr, uint32_t
     return 0;
 }
 
+/* WRITE or DIFF bytes into the staging: copied, or added byte-wise. */
+OTAUP_RAMFUNC static void put_bytes(uint8_t *t, const uint8_t *p, uint32_t n, uint8_t type)
+{
+    uint32_t k;
+    if (type == OTAUP_REC_DIFF) {
+        for (k = 0; k < n; k++) {
+            t[k] = (uint8_t)(t[k] + p[k]);
+        }
+    } else {
+        memcpy(t, p, n);
+    }
+}
+
 /* BLOB bytes: first every deferred DIFF (record order), then every deferred WRITE. */
 OTAUP_RAMFUNC static int blob_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n)
 {
     ex->blob_started = 1;
     while (n > 0) {
-        uint32_t i, k = 0, seen = 0, want, take, pass;
+        uint32_t i, seen = 0, want, take, pass;
         otaup_exec_deferred *d = NULL;
         /* the blob_entry-th entry in DIFF-then-WRITE order */
         for (pass = 0; pass < 2u && d == NULL; pass++) {
@@ -641,14 +706,7 @@ OTAUP_RAMFUNC static int blob_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n
         want = d->len - ex->blob_off;
         take = want < n ? want : n;
         if (!ex->replay && !ex->from_scratch) {
-            uint8_t *t = ex->staging + d->off + ex->blob_off;
-            if (d->type == OTAUP_REC_DIFF) {
-                for (k = 0; k < take; k++) {
-                    t[k] = (uint8_t)(t[k] + p[k]);
-                }
-            } else {
-                memcpy(t, p, take);
-            }
+            put_bytes(ex->staging + d->off + ex->blob_off, p, take, d->type);
         }
         p += take;
         n -= take;
@@ -703,68 +761,44 @@ OTAUP_RAMFUNC static int read_source(otaup_exec *ex, uint8_t *dst, uint32_t from
 
 /* ---- END: check, then change flash ------------------------------------- */
 
-/* Compare the window part [a, a+n) of flash with staging, unit by unit:
- * returns 1 if every unit is equal or erased, 0 if not; *need gets 1 if
- * some erased unit must still be programmed. */
-OTAUP_RAMFUNC static int part_state(otaup_exec *ex, uint32_t a, uint32_t n, int *need, int *equal)
+/* Compare the window part [a, a+n) of flash with staging, unit by unit.
+ * fill = 0: returns 1 if every unit is equal or erased (*equal: all of
+ * them equal), 0 at the first unit that is neither.
+ * fill = 1: programs the erased units that the staging wants otherwise
+ * (each run of them within a piece read, by one prog_skip()); returns 0.
+ * Or a flash error. */
+OTAUP_RAMFUNC static int part_pass(otaup_exec *ex, uint32_t a, uint32_t n, int fill, int *equal)
 {
-    uint32_t ws = ex->cfg.flash->geo.write_size, off = 0, u;
-    uint8_t e = ex->cfg.flash->geo.erased;
-    *need = 0;
-    *equal = 1;
-    while (off < n) {
-        uint32_t c;
-        const uint8_t *want = ex->staging + (a - ex->s_addr) + off;
-        int rc = io_read(ex, a, off, n, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        for (u = 0; u < c; u += ws) {
-            if (memcmp(ex->io + u, want + u, ws) == 0) {
-                continue;
-            }
-            *equal = 0;
-            if (!all_erased(ex->io + u, ws, e)) {
-                return 0;
-            }
-            *need = 1;
-        }
-        off += c;
-    }
-    return 1;
-}
-
-/* Program the erased units of [a, a+n) that the staging wants non-erased. */
-OTAUP_RAMFUNC static int fill_part(otaup_exec *ex, uint32_t a, uint32_t n)
-{
-    uint32_t ws = ex->cfg.flash->geo.write_size, off = 0, u;
-    uint8_t e = ex->cfg.flash->geo.erased;
+    uint32_t ws = ex->cfg.flash->geo.write_size, off, u, c, run;
     int rc;
-    while (off < n) {
-        uint32_t c;
+    *equal = 1;
+    for (off = 0; off < n; off += c) {
         const uint8_t *want = ex->staging + (a - ex->s_addr) + off;
         rc = io_read(ex, a, off, n, &c);
         if (rc != 0) {
             return rc;
         }
-        for (u = 0; u < c;) {
-            uint32_t v = u;
-            while (v < c && memcmp(ex->io + v, want + v, ws) != 0 && all_erased(ex->io + v, ws, e)) {
-                v += ws;
+        for (u = 0, run = 0; u <= c; u += ws) {
+            if (u < c && memcmp(ex->io + u, want + u, ws) != 0) {
+                *equal = 0;
+                if (all_erased(ex->io + u, ws, ex->cfg.flash->geo.erased)) {
+                    run += fill ? ws : 0u;
+                    continue;
+                }
+                if (!fill) {
+                    return 0;
+                }
             }
-            if (v > u) {
-                rc = prog_skip(ex, a + off + u, want + u, v - u);
+            if (run > 0) {
+                rc = prog_skip(ex, a + off + u - run, want + u - run, run);
                 if (rc != 0) {
                     return rc;
                 }
-                u = v;
-            } else {
-                u += ws;
+                run = 0;
             }
         }
-        off += c;
     }
-    return 0;
+    return !fill;
 }
 
 static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, int phase);
@@ -821,7 +855,7 @@ OTAUP_RAMFUNC static int sector_action(otaup_exec *ex, uint32_t s, uint32_t z, i
 {
     const otaup_journal_state *st = &ex->cfg.journal->st;
     uint32_t pa, pe;
-    int inE = in_erases(ex, s, z), need = 0, equal = 0, rc, rest = 1;
+    int inE = in_erases(ex, s, z), equal = 0, rc, rest = 1;
     *maybe_rebuild = 0;
     pa = ex->s_addr > s ? ex->s_addr : s;
     pe = ex->s_addr + ex->s_len < s + z ? ex->s_addr + ex->s_len : s + z;
@@ -855,7 +889,7 @@ OTAUP_RAMFUNC static int sector_action(otaup_exec *ex, uint32_t s, uint32_t z, i
     if (!inE && !rest) {
         *maybe_rebuild = 1; /* holds data the step does not rewrite */
     }
-    rc = part_state(ex, pa, pe - pa, &need, &equal);
+    rc = part_pass(ex, pa, pe - pa, 0, &equal);
     if (rc < 0) {
         return rc;
     }
@@ -879,53 +913,6 @@ OTAUP_RAMFUNC static uint32_t scratch_span(const otaup_exec *ex, uint32_t n)
         pos = start + size;
     }
     return pos - ex->cfg.scratch.addr;
-}
-
-/* CRC-32 of flash [addr, addr+z). */
-OTAUP_RAMFUNC static int flash_crc(otaup_exec *ex, uint32_t addr, uint32_t z, uint32_t *crc)
-{
-    uint32_t off, c;
-    int rc;
-    *crc = 0;
-    for (off = 0; off < z; off += c) {
-        rc = io_read(ex, addr, off, z, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        *crc = otaup_journal_crc32(*crc, ex->io, c);
-    }
-    return 0;
-}
-
-/* 0 if flash [addr, addr+len) holds ram[0..len), else OTAUP_E_VERIFY or a read error. */
-OTAUP_RAMFUNC static int cmp_flash(otaup_exec *ex, uint32_t addr, const uint8_t *ram, uint32_t len)
-{
-    uint32_t off, c;
-    int rc;
-    for (off = 0; off < len; off += c) {
-        rc = io_read(ex, addr, off, len, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        if (memcmp(ex->io, ram + off, c) != 0) {
-            return OTAUP_E_VERIFY;
-        }
-    }
-    return 0;
-}
-
-/* Read the piece of sector [s, s+z) at `off` into ex->io with the staged
- * window laid over it (*c gets its length). */
-OTAUP_RAMFUNC static int image_read(otaup_exec *ex, uint32_t s, uint32_t off, uint32_t z, uint32_t *c)
-{
-    uint32_t a = s + off;
-    int rc = io_read(ex, s, off, z, c);
-    if (rc == 0 && overlap(a, *c, ex->s_addr, ex->s_len)) {
-        uint32_t lo = a > ex->s_addr ? a : ex->s_addr;
-        uint32_t hi = a + *c < ex->s_addr + ex->s_len ? a + *c : ex->s_addr + ex->s_len;
-        memcpy(ex->io + (lo - a), ex->staging + (lo - ex->s_addr), hi - lo);
-    }
-    return rc;
 }
 
 /* Build the new content of sector [s, s+z) in scratch; returns the CRC. */
@@ -961,12 +948,9 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
     /* the sector read a second time gives the same image: a wrong bit in
      * the first read would otherwise go to scratch with its own CRC and
      * replace the data the step keeps */
-    for (crc2 = 0, off = 0; off < z; off += c) {
-        rc = image_read(ex, s, off, z, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        crc2 = otaup_journal_crc32(crc2, ex->io, c);
+    rc = scan(ex, s, z, SCAN_IMAGE, NULL, &crc2);
+    if (rc != 0) {
+        return rc;
     }
     if (crc2 != crc) {
         return OTAUP_E_VERIFY;
@@ -1016,6 +1000,9 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
 {
     int maybe, maybe2, act, i, rc;
     uint32_t crc;
+    /* the window part of the sector: [pa, pe), empty if pa >= pe */
+    uint32_t pa = s > ex->s_addr ? s : ex->s_addr;
+    uint32_t pe = s + z < ex->s_addr + ex->s_len ? s + z : ex->s_addr + ex->s_len;
     act = sector_action(ex, s, z, &maybe);
     if (act < 0) {
         return act;
@@ -1055,8 +1042,6 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
          * the staged window must survive in scratch. A rebuild carries the
          * window in its sector image when the window lies in that sector. */
         {
-            uint32_t pa = s > ex->s_addr ? s : ex->s_addr;
-            uint32_t pe = s + z < ex->s_addr + ex->s_len ? s + z : ex->s_addr + ex->s_len;
             int w_in_s = inside(ex->s_addr, ex->s_len, s, z);
             if (pa < pe) {
                 /* a window sector: precise flags */
@@ -1097,21 +1082,13 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
     case ACT_NONE:
         return 0;
     case ACT_FILL:
-        return fill_part(ex, s > ex->s_addr ? s : ex->s_addr,
-                         (s + z < ex->s_addr + ex->s_len ? s + z : ex->s_addr + ex->s_len) -
-                             (s > ex->s_addr ? s : ex->s_addr));
-    case ACT_ERASE: {
-        uint32_t pa = s > ex->s_addr ? s : ex->s_addr;
-        uint32_t pe = s + z < ex->s_addr + ex->s_len ? s + z : ex->s_addr + ex->s_len;
+        return part_pass(ex, pa, pe - pa, 1, &i);
+    case ACT_ERASE:
         rc = erase_range(ex, s, z);
-        if (rc != 0) {
-            return rc;
-        }
-        if (pa < pe) {
+        if (rc == 0 && pa < pe) {
             rc = prog_skip(ex, pa, ex->staging + (pa - ex->s_addr), pe - pa);
         }
         return rc;
-    }
     case ACT_REBUILD:
         if (ex->from_scratch == 1 || z > ex->cfg.scratch.len) {
             return OTAUP_E_SCRATCH;
@@ -1131,17 +1108,17 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
         if (st->scratch_len != z) {
             return OTAUP_E_JOURNAL;
         }
-        rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc);
-        if (rc == 0 && (uint64_t)crc != st->scratch_hash) {
-            rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc); /* once more: a wrong bit is not a wrong image */
+        /* read twice if need be: a wrong bit is not a wrong image */
+        for (i = 0; i < 2; i++) {
+            rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc);
+            if (rc != 0) {
+                return rc;
+            }
+            if ((uint64_t)crc == st->scratch_hash) {
+                return copy_from_scratch(ex, s, z, crc);
+            }
         }
-        if (rc != 0) {
-            return rc;
-        }
-        if ((uint64_t)crc != st->scratch_hash) {
-            return OTAUP_E_JOURNAL;
-        }
-        return copy_from_scratch(ex, s, z, crc);
+        return OTAUP_E_JOURNAL;
     }
     default:
         return OTAUP_E_INTERNAL;
@@ -1390,103 +1367,44 @@ OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
 
 /* ---- record events (inner stream, and non-DATA outer records) -------- */
 
-/* PIECE / CFILL at the cursors (docs/delta-format.md, "Compact records"). */
-OTAUP_RAMFUNC static int compact_head(otaup_exec *ex, const otaup_record *rec, int live)
+/* A record that puts bytes in the staged window (WRITE, COPY, DIFF, FILL,
+ * PIECE, CFILL), inside a step. Out of line: the stack of the deepest
+ * path (VERIFY's hash, also in rec_head) stays as it is. */
+NOINLINE OTAUP_RAMFUNC static int put_head(otaup_exec *ex, const otaup_record *rec)
 {
-    uint32_t t = ex->ct, src = ex->cs + rec->src, n = rec->len;
+    uint32_t t = rec->addr, src = rec->src, n = rec->len;
     int rc;
-    if (rec->type == OTAUP_REC_PIECE) {
-        n += rec->lit;
-        ex->cs = src + rec->len;
-        otaup_sparse_init(&ex->sp, rec->len);
-        ex->cur_type = OTAUP_REC_PIECE;
-        ex->cur_off = t - ex->s_addr;
-        ex->cur_left = rec->lit;
-    }
-    ex->ct = t + n;
-    if (!live) {
-        return 0;
-    }
-    rc = check_in_window(ex, t, n);
-    if (rc == 0 && rec->type == OTAUP_REC_CFILL) {
-        memset(ex->staging + (t - ex->s_addr), rec->value, n);
-    } else if (rc == 0 && rec->len > 0) {
-        rc = read_source(ex, ex->staging + (t - ex->s_addr), src, rec->len);
-    }
-    return rc;
-}
-
-OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
-{
-    int rc;
-    int live = ex->in_step && !ex->replay && !ex->from_scratch;
-    ex->cur_type = 0;
-    switch (rec->type) {
-    case OTAUP_REC_STEP:
-        return step_begin(ex, rec);
-    case OTAUP_REC_END:
-        return step_end(ex, rec);
-    case OTAUP_REC_SYNC:
-        if (ex->in_step) {
-            return OTAUP_E_DELTA_CORRUPT;
-        }
-        if (rec->index > ex->jnext) {
-            return OTAUP_E_SEQ; /* restarting there would skip steps */
-        }
-        ex->expected = rec->index;
-        ex->need_reset = ex->cfg.window_bits != 0;
-        return 0;
-    case OTAUP_REC_ERASE:
-        if (!ex->in_step) {
-            return do_erase(ex, rec);
-        }
-        return ex->replay ? 0 : add_erase(ex, rec->addr, rec->len);
-    case OTAUP_REC_VERIFY:
-        if (ex->in_step) {
-            return OTAUP_E_DELTA_CORRUPT;
-        }
-        return do_verify(ex, rec);
-    case OTAUP_REC_WRITE:
-    case OTAUP_REC_COPY:
-    case OTAUP_REC_DIFF:
-    case OTAUP_REC_FILL:
-    case OTAUP_REC_BLOB:
-    case OTAUP_REC_PIECE:
-    case OTAUP_REC_CFILL:
-        break;
-    case OTAUP_REC_DATA:
-    default:
-        return OTAUP_E_DELTA_CORRUPT;
-    }
-    if (!ex->in_step) {
-        return OTAUP_E_STATE; /* a put outside a step */
-    }
-    if (rec->type == OTAUP_REC_BLOB) {
-        ex->cur_type = OTAUP_REC_BLOB;
-        return 0;
-    }
+    int live = !ex->replay && !ex->from_scratch;
     if (rec->type >= OTAUP_REC_PIECE) {
-        return compact_head(ex, rec, live);
+        /* PIECE / CFILL at the cursors (docs/delta-format.md, "Compact records") */
+        t = ex->ct;
+        src += ex->cs;
+        if (rec->type == OTAUP_REC_PIECE) {
+            n += rec->lit;
+            ex->cs = src + rec->len;
+            otaup_sparse_init(&ex->sp, rec->len);
+            ex->cur_type = OTAUP_REC_PIECE;
+            ex->cur_off = t - ex->s_addr;
+            ex->cur_left = rec->lit;
+        }
+        ex->ct = t + n;
     }
     if (live) {
-        rc = check_in_window(ex, rec->addr, rec->len);
+        rc = check_in_window(ex, t, n);
         if (rc != 0) {
             return rc;
         }
-    }
-    if (rec->type == OTAUP_REC_FILL) {
-        if (live) {
-            memset(ex->staging + (rec->addr - ex->s_addr), rec->value, rec->len);
-        }
-        return 0;
-    }
-    if ((rec->type == OTAUP_REC_COPY || rec->type == OTAUP_REC_DIFF) && live) {
-        rc = read_source(ex, ex->staging + (rec->addr - ex->s_addr), rec->src, rec->len);
-        if (rc != 0) {
-            return rc;
+        if (rec->type == OTAUP_REC_FILL || rec->type == OTAUP_REC_CFILL) {
+            memset(ex->staging + (t - ex->s_addr), rec->value, n);
+        } else if (rec->type != OTAUP_REC_WRITE && rec->len > 0) {
+            /* COPY, DIFF, PIECE: their source first */
+            rc = read_source(ex, ex->staging + (t - ex->s_addr), src, rec->len);
+            if (rc != 0) {
+                return rc;
+            }
         }
     }
-    if (rec->type == OTAUP_REC_COPY) {
+    if (rec->type != OTAUP_REC_WRITE && rec->type != OTAUP_REC_DIFF) {
         return 0;
     }
     /* WRITE or DIFF */
@@ -1508,9 +1426,57 @@ OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
     return 0;
 }
 
+OTAUP_RAMFUNC static int rec_head(otaup_exec *ex, const otaup_record *rec)
+{
+    ex->cur_type = 0;
+    switch (rec->type) {
+    case OTAUP_REC_STEP:
+        return step_begin(ex, rec);
+    case OTAUP_REC_END:
+        return step_end(ex, rec);
+    case OTAUP_REC_VERIFY:
+    case OTAUP_REC_SYNC:
+        if (ex->in_step) {
+            return OTAUP_E_DELTA_CORRUPT; /* between steps only */
+        }
+        if (rec->type == OTAUP_REC_VERIFY) {
+            return do_verify(ex, rec);
+        }
+        if (rec->index > ex->jnext) {
+            return OTAUP_E_SEQ; /* restarting there would skip steps */
+        }
+        ex->expected = rec->index;
+        ex->need_reset = ex->cfg.window_bits != 0;
+        return 0;
+    case OTAUP_REC_ERASE:
+        if (!ex->in_step) {
+            return do_erase(ex, rec);
+        }
+        return ex->replay ? 0 : add_erase(ex, rec->addr, rec->len);
+    case OTAUP_REC_WRITE:
+    case OTAUP_REC_COPY:
+    case OTAUP_REC_DIFF:
+    case OTAUP_REC_FILL:
+    case OTAUP_REC_BLOB:
+    case OTAUP_REC_PIECE:
+    case OTAUP_REC_CFILL:
+        break;
+    case OTAUP_REC_DATA:
+    default:
+        return OTAUP_E_DELTA_CORRUPT;
+    }
+    if (!ex->in_step) {
+        return OTAUP_E_STATE; /* a put outside a step */
+    }
+    if (rec->type == OTAUP_REC_BLOB) {
+        ex->cur_type = OTAUP_REC_BLOB;
+        return 0;
+    }
+    return put_head(ex, rec);
+}
+
 OTAUP_RAMFUNC static int rec_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n)
 {
-    uint32_t k;
     int live = ex->in_step && !ex->replay && !ex->from_scratch;
     if (ex->cur_type == OTAUP_REC_BLOB) {
         return blob_bytes(ex, p, n);
@@ -1532,13 +1498,8 @@ OTAUP_RAMFUNC static int rec_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n)
         ex->cur_left -= n;
         return 0;
     }
-    if (live && ex->cur_type == OTAUP_REC_WRITE) {
-        memcpy(ex->staging + ex->cur_off, p, n);
-    } else if (live && ex->cur_type == OTAUP_REC_DIFF) {
-        uint8_t *t = ex->staging + ex->cur_off;
-        for (k = 0; k < n; k++) {
-            t[k] = (uint8_t)(t[k] + p[k]);
-        }
+    if (live && (ex->cur_type == OTAUP_REC_WRITE || ex->cur_type == OTAUP_REC_DIFF)) {
+        put_bytes(ex->staging + ex->cur_off, p, n, ex->cur_type);
     }
     ex->cur_off += n;
     return 0;
