@@ -22,13 +22,14 @@
 #define JR_MAGIC 0x4A54304Fu /* "O0TJ" little-endian, in the header's field a */
 #define JR_SIZE 32u
 
-/* One record: 32 bytes, little-endian fields, CRC-32 over bytes 0..27. */
-typedef struct jrec {
-    uint8_t type, flags;
-    uint16_t x;
-    uint32_t a, b, c, d;
-    uint64_t h;
-} jrec;
+/* One record, kept as it lies in its slot: 32 bytes, little-endian
+ * fields, CRC-32 over bytes 0..27. Byte 0 type, 1 flags, 2..3 x, then
+ * the fields a, b, c (offsets below), h (64 bits), d (always 0), CRC. */
+#define R_A 4u
+#define R_B 8u
+#define R_C 12u
+#define R_H 16u
+#define R_CRC 28u
 
 OTAUP_RAMFUNC static void put32(uint8_t *p, uint32_t v)
 {
@@ -64,48 +65,39 @@ OTAUP_RAMFUNC uint32_t otaup_journal_crc32(uint32_t crc, const void *buf, size_t
     return ~crc;
 }
 
-OTAUP_RAMFUNC static void enc(const jrec *r, uint8_t *out)
+/* Build record `type` in r[0..31]; `fx` is its flags byte and, above
+ * it, its x field. */
+OTAUP_RAMFUNC static void mk(uint8_t *r, uint8_t type, uint32_t fx, uint32_t a, uint32_t b, uint32_t c, uint64_t h)
 {
-    out[0] = r->type;
-    out[1] = r->flags;
-    out[2] = (uint8_t)r->x;
-    out[3] = (uint8_t)(r->x >> 8);
-    put32(out + 4, r->a);
-    put32(out + 8, r->b);
-    put32(out + 12, r->c);
-    put32(out + 16, (uint32_t)r->h);
-    put32(out + 20, (uint32_t)(r->h >> 32));
-    put32(out + 24, r->d);
-    put32(out + 28, otaup_journal_crc32(0, out, 28));
+    memset(r, 0, JR_SIZE);
+    r[0] = type;
+    r[1] = (uint8_t)fx;
+    r[2] = (uint8_t)(fx >> 8);
+    r[3] = (uint8_t)(fx >> 16);
+    put32(r + R_A, a);
+    put32(r + R_B, b);
+    put32(r + R_C, c);
+    put32(r + R_H, (uint32_t)h);
+    put32(r + R_H + 4u, (uint32_t)(h >> 32));
+    put32(r + R_CRC, otaup_journal_crc32(0, r, R_CRC));
 }
 
-/* 1 if the slot holds a record with a good CRC (any type), in *r. */
-OTAUP_RAMFUNC static int dec(const uint8_t *in, jrec *r)
+OTAUP_RAMFUNC static uint64_t get_h(const uint8_t *r)
 {
-    if (get32(in + 28) != otaup_journal_crc32(0, in, 28)) {
-        return 0;
-    }
-    r->type = in[0];
-    r->flags = in[1];
-    r->x = (uint16_t)(in[2] | (in[3] << 8));
-    r->a = get32(in + 4);
-    r->b = get32(in + 8);
-    r->c = get32(in + 12);
-    r->h = (uint64_t)get32(in + 16) | ((uint64_t)get32(in + 20) << 32);
-    r->d = get32(in + 24);
-    return 1;
+    return (uint64_t)get32(r + R_H) | ((uint64_t)get32(r + R_H + 4u) << 32);
 }
 
 /* Fold one record into a state. */
-OTAUP_RAMFUNC static void fold(otaup_journal_state *st, const jrec *r)
+OTAUP_RAMFUNC static void fold(otaup_journal_state *st, const uint8_t *r)
 {
-    switch (r->type) {
+    uint32_t a = get32(r + R_A);
+    switch (r[0]) {
     case JR_BEGIN:
         st->session = OTAUP_JS_ACTIVE;
-        st->session_id = r->a;
-        st->delta_id = r->h;
-        st->layout = r->flags;
-        st->target_slot = (uint8_t)r->x;
+        st->session_id = a;
+        st->delta_id = get_h(r);
+        st->layout = r[1];
+        st->target_slot = r[2];
         st->next_step = 0;
         st->ponr = 0;
         st->scratch = OTAUP_JSCRATCH_NONE;
@@ -114,35 +106,35 @@ OTAUP_RAMFUNC static void fold(otaup_journal_state *st, const jrec *r)
         st->restore_region = 0;
         break;
     case JR_DONE:
-        st->next_step = r->a + 1u;
+        st->next_step = a + 1u;
         st->scratch = OTAUP_JSCRATCH_NONE;
         break;
     case JR_SWIN:
     case JR_SSEC:
-        st->scratch = r->type == JR_SWIN ? OTAUP_JSCRATCH_WINDOW : OTAUP_JSCRATCH_SECTOR;
-        st->scratch_step = r->a;
-        st->scratch_addr = r->b;
-        st->scratch_len = r->c;
-        st->scratch_hash = r->h;
+        st->scratch = r[0] == JR_SWIN ? OTAUP_JSCRATCH_WINDOW : OTAUP_JSCRATCH_SECTOR;
+        st->scratch_step = a;
+        st->scratch_addr = get32(r + R_B);
+        st->scratch_len = get32(r + R_C);
+        st->scratch_hash = get_h(r);
         break;
     case JR_PONR:
         st->ponr = 1;
         break;
     case JR_SWITCH:
-        st->boot_slot = (uint8_t)(r->a & 1u);
+        st->boot_slot = (uint8_t)(a & 1u);
         break;
     case JR_END:
         st->session = OTAUP_JS_ENDED;
-        st->result = (int32_t)r->a;
+        st->result = (int32_t)a;
         st->scratch = OTAUP_JSCRATCH_NONE;
         break;
     case JR_STATE:
-        st->next_step = r->a;
-        st->ponr = (uint8_t)(r->flags & 1u);
+        st->next_step = a;
+        st->ponr = (uint8_t)(r[1] & 1u);
         break;
     case JR_RESTORE:
-        st->restore_region = (uint8_t)r->x;
-        st->restore = r->flags;
+        st->restore_region = r[2];
+        st->restore = r[1];
         break;
     default:
         break;
@@ -182,13 +174,13 @@ OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uin
     return n >= 2 ? 0 : OTAUP_E_GEOMETRY;
 }
 
-/* Read the slot at `addr` into buf and decode it: 1 a valid record (in
- * *r), 0 erased, 2 neither (torn, or never a journal), or a read error. A
+/* Read the slot at `addr` into buf: 1 a valid record (a good CRC, any
+ * type; buf[0..31] holds it), 0 erased, 2 neither (torn, or never a journal), or a read error. A
  * slot that reads as neither is read once more: a transient misread (one
  * wrong bit) must not pass for a torn slot, since a header taken for torn
  * would make the next append format the area over the real journal, and a
  * record taken for torn would hide the progress after it. */
-OTAUP_RAMFUNC static int read_slot(const otaup_journal *j, uint32_t addr, uint8_t *buf, jrec *r)
+OTAUP_RAMFUNC static int read_slot(const otaup_journal *j, uint32_t addr, uint8_t *buf)
 {
     int k, rc;
     for (k = 0; k < 2; k++) {
@@ -196,7 +188,7 @@ OTAUP_RAMFUNC static int read_slot(const otaup_journal *j, uint32_t addr, uint8_
         if (rc != 0) {
             return rc;
         }
-        if (dec(buf, r)) {
+        if (get32(buf + R_CRC) == otaup_journal_crc32(0, buf, R_CRC)) {
             return 1;
         }
         if (slot_erased(j, buf)) {
@@ -210,7 +202,6 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
 {
     uint8_t buf[OTAUP_CONFIG_JOURNAL_SLOT_MAX];
     uint32_t pos, start, size, best_seq = 0, best_addr = 0, best_len = 0, off;
-    jrec r;
     int rc, found = 0;
     if (j == NULL || flash == NULL || flash->read == NULL) {
         return OTAUP_E_INVAL;
@@ -230,12 +221,13 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
     /* the active sector: the valid header with the highest sequence */
     for (pos = addr; pos - addr < len; pos = start + size) {
         (void)otaup_geometry_sector_at(&flash->geo, pos, &start, &size);
-        rc = read_slot(j, start, buf, &r);
+        rc = read_slot(j, start, buf);
         if (rc < 0) {
             return rc;
         }
-        if (rc == 1 && r.type == JR_HDR && r.a == JR_MAGIC && r.c == j->slot && (uint32_t)r.h == size) {
-            uint32_t seq = r.b;
+        if (rc == 1 && buf[0] == JR_HDR && get32(buf + R_A) == JR_MAGIC && get32(buf + R_C) == j->slot &&
+            get32(buf + R_H) == size) {
+            uint32_t seq = get32(buf + R_B);
             if (!found || (int32_t)(seq - best_seq) > 0) {
                 found = 1;
                 best_seq = seq;
@@ -255,15 +247,15 @@ OTAUP_RAMFUNC int otaup_journal_mount(otaup_journal *j, const otaup_flash *flash
     j->st.seq = best_seq;
     /* fold the records up to the first erased slot; torn slots are skipped */
     for (off = j->slot; off + j->slot <= best_len; off += j->slot) {
-        rc = read_slot(j, best_addr + off, buf, &r);
+        rc = read_slot(j, best_addr + off, buf);
         if (rc <= 0) {
             if (rc == 0) {
                 break;
             }
             return rc;
         }
-        if (rc == 1 && r.type >= JR_BEGIN && r.type <= JR_RESTORE) {
-            fold(&j->st, &r);
+        if (rc == 1 && buf[0] >= JR_BEGIN && buf[0] <= JR_RESTORE) {
+            fold(&j->st, buf);
             j->st.records++;
         }
     }
@@ -284,11 +276,11 @@ OTAUP_RAMFUNC int otaup_journal_boot_slot(const otaup_flash *flash, uint32_t add
 }
 
 /* Program one record into slot `off` of sector `sec`. */
-OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t off, const jrec *r)
+OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t off, const uint8_t *r)
 {
     uint8_t buf[OTAUP_CONFIG_JOURNAL_SLOT_MAX];
     memset(buf, j->flash->geo.erased, sizeof buf);
-    enc(r, buf);
+    memcpy(buf, r, JR_SIZE);
     return j->flash->prog(j->flash, sec + off, buf, j->slot);
 }
 
@@ -298,52 +290,53 @@ OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t
  * negative error. */
 OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, const otaup_journal_state *st)
 {
-    jrec r;
+    uint8_t r[JR_SIZE];
     uint32_t off = j->slot;
     unsigned k;
     int rc;
     for (k = 0; k < 6u && (k == 0 || st->session != OTAUP_JS_NONE); k++) {
-        memset(&r, 0, sizeof r);
+        uint8_t type;
+        uint32_t fx = 0, a = 0, b = 0, c = 0;
+        uint64_t h = 0;
         switch (k) {
         case 0:
-            r.type = st->boot_slot != 0 ? JR_SWITCH : 0u;
-            r.a = st->boot_slot;
+            type = st->boot_slot != 0 ? JR_SWITCH : 0u;
+            a = st->boot_slot;
             break;
         case 1:
-            r.type = JR_BEGIN;
-            r.a = st->session_id;
-            r.h = st->delta_id;
-            r.flags = st->layout;
-            r.x = st->target_slot;
+            type = JR_BEGIN;
+            a = st->session_id;
+            h = st->delta_id;
+            fx = st->layout | ((uint32_t)st->target_slot << 8);
             break;
         case 2:
-            r.type = JR_STATE;
-            r.a = st->next_step;
-            r.flags = st->ponr;
+            type = JR_STATE;
+            a = st->next_step;
+            fx = st->ponr;
             break;
         case 3:
-            r.type = st->scratch == OTAUP_JSCRATCH_NONE     ? 0u
-                     : st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN
-                                                            : JR_SSEC;
-            r.a = st->scratch_step;
-            r.b = st->scratch_addr;
-            r.c = st->scratch_len;
-            r.h = st->scratch_hash;
+            type = st->scratch == OTAUP_JSCRATCH_NONE     ? 0u
+                   : st->scratch == OTAUP_JSCRATCH_WINDOW ? JR_SWIN
+                                                          : JR_SSEC;
+            a = st->scratch_step;
+            b = st->scratch_addr;
+            c = st->scratch_len;
+            h = st->scratch_hash;
             break;
         case 4:
-            r.type = st->restore != OTAUP_JRESTORE_NONE ? JR_RESTORE : 0u;
-            r.x = st->restore_region;
-            r.flags = st->restore;
+            type = st->restore != OTAUP_JRESTORE_NONE ? JR_RESTORE : 0u;
+            fx = st->restore | ((uint32_t)st->restore_region << 8);
             break;
         default:
-            r.type = st->session == OTAUP_JS_ENDED ? JR_END : 0u;
-            r.a = (uint32_t)st->result;
+            type = st->session == OTAUP_JS_ENDED ? JR_END : 0u;
+            a = (uint32_t)st->result;
             break;
         }
-        if (r.type == 0) {
+        if (type == 0) {
             continue; /* not part of this state */
         }
-        if ((rc = put_slot(j, sec, off, &r)) != 0) {
+        mk(r, type, fx, a, b, c, h);
+        if ((rc = put_slot(j, sec, off, r)) != 0) {
             return rc;
         }
         off += j->slot;
@@ -359,7 +352,7 @@ OTAUP_RAMFUNC static int compact(otaup_journal *j, const otaup_journal_state *st
     uint32_t next = j->sec_len != 0 ? j->sec_addr + j->sec_len : j->addr;
     uint32_t start, size, seq = j->st.seq + 1u;
     int32_t end;
-    jrec h;
+    uint8_t h[JR_SIZE];
     int rc;
     if (next - j->addr >= j->len) {
         next = j->addr;
@@ -373,13 +366,8 @@ OTAUP_RAMFUNC static int compact(otaup_journal *j, const otaup_journal_state *st
     if (end < 0) {
         return (int)end;
     }
-    memset(&h, 0, sizeof h);
-    h.type = JR_HDR;
-    h.a = JR_MAGIC;
-    h.b = seq;
-    h.c = j->slot;
-    h.h = size;
-    rc = put_slot(j, start, 0, &h);
+    mk(h, JR_HDR, 0, JR_MAGIC, seq, j->slot, size);
+    rc = put_slot(j, start, 0, h);
     if (rc != 0) {
         return rc;
     }
@@ -392,7 +380,7 @@ OTAUP_RAMFUNC static int compact(otaup_journal *j, const otaup_journal_state *st
     return 0;
 }
 
-OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
+OTAUP_RAMFUNC static int append(otaup_journal *j, const uint8_t *r)
 {
     int rc;
     if (j == NULL || j->flash == NULL) {
@@ -423,61 +411,60 @@ OTAUP_RAMFUNC static int append(otaup_journal *j, const jrec *r)
     return rc;
 }
 
-/* Append one record; `fx` is its flags byte and, above it, its x field. */
-OTAUP_RAMFUNC static int log_rec(otaup_journal *j, uint8_t type, uint32_t fx, uint32_t a, uint32_t b, uint32_t c,
-                                 uint64_t h)
+/* Append one record (see mk()). */
+OTAUP_RAMFUNC static int log_full(otaup_journal *j, uint8_t type, uint32_t fx, uint32_t a, uint32_t b, uint32_t c,
+                                  uint64_t h)
 {
-    jrec r;
-    memset(&r, 0, sizeof r);
-    r.type = type;
-    r.flags = (uint8_t)fx;
-    r.x = (uint16_t)(fx >> 8);
-    r.a = a;
-    r.b = b;
-    r.c = c;
-    r.h = h;
-    return append(j, &r);
+    uint8_t r[JR_SIZE];
+    mk(r, type, fx, a, b, c, h);
+    return append(j, r);
+}
+
+/* Append a record of fields fx and a only. */
+OTAUP_RAMFUNC static int log_rec(otaup_journal *j, uint8_t type, uint32_t fx, uint32_t a)
+{
+    return log_full(j, type, fx, a, 0, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id, uint8_t layout,
                         uint8_t target_slot)
 {
-    return log_rec(j, JR_BEGIN, layout | ((uint32_t)target_slot << 8), session_id, 0, 0, delta_id);
+    return log_full(j, JR_BEGIN, layout | ((uint32_t)target_slot << 8), session_id, 0, 0, delta_id);
 }
 
 OTAUP_RAMFUNC int otaup_journal_step_done(otaup_journal *j, uint32_t index)
 {
-    return log_rec(j, JR_DONE, 0, index, 0, 0, 0);
+    return log_rec(j, JR_DONE, 0, index);
 }
 
 OTAUP_RAMFUNC int otaup_journal_scratch_window(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
                                                uint64_t hash)
 {
-    return log_rec(j, JR_SWIN, 0, index, addr, len, hash);
+    return log_full(j, JR_SWIN, 0, index, addr, len, hash);
 }
 
 OTAUP_RAMFUNC int otaup_journal_scratch_sector(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
                                                uint32_t crc)
 {
-    return log_rec(j, JR_SSEC, 0, index, addr, len, crc);
+    return log_full(j, JR_SSEC, 0, index, addr, len, crc);
 }
 
 OTAUP_RAMFUNC int otaup_journal_ponr(otaup_journal *j)
 {
-    return log_rec(j, JR_PONR, 0, 0, 0, 0, 0);
+    return log_rec(j, JR_PONR, 0, 0);
 }
 
 OTAUP_RAMFUNC int otaup_journal_switch(otaup_journal *j, uint8_t slot)
 {
-    return log_rec(j, JR_SWITCH, 0, slot & 1u, 0, 0, 0);
+    return log_rec(j, JR_SWITCH, 0, slot & 1u);
 }
 
 OTAUP_RAMFUNC int otaup_journal_end(otaup_journal *j, int32_t result)
 {
-    return log_rec(j, JR_END, 0, (uint32_t)result, 0, 0, 0);
+    return log_rec(j, JR_END, 0, (uint32_t)result);
 }
 
 OTAUP_RAMFUNC int otaup_journal_restore(otaup_journal *j, uint8_t region, uint8_t state)
 {
-    return log_rec(j, JR_RESTORE, state | ((uint32_t)region << 8), 0, 0, 0, 0);
+    return log_rec(j, JR_RESTORE, state | ((uint32_t)region << 8), 0);
 }
