@@ -1,5 +1,6 @@
 /*
- * The executor's behaviour, frozen: a digest of everything it does on a
+ * The executor's behaviour, frozen (and the journal's, and the protocol
+ * applier's: see the end of this comment): a digest of everything it does on a
  * set of deltas, compared with the digests recorded in
  * tests/vectors/exec-golden.txt. Each scenario runs on a simulated flash
  * that logs every operation (read, program, erase: address, length,
@@ -20,6 +21,13 @@
  * (failed, one wrong bit), hostile streams (bytes changed, truncated,
  * a hook failing) each followed by a clean resume.
  *
+ * The journal alone: a sequence of every record kind over small sectors,
+ * cut, failed or misread at every write. The protocol applier: whole
+ * upgrades over the test server's link (tests/util/testlink.c), clean,
+ * lossy and with disconnects, in place and A/B (every frame the terminal
+ * sends, with the flash operations between them), and hostile frames in
+ * the applier fuzz target's format (its corpus and generated inputs).
+ *
  * A digest that differs names the case and scenario. When a change of
  * behaviour is intended, regenerate the file with
  *     OTAUP_GOLDEN_WRITE=tests/vectors/exec-golden.txt build/dev/tests/test_exec_golden
@@ -37,6 +45,7 @@
 #include "otaup/journal.h"
 #include "otaup/record.h"
 #include "otaup/simflash.h"
+#include "util/testlink.h"
 #include "util/testplan.h"
 
 /* ---- digest (FNV-1a 64, independent of the library's hashes) ------------ */
@@ -916,6 +925,343 @@ static void journal_cases(void)
     }
 }
 
+
+/* ---- the protocol applier -------------------------------------------------------- */
+
+/* The applier over the test server and its lossy link (tests/util/testlink.c):
+ * every frame the terminal sends is digested with the flash's operations. */
+typedef struct asend {
+    int (*send)(void *ctx, const uint8_t *buf, size_t len);
+    void *ctx;
+    dig *d;
+    otaup_simflash *sim;
+} asend;
+
+static int a_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    asend *a = ctx;
+    digest_log(a->d, a->sim); /* the flash operations before this frame */
+    d_u64(a->d, 0x600u);
+    d_u64(a->d, len);
+    d_bytes(a->d, buf, len);
+    return a->send(a->ctx, buf, len);
+}
+
+static void apply_cases(void)
+{
+    static const struct {
+        const char *name;
+        unsigned drop, corrupt, dup, reorder, disc_at, discs;
+        uint64_t seed;
+        int backup, ab;
+    } sc[] = {
+        { "clean", 0, 0, 0, 0, 0, 0, 1, 1, 0 },      { "clean-nobackup", 0, 0, 0, 0, 0, 0, 1, 0, 0 },
+        { "clean-ab", 0, 0, 0, 0, 0, 0, 1, 1, 1 },   { "lossy-1", 10, 5, 8, 5, 0, 0, 1, 1, 0 },
+        { "lossy-2", 10, 5, 8, 5, 0, 0, 2, 1, 0 },   { "lossy-3", 20, 10, 10, 10, 0, 0, 3, 1, 0 },
+        { "lossy-4", 5, 20, 5, 0, 0, 0, 4, 0, 0 },   { "lossy-ab", 10, 5, 8, 5, 0, 0, 5, 1, 1 },
+        { "disc-7", 0, 0, 0, 0, 7, 3, 1, 1, 0 },     { "disc-23", 0, 0, 0, 0, 23, 2, 2, 1, 0 },
+        { "disc-lossy", 10, 5, 5, 5, 11, 4, 6, 1, 0 }, { "disc-ab", 0, 0, 0, 0, 9, 3, 7, 1, 1 },
+    };
+    const uint32_t S = 4096u;
+    size_t k;
+    for (k = 0; k < sizeof sc / sizeof sc[0]; k++) {
+        otaup_simflash_options o;
+        otaup_simflash *sim = NULL;
+        otaup_geometry geo;
+        otaup_apply ap;
+        otaup_apply_config cfg;
+        uint8_t *flash0, *img, *work;
+        uint32_t img_len = 5 * S - 900, tgt = sc[k].ab ? 5 * S : 0;
+        tp_opts po;
+        tp_stream st;
+        tl_faults f;
+        tl_report rep;
+        tl_ctx *t;
+        asend as;
+        size_t wsz;
+        dig d;
+        int rc;
+        /* slot 0..4 (A/B: slot B 5..9), scratch, journal (2), user data, updater */
+        uint32_t at = sc[k].ab ? 10 * S : 5 * S;
+        otaup_geometry_uniform(&geo, 0, S, 16, 8);
+        otaup_simflash_options_init(&o);
+        o.geo = geo;
+        o.log_ops = 1;
+        o.log_reads = 1;
+        ck_assert_int_eq(otaup_simflash_new(&o, &sim), 0);
+        flash0 = malloc(16 * S);
+        memset(flash0, 0xFF, 16 * S);
+        tp_make_image(flash0, img_len, 1 + k);
+        tp_fill_random(flash0 + at + 3 * S, S, 4 + k);
+        memset(flash0 + at + 4 * S, 0x5A, S);
+        ck_assert_int_eq(otaup_simflash_load(sim, 0, flash0, 16 * S), 0);
+        img = malloc(5 * S);
+        tp_make_new(flash0, img, img_len, S, 2 + k);
+        tp_opts_default(&po, &geo, tgt, 0, img_len, S);
+        po.sync_every = 2;
+        po.wbits = 11;
+        po.compress = 1;
+        po.deferred = (int)(k & 1);
+        ck_assert_int_eq(tp_plan(&po, flash0, img, &st), 0);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.flash = otaup_simflash_flash(sim);
+        cfg.layout = sc[k].ab ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE;
+        cfg.window_bits = 11;
+        cfg.max_ops = 64;
+        cfg.slots[0].addr = 0;
+        cfg.slots[0].len = 5 * S;
+        if (sc[k].ab) {
+            cfg.slots[1].addr = 5 * S;
+            cfg.slots[1].len = 5 * S;
+        }
+        cfg.scratch.addr = at;
+        cfg.scratch.len = S;
+        cfg.journal.addr = at + S;
+        cfg.journal.len = 2 * S;
+        cfg.regions[0].id = 1;
+        cfg.regions[0].flags = OTAUP_REGION_PERSONAL;
+        cfg.regions[0].addr = at + 3 * S;
+        cfg.regions[0].len = S;
+        cfg.nregions = 1;
+        cfg.updater.addr = at + 4 * S;
+        cfg.updater.len = S;
+        cfg.staging_size = S;
+        cfg.max_frame = 1024;
+        cfg.max_msg = 4096;
+        cfg.id.terminal_id = "T-0001";
+        cfg.id.model = "demo-m4";
+        cfg.id.sw_version = "1.0.0";
+        cfg.id.build_time = 1767225600u;
+        cfg.retransmit_ms = 400;
+        wsz = otaup_apply_work_size(1024, 4096, S, 64, 11);
+        work = malloc(wsz);
+        cfg.work = work;
+        cfg.work_size = wsz;
+        memset(&f, 0, sizeof f);
+        f.drop_pct = sc[k].drop;
+        f.corrupt_pct = sc[k].corrupt;
+        f.dup_pct = sc[k].dup;
+        f.reorder_pct = sc[k].reorder;
+        f.disconnect_at = sc[k].disc_at;
+        f.disconnects = sc[k].discs;
+        f.seed = sc[k].seed;
+        d_init(&d);
+        t = tl_new(&f);
+        tl_bind(t, &cfg);
+        as.send = cfg.link.send;
+        as.ctx = cfg.link.ctx;
+        as.d = &d;
+        as.sim = sim;
+        cfg.link.send = a_send;
+        cfg.link.ctx = &as;
+        rc = otaup_apply_init(&ap, &cfg);
+        d_u64(&d, (uint64_t)(int64_t)rc);
+        ck_assert_int_eq(rc, 0);
+        rc = tl_run(t, &ap, &st, 0x1122334455667788ull + k, sc[k].backup, &rep);
+        d_u64(&d, (uint64_t)(int64_t)rc);
+        d_u64(&d, (uint64_t)(int64_t)rep.result);
+        d_u64(&d, rep.server_frames);
+        d_u64(&d, rep.retransmits);
+        d_u64(&d, rep.max_tries);
+        d_u64(&d, rep.nacks);
+        d_u64(&d, rep.connections);
+        d_u64(&d, rep.resumes);
+        d_u64(&d, rep.ticks);
+        d_u64(&d, rep.backup_len);
+        d_bytes(&d, rep.backup, rep.backup_len);
+        d_u64(&d, otaup_apply_exec(&ap)->stats.steps_done);
+        d_u64(&d, otaup_apply_exec(&ap)->stats.steps_replayed);
+        digest_log(&d, sim);
+        d_bytes(&d, otaup_simflash_data(sim), 16 * S);
+        ck_assert_msg(rep.result == 0, "apply %s: %d", sc[k].name, rep.result);
+        ck_assert_mem_eq(otaup_simflash_data(sim) + tgt, img, img_len);
+        golden("apply", sc[k].name, d.h);
+        tl_free(t);
+        tp_stream_free(&st);
+        otaup_simflash_free(sim);
+        free(flash0);
+        free(img);
+        free(work);
+    }
+}
+
+
+/* Hostile frames, as the applier's fuzz target builds them (its corpus,
+ * then generated inputs): [type][flags][len u16 LE][payload] wrapped into
+ * valid frames after a HELLO and a START, or raw link bytes when the first
+ * byte is odd. Digests every frame the terminal sends, the flash's
+ * operations and the flash. */
+static int h_sink(void *ctx, const uint8_t *b, size_t n)
+{
+    dig *d = ctx;
+    d_u64(d, 0x700u);
+    d_u64(d, n);
+    d_bytes(d, b, n);
+    return (int)n;
+}
+
+static uint32_t h_clock(void *ctx)
+{
+    return ++*(uint32_t *)ctx;
+}
+
+static void h_frame(dig *d, otaup_apply *ap, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *p, size_t n)
+{
+    static uint8_t fr[600];
+    int len = otaup_frame_encode(type, flags, seq, p, n, fr, sizeof fr);
+    if (len > 0) {
+        d_u64(d, (uint64_t)(int64_t)otaup_apply_feed(ap, fr, (size_t)len));
+    }
+}
+
+static uint64_t hostile_frames(const uint8_t *data, size_t size)
+{
+    enum { HS = 1024 };
+    static uint8_t work[OTAUP_APPLY_WORK_SIZE(512, 512, 2 * HS, 8, 10)];
+    static otaup_apply ap;
+    otaup_apply_config c;
+    otaup_simflash_options o;
+    otaup_simflash *sim = NULL;
+    uint8_t img[12 * HS], msg[32];
+    size_t i, pos;
+    uint32_t seq = 0, clk = 0;
+    otaup_msg m;
+    dig d;
+    d_init(&d);
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, 0, HS, 12, 4);
+    o.log_ops = 1;
+    o.log_reads = 1;
+    ck_assert_int_eq(otaup_simflash_new(&o, &sim), 0);
+    for (i = 0; i < sizeof img; i++) {
+        img[i] = (uint8_t)(i * 7 + (i >> 8));
+    }
+    memset(img + 6 * HS, 0xFF, 4 * HS);
+    (void)otaup_simflash_load(sim, 0, img, sizeof img);
+    memset(&c, 0, sizeof c);
+    c.flash = otaup_simflash_flash(sim);
+    c.layout = OTAUP_LAYOUT_INPLACE;
+    c.window_bits = 10;
+    c.max_ops = 8;
+    c.slots[0].addr = 0;
+    c.slots[0].len = 6 * HS;
+    c.scratch.addr = 6 * HS;
+    c.scratch.len = 2 * HS;
+    c.journal.addr = 8 * HS;
+    c.journal.len = 2 * HS;
+    c.updater.addr = 11 * HS;
+    c.updater.len = HS;
+    c.regions[0].id = 1;
+    c.regions[0].addr = 10 * HS;
+    c.regions[0].len = HS;
+    c.nregions = 1;
+    c.staging_size = 2 * HS;
+    c.max_frame = 512;
+    c.max_msg = 512;
+    c.link.send = h_sink;
+    c.link.ctx = &d;
+    c.now_ms = h_clock;
+    c.clock_ctx = &clk;
+    c.id.terminal_id = "fuzz";
+    c.id.model = "m";
+    c.id.sw_version = "1";
+    c.work = work;
+    c.work_size = sizeof work;
+    d_u64(&d, (uint64_t)(int64_t)otaup_apply_init(&ap, &c));
+    d_u64(&d, (uint64_t)(int64_t)otaup_apply_connect(&ap));
+    if (size > 0 && (data[0] & 1)) {
+        d_u64(&d, (uint64_t)(int64_t)otaup_apply_feed(&ap, data + 1, size - 1));
+    } else {
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_HELLO;
+        m.u.hello.role = 1;
+        m.u.hello.proto_min = 1;
+        m.u.hello.proto_max = 1;
+        m.u.hello.max_frame = 512;
+        m.u.hello.max_msg = 512;
+        m.u.hello.window = 1;
+        h_frame(&d, &ap, OTAUP_MSG_HELLO, 0, seq++, msg, (size_t)otaup_msg_encode(&m, msg, sizeof msg));
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_START;
+        m.u.start.session = 1;
+        h_frame(&d, &ap, OTAUP_MSG_START, 0, seq++, msg, (size_t)otaup_msg_encode(&m, msg, sizeof msg));
+        pos = size > 0 ? 1 : 0;
+        while (pos + 4 <= size) {
+            uint8_t type = data[pos], flags = data[pos + 1];
+            size_t len = (size_t)data[pos + 2] | ((size_t)data[pos + 3] << 8);
+            uint32_t sq = seq;
+            pos += 4;
+            if (len > size - pos) {
+                len = size - pos;
+            }
+            if (len > 496) {
+                len = 496;
+            }
+            if (flags & 0x80) {
+                sq = seq + (uint32_t)(int8_t)type % 3u - 1u;
+            } else {
+                seq++;
+            }
+            h_frame(&d, &ap, type, flags & 0x07, sq, data + pos, len);
+            d_u64(&d, (uint64_t)(int64_t)otaup_apply_poll(&ap));
+            pos += len;
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        clk += 5000;
+        d_u64(&d, (uint64_t)(int64_t)otaup_apply_poll(&ap));
+    }
+    digest_log(&d, sim);
+    d_bytes(&d, otaup_simflash_data(sim), 12 * HS);
+    otaup_simflash_free(sim);
+    return d.h;
+}
+
+static void hostile_cases(void)
+{
+    static const char *const corpus[] = { "batch0", "batch1", "batch2", "batch3", "plain-restore-tag", "raw0" };
+    static const uint8_t types[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C,
+                                     0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
+                                     0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2F, 0x30, 0x7F };
+    size_t i;
+    char name[64];
+    for (i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
+        size_t n;
+        uint8_t *data;
+        snprintf(name, sizeof name, "../fuzz/corpus/applier/%s", corpus[i]);
+        data = load(name, &n);
+        golden("frames", corpus[i], hostile_frames(data, n));
+        free(data);
+    }
+    for (i = 0; i < 64; i++) {
+        uint8_t data[2048];
+        size_t n = 1, f;
+        uint64_t r = 0x9E3779B97F4A7C15ull * (i + 1);
+        data[0] = (uint8_t)(i % 16 == 15 ? 1 : 0);
+        for (f = 0; f < 24 && n + 4 + 64 <= sizeof data; f++) {
+            size_t len, b;
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            len = (size_t)(r >> 40) % (f % 5 == 0 ? 64u : 24u);
+            data[n] = types[(r >> 8) % sizeof types];
+            data[n + 1] = (uint8_t)(((r >> 16) % 16 == 0 ? 0x80 : 0) | ((r >> 20) & 3u));
+            data[n + 2] = (uint8_t)len;
+            data[n + 3] = 0;
+            n += 4;
+            for (b = 0; b < len; b++) {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                data[n + b] = (uint8_t)(b < 8 && (r & 3u) ? (r >> 24) & 0x1Fu : r >> 32);
+            }
+            n += len;
+        }
+        snprintf(name, sizeof name, "gen-%zu", i);
+        golden("frames", name, hostile_frames(data, n));
+    }
+}
+
 /* ---- the cases ----------------------------------------------------------------- */
 
 static void planner_cases(void)
@@ -1031,6 +1377,8 @@ static void record_kinds(void)
 START_TEST(test_golden)
 {
     golden_open();
+    apply_cases();
+    hostile_cases();
     journal_cases();
     planner_cases();
     record_kinds();
