@@ -915,48 +915,71 @@ OTAUP_RAMFUNC static uint32_t scratch_span(const otaup_exec *ex, uint32_t n)
     return pos - ex->cfg.scratch.addr;
 }
 
+/* 0 if flash [addr, addr+z) (with `mode` SCAN_IMAGE: the sector image)
+ * has CRC-32 `crc`, else OTAUP_E_VERIFY or a read error. */
+OTAUP_RAMFUNC static int crc_is(otaup_exec *ex, uint32_t addr, uint32_t z, int mode, uint32_t crc)
+{
+    uint32_t c;
+    int rc = scan(ex, addr, z, mode, NULL, &c);
+    if (rc != 0) {
+        return rc;
+    }
+    return c == crc ? 0 : OTAUP_E_VERIFY;
+}
+
+/* Erase the scratch sectors that cover n bytes from its start. */
+OTAUP_RAMFUNC static int scratch_erase(otaup_exec *ex, uint32_t n)
+{
+    uint32_t span = scratch_span(ex, n);
+    if (ex->cfg.scratch.len == 0 || span == 0 || span > ex->cfg.scratch.len) {
+        return OTAUP_E_SCRATCH;
+    }
+    return erase_range(ex, ex->cfg.scratch.addr, span);
+}
+
+/* Program flash [to, to+z) (erased) with flash [from, from+z), or with the
+ * sector image of [from, from+z) if `image`, piece by piece; *crc gets the
+ * CRC-32 of what was programmed. */
+OTAUP_RAMFUNC static int copy_flash(otaup_exec *ex, uint32_t from, uint32_t to, uint32_t z, int image, uint32_t *crc)
+{
+    uint32_t off, c;
+    int rc;
+    *crc = 0;
+    for (off = 0; off < z; off += c) {
+        rc = image ? image_read(ex, from, off, z, &c) : io_read(ex, from, off, z, &c);
+        if (rc != 0) {
+            return rc;
+        }
+        *crc = otaup_journal_crc32(*crc, ex->io, c);
+        rc = prog_skip(ex, to + off, ex->io, c);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Build the new content of sector [s, s+z) in scratch; returns the CRC. */
 OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t *crc_out)
 {
-    uint32_t off, c, crc = 0, crc2, span = scratch_span(ex, z);
-    int rc;
-    if (span == 0 || span > ex->cfg.scratch.len) {
-        return OTAUP_E_SCRATCH;
+    uint32_t crc;
+    int rc = scratch_erase(ex, z);
+    if (rc == 0) {
+        rc = copy_flash(ex, s, ex->cfg.scratch.addr, z, 1, &crc);
     }
-    rc = erase_range(ex, ex->cfg.scratch.addr, span);
-    if (rc != 0) {
-        return rc;
-    }
-    for (off = 0; off < z; off += c) {
-        rc = image_read(ex, s, off, z, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        crc = otaup_journal_crc32(crc, ex->io, c);
-        rc = prog_skip(ex, ex->cfg.scratch.addr + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    rc = flash_crc(ex, ex->cfg.scratch.addr, z, &crc2);
-    if (rc != 0) {
-        return rc;
-    }
-    if (crc2 != crc) {
-        return OTAUP_E_VERIFY;
+    if (rc == 0) {
+        rc = crc_is(ex, ex->cfg.scratch.addr, z, SCAN_CRC, crc);
     }
     /* the sector read a second time gives the same image: a wrong bit in
      * the first read would otherwise go to scratch with its own CRC and
      * replace the data the step keeps */
-    rc = scan(ex, s, z, SCAN_IMAGE, NULL, &crc2);
-    if (rc != 0) {
-        return rc;
+    if (rc == 0) {
+        rc = crc_is(ex, s, z, SCAN_IMAGE, crc);
     }
-    if (crc2 != crc) {
-        return OTAUP_E_VERIFY;
+    if (rc == 0) {
+        *crc_out = crc;
     }
-    *crc_out = crc;
-    return 0;
+    return rc;
 }
 
 /* Erase sector [s, s+z) and copy its new content back from scratch; the
@@ -965,26 +988,12 @@ OTAUP_RAMFUNC static int rebuild_to_scratch(otaup_exec *ex, uint32_t s, uint32_t
  * later check reads. */
 OTAUP_RAMFUNC static int copy_from_scratch(otaup_exec *ex, uint32_t s, uint32_t z, uint32_t crc)
 {
-    uint32_t off, c, crc2;
+    uint32_t c;
     int rc = erase_range(ex, s, z);
-    if (rc != 0) {
-        return rc;
+    if (rc == 0) {
+        rc = copy_flash(ex, ex->cfg.scratch.addr, s, z, 0, &c);
     }
-    for (off = 0; off < z; off += c) {
-        rc = io_read(ex, ex->cfg.scratch.addr, off, z, &c);
-        if (rc != 0) {
-            return rc;
-        }
-        rc = prog_skip(ex, s + off, ex->io, c);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    rc = flash_crc(ex, s, z, &crc2);
-    if (rc != 0) {
-        return rc;
-    }
-    return crc2 == crc ? 0 : OTAUP_E_VERIFY;
+    return rc != 0 ? rc : crc_is(ex, s, z, SCAN_CRC, crc);
 }
 
 OTAUP_RAMFUNC static int ensure_ponr(otaup_exec *ex, uint32_t addr, uint32_t len)
@@ -1128,12 +1137,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
 /* Scratch two-phase: the staged window goes to scratch first. */
 OTAUP_RAMFUNC static int window_to_scratch(otaup_exec *ex, uint64_t hash)
 {
-    uint32_t span = scratch_span(ex, ex->s_len);
-    int rc;
-    if (ex->cfg.scratch.len == 0 || span == 0 || span > ex->cfg.scratch.len) {
-        return OTAUP_E_SCRATCH;
-    }
-    rc = erase_range(ex, ex->cfg.scratch.addr, span);
+    int rc = scratch_erase(ex, ex->s_len);
     if (rc != 0) {
         return rc;
     }
