@@ -855,7 +855,7 @@ OTAUP_RAMFUNC static int sector_action(otaup_exec *ex, uint32_t s, uint32_t z, i
 {
     const otaup_journal_state *st = &ex->cfg.journal->st;
     uint32_t pa, pe;
-    int inE = in_erases(ex, s, z), equal = 0, rc, rest = 1;
+    int inE = in_erases(ex, s, z), equal = 0, rc, rest;
     *maybe_rebuild = 0;
     pa = ex->s_addr > s ? ex->s_addr : s;
     pe = ex->s_addr + ex->s_len < s + z ? ex->s_addr + ex->s_len : s + z;
@@ -871,21 +871,17 @@ OTAUP_RAMFUNC static int sector_action(otaup_exec *ex, uint32_t s, uint32_t z, i
         }
         return rc ? ACT_NONE : ACT_ERASE;
     }
-    /* the part of the sector outside the window */
-    if (pa > s) {
-        rc = is_erased(ex, s, pa - s);
-        if (rc < 0) {
-            return rc;
-        }
-        rest = rest && rc;
+    /* the part of the sector outside the window: before it, after it
+     * (is_erased() reads nothing for an empty part) */
+    rest = is_erased(ex, s, pa - s);
+    if (rest < 0) {
+        return rest;
     }
-    if (pe < s + z) {
-        rc = is_erased(ex, pe, s + z - pe);
-        if (rc < 0) {
-            return rc;
-        }
-        rest = rest && rc;
+    rc = is_erased(ex, pe, s + z - pe);
+    if (rc < 0) {
+        return rc;
     }
+    rest = rest && rc;
     if (!inE && !rest) {
         *maybe_rebuild = 1; /* holds data the step does not rewrite */
     }
@@ -1052,6 +1048,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
          * window in its sector image when the window lies in that sector. */
         {
             int w_in_s = inside(ex->s_addr, ex->s_len, s, z);
+            int erases = act == ACT_ERASE || in_erases(ex, s, z); /* the step erases it */
             if (pa < pe) {
                 /* a window sector: precise flags */
                 uint32_t idx = 0, pos = ex->s_addr, st0, sz0, bit;
@@ -1065,7 +1062,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
                         if (!w_in_s) {
                             ex->p_conflict = 1;
                         }
-                    } else if (act == ACT_ERASE || in_erases(ex, s, z)) {
+                    } else if (erases) {
                         ex->p_scratch = 1;
                     } else if (maybe && ((ex->src_w_mask & bit) || !w_in_s)) {
                         ex->p_conflict = 1;
@@ -1075,7 +1072,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
                         ex->p_scratch = 1;
                     }
                 }
-            } else if (act == ACT_ERASE || in_erases(ex, s, z)) {
+            } else if (erases) {
                 /* an erase-only sector: the (conservative) range table */
                 for (i = 0; i < (int)ex->nsources; i++) {
                     if (overlap(ex->sources[i].addr, ex->sources[i].len, s, z)) {
