@@ -296,6 +296,94 @@ START_TEST(test_erased_bit_read_programmed)
 }
 END_TEST
 
+/* A step refused for power safety stays refused whatever one read
+ * returns. Its window spans the end of sector 0 and the start of sector 1
+ * (both window parts erased: filled in place); each sector keeps data
+ * outside the window, so each may need a rebuild after a tear, and one
+ * scratch sector cannot hold two: OTAUP_E_SCRATCH before any change.
+ * Sector 0's kept data are erased but for one bit: read once as erased,
+ * the sector would look safe and the step would go ahead, leaving a torn
+ * fill that no resume can finish. The verdict must need a second read
+ * that agrees. */
+#define WIN_AT (BASE + S - 2000u) /* the window: [WIN_AT, WIN_AT + WIN_LEN) */
+#define WIN_LEN 4000u
+static void refuse_world(unsigned nth)
+{
+    otaup_simflash_options o;
+    otaup_record r;
+    uint8_t img[4 * S];
+    memset(&W, 0, sizeof W);
+    otaup_simflash_options_init(&o);
+    otaup_geometry_uniform(&o.geo, BASE, S, 8, 1);
+    o.log_ops = 1;
+    ck_assert_int_eq(otaup_simflash_new(&o, &W.sim), 0);
+    memset(img, 0xFF, sizeof img);
+    img[50] = 0xFE;
+    memset(img + (WIN_AT - BASE) + WIN_LEN, 0x11, 2 * S - (WIN_AT - BASE) - WIN_LEN);
+    ck_assert_int_eq(otaup_simflash_load(W.sim, BASE, img, sizeof img), 0);
+    W.fl.real = otaup_simflash_flash(W.sim);
+    W.fl.f = *W.fl.real;
+    W.fl.f.context = &W.fl;
+    W.fl.f.read = fl_read;
+    W.fl.f.prog = fl_prog;
+    W.fl.f.erase = fl_erase;
+    W.fl.f.sync = NULL;
+    W.fl.addr = BASE + 50;
+    W.fl.nth = nth;
+    W.fl.bit = 0;
+    stream_len = 0;
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_STEP;
+    r.addr = WIN_AT;
+    r.len = WIN_LEN;
+    put(&r);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_FILL;
+    r.addr = WIN_AT;
+    r.len = WIN_LEN;
+    r.value = 0x33;
+    put(&r);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_REC_END;
+    put(&r);
+}
+
+/* erase or program calls outside the journal since the flash was made */
+static size_t slot_writes(void)
+{
+    size_t n, i, w = 0;
+    const otaup_simflash_op *op = otaup_simflash_log(W.sim, &n);
+    for (i = 0; i < n; i++) {
+        if ((op[i].kind == OTAUP_SIMFLASH_PROG || op[i].kind == OTAUP_SIMFLASH_ERASE) && op[i].addr < JOURNAL) {
+            w++;
+        }
+    }
+    return w;
+}
+
+START_TEST(test_refusal_stands)
+{
+    unsigned nth, reads;
+    int rc;
+    refuse_world(1000000);
+    ck_assert_int_eq(run_once(), OTAUP_E_SCRATCH);
+    ck_assert_uint_eq(slot_writes(), 0);
+    reads = W.fl.seen;
+    otaup_simflash_free(W.sim);
+    ck_assert_uint_ge(reads, 2);
+    for (nth = 1; nth <= reads; nth++) {
+        refuse_world(nth);
+        rc = run_once();
+        ck_assert_msg(rc == OTAUP_E_SCRATCH || rc == OTAUP_E_VERIFY, "flip in read %u of %u: %s", nth, reads,
+                      otaup_errname(rc));
+        ck_assert_msg(slot_writes() == 0, "flip in read %u of %u: the step changed flash", nth, reads);
+        ck_assert_int_eq(run_once(), OTAUP_E_SCRATCH); /* read again: refused */
+        ck_assert_uint_eq(slot_writes(), 0);
+        otaup_simflash_free(W.sim);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("exec_misread");
@@ -303,6 +391,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_kept_bit_read_erased);
     tcase_add_test(tc, test_erased_bit_read_programmed);
+    tcase_add_test(tc, test_refusal_stands);
     suite_add_tcase(s, tc);
     return s;
 }
