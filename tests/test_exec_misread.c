@@ -132,6 +132,21 @@ static void make_stream(void)
     put(&r);
 }
 
+/* W's executor reads W.sim through the flipper (flip in the nth read covering `at`) */
+static void flipper_attach(uint32_t at, unsigned nth, unsigned bit)
+{
+    W.fl.real = otaup_simflash_flash(W.sim);
+    W.fl.f = *W.fl.real;
+    W.fl.f.context = &W.fl;
+    W.fl.f.read = fl_read;
+    W.fl.f.prog = fl_prog;
+    W.fl.f.erase = fl_erase;
+    W.fl.f.sync = NULL;
+    W.fl.addr = at;
+    W.fl.nth = nth;
+    W.fl.bit = bit;
+}
+
 static void world_new(uint32_t at, unsigned nth, unsigned bit, uint8_t keep_byte)
 {
     otaup_simflash_options o;
@@ -150,16 +165,7 @@ static void world_new(uint32_t at, unsigned nth, unsigned bit, uint8_t keep_byte
         img[KEEP + 500 + i] = (uint8_t)(0x40u + (i * 7u) % 13u);
     }
     ck_assert_int_eq(otaup_simflash_load(W.sim, BASE, img, sizeof img), 0);
-    W.fl.real = otaup_simflash_flash(W.sim);
-    W.fl.f = *W.fl.real;
-    W.fl.f.context = &W.fl;
-    W.fl.f.read = fl_read;
-    W.fl.f.prog = fl_prog;
-    W.fl.f.erase = fl_erase;
-    W.fl.f.sync = NULL;
-    W.fl.addr = at;
-    W.fl.nth = nth;
-    W.fl.bit = bit;
+    flipper_attach(at, nth, bit);
 }
 
 /* mount, start (or resume) and feed the whole stream; returns the first error */
@@ -321,16 +327,7 @@ static void refuse_world(unsigned nth)
     img[50] = 0xFE;
     memset(img + (WIN_AT - BASE) + WIN_LEN, 0x11, 2 * S - (WIN_AT - BASE) - WIN_LEN);
     ck_assert_int_eq(otaup_simflash_load(W.sim, BASE, img, sizeof img), 0);
-    W.fl.real = otaup_simflash_flash(W.sim);
-    W.fl.f = *W.fl.real;
-    W.fl.f.context = &W.fl;
-    W.fl.f.read = fl_read;
-    W.fl.f.prog = fl_prog;
-    W.fl.f.erase = fl_erase;
-    W.fl.f.sync = NULL;
-    W.fl.addr = BASE + 50;
-    W.fl.nth = nth;
-    W.fl.bit = 0;
+    flipper_attach(BASE + 50, nth, 0);
     stream_len = 0;
     memset(&r, 0, sizeof r);
     r.type = OTAUP_REC_STEP;

@@ -27,22 +27,8 @@ static int exhaustive(void)
 
 static uint8_t *load(const char *name, size_t *len)
 {
-    char path[1024];
-    const char *dir = getenv("OTAUP_VECTORS");
-    FILE *f;
-    uint8_t *p;
-    long n;
-    ck_assert_ptr_nonnull(dir);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    p = malloc((size_t)n);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    uint8_t *p = tp_load_vector(name, len);
+    ck_assert_msg(p != NULL, "cannot read %s under $OTAUP_VECTORS", name);
     return p;
 }
 

@@ -196,8 +196,8 @@ static void mount_fresh(otaup_simflash *sim, uint32_t jaddr, uint32_t jlen, otau
 /*
  * Run the input. `cut_at`: the script B record that gets its power cut
  * (SIZE_MAX: none). `before`/`after` (script B, per record): filled when
- * cut_at is SIZE_MAX, checked against otherwise. Returns the number of
- * script B records run.
+ * cut_at is SIZE_MAX, checked against otherwise; `ok` likewise: whether
+ * the record returned 0 in the run without a cut.
  */
 static void play(const script *s, size_t cut_at, otaup_journal_state *before, otaup_journal_state *after,
                  uint8_t *ok)

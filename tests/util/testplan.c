@@ -1,6 +1,7 @@
 /*
  * Test-side planner, pair generators and apply harness (see testplan.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -620,4 +621,26 @@ void tp_apply_config_backup(otaup_apply_config *c, uint32_t user_len, uint32_t m
     c->id.model = "demo-m4";
     c->id.sw_version = "1.0.0";
     c->id.build_time = 1767225600u;
+}
+
+uint8_t *tp_load_vector(const char *name, size_t *len)
+{
+    char path[1024];
+    const char *dir = getenv("OTAUP_VECTORS");
+    FILE *f;
+    uint8_t *p = NULL;
+    long n;
+    if (dir == NULL || (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path ||
+        (f = fopen(path, "rb")) == NULL) {
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (p = malloc(n > 0 ? (size_t)n : 1u)) != NULL && fread(p, 1, (size_t)n, f) == (size_t)n) {
+        *len = (size_t)n;
+    } else {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
 }

@@ -71,6 +71,10 @@ int tp_container(const tp_opts *o, const tp_stream *s, uint8_t layout, uint32_t 
 struct otaup_delta_header;
 int tp_from_container(const uint8_t *delta, size_t len, tp_stream *out, struct otaup_delta_header *hdr);
 
+/* The whole file `name` under $OTAUP_VECTORS (malloc; the caller frees),
+ * its size in *len; NULL if it cannot be read. */
+uint8_t *tp_load_vector(const char *name, size_t *len);
+
 /* Deterministic pseudo-random bytes. */
 void tp_fill_random(uint8_t *p, size_t n, uint64_t seed);
 /* A "firmware-like" image: code-like runs, tables, padding. */
