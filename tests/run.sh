@@ -157,25 +157,45 @@ stage_fuzz() {
     cmake -S "$SRC" -B "$dir" -DCMAKE_C_COMPILER=clang -DOTAUP_FUZZ=ON \
         -DOTAUP_BUILD_EXAMPLES=OFF -DOTAUP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$dir" -j "$JOBS"
-    local t name work
+    # The targets run JOBS at a time (each libFuzzer run is one process on
+    # one core); each one's figures are printed, in order, once all ended.
+    local t names=() running=0
     for t in "$dir"/tests/fuzz_*; do
         [ -x "$t" ] || continue
         case "$t" in *_replay) continue ;; esac
-        name="$(basename "$t")"; name="${name#fuzz_}"
-        work="$dir/corpus-$name"
-        rm -rf "$work" && mkdir -p "$work"
-        echo "--- fuzz $name"
-        local rc=0
-        local secs="$FUZZ_SECONDS_OTHER"
-        [ "$name" = proto ] && secs="$FUZZ_SECONDS"
-        "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-            "$work" "$SRC/tests/fuzz/corpus/$name" >"$work.log" 2>&1 || rc=$?
-        grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE" "$work.log" || true
-        if [ "$rc" -ne 0 ]; then
-            tail -40 "$work.log"
-            die "fuzz target $name found a failure (log: $work.log)"
+        names+=("$(basename "$t")")
+    done
+    for t in "${names[@]}"; do
+        fuzz_one "$dir" "${t#fuzz_}" &
+        running=$((running + 1))
+        if [ "$running" -ge "$JOBS" ]; then
+            wait -n || true
+            running=$((running - 1))
         fi
     done
+    wait || true
+    local name work failed=()
+    for t in "${names[@]}"; do
+        name="${t#fuzz_}"; work="$dir/corpus-$name"
+        echo "--- fuzz $name"
+        grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE" "$work.log" || true
+        if [ "$(cat "$work.rc" 2>/dev/null || echo missing)" != 0 ]; then
+            tail -40 "$work.log"
+            failed+=("$name")
+        fi
+    done
+    [ ${#failed[@]} -eq 0 ] || die "fuzz target(s) ${failed[*]} found a failure (logs: $dir/corpus-NAME.log)"
+}
+
+# One bounded libFuzzer run of fuzz_$2 in build dir $1: its log in
+# corpus-$2.log, its exit code in corpus-$2.rc.
+fuzz_one() {
+    local dir="$1" name="$2" work="$1/corpus-$2" secs="$FUZZ_SECONDS_OTHER" rc=0
+    [ "$name" = proto ] && secs="$FUZZ_SECONDS"
+    rm -rf "$work" "$work.rc" && mkdir -p "$work"
+    "$dir/tests/fuzz_$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        "$work" "$SRC/tests/fuzz/corpus/$name" >"$work.log" 2>&1 || rc=$?
+    echo "$rc" > "$work.rc"
 }
 
 for s in "${STAGES[@]}"; do
