@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "otaup/registry.h"
 #include "util/runcmd.h"
 
 static char dir[128];
@@ -128,6 +130,76 @@ START_TEST(test_otaupctl_bad_input)
     /* the audit log kept the release */
     ck_assert_int_eq(run("%s --db r.db audit", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "release-added"));
+}
+END_TEST
+
+/* Another process holds the registry's write lock for a second (otaupd
+ * writing, a sqlite3 shell): otaupctl's writing commands wait for it
+ * (busy_timeout_ms) and go on. `notify` used to write while it was
+ * still reading the terminal list, which SQLite refuses at once
+ * (SQLITE_BUSY without waiting): it failed with "database is locked" in
+ * a few milliseconds whenever the daemon was writing. */
+START_TEST(test_otaupctl_notify_waits_for_writer)
+{
+    char path[300];
+    otaup_registry_options o;
+    otaup_registry *reg;
+    otaup_reg_terminal t;
+    sqlite3 *db;
+    pid_t pid;
+    int st, i, done = 0;
+    make_image("v1.bin", 5000, 1);
+    make_image("v2.bin", 5000, 2);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 1.0 --build-time 5 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2.0 --build-time 6 v2.bin", ctl), 0);
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    otaup_registry_options_init(&o);
+    ck_assert_int_eq(otaup_registry_sqlite_open(path, &o, &reg), 0);
+    memset(&t, 0, sizeof t);
+    snprintf(t.id, sizeof t.id, "T1");
+    snprintf(t.model, sizeof t.model, "M");
+    snprintf(t.version, sizeof t.version, "1.0");
+    t.build_time = 5;
+    t.image_size = 5000;
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    otaup_registry_free(reg);
+    /* the write lock, held by another connection */
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO audit(time, terminal, event, detail) "
+                                      "VALUES(1, 'x', 'lock', 'held');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char cmd[1200];
+        if (chdir(dir) != 0) {
+            _exit(99);
+        }
+        snprintf(cmd, sizeof cmd, "exec %s --db r.db notify >notify.out 2>&1", ctl);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(98);
+    }
+    nanosleep(&(struct timespec){ 1, 0 }, NULL);
+    /* still waiting for the lock, not failed at once */
+    ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (i = 0; i < 200 && !done; i++) { /* up to 10 s */
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        if (!done) {
+            nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+        }
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    ck_assert(done);
+    ck_assert_int_eq(run("cat notify.out"), 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "notify: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "sms to T1: New software 2.0"));
+    ck_assert_ptr_nonnull(strstr(out, "notify: 1 queued, 1 sent"));
 }
 END_TEST
 
@@ -356,6 +428,7 @@ int main(void)
     tcase_add_test(tc, test_otaupd_bad_input_and_shutdown);
     tcase_add_test(tc, test_otaupd_fd_limit);
     tcase_add_test(tc, test_otaupd_port_zero);
+    tcase_add_test(tc, test_otaupctl_notify_waits_for_writer);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -712,14 +712,61 @@ static int cmd_terminals(int argc, char **argv)
 
 /* ---- notify ------------------------------------------------------------- */
 
+/* notify reads two lists and writes for their rows. It copies each list
+ * first and writes after the read is over: a write made while a list's
+ * statement is still open would turn that read transaction into a write
+ * one, which SQLite refuses at once (SQLITE_BUSY, no busy wait) whenever
+ * another process (otaupd, a sqlite3 shell) is writing or wrote since
+ * the read began, so `notify` failed beside a busy daemon instead of
+ * waiting its turn as the other writing commands do. */
 struct notify_ctx {
     otaup_registry *reg;
     int queued, sent, held, err;
+    otaup_reg_terminal *terms;
+    otaup_reg_notice *notices;
+    size_t n, cap;
 };
 
-static int queue_due(const otaup_reg_terminal *t, void *payload)
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+    void *p;
+    size_t c = *cap ? *cap * 2 : 16;
+    if (n < *cap) {
+        return 0;
+    }
+    p = realloc(*v, c * size);
+    if (p == NULL) {
+        return -1;
+    }
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
+static int copy_terminal(const otaup_reg_terminal *t, void *payload)
 {
     struct notify_ctx *c = payload;
+    if (grow((void **)&c->terms, &c->cap, c->n, sizeof *c->terms) != 0) {
+        c->err = OTAUP_E_NOMEM;
+        return 1;
+    }
+    c->terms[c->n++] = *t;
+    return 0;
+}
+
+static int copy_notice(const otaup_reg_notice *n, void *payload)
+{
+    struct notify_ctx *c = payload;
+    if (grow((void **)&c->notices, &c->cap, c->n, sizeof *c->notices) != 0) {
+        c->err = OTAUP_E_NOMEM;
+        return 1;
+    }
+    c->notices[c->n++] = *n;
+    return 0;
+}
+
+static int queue_due(struct notify_ctx *c, const otaup_reg_terminal *t)
+{
     otaup_reg_release r;
     int rc;
     if (strcmp(t->status, "upgrading") == 0 || strcmp(t->status, "requested") == 0) {
@@ -730,21 +777,18 @@ static int queue_due(const otaup_reg_terminal *t, void *payload)
         return 0;
     }
     if (rc < 0) {
-        c->err = rc;
-        return 1;
+        return rc;
     }
     rc = otaup_registry_notify(c->reg, t, &r, NULL);
     if (rc < 0) {
-        c->err = rc;
-        return 1;
+        return rc;
     }
     c->queued += rc;
     return 0;
 }
 
-static int send_notice(const otaup_reg_notice *n, void *payload)
+static int send_notice(struct notify_ctx *c, const otaup_reg_notice *n)
 {
-    struct notify_ctx *c = payload;
     otaup_reg_release r;
     int rc;
     if (otaup_registry_release_get(c->reg, n->release_id, &r, NULL) == 0 && r.withdrawn != 0) {
@@ -755,8 +799,7 @@ static int send_notice(const otaup_reg_notice *n, void *payload)
     printf("%s to %s: %s\n", n->channel[0] ? n->channel : "sms", n->terminal, n->text);
     rc = otaup_registry_notice_mark_sent(c->reg, n->id, 0);
     if (rc < 0) {
-        c->err = rc;
-        return 1;
+        return rc;
     }
     otaup_registry_audit(c->reg, n->terminal, "notice-sent", "notice %lld by %s", (long long)n->id,
                          n->channel);
@@ -767,6 +810,7 @@ static int send_notice(const otaup_reg_notice *n, void *payload)
 static int cmd_notify(int argc, char **argv)
 {
     struct notify_ctx c;
+    size_t i;
     int rc;
     (void)argv;
     if (argc != 0) {
@@ -777,10 +821,19 @@ static int cmd_notify(int argc, char **argv)
     if (open_db(&c.reg, 1) != 0) {
         return EXIT_FAILURE;
     }
-    rc = otaup_registry_terminal_list(c.reg, queue_due, &c);
-    if (rc >= 0 && c.err == 0) {
-        rc = otaup_registry_notice_list(c.reg, NULL, 1, send_notice, &c);
+    rc = otaup_registry_terminal_list(c.reg, copy_terminal, &c);
+    for (i = 0; rc >= 0 && c.err == 0 && i < c.n; i++) {
+        rc = queue_due(&c, &c.terms[i]);
     }
+    if (rc >= 0 && c.err == 0) {
+        c.n = c.cap = 0;
+        rc = otaup_registry_notice_list(c.reg, NULL, 1, copy_notice, &c);
+    }
+    for (i = 0; rc >= 0 && c.err == 0 && i < c.n; i++) {
+        rc = send_notice(&c, &c.notices[i]);
+    }
+    free(c.terms);
+    free(c.notices);
     if (rc < 0 || c.err < 0) {
         rc = fail(rc < 0 ? rc : c.err, "notify", c.reg);
         otaup_registry_free(c.reg);
