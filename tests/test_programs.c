@@ -26,7 +26,7 @@
 #include "util/runcmd.h"
 
 static char dir[128];
-static char ctl[512], daemon_path[512];
+static char ctl[512], daemon_path[512], term_path[512];
 static char out[8192];
 
 static void setup(void)
@@ -37,6 +37,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(bin);
     snprintf(ctl, sizeof ctl, "%s/examples/otaupctl/otaupctl", bin);
     snprintf(daemon_path, sizeof daemon_path, "%s/examples/otaupd/otaupd", bin);
+    snprintf(term_path, sizeof term_path, "%s/examples/otaup-term/otaup-term", bin);
 }
 
 static void teardown(void)
@@ -200,6 +201,59 @@ START_TEST(test_otaupctl_notify_waits_for_writer)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "notify: %s", out);
     ck_assert_ptr_nonnull(strstr(out, "sms to T1: New software 2.0"));
     ck_assert_ptr_nonnull(strstr(out, "notify: 1 queued, 1 sent"));
+}
+END_TEST
+
+/* A port nobody listens on (bound, then closed again). */
+static int closed_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* otaup-term pointed at a port where no server listens: --timeout bounds
+ * the attempts to connect too (it used to try --reconnect times a second
+ * apart whatever --timeout said: 20 s for --reconnect 20 --timeout 2), and
+ * the closing line says it never connected instead of "link or stream
+ * closed by the peer". A --reconnect beyond an int is refused (it was
+ * read as -1: no reconnection at all). */
+START_TEST(test_term_closed_port_bounded)
+{
+    int port = closed_port();
+    struct timespec t0, t1;
+    double secs;
+    make_image("v1.bin", 5000, 1);
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id T1 --model M --version 1.0 --build-time 5 --quiet",
+                         term_path),
+                     0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --reconnect 20 --timeout 2 --report rep.txt",
+                         term_path, port),
+                     1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(secs < 4.0, "otaup-term took %.1f s with --timeout 2", secs);
+    ck_assert_ptr_nonnull(strstr(out, "cannot connect to 127.0.0.1:"));
+    ck_assert_ptr_nonnull(strstr(out, "--timeout"));
+    ck_assert_ptr_nonnull(strstr(out, "upgrade FAILED: could not connect to the server"));
+    ck_assert_int_eq(run("cat rep.txt"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "result=-"));
+    /* the default: three more attempts, a second apart */
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --quiet", term_path, port), 1);
+    ck_assert_ptr_nonnull(strstr(out, "could not connect"));
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --reconnect 4294967295 --timeout 2", term_path,
+                         port),
+                     2);
+    ck_assert_ptr_nonnull(strstr(out, "--reconnect"));
 }
 END_TEST
 
@@ -429,6 +483,7 @@ int main(void)
     tcase_add_test(tc, test_otaupd_fd_limit);
     tcase_add_test(tc, test_otaupd_port_zero);
     tcase_add_test(tc, test_otaupctl_notify_waits_for_writer);
+    tcase_add_test(tc, test_term_closed_port_bounded);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

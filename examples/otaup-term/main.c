@@ -348,7 +348,10 @@ static void bar(term *k, int final)
     }
 }
 
-static int connect_to(const char *spec, int *fd_out)
+/* Connect to ADDR:PORT within wait_ms (a host that does not answer must
+ * not hold the run past --timeout). 0, -1 (errno says why) or -2 (a
+ * malformed ADDR:PORT). */
+static int connect_to(const char *spec, int *fd_out, uint64_t wait_ms)
 {
     char host[64];
     const char *c = strrchr(spec, ':');
@@ -374,16 +377,40 @@ static int connect_to(const char *spec, int *fd_out)
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
         return -2;
     }
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
+        struct pollfd p;
+        int err = 0, n;
+        socklen_t el = sizeof err;
+        if (errno != EINPROGRESS) {
+            err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+        p.fd = fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        do {
+            n = poll(&p, 1, wait_ms > 600000u ? 600000 : (int)wait_ms);
+        } while (n < 0 && errno == EINTR);
+        if (n == 0) {
+            err = ETIMEDOUT;
+        } else if (n < 0) {
+            err = errno;
+        } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            close(fd);
+            errno = err;
+            return -1;
+        }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     *fd_out = fd;
     return 0;
 }
@@ -575,7 +602,7 @@ int main(int argc, char **argv)
     const char *report = NULL;
     unsigned long build_time = 0, v;
     int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
-    int up_to_date = 0, require_signed = 0, have_device_key = 0;
+    int up_to_date = 0, require_signed = 0, have_device_key = 0, connected = 0, never_connected = 0;
     static uint8_t device_key[32];
     unsigned long cut_after = 0, fail_after = 0, timeout_s = 600;
     static otaup_sec_key pubs[MAX_PUB];
@@ -637,6 +664,7 @@ int main(int argc, char **argv)
                                     ? 100ul
                                 : strcmp(a, "--frame") == 0  ? 65536ul
                                 : strcmp(a, "--window") == 0 ? 1024ul
+                                : strcmp(a, "--reconnect") == 0 ? 0x7FFFFFFFul /* an int: none above */
                                                              : 0xFFFFFFFFul;
             /* the protocol's smallest frame; a zero time bound would end every run at once */
             unsigned long min = strcmp(a, "--frame") == 0 ? 64ul : strcmp(a, "--timeout") == 0 ? 1ul : 0ul;
@@ -798,24 +826,34 @@ int main(int argc, char **argv)
         otaup_apply *ap;
         uint64_t last_rx;
         int consent_sent = 0, closed = 0;
-        rc = connect_to(server, &k.fd);
+        {
+            /* --timeout bounds the whole run, the attempts to connect too */
+            uint64_t spent = mono_ms() - start, limit = (uint64_t)timeout_s * 1000u;
+            rc = connect_to(server, &k.fd, spent < limit ? limit - spent : 1);
+        }
         if (rc == -2) {
             fprintf(stderr, "otaup-term: --connect '%s': expected IPv4ADDR:PORT\n", server);
             otaup_simterm_free(t);
             return 2;
         }
         if (rc < 0) {
-            if (reconnects-- > 0) {
+            int e = errno;
+            int late = mono_ms() - start + 1000u > (uint64_t)timeout_s * 1000u;
+            if (!late && reconnects-- > 0) {
                 if (!quiet) {
-                    fprintf(stderr, "otaup-term: cannot connect to %s (%s); trying again\n", server,
-                            strerror(errno));
+                    fprintf(stderr, "otaup-term: cannot connect to %s (%s); trying again\n", server, strerror(e));
                 }
                 sleep(1);
                 continue;
             }
-            fprintf(stderr, "otaup-term: cannot connect to %s: %s\n", server, strerror(errno));
+            fprintf(stderr, "otaup-term: cannot connect to %s: %s%s\n", server, strerror(e),
+                    late ? " (no time left: --timeout)" : "");
+            if (!connected) {
+                never_connected = 1;
+            }
             break;
         }
+        connected = 1;
         rc = otaup_simterm_boot(t, link_send, &k, clock_cb, NULL);
         if (rc < 0) {
             fprintf(stderr, "otaup-term: the applier refuses this flash: %s (%s)\n", otaup_strerror(rc),
@@ -944,8 +982,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "\notaup-term: the server ended the session: %s (%s)\n", server_text(k.server_abort),
                     otaup_errname(k.server_abort) ? otaup_errname(k.server_abort) : "?");
         }
-        if (reconnects-- <= 0) {
-            fprintf(stderr, "\notaup-term: link closed before the upgrade completed\n");
+        if (reconnects-- <= 0 || mono_ms() - start + 1000u > (uint64_t)timeout_s * 1000u) {
+            fprintf(stderr, "\notaup-term: link closed before the upgrade completed%s\n",
+                    reconnects >= 0 ? " (no time left: --timeout)" : "");
             if (k.server_abort != 0) {
                 result = k.server_abort; /* the server's reason, not only "closed" */
             }
@@ -1021,7 +1060,9 @@ int main(int argc, char **argv)
                    otaup_simterm_notice(t));
         } else {
             printf("otaup-term: %s: upgrade FAILED: %s (%s); still runs %s, personal data %s\n", otaup_simterm_id(t),
-                   result == k.server_abort ? server_text(result) : otaup_strerror(result),
+                   never_connected              ? "could not connect to the server"
+                   : result == k.server_abort ? server_text(result)
+                                              : otaup_strerror(result),
                    otaup_errname(result) ? otaup_errname(result) : "?",
                    otaup_simterm_version(t), intact ? "intact" : "DAMAGED");
         }
