@@ -204,22 +204,6 @@ START_TEST(test_otaupctl_notify_waits_for_writer)
 }
 END_TEST
 
-/* A port nobody listens on (bound, then closed again). */
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* otaup-term pointed at a port where no server listens: --timeout bounds
  * the attempts to connect too (it used to try --reconnect times a second
  * apart whatever --timeout said: 20 s for --reconnect 20 --timeout 2), and
@@ -228,7 +212,7 @@ static int closed_port(void)
  * read as -1: no reconnection at all). */
 START_TEST(test_term_closed_port_bounded)
 {
-    int port = closed_port();
+    int port = test_free_port(); /* bound, then closed again: nobody listens */
     struct timespec t0, t1;
     double secs;
     make_image("v1.bin", 5000, 1);
@@ -254,6 +238,33 @@ START_TEST(test_term_closed_port_bounded)
                          port),
                      2);
     ck_assert_ptr_nonnull(strstr(out, "--reconnect"));
+}
+END_TEST
+
+/* A registry file otaupd may not write: refused at start (exit 1, the
+ * reason), not served. SQLite opened it read-only without a word and
+ * every session failed at its first step ("attempt to write a readonly
+ * database"). As root (who may write any file) the daemon runs as
+ * nobody through setpriv, or the test has nothing to check. */
+START_TEST(test_otaupd_read_only_registry)
+{
+    const char *as = "";
+    make_image("v1.bin", 5000, 1);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 1.0 --build-time 5 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("chmod 444 r.db && rm -f r.db.key"), 0);
+    if (geteuid() == 0) {
+        if (run("sh -c 'command -v setpriv'") != 0) {
+            return;
+        }
+        as = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+        ck_assert_int_eq(chmod(dir, 0777), 0);
+    }
+    ck_assert_int_eq(run("timeout 5 %s%s --db r.db --listen 127.0.0.1:0", as, daemon_path), 1);
+    ck_assert_ptr_nonnull(strstr(out, "registry r.db"));
+    ck_assert_ptr_nonnull(strstr(out, "needs to write it"));
+    /* otaupctl still reads it */
+    ck_assert_int_eq(run("%s%s --db r.db releases", as, ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "1.0"));
 }
 END_TEST
 
@@ -484,6 +495,7 @@ int main(void)
     tcase_add_test(tc, test_otaupd_port_zero);
     tcase_add_test(tc, test_otaupctl_notify_waits_for_writer);
     tcase_add_test(tc, test_term_closed_port_bounded);
+    tcase_add_test(tc, test_otaupd_read_only_registry);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -370,6 +370,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "otaupd: registry %s: %s%s%s\n", db, otaup_strerror(rc), err[0] ? ": " : "", err);
         return 1;
     }
+    if (access(db, W_OK) != 0) {
+        /* SQLite opens a file it may not write read-only, without a word:
+         * every session would then fail at its first step (recording the
+         * terminal) with "attempt to write a readonly database" */
+        fprintf(stderr, "otaupd: registry %s: %s: the daemon records every terminal, it needs to write it\n", db,
+                strerror(errno));
+        otaup_registry_free(reg);
+        return 1;
+    }
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd >= 0) {
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
