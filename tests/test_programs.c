@@ -131,6 +131,21 @@ START_TEST(test_otaupctl_bad_input)
     /* the audit log kept the release */
     ck_assert_int_eq(run("%s --db r.db audit", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "release-added"));
+    /* numbers are digits: nothing, blanks or a sign are usage errors (an
+     * empty --limit was read as 0, no limit; a RELEASE too large for
+     * release sign was read as the largest number, "no such release") */
+    ck_assert_int_eq(run("%s --db r.db audit --limit ''", ctl), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--limit"));
+    ck_assert_int_eq(run("%s --db r.db audit --limit +3", ctl), 2);
+    ck_assert_int_eq(run("%s --db r.db audit --limit 3", ctl), 0);
+    ck_assert_int_eq(run("%s --db r.db release sign 99999999999999999999 --key none.key", ctl), 2);
+    ck_assert_ptr_nonnull(strstr(out, "bad RELEASE"));
+    ck_assert_int_eq(run("%s --db r.db release sign ' 1' --key none.key", ctl), 2);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 3 --build-time ' 7' v2.bin", ctl), 2);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 3 --build-time 7 --counter ' 7' v2.bin", ctl),
+                     2);
+    ck_assert_int_eq(run("%s --db r.db releases", ctl), 0);
+    ck_assert_ptr_null(strstr(out, " 3 "));
 }
 END_TEST
 
@@ -238,6 +253,8 @@ START_TEST(test_term_closed_port_bounded)
                          port),
                      2);
     ck_assert_ptr_nonnull(strstr(out, "--reconnect"));
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout +2", term_path, port), 2);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --drop ' 5'", term_path, port), 2);
 }
 END_TEST
 

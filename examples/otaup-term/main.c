@@ -445,7 +445,8 @@ static int parse_u(const char *s, unsigned long max, unsigned long *v)
     char *end;
     errno = 0;
     *v = strtoul(s, &end, 10);
-    return errno == 0 && *end == '\0' && s[0] != '\0' && s[0] != '-' && *v <= max ? 0 : -1;
+    /* digits only: no blanks or sign, which strtoul would take */
+    return errno == 0 && *end == '\0' && s[0] >= '0' && s[0] <= '9' && *v <= max ? 0 : -1;
 }
 
 #define MAX_PUB 8

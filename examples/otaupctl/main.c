@@ -153,15 +153,26 @@ static void fmt_build_time(char *out, size_t cap, int64_t s)
     fmt_time(out, cap, s * 1000);
 }
 
+/* A number written as digits only: strtoul/strtoll would also take
+ * blanks, a sign, or nothing at all (an empty --limit read as 0, "no
+ * limit"). */
+static int is_number(const char *s)
+{
+    return s[0] >= '0' && s[0] <= '9';
+}
+
 static int parse_time(const char *s, int64_t *out)
 {
     char *end;
     long long v;
     struct tm tm;
     int n = 0;
+    if (!is_number(s)) {
+        return -1; /* a date begins with a digit too */
+    }
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (*s != '\0' && *end == '\0' && errno == 0 && v >= 0) {
+    if (*end == '\0' && errno == 0 && v >= 0) {
         *out = v;
         return v > BUILD_TIME_MAX ? -1 : 0;
     }
@@ -274,6 +285,20 @@ static void sign_log(int level, const char *terminal, const char *event, const c
     }
 }
 
+/* RELEASE: a release number as `releases` shows it. 0 and a message if malformed. */
+static int64_t release_number(const char *cmd, const char *arg)
+{
+    char *end;
+    long long id;
+    errno = 0;
+    id = strtoll(arg, &end, 10);
+    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || id <= 0) {
+        fprintf(stderr, "otaupctl: release %s: bad RELEASE '%s' (a release number, see 'releases')\n", cmd, arg);
+        return 0;
+    }
+    return (int64_t)id;
+}
+
 /* Publication-time signing of the deltas to release `id` (docs/server.md, "Signed releases"). */
 static int sign_release(otaup_registry *reg, int64_t id, otaup_key *key)
 {
@@ -294,8 +319,7 @@ static int cmd_release_sign(int argc, char **argv)
     otaup_reg_release r;
     otaup_key *key;
     const char *key_path = NULL, *idarg = NULL;
-    char *end;
-    long long id;
+    int64_t id;
     int i, rc;
     for (i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
@@ -314,9 +338,7 @@ static int cmd_release_sign(int argc, char **argv)
         fprintf(stderr, "otaupctl: release sign needs RELEASE (its number, see 'releases') and --key KEY\n");
         return EXIT_USAGE;
     }
-    id = strtoll(idarg, &end, 10);
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "otaupctl: release sign: bad RELEASE '%s' (a release number)\n", idarg);
+    if ((id = release_number("sign", idarg)) == 0) {
         return EXIT_USAGE;
     }
     key = load_sign_key(key_path);
@@ -363,8 +385,10 @@ static int cmd_release_add(int argc, char **argv)
         } else if ((strcmp(argv[i], "--security-counter") == 0 || strcmp(argv[i], "--counter") == 0) &&
                    i + 1 < argc) {
             char *end;
-            unsigned long v = strtoul(argv[++i], &end, 10);
-            if (*end != '\0' || argv[i][0] == '\0' || argv[i][0] == '-' || v > UINT32_MAX) {
+            unsigned long v;
+            errno = 0;
+            v = strtoul(argv[++i], &end, 10);
+            if (*end != '\0' || !is_number(argv[i]) || errno != 0 || v > UINT32_MAX) {
                 fprintf(stderr, "otaupctl: bad %s '%s'\n", argv[i - 1], argv[i]);
                 return EXIT_USAGE;
             }
@@ -482,20 +506,6 @@ static int print_release(const otaup_reg_release *r, void *payload)
 }
 
 /* ---- release withdraw / restore ----------------------------------------- */
-
-/* RELEASE: a release number as `releases` shows it. 0 and a message if malformed. */
-static int64_t release_number(const char *cmd, const char *arg)
-{
-    char *end;
-    long long id;
-    errno = 0;
-    id = strtoll(arg, &end, 10);
-    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || id <= 0) {
-        fprintf(stderr, "otaupctl: release %s: bad RELEASE '%s' (a release number, see 'releases')\n", cmd, arg);
-        return 0;
-    }
-    return (int64_t)id;
-}
 
 static int print_session(const otaup_reg_session *s, void *payload)
 {
@@ -1012,8 +1022,9 @@ static int cmd_audit(int argc, char **argv)
             terminal = argv[++i];
         } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             char *end;
+            errno = 0;
             limit = strtoul(argv[++i], &end, 10);
-            if (*end != '\0' || limit > 1000000) {
+            if (*end != '\0' || !is_number(argv[i]) || errno != 0 || limit > 1000000) {
                 fprintf(stderr, "otaupctl: bad --limit '%s'\n", argv[i]);
                 return EXIT_USAGE;
             }
