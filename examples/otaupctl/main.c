@@ -360,6 +360,29 @@ static int cmd_release_sign(int argc, char **argv)
     return rc;
 }
 
+/* The newest release of a model that is offered (not withdrawn), other
+ * than `skip`: the one the policy picks (version, then build time). */
+struct newer_ctx {
+    int64_t skip;
+    int found;
+    otaup_reg_release best;
+};
+
+static int newer_cb(const otaup_reg_release *r, void *payload)
+{
+    struct newer_ctx *c = payload;
+    int cmp;
+    if (r->id == c->skip || r->withdrawn != 0) {
+        return 0;
+    }
+    cmp = c->found ? otaup_version_cmp(r->version, c->best.version) : 1;
+    if (cmp > 0 || (cmp == 0 && r->build_time > c->best.build_time)) {
+        c->best = *r;
+        c->found = 1;
+    }
+    return 0;
+}
+
 static int cmd_release_add(int argc, char **argv)
 {
     otaup_reg_release r;
@@ -468,6 +491,24 @@ static int cmd_release_add(int argc, char **argv)
     printf("release %lld: model %s version %s build-time %lld size %zu hash %s%s\n", (long long)r.id,
            r.model, r.version, (long long)r.build_time, len, h,
            r.allow_downgrade ? " (downgrade allowed)" : "");
+    {
+        /* published, but the policy offers the newest release of the
+         * model: an older one reaches no terminal while that one stays */
+        struct newer_ctx nc;
+        int cmp;
+        memset(&nc, 0, sizeof nc);
+        nc.skip = r.id;
+        if (otaup_registry_release_list(reg, r.model, newer_cb, &nc) >= 0 && nc.found &&
+            ((cmp = otaup_version_cmp(nc.best.version, r.version)) > 0 ||
+             (cmp == 0 && nc.best.build_time > r.build_time))) {
+            char bts[32];
+            fmt_build_time(bts, sizeof bts, nc.best.build_time);
+            fprintf(stderr,
+                    "otaupctl: release add: note: release %lld (%s %s, build time %s) is newer and offered: "
+                    "this one is offered to no terminal while it is (withdraw it to offer this one)\n",
+                    (long long)nc.best.id, nc.best.model, nc.best.version, bts);
+        }
+    }
     if (key != NULL) {
         /* the unsigned analysis, then each delta signed: the daemon never needs the key */
         printf("security counter %u\n", r.security_counter);
