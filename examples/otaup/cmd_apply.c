@@ -93,32 +93,22 @@ static void usage(FILE *f)
             sec_apply_usage);
 }
 
-static uint8_t *read_file(const char *path, size_t *len, int must)
+/* Read a whole file (NULL after a message). With must == 0, a file that
+ * does not exist is no error: NULL without a message, and *absent set.
+ * Any other failure (a directory, no permission, an I/O error) is one. */
+static uint8_t *read_file(const char *path, size_t *len, int must, int *absent)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *p = NULL;
-    long n;
-    if (f == NULL) {
-        if (must || errno != ENOENT) {
-            fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+    struct stat st;
+    if (absent != NULL) {
+        *absent = 0;
+    }
+    if (!must && stat(path, &st) != 0 && errno == ENOENT) {
+        if (absent != NULL) {
+            *absent = 1;
         }
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "otaup apply: %s: cannot read\n", path);
-        fclose(f);
-        return NULL;
-    }
-    p = malloc((size_t)n + 1u);
-    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "otaup apply: %s: cannot read\n", path);
-        free(p);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
+    return dcli_read_file("apply", path, len);
 }
 
 /* --flash runs one at a time on a FLASH: the run holds an exclusive
@@ -526,7 +516,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
     const otaup_delta_header *h = &rc->hdr;
     device d;
     size_t old_len;
-    uint8_t *old = read_file(old_path, &old_len, 1);
+    uint8_t *old = read_file(old_path, &old_len, 1, NULL);
     otaup_exec_stats es;
     int resumed = 0, r;
     if (old == NULL) {
@@ -585,7 +575,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
     size_t flen = 0, slen = 0;
     uint8_t *fl, *state;
     otaup_exec_stats es;
-    int resumed = 0, r, code, saved;
+    int resumed = 0, r, code, saved, absent = 0;
     struct stat sb;
     uint32_t total;
     memset(&es, 0, sizeof es);
@@ -597,7 +587,15 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
         return OTAUP_EXIT_FAIL;
     }
     total = otaup_geometry_size(&d.geo);
-    state = read_file(state_path, &slen, 0);
+    state = read_file(state_path, &slen, 0, &absent);
+    if (state == NULL && !absent) {
+        /* an unfinished update's device that cannot be read is not "no
+         * update": going on from FLASH would throw its journal away */
+        fprintf(stderr, "otaup apply: %s holds the state of an unfinished update and cannot be read; nothing done\n",
+                state_path);
+        otaup_simflash_free(d.sim);
+        return OTAUP_EXIT_FAIL;
+    }
     saved = state != NULL;
     if (saved) {
         if (slen != total) {
@@ -620,7 +618,7 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
             flen = (size_t)sb.st_size;
         }
     } else {
-        fl = read_file(flash_path, &flen, 1);
+        fl = read_file(flash_path, &flen, 1, NULL);
         if (fl == NULL) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
@@ -808,6 +806,8 @@ int otaup_cmd_apply(int argc, char **argv)
                               ? "--cut-after, --fail-after and --read-fault need --flash"
                           : fx.torn && fx.cut == 0 && fx.fail == 0 ? "--torn needs --cut-after or --fail-after"
                           : fx.flip && fx.read == 0                ? "--flip needs --read-fault"
+                          : sa.nkeys == 0 && sa.given
+                              ? "--model, --counter and --installed-version are checks of --pub: give --pub PUB"
                           : flash != NULL && npos != 1             ? "--flash FLASH takes one PATCH"
                           : flash == NULL && (npos != 2 || out == NULL) ? "give OLD PATCH -o OUT, or --flash FLASH PATCH"
                                                                    : NULL;
@@ -817,7 +817,15 @@ int otaup_cmd_apply(int argc, char **argv)
             return OTAUP_EXIT_USAGE;
         }
     }
-    delta = read_file(flash != NULL ? pos[0] : pos[1], &dlen, 1);
+    {
+        /* OUT replaces neither OLD nor PATCH; FLASH is no PATCH */
+        const char *const in[2] = { flash != NULL ? NULL : pos[0], flash != NULL ? pos[0] : pos[1] };
+        const char *const what[2] = { "OLD image", "PATCH" };
+        if (dcli_output_clash("apply", flash != NULL ? flash : out, in, what, 2) != 0) {
+            return OTAUP_EXIT_USAGE;
+        }
+    }
+    delta = read_file(flash != NULL ? pos[0] : pos[1], &dlen, 1, NULL);
     if (delta == NULL) {
         return OTAUP_EXIT_FAIL;
     }

@@ -35,7 +35,7 @@ static void usage(FILE *out)
             "  --scratch-size N      inplace: scratch size (default: enough sectors for the staging buffer)\n"
             "terminal resources:\n"
             "  --ram BYTES           RAM for applying: staging + inflate window + state (default 64K)\n"
-            "  --staging N           staging buffer (default: the most --ram allows, at most 64K)\n"
+            "  --staging N           staging buffer, at most 1M (default: the most --ram allows, at most 64K)\n"
             "  --window-bits N       inflate window 2^N, 9..15 (default: the most --ram allows)\n"
             "  --max-ops N           deferred records per step, 1..4096 (default 64; the planner\n"
             "                        writes compact records only: deltas declare 0)\n"
@@ -61,8 +61,15 @@ static int parse_map(const char *spec, otaup_geometry *g)
     }
     strcpy(buf, spec);
     g->nruns = 0;
+    /* every element is COUNTxSIZE (or SIZE): an empty one, as in "4x16K,"
+     * or "4x16K,,1x64K", is a mistake, not nothing */
+    if (buf[0] == ',' || (buf[0] != 0 && buf[strlen(buf) - 1u] == ',') || strstr(buf, ",,") != NULL) {
+        return -1;
+    }
     for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        char *x = strchr(tok, 'x');
+        /* the separator is the first 'x' after a count's own 0x: 0x10x4K is 16 x 4 KiB */
+        int hex = tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+        char *x = strchr(tok + (hex ? 2 : 0), 'x');
         uint32_t count = 1, size;
         if (x == NULL) {
             x = strchr(tok, '*');
@@ -131,7 +138,11 @@ int otaup_cmd_delta(int argc, char **argv)
             }
             continue;
         }
-        if (strcmp(a, "--sign") == 0 && val != NULL) {
+        if (strcmp(a, "--sign") == 0) {
+            if (val == NULL) {
+                fprintf(stderr, "otaup delta: --sign needs a KEY (a private key from otaup keygen)\n");
+                return OTAUP_EXIT_USAGE;
+            }
             sa.key = argv[++i];
             continue;
         }
@@ -200,6 +211,11 @@ int otaup_cmd_delta(int argc, char **argv)
             NEED_U32(opt.ram);
         } else if (strcmp(a, "--staging") == 0) {
             NEED_U32(opt.staging_size);
+            if (opt.staging_size > OTAUP_DELTA_STAGING_MAX) {
+                /* the planner would plan for 1 MiB instead, without a word */
+                fprintf(stderr, "otaup delta: --staging is at most %u (1M)\n", (unsigned)OTAUP_DELTA_STAGING_MAX);
+                return OTAUP_EXIT_USAGE;
+            }
         } else if (strcmp(a, "--window-bits") == 0) {
             NEED_U32(v);
             if (v < 9 || v > 15) {
@@ -254,6 +270,14 @@ int otaup_cmd_delta(int argc, char **argv)
          * earlier run */
         fprintf(stderr, "otaup delta: --sign needs --model MODEL (the terminals' model)\n");
         return OTAUP_EXIT_USAGE;
+    }
+    {
+        /* PATCH replaces none of the inputs (and never the private key) */
+        const char *const in[4] = { sigp != NULL ? NULL : paths[0], paths[npaths - 1], sigp, sa.key };
+        const char *const what[4] = { "OLD", "NEW", "block signature", "signing key" };
+        if (dcli_output_clash("delta", outp, in, what, 4) != 0) {
+            return OTAUP_EXIT_USAGE;
+        }
     }
     if (erased > 0xFF || write_size == 0 || (write_size & (write_size - 1u)) != 0 || write_size > 4096) {
         fprintf(stderr, "otaup delta: --write-size must be a power of two up to 4096, --erased a byte\n");

@@ -101,7 +101,9 @@ int otaup_cmd_keygen(int argc, char **argv)
             return OTAUP_EXIT_USAGE;
         }
         if (!force && (exists(out) || exists(pub_path) || exists(c_path))) {
-            fprintf(stderr, "otaup keygen: %s exists (use --force to replace it)\n", exists(out) ? out : pub_path);
+            /* name the file that exists, whichever of the three it is */
+            fprintf(stderr, "otaup keygen: %s exists (use --force to replace it)\n",
+                    exists(out) ? out : exists(pub_path) ? pub_path : c_path);
             return OTAUP_EXIT_FAIL;
         }
         otaup_crypto_mbedtls(&c);

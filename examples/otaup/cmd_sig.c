@@ -31,7 +31,8 @@ static void usage(FILE *out)
 int otaup_cmd_sig(int argc, char **argv)
 {
     const char *img = NULL, *outp = NULL;
-    uint32_t bs = OTAUP_SIG_BLOCK_DEFAULT, version = 0, bt = 0;
+    uint32_t bs = OTAUP_SIG_BLOCK_DEFAULT, version = 0;
+    unsigned long long bt = 0;
     int i, quiet = 0, rc;
     uint8_t *buf, *sig = NULL;
     size_t len, sig_len;
@@ -58,7 +59,15 @@ int otaup_cmd_sig(int argc, char **argv)
         } else if (strcmp(a, "--version") == 0) {
             dst = &version;
         } else if (strcmp(a, "--build-time") == 0) {
-            dst = &bt;
+            /* seconds since 1970, 64 bits as the signature holds it (and as
+             * otaup sign reads it): decimal or 0x hex, no suffix */
+            const char *end = NULL;
+            if (val == NULL || dcli_parse_num(val, &bt, &end) != 0 || *end != 0) {
+                fprintf(stderr, "otaup sig: %s needs a number\n", a);
+                return OTAUP_EXIT_USAGE;
+            }
+            i++;
+            continue;
         } else if (a[0] == '-' && a[1] != 0) {
             fprintf(stderr, "otaup sig: unknown option %s (see otaup sig --help)\n", a);
             return OTAUP_EXIT_USAGE;
@@ -83,11 +92,18 @@ int otaup_cmd_sig(int argc, char **argv)
         fprintf(stderr, "otaup sig: --block-size must be a power of two in 64..1M\n");
         return OTAUP_EXIT_USAGE;
     }
+    {
+        const char *const in[1] = { img };
+        const char *const what[1] = { "IMAGE" };
+        if (dcli_output_clash("sig", outp, in, what, 1) != 0) {
+            return OTAUP_EXIT_USAGE;
+        }
+    }
     buf = dcli_read_file("sig", img, &len);
     if (buf == NULL) {
         return OTAUP_EXIT_FAIL;
     }
-    rc = otaup_sig_create(buf, len, version, bt, bs, &sig, &sig_len);
+    rc = otaup_sig_create(buf, len, version, (uint64_t)bt, bs, &sig, &sig_len);
     free(buf);
     if (rc < 0) {
         fprintf(stderr, "otaup sig: %s\n", otaup_strerror(rc));

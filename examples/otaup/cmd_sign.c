@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dcli.h"
 #include "otaup/error.h"
 #include "otaup/features.h"
 #include "otaup/sign.h"
@@ -293,6 +294,14 @@ int otaup_cmd_sign(int argc, char **argv)
     if (a.key == NULL || patch == NULL) {
         usage(stderr);
         return OTAUP_EXIT_USAGE;
+    }
+    {
+        /* OUT replaces PATCH (the default) and nothing else: not an image, not the key */
+        const char *const in[3] = { old_path, new_path, a.key };
+        const char *const what[3] = { "OLD image", "NEW image", "signing key" };
+        if (dcli_output_clash("sign", out, in, what, 3) != 0) {
+            return OTAUP_EXIT_USAGE;
+        }
     }
     if (old_path != NULL && (old_img = sec_cli_read("sign", old_path, &a.opt.old_len)) == NULL) {
         return OTAUP_EXIT_FAIL;

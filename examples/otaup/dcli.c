@@ -60,6 +60,7 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     uint8_t *buf = NULL;
     size_t cap = 0, n = 0;
+    int err = 0;
     if (f == NULL) {
         fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
         return NULL;
@@ -78,14 +79,17 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
             buf = v;
             cap = nc;
         }
+        errno = 0;
         got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) {
+            err = errno;
             break;
         }
     }
     if (ferror(f)) {
-        fprintf(stderr, "otaup %s: %s: read error\n", cmd, path);
+        /* the reason (a directory: "Is a directory"), not a bare "read error" */
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, err != 0 ? strerror(err) : "read error");
         free(buf);
         fclose(f);
         return NULL;
@@ -122,6 +126,31 @@ int dcli_write_file(const char *cmd, const char *path, const void *data, size_t 
         fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
         remove(tmp);
         return -1;
+    }
+    return 0;
+}
+
+int dcli_same_file(const char *a, const char *b)
+{
+#ifdef DCLI_MMAP
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) {
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    }
+#endif
+    return strcmp(a, b) == 0;
+}
+
+int dcli_output_clash(const char *cmd, const char *out, const char *const *inputs, const char *const *what,
+                      size_t n)
+{
+    size_t i;
+    for (i = 0; out != NULL && i < n; i++) {
+        if (inputs[i] != NULL && dcli_same_file(out, inputs[i])) {
+            fprintf(stderr, "otaup %s: the output %s is the %s (%s): give another output file\n", cmd, out, what[i],
+                    inputs[i]);
+            return -1;
+        }
     }
     return 0;
 }

@@ -16,6 +16,14 @@ const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int
 void dcli_unmap_file(const uint8_t *p, size_t len, int mapped);
 /* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
+/* 1 when a and b name the same file (the same device and inode; the same
+ * path when either does not exist), else 0. */
+int dcli_same_file(const char *a, const char *b);
+/* -1 after a message when `out` is one of inputs[0..n) (NULL entries
+ * skipped; what[i] names inputs[i] in the message), else 0. An output
+ * never replaces an input of its command (docs/cli.md). */
+int dcli_output_clash(const char *cmd, const char *out, const char *const *inputs, const char *const *what,
+                      size_t n);
 /* A number as every option of the tool reads it: decimal digits, or 0x and
  * hex digits (no sign, no spaces, no octal). *end: the first byte after
  * it. 0, or -1 (not a number, or above 2^64 - 1). */

@@ -14,9 +14,9 @@
 const char sec_apply_usage[] =
     "  --pub PUB          verify the signed delta as the terminal does before writing\n"
     "                     (repeatable: any trusted key); refusals write nothing\n"
-    "  --model MODEL      the terminal's model (default: accept the manifest's)\n"
-    "  --counter N        the terminal's installed security counter (default 0)\n"
-    "  --installed-version N  the terminal's software version (default 0)\n";
+    "  --model MODEL      with --pub: the terminal's model (default: accept the manifest's)\n"
+    "  --counter N        with --pub: the terminal's installed security counter (default 0)\n"
+    "  --installed-version N  with --pub: the terminal's software version (default 0)\n";
 
 int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i)
 {
@@ -31,6 +31,7 @@ int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i)
         return -1;
     }
     (*i)++;
+    s->given |= strcmp(a, "--pub") != 0;
     if (strcmp(a, "--model") == 0) {
         s->model = argv[*i];
         return 1;

@@ -20,6 +20,7 @@ typedef struct sec_apply {
     const char *model;          /* NULL: the manifest's own */
     uint32_t counter;           /* installed security counter */
     uint32_t version;           /* installed software version */
+    int given;                  /* --model, --counter or --installed-version given */
     otaup_sec sec;
 } sec_apply;
 

@@ -19,6 +19,7 @@ uint8_t *sec_cli_read(const char *cmd, const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     uint8_t *buf = NULL;
     size_t cap = 0, n = 0;
+    int err = 0;
     if (f == NULL) {
         fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
         return NULL;
@@ -44,14 +45,16 @@ uint8_t *sec_cli_read(const char *cmd, const char *path, size_t *len)
             buf = nb;
             cap = nc;
         }
+        errno = 0;
         got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) {
+            err = errno;
             break;
         }
     }
     if (ferror(f)) {
-        fprintf(stderr, "otaup %s: %s: read error\n", cmd, path);
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, err != 0 ? strerror(err) : "read error");
         free(buf);
         fclose(f);
         return NULL;
