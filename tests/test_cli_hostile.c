@@ -3,7 +3,8 @@
  * output never replaces an input (exit 2, the input unchanged, by any
  * path), a directory or unreadable file is refused with the system's
  * reason (exit 1), an unfinished update's sidecar that cannot be read
- * refuses the run with FLASH and sidecar untouched, --pub's checks
+ * (or is no regular file) refuses the run with FLASH and sidecar
+ * untouched, a FLASH that is no regular file is refused at once, --pub's checks
  * without --pub are a usage error, option values that the planner would
  * silently change or that name nothing are usage errors, and messages
  * name the file they are about.
@@ -173,9 +174,27 @@ START_TEST(test_sidecar_unreadable)
                   out);
     ck_assert(file_is("flash.bin", old_img, sizeof old_img));
     ck_assert(exists("flash.bin.otaup-state"));
+    /* a FIFO there: refused at once, not waiting for a writer */
+    ck_assert_int_eq(run("rmdir flash.bin.otaup-state && mkfifo flash.bin.otaup-state"), 0);
+    ck_assert_int_eq(run("timeout 10 %s apply --flash flash.bin p.otd", cli), 1);
+    ck_assert_msg(has("not a regular file"), "%s", out);
+    ck_assert(file_is("flash.bin", old_img, sizeof old_img));
+    ck_assert_int_eq(run("rm flash.bin.otaup-state && mkdir flash.bin.otaup-state"), 0);
     /* without it, the update runs */
     ck_assert_int_eq(run("rmdir flash.bin.otaup-state && %s apply --flash flash.bin p.otd", cli), 0);
     ck_assert(file_is("flash.bin", new_img, sizeof new_img));
+}
+END_TEST
+
+/* FLASH must be a regular file: a FIFO blocked the run (for ever, with
+ * no writer), a device is no flash image */
+START_TEST(test_flash_not_regular)
+{
+    ck_assert_int_eq(run("mkfifo ff && timeout 10 %s apply --flash ff p.otd", cli), 1);
+    ck_assert_msg(has("ff: not a regular file"), "%s", out);
+    ck_assert_int_eq(run("timeout 10 %s apply --flash /dev/null p.otd", cli), 1);
+    ck_assert_msg(has("not a regular file"), "%s", out);
+    ck_assert(!exists("ff.otaup-state"));
 }
 END_TEST
 
@@ -247,6 +266,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_output_is_input);
     tcase_add_test(tc, test_directory_input);
     tcase_add_test(tc, test_sidecar_unreadable);
+    tcase_add_test(tc, test_flash_not_regular);
     tcase_add_test(tc, test_pub_checks_need_pub);
     tcase_add_test(tc, test_delta_option_values);
     tcase_add_test(tc, test_sig_build_time);

@@ -102,11 +102,18 @@ static uint8_t *read_file(const char *path, size_t *len, int must, int *absent)
     if (absent != NULL) {
         *absent = 0;
     }
-    if (!must && stat(path, &st) != 0 && errno == ENOENT) {
-        if (absent != NULL) {
-            *absent = 1;
+    if (!must) {
+        if (stat(path, &st) != 0 && errno == ENOENT) {
+            if (absent != NULL) {
+                *absent = 1;
+            }
+            return NULL;
         }
-        return NULL;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* a FIFO would block the read: a sidecar is a file we wrote */
+            fprintf(stderr, "otaup apply: %s: not a regular file\n", path);
+            return NULL;
+        }
     }
     return dcli_read_file("apply", path, len);
 }
@@ -134,12 +141,21 @@ static int lock_flash(const char *path)
     int tries;
     for (tries = 0; tries < 8; tries++) {
         struct stat a, b;
-        int fd = open(path, O_RDONLY);
+        /* O_NONBLOCK: a FIFO's open would wait for a writer */
+        int fd = open(path, O_RDONLY | O_NONBLOCK);
         if (fd < 0 && errno == ENOENT) {
             return 0; /* nothing to lock: the run resumes from the sidecar, or says FLASH is missing */
         }
         if (fd < 0) {
             fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) {
+            /* FLASH is read whole and replaced by a file: a FIFO would
+             * block, a device or a directory is no flash image */
+            fprintf(stderr, "otaup apply: %s: %s\n", path,
+                    S_ISDIR(a.st_mode) ? strerror(EISDIR) : "not a regular file");
+            close(fd);
             return -1;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
