@@ -822,6 +822,52 @@ START_TEST(test_resume_session_the_server_lost)
 }
 END_TEST
 
+START_TEST(test_lost_session_newer_release)
+{
+    /* as above, and release 3.0 is published before the terminal comes
+     * back: the policy now names 3.0, whose delta the server sends under
+     * the terminal's session id. It is another update than the one the
+     * journal holds (the delta header's check tells, unsigned as it is).
+     * In place, past the point of no return, the terminal refuses it
+     * without writing flash (2.0's steps under 3.0's delta would have run
+     * over the half-written image); once 3.0 is withdrawn the session is
+     * continued to 2.0. A/B begins 3.0 in the inactive slot instead of
+     * resuming 2.0's steps there, and boots 3.0. */
+    const char *id = _i == 0 ? "N1" : "N2";
+    otaup_simterm *t = terminal(id, "M1", _i == 0 ? OTAUP_LAYOUT_INPLACE : OTAUP_LAYOUT_AB, v1, sizeof v1, "1.0",
+                                1000, 0);
+    static uint8_t v3[V1_LEN + 8192];
+    uint8_t h_v3[16];
+    size_t v3_len, mark;
+    int64_t r3;
+    e2e_faults f;
+    e2e_report rep;
+    e2e_options(w)->delta = fine_delta;
+    memset(&f, 0, sizeof f);
+    f.fail_after = 11;
+    ck_assert_int_eq(e2e_run(w, t, &f, 600000, &rep), OTAUP_E_RETRIES);
+    ck_assert_int_eq(otaup_registry_session_delete(e2e_registry(w), id), 1);
+    v3_len = e2e_make_next(v2, v2_len, v3, sizeof v3, 3);
+    otaup_hash128(v3, v3_len, h_v3);
+    r3 = e2e_release(w, "M1", "3.0", 3000, v3, v3_len);
+    ck_assert_int_gt(r3, 0);
+    mark = otaup_simflash_log_writes_since(otaup_simterm_flash(t), 0);
+    if (_i == 0) {
+        ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), OTAUP_E_SESSION);
+        ck_assert_uint_eq(otaup_simflash_log_writes_since(otaup_simterm_flash(t), mark), 0);
+        ck_assert_int_ge(otaup_registry_release_withdraw(e2e_registry(w), r3, OTAUP_REG_WITHDRAW_FORCE, "test", NULL), 0);
+        otaup_registry_session_delete(e2e_registry(w), id);
+        ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+        check_upgraded(t, id, h_v2, "2.0");
+    } else {
+        ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+        check_upgraded(t, id, h_v3, "3.0");
+    }
+    e2e_options(w)->delta = NULL;
+    otaup_simterm_free(t);
+}
+END_TEST
+
 START_TEST(test_server_failed_in_restore)
 {
     /* the upgrade damaged the user's data and the server gives the session
@@ -994,6 +1040,7 @@ int main(void)
     tcase_add_test(tc, test_runs_target_but_reports_old_version);
     tcase_add_test(tc, test_resume_after_server_failed_mid_transfer);
     tcase_add_loop_test(tc, test_resume_session_the_server_lost, 0, 2);
+    tcase_add_loop_test(tc, test_lost_session_newer_release, 0, 2);
     tcase_add_test(tc, test_server_failed_in_restore);
 run:
     suite_add_tcase(su, tc);

@@ -132,7 +132,10 @@ typedef struct otaup_apply_config {
      * `manifest` accepted it. Signed updates return otaup_sec_delta_id()
      * of the verified manifest, so that a resume continues only that
      * update (security.md 5.1); INFO's resume state then reports the
-     * journal's 32-bit session id. NULL: the session id itself. */
+     * journal's 32-bit session id. NULL: the delta header's check when
+     * START's manifest field begins with a delta header (the reference
+     * server sends it there), else the session id itself
+     * (docs/protocol.md 3.5). */
     uint64_t (*delta_id)(void *ctx, uint64_t session);
     /** NOTIFY text for the user. May be NULL. */
     void (*notify)(void *ctx, const otaup_msg_notify *n);

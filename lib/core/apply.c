@@ -30,6 +30,47 @@ OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
     return d != 0 && d < 0x80000000u;
 }
 
+/*
+ * The id the journal keeps for a session's update (docs/protocol.md 3.5):
+ * the signed manifest's (cfg.delta_id); else, when START's manifest field
+ * begins with a delta header (the reference server sends the delta's
+ * header and sections there), the header's check, the XXH3-64 of a
+ * header that holds the source, target and body hashes; else the session
+ * itself. So a resume, and any START under a journaled session's id,
+ * continues only the update that session began: another delta under the
+ * same session id is another update, which a terminal past its point of
+ * no return refuses instead of running its later steps over the first
+ * one's half-written image.
+ */
+OTAUP_RAMFUNC static uint64_t update_id(const otaup_apply *ap, const otaup_msg_start *s)
+{
+    static const uint8_t magic[8] = {'O', 'T', 'A', 'U', 'P', 'D', 'L', 'T'};
+    const uint8_t *m = s->manifest.data;
+    uint32_t hs;
+    if (ap->cfg.delta_id != NULL) {
+        return ap->cfg.delta_id(ap->cfg.user_ctx, s->session);
+    }
+    if (s->manifest.len >= 140u && memcmp(m, magic, sizeof magic) == 0) {
+        hs = otaup_get16(m + 10);
+        if (hs >= 140u && hs <= s->manifest.len) {
+            return otaup_get64(m + hs - 8u);
+        }
+    }
+    return s->session;
+}
+
+/* The session a journaled one goes by on the wire: the START's session
+ * when the journal keeps that as its update id, else the journal's 32-bit
+ * session id (update_id). */
+OTAUP_RAMFUNC static uint64_t wire_session(const otaup_apply *ap)
+{
+    const otaup_journal_state *st = &ap->journal.st;
+    if (ap->cfg.delta_id == NULL && (uint32_t)st->delta_id == st->session_id) {
+        return st->delta_id;
+    }
+    return st->session_id;
+}
+
 #if OTAUP_CONFIG_SEALED
 /* Backups are sealed with the device key (security.md §7). */
 #define SEALING(ap) ((ap)->cfg.device_key != NULL && (ap)->cfg.crypto != NULL)
@@ -598,7 +639,7 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     if (ap->journal.st.session == OTAUP_JS_ENDED) {
         ap->result_valid = 1;
         ap->result_code = ap->journal.st.result;
-        ap->result_session = ap->cfg.delta_id != NULL ? ap->journal.st.session_id : ap->journal.st.delta_id;
+        ap->result_session = wire_session(ap);
     }
     return 0;
 }
@@ -608,7 +649,7 @@ OTAUP_RAMFUNC void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_r
     const otaup_journal_state *st = &ap->journal.st;
     memset(out, 0, sizeof *out);
     if (st->session == OTAUP_JS_ACTIVE) {
-        out->session = ap->cfg.delta_id != NULL ? st->session_id : st->delta_id;
+        out->session = wire_session(ap);
         out->next_step = st->next_step;
         out->phase = ap->phase != OTAUP_PHASE_IDLE ? ap->phase : OTAUP_PHASE_TRANSFER;
         if (st->scratch != OTAUP_JSCRATCH_NONE && st->scratch_step == st->next_step) {
@@ -698,7 +739,7 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
             return rc;
         }
     }
-    did = ap->cfg.delta_id != NULL ? ap->cfg.delta_id(ap->cfg.user_ctx, s->session) : s->session;
+    did = update_id(ap, s);
     if ((s->flags & OTAUP_START_RESUME) &&
         !(st->session == OTAUP_JS_ACTIVE && st->delta_id == did) &&
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {

@@ -897,6 +897,16 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         slog(s, OTAUP_LOG_WARN, "resume", "unknown session=%08x terminal_step=%u: planned again from %s",
              in->session_id, in->next_step, in->version);
         take_request(s, "journal");
+        {
+            /* no offer, but the terminal is told what it installs (it
+             * learns the version only from NOTIFY), as on a known resume */
+            char text[96];
+            snprintf(text, sizeof text, "Resuming the upgrade to %s.", s->rel.version);
+            rc = notify_release(s, OTAUP_SM_NOTE, text);
+            if (rc < 0) {
+                return fail(s, rc, "notify");
+            }
+        }
         return enter_backup(s);
     }
     return enter_wait_request(s);
