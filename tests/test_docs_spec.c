@@ -14,11 +14,14 @@
  *  - protocol.md's INFO tags and capability bits against the header;
  *  - delta-format.md's header table: every offset and size read back from
  *    a header encoded by otaup_delta_header_encode(); the RAM formula;
+ *  - the error code of each payload rule protocol.md section 3 names;
  *  - api.md's error table and error.h's comments against otaup_errname()
- *    and otaup_strerror(), both ways;
+ *    and otaup_strerror(), both ways; its header table names every
+ *    public header;
  *  - the CRC check values the protocol page states.
  */
 #include <check.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +395,119 @@ START_TEST(test_hex_examples)
 }
 END_TEST
 
+/* ---- protocol.md, section 3: the error of each payload rule the page names ---------- */
+
+#define INFO_REQ "01 01 61 02 01 62 03 01 63 04 08 00 00 00 00 00 00 00 00"
+
+static const struct rule {
+    const char *what;
+    uint8_t type;
+    const char *hex;
+    int rc;
+} rules[] = {
+    { "HELLO", OTAUP_MSG_HELLO, "01 01 01 00 40 00 00 00 30 00 00 00 01 00 00 00 00 00 00 00", 0 },
+    { "HELLO unknown caps", OTAUP_MSG_HELLO, "01 01 01 00 40 00 00 00 30 00 00 00 01 00 00 00 00 01 00 80", 0 },
+    { "HELLO role 0", OTAUP_MSG_HELLO, "00 01 01 00 40 00 00 00 30 00 00 00 01 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "HELLO role 0, reserved", OTAUP_MSG_HELLO, "00 01 01 01 40 00 00 00 30 00 00 00 01 00 00 00 00 00 00 00",
+      OTAUP_E_FRAME_FLAGS },
+    { "HELLO max_msg 47", OTAUP_MSG_HELLO, "01 01 01 00 40 00 00 00 2F 00 00 00 01 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "HELLO window 0", OTAUP_MSG_HELLO, "01 01 01 00 40 00 00 00 30 00 00 00 00 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "INFO required items", OTAUP_MSG_INFO, INFO_REQ, 0 },
+    { "INFO empty", OTAUP_MSG_INFO, "", OTAUP_E_MSG_FIELD },
+    { "INFO without MODEL", OTAUP_MSG_INFO, "01 01 61 03 01 63 04 08 00 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "INFO tag 0", OTAUP_MSG_INFO, INFO_REQ " 00 00", OTAUP_E_MSG_FIELD },
+    { "INFO unknown tag, twice", OTAUP_MSG_INFO, INFO_REQ " 13 01 FF 13 00", 0 },
+    { "INFO item past the end", OTAUP_MSG_INFO, INFO_REQ " 0C 05 00 00 00 00", OTAUP_E_MSG_LENGTH },
+    { "INFO CAPS of 3 bytes", OTAUP_MSG_INFO, INFO_REQ " 0C 03 00 00 00", OTAUP_E_MSG_FIELD },
+    { "INFO CAPS twice", OTAUP_MSG_INFO, INFO_REQ " 0C 04 00 00 00 00 0C 04 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "INFO GEOMETRY count 0", OTAUP_MSG_INFO,
+      INFO_REQ " 07 12 00 00 00 00 04 00 00 00 FF 01 00 00 00 00 00 10 00 00", OTAUP_E_MSG_FIELD },
+    { "INFO WINDOW len 0", OTAUP_MSG_INFO, INFO_REQ " 08 08 00 10 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "INFO SCRATCH len 0", OTAUP_MSG_INFO, INFO_REQ " 0B 08 00 10 00 00 00 00 00 00", 0 },
+    { "INFO REGION flag 0x02", OTAUP_MSG_INFO, INFO_REQ " 09 0B 01 02 00 00 00 00 10 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "INFO REGION no hash", OTAUP_MSG_INFO, INFO_REQ " 09 0B 01 01 00 00 00 00 10 00 00 00 00", 0 },
+    { "INFO RESUME flag 0x02", OTAUP_MSG_INFO,
+      INFO_REQ " 0F 0E 00 00 00 00 00 00 00 00 00 00 00 00 00 02", OTAUP_E_MSG_FIELD },
+    { "INFO RESUME phase 7", OTAUP_MSG_INFO, INFO_REQ " 0F 0E 00 00 00 00 00 00 00 00 00 00 00 00 07 00",
+      OTAUP_E_MSG_FIELD },
+    { "INFO LIMITS reserved", OTAUP_MSG_INFO, INFO_REQ " 11 04 0F 01 01 00", OTAUP_E_FRAME_FLAGS },
+    { "INFO LIMITS reserved, bits 8", OTAUP_MSG_INFO, INFO_REQ " 11 04 08 01 01 00", OTAUP_E_MSG_FIELD },
+    { "NOTIFY kind 2", OTAUP_MSG_NOTIFY, "02 00 00 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "NOTIFY version of 33", OTAUP_MSG_NOTIFY,
+      "00 21 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 "
+      "41 00 00 00 00 00 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "NOTIFY text not UTF-8", OTAUP_MSG_NOTIFY, "00 00 00 00 00 00 00 00 00 00 00 00 00 00 C0 80",
+      OTAUP_E_MSG_FIELD },
+    { "CONSENT byte after", OTAUP_MSG_CONSENT, "01 00 00 00 00 41", OTAUP_E_MSG_LENGTH },
+    { "CONSENT decision 5", OTAUP_MSG_CONSENT, "05 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "CONSENT postpone, accept", OTAUP_MSG_CONSENT, "01 00 05 00 00", OTAUP_E_MSG_FIELD },
+    { "CONSENT reserved", OTAUP_MSG_CONSENT, "01 01 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "START session 0", OTAUP_MSG_START, "00 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "START flag 0x02", OTAUP_MSG_START, "01 00 00 00 00 00 00 00 02 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "START reserved", OTAUP_MSG_START, "01 00 00 00 00 00 00 00 00 01 00 00", OTAUP_E_FRAME_FLAGS },
+    { "COMMIT session 0", OTAUP_MSG_COMMIT, "00 00 00 00 00 00 00 00 01 00 00 00", OTAUP_E_MSG_FIELD },
+    { "COMMIT action 4", OTAUP_MSG_COMMIT, "01 00 00 00 00 00 00 00 04 00 00 00", OTAUP_E_MSG_FIELD },
+    { "ABORT session 0", OTAUP_MSG_ABORT, "00 00 00 00 00 00 00 00 F3 FF FF FF", 0 },
+    { "ABORT reason 0", OTAUP_MSG_ABORT, "00 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "RESULT session 0, code 0", OTAUP_MSG_RESULT, "00 00 00 00 00 00 00 00 00 00 00 00 00 00", 0 },
+    { "RESULT code 1", OTAUP_MSG_RESULT, "01 00 00 00 00 00 00 00 01 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "RESULT byte after", OTAUP_MSG_RESULT, "01 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+      OTAUP_E_MSG_LENGTH },
+    { "PROGRESS phase 7", OTAUP_MSG_PROGRESS, "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 07 00 00 00",
+      OTAUP_E_MSG_FIELD },
+    { "ACK status 1", OTAUP_MSG_ACK, "07 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "ACK window 0", OTAUP_MSG_ACK, "07 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", 0 },
+    { "ACK reserved", OTAUP_MSG_ACK, "07 00 00 00 00 00 00 00 00 00 01 00 00 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "NACK error 0", OTAUP_MSG_NACK, "07 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "BACKUP_REQ flag 0x02", OTAUP_MSG_BACKUP_REQ, "01 02 00 00 00 00 00 00 01 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "BACKUP_REQ max_chunk 0", OTAUP_MSG_BACKUP_REQ, "01 00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "BACKUP_DATA flag 0x08", OTAUP_MSG_BACKUP_DATA, "01 08 00 00 00 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "BACKUP_DATA hash alg 0", OTAUP_MSG_BACKUP_DATA, "01 02 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+    { "BACKUP_DATA hash cut", OTAUP_MSG_BACKUP_DATA, "01 02 00 00 00 00 00 00 01 00", OTAUP_E_MSG_LENGTH },
+    { "RESTORE_DATA tag cut", OTAUP_MSG_RESTORE_DATA, "01 04 00 00 00 00 00 00 00", OTAUP_E_MSG_LENGTH },
+    { "BACKUP_DATA past 2^32", OTAUP_MSG_BACKUP_DATA, "01 00 00 00 FF FF FF FF 00 00", OTAUP_E_MSG_FIELD },
+    { "SIG_REQ block 63", OTAUP_MSG_SIG_REQ, "3F 00 00 00 00 00 00 00 01 00 00 00", OTAUP_E_MSG_FIELD },
+    { "SIG_DATA flag 0x02", OTAUP_MSG_SIG_DATA, "02 00 00 00 00 00 00 00 01 00 00 00", OTAUP_E_FRAME_FLAGS },
+    { "SIG_DATA LAST missing", OTAUP_MSG_SIG_DATA, "00 00 00 00 00 00 00 00 01 00 00 00 41", OTAUP_E_MSG_FIELD },
+    { "ERASE byte after", OTAUP_MSG_ERASE, "00 00 00", OTAUP_E_MSG_LENGTH },
+    { "ERASE varint not shortest", OTAUP_MSG_ERASE, "80 00 00", OTAUP_E_MSG_FIELD },
+    { "ERASE past 2^32", OTAUP_MSG_ERASE, "FF FF FF FF 0F 02", OTAUP_E_MSG_FIELD },
+    { "WRITE enc 2", OTAUP_MSG_WRITE, "00 01 02", OTAUP_E_MSG_FIELD },
+    { "WRITE inline short", OTAUP_MSG_WRITE, "00 02 00 41", OTAUP_E_MSG_LENGTH },
+    { "DATA flag 0x02", OTAUP_MSG_DATA, "02", OTAUP_E_MSG_FIELD },
+    { "STEP flag 0x02", OTAUP_MSG_STEP, "00 00 00 02", OTAUP_E_MSG_FIELD },
+    { "VERIFY alg 0", OTAUP_MSG_VERIFY, "00 00 00 00 00 00 00 00 00 00 00", OTAUP_E_MSG_FIELD },
+};
+
+START_TEST(test_payload_rules)
+{
+    size_t i;
+    for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        uint8_t b[256];
+        size_t n = 0;
+        const char *p = rules[i].hex;
+        otaup_msg m;
+        int rc;
+        while (*p != '\0') {
+            unsigned v;
+            ck_assert(is_hex2(p) && sscanf(p, "%2x", &v) == 1 && n < sizeof b);
+            b[n++] = (uint8_t)v;
+            p += 2;
+            p += *p == ' ';
+        }
+        rc = otaup_msg_decode(rules[i].type, n != 0 ? b : NULL, n, &m);
+        ck_assert_msg(rc == rules[i].rc, "%s: %s, the page says %s", rules[i].what,
+                      rc != 0 ? otaup_errname(rc) : "accepted", rules[i].rc != 0 ? otaup_errname(rules[i].rc) : "accepted");
+    }
+}
+END_TEST
+
 /* ---- protocol.md: message types --------------------------------------------------- */
 
 /* 0 if a frame of `type` (no flags) with a payload of `len` bytes is accepted. */
@@ -748,6 +864,37 @@ START_TEST(test_error_table)
 }
 END_TEST
 
+START_TEST(test_api_headers)
+{
+    char *doc = load_doc("docs/api.md");
+    char *sec = doc_section(doc, "## Headers", "## Error codes");
+    char path[1024];
+    const char *dir = getenv("OTAUP_SRC_DIR");
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+    ck_assert_ptr_nonnull(dir);
+    snprintf(path, sizeof path, "%s/include/otaup", dir);
+    d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        char want[300];
+        size_t l = strlen(e->d_name);
+        if (l < 3 || strcmp(e->d_name + l - 2, ".h") != 0) {
+            continue;
+        }
+        snprintf(want, sizeof want, "| `otaup/%s` |", e->d_name);
+        ck_assert_msg(strstr(sec, want) != NULL, "api.md, Headers: %s is missing", e->d_name);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_gt(n, 10);
+    ck_assert(strstr(sec, "| `otaup/features.h` |") != NULL); /* generated */
+    free(sec);
+    free(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("docs_spec");
@@ -756,10 +903,12 @@ int main(void)
     int failed;
     tcase_add_test(tc, test_hex_examples);
     tcase_add_test(tc, test_message_table);
+    tcase_add_test(tc, test_payload_rules);
     tcase_add_test(tc, test_info_tags_and_caps);
     tcase_add_test(tc, test_check_values);
     tcase_add_test(tc, test_delta_header_table);
     tcase_add_test(tc, test_error_table);
+    tcase_add_test(tc, test_api_headers);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

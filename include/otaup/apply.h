@@ -12,7 +12,9 @@
  *     every received byte run and otaup_apply_poll() now and then; or
  *   - blocking: otaup_apply_run(), which calls link.recv with a timeout.
  * Nothing allocates; there is no global state; several appliers may
- * coexist (each with its own flash, link and work area).
+ * coexist (each with its own flash, link and work area). One applier is
+ * used by one thread at a time, and not from inside its own callbacks
+ * (flash, link, clock, hooks): feed, poll, run and consent call them.
  *
  * Behaviour on the wire: sequenced frames from the server execute strictly
  * in order, each answered by a cumulative ACK (window 1); a duplicate is
@@ -292,7 +294,8 @@ int otaup_apply_done(const otaup_apply *ap);
 /** Last session result (valid when otaup_apply_done()). */
 int otaup_apply_result(const otaup_apply *ap);
 
-/** The executor and journal, for statistics and tests. */
+/** The executor and journal, for statistics and tests (read-only views,
+ *  valid as long as *ap; NULL for a NULL ap). */
 const otaup_exec *otaup_apply_exec(const otaup_apply *ap);
 const otaup_journal *otaup_apply_journal(const otaup_apply *ap);
 

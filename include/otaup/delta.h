@@ -118,14 +118,16 @@ int otaup_delta_header_encode(const otaup_delta_header *h, uint8_t *out, size_t 
  */
 int otaup_delta_header_decode(const uint8_t *in, size_t len, otaup_delta_header *h);
 
-/**
- * RAM the terminal needs to apply a delta with this header, as the
- * planner counts it: staging buffer + inflate window + inflate state
- * (OTAUP_DELTA_INFLATE_STATE) + table of deferred records
- * (max_ops * OTAUP_DELTA_OP_ENTRY).
- */
+/** Bytes the planner counts for the inflate state, and per deferred record. */
 #define OTAUP_DELTA_INFLATE_STATE 7168u
 #define OTAUP_DELTA_OP_ENTRY 16u
+/**
+ * RAM the terminal needs to apply a delta with this header, as the
+ * planner counts it: staging buffer + inflate window (2^window_bits,
+ * window_bits above 15 counted as 15) + inflate state
+ * (OTAUP_DELTA_INFLATE_STATE) + table of deferred records
+ * (max_ops * OTAUP_DELTA_OP_ENTRY); 0xFFFFFFFF if the sum does not fit.
+ */
 uint32_t otaup_delta_ram_needed(uint32_t staging, uint32_t window_bits, uint32_t max_ops);
 
 /* ======================================================================
@@ -181,20 +183,31 @@ void otaup_delta_reader_init(otaup_delta_reader *r);
 /**
  * Advance over in[0..len): *consumed receives the bytes used. Returns an
  * event (>= 0) or a negative error: the header errors above,
- * OTAUP_E_DELTA_CORRUPT (bad section, an outer record that is not SYNC,
- * DATA, VERIFY or ERASE, DATA not preceded by a SYNC, a RESET flag not
- * right after a SYNC or missing there, SYNC indices out of order or
- * beyond step_count, bytes after the body), OTAUP_E_MSG_* (malformed record
- * body), OTAUP_E_HASH (body hash mismatch, reported at the end). Call
- * again with the rest of the input until NEED_INPUT. After an error the
- * reader must be re-initialised.
+ * OTAUP_E_DELTA_CORRUPT (bad section: a 17th, one longer than
+ * OTAUP_SECTION_MAX_LEN, an END with a length; an outer record that is
+ * not SYNC, DATA, VERIFY or ERASE, or that runs past the body; a first
+ * record other than SYNC when the header counts steps; DATA not preceded
+ * by a SYNC or a DATA, VERIFY or ERASE right after a SYNC; a RESET flag
+ * not right after a SYNC or missing there; SYNC indices out of order or
+ * beyond step_count; at the end: a last record SYNC or a SYNC count other
+ * than sync_count; bytes after the body), OTAUP_E_MSG_* (malformed record
+ * body; MSG_FIELD also for a VERIFY or ERASE outside the geometry),
+ * OTAUP_E_HASH (body hash mismatch, reported at the end), OTAUP_E_INVAL
+ * (NULL arguments). Call again with the rest of the input until
+ * NEED_INPUT. After an error the reader must be re-initialised (until
+ * then it returns OTAUP_E_STATE). Any SYNC is accepted as the first
+ * record (a body read from a resume point); docs/delta-format.md asks
+ * for SYNC{0} in a file.
  */
 int otaup_delta_reader_feed(otaup_delta_reader *r, const uint8_t *in, size_t len, size_t *consumed);
 
 /**
  * Declare the end of the input. Returns OTAUP_DELTA_END if the body ended
- * exactly (and matched its hash when it was hashed), else
- * OTAUP_E_DELTA_TRUNCATED.
+ * exactly (and matched its hash when it was hashed), OTAUP_E_HASH or
+ * OTAUP_E_DELTA_CORRUPT (the end-of-body checks of
+ * otaup_delta_reader_feed()) when the body ended but is wrong,
+ * OTAUP_E_DELTA_TRUNCATED if it did not end, OTAUP_E_STATE after an error,
+ * OTAUP_E_INVAL for NULL.
  */
 int otaup_delta_reader_finish(otaup_delta_reader *r);
 
@@ -202,7 +215,8 @@ int otaup_delta_reader_finish(otaup_delta_reader *r);
  * After a RECORD event for DATA, or a SECTION event, skip its bytes
  * instead of feeding them: returns how many bytes the caller must skip in
  * its source (the next byte fed is the one after them). The body hash can
- * then no longer be checked (END reports body_checked = 0).
+ * then no longer be checked (END reports body_checked = 0). Returns 0
+ * (nothing to skip) in any other state.
  */
 uint32_t otaup_delta_reader_skip(otaup_delta_reader *r);
 
@@ -210,13 +224,18 @@ uint32_t otaup_delta_reader_skip(otaup_delta_reader *r);
  * Resume at a SYNC record found earlier (r->rec_offset of its RECORD
  * event): the reader must already have passed the header and sections
  * (state BODY or later). The next bytes fed are those at `offset`, which
- * must start a SYNC record. The body hash is not checked.
+ * must start a SYNC record (the first record after a seek must be a SYNC
+ * when the header counts steps). The body hash is not checked. Returns 0,
+ * OTAUP_E_INVAL, OTAUP_E_STATE (body not reached, or after an error), or
+ * OTAUP_E_RANGE (offset outside the body).
  */
 int otaup_delta_reader_seek(otaup_delta_reader *r, uint32_t offset);
 
 /**
  * Convenience for a whole delta in memory: check header, sections, the
- * outer record stream and the body hash. Returns 0 or the first error.
+ * outer record stream and the body hash. Returns 0 or the first error
+ * (the reader's, OTAUP_E_DELTA_CORRUPT for bytes after the body,
+ * OTAUP_E_RANGE for len above 4 GiB, OTAUP_E_INVAL).
  * On success *hdr (if not NULL) holds the header and *body_offset (if
  * not NULL) the body's offset.
  */

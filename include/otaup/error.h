@@ -135,7 +135,8 @@ typedef enum otaup_error {
  */
 const char *otaup_strerror(int err);
 
-/** Name of the enum constant for a code ("OTAUP_E_FRAME_CRC"), or NULL. */
+/** Name of the enum constant for a code ("OTAUP_E_FRAME_CRC"), or NULL.
+ *  Both functions return static strings: thread-safe, never to be freed. */
 const char *otaup_errname(int err);
 
 #ifdef __cplusplus

@@ -29,7 +29,9 @@
  * sectors that both keep data outside it: two rebuilds, one scratch
  * image), a security hook's veto.
  *
- * Terminal-side code: C99, no heap, no OS. Several executors may exist.
+ * Terminal-side code: C99, no heap, no OS. Several executors may exist;
+ * each is used by one thread at a time and not from inside its own flash
+ * callbacks or hooks.
  */
 #ifndef OTAUP_EXEC_H
 #define OTAUP_EXEC_H

@@ -17,7 +17,9 @@
  * the old sector stays valid until the new header exists, so compaction is
  * itself power-safe. Nothing is ever programmed twice between erases.
  *
- * Terminal-side code: C99, no heap, no OS. A bootloader needs only
+ * Terminal-side code: C99, no heap, no OS; a journal is used by one
+ * thread at a time (its flash callbacks must not call back into it). A
+ * bootloader needs only
  * otaup_journal_mount() and otaup_journal_get() (or
  * otaup_journal_boot_slot()).
  */

@@ -29,6 +29,11 @@
  * the header and CRC) or otaup_frag_next() for messages larger than a
  * frame. Decoded messages point into the caller's buffers; nothing is
  * copied except where a function says so.
+ *
+ * Every function is reentrant: state lives only in the structures the
+ * caller passes (otaup_decoder, otaup_reasm), each of which one thread
+ * uses at a time. Arguments that are NULL where a buffer or structure is
+ * needed give OTAUP_E_INVAL.
  */
 #ifndef OTAUP_PROTO_H
 #define OTAUP_PROTO_H
@@ -132,13 +137,17 @@ typedef struct otaup_frame {
     uint32_t frame_len;     /**< payload_len + OTAUP_FRAME_OVERHEAD */
 } otaup_frame;
 
-/** CRC-8 of the header check (poly 0x07, init 0x00, no reflection). */
+/**
+ * CRC-8 of the header check (poly 0x07, init 0x00, no reflection, no final
+ * XOR) of p[0..n), continuing from `crc` (0 to start; the result of a
+ * previous call to continue over a second piece).
+ */
 uint8_t otaup_crc8(uint8_t crc, const uint8_t *p, size_t n);
 
 /**
  * Write the header and CRC of a frame whose payload is already at
  * out[OTAUP_FRAME_HEADER_SIZE .. +payload_len). Returns the frame length,
- * OTAUP_E_BUFFER if cap is too small, OTAUP_E_FRAME_OVERSIZE if the frame
+ * OTAUP_E_INVAL if out is NULL, OTAUP_E_BUFFER if cap is too small, OTAUP_E_FRAME_OVERSIZE if the frame
  * would exceed OTAUP_FRAME_MAX, OTAUP_E_FRAME_FLAGS for undefined flags or
  * MORE/CONT on a type that cannot be fragmented. The type itself is not
  * checked (tests build frames of unknown types with it).
@@ -156,7 +165,8 @@ int otaup_frame_encode(uint8_t type, uint8_t flags, uint32_t seq, const uint8_t 
 
 /**
  * Datagram mode: decode exactly one whole frame from in[0..len).
- * max_frame is the receiver's advertised maximum (64 .. 65536).
+ * max_frame is the receiver's advertised maximum (64 ..
+ * OTAUP_CONFIG_FRAME_MAX, else OTAUP_E_INVAL).
  * Returns 0 with *fr filled (payload points into `in`), or:
  *   OTAUP_E_FRAME_TRUNCATED  shorter than a header or than the header says
  *   OTAUP_E_FRAME_MAGIC      does not start with the magic
@@ -280,7 +290,8 @@ void otaup_reasm_reset(otaup_reasm *r);
  * the frame length and advances *off; 0 when *off == len after the last
  * frame (an empty message still gives one frame); or an error (BUFFER,
  * FRAGMENT if the message needs several frames and `type` cannot be
- * fragmented, INVAL).
+ * fragmented, INVAL: `extra` other than 0 or ACKREQ, max_frame outside
+ * 64 .. OTAUP_CONFIG_FRAME_MAX, NULL pointers).
  */
 int otaup_frag_next(uint8_t type, uint8_t extra, uint32_t seq, const uint8_t *msg, size_t len,
                     size_t *off, uint32_t max_frame, uint8_t *out, size_t cap);
@@ -613,7 +624,9 @@ typedef struct otaup_msg {
 
 /**
  * Decode the (whole, reassembled) payload of a message of `type`. Pointers
- * in *m point into `in`. Returns 0, or OTAUP_E_MSG_TYPE, OTAUP_E_MSG_LENGTH
+ * in *m point into `in` (valid as long as it is). BATCH: m->u.batch is the
+ * payload itself (records: otaup_batch_next()). Returns 0, or
+ * OTAUP_E_INVAL (m NULL, in NULL with len > 0), OTAUP_E_MSG_TYPE, OTAUP_E_MSG_LENGTH
  * (payload too short/long for its fields), OTAUP_E_MSG_FIELD (a value out
  * of range, bad UTF-8, a TLV that breaks a rule), OTAUP_E_FRAME_FLAGS (a
  * reserved bit or byte not zero).
@@ -636,7 +649,16 @@ int otaup_msg_encode(const otaup_msg *m, uint8_t *out, size_t cap);
 int otaup_msg_encode_frame(const otaup_msg *m, uint8_t flags, uint32_t seq, uint32_t max_frame,
                            uint8_t *out, size_t cap);
 
-/* Per-message functions (what otaup_msg_* dispatch to); same conventions. */
+/*
+ * Per-message functions (what otaup_msg_* dispatch to); same conventions.
+ * _encode: returns the payload length written to out[0..cap),
+ * OTAUP_E_BUFFER, or OTAUP_E_INVAL (m NULL, or a value its decoder refuses).
+ * _decode: *m zeroed, then filled; returns 0, OTAUP_E_INVAL (NULL
+ * arguments), OTAUP_E_MSG_LENGTH, OTAUP_E_FRAME_FLAGS or OTAUP_E_MSG_FIELD
+ * (docs/protocol.md section 3 names the code of each rule); pointers in
+ * *m point into `in`. otaup_region_data_decode() also gives
+ * OTAUP_E_MSG_TYPE for a type other than BACKUP_DATA and RESTORE_DATA.
+ */
 int otaup_hello_encode(const otaup_msg_hello *m, uint8_t *out, size_t cap);
 int otaup_hello_decode(const uint8_t *in, size_t len, otaup_msg_hello *m);
 int otaup_info_encode(const otaup_msg_info *m, uint8_t *out, size_t cap);
@@ -674,9 +696,12 @@ int otaup_sig_data_decode(const uint8_t *in, size_t len, otaup_msg_sig_data *m);
 /**
  * Iterate over the records of a BATCH payload that holds whole records
  * (flags without MORE/CONT). *pos starts at 0. Returns 1 with *rec
- * decoded, 0 at the end, or a negative error (a record cut at the end of
- * the payload is OTAUP_E_MSG_LENGTH). BATCH frames whose records span
- * frames go through an otaup_recparser instead.
+ * decoded, 0 at the end, or a negative error: OTAUP_E_MSG_LENGTH for a
+ * record cut at the end of the payload, else otaup_record_decode()'s
+ * (OTAUP_E_MSG_TYPE, OTAUP_E_MSG_FIELD, OTAUP_E_MSG_LENGTH), or
+ * OTAUP_E_INVAL (NULL arguments, *pos > len). rec->data points into
+ * `payload`. BATCH frames whose records span frames go through an
+ * otaup_recparser instead.
  */
 int otaup_batch_next(const uint8_t *payload, size_t len, size_t *pos, otaup_record *rec);
 

@@ -22,7 +22,8 @@
  * (docs/delta-format.md, "Compact records").
  *
  * Encoder and decoder: C99, no heap, caller buffers, safe on hostile
- * input; every length is checked before use.
+ * input; every length is checked before use. Reentrant: no global state;
+ * an otaup_recparser or otaup_sparse is used by one thread at a time.
  */
 #ifndef OTAUP_RECORD_H
 #define OTAUP_RECORD_H
@@ -117,8 +118,9 @@ int otaup_record_encode(const otaup_record *rec, uint8_t *out, size_t cap);
 /**
  * Decode one body of the given type from in[0..len) (the whole body,
  * nothing more). Returns 0, or OTAUP_E_MSG_TYPE for an unknown type,
- * OTAUP_E_MSG_FIELD / OTAUP_E_MSG_LENGTH for malformed content.
- * rec->data points into `in`.
+ * OTAUP_E_MSG_FIELD / OTAUP_E_MSG_LENGTH for malformed content,
+ * OTAUP_E_INVAL (rec NULL, in NULL with len > 0). Types: 0x20..0x2A and
+ * the inner stream's PIECE and CFILL. rec->data points into `in`.
  *
  * OTAUP_E_MSG_LENGTH: the body ends inside a field, has bytes after its
  * fields, is longer than its type allows, or an INLINE WRITE/DIFF carries
