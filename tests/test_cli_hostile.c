@@ -1,13 +1,14 @@
 /*
  * The otaup tool against awkward input, as docs/cli.md promises: an
  * output never replaces an input (exit 2, the input unchanged, by any
- * path), a directory or unreadable file is refused with the system's
- * reason (exit 1), an unfinished update's sidecar that cannot be read
+ * path); a directory or unreadable file is refused with the system's
+ * reason (exit 1); an unfinished update's sidecar that cannot be read
  * (or is no regular file) refuses the run with FLASH and sidecar
- * untouched, a FLASH that is no regular file is refused at once, --pub's checks
- * without --pub are a usage error, option values that the planner would
- * silently change or that name nothing are usage errors, and messages
- * name the file they are about.
+ * untouched, and a FLASH that is no regular file is refused at once;
+ * --pub's checks without --pub are a usage error, and so are delta
+ * options that the layout, the flash or an unsigned delta has no use
+ * for, and option values that the planner would silently change or
+ * that name nothing; messages name the file they are about.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -231,6 +232,27 @@ START_TEST(test_delta_option_values)
 }
 END_TEST
 
+/* options the delta has no use for were dropped without a word */
+START_TEST(test_delta_unused_options)
+{
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --sector-size 512 --sector-map 16x4K", cli), 2);
+    ck_assert_msg(has("exclude each other"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --mode ab --scratch 0x20000", cli), 2);
+    ck_assert_msg(has("--scratch and --scratch-size are for --mode inplace"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --scratch-size 64K --mode ab", cli), 2);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --target 0x20000", cli), 2);
+    ck_assert_msg(has("--target is for --mode ab"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --model M", cli), 2);
+    ck_assert_msg(has("--model goes into a signed delta's manifest"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --counter 3 --no-source", cli), 2);
+    ck_assert(!exists("x.otd"));
+    /* what they mean where they apply, and the defaults said again, stay fine */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o a.otd -q --mode ab --target 0x20000 --scratch-size 0", cli), 0);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o b.otd -q --target 0 --sector-size 4096", cli), 0);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o c.otd -q --scratch 0x10000 --sector-map 32x4K", cli), 0);
+}
+END_TEST
+
 /* otaup sig --build-time: 64 bits, as the signature holds it */
 START_TEST(test_sig_build_time)
 {
@@ -269,6 +291,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_flash_not_regular);
     tcase_add_test(tc, test_pub_checks_need_pub);
     tcase_add_test(tc, test_delta_option_values);
+    tcase_add_test(tc, test_delta_unused_options);
     tcase_add_test(tc, test_sig_build_time);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_keygen_names_existing);

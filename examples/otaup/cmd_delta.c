@@ -103,7 +103,8 @@ int otaup_cmd_delta(int argc, char **argv)
 {
     const char *paths[2] = { NULL, NULL }, *outp = NULL, *sigp = NULL, *map = NULL;
     uint32_t sector = 4096, write_size = 1, erased = 0xFF, base = 0, v;
-    int npaths = 0, i, quiet = 0, have_source = 0, rc;
+    int npaths = 0, i, quiet = 0, have_source = 0, have_sector = 0, rc;
+    const char *manifest_opt = NULL; /* a manifest option (--model ...) given */
     otaup_delta_options opt;
     const uint8_t *old = NULL, *nw = NULL;
     uint8_t *sigbuf = NULL;
@@ -136,6 +137,7 @@ int otaup_cmd_delta(int argc, char **argv)
             if (rc < 0) {
                 return OTAUP_EXIT_USAGE;
             }
+            manifest_opt = a;
             continue;
         }
         if (strcmp(a, "--sign") == 0) {
@@ -174,6 +176,7 @@ int otaup_cmd_delta(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--sector-size") == 0) {
             NEED_U32(sector);
+            have_sector = 1;
         } else if (strcmp(a, "--sector-map") == 0) {
             if (val == NULL) {
                 fprintf(stderr, "otaup delta: --sector-map needs a SPEC\n");
@@ -257,6 +260,26 @@ int otaup_cmd_delta(int argc, char **argv)
     if (outp == NULL || (sigp == NULL && npaths != 2) || (sigp != NULL && npaths != 1)) {
         usage(stderr);
         return OTAUP_EXIT_USAGE;
+    }
+    {
+        /* options the chosen layout or flash has no use for were dropped
+         * without a word: say so instead */
+        const char *why =
+            map != NULL && have_sector ? "--sector-size and --sector-map exclude each other"
+            : opt.layout == OTAUP_LAYOUT_AB && (opt.scratch_addr != 0 || opt.scratch_size != 0)
+                ? "--scratch and --scratch-size are for --mode inplace (an A/B delta has no scratch area)"
+            : opt.layout == OTAUP_LAYOUT_INPLACE && opt.target_given &&
+                    opt.target_addr != (have_source ? opt.source_addr : base)
+                ? "--target is for --mode ab (in place, NEW goes where OLD is: --source)"
+                : NULL;
+        if (why != NULL) {
+            fprintf(stderr, "otaup delta: %s\n", why);
+            return OTAUP_EXIT_USAGE;
+        }
+        if (manifest_opt != NULL && sa.key == NULL) {
+            fprintf(stderr, "otaup delta: %s goes into a signed delta's manifest: give --sign KEY\n", manifest_opt);
+            return OTAUP_EXIT_USAGE;
+        }
     }
     if (sa.key != NULL && sigp != NULL && sa.opt.source_hash == NULL && !sa.opt.no_source) {
         /* the manifest names OLD by its SHA-256, which a block signature lacks */
