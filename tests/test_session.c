@@ -975,6 +975,111 @@ START_TEST(test_registry_error_logged)
 }
 END_TEST
 
+/* The registry fails while a connection closes (another process holds
+ * its write lock past busy_timeout_ms, as when otaupd is stopped beside a
+ * sqlite3 shell left in a transaction): the session says in the log that
+ * its progress was not saved, and why, instead of "resumable" as if it
+ * had been; it does not try the audit line too (each failed write waits
+ * busy_timeout_ms in the daemon's one loop). The terminal's journal has
+ * the progress: the next connection resumes at its step. */
+static const otaup_registry_ops *real_ops;
+static int writes_fail, audits_tried;
+
+static int flaky_session_put(void *ctx, const otaup_reg_session *rs)
+{
+    return writes_fail ? OTAUP_E_DB : real_ops->session_put(ctx, rs);
+}
+
+static int flaky_audit_add(void *ctx, const otaup_reg_audit *a)
+{
+    if (writes_fail) {
+        audits_tried++;
+        return OTAUP_E_DB;
+    }
+    return real_ops->audit_add(ctx, a);
+}
+
+static const char *locked_errmsg(void *ctx)
+{
+    return writes_fail ? "session_put: database is locked (5)" : real_ops->errmsg(ctx);
+}
+
+static char logged_all[4000];
+
+static void log_all_cb(int level, const char *terminal, const char *event, const char *msg, void *payload)
+{
+    size_t n = strlen(logged_all);
+    (void)payload;
+    snprintf(logged_all + n, sizeof logged_all - n, "%d %s %s %s\n", level, terminal ? terminal : "-", event, msg);
+}
+
+START_TEST(test_close_while_registry_fails)
+{
+    static otaup_registry_ops ops;
+    void *ctx = NULL;
+    otaup_registry_options ro;
+    otaup_registry *flaky = NULL;
+    otaup_session *s;
+    otaup_reg_session rs;
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint8_t key[32];
+    real_ops = otaup_registry_backend(reg, &ctx);
+    ops = *real_ops;
+    ops.close = NULL;
+    ops.session_put = flaky_session_put;
+    ops.audit_add = flaky_audit_add;
+    ops.errmsg = locked_errmsg;
+    memset(key, 0x5C, sizeof key);
+    otaup_registry_options_init(&ro);
+    ro.master_key = key;
+    ck_assert_int_eq(otaup_registry_new(&ops, ctx, &ro, &flaky), 0);
+    writes_fail = 0;
+    audits_tried = 0;
+    logged_all[0] = '\0';
+    s = session_on(flaky, log_all_cb);
+    make_info("T9", v1);
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    answer_backup(s, 0, userdata[0], now);
+    answer_backup(s, 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    run_transfer(s, &now, 12);
+    writes_fail = 1;
+    otaup_session_closed(s, now + 5000);
+    writes_fail = 0;
+    ck_assert(otaup_session_finished(s));
+    otaup_session_free(s);
+    ck_assert_msg(strstr(logged_all, "1 T9 disconnected state=transfer resumable; its progress was not saved: "
+                                     "registry database error (OTAUP_E_DB): session_put: database is locked") != NULL,
+                  "log: %s", logged_all);
+    ck_assert_int_eq(audits_tried, 0);
+    /* the row kept what was saved before; the terminal's journal says step 9 */
+    ck_assert_int_eq(otaup_registry_session_get(reg, "T9", &rs), 0);
+    s = session_on(flaky, NULL);
+    make_info("T9", v1);
+    info.active = 1;
+    info.session_id = rs.session_id;
+    info.next_step = 9;
+    now += 10000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    m = expect(s, OTAUP_SM_NOTE, now);
+    ck_assert(note_is(m, "Resuming the upgrade to 2.0."));
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_uint_eq(m->step, 8);
+    ck_assert_uint_eq(m->flags, OTAUP_START_RESUME);
+    ack(s, m, now);
+    run_transfer(s, &now, -1);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    finish_with_restore(s, now);
+    otaup_session_free(s);
+    otaup_registry_free(flaky);
+}
+END_TEST
+
 /* A backup store that fails as SQLite does on a full disk. */
 static int full_backup_put(void *ctx, const otaup_reg_backup *b, const uint8_t *sealed, size_t len)
 {
@@ -1237,6 +1342,7 @@ int main(void)
     tcase_add_test(tc, test_whole_flow);
     tcase_add_test(tc, test_ab_target_slot_at_zero);
     tcase_add_test(tc, test_disconnect_and_resume);
+    tcase_add_test(tc, test_close_while_registry_fails);
     tcase_add_test(tc, test_lying_terminal);
     tcase_add_test(tc, test_bad_backup_and_peer_errors);
     tcase_add_test(tc, test_no_backup_capability);

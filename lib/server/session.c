@@ -2678,11 +2678,23 @@ void otaup_session_closed(otaup_session *s, uint64_t now_ms)
         return;
     }
     if (s->have_info && s->rs.session_id != 0) {
-        persist(s);
-        otaup_registry_audit(s->o.reg, s->info.id, "disconnected",
-                             "session %08x in %s; resumable at the next connection", s->rs.session_id,
-                             otaup_session_state_name(s->st));
-        slog(s, OTAUP_LOG_INFO, "disconnected", "state=%s resumable", otaup_session_state_name(s->st));
+        int rc = persist(s);
+        if (rc < 0) {
+            /* the row keeps the progress saved last: the terminal's journal
+             * has the rest and its next INFO says where it is. No audit line
+             * either: the registry just failed (a write lock held elsewhere
+             * makes each write wait busy_timeout_ms; a shutdown must not
+             * wait twice per session for nothing) */
+            slog(s, OTAUP_LOG_WARN, "disconnected",
+                 "state=%s resumable; its progress was not saved: %s (%s)%s%s", otaup_session_state_name(s->st),
+                 otaup_strerror(rc), otaup_errname(rc) ? otaup_errname(rc) : "?",
+                 *otaup_registry_errmsg(s->o.reg) ? ": " : "", otaup_registry_errmsg(s->o.reg));
+        } else {
+            otaup_registry_audit(s->o.reg, s->info.id, "disconnected",
+                                 "session %08x in %s; resumable at the next connection", s->rs.session_id,
+                                 otaup_session_state_name(s->st));
+            slog(s, OTAUP_LOG_INFO, "disconnected", "state=%s resumable", otaup_session_state_name(s->st));
+        }
     }
     s->finished = 1;
     if (s->result == 0 && s->st != OTAUP_SS_DONE && s->st != OTAUP_SS_IDLE) {
