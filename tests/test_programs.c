@@ -293,6 +293,46 @@ START_TEST(test_otaupd_read_only_registry)
 }
 END_TEST
 
+/* A registry with a table gone (a file edited by hand, a damaged
+ * schema): otaupctl says what failed and exits 1. `status` printed "up to
+ * date" when the policy could not read the releases, and `backups`
+ * exited 1 without a word. */
+START_TEST(test_otaupctl_registry_errors_said)
+{
+    char path[300];
+    otaup_registry_options o;
+    otaup_registry *reg;
+    otaup_reg_terminal t;
+    sqlite3 *db;
+    make_image("v1.bin", 5000, 1);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 1.0 --build-time 5 v1.bin", ctl), 0);
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    otaup_registry_options_init(&o);
+    ck_assert_int_eq(otaup_registry_sqlite_open(path, &o, &reg), 0);
+    memset(&t, 0, sizeof t);
+    snprintf(t.id, sizeof t.id, "T1");
+    snprintf(t.model, sizeof t.model, "M");
+    snprintf(t.version, sizeof t.version, "0.9");
+    t.build_time = 4;
+    t.image_size = 5000;
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    otaup_registry_free(reg);
+    ck_assert_int_eq(run("%s --db r.db status T1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "upgrade due: release 1"));
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE releases; DROP TABLE backups", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(run("%s --db r.db status T1", ctl), 1);
+    ck_assert_ptr_null(strstr(out, "up to date"));
+    ck_assert_ptr_nonnull(strstr(out, "status: the policy"));
+    ck_assert_ptr_nonnull(strstr(out, "no such table: releases"));
+    ck_assert_ptr_nonnull(strstr(out, "status: the backups"));
+    ck_assert_int_eq(run("%s --db r.db backups", ctl), 1);
+    ck_assert_ptr_nonnull(strstr(out, "otaupctl: backups: registry database error"));
+    ck_assert_ptr_nonnull(strstr(out, "no such table: backups"));
+}
+END_TEST
+
 static pid_t start_daemon_with(const char *prefix, const char *args)
 {
     pid_t pid = fork();
@@ -521,6 +561,7 @@ int main(void)
     tcase_add_test(tc, test_otaupctl_notify_waits_for_writer);
     tcase_add_test(tc, test_term_closed_port_bounded);
     tcase_add_test(tc, test_otaupd_read_only_registry);
+    tcase_add_test(tc, test_otaupctl_registry_errors_said);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -995,7 +995,7 @@ static int cmd_status(int argc, char **argv)
     otaup_reg_request q;
     otaup_reg_release r;
     char h[40], seen[32];
-    int rc;
+    int rc, failed = EXIT_SUCCESS;
     if (argc != 1) {
         usage(stderr);
         return EXIT_USAGE;
@@ -1023,8 +1023,12 @@ static int cmd_status(int argc, char **argv)
         printf("  upgrade due: release %lld, version %s\n", (long long)r.id, r.version);
     } else if (rc == OTAUP_E_DOWNGRADE) {
         printf("  newest release %s is older: no downgrade\n", r.version);
-    } else {
+    } else if (rc == OTAUP_E_NO_RELEASE) {
         printf("  up to date\n");
+    } else {
+        /* not "up to date": the registry could not tell */
+        printf("  upgrade due: unknown (the registry failed, see below)\n");
+        failed = fail(rc, "status: the policy", reg);
     }
     if (otaup_registry_request_get(reg, t.id, &q) == 0) {
         printf("  upgrade requested (by %s) for release %lld\n", q.source, (long long)q.release_id);
@@ -1045,11 +1049,17 @@ static int cmd_status(int argc, char **argv)
                (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_total, s.retransmits,
                s.regions, s.result == 0 ? "ok" : otaup_errname(s.result) ? otaup_errname(s.result) : "?");
     }
-    otaup_registry_backup_list(reg, t.id, print_backup, NULL);
+    rc = otaup_registry_backup_list(reg, t.id, print_backup, NULL);
+    if (rc < 0) {
+        failed = fail(rc, "status: the backups", reg);
+    }
     printf("history:\n");
     rc = otaup_registry_audit_list(reg, t.id, 50, print_audit, NULL);
+    if (rc < 0) {
+        failed = fail(rc, "status: the audit log", reg);
+    }
     otaup_registry_free(reg);
-    return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return failed;
 }
 
 static int cmd_audit(int argc, char **argv)
@@ -1106,10 +1116,12 @@ static int cmd_backups(int argc, char **argv)
         return EXIT_FAILURE;
     }
     rc = otaup_registry_backup_list(reg, NULL, count_backup, &n);
-    otaup_registry_free(reg);
     if (rc < 0) {
-        return EXIT_FAILURE;
+        rc = fail(rc, "backups", reg);
+        otaup_registry_free(reg);
+        return rc;
     }
+    otaup_registry_free(reg);
     printf("%d backups held\n", n);
     return EXIT_SUCCESS;
 }
