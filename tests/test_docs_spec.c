@@ -18,6 +18,9 @@
  *  - api.md's error table and error.h's comments against otaup_errname()
  *    and otaup_strerror(), both ways; its header table names every
  *    public header;
+ *  - every flag, enum value, limit and size of the headers that the pages
+ *    give (MORE = 0x01, phases, consent decisions, section tags, ...) is
+ *    written there with the header's value;
  *  - the CRC check values the protocol page states.
  */
 #include <check.h>
@@ -895,6 +898,135 @@ START_TEST(test_api_headers)
 }
 END_TEST
 
+/* ---- the constants of the headers, where the pages give them ------------------- */
+
+/* The text of a page with every run of blanks and newlines made one space. */
+static char *flat_doc(const char *rel)
+{
+    char *doc = load_doc(rel), *r, *w;
+    for (r = w = doc; *r != '\0'; r++) {
+        char c = *r == '\n' || *r == '\t' ? ' ' : *r;
+        if (c == ' ' && w > doc && w[-1] == ' ') {
+            continue;
+        }
+        *w++ = c;
+    }
+    *w = '\0';
+    return doc;
+}
+
+#define NEED_TEXT(doc, rel, text) \
+    ck_assert_msg(strstr((doc), (text)) != NULL, "%s does not say \"%s\"", (rel), (text))
+/* the page says `fmt` with the constant's value */
+#define need(doc, rel, fmt, v)                      \
+    do {                                            \
+        char t_[256];                               \
+        snprintf(t_, sizeof t_, fmt, (unsigned)(v)); \
+        NEED_TEXT(doc, rel, t_);                     \
+    } while (0)
+
+START_TEST(test_constants)
+{
+    char *p = flat_doc("docs/protocol.md");
+    char *d = flat_doc("docs/delta-format.md");
+    const char *pr = "docs/protocol.md", *dr = "docs/delta-format.md";
+    /* frames */
+    need(p, pr, "0x%02X ('O')", OTAUP_FRAME_MAGIC0);
+    need(p, pr, "0x%02X ('U')", OTAUP_FRAME_MAGIC1);
+    need(p, pr, "The overhead is %u bytes per frame", OTAUP_FRAME_OVERHEAD);
+    need(p, pr, "(`max_frame`, %u to", OTAUP_FRAME_MIN);
+    NEED_TEXT(p, pr, "to 65536 bytes, in HELLO and INFO)");
+    ck_assert_uint_eq(OTAUP_FRAME_MAX, 65536u);
+    need(p, pr, "at most %u, and", OTAUP_PAYLOAD_MAX);
+    need(p, pr, "| 0x%02X | MORE |", OTAUP_FLAG_MORE);
+    need(p, pr, "| 0x%02X | CONT |", OTAUP_FLAG_CONT);
+    need(p, pr, "| 0x%02X | ACKREQ |", OTAUP_FLAG_ACKREQ);
+    need(p, pr, "| 0x%02X | — | reserved, zero |", 0xFFu & ~OTAUP_FLAG_ALL);
+    need(p, pr, "version of this page is `OTAUP_PROTO_VERSION` = %u", OTAUP_PROTO_VERSION);
+    /* shared forms */
+    need(p, pr, "alg %u = XXH3-64 (8 bytes", OTAUP_HASH_XXH3_64);
+    need(p, pr, "%u = XXH3-128 (16 bytes", OTAUP_HASH_XXH3_128);
+    need(p, pr, "%u = SHA-256 (32 bytes)", OTAUP_HASH_SHA256);
+    need(p, pr, "`len u8` (0..%u)", OTAUP_PROTO_VERSION_STR_MAX);
+    /* HELLO, INFO */
+    need(p, pr, "role %u = server", OTAUP_ROLE_SERVER);
+    need(p, pr, ", %u = terminal", OTAUP_ROLE_TERMINAL);
+    need(p, pr, "required; 1..%u bytes |", OTAUP_PROTO_STR_MAX);
+    need(p, pr, "| UTF-8 | required; 1..%u bytes |", OTAUP_PROTO_VERSION_STR_MAX);
+    need(p, pr, "repeatable, ≤ %u; writable", OTAUP_INFO_MAX_WINDOWS);
+    need(p, pr, "repeatable, ≤ %u; user-data", OTAUP_INFO_MAX_REGIONS);
+    need(p, pr, "flags: 0x%02X PERSONAL", OTAUP_REGION_PERSONAL);
+    need(p, pr, "layout %u = in-place", OTAUP_LAYOUT_INPLACE);
+    need(p, pr, "%u = A/B (active 0 or 1)", OTAUP_LAYOUT_AB);
+    need(p, pr, "flags 0x%02X IN_SCRATCH", OTAUP_RESUME_IN_SCRATCH);
+    need(p, pr, "1..%u runs", OTAUP_MAX_SECTOR_RUNS);
+    /* NOTIFY, CONSENT, START, COMMIT */
+    need(p, pr, "kind u8 %u = information", OTAUP_NOTIFY_INFO);
+    need(p, pr, "%u = offer", OTAUP_NOTIFY_OFFER);
+    need(p, pr, "decision %u accept", OTAUP_CONSENT_ACCEPT);
+    need(p, pr, "%u decline", OTAUP_CONSENT_DECLINE);
+    need(p, pr, "%u request (the user asks", OTAUP_CONSENT_REQUEST);
+    need(p, pr, "%u postpone", OTAUP_CONSENT_POSTPONE);
+    need(p, pr, "flags 0x%02X RESUME: continue", OTAUP_START_RESUME);
+    need(p, pr, "action %u switch", OTAUP_COMMIT_SWITCH);
+    need(p, pr, "%u done (in-place", OTAUP_COMMIT_DONE);
+    need(p, pr, "%u confirm (running", OTAUP_COMMIT_CONFIRM);
+    /* PROGRESS phases */
+    need(p, pr, "Phases: %u idle", OTAUP_PHASE_IDLE);
+    need(p, pr, "%u backup, 2 transfer", OTAUP_PHASE_BACKUP);
+    need(p, pr, "%u transfer (records", OTAUP_PHASE_TRANSFER);
+    need(p, pr, "%u verify, 4 restore", OTAUP_PHASE_VERIFY);
+    need(p, pr, "%u restore, 5 commit", OTAUP_PHASE_RESTORE);
+    need(p, pr, "%u commit, 6 done", OTAUP_PHASE_COMMIT);
+    need(p, pr, "%u done; others `OTAUP_E_MSG_FIELD`", OTAUP_PHASE_DONE);
+    ck_assert_uint_eq(OTAUP_PHASE_MAX, OTAUP_PHASE_DONE);
+    /* BACKUP / RESTORE / SIG */
+    need(p, pr, "Flag 0x%02X HASH_ONLY", OTAUP_BACKUP_HASH_ONLY);
+    need(p, pr, "flags 0x%02X LAST (the region's last chunk)", OTAUP_RDATA_LAST);
+    need(p, pr, "0x%02X HASH, 0x04 TAG", OTAUP_RDATA_HASH);
+    need(p, pr, "0x%02X TAG (a sealed chunk)", OTAUP_RDATA_TAG);
+    need(p, pr, "if TAG: %u bytes, the seal tag", OTAUP_RDATA_TAG_SIZE);
+    need(p, pr, "flags 0x%02X LAST (this chunk ends the signature)", OTAUP_SDATA_LAST);
+    need(p, pr, "SIG_REQ, %u bytes", OTAUP_SIG_REQ_SIZE);
+    need(p, pr, "HELLO (0x01), %u bytes", OTAUP_HELLO_SIZE);
+    /* records */
+    need(p, pr, "enc u8 (%u inline, 1 deferred)", OTAUP_ENC_INLINE);
+    need(p, pr, "(0 inline, %u deferred)", OTAUP_ENC_DEFERRED);
+    need(p, pr, "flags u8 (0x%02X RESET)", OTAUP_DATA_RESET);
+    need(p, pr, "flags u8 (0x%02X HASH)", OTAUP_STEP_HASH);
+    /* capabilities: test_info_tags_and_caps */
+
+    /* delta-format.md */
+    need(d, dr, "(`OTAUP_DELTA_FORMAT_VERSION`, now %u)", OTAUP_DELTA_FORMAT_VERSION);
+    need(d, dr, "| 8 | 2 | format version | %u |", OTAUP_DELTA_FORMAT_VERSION);
+    NEED_TEXT(d, dr, "bit 0 `FROM_SIG`");
+    ck_assert_uint_eq(OTAUP_DELTA_F_FROM_SIG, 1u << 0);
+    NEED_TEXT(d, dr, "bit 1 `STEP_HASH`");
+    ck_assert_uint_eq(OTAUP_DELTA_F_STEP_HASH, 1u << 1);
+    ck_assert_uint_eq(OTAUP_DELTA_F_KNOWN, OTAUP_DELTA_F_FROM_SIG | OTAUP_DELTA_F_STEP_HASH);
+    NEED_TEXT(d, dr, "| 0 | 8 | magic | `" OTAUP_DELTA_MAGIC "` |");
+    need(d, dr, "| %u | END | none (length 0) |", OTAUP_SECTION_END);
+    need(d, dr, "| %u | MANIFEST |", OTAUP_SECTION_MANIFEST);
+    need(d, dr, "| %u | SIGNATURE |", OTAUP_SECTION_SIGNATURE);
+    need(d, dr, "| %u | PAD |", OTAUP_SECTION_PAD);
+    need(d, dr, "| %u | INFO |", OTAUP_SECTION_INFO);
+    need(d, dr, "at most %u of them (`OTAUP_SECTION_MAX_COUNT`)", OTAUP_SECTION_MAX_COUNT);
+    need(d, dr, "each value at most %u KiB (`OTAUP_SECTION_MAX_LEN`)", OTAUP_SECTION_MAX_LEN / 1024u);
+    need(d, dr, "| 0x%02X | PIECE |", OTAUP_REC_PIECE);
+    need(d, dr, "| 0x%02X | CFILL |", OTAUP_REC_CFILL);
+    need(d, dr, "flag `RESET` (0x%02X)", OTAUP_DATA_RESET);
+    need(d, dr, "window bits %u..15, staging", OTAUP_DELTA_WBITS_MIN);
+    need(d, dr, "9..%u, staging size", OTAUP_DELTA_WBITS_MAX);
+    need(d, dr, "staging size ≤ %u MiB", OTAUP_DELTA_STAGING_MAX >> 20);
+    need(d, dr, "max ops ≤ %u, sync", OTAUP_DELTA_MAX_OPS_LIMIT);
+    need(d, dr, "| 25 | 1 | run count | n, 1..%u sector runs |", OTAUP_MAX_SECTOR_RUNS);
+    need(d, dr, "layout %u or 1", OTAUP_LAYOUT_INPLACE);
+    need(d, dr, "| 26 | 1 | layout | 0 in place, %u A/B |", OTAUP_LAYOUT_AB);
+    free(d);
+    free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("docs_spec");
@@ -909,6 +1041,7 @@ int main(void)
     tcase_add_test(tc, test_delta_header_table);
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_api_headers);
+    tcase_add_test(tc, test_constants);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
