@@ -232,7 +232,8 @@ START_TEST(test_delta_option_values)
 }
 END_TEST
 
-/* options the delta has no use for were dropped without a word */
+/* options the delta (or inspect of a signature) has no use for were
+ * dropped without a word */
 START_TEST(test_delta_unused_options)
 {
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --sector-size 512 --sector-map 16x4K", cli), 2);
@@ -242,6 +243,10 @@ START_TEST(test_delta_unused_options)
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --scratch-size 64K --mode ab", cli), 2);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --target 0x20000", cli), 2);
     ck_assert_msg(has("--target is for --mode ab"), "%s", out);
+    ck_assert_int_eq(run("%s inspect old.sig --steps", cli), 2);
+    ck_assert_msg(has("is a block signature"), "%s", out);
+    ck_assert_int_eq(run("%s inspect old.sig --json", cli), 0);
+    ck_assert_int_eq(run("%s inspect p.otd --steps", cli), 0);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --model M", cli), 2);
     ck_assert_msg(has("--model goes into a signed delta's manifest"), "%s", out);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --counter 3 --no-source", cli), 2);

@@ -98,6 +98,12 @@ int otaup_cmd_inspect(int argc, char **argv)
         return OTAUP_EXIT_FAIL;
     }
     if (len >= 8 && memcmp(buf, "OTAUPSIG", 8) == 0) {
+        if (steps) {
+            /* a block signature has no steps: say so rather than drop --steps */
+            fprintf(stderr, "otaup inspect: %s is a block signature: --steps lists a delta's steps\n", path);
+            free(buf);
+            return OTAUP_EXIT_USAGE;
+        }
         rc = inspect_sig(path, buf, len, json);
         free(buf);
         return rc;
