@@ -333,6 +333,57 @@ START_TEST(test_otaupctl_registry_errors_said)
 }
 END_TEST
 
+/* A notice queued for 2.0 while T1 ran 1.0 and not delivered before T1
+ * installed 2.0 (otaupd upgraded it on the user's CONSENT): notify used to
+ * send it all the same ("New software 2.0 ... (you have 1.0)" to a user
+ * who has 2.0). It is not sent; a release due later gets its own notice,
+ * and the old one still is not sent. */
+START_TEST(test_otaupctl_notify_skips_stale_notices)
+{
+    char path[300];
+    otaup_registry_options o;
+    otaup_registry *reg;
+    otaup_reg_terminal t;
+    otaup_reg_release r1, r2;
+    make_image("v1.bin", 5000, 1);
+    make_image("v2.bin", 5000, 2);
+    make_image("v3.bin", 5000, 3);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 1.0 --build-time 5 v1.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 2.0 --build-time 6 v2.bin", ctl), 0);
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    otaup_registry_options_init(&o);
+    ck_assert_int_eq(otaup_registry_sqlite_open(path, &o, &reg), 0);
+    ck_assert_int_eq(otaup_registry_release_get(reg, 1, &r1, NULL), 0);
+    ck_assert_int_eq(otaup_registry_release_get(reg, 2, &r2, NULL), 0);
+    memset(&t, 0, sizeof t);
+    snprintf(t.id, sizeof t.id, "T1");
+    snprintf(t.model, sizeof t.model, "M");
+    snprintf(t.version, sizeof t.version, "1.0");
+    t.build_time = 5;
+    t.image_size = r1.image_size;
+    memcpy(t.image_hash, r1.image_hash, sizeof t.image_hash);
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    ck_assert_int_eq(otaup_registry_notify(reg, &t, &r2, NULL), 1); /* queued as otaupd does */
+    /* then T1 installs 2.0 before anyone ran notify */
+    snprintf(t.version, sizeof t.version, "2.0");
+    t.build_time = 6;
+    t.image_size = r2.image_size;
+    memcpy(t.image_hash, r2.image_hash, sizeof t.image_hash);
+    snprintf(t.status, sizeof t.status, "upgraded");
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    otaup_registry_free(reg);
+    ck_assert_int_eq(run("%s --db r.db notify", ctl), 0);
+    ck_assert_msg(strstr(out, "sms to T1") == NULL, "notify: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "notify: 0 queued, 0 sent, 1 out of date not sent"));
+    /* 3.0: its own notice goes out, the one for 2.0 still not */
+    ck_assert_int_eq(run("%s --db r.db release add --model M --version 3.0 --build-time 7 v3.bin", ctl), 0);
+    ck_assert_int_eq(run("%s --db r.db notify", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "sms to T1: New software 3.0"));
+    ck_assert_ptr_null(strstr(out, "New software 2.0"));
+    ck_assert_ptr_nonnull(strstr(out, "notify: 1 queued, 1 sent, 1 out of date not sent"));
+}
+END_TEST
+
 static pid_t start_daemon_with(const char *prefix, const char *args)
 {
     pid_t pid = fork();
@@ -562,6 +613,7 @@ int main(void)
     tcase_add_test(tc, test_term_closed_port_bounded);
     tcase_add_test(tc, test_otaupd_read_only_registry);
     tcase_add_test(tc, test_otaupctl_registry_errors_said);
+    tcase_add_test(tc, test_otaupctl_notify_skips_stale_notices);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
