@@ -368,6 +368,19 @@ START_TEST(test_structure_rules)
     b[0] = OTAUP_DATA_RESET;
     n += rec(body + n, OTAUP_REC_DATA, b, 2);
     ck_assert_int_eq(check_body(body, n, 3, 2), OTAUP_E_DELTA_CORRUPT);
+    /* a body that opens with a later restart point: steps before it
+     * would never be seen (read from the start; a seek to a later SYNC
+     * is test_skip_and_seek) */
+    b[0] = 1;
+    n = rec(body, OTAUP_REC_SYNC, b, 1);
+    b[0] = OTAUP_DATA_RESET; b[1] = 1;
+    n += rec(body + n, OTAUP_REC_DATA, b, 2);
+    ck_assert_int_eq(check_body(body, n, 2, 1), OTAUP_E_DELTA_CORRUPT);
+    b[0] = 0;
+    n = rec(body, OTAUP_REC_SYNC, b, 1);
+    b[0] = OTAUP_DATA_RESET; b[1] = 1;
+    n += rec(body + n, OTAUP_REC_DATA, b, 2);
+    ck_assert_int_eq(check_body(body, n, 2, 1), 0);
     /* inner record types are not allowed outside DATA */
     b[0] = 0; b[1] = 0;
     n = rec(body, OTAUP_REC_END, b, 1);

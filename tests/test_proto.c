@@ -1333,6 +1333,15 @@ START_TEST(test_frag_next)
     ck_assert_int_eq(k, 16);
     ck_assert_uint_eq(out[4], 0);
     ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_INFO, 0, 2, NULL, 0, &off, 64, out, sizeof out), 0);
+    /* ... which fits a buffer of exactly its 16 bytes, as otaup_frame_encode
+     * writes it; one byte less does not, nor does a non-empty message */
+    off = 0;
+    ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_INFO, 0, 1, NULL, 0, &off, 64, out, 16), 16);
+    off = 0;
+    ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_INFO, 0, 1, NULL, 0, &off, 64, out, 15), OTAUP_E_BUFFER);
+    off = 0;
+    ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_INFO, 0, 1, pat(0), 1, &off, 64, out, 16), OTAUP_E_BUFFER);
+    ck_assert_int_eq(otaup_frag_next(OTAUP_MSG_INFO, 0, 1, pat(0), 1, &off, 64, out, 17), 17);
     /* exactly one full frame */
     off = 0;
     k = otaup_frag_next(OTAUP_MSG_START, OTAUP_FLAG_ACKREQ, 1, pat(0), 48, &off, 64, out, sizeof out);

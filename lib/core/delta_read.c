@@ -337,8 +337,11 @@ static int outer_record(otaup_delta_reader *r, uint32_t hdr_len, uint32_t body_l
     default:
         return OTAUP_E_DELTA_CORRUPT;
     }
-    if (r->prev_type == 0 && r->hdr.step_count > 0 && type != OTAUP_REC_SYNC) {
-        return OTAUP_E_DELTA_CORRUPT; /* the body opens with SYNC{0} (or a resume SYNC) */
+    if (r->prev_type == 0 && r->hdr.step_count > 0 &&
+        (type != OTAUP_REC_SYNC || (r->hashing && rec->index != 0))) {
+        /* the body opens with SYNC{0}; read from a later restart point
+         * (otaup_delta_reader_seek: not hashing) with that SYNC */
+        return OTAUP_E_DELTA_CORRUPT;
     }
     r->prev_type = type;
     return 0;

@@ -610,8 +610,8 @@ OTAUP_RAMFUNC int otaup_frag_next(uint8_t type, uint8_t extra, uint32_t seq, con
         return 0; /* done */
     }
     room = OTAUP_FRAME_PAYLOAD(max_frame);
-    if (cap < OTAUP_FRAME_OVERHEAD + 1u) {
-        return OTAUP_E_BUFFER;
+    if (cap < OTAUP_FRAME_OVERHEAD + (len != 0 ? 1u : 0u)) {
+        return OTAUP_E_BUFFER; /* an empty message is one frame of OVERHEAD bytes */
     }
     if (room > cap - OTAUP_FRAME_OVERHEAD) {
         room = cap - OTAUP_FRAME_OVERHEAD;
