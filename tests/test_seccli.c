@@ -329,6 +329,14 @@ START_TEST(test_sign_command)
     ck_assert(!exists("fs.dlt"));
     ck_assert_int_eq(otaup("delta old.bin new.bin -o np.dlt --sign k --model m --no-source -q"), 1);
     ck_assert(!exists("np.dlt"));
+    /* A/B too: its compact PIECE records read OLD's bytes from the other
+     * slot, so a manifest that names no source cannot cover it (it was
+     * signed, "source: any") */
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o ab.dlt --mode ab -q"), 0);
+    ck_assert_int_eq(otaup("sign --key k --model m --no-source --new new.bin ab.dlt -o abs.dlt"), 1);
+    ck_assert(!exists("abs.dlt"));
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o abs.dlt --mode ab --sign k --model m --no-source -q"), 1);
+    ck_assert(!exists("abs.dlt"));
     /* --sign without --model is a usage error found before planning: an
      * existing PATCH stays as it was (it was replaced, then removed) */
     put_file("keep.dlt", (const unsigned char *)"earlier", 7);

@@ -199,7 +199,7 @@ static int deflate_segment(const uint8_t *in, size_t len, unsigned wbits, int le
 
 /* What the segment walk learns about the inner stream. */
 typedef struct inner_info {
-    int reads_old;            /* a COPY or DIFF */
+    int reads_old;            /* a COPY, DIFF or PIECE with difference bytes */
     int have_range;
     uint64_t lo, hi;          /* union of step windows and erases */
 } inner_info;
@@ -232,8 +232,8 @@ static int scan_inner(const uint8_t *p, size_t len, inner_info *ii)
         if (r.type == OTAUP_REC_STEP || r.type == OTAUP_REC_ERASE) {
             widen(ii, r.addr, r.len);
         }
-        if (r.type == OTAUP_REC_COPY || r.type == OTAUP_REC_DIFF) {
-            ii->reads_old = 1;
+        if (r.type == OTAUP_REC_COPY || r.type == OTAUP_REC_DIFF || (r.type == OTAUP_REC_PIECE && r.len != 0)) {
+            ii->reads_old = 1; /* a PIECE with difference bytes reads them from OLD */
         }
         off += (size_t)n;
     }
