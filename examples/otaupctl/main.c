@@ -3,7 +3,8 @@
  *
  * It works on the same registry (the user database) as otaupd:
  *   otaupctl [--db PATH] release add --model M --version V --build-time T
- *                                    [--sign KEY [--counter N]] IMAGE
+ *                                    [--security-counter N | --counter N] [--allow-downgrade]
+ *                                    [--sign KEY] [--allow-duplicate] IMAGE
  *   otaupctl [--db PATH] release sign RELEASE --key KEY
  *   otaupctl [--db PATH] release withdraw RELEASE [--force] [--reason TEXT]
  *   otaupctl [--db PATH] release restore RELEASE
