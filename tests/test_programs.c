@@ -261,6 +261,15 @@ START_TEST(test_term_closed_port_bounded)
                          port),
                      2);
     ck_assert_ptr_nonnull(strstr(out, "--reconnect"));
+    /* a report it could not write was found after the run, and not said */
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout 1 --report nodir/r.txt", term_path, port),
+                     2);
+    ck_assert_ptr_nonnull(strstr(out, "--report nodir/r.txt: No such file or directory"));
+    ck_assert_ptr_null(strstr(out, "cannot connect"));
+    ck_assert_int_eq(run("mkdir rd && %s --flash t.flash --connect 127.0.0.1:%d --timeout 1 --report rd", term_path,
+                         port),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "--report rd: cannot write it"));
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout +2", term_path, port), 2);
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --drop ' 5'", term_path, port), 2);
 }

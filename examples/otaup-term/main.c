@@ -604,6 +604,7 @@ int main(int argc, char **argv)
     unsigned long build_time = 0, v;
     int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
     int up_to_date = 0, require_signed = 0, have_device_key = 0, connected = 0, never_connected = 0;
+    int report_failed = 0;
     static uint8_t device_key[32];
     unsigned long cut_after = 0, fail_after = 0, timeout_s = 600;
     static otaup_sec_key pubs[MAX_PUB];
@@ -750,6 +751,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "otaup-term: --flash FILE is required\n");
         usage(stderr);
         return 2;
+    }
+    if (report != NULL && init == NULL) {
+        /* a report that cannot be written is found before the run, not
+         * after an upgrade whose figures it should hold */
+        char d[1024];
+        const char *slash = strrchr(report, '/');
+        int ok;
+        if (access(report, F_OK) == 0) {
+            ok = access(report, W_OK) == 0;
+        } else {
+            snprintf(d, sizeof d, "%.*s", slash == NULL ? 1 : slash == report ? 1 : (int)(slash - report),
+                     slash == NULL ? "." : report);
+            ok = access(d, W_OK | X_OK) == 0;
+        }
+        if (!ok) {
+            fprintf(stderr, "otaup-term: --report %s: %s\n", report, strerror(errno));
+            return 2;
+        }
     }
     if (require_signed && npubs == 0) {
         fprintf(stderr, "otaup-term: --require-signed needs the trusted key: --pub KEY.pub\n");
@@ -1081,12 +1100,15 @@ int main(int argc, char **argv)
                         otaup_simterm_slot_size(t) / ss, (unsigned long long)(fs1.time_us - fs0.time_us),
                         (unsigned long long)full_us, intact, secs, signed_ok, kidx, otaup_simterm_counter(t),
                         otaup_simterm_refused(t), have_device_key);
-                fclose(f);
+            }
+            if (f == NULL || ferror(f) || fclose(f) != 0) {
+                fprintf(stderr, "otaup-term: --report %s: cannot write it: %s\n", report, strerror(errno));
+                report_failed = 1;
             }
         }
         fflush(stdout);
     }
     free(k.wbuf);
     otaup_simterm_free(t);
-    return result == 0 ? 0 : 1;
+    return result == 0 && !report_failed ? 0 : 1;
 }
