@@ -284,6 +284,34 @@ START_TEST(test_keygen_names_existing)
 END_TEST
 #endif
 
+/* FLASH, or an output, given as a symbolic link: the file it points to is
+ * updated and the link stays a link (a rename over the link left the
+ * file it named as it was, and the link a copy) */
+START_TEST(test_symlinked_outputs)
+{
+    struct stat st;
+    char path[512];
+    ck_assert_int_eq(run("mkdir real && cp old.bin real/flash.bin && ln -s real/flash.bin fl.bin"), 0);
+    ck_assert_int_eq(run("%s apply --flash fl.bin p.otd --cut-after 3", cli), 3);
+    ck_assert_int_eq(run("%s apply --flash fl.bin p.otd", cli), 0);
+    ck_assert(file_is("real/flash.bin", new_img, sizeof new_img));
+    snprintf(path, sizeof path, "%s/fl.bin", dir);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert(!exists("fl.bin.otaup-state"));
+    /* -o through a link: delta, apply -o, sig */
+    ck_assert_int_eq(run("touch real/p2.otd real/out.bin real/s.sig && ln -s real/p2.otd p2.otd && "
+                         "ln -s real/out.bin out.bin && ln -s real/s.sig s.sig"), 0);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o p2.otd -q", cli), 0);
+    ck_assert_int_eq(run("%s apply old.bin real/p2.otd -o out.bin", cli), 0);
+    ck_assert(file_is("real/out.bin", new_img, sizeof new_img));
+    ck_assert_int_eq(run("%s sig old.bin -o s.sig -q && cmp -s real/s.sig old.sig", cli), 0);
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli_hostile");
@@ -298,6 +326,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_delta_option_values);
     tcase_add_test(tc, test_delta_unused_options);
     tcase_add_test(tc, test_sig_build_time);
+    tcase_add_test(tc, test_symlinked_outputs);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_keygen_names_existing);
 #endif

@@ -183,8 +183,9 @@ static int lock_flash(const char *path)
  * is locked (keep_locked) before its name replaces path. */
 static int write_file_ex(const char *path, const uint8_t *p, size_t n, int lock)
 {
-    char tmp[4096];
+    char tmp[4096], target[4096];
     FILE *f;
+    path = dcli_write_target(path, target, sizeof target); /* a link stays a link */
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "wb");
     if (f != NULL && lock) {

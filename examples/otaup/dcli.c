@@ -1,6 +1,9 @@
 /*
  * Helpers shared by the delta commands of the otaup tool.
  */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath */
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -104,10 +107,31 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
     return buf;
 }
 
+const char *dcli_write_target(const char *path, char *buf, size_t cap)
+{
+#ifdef DCLI_MMAP
+    struct stat st;
+    char *real;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)) != NULL) {
+        int fits = strlen(real) < cap;
+        if (fits) {
+            strcpy(buf, real);
+        }
+        free(real);
+        return fits ? buf : path;
+    }
+#else
+    (void)buf;
+    (void)cap;
+#endif
+    return path;
+}
+
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len)
 {
-    char tmp[4096];
+    char tmp[4096], target[4096];
     FILE *f;
+    path = dcli_write_target(path, target, sizeof target);
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
         return -1;

@@ -15,6 +15,9 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len);
 const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int *mapped);
 void dcli_unmap_file(const uint8_t *p, size_t len, int mapped);
 /* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
+/* The file a write to `path` replaces: the file a symbolic link points to
+ * (resolved, into buf), so that the link stays a link; else path. */
+const char *dcli_write_target(const char *path, char *buf, size_t cap);
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
 /* 1 when a and b name the same file (the same device and inode; the same
  * path when either does not exist), else 0. */

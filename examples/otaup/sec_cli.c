@@ -67,9 +67,10 @@ uint8_t *sec_cli_read(const char *cmd, const char *path, size_t *len)
 
 int sec_cli_write(const char *cmd, const char *path, const void *data, size_t len, int mode)
 {
-    char tmp[4096];
+    char tmp[4096], target[4096];
     int fd;
     const uint8_t *p = data;
+    path = dcli_write_target(path, target, sizeof target); /* a link stays a link */
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
         return -1;
