@@ -598,8 +598,11 @@ START_TEST(test_otaupd_fd_limit)
     ck_assert_int_eq(run("grep -c 'event=accept ' daemon.log"), 0);
     ck_assert_int_eq(atoi(out), i + 1); /* accepted again */
     close(fd);
-    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    /* SIGHUP (its terminal closed) stops it as SIGTERM does: sessions
+     * saved, exit 0 (it was killed by the signal) */
+    ck_assert_int_eq(kill(pid, SIGHUP), 0);
     ck_assert_int_eq(wait_exit(pid, 10), 0);
+    ck_assert_int_eq(run("grep -c 'event=stopped' daemon.log"), 0);
     ck_assert_int_eq(run("cat daemon.log"), 0);
     ck_assert_ptr_nonnull(strstr(out, "event=limit max_conns=32 instead of 1000"));
     ck_assert_ptr_nonnull(strstr(out, "reason=max-conns"));

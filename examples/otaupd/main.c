@@ -6,7 +6,7 @@
  *          [--sign-key KEY]
  *
  * One thread, one epoll loop, one otaup_session per TCP connection, the
- * SQLite registry. SIGINT/SIGTERM: every session saves its state (a
+ * SQLite registry. SIGINT/SIGTERM/SIGHUP: every session saves its state (a
  * reconnect after a restart resumes), then the daemon exits 0.
  * Log: one line per event on stderr, key=value.
  */
@@ -408,6 +408,7 @@ int main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal); /* its terminal closed: stop as cleanly */
     signal(SIGPIPE, SIG_IGN);
     if (otaup_delta_cache_new(0, &cache) < 0) {
         fprintf(stderr, "otaupd: out of memory\n");
