@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     uint64_t accept_logged = 0;       /* when that was last logged */
     uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
-    int lfd, ep, i, rc, one = 1;
+    int lfd, ep, i, rc, one = 1, wait_failed = 0;
     /* the same registry otaupctl opens by default */
     if (getenv("OTAUP_DB") != NULL && getenv("OTAUP_DB")[0] != '\0') {
         db = getenv("OTAUP_DB");
@@ -441,6 +441,8 @@ int main(int argc, char **argv)
         int n = epoll_wait(ep, evs, 256, 50);
         uint64_t now = now_ms();
         if (n < 0 && errno != EINTR) {
+            logline("error", NULL, "epoll", "epoll_wait: %s", strerror(errno));
+            wait_failed = 1;
             break;
         }
         if (accept_paused_until != 0 && now >= accept_paused_until) {
@@ -550,7 +552,8 @@ int main(int argc, char **argv)
             }
         }
     }
-    logline("info", NULL, "shutdown", "signal received: saving %u session(s)", nconns);
+    logline("info", NULL, "shutdown", "%s: saving %u session(s)", wait_failed ? "cannot wait for events" : "signal received",
+            nconns);
     while (conns != NULL) {
         close_conn(ep, conns, now_ms(), "server shutdown (resumable)");
     }
@@ -559,6 +562,6 @@ int main(int argc, char **argv)
     otaup_delta_cache_free(cache);
     otaup_registry_free(reg);
     memset(key, 0, sizeof key);
-    logline("info", NULL, "stopped", "ok");
-    return 0;
+    logline("info", NULL, "stopped", wait_failed ? "after an error" : "ok");
+    return wait_failed ? 1 : 0;
 }
