@@ -145,7 +145,10 @@ int otaup_journal_begin(otaup_journal *j, uint32_t session_id, uint64_t delta_id
                         uint8_t layout, uint8_t target_slot);
 /** Step `index` is complete (next_step = index + 1; scratch released). */
 int otaup_journal_step_done(otaup_journal *j, uint32_t index);
-/** Step `index`'s staged window is in scratch, verified (hash = XXH3-64). */
+/** Step `index`'s staged window is in scratch, verified (hash = XXH3-64).
+ *  Scratch belongs to an active session: outside one (and in a journal
+ *  read back) a scratch record changes no state, as a compaction's
+ *  snapshot would not keep it. Likewise otaup_journal_scratch_sector. */
 int otaup_journal_scratch_window(otaup_journal *j, uint32_t index, uint32_t addr, uint32_t len,
                                  uint64_t hash);
 /** The new content of sector [addr, addr+len) for step `index` is in scratch (CRC-32). */

@@ -111,6 +111,9 @@ OTAUP_RAMFUNC static void fold(otaup_journal_state *st, const uint8_t *r)
         break;
     case JR_SWIN:
     case JR_SSEC:
+        if (st->session != OTAUP_JS_ACTIVE) {
+            break; /* scratch belongs to an active session: END clears it, a snapshot keeps none */
+        }
         st->scratch = r[0] == JR_SWIN ? OTAUP_JSCRATCH_WINDOW : OTAUP_JSCRATCH_SECTOR;
         st->scratch_step = a;
         st->scratch_addr = get32(r + R_B);
