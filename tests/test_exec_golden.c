@@ -1250,6 +1250,22 @@ static void hostile_cases(void)
 
 /* ---- the cases ----------------------------------------------------------------- */
 
+
+/* 4 x 4 KiB, 4 x 16 KiB, 4 x 4 KiB from 0, write size 4 */
+static void mixed_geometry(otaup_geometry *g)
+{
+    memset(g, 0, sizeof *g);
+    g->write_size = 4;
+    g->erased = 0xFF;
+    g->nruns = 3;
+    g->runs[0].count = 4;
+    g->runs[0].size = 4096;
+    g->runs[1].count = 4;
+    g->runs[1].size = 16384;
+    g->runs[2].count = 4;
+    g->runs[2].size = 4096;
+}
+
 static void planner_cases(void)
 {
     size_t l1, l2;
@@ -1285,17 +1301,7 @@ static void planner_cases(void)
     case_free(&c);
     /* non-uniform: 4 x 4 KiB, 4 x 16 KiB, 4 x 4 KiB; sectors larger than
      * the staging buffer (rebuilds through a 16 KiB scratch sector) */
-    memset(&g, 0, sizeof g);
-    g.base = 0;
-    g.write_size = 4;
-    g.erased = 0xFF;
-    g.nruns = 3;
-    g.runs[0].count = 4;
-    g.runs[0].size = 4096;
-    g.runs[1].count = 4;
-    g.runs[1].size = 16384;
-    g.runs[2].count = 4;
-    g.runs[2].size = 4096;
+    mixed_geometry(&g);
     free(old);
     free(img);
     len = 16384 + 2 * 16384 + 3000;
@@ -1343,17 +1349,7 @@ static void record_kinds(void)
     case_tp(&c, "tp-defer", &g, OTAUP_LAYOUT_INPLACE, 5 * 4096, 4096, 4096, 5 * 4096 - 2000, 4096, 0, 1, 3, 1, 7);
     scenarios(&c);
     case_free(&c);
-    memset(&g, 0, sizeof g);
-    g.base = 0;
-    g.write_size = 4;
-    g.erased = 0xFF;
-    g.nruns = 3;
-    g.runs[0].count = 4;
-    g.runs[0].size = 4096;
-    g.runs[1].count = 4;
-    g.runs[1].size = 16384;
-    g.runs[2].count = 4;
-    g.runs[2].size = 4096;
+    mixed_geometry(&g);
     case_tp(&c, "tp-mixed", &g, OTAUP_LAYOUT_INPLACE, 16384 + 3 * 16384, 16384, 4096, 16384 + 3 * 16384 - 5000, 4096,
             1, 0, 2, 0, 9);
     scenarios(&c);

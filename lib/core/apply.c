@@ -8,6 +8,7 @@
 
 #include "core/proto_int.h"
 #include "otaup/apply.h"
+#include "otaup/delta.h"
 #include "otaup/error.h"
 
 /* what the send side still has to produce */
@@ -44,15 +45,15 @@ OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
  */
 OTAUP_RAMFUNC static uint64_t update_id(const otaup_apply *ap, const otaup_msg_start *s)
 {
-    static const uint8_t magic[8] = {'O', 'T', 'A', 'U', 'P', 'D', 'L', 'T'};
+    static const char magic[8] = OTAUP_DELTA_MAGIC; /* its 8 bytes, no terminator */
     const uint8_t *m = s->manifest.data;
     uint32_t hs;
     if (ap->cfg.delta_id != NULL) {
         return ap->cfg.delta_id(ap->cfg.user_ctx, s->session);
     }
-    if (s->manifest.len >= 140u && memcmp(m, magic, sizeof magic) == 0) {
+    if (s->manifest.len >= OTAUP_DELTA_HEADER_MIN && memcmp(m, magic, sizeof magic) == 0) {
         hs = otaup_get16(m + 10);
-        if (hs >= 140u && hs <= s->manifest.len) {
+        if (hs >= OTAUP_DELTA_HEADER_MIN && hs <= s->manifest.len) {
             return otaup_get64(m + hs - 8u);
         }
     }
