@@ -312,6 +312,39 @@ START_TEST(test_symlinked_outputs)
 }
 END_TEST
 
+/* A file planted under an output's old temporary name (PATH.tmp, here a
+ * link to another file) is neither written through nor moved into place:
+ * every output goes through a temporary file of the process's own. */
+START_TEST(test_planted_temporary)
+{
+    static const char victim[] = "keep me";
+    struct stat st;
+    char path[512];
+    ck_assert_int_eq(run("printf 'keep me' > victim && ln -s victim p3.otd.tmp && ln -s victim s3.sig.tmp"), 0);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o p3.otd -q", cli), 0);
+    ck_assert_int_eq(run("%s sig old.bin -o s3.sig -q", cli), 0);
+    ck_assert_msg(file_is("victim", (const uint8_t *)victim, sizeof victim - 1), "written through a planted link");
+    ck_assert_int_eq(run("cmp -s s3.sig old.sig"), 0);
+    ck_assert_int_eq(run("%s apply old.bin p3.otd -o out3.bin", cli), 0);
+    ck_assert(file_is("out3.bin", new_img, sizeof new_img));
+    snprintf(path, sizeof path, "%s/p3.otd", dir);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(run("ls p3.otd.tmp.* s3.sig.tmp.* 2>/dev/null | wc -l | grep -qx 0"), 0);
+    /* apply -o, and --flash (FLASH.tmp, its sidecar's temporary name) cut and resumed */
+    ck_assert_int_eq(run("ln -s victim o3.bin.tmp && cp old.bin f3.bin && ln -s victim f3.bin.tmp && "
+                         "ln -s victim f3.bin.otaup-state.tmp"),
+                     0);
+    ck_assert_int_eq(run("%s apply old.bin p3.otd -o o3.bin", cli), 0);
+    ck_assert(file_is("o3.bin", new_img, sizeof new_img));
+    ck_assert_int_eq(run("%s apply --flash f3.bin p3.otd --cut-after 5", cli), 3);
+    ck_assert(exists("f3.bin.otaup-state"));
+    ck_assert_int_eq(run("%s apply --flash f3.bin p3.otd", cli), 0);
+    ck_assert(file_is("f3.bin", new_img, sizeof new_img));
+    ck_assert_msg(file_is("victim", (const uint8_t *)victim, sizeof victim - 1), "written through a planted link");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli_hostile");
@@ -327,6 +360,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_delta_unused_options);
     tcase_add_test(tc, test_sig_build_time);
     tcase_add_test(tc, test_symlinked_outputs);
+    tcase_add_test(tc, test_planted_temporary);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_keygen_names_existing);
 #endif

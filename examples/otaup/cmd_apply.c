@@ -179,45 +179,58 @@ static int lock_flash(const char *path)
     return -1;
 }
 
-/* Write p to path through path.tmp and a rename; with lock, the new file
- * is locked (keep_locked) before its name replaces path. */
-static int write_file_ex(const char *path, const uint8_t *p, size_t n, int lock)
+/* Write FLASH (or its sidecar) through path.tmp and a rename; with lock,
+ * the new file is locked (keep_locked) before its name replaces path. The
+ * name is fixed: FLASH's lock keeps other runs out; whatever else stands
+ * there (a link planted, a file left by a run killed) is removed, never
+ * written through. */
+static int write_locked(const char *path, const uint8_t *p, size_t n, int lock)
 {
     char tmp[4096], target[4096];
-    FILE *f;
+    int fd;
     path = dcli_write_target(path, target, sizeof target); /* a link stays a link */
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (f != NULL && lock) {
-        int fd = dup(fileno(f));
-        if (fd < 0 || keep_locked(fd) != 0) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "otaup apply: %s: path too long\n", path);
+        return -1;
+    }
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        fprintf(stderr, "otaup apply: %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "otaup apply: %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    if (lock) {
+        int lfd = dup(fd);
+        if (lfd < 0 || keep_locked(lfd) != 0) {
             fprintf(stderr, "otaup apply: %s: cannot lock\n", tmp);
-            if (fd >= 0) {
-                close(fd);
+            if (lfd >= 0) {
+                close(lfd);
             }
-            fclose(f);
-            remove(tmp);
+            close(fd);
+            unlink(tmp);
             return -1;
         }
     }
-    if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
-        if (f != NULL) {
-            remove(tmp);
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) {
+            fprintf(stderr, "otaup apply: %s: %s\n", tmp, w < 0 ? strerror(errno) : "write error");
+            close(fd);
+            unlink(tmp);
+            return -1;
         }
-        return -1;
+        p += w;
+        n -= (size_t)w;
     }
-    if (rename(tmp, path) != 0) {
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
         fprintf(stderr, "otaup apply: %s: %s\n", path, strerror(errno));
-        remove(tmp);
+        unlink(tmp);
         return -1;
     }
     return 0;
-}
-
-static int write_file(const char *path, const uint8_t *p, size_t n)
-{
-    return write_file_ex(path, p, n, 0);
 }
 
 /* A failed run's reason, once: a run that did no flash operation says it
@@ -561,7 +574,7 @@ static int cmd_file(const runctx *rc, const char *old_path, const char *out_path
         const uint8_t *img = otaup_simflash_data(d.sim) + d.pre + (h->target_addr - h->geo.base);
         if (!hash128_eq(img, h->target_size, h->target_hash)) {
             r = OTAUP_E_TARGET_MISMATCH;
-        } else if (write_file(out_path, img, h->target_size) != 0) {
+        } else if (dcli_write_file("apply", out_path, img, h->target_size) != 0) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
@@ -721,8 +734,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
         /* the sidecar first: FLASH is rewritten only once the device it
          * belongs to is saved, so that a failed write leaves a pair that
          * still resumes (or the files as they were) */
-        if ((r != 0 && write_file(state_path, dev - d.pre, total) != 0) ||
-            write_file_ex(flash_path, dev, keep, 1) != 0) {
+        if ((r != 0 && write_locked(state_path, dev - d.pre, total, 0) != 0) ||
+            write_locked(flash_path, dev, keep, 1) != 0) {
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }

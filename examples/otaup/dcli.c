@@ -71,11 +71,19 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
     for (;;) {
         size_t got;
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            uint8_t *v = realloc(buf, nc);
-            if (v == NULL || nc > ((size_t)1 << 32)) {
-                fprintf(stderr, "otaup %s: %s: too large\n", cmd, path);
-                free(v == NULL ? buf : v);
+            /* grown before it is full, so that buf[n] = 0 always fits */
+            size_t nc = cap ? cap * 2 : (size_t)1 << 16;
+            uint8_t *v;
+            if (n > 0xFFFFFFFFu || nc < cap) {
+                fprintf(stderr, "otaup %s: %s: larger than 4 GiB\n", cmd, path);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            v = realloc(buf, nc);
+            if (v == NULL) {
+                fprintf(stderr, "otaup %s: %s: out of memory\n", cmd, path);
+                free(buf);
                 fclose(f);
                 return NULL;
             }
@@ -103,6 +111,7 @@ uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len)
         free(buf);
         return NULL;
     }
+    buf[n] = 0; /* n < cap: the loop ends on a read with room left */
     *len = n;
     return buf;
 }
@@ -127,31 +136,78 @@ const char *dcli_write_target(const char *path, char *buf, size_t cap)
     return path;
 }
 
-int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len)
+int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync)
 {
     char tmp[4096], target[4096];
-    FILE *f;
-    path = dcli_write_target(path, target, sizeof target);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
-        return -1;
+    path = dcli_write_target(path, target, sizeof target); /* a link stays a link */
+#ifdef DCLI_MMAP
+    {
+        /* a name of this process's own: two runs writing the same output
+         * never write one temporary file; the last rename wins whole */
+        const uint8_t *p = data;
+        int fd;
+        if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+            fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
+            return -1;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) {
+            /* left by an earlier process of the same number, killed before its rename */
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        }
+        if (fd < 0) {
+            fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, strerror(errno));
+            return -1;
+        }
+        while (len > 0) {
+            ssize_t w = write(fd, p, len);
+            if (w <= 0) {
+                fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, w < 0 ? strerror(errno) : "write error");
+                close(fd);
+                unlink(tmp);
+                return -1;
+            }
+            p += w;
+            len -= (size_t)w;
+        }
+        if ((sync && fsync(fd) != 0) || close(fd) != 0) {
+            fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, strerror(errno));
+            unlink(tmp);
+            return -1;
+        }
     }
-    f = fopen(tmp, "wb");
-    if (f == NULL) {
-        fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, strerror(errno));
-        return -1;
+#else
+    {
+        FILE *f;
+        (void)mode;
+        (void)sync;
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+            fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
+            return -1;
+        }
+        f = fopen(tmp, "wb");
+        if (f == NULL) {
+            fprintf(stderr, "otaup %s: %s: %s\n", cmd, tmp, strerror(errno));
+            return -1;
+        }
+        if ((len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+            fprintf(stderr, "otaup %s: %s: write error\n", cmd, tmp);
+            remove(tmp);
+            return -1;
+        }
     }
-    if ((len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
-        fprintf(stderr, "otaup %s: %s: write error\n", cmd, tmp);
-        remove(tmp);
-        return -1;
-    }
+#endif
     if (rename(tmp, path) != 0) {
         fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
         remove(tmp);
         return -1;
     }
     return 0;
+}
+
+int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len)
+{
+    return dcli_write_file_ex(cmd, path, data, len, 0666, 0);
 }
 
 int dcli_same_file(const char *a, const char *b)

@@ -8,17 +8,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Read a whole file (NULL on error, message printed with `cmd`). */
+/* Read a whole file of at most 4 GiB - 1 into malloc'ed memory, with a
+ * NUL after its last byte (for text); NULL on error, message printed with
+ * `cmd`. */
 uint8_t *dcli_read_file(const char *cmd, const char *path, size_t *len);
 /* Map a regular file read-only (read it into memory otherwise). *mapped
  * tells dcli_unmap_file how to release it. NULL on error (message printed). */
 const uint8_t *dcli_map_file(const char *cmd, const char *path, size_t *len, int *mapped);
 void dcli_unmap_file(const uint8_t *p, size_t len, int mapped);
-/* Write a file atomically (temp + rename). Returns 0 or -1 (message printed). */
 /* The file a write to `path` replaces: the file a symbolic link points to
  * (resolved, into buf), so that the link stays a link; else path. */
 const char *dcli_write_target(const char *path, char *buf, size_t cap);
+/* Write a file atomically: a temporary file of this process's own beside
+ * it (PATH.tmp.PID), then a rename. Returns 0 or -1 (message printed). */
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len);
+/* The same with the mode of the new file (before the umask) and, with sync,
+ * its data on disk (fsync) before the rename. */
+int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync);
 /* 1 when a and b name the same file (the same device and inode; the same
  * path when either does not exist), else 0. */
 int dcli_same_file(const char *a, const char *b);
