@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -51,6 +52,39 @@ static struct conn *conns; /* every live connection (timers, shutdown) */
 
 static volatile sig_atomic_t stop_flag;
 static int quiet;
+
+/* One otaupd per registry. A session claims its terminal in the memory of
+ * its own process (docs/server.md, "One session per terminal"): a second
+ * daemon on the same file would not see those claims and would run a second
+ * session for a terminal the first one is upgrading, on the same session
+ * row and backup.
+ * An exclusive flock(2) on the registry file itself (whatever path names
+ * it), held until the process ends (the kernel drops it on SIGKILL too);
+ * SQLite's own locks are fcntl(2) byte ranges, which flock does not touch.
+ * The descriptor stays open: closing a descriptor of the database would
+ * drop SQLite's fcntl locks of this process. */
+static int lock_registry(const char *db)
+{
+    int fd = open(db, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "otaupd: registry %s: %s\n", db, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            fprintf(stderr,
+                    "otaupd: registry %s is served by another otaupd already (it holds the registry's lock): "
+                    "run one otaupd per registry, or stop that one first\n",
+                    db);
+        } else {
+            fprintf(stderr, "otaupd: registry %s: cannot lock it: %s\n", db, strerror(e));
+        }
+        close(fd);
+        return -1;
+    }
+    return 0; /* fd kept open on purpose until exit */
+}
 
 static void on_signal(int sig)
 {
@@ -379,6 +413,10 @@ int main(int argc, char **argv)
         otaup_registry_free(reg);
         return 1;
     }
+    if (lock_registry(db) != 0) {
+        otaup_registry_free(reg);
+        return 1;
+    }
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd >= 0) {
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -410,6 +448,11 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal); /* its terminal closed: stop as cleanly */
     signal(SIGPIPE, SIG_IGN);
+    /* a file-size limit (ulimit -f) reached by the registry or its WAL:
+     * the write fails (EFBIG), the registry reports it and the session
+     * fails with the reason, instead of the whole daemon being killed
+     * with every session unsaved */
+    signal(SIGXFSZ, SIG_IGN);
     if (otaup_delta_cache_new(0, &cache) < 0) {
         fprintf(stderr, "otaupd: out of memory\n");
         otaup_registry_free(reg);
