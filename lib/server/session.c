@@ -816,12 +816,22 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         if (strcmp(s->rs.state, "backup") == 0 && !in->active) {
             return enter_backup(s);
         }
-        if (finishing && strcmp(s->rs.state, "commit") == 0) {
-            /* COMMIT went out after the user-data check passed, and the
-             * terminal's journal is closed: it committed (or refused),
-             * and its journal gives the same RESULT again. Checking the
-             * regions again would restore the backup over what the user
-             * has stored since the commit. */
+        if (finishing && s->term_knows) {
+            /* The terminal was sent this session's START and its journal
+             * is closed now: a terminal closes it only on COMMIT, sent
+             * after the user-data check passed, or on ABORT, which never
+             * goes out once the restore began. So it committed (or was
+             * aborted), and its journal gives the same RESULT again.
+             * Checking the regions again would restore the backup over
+             * what the user has stored since the commit. The row may say
+             * commit, or still transfer, verify or restore: the writes
+             * that followed (the state, the backup's deletion) failed (a
+             * full disk, a file-size limit, a registry gone read-only).
+             * The COMMIT answers what the journal recorded: the RESULT of
+             * the commit (then the backup is deleted), or the ABORT's code
+             * or a refusal (OTAUP_E_SESSION: its journal holds no such
+             * session), which fail the session with the backup kept and
+             * nothing written. */
             return send_commit(s);
         }
         if (finishing) {
