@@ -20,9 +20,10 @@
 
 #define ROLE_TERMINAL 2u
 
+/* Ranges may end at 2^32 (b + blen == 0): compare offsets, not ends. */
 OTAUP_RAMFUNC static int overlap(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
 {
-    return alen != 0 && blen != 0 && a < b + blen && b < a + alen;
+    return alen != 0 && blen != 0 && (a >= b ? a - b < blen : b - a < alen);
 }
 
 OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)

@@ -30,10 +30,16 @@
 #define NOINLINE
 #endif
 
+/* Ranges may end at 2^32 (b + blen == 0): compare offsets, not ends. */
 OTAUP_RAMFUNC static int overlap(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
 {
-    return alen != 0 && blen != 0 && a < b + blen && b < a + alen;
+    return alen != 0 && blen != 0 && (a >= b ? a - b < blen : b - a < alen);
 }
+
+/* The lower of two range ends, where 0 stands for 2^32 (a range that ends
+ * at the top of the address space); a part [pa, pe) is empty when
+ * pe - 1u < pa. */
+#define END_MIN(x, y) ((uint32_t)((x) - 1u) < (uint32_t)((y) - 1u) ? (x) : (y))
 
 OTAUP_RAMFUNC static int inside(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
 {
@@ -144,7 +150,7 @@ OTAUP_RAMFUNC int otaup_exec_init(otaup_exec *ex, const otaup_exec_config *cfg)
     }
     for (i = 0; i < cfg->nwindows; i++) {
         const otaup_region *r = &cfg->windows[i];
-        if (r->addr + r->len < r->addr || overlap(r->addr, r->len, j->addr, j->len) ||
+        if ((r->len != 0 && r->len - 1u > 0xFFFFFFFFu - r->addr) || overlap(r->addr, r->len, j->addr, j->len) ||
             overlap(r->addr, r->len, cfg->scratch.addr, cfg->scratch.len)) {
             return OTAUP_E_REGION;
         }
@@ -287,8 +293,8 @@ OTAUP_RAMFUNC static int check_target(const otaup_exec *ex, uint32_t addr, uint3
 {
     uint32_t i;
     int rc;
-    if (len == 0 || addr + len < addr) {
-        return OTAUP_E_RANGE;
+    if (len == 0 || len - 1u > 0xFFFFFFFFu - addr) {
+        return OTAUP_E_RANGE; /* empty, or past 2^32 (ending at 2^32 is fine) */
     }
     rc = check_protected(ex, addr, len);
     if (rc != 0) {
@@ -379,7 +385,7 @@ OTAUP_RAMFUNC static int image_read(otaup_exec *ex, uint32_t s, uint32_t off, ui
     int rc = io_read(ex, s, off, z, c);
     if (rc == 0 && overlap(a, *c, ex->s_addr, ex->s_len)) {
         uint32_t lo = a > ex->s_addr ? a : ex->s_addr;
-        uint32_t hi = a + *c < ex->s_addr + ex->s_len ? a + *c : ex->s_addr + ex->s_len;
+        uint32_t hi = END_MIN(a + *c, ex->s_addr + ex->s_len);
         memcpy(ex->io + (lo - a), ex->staging + (lo - ex->s_addr), hi - lo);
     }
     return rc;
@@ -724,19 +730,19 @@ OTAUP_RAMFUNC static int blob_bytes(otaup_exec *ex, const uint8_t *p, uint32_t n
 OTAUP_RAMFUNC static void mark_source(otaup_exec *ex, uint32_t from, uint32_t len)
 {
     uint32_t pos = ex->s_addr, start, size, idx = 0, wend = ex->s_addr + ex->s_len;
-    while (pos < wend) {
+    while (pos - ex->s_addr < ex->s_len) {
         uint32_t pa, pe, bit;
         if (otaup_geometry_sector_at(&ex->cfg.flash->geo, pos, &start, &size) < 0) {
             return;
         }
         bit = idx < 31u ? (1u << idx) : 0x80000000u; /* beyond 31: shared, conservative */
         pa = ex->s_addr > start ? ex->s_addr : start;
-        pe = wend < start + size ? wend : start + size;
+        pe = END_MIN(wend, start + size);
         if (overlap(from, len, pa, pe - pa)) {
             ex->src_w_mask |= bit;
         }
         if ((pa > start && overlap(from, len, start, pa - start)) ||
-            (pe < start + size && overlap(from, len, pe, start + size - pe))) {
+            (pe != start + size && overlap(from, len, pe, start + size - pe))) {
             ex->src_r_mask |= bit;
         }
         pos = start + size;
@@ -807,7 +813,7 @@ static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, int phase);
 OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, int phase)
 {
     /* footprint = window + erase ranges; visit each sector once, ascending */
-    uint32_t cur = 0, lo, hi, i, start, size, best;
+    uint32_t cur = 0, lo, i, start, size, best;
     int have = 0, found, rc;
     for (;;) {
         /* next sector start above cur within any range */
@@ -818,8 +824,7 @@ OTAUP_RAMFUNC static int for_each_sector(otaup_exec *ex, int phase)
             uint32_t rl = i < ex->nerases ? ex->erases[i].len : ex->s_len;
             uint32_t cand;
             lo = ra;
-            hi = ra + rl;
-            if (have && cur >= hi) {
+            if (have && cur >= lo && cur - lo >= rl) { /* cur past the range (hi may be 2^32: 0) */
                 continue;
             }
             cand = (!have || cur < lo) ? lo : cur;
@@ -858,12 +863,12 @@ OTAUP_RAMFUNC static int sector_action(otaup_exec *ex, uint32_t s, uint32_t z, i
     int inE = in_erases(ex, s, z), equal = 0, rc, rest;
     *maybe_rebuild = 0;
     pa = ex->s_addr > s ? ex->s_addr : s;
-    pe = ex->s_addr + ex->s_len < s + z ? ex->s_addr + ex->s_len : s + z;
+    pe = END_MIN(ex->s_addr + ex->s_len, s + z);
     if (st->session == OTAUP_JS_ACTIVE && st->scratch == OTAUP_JSCRATCH_SECTOR &&
         st->scratch_step == ex->s_index && st->scratch_addr == s) {
         return ACT_FROMSCR;
     }
-    if (pa >= pe) {
+    if (pe - 1u < pa) {
         /* no window part: an erase-only sector */
         rc = is_erased(ex, s, z);
         if (rc < 0) {
@@ -1007,7 +1012,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
     uint32_t crc;
     /* the window part of the sector: [pa, pe), empty if pa >= pe */
     uint32_t pa = s > ex->s_addr ? s : ex->s_addr;
-    uint32_t pe = s + z < ex->s_addr + ex->s_len ? s + z : ex->s_addr + ex->s_len;
+    uint32_t pe = END_MIN(s + z, ex->s_addr + ex->s_len);
     act = sector_action(ex, s, z, &maybe);
     if (act < 0) {
         return act;
@@ -1049,7 +1054,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
         {
             int w_in_s = inside(ex->s_addr, ex->s_len, s, z);
             int erases = act == ACT_ERASE || in_erases(ex, s, z); /* the step erases it */
-            if (pa < pe) {
+            if (pe - 1u >= pa) {
                 /* a window sector: precise flags */
                 uint32_t idx = 0, pos = ex->s_addr, st0, sz0, bit;
                 while (pos < s && otaup_geometry_sector_at(&ex->cfg.flash->geo, pos, &st0, &sz0) >= 0) {
@@ -1091,7 +1096,7 @@ OTAUP_RAMFUNC static int sector_visit(otaup_exec *ex, uint32_t s, uint32_t z, in
         return part_pass(ex, pa, pe - pa, 1, &i);
     case ACT_ERASE:
         rc = erase_range(ex, s, z);
-        if (rc == 0 && pa < pe) {
+        if (rc == 0 && pe - 1u >= pa) {
             rc = prog_skip(ex, pa, ex->staging + (pa - ex->s_addr), pe - pa);
         }
         return rc;

@@ -145,10 +145,11 @@ OTAUP_RAMFUNC int otaup_geometry_is_sector_aligned(const otaup_geometry *geo, ui
     if (len == 0) {
         return 1;
     }
-    if (addr + len < addr) {
-        return 0;
+    if (len - 1u > 0xFFFFFFFFu - addr) {
+        return 0; /* past 2^32 */
     }
-    /* the end is aligned if it is the end of the map or a sector start */
+    /* the end is aligned if it is the end of the map (which may be 2^32,
+     * where both sums are 0) or a sector start */
     if (addr + len == geo->base + otaup_geometry_size(geo)) {
         return 1;
     }
