@@ -598,6 +598,26 @@ START_TEST(test_verify_read_faults)
 }
 END_TEST
 
+START_TEST(test_verify_flipped_bit)
+{
+    uint8_t want[8 * S];
+    uint64_t h;
+    setup_mixed();
+    mixed_want(want);
+    h = XXH3_64bits(want, sizeof want);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 1, 0x200ull, 0), 0);
+    ck_assert_int_eq(mixed_stream(), 0);
+    mark();
+    /* one wrong bit returned by a read of the VERIFY: the image is whole,
+     * so the VERIFY must not fail the update (it reads again) */
+    otaup_simflash_read_fault(F.sim, 5, OTAUP_SIMFLASH_RFAULT_FLIP);
+    ck_assert_int_eq(verify64(M_BASE, 8 * S, h), 0);
+    ck_assert_int_eq(otaup_exec_finish(&F.ex), 0);
+    ck_assert_uint_eq(otaup_journal_get(&F.j)->session, OTAUP_JS_ENDED);
+    ck_assert_int_eq(otaup_journal_get(&F.j)->result, 0);
+}
+END_TEST
+
 /* ---- geometry edge cases ---------------------------------------------- */
 
 START_TEST(test_geometry_edges)
@@ -642,6 +662,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mixed_window_mid_sector_cut_everywhere);
     tcase_add_test(tc, test_failed_erase_then_same_step);
     tcase_add_test(tc, test_verify_read_faults);
+    tcase_add_test(tc, test_verify_flipped_bit);
     tcase_add_test(tc, test_geometry_edges);
     suite_add_tcase(s, tc);
     return s;

@@ -1347,7 +1347,7 @@ OTAUP_RAMFUNC static int hash_range(otaup_exec *ex, uint32_t addr, uint32_t len,
 OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
 {
     uint8_t h[16];
-    int rc;
+    int rc, i;
     if (rec->alg != OTAUP_HASH_XXH3_64 && rec->alg != OTAUP_HASH_XXH3_128) {
         return OTAUP_E_UNSUPPORTED;
     }
@@ -1359,12 +1359,19 @@ OTAUP_RAMFUNC static int do_verify(otaup_exec *ex, const otaup_record *rec)
         ex->stats.verifies_skipped++;
         return 0;
     }
-    rc = hash_range(ex, rec->addr, rec->len, rec->alg, h, 1);
-    if (rc < 0) {
-        return rc;
+    /* a mismatch is read a second time: one wrong bit read must not fail
+     * a whole image (and block its commit) */
+    for (i = 0; i < 2; i++) {
+        rc = hash_range(ex, rec->addr, rec->len, rec->alg, h, 1);
+        if (rc < 0) {
+            return rc;
+        }
+        if (memcmp(h, rec->hash, (size_t)rc) == 0) {
+            break;
+        }
     }
     ex->stats.verifies++;
-    if (memcmp(h, rec->hash, (size_t)rc) != 0) {
+    if (i == 2) {
         ex->verify_failed = 1;
         return OTAUP_E_HASH;
     }
