@@ -523,6 +523,17 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 /* ---- configuration -------------------------------------------------------- */
 
 /* An identity string INFO can carry: 1..max bytes of UTF-8. */
+/* A/B: the slot an update with id `did` writes: the journaled session's
+ * target when it continues that session, else the slot that does not boot
+ * now (after a switch, the one that booted before it). */
+OTAUP_RAMFUNC static uint8_t ab_target(const otaup_journal_state *st, uint64_t did)
+{
+    if (st->session == OTAUP_JS_ACTIVE && st->delta_id == did) {
+        return (uint8_t)(st->target_slot & 1u);
+    }
+    return st->boot_slot ? 0u : 1u;
+}
+
 OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
 {
     size_t n = str != NULL ? strlen(str) : 0;
@@ -603,9 +614,11 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     ap->txmsg = w;
     w += OTAUP_APPLY_TXMSG;
     xw = cfg->work_size - (size_t)(w - (uint8_t *)cfg->work);
-    /* writable window: the running slot in place, the inactive slot in A/B */
+    /* writable window: the running slot in place; in A/B the active
+     * session's target slot, else the slot that does not boot (do_start
+     * sets it again for each session: a switch changes it) */
     if (cfg->layout == OTAUP_LAYOUT_AB) {
-        ap->windows[0] = cfg->slots[ap->journal.st.boot_slot ? 0 : 1];
+        ap->windows[0] = cfg->slots[ab_target(&ap->journal.st, ap->journal.st.delta_id)];
     } else {
         ap->windows[0] = cfg->slots[0];
     }
@@ -748,11 +761,14 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
-        target = ap->windows[0].addr == ap->cfg.slots[1].addr ? 1 : 0;
+        target = ab_target(st, did);
     }
     rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, did, target);
     if (rc < 0) {
         return rc;
+    }
+    if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
+        ap->windows[0] = ap->cfg.slots[target];
     }
     ap->session = s->session;
     ap->resumed = rc == 1;
