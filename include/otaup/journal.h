@@ -160,7 +160,9 @@ int otaup_journal_ponr(otaup_journal *j);
 int otaup_journal_switch(otaup_journal *j, uint8_t slot);
 /** The session ends with `result` (0: new image complete; else why not). */
 int otaup_journal_end(otaup_journal *j, int32_t result);
-/** Restore of user-data region `region` changes state (OTAUP_JRESTORE_*). */
+/** Restore of user-data region `region` changes state (OTAUP_JRESTORE_*).
+ *  Also outside a session (the applier accepts RESTORE_DATA then): the
+ *  state, and every compaction's snapshot, keep it until a BEGIN. */
 int otaup_journal_restore(otaup_journal *j, uint8_t region, uint8_t state);
 
 /** CRC-32 (IEEE 802.3, reflected), continuing from `crc` (start with 0). */

@@ -161,7 +161,7 @@ OTAUP_RAMFUNC static int slot_erased(const otaup_journal *j, const uint8_t *p)
 OTAUP_RAMFUNC static int check_area(const otaup_flash *flash, uint32_t addr, uint32_t len, uint32_t slot)
 {
     uint32_t pos = addr, start, size, n = 0;
-    if (len == 0 || addr + len < addr || !otaup_geometry_is_sector_aligned(&flash->geo, addr, len)) {
+    if (len == 0 || len - 1u > 0xFFFFFFFFu - addr || !otaup_geometry_is_sector_aligned(&flash->geo, addr, len)) {
         return OTAUP_E_GEOMETRY;
     }
     while (pos - addr < len) {
@@ -289,7 +289,8 @@ OTAUP_RAMFUNC static int put_slot(const otaup_journal *j, uint32_t sec, uint32_t
 
 /* Write the state `st` as records into slots of sector `sec` from slot 1,
  * in this order: switch, begin, state, scratch, restore, end (each only
- * if the state has it); returns the offset after the last one, or a
+ * if the state has it: without a session, switch and restore; a restore
+ * may run outside one); returns the offset after the last one, or a
  * negative error. */
 OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, const otaup_journal_state *st)
 {
@@ -297,7 +298,7 @@ OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, 
     uint32_t off = j->slot;
     unsigned k;
     int rc;
-    for (k = 0; k < 6u && (k == 0 || st->session != OTAUP_JS_NONE); k++) {
+    for (k = 0; k < 6u; k++) {
         uint8_t type;
         uint32_t fx = 0, a = 0, b = 0, c = 0;
         uint64_t h = 0;
@@ -335,8 +336,8 @@ OTAUP_RAMFUNC static int32_t put_snapshot(const otaup_journal *j, uint32_t sec, 
             a = (uint32_t)st->result;
             break;
         }
-        if (type == 0) {
-            continue; /* not part of this state */
+        if (type == 0 || (k - 1u < 3u && st->session == OTAUP_JS_NONE)) {
+            continue; /* not part of this state; without a session: boot slot and restore only */
         }
         mk(r, type, fx, a, b, c, h);
         if ((rc = put_slot(j, sec, off, r)) != 0) {
