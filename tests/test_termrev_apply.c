@@ -268,6 +268,56 @@ static void expect_sector(uint32_t addr, uint8_t value)
     ck_assert_mem_eq(otaup_simflash_data(R.sim) + addr, want, S);
 }
 
+/* Connect again without a reset, as after a dropped link, and return the
+ * writable window and the boot slot the INFO reports. */
+static void reconnect_info(otaup_msg_info *info)
+{
+    otaup_msg m;
+    otaup_decoder d;
+    uint8_t fr[256], db[4096];
+    size_t off = 0;
+    int n, i, seen = 0;
+    R.k.len = 0;
+    ck_assert_int_eq(otaup_apply_connect(&R.ap), 0);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 2048;
+    m.u.hello.max_msg = 2048;
+    m.u.hello.window = 1;
+    n = otaup_msg_encode_frame(&m, 0, 0, 2048, fr, sizeof fr);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
+    for (i = 0; i < 3; i++) {
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_MSG_ACK;
+        m.u.ack.seq = 0xFFFFu;
+        m.u.ack.window = 1;
+        n = otaup_msg_encode_frame(&m, 0, 0, 2048, fr, sizeof fr);
+        ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
+    }
+    otaup_decoder_init(&d, db, sizeof db, 4096);
+    while (off < R.k.len) {
+        otaup_frame f;
+        size_t used = 0;
+        int ev = otaup_decoder_feed(&d, R.k.buf + off, R.k.len - off, &used, &f);
+        off += used;
+        if (ev == OTAUP_DEC_FRAME && f.type == OTAUP_MSG_INFO) {
+            otaup_msg im;
+            ck_assert_int_eq(otaup_msg_decode(f.type, f.payload, f.payload_len, &im), 0);
+            *info = im.u.info;
+            seen = 1;
+        } else if (ev == OTAUP_DEC_NEED_INPUT) {
+            break;
+        }
+    }
+    ck_assert(seen);
+    R.k.len = 0;
+    R.seq = 1;
+}
+
 /* A/B, twice on the same applier: the second update must go to the slot
  * that does not boot now (A), never to the one the first update switched
  * to (B): a cut in the middle would leave the booting slot half written. */
@@ -281,7 +331,15 @@ START_TEST(test_ab_two_updates_without_reset)
     ck_assert_int_eq(commit(11, OTAUP_COMMIT_SWITCH, &result), 0);
     ck_assert_int_eq(result, 0);
     ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.boot_slot, 1);
-    /* the next update, same connection */
+    /* the link drops and comes back, no reset: INFO offers slot A */
+    {
+        otaup_msg_info info;
+        reconnect_info(&info);
+        ck_assert_uint_eq(info.active_slot, 1);
+        ck_assert_uint_eq(info.nwindows, 1);
+        ck_assert_uint_eq(info.windows[0].addr, SLOT_A);
+    }
+    /* the next update */
     ck_assert_int_eq(start(12, 0), 0);
     ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.target_slot, 0);
     ck_assert_int_eq(rec(OTAUP_REC_STEP, 0, SLOT_B, S, 0), OTAUP_E_WINDOW); /* the booting slot */

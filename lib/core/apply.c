@@ -523,15 +523,17 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 /* ---- configuration -------------------------------------------------------- */
 
 /* An identity string INFO can carry: 1..max bytes of UTF-8. */
-/* A/B: the slot an update with id `did` writes: the journaled session's
- * target when it continues that session, else the slot that does not boot
- * now (after a switch, the one that booted before it). */
-OTAUP_RAMFUNC static uint8_t ab_target(const otaup_journal_state *st, uint64_t did)
+/* A/B: point the writable window at the slot an update with id `did`
+ * writes, and return it: the journaled session's target when it continues
+ * that session, else the slot that does not boot now (after a switch, the
+ * one that booted before it). */
+OTAUP_RAMFUNC static uint8_t ab_window(otaup_apply *ap, uint64_t did)
 {
-    if (st->session == OTAUP_JS_ACTIVE && st->delta_id == did) {
-        return (uint8_t)(st->target_slot & 1u);
-    }
-    return st->boot_slot ? 0u : 1u;
+    const otaup_journal_state *st = &ap->journal.st;
+    uint8_t t = st->session == OTAUP_JS_ACTIVE && st->delta_id == did ? (uint8_t)(st->target_slot & 1u)
+                                                                      : (uint8_t)(st->boot_slot ? 0u : 1u);
+    ap->windows[0] = ap->cfg.slots[t];
+    return t;
 }
 
 OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
@@ -615,10 +617,10 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     w += OTAUP_APPLY_TXMSG;
     xw = cfg->work_size - (size_t)(w - (uint8_t *)cfg->work);
     /* writable window: the running slot in place; in A/B the active
-     * session's target slot, else the slot that does not boot (do_start
-     * sets it again for each session: a switch changes it) */
+     * session's target slot, else the slot that does not boot (set again
+     * by each START and after the COMMIT's switch) */
     if (cfg->layout == OTAUP_LAYOUT_AB) {
-        ap->windows[0] = cfg->slots[ab_target(&ap->journal.st, ap->journal.st.delta_id)];
+        (void)ab_window(ap, ap->journal.st.delta_id);
     } else {
         ap->windows[0] = cfg->slots[0];
     }
@@ -761,14 +763,11 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
-        target = ab_target(st, did);
+        target = ab_window(ap, did);
     }
     rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, did, target);
     if (rc < 0) {
         return rc;
-    }
-    if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
-        ap->windows[0] = ap->cfg.slots[target];
     }
     ap->session = s->session;
     ap->resumed = rc == 1;
@@ -1168,6 +1167,9 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         rc = otaup_exec_finish(&ap->exec);
         if (rc != 0) {
             return rc;
+        }
+        if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
+            (void)ab_window(ap, 0); /* switched: INFO offers the other slot now */
         }
         set_result(ap, ap->session, 0);
         return 0;
