@@ -52,10 +52,36 @@ static int sink_send(void *ctx, const uint8_t *b, size_t n)
     return (int)n;
 }
 
+static uint32_t g_tick; /* ms added by each clock reading (0: a frozen clock) */
+static uint32_t g_now;
+
 static uint32_t clock_ms(void *ctx)
 {
     (void)ctx;
-    return 0;
+    g_now += g_tick;
+    return g_now;
+}
+
+/* PROGRESS frames in what the terminal sent since the last answer() */
+static int count_progress(void)
+{
+    otaup_decoder d;
+    uint8_t db[4096];
+    size_t off = 0;
+    int n = 0;
+    otaup_decoder_init(&d, db, sizeof db, 4096);
+    while (off < R.k.len) {
+        otaup_frame fr;
+        size_t used = 0;
+        int ev = otaup_decoder_feed(&d, R.k.buf + off, R.k.len - off, &used, &fr);
+        off += used;
+        if (ev == OTAUP_DEC_FRAME && fr.type == OTAUP_MSG_PROGRESS) {
+            n++;
+        } else if (ev == OTAUP_DEC_NEED_INPUT) {
+            break;
+        }
+    }
+    return n;
 }
 
 static void rig_make(uint8_t layout)
@@ -113,6 +139,7 @@ static void rig_make(uint8_t layout)
 
 static void teardown(void)
 {
+    g_tick = 0;
     otaup_simflash_free(R.sim);
     free(R.work);
     R.sim = NULL;
@@ -574,6 +601,52 @@ START_TEST(test_updater_at_top_overlaps_slot)
 }
 END_TEST
 
+/* A long erase and a long VERIFY send PROGRESS frames while they run
+ * (the clock moves 600 ms per reading, the default gap is 500 ms), and the
+ * ACK follows them. */
+START_TEST(test_progress_during_long_operations)
+{
+    otaup_msg m;
+    uint8_t fr[256];
+    int n, progress;
+    int32_t code = 1;
+    uint8_t img[4 * S];
+    uint64_t h;
+    int i;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    ck_assert_int_eq(start(61, 0), 0);
+    g_tick = 600;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_REC_ERASE;
+    m.u.rec.type = OTAUP_REC_ERASE;
+    m.u.rec.addr = SLOT_A + S;
+    m.u.rec.len = 3 * S;
+    n = otaup_msg_encode_frame(&m, 0, R.seq, 2048, fr, sizeof fr);
+    ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
+    progress = count_progress();
+    ck_assert_int_eq(answer(&code, NULL), OTAUP_MSG_ACK);
+    R.seq++;
+    ck_assert_int_ge(progress, 2);
+    expect_sector(SLOT_A + 3 * S, 0xFF);
+    /* a VERIFY of the slot: flash as it is now */
+    memcpy(img, otaup_simflash_data(R.sim) + SLOT_A, sizeof img);
+    h = XXH3_64bits(img, sizeof img);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_REC_VERIFY;
+    m.u.rec.type = OTAUP_REC_VERIFY;
+    m.u.rec.addr = SLOT_A;
+    m.u.rec.len = 4 * S;
+    m.u.rec.alg = OTAUP_HASH_XXH3_64;
+    m.u.rec.hash_len = 8;
+    for (i = 0; i < 8; i++) {
+        m.u.rec.hash[i] = (uint8_t)(h >> (8 * i));
+    }
+    ck_assert_int_eq(send(&m, NULL), 0);
+    g_tick = 0;
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("termrev_apply");
@@ -585,6 +658,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_failed_erase_then_retry);
     tcase_add_test(tc, test_abort_mid_restore);
     tcase_add_test(tc, test_updater_at_top_overlaps_slot);
+    tcase_add_test(tc, test_progress_during_long_operations);
     suite_add_tcase(s, tc);
     return s;
 }

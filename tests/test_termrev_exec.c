@@ -151,6 +151,20 @@ static int verify64(uint32_t addr, uint32_t len, uint64_t h)
     return feed(&r);
 }
 
+/* START (or resume) and run the whole stream, then finish; an update the
+ * journal already shows complete (START returns 2) needs nothing more */
+static int run_all(uint64_t id, int (*stream)(void))
+{
+    int rc = otaup_exec_start(&F.ex, 1, id, 0);
+    if (rc == 2) {
+        return 0;
+    }
+    if (rc >= 0) {
+        rc = stream();
+    }
+    return rc == 0 ? otaup_exec_finish(&F.ex) : rc;
+}
+
 /* ---- the top of the address space --------------------------------------- */
 
 /* Ten 4 KiB sectors ending exactly at 2^32: slot 0..3, scratch 4, journal
@@ -352,6 +366,12 @@ static int zero_stream(uint32_t *steps)
     return 0;
 }
 
+static int zero_stream0(void)
+{
+    uint32_t n;
+    return zero_stream(&n);
+}
+
 static void zero_want(uint8_t *want)
 {
     uint32_t i;
@@ -389,23 +409,12 @@ START_TEST(test_erased_zero_cut_everywhere)
         int rounds = 0, rc;
         setup_zero();
         otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
-        rc = otaup_exec_start(&F.ex, 1, 0x100ull, 0);
-        if (rc >= 0) {
-            rc = zero_stream(&n);
-        }
-        if (rc == 0) {
-            rc = otaup_exec_finish(&F.ex);
-        }
+        rc = run_all(0x100ull, zero_stream0);
         while (rc != 0 && rounds++ < 4) {
             ck_assert(otaup_simflash_is_cut(F.sim));
             otaup_simflash_power_on(F.sim);
             ck_assert_int_eq(reinit(), 0);
-            rc = otaup_exec_start(&F.ex, 1, 0x100ull, 0);
-            ck_assert_int_ge(rc, 0);
-            rc = zero_stream(&n);
-            if (rc == 0) {
-                rc = otaup_exec_finish(&F.ex);
-            }
+            rc = run_all(0x100ull, zero_stream0);
         }
         ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
         ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
@@ -511,13 +520,7 @@ START_TEST(test_mixed_window_mid_sector_cut_everywhere)
         int rounds = 0, rc;
         setup_mixed();
         otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
-        rc = otaup_exec_start(&F.ex, 1, 0x200ull, 0);
-        if (rc >= 0) {
-            rc = mixed_stream();
-        }
-        if (rc == 0) {
-            rc = otaup_exec_finish(&F.ex);
-        }
+        rc = run_all(0x200ull, mixed_stream);
         while (rc != 0 && rounds++ < 4) {
             ck_assert(otaup_simflash_is_cut(F.sim));
             otaup_simflash_power_on(F.sim);
@@ -526,13 +529,7 @@ START_TEST(test_mixed_window_mid_sector_cut_everywhere)
                 otaup_simflash_cut_after(F.sim, 1 + k % 3u, 1);
             }
             ck_assert_int_eq(reinit(), 0);
-            rc = otaup_exec_start(&F.ex, 1, 0x200ull, 0);
-            if (rc >= 0) {
-                rc = mixed_stream();
-            }
-            if (rc == 0) {
-                rc = otaup_exec_finish(&F.ex);
-            }
+            rc = run_all(0x200ull, mixed_stream);
         }
         ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
         ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
@@ -618,6 +615,116 @@ START_TEST(test_verify_flipped_bit)
 }
 END_TEST
 
+/* ---- a journal that compacts every few records, cut everywhere --------- */
+
+#define T_BASE 0x30000000u
+/* 4 x 4 KiB slot (0..3), 4 KiB scratch (4), 2 x 256 B journal: 8 slots
+ * per sector, a compaction every few records of the session */
+#define T_JOURNAL (T_BASE + 5 * S)
+
+static void setup_tight(void)
+{
+    otaup_geometry g;
+    uint8_t img[4 * S];
+    uint32_t i;
+    memset(&g, 0, sizeof g);
+    g.base = T_BASE;
+    g.write_size = 8;
+    g.erased = 0xFF;
+    g.nruns = 2;
+    g.runs[0].count = 5;
+    g.runs[0].size = S;
+    g.runs[1].count = 2;
+    g.runs[1].size = 256;
+    new_sim(&g);
+    for (i = 0; i < sizeof img; i++) {
+        img[i] = (uint8_t)(i * 13u + (i >> 9));
+    }
+    ck_assert_int_eq(otaup_simflash_load(F.sim, T_BASE, img, sizeof img), 0);
+    F.jaddr = T_JOURNAL;
+    F.jlen = 512;
+    F.c.layout = OTAUP_LAYOUT_INPLACE;
+    F.win[0].addr = T_BASE;
+    F.win[0].len = 4 * S;
+    F.c.windows = F.win;
+    F.c.nwindows = 1;
+    F.c.scratch.addr = T_BASE + 4 * S;
+    F.c.scratch.len = S;
+    F.c.running = F.win[0];
+    ck_assert_int_eq(reinit(), 0);
+}
+
+/* eight steps over half sectors, each keeping the other half: every step
+ * goes through scratch (records SSEC and DONE), the journal compacts
+ * every three steps or so */
+static int tight_stream(void)
+{
+    uint32_t i;
+    int rc;
+    for (i = 0; i < 8; i++) {
+        uint32_t a = T_BASE + (i / 2) * S + (i & 1u) * (S / 2);
+        if ((rc = step(i, a, S / 2)) != 0 || (rc = fill(a, S / 2, (uint8_t)(0x10 + i))) != 0 ||
+            (rc = end(i)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+START_TEST(test_tight_journal_cut_everywhere)
+{
+    uint8_t want[4 * S];
+    uint64_t total, k;
+    uint32_t i;
+    otaup_simflash_stats st;
+    setup_tight();
+    for (i = 0; i < 8; i++) {
+        memset(want + i * (S / 2), 0x10 + (int)i, S / 2);
+    }
+    otaup_simflash_stats_reset(F.sim);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 1, 0x300ull, 0), 0);
+    ck_assert_int_eq(tight_stream(), 0);
+    ck_assert_int_eq(otaup_exec_finish(&F.ex), 0);
+    ck_assert_mem_eq(otaup_simflash_data(F.sim), want, sizeof want);
+    ck_assert_uint_ge(F.j.st.seq, 4); /* it compacted several times */
+    otaup_simflash_stats_get(F.sim, &st);
+    total = st.ops;
+    ck_assert_uint_gt(total, 8);
+    teardown();
+    for (k = 1; k <= total; k++) {
+        int rounds = 0, rc;
+        setup_tight();
+        otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
+        rc = run_all(0x300ull, tight_stream);
+        while (rc != 0 && rounds++ < 6) {
+            ck_assert_msg(otaup_simflash_is_cut(F.sim), "cut after %llu, round %d: %d without a cut",
+                          (unsigned long long)k, rounds, rc);
+            otaup_simflash_power_on(F.sim);
+            if (rounds == 1) {
+                otaup_simflash_cut_after(F.sim, 1 + k % 5u, (int)(k & 2u));
+            }
+            ck_assert_int_eq(reinit(), 0);
+            /* before the point of no return the old image is whole */
+            if (!F.j.st.ponr) {
+                uint8_t old[4 * S];
+                for (i = 0; i < sizeof old; i++) {
+                    old[i] = (uint8_t)(i * 13u + (i >> 9));
+                }
+                ck_assert_msg(memcmp(otaup_simflash_data(F.sim), old, sizeof old) == 0,
+                              "cut after %llu: old image changed before the point of no return",
+                              (unsigned long long)k);
+            }
+            rc = run_all(0x300ull, tight_stream);
+        }
+        ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
+        ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
+                      (unsigned long long)k);
+        ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
+        teardown();
+    }
+}
+END_TEST
+
 /* ---- geometry edge cases ---------------------------------------------- */
 
 START_TEST(test_geometry_edges)
@@ -663,6 +770,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_failed_erase_then_same_step);
     tcase_add_test(tc, test_verify_read_faults);
     tcase_add_test(tc, test_verify_flipped_bit);
+    tcase_add_test(tc, test_tight_journal_cut_everywhere);
     tcase_add_test(tc, test_geometry_edges);
     suite_add_tcase(s, tc);
     return s;
