@@ -25,7 +25,8 @@
 #
 # End state of every terminal: the boot slot holds 2.0 byte for byte, the
 # personal data are those --init wrote (or, immut, the user's edit), the
-# registry holds no backup, the daemon is alive. Each check prints FAIL
+# registry holds no backup, the daemon is alive; no otaupd log holds a
+# sanitizer report (run it on build/asan). Each check prints FAIL
 # with the seed to reproduce it; the exit code is the number of failures.
 #
 #   bench/faults/srvfault.sh [BUILD_DIR]
@@ -264,5 +265,10 @@ for R in $(seq "$ROUNDS"); do
     fi
 done
 cd /
+CHECKS=$((CHECKS + 1))
+if grep -rl "AddressSanitizer\|runtime error\|LeakSanitizer" "$WORK" --include=d.log >/dev/null 2>&1; then
+    FAILS=$((FAILS + 1))
+    echo "  FAIL: a sanitizer report in an otaupd log: $(grep -rl "AddressSanitizer\|runtime error\|LeakSanitizer" "$WORK" --include=d.log | head -n 3)"
+fi
 echo "srvfault: $CHECKS checks, $FAILS failed (seed $SEED, rounds $ROUNDS)"
 exit $FAILS
