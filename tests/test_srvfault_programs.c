@@ -10,7 +10,9 @@
  *   - a second otaupd started on a registry that one already serves (by
  *     another path to the same file): refused with the reason, the first
  *     one serving on; after the first is killed (SIGKILL) a new one starts
- *     at once.
+ *     at once;
+ *   - a terminal refused as already connected while its id's session is
+ *     live on another connection: otaup-term tries again until it ends.
  *
  * Every wait is bounded; every process started is stopped by its pid.
  */
@@ -220,6 +222,71 @@ START_TEST(test_second_daemon_refused)
 }
 END_TEST
 
+static pid_t spawn(const char *cmdline)
+{
+    char cmd[2048];
+    pid_t pid;
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec %s", dir, cmdline);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* exit code of pid, waiting at most `seconds` (then killed: -1) */
+static int reap(pid_t pid, unsigned seconds)
+{
+    unsigned i;
+    int st;
+    for (i = 0; i < seconds * 20u; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        test_msleep(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* A terminal refused as already connected (its id's session is live on
+ * another connection: here a copy of its flash on a slow link, as a first
+ * link that went silent would keep it) tries again until that session
+ * ends, within --timeout: its three reconnections a second apart were all
+ * refused, and it failed with OTAUP_E_EXISTS. */
+START_TEST(test_refused_while_connected)
+{
+    int port = test_free_port(), rc, i;
+    char cmd[1024];
+    pid_t first;
+    fleet_of_one();
+    ck_assert_int_eq(run(10, "cp t.flash c.flash && cp t.flash.meta c.flash.meta"), 0);
+    dpid = test_start_otaupd(dir, daemon_path, port, "--auto-request");
+    snprintf(cmd, sizeof cmd,
+             "%s --flash c.flash --connect 127.0.0.1:%d --timeout 60 --frame 128 --window 2 --rtt 50 "
+             "--damage-user-data --quiet "
+             ">first.out 2>&1",
+             term_path, port);
+    first = spawn(cmd);
+    for (i = 0; i < 200 && !log_has("terminal=T1 event=info"); i++) {
+        test_msleep(50);
+    }
+    ck_assert(log_has("terminal=T1 event=info"));
+    rc = run(90, "%s --flash t.flash --connect 127.0.0.1:%d --timeout 60 --reconnect 3", term_path, port);
+    ck_assert_msg(log_has("terminal=T1 event=failed terminal T1 is already connected"),
+                  "the second connection was not refused: the test did not overlap the sessions");
+    ck_assert_msg(rc == 0, "otaup-term exit %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "trying again in 2 s"));
+    flash_is(fw2);
+    ck_assert_int_eq(reap(first, 60), 0);
+    ck_assert_int_eq(run(30, "%s --db r.db backups", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "0 backups held"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("srvfault_programs");
@@ -231,6 +298,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_fsize_limit);
     tcase_add_test(tc, test_second_daemon_refused);
+    tcase_add_test(tc, test_refused_while_connected);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -602,7 +602,7 @@ int main(int argc, char **argv)
     const char *flash = NULL, *init = NULL, *id = NULL, *model = NULL, *version = NULL, *server = "127.0.0.1:7070";
     const char *report = NULL;
     unsigned long build_time = 0, v;
-    int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3;
+    int have_build = 0, quiet = 0, accept = 0, torn = 0, i, rc, result = OTAUP_E_CLOSED, reconnects = 3, retry_refused;
     int up_to_date = 0, require_signed = 0, have_device_key = 0, connected = 0, never_connected = 0;
     int report_failed = 0;
     static uint8_t device_key[32];
@@ -842,6 +842,7 @@ int main(int argc, char **argv)
         wear0[i] = otaup_simflash_wear(otaup_simterm_flash(t), (uint32_t)i);
     }
     start = mono_ms();
+    retry_refused = reconnects > 0; /* --reconnect 0: no reconnection at all */
     for (;;) {
         otaup_apply *ap;
         uint64_t last_rx;
@@ -1001,6 +1002,21 @@ int main(int argc, char **argv)
         if (k.server_abort != 0 && !quiet) {
             fprintf(stderr, "\notaup-term: the server ended the session: %s (%s)\n", server_text(k.server_abort),
                     otaup_errname(k.server_abort) ? otaup_errname(k.server_abort) : "?");
+        }
+        if (k.server_abort == OTAUP_E_EXISTS && retry_refused &&
+            mono_ms() - start + 2000u <= (uint64_t)timeout_s * 1000u) {
+            /* refused as already connected: the session of this terminal's
+             * previous connection is still live on the server (that link
+             * went silent without closing). It ends on its own (its
+             * retransmissions, at most the server's idle timeout): try
+             * again every 2 s while --timeout allows, without spending
+             * --reconnect, which the wait would use up in seconds */
+            if (!quiet) {
+                fprintf(stderr, "otaup-term: trying again in 2 s\n");
+            }
+            k.server_abort = 0;
+            sleep(2);
+            continue;
         }
         if (reconnects-- <= 0 || mono_ms() - start + 1000u > (uint64_t)timeout_s * 1000u) {
             fprintf(stderr, "\notaup-term: link closed before the upgrade completed%s\n",
