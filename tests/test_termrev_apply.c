@@ -601,6 +601,59 @@ START_TEST(test_updater_at_top_overlaps_slot)
 }
 END_TEST
 
+/* In place past the point of no return: another session's START is
+ * refused (OTAUP_E_SESSION, nothing written), an ABORT is answered with
+ * RESULT OTAUP_E_STATE, and both hold after a reset; a frame the server
+ * numbered in the connection before the reset is a gap in the new one
+ * (NACK OTAUP_E_SEQ), not executed; the session itself resumes. */
+START_TEST(test_other_session_past_ponr)
+{
+    otaup_msg m;
+    int32_t result = 1;
+    size_t w;
+    uint32_t old_seq;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    ck_assert_int_eq(start(71, 0), 0);
+    fill_step(0, SLOT_A + S, 0x71);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.ponr, 1);
+    w = writes();
+    ck_assert_int_eq(start(72, 0), OTAUP_E_SESSION);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ABORT;
+    m.u.abort.session = 0;
+    m.u.abort.reason = OTAUP_E_CANCELED;
+    ck_assert_int_eq(send(&m, &result), 0);
+    ck_assert_int_eq(result, OTAUP_E_STATE);
+    ck_assert_uint_eq(writes(), w);
+    old_seq = R.seq;
+    boot();
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.session, OTAUP_JS_ACTIVE);
+    ck_assert_int_eq(start(72, 0), OTAUP_E_SESSION);
+    /* the old connection's next frame number, well past this one's */
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_REC_ERASE;
+    m.u.rec.type = OTAUP_REC_ERASE;
+    m.u.rec.addr = SLOT_A + 2 * S;
+    m.u.rec.len = S;
+    ck_assert_uint_gt(old_seq, R.seq + 1u);
+    ck_assert_int_eq(send_at(&m, old_seq, NULL), OTAUP_E_SEQ);
+    ck_assert_uint_eq(writes(), w);
+    ck_assert_int_eq(start(71, OTAUP_START_RESUME), 0);
+    fill_step(0, SLOT_A + S, 0x71); /* replayed */
+    ck_assert_uint_eq(writes(), w);
+    fill_step(1, SLOT_A + 2 * S, 0x72);
+    result = 1;
+    ck_assert_int_eq(commit(71, OTAUP_COMMIT_DONE, &result), 0);
+    ck_assert_int_eq(result, 0);
+    expect_sector(SLOT_A, 0xA0);
+    expect_sector(SLOT_A + S, 0x71);
+    expect_sector(SLOT_A + 2 * S, 0x72);
+    expect_sector(USER, 0x33);
+    expect_sector(UPDATER, 0x5A);
+}
+END_TEST
+
 /* A long erase and a long VERIFY send PROGRESS frames while they run
  * (the clock moves 600 ms per reading, the default gap is 500 ms), and the
  * ACK follows them. */
@@ -647,6 +700,26 @@ START_TEST(test_progress_during_long_operations)
 }
 END_TEST
 
+/* A/B: each slot is checked against the journal, the scratch area and
+ * the updater at init, not only the one the first session would write
+ * (after a switch, the other one is written). */
+START_TEST(test_ab_slots_checked_both)
+{
+    rig_make(OTAUP_LAYOUT_AB);
+    R.cfg.journal.addr = SLOT_A + 2 * S; /* the journal inside slot A; slot B is written first */
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.journal.addr = JOURNAL;
+    R.cfg.scratch.addr = SLOT_A + 3 * S; /* scratch inside slot A */
+    R.cfg.scratch.len = S;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.scratch.len = 0;
+    R.cfg.updater.addr = SLOT_A + 3 * S; /* the updater inside slot A */
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.updater.addr = UPDATER;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("termrev_apply");
@@ -659,6 +732,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_abort_mid_restore);
     tcase_add_test(tc, test_updater_at_top_overlaps_slot);
     tcase_add_test(tc, test_progress_during_long_operations);
+    tcase_add_test(tc, test_other_session_past_ponr);
+    tcase_add_test(tc, test_ab_slots_checked_both);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -589,11 +589,15 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
             }
         }
     }
-    if (overlap(cfg->updater.addr, cfg->updater.len, cfg->slots[0].addr, cfg->slots[0].len) ||
-        (cfg->layout == OTAUP_LAYOUT_AB &&
-         (overlap(cfg->updater.addr, cfg->updater.len, cfg->slots[1].addr, cfg->slots[1].len) ||
-          overlap(cfg->slots[0].addr, cfg->slots[0].len, cfg->slots[1].addr, cfg->slots[1].len)))) {
-        return OTAUP_E_REGION;
+    /* a slot the update may write (in A/B either, whichever boots) must not
+     * touch the other slot, the journal, the scratch area or the updater */
+    for (i = 0; i < (cfg->layout == OTAUP_LAYOUT_AB ? 2u : 1u); i++) {
+        for (k = cfg->layout == OTAUP_LAYOUT_AB && i == 0 ? 1u : 2u; k < sizeof areas / sizeof areas[0]; k++) {
+            const otaup_region *a = (const otaup_region *)(const void *)((const uint8_t *)cfg + areas[k]);
+            if (overlap(cfg->slots[i].addr, cfg->slots[i].len, a->addr, a->len)) {
+                return OTAUP_E_REGION;
+            }
+        }
     }
     rc = otaup_journal_mount(&ap->journal, cfg->flash, cfg->journal.addr, cfg->journal.len);
     if (rc != 0) {
