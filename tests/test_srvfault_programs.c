@@ -12,7 +12,9 @@
  *     one serving on; after the first is killed (SIGKILL) a new one starts
  *     at once;
  *   - a terminal refused as already connected while its id's session is
- *     live on another connection: otaup-term tries again until it ends.
+ *     live on another connection: otaup-term tries again until it ends;
+ *   - otaupd started with a master key that is not its registry's while a
+ *     backup is held: refused before it serves.
  *
  * Every wait is bounded; every process started is stopped by its pid.
  */
@@ -287,6 +289,42 @@ START_TEST(test_refused_while_connected)
 }
 END_TEST
 
+/* otaupd started with a master key that is not its registry's (another
+ * --key; by default a key file is made new beside the path it is given)
+ * while a backup is held: it served, and the resumed session failed its
+ * restore with OTAUP_E_DECRYPT. It is refused now, the key file it would
+ * have made is not left behind, and the right key finishes the upgrade. */
+START_TEST(test_wrong_master_key)
+{
+    int port = test_free_port(), rc;
+    fleet_of_one();
+    dpid = test_start_otaupd(dir, daemon_path, port, "--auto-request");
+    /* a power cut in the transfer: the backup is held */
+    rc = run(60, "%s --flash t.flash --connect 127.0.0.1:%d --timeout 30 --cut-after 2 --quiet", term_path, port);
+    ck_assert_msg(rc == 3, "otaup-term exit %d: %s", rc, out);
+    ck_assert_int_eq(test_stop_pid(dpid, SIGTERM), 0);
+    dpid = -1;
+    ck_assert_int_eq(run(30, "%s --db r.db backups", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "1 backups held"));
+    rc = run(10, "timeout 5 %s --db r.db --key other.key --listen 127.0.0.1:%d", daemon_path, port);
+    ck_assert_msg(rc == 1, "otaupd with another key: exit %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "is not the key of registry r.db"));
+    ck_assert_ptr_nonnull(strstr(out, "terminal T1"));
+    ck_assert_int_ne(run(5, "test -e other.key"), 0);
+    /* the same through a symbolic link: its default key file is another one */
+    rc = run(10, "ln -s r.db alias.db && timeout 5 %s --db alias.db --listen 127.0.0.1:%d", daemon_path, port);
+    ck_assert_msg(rc == 1, "otaupd through a link: exit %d: %s", rc, out);
+    ck_assert_int_ne(run(5, "test -e alias.db.key"), 0);
+    /* the registry's own key: resumed, upgraded, the backup deleted */
+    dpid = test_start_otaupd(dir, daemon_path, port, "--auto-request");
+    rc = term_run(port);
+    ck_assert_msg(rc == 0, "otaup-term exit %d: %s", rc, out);
+    flash_is(fw2);
+    ck_assert_int_eq(run(30, "%s --db r.db backups", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "0 backups held"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("srvfault_programs");
@@ -299,6 +337,7 @@ int main(void)
     tcase_add_test(tc, test_fsize_limit);
     tcase_add_test(tc, test_second_daemon_refused);
     tcase_add_test(tc, test_refused_while_connected);
+    tcase_add_test(tc, test_wrong_master_key);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

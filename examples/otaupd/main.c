@@ -326,7 +326,7 @@ int main(int argc, char **argv)
     uint64_t accept_logged = 0;       /* when that was last logged */
     uint64_t last_timers = 0;
     int auto_req = 0, restore_always = 0;
-    int lfd, ep, i, rc, one = 1, wait_failed = 0;
+    int lfd, ep, i, rc, one = 1, wait_failed = 0, key_existed;
     /* the same registry otaupctl opens by default */
     if (getenv("OTAUP_DB") != NULL && getenv("OTAUP_DB")[0] != '\0') {
         db = getenv("OTAUP_DB");
@@ -389,6 +389,7 @@ int main(int argc, char **argv)
         snprintf(keybuf, sizeof keybuf, "%s.key", db);
         keyp = keybuf;
     }
+    key_existed = access(keyp, F_OK) == 0;
     rc = otaup_registry_keyfile(keyp, 1, key);
     if (rc < 0) {
         fprintf(stderr, "otaupd: master key %s: %s%s\n", keyp, otaup_strerror(rc),
@@ -416,6 +417,32 @@ int main(int argc, char **argv)
     if (lock_registry(db) != 0) {
         otaup_registry_free(reg);
         return 1;
+    }
+    {
+        /* a master key that is not this registry's (another --key, or a
+         * key file created just now beside another path to the file)
+         * would make every backup held undecryptable: a session needing
+         * a restore would fail, and new backups would be wrapped under a
+         * key the next start with the right one cannot read */
+        char who[OTAUP_REG_ID_MAX];
+        rc = otaup_registry_key_check(reg, who, sizeof who);
+        if (rc < 0) {
+            if (rc == OTAUP_E_KEY) {
+                fprintf(stderr,
+                        "otaupd: master key %s is not the key of registry %s: it does not unwrap the backup key "
+                        "of terminal %s (nor of any terminal holding a backup); start it with that registry's "
+                        "key file (--key)%s\n",
+                        keyp, db, who, key_existed ? "" : "; the key file made now was removed");
+            } else {
+                fprintf(stderr, "otaupd: registry %s: checking the master key: %s%s%s\n", db, otaup_strerror(rc),
+                        err[0] ? ": " : "", err);
+            }
+            if (!key_existed) {
+                unlink(keyp);
+            }
+            otaup_registry_free(reg);
+            return 1;
+        }
     }
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd >= 0) {

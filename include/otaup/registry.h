@@ -430,6 +430,17 @@ OTAUP_API int otaup_registry_backup_list(otaup_registry *reg, const char *termin
  * again. Returns the number of regions deleted (0 when there were none).
  */
 OTAUP_API int otaup_registry_backup_delete(otaup_registry *reg, const char *terminal);
+/**
+ * Check the master key against the registry: the terminal keys it holds
+ * (one per terminal with a backup) were wrapped by a master key; if some
+ * are held and the handle's master key unwraps none of them, it is
+ * another master key (a key file that is not this registry's, a new one
+ * created by mistake) and every backup would fail to decrypt. Returns 0
+ * (one unwraps, or none is held), OTAUP_E_KEY (none unwraps; `terminal`,
+ * if not NULL, receives the id of the first one tried) or a registry
+ * error. Reads only; one unwrap per terminal until one succeeds.
+ */
+OTAUP_API int otaup_registry_key_check(otaup_registry *reg, char *terminal, size_t cap);
 
 OTAUP_API int otaup_registry_notice_add(otaup_registry *reg, otaup_reg_notice *n);
 OTAUP_API int otaup_registry_notice_list(otaup_registry *reg, const char *terminal, int only_unsent,

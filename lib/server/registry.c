@@ -718,6 +718,58 @@ static int list_ids(otaup_registry *reg, struct id_list *l)
     return 0;
 }
 
+int otaup_registry_key_check(otaup_registry *reg, char *terminal, size_t cap)
+{
+    struct id_list l;
+    size_t i;
+    int rc, held = 0, res = 0;
+    if (terminal != NULL && cap > 0) {
+        terminal[0] = '\0';
+    }
+    if (reg == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (!reg->have_key) {
+        return OTAUP_E_KEY;
+    }
+    if (reg->ops->terminal_key_get == NULL) {
+        return 0; /* a backend without keys: nothing to check against */
+    }
+    rc = list_ids(reg, &l);
+    if (rc < 0) {
+        return rc;
+    }
+    for (i = 0; i < l.n; i++) {
+        otaup_blob wrapped = { NULL, 0 };
+        uint8_t key[OTAUP_REG_KEY_LEN];
+        rc = reg->ops->terminal_key_get(reg->ctx, l.ids[i], &wrapped);
+        if (rc == OTAUP_E_NOT_FOUND) {
+            continue;
+        }
+        if (rc < 0) {
+            res = rc;
+            break;
+        }
+        rc = otaup_regcrypt_unwrap(reg->master, l.ids[i], wrapped.data, wrapped.len, key);
+        otaup_blob_free(&wrapped);
+        otaup_regcrypt_wipe(key, sizeof key);
+        if (rc == 0) {
+            res = 0; /* one key unwraps: this is the registry's master key */
+            break;
+        }
+        if (rc != OTAUP_E_DECRYPT) {
+            res = rc;
+            break;
+        }
+        if (held++ == 0 && terminal != NULL && cap > 0) {
+            snprintf(terminal, cap, "%s", l.ids[i]);
+        }
+        res = OTAUP_E_KEY;
+    }
+    free(l.ids);
+    return res;
+}
+
 int otaup_registry_release_sessions(otaup_registry *reg, int64_t release_id, otaup_reg_session_cb cb,
                                     void *payload)
 {
