@@ -716,6 +716,16 @@ START_TEST(test_ab_slots_checked_both)
     R.cfg.updater.addr = SLOT_A + 3 * S; /* the updater inside slot A */
     ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
     R.cfg.updater.addr = UPDATER;
+    /* a user-data region inside either slot, or across the end of one */
+    R.cfg.regions[0].addr = SLOT_B + S;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.regions[0].addr = SLOT_A;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.regions[0].addr = SLOT_B + 3 * S;
+    R.cfg.regions[0].len = 2 * S;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), OTAUP_E_REGION);
+    R.cfg.regions[0].addr = USER;
+    R.cfg.regions[0].len = S;
     ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), 0);
 }
 END_TEST

@@ -34,6 +34,7 @@ typedef struct fix {
 } fix;
 
 static fix F;
+static int g_log_reads;
 
 static void teardown(void)
 {
@@ -48,6 +49,7 @@ static void new_sim(const otaup_geometry *geo)
     otaup_simflash_options_init(&o);
     o.geo = *geo;
     o.log_ops = 1;
+    o.log_reads = g_log_reads;
     ck_assert_int_eq(otaup_simflash_new(&o, &F.sim), 0);
 }
 
@@ -725,6 +727,34 @@ START_TEST(test_tight_journal_cut_everywhere)
 }
 END_TEST
 
+/* otaup_exec_hash_range (the applier hashes user-data regions with it)
+ * refuses a range outside the flash map before any read: a driver is
+ * only ever asked for addresses inside the geometry. */
+START_TEST(test_hash_range_outside_map)
+{
+    uint8_t h[16];
+    const otaup_simflash_op *log;
+    size_t n, i;
+    g_log_reads = 1;
+    setup_mixed();
+    g_log_reads = 0;
+    otaup_simflash_log_clear(F.sim);
+    ck_assert_int_eq(otaup_exec_hash_range(&F.ex, M_BASE - 16u, 64, OTAUP_HASH_XXH3_64, h), OTAUP_E_RANGE);
+    ck_assert_int_eq(otaup_exec_hash_range(&F.ex, M_END + 2 * S, 5 * S, OTAUP_HASH_XXH3_64, h), OTAUP_E_RANGE);
+    ck_assert_int_eq(otaup_exec_hash_range(&F.ex, 0xFFFFFF00u, 0x200u, OTAUP_HASH_XXH3_128, h), OTAUP_E_RANGE);
+    ck_assert_int_eq(otaup_exec_hash_range(&F.ex, M_END, 64, OTAUP_HASH_XXH3_64, h), OTAUP_E_PROTECTED); /* journal */
+    log = otaup_simflash_log(F.sim, &n);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(log[i].result, 0);
+    }
+    ck_assert_uint_eq(n, 0);
+    /* inside it works (and reads) */
+    ck_assert_int_eq(otaup_exec_hash_range(&F.ex, M_BASE, 8 * S, OTAUP_HASH_XXH3_64, h), 8);
+    log = otaup_simflash_log(F.sim, &n);
+    ck_assert_uint_gt(n, 0);
+}
+END_TEST
+
 /* ---- geometry edge cases ---------------------------------------------- */
 
 START_TEST(test_geometry_edges)
@@ -771,6 +801,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_verify_read_faults);
     tcase_add_test(tc, test_verify_flipped_bit);
     tcase_add_test(tc, test_tight_journal_cut_everywhere);
+    tcase_add_test(tc, test_hash_range_outside_map);
     tcase_add_test(tc, test_geometry_edges);
     suite_add_tcase(s, tc);
     return s;

@@ -327,7 +327,9 @@ int otaup_exec_idle(const otaup_exec *ex);
  * Hash flash [addr, addr+len) with `alg` (OTAUP_HASH_XXH3_64 or _128) into
  * out (8 or 16 bytes, little-endian as in VERIFY). Uses the staging buffer:
  * only between steps. Returns the hash length or an error (OTAUP_E_STATE
- * inside a step, OTAUP_E_UNSUPPORTED, a flash error).
+ * inside a step, OTAUP_E_UNSUPPORTED, OTAUP_E_RANGE for a range outside
+ * the flash map and OTAUP_E_PROTECTED for one touching the journal or the
+ * scratch area, as for a VERIFY, before any read; a flash error).
  */
 int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out);
 

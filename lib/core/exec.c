@@ -1808,6 +1808,7 @@ OTAUP_RAMFUNC int otaup_exec_idle(const otaup_exec *ex)
 
 OTAUP_RAMFUNC int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t len, uint8_t alg, uint8_t *out)
 {
+    int rc;
     if (ex == NULL || out == NULL) {
         return OTAUP_E_INVAL;
     }
@@ -1817,5 +1818,6 @@ OTAUP_RAMFUNC int otaup_exec_hash_range(otaup_exec *ex, uint32_t addr, uint32_t 
     if (alg != OTAUP_HASH_XXH3_64 && alg != OTAUP_HASH_XXH3_128) {
         return OTAUP_E_UNSUPPORTED;
     }
-    return hash_range(ex, addr, len, alg, out, 0);
+    rc = check_source(ex, addr, len); /* the driver reads only inside the geometry */
+    return rc != 0 ? rc : hash_range(ex, addr, len, alg, out, 0);
 }
