@@ -207,6 +207,7 @@ START_TEST(test_second_daemon_refused)
              daemon_path, port2);
     ck_assert_msg(rc == 1, "second otaupd exit %d: %s", rc, out);
     ck_assert_ptr_nonnull(strstr(out, "is served by another otaupd already"));
+    ck_assert_int_ne(run(5, "test -e alias.db.key"), 0); /* no key file made for it */
     rc = run(10, "timeout 5 %s --db r.db --listen 127.0.0.1:%d", daemon_path, port2);
     ck_assert_msg(rc == 1, "second otaupd exit %d: %s", rc, out);
     /* the first one serves on */

@@ -65,7 +65,12 @@ static int quiet;
  * drop SQLite's fcntl locks of this process. */
 static int lock_registry(const char *db)
 {
-    int fd = open(db, O_RDONLY | O_CLOEXEC);
+    static int locked;
+    int fd;
+    if (locked) {
+        return 0;
+    }
+    fd = open(db, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fprintf(stderr, "otaupd: registry %s: %s\n", db, strerror(errno));
         return -1;
@@ -83,6 +88,7 @@ static int lock_registry(const char *db)
         close(fd);
         return -1;
     }
+    locked = 1;
     return 0; /* fd kept open on purpose until exit */
 }
 
@@ -388,6 +394,12 @@ int main(int argc, char **argv)
     if (keyp == NULL) {
         snprintf(keybuf, sizeof keybuf, "%s.key", db);
         keyp = keybuf;
+    }
+    /* a registry that exists is locked before its key file is read or
+     * made: a second daemon leaves nothing behind (a new key file beside
+     * another path to the file); a new one is locked once SQLite made it */
+    if (access(db, F_OK) == 0 && lock_registry(db) != 0) {
+        return 1;
     }
     key_existed = access(keyp, F_OK) == 0;
     rc = otaup_registry_keyfile(keyp, 1, key);
