@@ -235,7 +235,7 @@ END_TEST
  * read as -1: no reconnection at all). */
 START_TEST(test_term_closed_port_bounded)
 {
-    int port = test_free_port(); /* bound, then closed again: nobody listens */
+    int hold, port = test_refused_port(&hold); /* bound, never listening: refused */
     struct timespec t0, t1;
     double secs;
     make_image("v1.bin", 5000, 1);
@@ -272,6 +272,7 @@ START_TEST(test_term_closed_port_bounded)
     ck_assert_ptr_nonnull(strstr(out, "--report rd: cannot write it"));
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout +2", term_path, port), 2);
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --drop ' 5'", term_path, port), 2);
+    close(hold);
 }
 END_TEST
 

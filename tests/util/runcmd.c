@@ -50,6 +50,20 @@ int test_free_port(void)
     return p;
 }
 
+int test_refused_port(int *fd)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(*fd, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(*fd, (struct sockaddr *)&a, &n), 0);
+    return ntohs(a.sin_port);
+}
+
 void test_write_file(const char *dir, const char *name, const void *p, size_t n)
 {
     char path[600];

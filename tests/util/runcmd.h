@@ -20,6 +20,11 @@ void test_msleep(long ms);
 
 /* A loopback TCP port nobody listens on now (the kernel picks it). */
 int test_free_port(void);
+/* A loopback port that refuses every connection while *fd stays open: a
+ * socket bound to it without listen() and without SO_REUSEADDR, so that no
+ * other test's server can take it meanwhile (test_free_port's port can be
+ * handed out again at once). Close *fd when done. */
+int test_refused_port(int *fd);
 
 /* Write p[0..n) to dir/name (fails the current test on error). */
 void test_write_file(const char *dir, const char *name, const void *p, size_t n);
