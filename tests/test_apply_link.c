@@ -273,6 +273,24 @@ static void send_rec(otaup_apply *ap, const otaup_record *rec, uint32_t seq)
     send_msg(ap, &m, seq);
 }
 
+/* the server's HELLO (seq 0), acknowledged */
+static void send_hello(otaup_apply *ap, sink *k)
+{
+    otaup_msg m;
+    int32_t code;
+    uint32_t seq;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 1024;
+    m.u.hello.max_msg = 1024;
+    m.u.hello.window = 1;
+    send_msg(ap, &m, 0);
+    ck_assert_int_eq(last_answer(k, &code, &seq), OTAUP_MSG_ACK);
+}
+
 START_TEST(test_direct_frames)
 {
     rig r;
@@ -289,16 +307,7 @@ START_TEST(test_direct_frames)
     ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
     ck_assert_int_eq(otaup_apply_connect(&r.ap), 0);
     k.len = 0;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_HELLO;
-    m.u.hello.role = 1;
-    m.u.hello.proto_min = 1;
-    m.u.hello.proto_max = 1;
-    m.u.hello.max_frame = 1024;
-    m.u.hello.max_msg = 1024;
-    m.u.hello.window = 1;
-    send_msg(&r.ap, &m, 0);
-    ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_ACK);
+    send_hello(&r.ap, &k);
     /* a record before START: no session */
     memset(&rec, 0, sizeof rec);
     rec.type = OTAUP_REC_ERASE;
@@ -457,6 +466,103 @@ START_TEST(test_direct_frames)
 }
 END_TEST
 
+/* The delta header of r's update (what a server puts in START's manifest
+ * field), malloc'ed; *hs its size. */
+static uint8_t *rig_header(rig *r, size_t *hs)
+{
+    otaup_geometry geo;
+    tp_opts po;
+    uint8_t *delta = NULL;
+    size_t dlen = 0;
+    otaup_geometry_uniform(&geo, 0, S, 10, 8);
+    tp_opts_default(&po, &geo, SLOT, SLOT, r->img_len, S);
+    po.sync_every = 2;
+    po.wbits = 11;
+    ck_assert_int_eq(tp_container(&po, &r->s, OTAUP_LAYOUT_INPLACE, SCRATCH, S, 64, r->old_flash, r->img_len,
+                                  r->new_img, &delta, &dlen),
+                     0);
+    *hs = (size_t)delta[10] | (size_t)delta[11] << 8;
+    ck_assert_uint_le(*hs, dlen);
+    return delta;
+}
+
+/* An unsigned START with the delta's header: COMMIT ends the session only
+ * over the new image the header names. A COMMIT before the stream (a
+ * server's error, a state it lost) is refused, the session kept; so is one
+ * after a whole stream that did not write the image of the header. */
+START_TEST(test_commit_checks_target)
+{
+    rig r;
+    sink k;
+    otaup_msg m;
+    int32_t code;
+    uint32_t seq;
+    size_t hs, w0;
+    uint8_t *hdr;
+    tl_faults f;
+    tl_report rep;
+    tl_ctx *t;
+    /* 1. COMMIT right after START */
+    memset(&k, 0, sizeof k);
+    rig_make(&r, 6);
+    hdr = rig_header(&r, &hs);
+    r.cfg.link.ctx = &k;
+    r.cfg.link.send = sink_send;
+    ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
+    ck_assert_int_eq(otaup_apply_connect(&r.ap), 0);
+    send_hello(&r.ap, &k);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_START;
+    m.u.start.session = 91;
+    m.u.start.manifest.data = hdr;
+    m.u.start.manifest.len = (uint32_t)hs;
+    send_msg(&r.ap, &m, 1);
+    ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_ACK);
+    w0 = flash_writes(&r);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_COMMIT;
+    m.u.commit.session = 91;
+    m.u.commit.action = OTAUP_COMMIT_DONE;
+    send_msg(&r.ap, &m, 2);
+    ck_assert_int_eq(last_answer(&k, &code, &seq), OTAUP_MSG_NACK);
+    ck_assert_int_eq(code, OTAUP_E_TARGET_MISMATCH);
+    ck_assert_uint_eq(flash_writes(&r), w0);
+    ck_assert_uint_eq(otaup_apply_journal(&r.ap)->st.session, OTAUP_JS_ACTIVE);
+    free(hdr);
+    rig_free(&r);
+
+    /* 2. the whole stream under its header: committed */
+    memset(&f, 0, sizeof f);
+    rig_make(&r, 6);
+    hdr = rig_header(&r, &hs);
+    t = tl_new(&f);
+    tl_bind(t, &r.cfg);
+    tl_set_manifest(t, hdr, hs);
+    ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
+    (void)tl_run(t, &r.ap, &r.s, 0x1122334455667788ull, 1, &rep);
+    tl_free(t);
+    ck_assert_msg(rep.result == 0, "result %d (%s)", rep.result, otaup_errname(rep.result));
+    check_new(&r);
+    free(hdr);
+    rig_free(&r);
+
+    /* 3. the whole stream, but the header names another new image */
+    rig_make(&r, 6);
+    hdr = rig_header(&r, &hs);
+    hdr[84] ^= 1u; /* target hash */
+    t = tl_new(&f);
+    tl_bind(t, &r.cfg);
+    tl_set_manifest(t, hdr, hs);
+    ck_assert_int_eq(otaup_apply_init(&r.ap, &r.cfg), 0);
+    (void)tl_run(t, &r.ap, &r.s, 0x1122334455667788ull, 1, &rep);
+    tl_free(t);
+    ck_assert_msg(rep.result != 0, "committed an image its header does not name");
+    ck_assert_uint_eq(otaup_apply_journal(&r.ap)->st.session, OTAUP_JS_ACTIVE);
+    free(hdr);
+    rig_free(&r);
+}
+END_TEST
+
 /* blocking mode: otaup_apply_run() pulls the server's bytes through link.recv */
 typedef struct script {
     uint8_t *p;
@@ -599,6 +705,7 @@ int main(void)
     tcase_add_test(tc, test_lossy_link);
     tcase_add_test(tc, test_disconnects);
     tcase_add_test(tc, test_direct_frames);
+    tcase_add_test(tc, test_commit_checks_target);
     tcase_add_test(tc, test_blocking_run);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -228,8 +228,12 @@ typedef struct otaup_apply {
     uint8_t session_open;
     uint8_t resumed;
     uint8_t result_valid;
+    uint8_t target_known;  /* START carried a delta header without a delta_id hook */
     uint64_t session;
     uint64_t result_session;
+    uint32_t target_addr;  /* the header's new image: checked before COMMIT ends the session */
+    uint32_t target_len;
+    uint8_t target_hash[16]; /* XXH3-128 */
     int32_t result_code;
     uint32_t last_progress;
     int32_t link_error;    /* a link failure to report */

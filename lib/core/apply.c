@@ -44,21 +44,29 @@ OTAUP_RAMFUNC static int seq_after(uint32_t a, uint32_t b)
  * no return refuses instead of running its later steps over the first
  * one's half-written image.
  */
-OTAUP_RAMFUNC static uint64_t update_id(const otaup_apply *ap, const otaup_msg_start *s)
+/* The size of the delta header START's manifest field begins with, or 0. */
+OTAUP_RAMFUNC static uint32_t start_header(const otaup_msg_start *s)
 {
     static const char magic[8] = OTAUP_DELTA_MAGIC; /* its 8 bytes, no terminator */
     const uint8_t *m = s->manifest.data;
     uint32_t hs;
-    if (ap->cfg.delta_id != NULL) {
-        return ap->cfg.delta_id(ap->cfg.user_ctx, s->session);
-    }
     if (s->manifest.len >= OTAUP_DELTA_HEADER_MIN && memcmp(m, magic, sizeof magic) == 0) {
         hs = otaup_get16(m + 10);
         if (hs >= OTAUP_DELTA_HEADER_MIN && hs <= s->manifest.len) {
-            return otaup_get64(m + hs - 8u);
+            return hs;
         }
     }
-    return s->session;
+    return 0;
+}
+
+OTAUP_RAMFUNC static uint64_t update_id(const otaup_apply *ap, const otaup_msg_start *s)
+{
+    uint32_t hs;
+    if (ap->cfg.delta_id != NULL) {
+        return ap->cfg.delta_id(ap->cfg.user_ctx, s->session);
+    }
+    hs = start_header(s);
+    return hs != 0 ? otaup_get64(s->manifest.data + hs - 8u) : s->session;
 }
 
 /* The session a journaled one goes by on the wire: the START's session
@@ -761,6 +769,14 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         }
     }
     did = update_id(ap, s);
+    /* an unsigned update with its header: COMMIT ends the session only over
+     * the new image it names (a signed one: the final hook's SHA-256) */
+    ap->target_known = ap->cfg.delta_id == NULL && start_header(s) != 0;
+    if (ap->target_known) {
+        ap->target_addr = otaup_get32(s->manifest.data + 32);
+        ap->target_len = otaup_get32(s->manifest.data + 80);
+        memcpy(ap->target_hash, s->manifest.data + 84, sizeof ap->target_hash);
+    }
     if ((s->flags & OTAUP_START_RESUME) &&
         !(st->session == OTAUP_JS_ACTIVE && st->delta_id == did) &&
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
@@ -1168,6 +1184,19 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
             return OTAUP_E_SESSION;
         }
         ap->phase = OTAUP_PHASE_COMMIT;
+        if (ap->target_known && ap->target_len != 0) {
+            /* a COMMIT before the stream ended (a server's error, a lost
+             * state) must not switch to, or leave booting, a half-written
+             * image: the session stays open, to be resumed */
+            uint8_t h[16];
+            rc = otaup_exec_hash_range(&ap->exec, ap->target_addr, ap->target_len, OTAUP_HASH_XXH3_128, h);
+            if (rc < 0) {
+                return rc;
+            }
+            if (memcmp(h, ap->target_hash, sizeof h) != 0) {
+                return OTAUP_E_TARGET_MISMATCH;
+            }
+        }
         rc = otaup_exec_finish(&ap->exec);
         if (rc != 0) {
             return rc;
