@@ -530,7 +530,6 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 
 /* ---- configuration -------------------------------------------------------- */
 
-/* An identity string INFO can carry: 1..max bytes of UTF-8. */
 /* A/B: point the writable window at the slot an update with id `did`
  * writes, and return it: the journaled session's target when it continues
  * that session, else the slot that does not boot now (after a switch, the
@@ -544,6 +543,7 @@ OTAUP_RAMFUNC static uint8_t ab_window(otaup_apply *ap, uint64_t did)
     return t;
 }
 
+/* An identity string INFO can carry: 1..max bytes of UTF-8. */
 OTAUP_RAMFUNC static int id_ok(const char *str, size_t max)
 {
     size_t n = str != NULL ? strlen(str) : 0;
