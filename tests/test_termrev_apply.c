@@ -146,15 +146,12 @@ static void teardown(void)
     R.work = NULL;
 }
 
-/* init (a reset: the applier forgets everything but flash) and connect;
- * the server's HELLO is frame 0 */
-static void boot(void)
+/* the server's HELLO, frame 0 */
+static void send_hello(void)
 {
     otaup_msg m;
     uint8_t fr[256];
     int n;
-    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), 0);
-    ck_assert_int_eq(otaup_apply_connect(&R.ap), 0);
     memset(&m, 0, sizeof m);
     m.type = OTAUP_MSG_HELLO;
     m.u.hello.role = 1;
@@ -166,6 +163,15 @@ static void boot(void)
     n = otaup_msg_encode_frame(&m, 0, 0, 2048, fr, sizeof fr);
     ck_assert_int_gt(n, 0);
     ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
+}
+
+/* init (a reset: the applier forgets everything but flash) and connect;
+ * the server's HELLO is frame 0 */
+static void boot(void)
+{
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), 0);
+    ck_assert_int_eq(otaup_apply_connect(&R.ap), 0);
+    send_hello();
     R.seq = 1;
     R.k.len = 0;
 }
@@ -306,17 +312,7 @@ static void reconnect_info(otaup_msg_info *info)
     int n, i, seen = 0;
     R.k.len = 0;
     ck_assert_int_eq(otaup_apply_connect(&R.ap), 0);
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_HELLO;
-    m.u.hello.role = 1;
-    m.u.hello.proto_min = 1;
-    m.u.hello.proto_max = 1;
-    m.u.hello.max_frame = 2048;
-    m.u.hello.max_msg = 2048;
-    m.u.hello.window = 1;
-    n = otaup_msg_encode_frame(&m, 0, 0, 2048, fr, sizeof fr);
-    ck_assert_int_gt(n, 0);
-    ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
+    send_hello();
     for (i = 0; i < 3; i++) {
         memset(&m, 0, sizeof m);
         m.type = OTAUP_MSG_ACK;

@@ -167,6 +167,54 @@ static int run_all(uint64_t id, int (*stream)(void))
     return rc == 0 ? otaup_exec_finish(&F.ex) : rc;
 }
 
+/* Cut after every flash operation of a run (torn when k is odd), then
+ * power on and resume until the update is through, with a second cut
+ * during the first recovery when asked: the end state is always `want`. */
+typedef struct cut_run {
+    void (*setup)(void);
+    int (*stream)(void);
+    uint64_t did;
+    const uint8_t *want;
+    size_t want_len;
+    uint64_t total;       /* flash operations of the run without a cut */
+    int rounds;           /* recoveries allowed */
+    uint32_t second_mod;  /* 0: none; else a second cut 1 + k % second_mod operations in */
+    uint64_t second_torn; /* that cut is torn when k & second_torn */
+    void (*recovered)(uint64_t k); /* after each remount (NULL: nothing) */
+    int ended;            /* the journal must say ENDED at the end */
+} cut_run;
+
+static void cut_everywhere(const cut_run *c)
+{
+    uint64_t k;
+    for (k = 1; k <= c->total; k++) {
+        int rounds = 0, rc;
+        c->setup();
+        otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
+        rc = run_all(c->did, c->stream);
+        while (rc != 0 && rounds++ < c->rounds) {
+            ck_assert_msg(otaup_simflash_is_cut(F.sim), "cut after %llu, round %d: %d without a cut",
+                          (unsigned long long)k, rounds, rc);
+            otaup_simflash_power_on(F.sim);
+            if (rounds == 1 && c->second_mod != 0) {
+                otaup_simflash_cut_after(F.sim, 1 + k % c->second_mod, (int)(k & c->second_torn));
+            }
+            ck_assert_int_eq(reinit(), 0);
+            if (c->recovered != NULL) {
+                c->recovered(k);
+            }
+            rc = run_all(c->did, c->stream);
+        }
+        ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
+        ck_assert_msg(memcmp(otaup_simflash_data(F.sim), c->want, c->want_len) == 0, "cut after %llu: image differs",
+                      (unsigned long long)k);
+        if (c->ended) {
+            ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
+        }
+        teardown();
+    }
+}
+
 /* ---- the top of the address space --------------------------------------- */
 
 /* Ten 4 KiB sectors ending exactly at 2^32: slot 0..3, scratch 4, journal
@@ -389,13 +437,12 @@ static void zero_want(uint8_t *want)
 
 START_TEST(test_erased_zero_cut_everywhere)
 {
-    uint8_t want[4 * S], old[4 * S];
-    uint64_t total, k;
+    uint8_t want[4 * S];
     uint32_t n;
     otaup_simflash_stats st;
+    cut_run c;
     /* the whole run, to count its operations */
     setup_zero();
-    memcpy(old, otaup_simflash_data(F.sim), sizeof old);
     zero_want(want);
     otaup_simflash_stats_reset(F.sim);
     ck_assert_int_eq(otaup_exec_start(&F.ex, 1, 0x100ull, 0), 0);
@@ -403,27 +450,18 @@ START_TEST(test_erased_zero_cut_everywhere)
     ck_assert_int_eq(otaup_exec_finish(&F.ex), 0);
     ck_assert_mem_eq(otaup_simflash_data(F.sim), want, sizeof want);
     otaup_simflash_stats_get(F.sim, &st);
-    total = st.ops;
-    ck_assert_uint_gt(total, 8);
+    ck_assert_uint_gt(st.ops, 8);
     ck_assert_uint_gt(otaup_exec_get_stats(&F.ex)->sector_rebuilds, 0);
     teardown();
-    for (k = 1; k <= total; k++) {
-        int rounds = 0, rc;
-        setup_zero();
-        otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
-        rc = run_all(0x100ull, zero_stream0);
-        while (rc != 0 && rounds++ < 4) {
-            ck_assert(otaup_simflash_is_cut(F.sim));
-            otaup_simflash_power_on(F.sim);
-            ck_assert_int_eq(reinit(), 0);
-            rc = run_all(0x100ull, zero_stream0);
-        }
-        ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
-        ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
-                      (unsigned long long)k);
-        teardown();
-    }
-    (void)old;
+    memset(&c, 0, sizeof c);
+    c.setup = setup_zero;
+    c.stream = zero_stream0;
+    c.did = 0x100ull;
+    c.want = want;
+    c.want_len = sizeof want;
+    c.total = st.ops;
+    c.rounds = 4;
+    cut_everywhere(&c);
 }
 END_TEST
 
@@ -504,8 +542,8 @@ static void mixed_want(uint8_t *want)
 START_TEST(test_mixed_window_mid_sector_cut_everywhere)
 {
     uint8_t want[8 * S];
-    uint64_t total, k;
     otaup_simflash_stats st;
+    cut_run c;
     setup_mixed();
     mixed_want(want);
     otaup_simflash_stats_reset(F.sim);
@@ -515,29 +553,19 @@ START_TEST(test_mixed_window_mid_sector_cut_everywhere)
     ck_assert_mem_eq(otaup_simflash_data(F.sim), want, sizeof want);
     ck_assert_uint_gt(otaup_exec_get_stats(&F.ex)->sector_rebuilds, 0);
     otaup_simflash_stats_get(F.sim, &st);
-    total = st.ops;
-    ck_assert_uint_gt(total, 8);
+    ck_assert_uint_gt(st.ops, 8);
     teardown();
-    for (k = 1; k <= total; k++) {
-        int rounds = 0, rc;
-        setup_mixed();
-        otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
-        rc = run_all(0x200ull, mixed_stream);
-        while (rc != 0 && rounds++ < 4) {
-            ck_assert(otaup_simflash_is_cut(F.sim));
-            otaup_simflash_power_on(F.sim);
-            /* a second cut during the recovery, a few operations in */
-            if (rounds == 1) {
-                otaup_simflash_cut_after(F.sim, 1 + k % 3u, 1);
-            }
-            ck_assert_int_eq(reinit(), 0);
-            rc = run_all(0x200ull, mixed_stream);
-        }
-        ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
-        ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
-                      (unsigned long long)k);
-        teardown();
-    }
+    memset(&c, 0, sizeof c);
+    c.setup = setup_mixed;
+    c.stream = mixed_stream;
+    c.did = 0x200ull;
+    c.want = want;
+    c.want_len = sizeof want;
+    c.total = st.ops;
+    c.rounds = 4;
+    c.second_mod = 3; /* a second cut during the recovery, a few operations in, torn */
+    c.second_torn = ~0ull;
+    cut_everywhere(&c);
 }
 END_TEST
 
@@ -673,12 +701,27 @@ static int tight_stream(void)
     return 0;
 }
 
+/* before the point of no return the old image is whole */
+static void tight_old_whole(uint64_t k)
+{
+    uint8_t old[4 * S];
+    uint32_t i;
+    if (F.j.st.ponr) {
+        return;
+    }
+    for (i = 0; i < sizeof old; i++) {
+        old[i] = (uint8_t)(i * 13u + (i >> 9));
+    }
+    ck_assert_msg(memcmp(otaup_simflash_data(F.sim), old, sizeof old) == 0,
+                  "cut after %llu: old image changed before the point of no return", (unsigned long long)k);
+}
+
 START_TEST(test_tight_journal_cut_everywhere)
 {
     uint8_t want[4 * S];
-    uint64_t total, k;
     uint32_t i;
     otaup_simflash_stats st;
+    cut_run c;
     setup_tight();
     for (i = 0; i < 8; i++) {
         memset(want + i * (S / 2), 0x10 + (int)i, S / 2);
@@ -690,40 +733,21 @@ START_TEST(test_tight_journal_cut_everywhere)
     ck_assert_mem_eq(otaup_simflash_data(F.sim), want, sizeof want);
     ck_assert_uint_ge(F.j.st.seq, 4); /* it compacted several times */
     otaup_simflash_stats_get(F.sim, &st);
-    total = st.ops;
-    ck_assert_uint_gt(total, 8);
+    ck_assert_uint_gt(st.ops, 8);
     teardown();
-    for (k = 1; k <= total; k++) {
-        int rounds = 0, rc;
-        setup_tight();
-        otaup_simflash_cut_after(F.sim, k, (int)(k & 1u));
-        rc = run_all(0x300ull, tight_stream);
-        while (rc != 0 && rounds++ < 6) {
-            ck_assert_msg(otaup_simflash_is_cut(F.sim), "cut after %llu, round %d: %d without a cut",
-                          (unsigned long long)k, rounds, rc);
-            otaup_simflash_power_on(F.sim);
-            if (rounds == 1) {
-                otaup_simflash_cut_after(F.sim, 1 + k % 5u, (int)(k & 2u));
-            }
-            ck_assert_int_eq(reinit(), 0);
-            /* before the point of no return the old image is whole */
-            if (!F.j.st.ponr) {
-                uint8_t old[4 * S];
-                for (i = 0; i < sizeof old; i++) {
-                    old[i] = (uint8_t)(i * 13u + (i >> 9));
-                }
-                ck_assert_msg(memcmp(otaup_simflash_data(F.sim), old, sizeof old) == 0,
-                              "cut after %llu: old image changed before the point of no return",
-                              (unsigned long long)k);
-            }
-            rc = run_all(0x300ull, tight_stream);
-        }
-        ck_assert_msg(rc == 0, "cut after %llu: %d", (unsigned long long)k, rc);
-        ck_assert_msg(memcmp(otaup_simflash_data(F.sim), want, sizeof want) == 0, "cut after %llu: image differs",
-                      (unsigned long long)k);
-        ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
-        teardown();
-    }
+    memset(&c, 0, sizeof c);
+    c.setup = setup_tight;
+    c.stream = tight_stream;
+    c.did = 0x300ull;
+    c.want = want;
+    c.want_len = sizeof want;
+    c.total = st.ops;
+    c.rounds = 6;
+    c.second_mod = 5;
+    c.second_torn = 2u;
+    c.recovered = tight_old_whole;
+    c.ended = 1;
+    cut_everywhere(&c);
 }
 END_TEST
 
