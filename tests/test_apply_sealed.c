@@ -267,10 +267,26 @@ static int take_backup(term *t, backup *b, uint32_t flags)
     return server_send(t, &m, b);
 }
 
+/* A restore comes inside an update session (protocol.md 5): open one
+ * when the terminal has none. */
+static void ensure_session(term *t)
+{
+    otaup_msg m;
+    if (t->ap.session_open) {
+        return;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_START;
+    m.u.start.session = 0x5EA1u;
+    ck_assert_int_eq(server_send(t, &m, NULL), 0);
+    ck_assert(t->ap.session_open);
+}
+
 /* Send chunk c back as RESTORE_DATA (offset and flags as given). */
 static int restore_chunk(term *t, const sealed_chunk *c, uint32_t offset, uint8_t flags)
 {
     otaup_msg m;
+    ensure_session(t);
     memset(&m, 0, sizeof m);
     m.type = OTAUP_MSG_RESTORE_DATA;
     m.u.rdata.region = 1;

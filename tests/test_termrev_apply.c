@@ -3,8 +3,9 @@
  * updates one after the other on the same applier (no reset between
  * them), a START again after the session ended, a driver error in the
  * middle of an erase followed by the same frame again, an ABORT while a
- * user-data region is being restored, and a configuration whose updater
- * ends at the top of the address space. Frames are fed directly; the
+ * user-data region is being restored, a restore outside a session or
+ * cut short of its region's end, and a configuration whose updater ends
+ * at the top of the address space. Frames are fed directly; the
  * simulated flash's operation log and content are the judges.
  */
 #include <check.h>
@@ -556,6 +557,116 @@ START_TEST(test_abort_mid_restore)
 }
 END_TEST
 
+/* RESTORE_DATA of user region 1: `len` bytes of `data` at `off`; with
+ * `last`, LAST and HASH over the `hashed` bytes from the region's start. */
+static int32_t restore(const uint8_t *data, uint32_t off, uint32_t len, int last, uint32_t hashed)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_RESTORE_DATA;
+    m.u.rdata.region = 1;
+    m.u.rdata.offset = off;
+    m.u.rdata.data.data = data + off;
+    m.u.rdata.data.len = len;
+    if (last) {
+        uint64_t h = XXH3_64bits(data, hashed);
+        int b;
+        m.u.rdata.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.u.rdata.hash.alg = OTAUP_HASH_XXH3_64;
+        m.u.rdata.hash.len = 8;
+        for (b = 0; b < 8; b++) {
+            m.u.rdata.hash.bytes[b] = (uint8_t)(h >> (8 * b));
+        }
+    }
+    return send(&m, NULL);
+}
+
+/* The whole region in chunks of 1 KiB; the first refusal, or 0. */
+static int32_t restore_region(const uint8_t *data)
+{
+    uint32_t off;
+    for (off = 0; off < S; off += 1024) {
+        int32_t rc = restore(data, off, 1024, off + 1024 == S, S);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* A restore outside an update session (none begun, or one already ended
+ * with its RESULT) would write an old backup over the user's data: it is
+ * refused with OTAUP_E_NO_SESSION and writes nothing; inside a session the
+ * same chunks restore the region. */
+START_TEST(test_restore_needs_session)
+{
+    uint8_t data[S];
+    int32_t result = 1;
+    size_t w;
+    memset(data, 0x66, sizeof data);
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    w = writes();
+    ck_assert_int_eq(restore_region(data), OTAUP_E_NO_SESSION);
+    ck_assert_uint_eq(writes(), w);
+    expect_sector(USER, 0x33);
+    /* a session, ended by its COMMIT: the restore comes too late */
+    ck_assert_int_eq(start(61, 0), 0);
+    ck_assert_int_eq(commit(61, OTAUP_COMMIT_DONE, &result), 0);
+    ck_assert_int_eq(result, 0);
+    w = writes();
+    ck_assert_int_eq(restore(data, 0, 1024, 0, 0), OTAUP_E_NO_SESSION);
+    ck_assert_int_eq(restore_region(data), OTAUP_E_NO_SESSION);
+    ck_assert_uint_eq(writes(), w);
+    expect_sector(USER, 0x33);
+    /* and after a reset, before the server's START */
+    boot();
+    ck_assert_int_eq(restore_region(data), OTAUP_E_NO_SESSION);
+    ck_assert_uint_eq(writes(), w);
+    /* inside a session: restored */
+    ck_assert_int_eq(start(62, 0), 0);
+    ck_assert_int_eq(restore_region(data), 0);
+    expect_sector(USER, 0x66);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_DONE);
+}
+END_TEST
+
+/* A backup is the whole region: a LAST chunk that ends before the
+ * region's end (its hash over the bytes sent) is refused with
+ * OTAUP_E_RANGE before anything of it is written; the restore stays BUSY
+ * in the journal, and a whole restore from offset 0 then completes. A LAST
+ * chunk of the right length with a hash of fewer bytes is OTAUP_E_HASH. */
+START_TEST(test_restore_truncated)
+{
+    uint8_t data[S];
+    size_t w;
+    uint32_t off;
+    memset(data, 0x66, sizeof data);
+    data[S - 1] = 0x67;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    ck_assert_int_eq(start(63, 0), 0);
+    ck_assert_int_eq(restore(data, 0, 1024, 0, 0), 0);
+    ck_assert_int_eq(restore(data, 1024, 1024, 0, 0), 0);
+    w = writes();
+    ck_assert_int_eq(restore(data, 2048, 1024, 1, 3072), OTAUP_E_RANGE);
+    ck_assert_uint_eq(writes(), w);
+    ck_assert_int_eq(restore(data, 2048, 8, 1, 2056), OTAUP_E_RANGE);
+    ck_assert_int_eq(restore(data, 0, 1024, 1, 1024), OTAUP_E_RANGE);
+    ck_assert_uint_eq(writes(), w);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_BUSY);
+    /* the server's next attempt, from offset 0, the whole region */
+    for (off = 0; off < S; off += 1024) {
+        int last = off + 1024 == S;
+        ck_assert_int_eq(restore(data, off, 1024, last, last ? S - 1 : 0), last ? OTAUP_E_HASH : 0);
+    }
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_BUSY);
+    ck_assert_int_eq(restore_region(data), 0);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_DONE);
+    ck_assert_mem_eq(otaup_simflash_data(R.sim) + USER, data, S);
+}
+END_TEST
+
 /* An updater that ends at 2^32 and a slot that runs into it: refused at
  * init (the overlap test used to compare end addresses, and 2^32 is 0). */
 START_TEST(test_updater_at_top_overlaps_slot)
@@ -740,6 +851,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_progress_during_long_operations);
     tcase_add_test(tc, test_other_session_past_ponr);
     tcase_add_test(tc, test_ab_slots_checked_both);
+    tcase_add_test(tc, test_restore_needs_session);
+    tcase_add_test(tc, test_restore_truncated);
     suite_add_tcase(s, tc);
     return s;
 }

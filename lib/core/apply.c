@@ -1005,6 +1005,12 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     const otaup_apply_region *r;
     uint32_t ws = f->geo.write_size, n = d->data.len, body, pos;
     int ri = find_region(ap, d->region), rc;
+    if (!ap->session_open) {
+        /* user data are restored inside the session whose backup they are
+         * (protocol.md 5): after its RESULT, a restore would write an old
+         * backup over what the user stored since */
+        return OTAUP_E_NO_SESSION;
+    }
     if (ri < 0) {
         return ri;
     }
@@ -1025,8 +1031,9 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
     if (d->flags & OTAUP_RDATA_TAG) {
         return OTAUP_E_UNSUPPORTED; /* a sealed backup, and no key to open it */
     }
-    if (d->offset > r->len || n > r->len - d->offset) {
-        return OTAUP_E_RANGE;
+    if (d->offset > r->len || n > r->len - d->offset ||
+        ((d->flags & OTAUP_RDATA_LAST) && d->offset + n != r->len)) {
+        return OTAUP_E_RANGE; /* a backup is the whole region: LAST ends it */
     }
     if (d->offset % ws != 0 || (n % ws != 0 && !(d->flags & OTAUP_RDATA_LAST))) {
         return OTAUP_E_ALIGN;
