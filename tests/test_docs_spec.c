@@ -14,6 +14,8 @@
  *  - protocol.md's INFO tags and capability bits against the header;
  *  - delta-format.md's header table: every offset and size read back from
  *    a header encoded by otaup_delta_header_encode(); the RAM formula;
+ *  - delta-format.md's rule on where a body starts: SYNC{0} when read from
+ *    the start (otaup_delta_check), a later SYNC only after a seek;
  *  - the error code of each payload rule protocol.md section 3 names;
  *  - api.md's error table and error.h's comments against otaup_errname()
  *    and otaup_strerror(), both ways; its header table names every
@@ -1027,6 +1029,85 @@ START_TEST(test_constants)
 }
 END_TEST
 
+/* ---- delta-format.md: where a body may start ------------------------------------ */
+
+/* A delta file of header, END section and body[0..n) with `syncs` SYNC records. */
+static size_t small_delta(const uint8_t *body, size_t n, uint32_t syncs, uint8_t *out, size_t cap)
+{
+    otaup_delta_header h;
+    int hl;
+    memset(&h, 0, sizeof h);
+    otaup_geometry_uniform(&h.geo, 0u, 4096u, 16u, 1u);
+    h.geo.erased = 0xFF;
+    h.layout = OTAUP_LAYOUT_INPLACE;
+    h.window_bits = 12;
+    h.source_size = h.target_size = 4096u;
+    h.staging_size = 4096u;
+    h.step_count = 2;
+    h.sync_count = syncs;
+    h.body_len = (uint32_t)n;
+    otaup_hash128(body, n, h.body_hash);
+    hl = otaup_delta_header_encode(&h, out, cap);
+    ck_assert_int_gt(hl, 0);
+    ck_assert_uint_le((size_t)hl + OTAUP_SECTION_HEAD_SIZE + n, cap);
+    memset(out + hl, 0, OTAUP_SECTION_HEAD_SIZE); /* the END entry */
+    memcpy(out + hl + OTAUP_SECTION_HEAD_SIZE, body, n);
+    return (size_t)hl + OTAUP_SECTION_HEAD_SIZE + n;
+}
+
+START_TEST(test_body_start)
+{
+    /* SYNC{0} DATA{RESET} SYNC{1} DATA{RESET}; the reader does not inflate */
+    static const uint8_t two[] = { 0x2A, 0x01, 0x00, 0x26, 0x02, 0x01, 0x03,
+                                   0x2A, 0x01, 0x01, 0x26, 0x02, 0x01, 0x03 };
+    uint8_t f[512];
+    size_t n, off = 0;
+    uint32_t body_off = 0;
+    otaup_delta_reader r;
+    int ev, syncs = 0;
+    char *d = flat_doc("docs/delta-format.md");
+    NEED_TEXT(d, "docs/delta-format.md",
+              "A body read from its start (`otaup_delta_reader_feed`, `otaup_delta_check`) that opens with "
+              "another record, or with a later SYNC, is `OTAUP_E_DELTA_CORRUPT`; only a reader that has "
+              "seeked to a restart point (`otaup_delta_reader_seek`");
+    free(d);
+    n = small_delta(two, sizeof two, 2, f, sizeof f);
+    ck_assert_int_eq(otaup_delta_check(f, n, NULL, &body_off), 0);
+    /* the same body from its second restart point, read from the start: refused */
+    n = small_delta(two + 7, 7, 1, f, sizeof f);
+    ck_assert_int_eq(otaup_delta_check(f, n, NULL, NULL), OTAUP_E_DELTA_CORRUPT);
+    /* a reader seeked to that restart point starts there */
+    n = small_delta(two, sizeof two, 2, f, sizeof f);
+    otaup_delta_reader_init(&r);
+    do {
+        size_t used = 0;
+        ev = otaup_delta_reader_feed(&r, f + off, n - off, &used);
+        off += used;
+        ck_assert_int_ge(ev, 0);
+    } while (ev != OTAUP_DELTA_BODY);
+    ck_assert_uint_eq(off, body_off);
+    ck_assert_int_eq(otaup_delta_reader_seek(&r, body_off + 7u), 0);
+    off = body_off + 7u;
+    for (;;) {
+        size_t used = 0;
+        ev = otaup_delta_reader_feed(&r, f + off, n - off, &used);
+        off += used;
+        ck_assert_int_ge(ev, 0);
+        if (ev == OTAUP_DELTA_RECORD && r.rec.type == OTAUP_REC_SYNC) {
+            ck_assert_uint_eq(r.rec.index, 1u);
+            syncs++;
+        }
+        if (ev == OTAUP_DELTA_NEED_INPUT) {
+            ev = otaup_delta_reader_finish(&r);
+        }
+        if (ev == OTAUP_DELTA_END) {
+            break;
+        }
+    }
+    ck_assert_int_eq(syncs, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("docs_spec");
@@ -1039,6 +1120,7 @@ int main(void)
     tcase_add_test(tc, test_info_tags_and_caps);
     tcase_add_test(tc, test_check_values);
     tcase_add_test(tc, test_delta_header_table);
+    tcase_add_test(tc, test_body_start);
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_api_headers);
     tcase_add_test(tc, test_constants);
