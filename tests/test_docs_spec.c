@@ -19,7 +19,8 @@
  *  - the error code of each payload rule protocol.md section 3 names;
  *  - api.md's error table and error.h's comments against otaup_errname()
  *    and otaup_strerror(), both ways; its header table names every
- *    public header;
+ *    public header; every function api.md, delta-format.md, design.md
+ *    and README.md name as `otaup_x()` is declared in a public header;
  *  - every flag, enum value, limit and size of the headers that the pages
  *    give (MORE = 0x01, phases, consent decisions, section tags, ...) is
  *    written there with the header's value;
@@ -1108,6 +1109,79 @@ START_TEST(test_body_start)
 }
 END_TEST
 
+/* ---- api.md and README.md: every function they name is declared ------------------- */
+
+/* 1 if a public header declares `name` (a line outside comments with "name("). */
+static int declared(const char *name)
+{
+    char path[1024], want[128];
+    const char *dir = getenv("OTAUP_SRC_DIR");
+    DIR *d;
+    struct dirent *e;
+    int found = 0;
+    snprintf(path, sizeof path, "%s/include/otaup", dir);
+    snprintf(want, sizeof want, "%s(", name);
+    d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    while (!found && (e = readdir(d)) != NULL) {
+        char rel[300], line[1024];
+        char *text;
+        const char *p;
+        size_t l = strlen(e->d_name);
+        if (l < 3 || strcmp(e->d_name + l - 2, ".h") != 0) {
+            continue;
+        }
+        snprintf(rel, sizeof rel, "include/otaup/%s", e->d_name);
+        text = load_doc(rel);
+        p = text;
+        while (!found && next_line(&p, line, sizeof line)) {
+            const char *t = line, *h;
+            while (*t == ' ') {
+                t++;
+            }
+            if (*t == '*' || strncmp(t, "/*", 2) == 0 || (h = strstr(t, want)) == NULL) {
+                continue;
+            }
+            found = h == t || h[-1] == ' ' || h[-1] == '*';
+        }
+        free(text);
+    }
+    closedir(d);
+    return found;
+}
+
+static int check_named_functions(const char *rel)
+{
+    char *doc = load_doc(rel);
+    const char *p = doc;
+    int n = 0;
+    while ((p = strstr(p, "`otaup_")) != NULL) {
+        char name[96];
+        size_t k = 0;
+        p++;
+        while (k + 1 < sizeof name && ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
+            name[k++] = *p++;
+        }
+        name[k] = '\0';
+        if (strncmp(p, "()`", 3) != 0) {
+            continue; /* a type or a file, not a call */
+        }
+        ck_assert_msg(declared(name), "%s names %s(), which no public header declares", rel, name);
+        n++;
+    }
+    free(doc);
+    return n;
+}
+
+START_TEST(test_named_functions)
+{
+    ck_assert_int_gt(check_named_functions("docs/api.md"), 60);
+    ck_assert_int_gt(check_named_functions("docs/delta-format.md"), 3);
+    ck_assert_int_gt(check_named_functions("docs/design.md") + check_named_functions("README.md"), 0);
+    ck_assert(!declared("otaup_no_such_function"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("docs_spec");
@@ -1123,6 +1197,7 @@ int main(void)
     tcase_add_test(tc, test_body_start);
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_api_headers);
+    tcase_add_test(tc, test_named_functions);
     tcase_add_test(tc, test_constants);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
