@@ -7,8 +7,9 @@
  *   sections: TLV entries [tag u16][length u32][value], ended by tag 0
  *             (room for the signed manifest and its signature)
  *   body: the outer record stream (otaup/record.h): SYNC, DATA (raw
- *         deflate of the inner record stream: STEP, ERASE, COPY, DIFF,
- *         WRITE, FILL, BLOB, END), and plain VERIFY/ERASE records.
+ *         deflate of the inner record stream: STEP, ERASE, the compact
+ *         PIECE and CFILL, END; a reader also takes version 1's COPY,
+ *         DIFF, WRITE, FILL and BLOB), and plain VERIFY/ERASE records.
  *
  * The header carries the body length and its XXH3-128 so that a damaged
  * file is refused before anything is written.
@@ -186,7 +187,7 @@ void otaup_delta_reader_init(otaup_delta_reader *r);
  * OTAUP_E_DELTA_CORRUPT (bad section: a 17th, one longer than
  * OTAUP_SECTION_MAX_LEN, an END with a length; an outer record that is
  * not SYNC, DATA, VERIFY or ERASE, or that runs past the body; a first
- * record other than SYNC when the header counts steps; DATA not preceded
+ * record other than SYNC{0} when the header counts steps; DATA not preceded
  * by a SYNC or a DATA, VERIFY or ERASE right after a SYNC; a RESET flag
  * not right after a SYNC or missing there; SYNC indices out of order or
  * beyond step_count; at the end: a last record SYNC or a SYNC count other
@@ -195,9 +196,8 @@ void otaup_delta_reader_init(otaup_delta_reader *r);
  * OTAUP_E_HASH (body hash mismatch, reported at the end), OTAUP_E_INVAL
  * (NULL arguments). Call again with the rest of the input until
  * NEED_INPUT. After an error the reader must be re-initialised (until
- * then it returns OTAUP_E_STATE). Any SYNC is accepted as the first
- * record (a body read from a resume point); docs/delta-format.md asks
- * for SYNC{0} in a file.
+ * then it returns OTAUP_E_STATE). A body read from a resume point
+ * starts at that point's SYNC: see otaup_delta_reader_seek().
  */
 int otaup_delta_reader_feed(otaup_delta_reader *r, const uint8_t *in, size_t len, size_t *consumed);
 
