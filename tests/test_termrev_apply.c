@@ -558,7 +558,8 @@ START_TEST(test_abort_mid_restore)
 END_TEST
 
 /* RESTORE_DATA of user region 1: `len` bytes of `data` at `off`; with
- * `last`, LAST and HASH over the `hashed` bytes from the region's start. */
+ * `last` 1, LAST and HASH over the `hashed` bytes from the region's start;
+ * with `last` 2, LAST alone. */
 static int32_t restore(const uint8_t *data, uint32_t off, uint32_t len, int last, uint32_t hashed)
 {
     otaup_msg m;
@@ -568,7 +569,9 @@ static int32_t restore(const uint8_t *data, uint32_t off, uint32_t len, int last
     m.u.rdata.offset = off;
     m.u.rdata.data.data = data + off;
     m.u.rdata.data.len = len;
-    if (last) {
+    if (last == 2) {
+        m.u.rdata.flags = OTAUP_RDATA_LAST;
+    } else if (last) {
         uint64_t h = XXH3_64bits(data, hashed);
         int b;
         m.u.rdata.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
@@ -635,7 +638,8 @@ END_TEST
  * region's end (its hash over the bytes sent) is refused with
  * OTAUP_E_RANGE before anything of it is written; the restore stays BUSY
  * in the journal, and a whole restore from offset 0 then completes. A LAST
- * chunk of the right length with a hash of fewer bytes is OTAUP_E_HASH. */
+ * chunk of the right length without a hash, or with a hash of fewer
+ * bytes, is OTAUP_E_HASH. */
 START_TEST(test_restore_truncated)
 {
     uint8_t data[S];
@@ -653,6 +657,12 @@ START_TEST(test_restore_truncated)
     ck_assert_uint_eq(writes(), w);
     ck_assert_int_eq(restore(data, 2048, 8, 1, 2056), OTAUP_E_RANGE);
     ck_assert_int_eq(restore(data, 0, 1024, 1, 1024), OTAUP_E_RANGE);
+    ck_assert_uint_eq(writes(), w);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_BUSY);
+    /* the region's end, but nothing to check it against */
+    ck_assert_int_eq(restore(data, 2048, 1024, 0, 0), 0);
+    w = writes();
+    ck_assert_int_eq(restore(data, 3072, 1024, 2, 0), OTAUP_E_HASH);
     ck_assert_uint_eq(writes(), w);
     ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.restore, OTAUP_JRESTORE_BUSY);
     /* the server's next attempt, from offset 0, the whole region */

@@ -1030,6 +1030,8 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
 #endif
     if (d->flags & OTAUP_RDATA_TAG) {
         return OTAUP_E_UNSUPPORTED; /* a sealed backup, and no key to open it */
+    } else if ((d->flags & (OTAUP_RDATA_LAST | OTAUP_RDATA_HASH)) == OTAUP_RDATA_LAST) {
+        return OTAUP_E_HASH; /* a plain restore ends with the region's hash, or not at all */
     }
     if (d->offset > r->len || n > r->len - d->offset ||
         ((d->flags & OTAUP_RDATA_LAST) && d->offset + n != r->len)) {
