@@ -41,6 +41,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -792,6 +793,14 @@ int main(int argc, char **argv)
             return 1;
         }
         snprintf(meta, sizeof meta, "%s.meta", flash);
+        {
+            struct stat st;
+            if (lstat(flash, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+                fprintf(stderr, "otaup-term: %s: not a regular file; nothing done\n", flash);
+                free(img);
+                return 1;
+            }
+        }
         (void)unlink(flash); /* a new terminal */
         (void)unlink(meta);
         rc = otaup_simterm_new(&o, &t);
@@ -819,8 +828,29 @@ int main(int argc, char **argv)
         struct stat st;
         char meta[1100];
         snprintf(meta, sizeof meta, "%s.meta", flash);
+        uint32_t map = 0;
         if (stat(flash, &st) != 0 || stat(meta, &st) != 0) {
             fprintf(stderr, "otaup-term: %s: no terminal there (make one with --init IMAGE ...)\n", flash);
+            return 1;
+        }
+        /* the flash file is the terminal's whole map: one cut short (or
+         * grown) is refused before anything opens it for writing */
+        rc = otaup_simterm_map_size(&o, &map);
+        if (rc < 0) {
+            fprintf(stderr, "otaup-term: %s: its flash map (%s) is not usable: %s\n", flash, meta,
+                    otaup_strerror(rc));
+            return 1;
+        }
+        if (stat(flash, &st) != 0 || !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "otaup-term: %s: not a regular file; nothing done\n", flash);
+            return 1;
+        }
+        if ((uint64_t)st.st_size != map) {
+            fprintf(stderr,
+                    "otaup-term: %s: the flash file is %lld bytes, its flash map %" PRIu32
+                    " (%s); nothing done\n",
+                    flash, (long long)st.st_size, map,
+                    (uint64_t)st.st_size < map ? "truncated" : "longer than the map: not this terminal's flash");
             return 1;
         }
     }

@@ -640,11 +640,21 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;
         }
+        if (stat(flash_path, &sb) == 0 && (uint64_t)sb.st_size > d.dev_size) {
+            /* grown since the run that began the update: rewriting FLASH
+             * from the sidecar would cut the bytes past the device off */
+            fprintf(stderr,
+                    "otaup apply: %s is %lld bytes, larger than the delta's flash (%u bytes); nothing done\n",
+                    flash_path, (long long)sb.st_size, d.dev_size);
+            free(state);
+            otaup_simflash_free(d.sim);
+            return OTAUP_EXIT_FAIL;
+        }
         (void)otaup_simflash_load(d.sim, d.geo.base, state, (uint32_t)slen);
         free(state);
         /* FLASH's length as the first run found it (every run keeps at
          * least that much): what lies beyond the images stays in FLASH */
-        if (stat(flash_path, &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= d.dev_size) {
+        if (stat(flash_path, &sb) == 0 && sb.st_size > 0) {
             flen = (size_t)sb.st_size;
         }
     } else {
@@ -654,7 +664,8 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
             return OTAUP_EXIT_FAIL;
         }
         if (flen > d.dev_size) {
-            fprintf(stderr, "otaup apply: %s is larger than the delta's flash (%u bytes)\n", flash_path, d.dev_size);
+            fprintf(stderr, "otaup apply: %s is %zu bytes, larger than the delta's flash (%u bytes); nothing done\n",
+                    flash_path, flen, d.dev_size);
             free(fl);
             otaup_simflash_free(d.sim);
             return OTAUP_EXIT_FAIL;

@@ -96,9 +96,19 @@ typedef struct otaup_simterm otaup_simterm;
 
 /** Create (loads an existing flash file and identity). OTAUP_E_INVAL,
  *  OTAUP_E_GEOMETRY (a sector smaller than the journal's 8 slots of
- *  max(32, write size) bytes, or not a multiple of the write size),
- *  OTAUP_E_IO, OTAUP_E_NOMEM. */
+ *  max(32, write size) bytes, or not a multiple of the write size; a map
+ *  past the end of the 32-bit address space; an existing flash file that
+ *  is not a regular file of exactly the map's size, see
+ *  otaup_simterm_map_size(): refused before it is written to),
+ *  OTAUP_E_IO, OTAUP_E_NOMEM. A flash file that does not exist is made,
+ *  erased. */
 int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out);
+
+/** The size in bytes of the flash map that otaup_simterm_new() would
+ *  make of *o (the layout stored in PATH.meta winning, as there): what a
+ *  terminal's flash file holds. 0, OTAUP_E_INVAL, OTAUP_E_GEOMETRY,
+ *  OTAUP_E_NOMEM. */
+int otaup_simterm_map_size(const otaup_simterm_options *o, uint32_t *size);
 /** Free the terminal (its flash file is flushed and closed). NULL is ignored. */
 void otaup_simterm_free(otaup_simterm *t);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "otaup/delta.h"
 #include "otaup/error.h"
@@ -69,11 +70,6 @@ struct otaup_simterm {
     uint8_t device_key[OTAUP_AES256_KEY_LEN]; /* sealed backups (have_key) */
     int have_key;
 };
-
-static uint32_t round_up(uint32_t v, uint32_t to)
-{
-    return (v + to - 1u) / to * to;
-}
 
 /* ---- identity file --------------------------------------------------------------- */
 
@@ -184,11 +180,116 @@ void otaup_simterm_options_init(otaup_simterm_options *o)
     }
 }
 
+/* The flash map of t->o (copied from the caller's options): the layout
+ * stored in PATH.meta wins when flash_path names a terminal's file, then
+ * the defaults, then the addresses of every area. t->meta is allocated
+ * here (the caller frees it). 0, OTAUP_E_NOMEM, or OTAUP_E_GEOMETRY (a
+ * sector the journal cannot use, or a map past 4 GiB from the base). */
+static int plan_map(otaup_simterm *t, const char *flash_path)
+{
+    uint32_t ss;
+    uint64_t a, slot, scratch, user;
+    if (flash_path != NULL) {
+        size_t n = strlen(flash_path) + 6;
+        t->meta = malloc(n);
+        if (t->meta == NULL) {
+            return OTAUP_E_NOMEM;
+        }
+        snprintf(t->meta, n, "%s.meta", flash_path);
+        meta_read(t);
+        if (t->idn.geo_valid && t->idn.layout <= OTAUP_LAYOUT_AB && t->idn.sector_size != 0 &&
+            t->idn.slot_size != 0 && t->idn.user_size != 0 && t->idn.write_size != 0) {
+            /* the flash file's own layout wins */
+            t->o.layout = (uint8_t)t->idn.layout;
+            t->o.sector_size = t->idn.sector_size;
+            t->o.slot_size = t->idn.slot_size;
+            t->o.user_size = t->idn.user_size;
+            t->o.write_size = t->idn.write_size;
+        }
+    }
+#define DEF(f, v)      \
+    if (t->o.f == 0) { \
+        t->o.f = (v);  \
+    }
+    DEF(sector_size, 4096u);
+    DEF(slot_size, 256u * 1024u);
+    DEF(user_size, 8192u);
+    DEF(write_size, 8u);
+    DEF(max_frame, 1024u);
+    DEF(max_msg, 2048u);
+    DEF(window, 8u);
+    /* a sector, and never less than the planner plans for (with 256- or
+     * 512-byte sectors a sector-sized buffer made every delta OTAUP_E_LIMIT;
+     * in place the scratch area below grows to match) */
+    DEF(staging, t->o.sector_size > OTAUP_DELTA_STAGING_MIN ? t->o.sector_size : OTAUP_DELTA_STAGING_MIN);
+    DEF(max_ops, 64u);
+    DEF(window_bits, 12u);
+    DEF(retransmit_ms, 1000u);
+#undef DEF
+    ss = t->o.sector_size;
+    /* the journal's two sectors must each hold its least number of slots */
+    if (t->o.write_size == 0 || ss % t->o.write_size != 0 || ss < OTAUP_JOURNAL_SECTOR_MIN(t->o.write_size)) {
+        return OTAUP_E_GEOMETRY;
+    }
+    /* in 64 bits: sizes read from a damaged FILE.meta must not wrap */
+    slot = ((uint64_t)t->o.slot_size + ss - 1u) / ss * ss;
+    scratch = ((uint64_t)(t->o.staging > ss ? t->o.staging : ss) + ss - 1u) / ss * ss;
+    user = ((uint64_t)t->o.user_size + ss - 1u) / ss * ss;
+    a = slot * (t->o.layout == OTAUP_LAYOUT_AB ? 2u : 1u) + scratch + 2u * (uint64_t)ss + user + ss;
+    if (a > 0xFFFFFFFFu - OTAUP_SIMTERM_BASE) {
+        return OTAUP_E_GEOMETRY;
+    }
+    a = OTAUP_SIMTERM_BASE;
+    t->slot_size = (uint32_t)slot;
+    t->slot[0] = (uint32_t)a;
+    a += slot;
+    if (t->o.layout == OTAUP_LAYOUT_AB) {
+        t->slot[1] = (uint32_t)a;
+        a += slot;
+    }
+    t->scratch = (uint32_t)a;
+    t->scratch_size = (uint32_t)scratch;
+    a += scratch;
+    t->journal = (uint32_t)a;
+    a += 2u * ss;
+    t->user = (uint32_t)a;
+    t->user_size = (uint32_t)user;
+    a += user;
+    t->updater = (uint32_t)a;
+    a += ss;
+    t->sectors = (uint32_t)((a - OTAUP_SIMTERM_BASE) / ss);
+    return 0;
+}
+
+int otaup_simterm_map_size(const otaup_simterm_options *o, uint32_t *size)
+{
+    otaup_simterm *t;
+    int rc;
+    if (o == NULL || size == NULL || o->version < 1 || o->version > OTAUP_SIMTERM_OPTIONS_VERSION ||
+        o->layout > OTAUP_LAYOUT_AB) {
+        return OTAUP_E_INVAL;
+    }
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return OTAUP_E_NOMEM;
+    }
+    /* the geometry is all in the options' first version */
+    memcpy(&t->o, o, offsetof(otaup_simterm_options, keys));
+    rc = plan_map(t, o->flash_path);
+    if (rc == 0) {
+        *size = t->sectors * t->o.sector_size;
+    }
+    free(t->meta);
+    free(t);
+    return rc;
+}
+
 int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
 {
     otaup_simterm *t;
     otaup_simflash_options so;
-    uint32_t ss, a;
+    uint32_t ss;
+    struct stat st;
     int rc;
     if (o == NULL || out == NULL || o->version < 1 || o->version > OTAUP_SIMTERM_OPTIONS_VERSION ||
         o->layout > OTAUP_LAYOUT_AB ||
@@ -242,70 +343,22 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
         return OTAUP_E_CRYPTO;
     }
 #endif
-    if (o->flash_path != NULL) {
-        size_t n = strlen(o->flash_path) + 6;
-        t->meta = malloc(n);
-        if (t->meta == NULL) {
-            free(t);
-            return OTAUP_E_NOMEM;
-        }
-        snprintf(t->meta, n, "%s.meta", o->flash_path);
-        meta_read(t);
-        if (t->idn.geo_valid && t->idn.layout <= OTAUP_LAYOUT_AB && t->idn.sector_size != 0 &&
-            t->idn.slot_size != 0 && t->idn.user_size != 0 && t->idn.write_size != 0) {
-            /* the flash file's own layout wins */
-            t->o.layout = (uint8_t)t->idn.layout;
-            t->o.sector_size = t->idn.sector_size;
-            t->o.slot_size = t->idn.slot_size;
-            t->o.user_size = t->idn.user_size;
-            t->o.write_size = t->idn.write_size;
-        }
+    rc = plan_map(t, o->flash_path);
+    if (rc < 0) {
+        free(t->meta);
+        free(t);
+        return rc;
     }
-#define DEF(f, v)      \
-    if (t->o.f == 0) { \
-        t->o.f = (v);  \
-    }
-    DEF(sector_size, 4096u);
-    DEF(slot_size, 256u * 1024u);
-    DEF(user_size, 8192u);
-    DEF(write_size, 8u);
-    DEF(max_frame, 1024u);
-    DEF(max_msg, 2048u);
-    DEF(window, 8u);
-    /* a sector, and never less than the planner plans for (with 256- or
-     * 512-byte sectors a sector-sized buffer made every delta OTAUP_E_LIMIT;
-     * in place the scratch area below grows to match) */
-    DEF(staging, t->o.sector_size > OTAUP_DELTA_STAGING_MIN ? t->o.sector_size : OTAUP_DELTA_STAGING_MIN);
-    DEF(max_ops, 64u);
-    DEF(window_bits, 12u);
-    DEF(retransmit_ms, 1000u);
-#undef DEF
     ss = t->o.sector_size;
-    /* the journal's two sectors must each hold its least number of slots */
-    if (t->o.write_size == 0 || ss % t->o.write_size != 0 || ss < OTAUP_JOURNAL_SECTOR_MIN(t->o.write_size)) {
+    if (o->flash_path != NULL && stat(o->flash_path, &st) == 0 &&
+        (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != (uint64_t)t->sectors * ss)) {
+        /* a terminal's flash file is its whole map: a shorter one (cut
+         * short) or a longer one is not that terminal's flash. Refused
+         * before it is opened for writing, so it stays as it is */
         free(t->meta);
         free(t);
         return OTAUP_E_GEOMETRY;
     }
-    a = OTAUP_SIMTERM_BASE;
-    t->slot_size = round_up(t->o.slot_size, ss);
-    t->slot[0] = a;
-    a += t->slot_size;
-    if (t->o.layout == OTAUP_LAYOUT_AB) {
-        t->slot[1] = a;
-        a += t->slot_size;
-    }
-    t->scratch = a;
-    t->scratch_size = round_up(t->o.staging > ss ? t->o.staging : ss, ss);
-    a += t->scratch_size;
-    t->journal = a;
-    a += 2u * ss;
-    t->user = a;
-    t->user_size = round_up(t->o.user_size, ss);
-    a += t->user_size;
-    t->updater = a;
-    a += ss;
-    t->sectors = (a - OTAUP_SIMTERM_BASE) / ss;
     otaup_simflash_options_init(&so);
     otaup_geometry_uniform(&so.geo, OTAUP_SIMTERM_BASE, ss, t->sectors, t->o.write_size);
     so.path = o->flash_path;

@@ -1,0 +1,186 @@
+/*
+ * The files the programs take and write, when they are not what they
+ * should be: otaup-term's flash file cut short or grown (refused at
+ * start, named with both sizes, not written), `otaup apply --flash` on a
+ * FLASH larger than the delta's flash (first run and resumed run).
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/runcmd.h"
+
+static char dir[128];
+static char term[512], tool[512];
+static char out[8192];
+
+static void setup(void)
+{
+    const char *bin = getenv("OTAUP_BIN_DIR");
+    snprintf(dir, sizeof dir, "/tmp/otaup-progfiles-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(bin);
+    snprintf(term, sizeof term, "%s/examples/otaup-term/otaup-term", bin);
+    snprintf(tool, sizeof tool, "%s/examples/otaup/otaup", bin);
+}
+
+static void teardown(void)
+{
+    test_teardown_dir(dir, 0);
+}
+
+/* run a shell command in dir, capture stdout+stderr; return exit code */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = test_vrun(dir, 30, out, sizeof out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void make_image(const char *name, size_t len, unsigned seed)
+{
+    unsigned char *p = malloc(len);
+    size_t i;
+    ck_assert_ptr_nonnull(p);
+    for (i = 0; i < len; i++) {
+        p[i] = (unsigned char)((i * 7 + seed + (i / 1000) * seed) & 0xFF);
+    }
+    test_write_file(dir, name, p, len);
+    free(p);
+}
+
+static long file_size(const char *name)
+{
+    char p[300];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A terminal's flash file cut short used to be taken: the missing end
+ * read as erased flash (journal and user data gone) and the file was
+ * written back to its full size at once, before any message. It is
+ * refused before anything opens it for writing, saying how long it is
+ * and how long its map is; so is one that is longer than its map, an
+ * empty one and a directory in its place. */
+START_TEST(test_term_flash_not_its_map)
+{
+    int refused;
+    long full;
+    char msg[200];
+    make_image("v1.bin", 20000, 1);
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id T1 --model M --version 1.0 --build-time 5 --quiet",
+                         term),
+                     0);
+    full = file_size("t.flash");
+    ck_assert_int_gt(full, 20000);
+    ck_assert_int_eq(run("cp t.flash whole.flash && cp t.flash.meta whole.flash.meta"), 0);
+    /* cut short: the first 100000 bytes, as a full disk or a partial copy leaves it */
+    ck_assert_int_eq(run("head -c 100000 whole.flash > t.flash && cp t.flash cut.copy"), 0);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --reconnect 0 --timeout 1 --quiet", term,
+                         test_refused_port(&refused)),
+                     1);
+    close(refused);
+    snprintf(msg, sizeof msg, "otaup-term: t.flash: the flash file is 100000 bytes, its flash map %ld (truncated)",
+             full);
+    ck_assert_msg(strstr(out, msg) != NULL, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "nothing done"));
+    ck_assert_ptr_null(strstr(out, "cannot connect")); /* refused before connecting */
+    ck_assert_int_eq(file_size("t.flash"), 100000);
+    ck_assert_int_eq(run("cmp t.flash cut.copy"), 0);
+    /* longer than the map */
+    ck_assert_int_eq(run("cp whole.flash t.flash && head -c 4096 v1.bin >> t.flash && cp t.flash long.copy"), 0);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:1 --reconnect 0 --timeout 1", term), 1);
+    snprintf(msg, sizeof msg, "the flash file is %ld bytes, its flash map %ld (longer than the map", full + 4096, full);
+    ck_assert_msg(strstr(out, msg) != NULL, "%s", out);
+    ck_assert_int_eq(run("cmp t.flash long.copy"), 0);
+    /* empty */
+    ck_assert_int_eq(run("truncate -s 0 t.flash"), 0);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:1 --reconnect 0 --timeout 1", term), 1);
+    ck_assert_ptr_nonnull(strstr(out, "the flash file is 0 bytes"));
+    ck_assert_int_eq(file_size("t.flash"), 0);
+    /* a directory in its place, for a run and for --init */
+    ck_assert_int_eq(run("rm t.flash && mkdir t.flash"), 0);
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:1 --reconnect 0 --timeout 1", term), 1);
+    ck_assert_ptr_nonnull(strstr(out, "t.flash: not a regular file; nothing done"));
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id T1 --model M --version 1.0 --build-time 5", term), 1);
+    ck_assert_ptr_nonnull(strstr(out, "t.flash: not a regular file; nothing done"));
+    /* the whole file is still taken (it gets as far as the connection) */
+    ck_assert_int_eq(run("%s --flash whole.flash --connect 127.0.0.1:%d --reconnect 0 --timeout 1", term,
+                         test_refused_port(&refused)),
+                     1);
+    close(refused);
+    ck_assert_msg(strstr(out, "cannot connect") != NULL, "%s", out);
+    ck_assert_int_eq(file_size("whole.flash"), full);
+}
+END_TEST
+
+/* otaup apply --flash: FLASH may be shorter than the delta's flash (the
+ * rest reads erased: docs/cli.md) but not longer. The first run refused
+ * that already (now with both sizes); a resumed run did not look: FLASH
+ * grown past the device since the cut was rewritten from the sidecar and
+ * the bytes past the device were cut off. */
+START_TEST(test_apply_flash_larger_than_device)
+{
+    long whole, grown;
+    make_image("v1.bin", 30000, 1);
+    make_image("v2.bin", 30000, 2);
+    ck_assert_int_eq(run("%s delta v1.bin v2.bin -o p.delta -q", tool), 0);
+    /* first run: FLASH far past the device */
+    ck_assert_int_eq(run("cp v1.bin f.bin && head -c 4194304 /dev/zero >> f.bin && cp f.bin f.copy"), 0);
+    ck_assert_int_eq(run("%s apply --flash f.bin p.delta", tool), 1);
+    ck_assert_int_eq(run("cmp f.bin f.copy"), 0);
+    ck_assert_int_eq(file_size("f.bin.otaup-state"), -1);
+    ck_assert_int_eq(run("%s apply --flash f.bin p.delta", tool), 1);
+    ck_assert_msg(strstr(out, "larger than the delta's flash (") != NULL, "%s", out);
+    /* a cut, then FLASH grows past the device: the resumed run refuses */
+    ck_assert_int_eq(run("cp v1.bin f.bin && %s apply --flash f.bin p.delta --cut-after 5", tool), 3);
+    ck_assert_int_gt(file_size("f.bin.otaup-state"), 0);
+    ck_assert_int_eq(run("cp f.bin.otaup-state s.copy && head -c 4194304 /dev/zero >> f.bin && cp f.bin f.copy"),
+                     0);
+    grown = file_size("f.bin");
+    ck_assert_int_eq(run("%s apply --flash f.bin p.delta", tool), 1);
+    ck_assert_msg(strstr(out, "larger than the delta's flash (") != NULL, "%s", out);
+    ck_assert_int_eq(file_size("f.bin"), grown);
+    ck_assert_int_eq(run("cmp f.bin f.copy && cmp f.bin.otaup-state s.copy"), 0);
+    /* cut back to what it was, the update resumes and finishes */
+    whole = grown - 4194304;
+    ck_assert_int_eq(run("head -c %ld f.copy > f.bin && %s apply --flash f.bin p.delta", whole, tool), 0);
+    ck_assert_int_eq(run("cmp f.bin v2.bin"), 0);
+    /* the message names FLASH and both sizes */
+    ck_assert_int_eq(run("cp v1.bin f.bin && head -c 4194304 /dev/zero >> f.bin"), 0);
+    ck_assert_int_eq(run("%s apply --flash f.bin p.delta", tool), 1);
+    ck_assert_msg(strstr(out, "f.bin is 4224304 bytes, larger than the delta's flash (") != NULL, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "nothing done"));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("progfiles");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_term_flash_not_its_map);
+    tcase_add_test(tc, test_apply_flash_larger_than_device);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
