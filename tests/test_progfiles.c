@@ -2,7 +2,9 @@
  * The files the programs take and write, when they are not what they
  * should be: otaup-term's flash file cut short or grown (refused at
  * start, named with both sizes, not written), `otaup apply --flash` on a
- * FLASH larger than the delta's flash (first run and resumed run).
+ * FLASH larger than the delta's flash (first run and resumed run), and
+ * `otaup keygen --force` when one of its three files cannot be replaced
+ * (the old set stays whole, no temporary file left).
  */
 #include <check.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "otaup/features.h"
 #include "util/runcmd.h"
 
 static char dir[128];
@@ -163,6 +166,60 @@ START_TEST(test_apply_flash_larger_than_device)
 }
 END_TEST
 
+#if OTAUP_HAVE_MBEDTLS
+/* No file named NAME.tmp.* or NAME.old.* is left in dir. */
+static void no_leftovers(void)
+{
+    ck_assert_int_eq(run("ls -a | grep -E '\\.(tmp|old)\\.[0-9]+$' | wc -l"), 0);
+    ck_assert_msg(strncmp(out, "0", 1) == 0, "left: %s", out);
+}
+
+/* otaup keygen --force replaced KEY, KEY.pub and KEY.pub.c one after the
+ * other: when the third could not be replaced (a directory in its place)
+ * the first two were new and the third old, a key whose C array is not
+ * its public key. Now all three are written first and a name that cannot
+ * be replaced is refused before any rename: the old set stays whole,
+ * whichever of the three is in the way, and no temporary file is left. */
+START_TEST(test_keygen_force_keeps_the_set)
+{
+    static const char *const names[3] = { "key", "key.pub", "key.pub.c" };
+    static char said[sizeof out];
+    int i;
+    ck_assert_int_eq(run("%s keygen -o key", tool), 0);
+    ck_assert_int_eq(run("cat key key.pub key.pub.c > set.before && for f in key key.pub key.pub.c; do cp $f saved.$f; "
+                         "done"),
+                     0);
+    for (i = 2; i >= 0; i--) {
+        /* that one's place taken by a directory; the other two are the old set's */
+        ck_assert_int_eq(run("cp %s saved && rm %s && mkdir %s", names[i], names[i], names[i]), 0);
+        ck_assert_int_eq(run("%s keygen -o key --force", tool), 1);
+        memcpy(said, out, sizeof said);
+        ck_assert_int_eq(run("cmp %s saved.%s && cmp %s saved.%s", names[(i + 1) % 3], names[(i + 1) % 3],
+                             names[(i + 2) % 3], names[(i + 2) % 3]),
+                         0);
+        ck_assert_msg(strstr(said, "Is a directory") != NULL, "%s", said);
+        ck_assert_ptr_nonnull(strstr(said, "no key written"));
+        no_leftovers();
+        ck_assert_int_eq(run("rmdir %s && mv saved %s && cat key key.pub key.pub.c | cmp - set.before", names[i],
+                             names[i]),
+                         0);
+    }
+    /* nothing in the way: a new set, whole */
+    ck_assert_int_eq(run("%s keygen -o key --force", tool), 0);
+    ck_assert_int_ne(run("cat key key.pub key.pub.c | cmp -s - set.before"), 0);
+    no_leftovers();
+    ck_assert_int_eq(run("stat -c %%a key"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "600"));
+    /* through a symbolic link: the file it names is replaced, the link stays */
+    ck_assert_int_eq(run("mkdir real && mv key.pub.c real/c && ln -s real/c key.pub.c"), 0);
+    ck_assert_int_eq(run("%s keygen -o key --force", tool), 0);
+    ck_assert_int_eq(run("test -L key.pub.c && cmp key.pub.c real/c"), 0);
+    no_leftovers();
+    ck_assert_int_eq(run("ls -a real | grep -c -E '\\.(tmp|old)\\.'"), 1); /* grep -c: 0 lines, exit 1 */
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("progfiles");
@@ -171,6 +228,9 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_term_flash_not_its_map);
     tcase_add_test(tc, test_apply_flash_larger_than_device);
+#if OTAUP_HAVE_MBEDTLS
+    tcase_add_test(tc, test_keygen_force_keeps_the_set);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }

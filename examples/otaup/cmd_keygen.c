@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "dcli.h"
 #include "otaup/error.h"
 #include "otaup/features.h"
 #include "otaup/sign.h"
@@ -91,7 +92,7 @@ int otaup_cmd_keygen(int argc, char **argv)
     {
         otaup_crypto c;
         otaup_key *k = NULL;
-        char pub_path[4096], c_path[4096], pem[2048], carr[2048];
+        char pub_path[4096], c_path[4096], pem[2048], pub_pem[2048], carr[2048];
         uint8_t pub[65], id[8];
         int rc, n, m;
         size_t cl;
@@ -120,20 +121,40 @@ int otaup_cmd_keygen(int argc, char **argv)
             return OTAUP_EXIT_FAIL;
         }
         n = otaup_key_write_pem(k, 1, pem, sizeof pem);
-        if (n < 0 || sec_cli_write("keygen", out, pem, (size_t)n, 0600) != 0) {
-            memset(pem, 0, sizeof pem);
-            otaup_key_free(k);
-            return OTAUP_EXIT_FAIL;
-        }
-        memset(pem, 0, sizeof pem);
-        chmod(out, 0600);
-        m = otaup_key_write_pem(k, 0, pem, sizeof pem);
+        m = otaup_key_write_pem(k, 0, pub_pem, sizeof pub_pem);
         otaup_key_free(k);
         cl = c_array(carr, sizeof carr, out, pub, id);
-        if (m < 0 || sec_cli_write("keygen", pub_path, pem, (size_t)m, 0644) != 0 ||
-            sec_cli_write("keygen", c_path, carr, cl, 0644) != 0) {
+        if (n < 0 || m < 0) {
+            memset(pem, 0, sizeof pem);
+            fprintf(stderr, "otaup keygen: %s (%s)\n", otaup_strerror(n < 0 ? n : m), otaup_errname(n < 0 ? n : m));
             return OTAUP_EXIT_FAIL;
         }
+        {
+            /* the three files are one key: all written before any is
+             * renamed, so a file that cannot be replaced leaves the old
+             * set whole (and no temporary file) */
+            dcli_out set[3];
+            set[0].path = out;
+            set[0].data = pem;
+            set[0].len = (size_t)n;
+            set[0].mode = 0600;
+            set[1].path = pub_path;
+            set[1].data = pub_pem;
+            set[1].len = (size_t)m;
+            set[1].mode = 0644;
+            set[2].path = c_path;
+            set[2].data = carr;
+            set[2].len = cl;
+            set[2].mode = 0644;
+            rc = dcli_write_set("keygen", 3, set, 1);
+            memset(pem, 0, sizeof pem);
+            if (rc != 0) {
+                fprintf(stderr, "otaup keygen: no key written; %s, %s and %s are as they were\n", out, pub_path,
+                        c_path);
+                return OTAUP_EXIT_FAIL;
+            }
+        }
+        chmod(out, 0600);
         printf("private key: %s\npublic key:  %s\nC array:     %s\nkey id:      ", out, pub_path, c_path);
         sec_cli_print_hex(id, 8);
         printf("\n");

@@ -136,17 +136,25 @@ const char *dcli_write_target(const char *path, char *buf, size_t cap)
     return path;
 }
 
-int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync)
+int dcli_write_tmp(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync, char *tmp,
+                   char *target, size_t cap)
 {
-    char tmp[4096], target[4096];
-    path = dcli_write_target(path, target, sizeof target); /* a link stays a link */
+    const char *t = dcli_write_target(path, target, cap); /* a link stays a link */
+    if (t != target) {
+        if (strlen(t) >= cap) {
+            fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
+            return -1;
+        }
+        memmove(target, t, strlen(t) + 1);
+    }
+    path = target;
 #ifdef DCLI_MMAP
     {
         /* a name of this process's own: two runs writing the same output
          * never write one temporary file; the last rename wins whole */
         const uint8_t *p = data;
         int fd;
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        if (snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()) >= (int)cap) {
             fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
             return -1;
         }
@@ -181,7 +189,7 @@ int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size
         FILE *f;
         (void)mode;
         (void)sync;
-        if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        if (snprintf(tmp, cap, "%s.tmp", path) >= (int)cap) {
             fprintf(stderr, "otaup %s: %s: path too long\n", cmd, path);
             return -1;
         }
@@ -197,12 +205,97 @@ int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size
         }
     }
 #endif
-    if (rename(tmp, path) != 0) {
-        fprintf(stderr, "otaup %s: %s: %s\n", cmd, path, strerror(errno));
+    return 0;
+}
+
+int dcli_write_commit(const char *cmd, const char *tmp, const char *target)
+{
+    if (rename(tmp, target) != 0) {
+        fprintf(stderr, "otaup %s: %s: %s\n", cmd, target, strerror(errno));
         remove(tmp);
         return -1;
     }
     return 0;
+}
+
+int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync)
+{
+    char tmp[4096], target[4096];
+    if (dcli_write_tmp(cmd, path, data, len, mode, sync, tmp, target, sizeof target) != 0) {
+        return -1;
+    }
+    return dcli_write_commit(cmd, tmp, target);
+}
+
+int dcli_write_set(const char *cmd, size_t n, const dcli_out *outs, int sync)
+{
+    static char tmp[DCLI_SET_MAX][4096], target[DCLI_SET_MAX][4096], old[DCLI_SET_MAX][4096];
+    int existed[DCLI_SET_MAX], kept[DCLI_SET_MAX];
+    size_t i, j, written = 0, renamed = 0;
+    int ok = n <= DCLI_SET_MAX;
+    if (!ok) {
+        fprintf(stderr, "otaup %s: too many files in one set\n", cmd);
+        return -1;
+    }
+    memset(kept, 0, sizeof kept);
+    /* every new file whole, beside its old one, before any is renamed */
+    for (i = 0; ok && i < n; i++) {
+        ok = dcli_write_tmp(cmd, outs[i].path, outs[i].data, outs[i].len, outs[i].mode, sync, tmp[i], target[i],
+                            sizeof target[i]) == 0;
+        written += ok;
+    }
+#ifdef DCLI_MMAP
+    /* a name that a rename cannot replace (a directory, ...) is found now,
+     * while the old set is whole */
+    for (i = 0; ok && i < n; i++) {
+        struct stat st;
+        existed[i] = lstat(target[i], &st) == 0;
+        if (existed[i] && !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "otaup %s: %s: %s\n", cmd, target[i],
+                    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+            ok = 0;
+        }
+    }
+    /* the old files kept under a second name (a hard link) until every
+     * rename is done, so that a rename that fails can put them back */
+    for (i = 0; ok && i < n; i++) {
+        if (existed[i] && snprintf(old[i], sizeof old[i], "%s.old.%ld", target[i], (long)getpid()) <
+                              (int)sizeof old[i]) {
+            (void)unlink(old[i]);
+            kept[i] = link(target[i], old[i]) == 0;
+        }
+    }
+#else
+    memset(existed, 0, sizeof existed);
+#endif
+    for (i = 0; ok && i < n; i++) {
+        if (rename(tmp[i], target[i]) != 0) {
+            fprintf(stderr, "otaup %s: %s: %s\n", cmd, target[i], strerror(errno));
+            ok = 0;
+        } else {
+            renamed++;
+        }
+    }
+    if (!ok) {
+        /* the set as it was: the old files back, the new ones gone */
+        for (j = 0; j < renamed; j++) {
+            if (kept[j]) {
+                (void)rename(old[j], target[j]);
+                kept[j] = 0;
+            } else if (!existed[j]) {
+                (void)remove(target[j]);
+            }
+        }
+        for (j = renamed; j < written; j++) {
+            (void)remove(tmp[j]);
+        }
+    }
+    for (j = 0; j < n; j++) {
+        if (kept[j]) {
+            (void)remove(old[j]);
+        }
+    }
+    return ok ? 0 : -1;
 }
 
 int dcli_write_file(const char *cmd, const char *path, const void *data, size_t len)

@@ -25,6 +25,30 @@ int dcli_write_file(const char *cmd, const char *path, const void *data, size_t 
 /* The same with the mode of the new file (before the umask) and, with sync,
  * its data on disk (fsync) before the rename. */
 int dcli_write_file_ex(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync);
+/* dcli_write_file_ex in two halves. dcli_write_tmp writes the temporary
+ * file (its name into tmp; the file the rename replaces, a symbolic link
+ * resolved, into target; both cap bytes): 0, or -1 (message printed,
+ * nothing left). dcli_write_commit renames it over target: 0, or -1
+ * (message printed, the temporary removed). */
+int dcli_write_tmp(const char *cmd, const char *path, const void *data, size_t len, int mode, int sync, char *tmp,
+                   char *target, size_t cap);
+int dcli_write_commit(const char *cmd, const char *tmp, const char *target);
+/* Outputs that are only meaningful together (a key's three files). */
+typedef struct dcli_out {
+    const char *path;
+    const void *data;
+    size_t len;
+    int mode;
+} dcli_out;
+#define DCLI_SET_MAX 4
+/* Replace the set outs[0..n) (n <= DCLI_SET_MAX) as one, as far as POSIX
+ * allows: every temporary file is written (and, with sync, flushed to
+ * disk) before the first rename, and a name a rename cannot replace (a
+ * directory) is refused before it; a rename that fails all the same puts
+ * back the old files renamed before it (kept meanwhile under a hard link,
+ * NAME.old.PID) and removes the new ones. On -1 (message printed) the old
+ * set is as it was and no temporary file is left. */
+int dcli_write_set(const char *cmd, size_t n, const dcli_out *outs, int sync);
 /* 1 when a and b name the same file (the same device and inode; the same
  * path when either does not exist), else 0. */
 int dcli_same_file(const char *a, const char *b);
