@@ -346,8 +346,9 @@ END_TEST
 /* A notice queued for 2.0 while T1 ran 1.0 and not delivered before T1
  * installed 2.0 (otaupd upgraded it on the user's CONSENT): notify used to
  * send it all the same ("New software 2.0 ... (you have 1.0)" to a user
- * who has 2.0). It is not sent; a release due later gets its own notice,
- * and the old one still is not sent. */
+ * who has 2.0). It is not sent, and it is dropped from the outbox (it
+ * stayed there, unsent, counted again by every later notify); a release
+ * due later gets its own notice. */
 START_TEST(test_otaupctl_notify_skips_stale_notices)
 {
     char path[300];
@@ -384,13 +385,15 @@ START_TEST(test_otaupctl_notify_skips_stale_notices)
     otaup_registry_free(reg);
     ck_assert_int_eq(run("%s --db r.db notify", ctl), 0);
     ck_assert_msg(strstr(out, "sms to T1") == NULL, "notify: %s", out);
-    ck_assert_ptr_nonnull(strstr(out, "notify: 0 queued, 0 sent, 1 out of date not sent"));
-    /* 3.0: its own notice goes out, the one for 2.0 still not */
+    ck_assert_ptr_nonnull(strstr(out, "notify: 0 queued, 0 sent, 1 out of date dropped"));
+    /* 3.0: its own notice goes out; the one for 2.0 is gone from the outbox */
     ck_assert_int_eq(run("%s --db r.db release add --model M --version 3.0 --build-time 7 v3.bin", ctl), 0);
     ck_assert_int_eq(run("%s --db r.db notify", ctl), 0);
     ck_assert_ptr_nonnull(strstr(out, "sms to T1: New software 3.0"));
     ck_assert_ptr_null(strstr(out, "New software 2.0"));
-    ck_assert_ptr_nonnull(strstr(out, "notify: 1 queued, 1 sent, 1 out of date not sent"));
+    ck_assert_ptr_nonnull(strstr(out, "notify: 1 queued, 1 sent\n"));
+    ck_assert_int_eq(run("%s --db r.db audit --terminal T1", ctl), 0);
+    ck_assert_ptr_nonnull(strstr(out, "notice-dropped"));
 }
 END_TEST
 

@@ -583,6 +583,119 @@ START_TEST(test_keyfile)
 }
 END_TEST
 
+/* The unsent notices of a terminal, in order: their release ids. */
+struct unsent {
+    int64_t ids[8];
+    int n;
+};
+
+static int unsent_cb(const otaup_reg_notice *n, void *payload)
+{
+    struct unsent *u = payload;
+    if (u->n < 8) {
+        u->ids[u->n] = n->release_id;
+    }
+    u->n++;
+    return 0;
+}
+
+static int unsent_count(otaup_registry *reg, const char *term, struct unsent *u)
+{
+    memset(u, 0, sizeof *u);
+    ck_assert_int_eq(otaup_registry_notice_list(reg, term, 1, unsent_cb, u), 0);
+    return u->n;
+}
+
+/* What otaup_registry_notify() queues (or finds) for (term, release). */
+static void notice_for(otaup_registry *reg, const char *term, int64_t release, otaup_reg_notice *out)
+{
+    otaup_reg_terminal t;
+    otaup_reg_release r;
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, term, &t), 0);
+    ck_assert_int_eq(otaup_registry_release_get(reg, release, &r, NULL), 0);
+    ck_assert_int_ge(otaup_registry_notify(reg, &t, &r, out), 0);
+}
+
+/* A notice offering release R stayed in the outbox, unsent, once R was no
+ * longer due (a newer release published, the terminal on R or newer): the
+ * reference tool skipped it at every run, any other deliverer sent it,
+ * and when R was due again (the newer one withdrawn) the old notice, with
+ * the text of the terminal as it was, went out instead of a new one.
+ * otaup_registry_notice_check() drops it (sent < 0: out of the unsent
+ * list, never delivered), holds one whose release is withdrawn, and
+ * otaup_registry_notify() queues R afresh when R is due again. */
+START_TEST(test_outbox_out_of_date_notices)
+{
+    otaup_registry *reg = open_reg(master);
+    otaup_reg_notice n2, n3, n2b;
+    otaup_reg_terminal t;
+    struct unsent u;
+    int64_t r2, r3;
+    char events[4000] = "";
+    add_release(reg, "M", "1.0", 1000, 1, 0);
+    r2 = add_release(reg, "M", "2.0", 2000, 2, 0);
+    add_terminal(reg, "T1", "M", "1.0");
+    /* due: 2.0 for T1 on 1.0 */
+    notice_for(reg, "T1", r2, &n2);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2), OTAUP_REG_NOTICE_DUE);
+    /* withdrawn: held, still unsent; restored: due again */
+    ck_assert_int_ge(otaup_registry_release_withdraw(reg, r2, 0, "test", NULL), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2), OTAUP_REG_NOTICE_HELD);
+    ck_assert_int_eq(unsent_count(reg, "T1", &u), 1);
+    ck_assert_int_eq(otaup_registry_release_restore(reg, r2), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2), OTAUP_REG_NOTICE_DUE);
+    /* a newer release published: 2.0's notice is out of date, dropped */
+    r3 = add_release(reg, "M", "3.0", 3000, 3, 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2), OTAUP_REG_NOTICE_STALE);
+    ck_assert_int_eq(unsent_count(reg, "T1", &u), 0); /* gone from the unsent list */
+    notice_for(reg, "T1", r3, &n3);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n3), OTAUP_REG_NOTICE_DUE);
+    /* 3.0 withdrawn while T1 reports 1.5: 2.0 is due again and gets a new
+     * notice for the terminal as it is (the dropped one does not count) */
+    ck_assert_int_ge(otaup_registry_release_withdraw(reg, r3, 0, "test", NULL), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n3), OTAUP_REG_NOTICE_HELD);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "T1", &t), 0);
+    snprintf(t.version, sizeof t.version, "1.5");
+    t.build_time = 1500;
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    notice_for(reg, "T1", r2, &n2b);
+    ck_assert_int_ne(n2b.id, n2.id);
+    ck_assert_ptr_nonnull(strstr(n2b.text, "(you have 1.5)"));
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2b), OTAUP_REG_NOTICE_DUE);
+    ck_assert_int_eq(unsent_count(reg, "T1", &u), 2); /* 3.0's (held) and 2.0's new one */
+    ck_assert_int_eq(u.ids[0], r3);
+    ck_assert_int_eq(u.ids[1], r2);
+    /* the terminal reports 2.0 (its image): its notice is out of date */
+    {
+        otaup_reg_release r;
+        ck_assert_int_eq(otaup_registry_release_get(reg, r2, &r, NULL), 0);
+        memcpy(t.image_hash, r.image_hash, sizeof t.image_hash);
+        t.image_size = r.image_size;
+    }
+    snprintf(t.version, sizeof t.version, "2.0");
+    t.build_time = 2000;
+    ck_assert_int_eq(otaup_registry_terminal_put(reg, &t), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n2b), OTAUP_REG_NOTICE_STALE);
+    ck_assert_int_eq(unsent_count(reg, "T1", &u), 1); /* 3.0's, held */
+    /* a terminal the registry does not hold: nothing says it is not due */
+    memset(&n3, 0, sizeof n3);
+    snprintf(n3.terminal, sizeof n3.terminal, "T9");
+    n3.release_id = r2;
+    ck_assert_int_eq(otaup_registry_notice_add(reg, &n3), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n3), OTAUP_REG_NOTICE_DUE);
+    /* a release the registry does not hold: dropped */
+    n3.release_id = 999;
+    ck_assert_int_eq(otaup_registry_notice_add(reg, &n3), 0);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, &n3), OTAUP_REG_NOTICE_STALE);
+    ck_assert_int_eq(unsent_count(reg, "T9", &u), 1);
+    ck_assert_int_eq(u.ids[0], r2);
+    ck_assert_int_eq(otaup_registry_notice_check(reg, NULL), OTAUP_E_INVAL);
+    ck_assert_int_ge(otaup_registry_audit_list(reg, "T1", 100, audit_cb, events), 0);
+    ck_assert_ptr_nonnull(strstr(events, "notice-dropped"));
+    otaup_registry_free(reg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("registry");
@@ -601,6 +714,7 @@ int main(void)
     tcase_add_test(tc, test_backup_moved_to_other_terminal_refused);
     tcase_add_test(tc, test_backup_deleted_irreversibly);
     tcase_add_test(tc, test_outbox_requests_sessions_audit);
+    tcase_add_test(tc, test_outbox_out_of_date_notices);
     tcase_add_test(tc, test_keyfile);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -841,28 +841,20 @@ static int queue_due(struct notify_ctx *c, const otaup_reg_terminal *t)
 
 static int send_notice(struct notify_ctx *c, const otaup_reg_notice *n)
 {
-    otaup_reg_release r;
-    int rc;
-    otaup_reg_terminal t;
-    otaup_reg_release due;
-    if (otaup_registry_release_get(c->reg, n->release_id, &r, NULL) == 0 && r.withdrawn != 0) {
+    int rc = otaup_registry_notice_check(c->reg, n);
+    if (rc == OTAUP_REG_NOTICE_HELD) {
         c->held++; /* not for a withdrawn release; a restore lets it go out */
         return 0;
     }
-    if (otaup_registry_terminal_get(c->reg, n->terminal, &t) == 0) {
-        /* a notice the terminal no longer waits for: it installed that
-         * release (or a newer one) since the notice was queued, or another
-         * release is due now (queued above with its own notice). Its text
-         * would offer the user what they have ("you have 1.0" to a
-         * terminal on 2.0), or the wrong version: not sent, left unsent */
-        rc = otaup_registry_policy(c->reg, &t, &due);
-        if (rc == OTAUP_E_NO_RELEASE || rc == OTAUP_E_DOWNGRADE || (rc == 0 && due.id != n->release_id)) {
-            c->stale++;
-            return 0;
-        }
-        if (rc < 0) {
-            return rc;
-        }
+    if (rc == OTAUP_REG_NOTICE_STALE) {
+        /* no longer due (the terminal runs that release or a newer one,
+         * or another is due now, queued above with its own notice):
+         * dropped from the outbox, never sent */
+        c->stale++;
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
     }
     /* the delivery channel of this reference tool is standard output */
     printf("%s to %s: %s\n", n->channel[0] ? n->channel : "sms", n->terminal, n->text);
@@ -913,7 +905,7 @@ static int cmd_notify(int argc, char **argv)
         printf(", %d held back (their release is withdrawn)", c.held);
     }
     if (c.stale > 0) {
-        printf(", %d out of date not sent (the terminal runs that release or a newer one, or another is due)",
+        printf(", %d out of date dropped (the terminal runs that release or a newer one, or another is due)",
                c.stale);
     }
     printf("\n");

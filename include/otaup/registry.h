@@ -125,7 +125,9 @@ typedef struct otaup_reg_notice {
     char channel[16];                     /**< "sms" by default */
     char text[256];
     int64_t created;
-    int64_t sent;                         /**< ms since the epoch, 0 = not yet */
+    int64_t sent;                         /**< ms since the epoch it was delivered; 0 = not yet;
+                                               negative: dropped undelivered at -sent, out of
+                                               date (otaup_registry_notice_check) */
 } otaup_reg_notice;
 
 /** A user's request (consent) for an upgrade. */
@@ -220,9 +222,11 @@ typedef struct otaup_registry_ops {
     int (*backup_delete)(void *ctx, const char *terminal);
 
     int (*notice_add)(void *ctx, otaup_reg_notice *n);
-    /** List notices; only_unsent=1 for those not delivered yet; terminal NULL = all. */
+    /** List notices; only_unsent=1 for those not delivered yet (sent == 0: not those
+     *  dropped); terminal NULL = all. */
     int (*notice_list)(void *ctx, const char *terminal, int only_unsent, otaup_reg_notice_cb cb,
                        void *payload);
+    /** Set `sent` to when (0: now); a negative when (a notice dropped) is stored as given. */
     int (*notice_mark_sent)(void *ctx, int64_t id, int64_t when);
 
     int (*request_put)(void *ctx, const otaup_reg_request *r);
@@ -447,6 +451,29 @@ OTAUP_API int otaup_registry_notice_list(otaup_registry *reg, const char *termin
                                          otaup_reg_notice_cb cb, void *payload);
 OTAUP_API int otaup_registry_notice_mark_sent(otaup_registry *reg, int64_t id, int64_t when);
 
+/** What otaup_registry_notice_check() found a notice of the outbox to be. */
+#define OTAUP_REG_NOTICE_DUE 1   /**< still due: deliver it, then mark it sent */
+#define OTAUP_REG_NOTICE_HELD 2  /**< its release is withdrawn: left in the outbox, unsent */
+#define OTAUP_REG_NOTICE_STALE 3 /**< offers what is no longer due: dropped, never delivered */
+
+/**
+ * Before a notice taken from the outbox is delivered: is what it offers
+ * still due? A notice offers one release to one terminal; it is out of
+ * date when the policy no longer picks that release for the terminal as
+ * it is now: a newer release was published (it gets its own notice), the
+ * terminal reports that it runs the release or a newer one, or the
+ * release is gone (a notice for a terminal the registry does not hold
+ * stays due: nothing says otherwise). An out-of-date notice is dropped: marked
+ * with a negative `sent` (-now), so that it leaves the unsent list, is
+ * never delivered, and a later notice for the same release (due again
+ * after the newer one was withdrawn) is queued afresh by
+ * otaup_registry_notify() with a text for the terminal as it is then.
+ * A notice of a withdrawn release is held: left unsent, a restore lets it
+ * go out if it is still due then. Returns OTAUP_REG_NOTICE_DUE, _HELD,
+ * _STALE, or a negative error (nothing marked).
+ */
+OTAUP_API int otaup_registry_notice_check(otaup_registry *reg, const otaup_reg_notice *n);
+
 OTAUP_API int otaup_registry_request_put(otaup_registry *reg, const otaup_reg_request *r);
 OTAUP_API int otaup_registry_request_get(otaup_registry *reg, const char *terminal,
                                          otaup_reg_request *out);
@@ -511,7 +538,8 @@ OTAUP_API int otaup_registry_notice_text(char *buf, size_t cap, const otaup_reg_
 
 /**
  * The default notifier: queue a notice in the outbox for (terminal,
- * release) unless one exists already, set the terminal's status to
+ * release) unless one exists already (sent or not; a dropped one does not
+ * count), set the terminal's status to
  * "notified" and add an audit record. Returns 1 when a notice was queued,
  * 0 when one existed, or a negative error. *out (may be NULL) receives it.
  */

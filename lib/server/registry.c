@@ -1073,7 +1073,9 @@ struct find_notice {
 static int find_notice_cb(const otaup_reg_notice *n, void *payload)
 {
     struct find_notice *f = payload;
-    if (n->release_id == f->release_id) {
+    /* a dropped notice (out of date once) is no notice: the release is due
+     * again, and the user hears of it with a new text */
+    if (n->release_id == f->release_id && n->sent >= 0) {
         f->found = *n;
         f->hit = 1;
         return 1;
@@ -1124,4 +1126,48 @@ int otaup_registry_notify(otaup_registry *reg, const otaup_reg_terminal *t, cons
         *out = n;
     }
     return 1;
+}
+
+int otaup_registry_notice_check(otaup_registry *reg, const otaup_reg_notice *n)
+{
+    otaup_reg_release r, due;
+    otaup_reg_terminal t;
+    int rc;
+    if (reg == NULL || n == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    rc = otaup_registry_release_get(reg, n->release_id, &r, NULL);
+    if (rc == 0 && r.withdrawn != 0) {
+        return OTAUP_REG_NOTICE_HELD; /* not sent, not dropped: a restore lets it go out */
+    }
+    if (rc == 0) {
+        rc = otaup_registry_terminal_get(reg, n->terminal, &t);
+        if (rc == OTAUP_E_NOT_FOUND) {
+            /* a terminal the registry does not hold (queued by another
+             * tool): nothing says the release is not due for it */
+            return OTAUP_REG_NOTICE_DUE;
+        }
+    }
+    if (rc == 0) {
+        /* the release the terminal is due for now: it installed this one
+         * (or a newer one) since the notice was queued, or a newer one is
+         * due, with its own notice. This one's text would offer the user
+         * what they have ("you have 1.0" to a terminal on 2.0), or what
+         * they would no longer get */
+        rc = otaup_registry_policy(reg, &t, &due);
+        if (rc == 0 && due.id == n->release_id) {
+            return OTAUP_REG_NOTICE_DUE;
+        }
+    }
+    if (rc < 0 && rc != OTAUP_E_NOT_FOUND && rc != OTAUP_E_NO_RELEASE && rc != OTAUP_E_DOWNGRADE) {
+        return rc;
+    }
+    rc = otaup_registry_notice_mark_sent(reg, n->id, -wall_ms());
+    if (rc < 0) {
+        return rc;
+    }
+    otaup_registry_audit(reg, n->terminal, "notice-dropped",
+                         "notice %lld for release %lld out of date: not delivered", (long long)n->id,
+                         (long long)n->release_id);
+    return OTAUP_REG_NOTICE_STALE;
 }
