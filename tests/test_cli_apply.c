@@ -370,7 +370,8 @@ static int file_holds_at(const char *name, unsigned long at, const uint8_t *p, s
  * --source, --target and --scratch place the slots and the scratch area:
  * it used to end two slots and 64 KiB after --base whatever they said, so
  * that an OLD at 0x40000, a target slot at 1 MiB or a scratch area there
- * were refused as not fitting the flash. Each delta is applied on a FLASH
+ * were refused as not fitting the flash (and a --scratch address alone
+ * still was, the map ending at it). Each delta is applied on a FLASH
  * holding OLD at its address, cut once (torn) and resumed. */
 START_TEST(test_uniform_flash_reaches_addresses)
 {
@@ -381,6 +382,8 @@ START_TEST(test_uniform_flash_reaches_addresses)
         {"--source 0x40000", 0x40000, 0x40000},
         {"--source 0x40000 --scratch 0 --scratch-size 0x10000", 0x40000, 0x40000},
         {"--scratch 0x100000 --scratch-size 0x10000", 0, 0},
+        {"--scratch 0x100000", 0, 0}, /* an address alone: the map reached only up to it */
+        {"--source 0x40000 --scratch 0x20000", 0x40000, 0x40000},
         {"--sector-size 256 --write-size 8 --source 0x30000", 0x30000, 0x30000},
         {"--mode ab --target 0x100000", 0, 0x100000},
         {"--mode ab --source 0x80000 --target 0", 0x80000, 0},

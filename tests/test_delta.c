@@ -132,6 +132,46 @@ START_TEST(test_identical)
 }
 END_TEST
 
+/* otaup_delta_decode() refuses an INFO entry without its check line: an
+ * empty one (length 0, which gives the reader no bytes to parse) too,
+ * inserted before the END entry of a delta it otherwise decodes. */
+START_TEST(test_empty_info)
+{
+    static uint8_t a[20000], b[20000];
+    static const uint8_t empty_info[6] = { 4, 0, 0, 0, 0, 0 }; /* tag 4, length 0 */
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    otaup_plan *p = NULL;
+    const uint8_t *bytes;
+    uint8_t *copy;
+    size_t len, h;
+    gen_image(a, sizeof a, 3);
+    memcpy(b, a, sizeof b);
+    b[5000] ^= 0x5A;
+    opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 32768);
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), 0);
+    bytes = otaup_delta_bytes(d, &len);
+    h = (size_t)bytes[10] | (size_t)bytes[11] << 8; /* header size */
+    ck_assert_uint_lt(h, len);
+    copy = malloc(len + sizeof empty_info);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, bytes, h);
+    memcpy(copy + h, empty_info, sizeof empty_info);
+    memcpy(copy + h + sizeof empty_info, bytes + h, len - h);
+    ck_assert_int_eq(otaup_delta_decode(bytes, len, &p), 0);
+    otaup_plan_free(p);
+    p = NULL;
+    ck_assert_int_eq(otaup_delta_decode(copy, len + sizeof empty_info, &p), OTAUP_E_DELTA_CORRUPT);
+    ck_assert_ptr_null(p);
+    /* the same entry as PAD (tag 3) is taken: the refusal is INFO's */
+    copy[h] = 3;
+    ck_assert_int_eq(otaup_delta_decode(copy, len + sizeof empty_info, &p), 0);
+    otaup_plan_free(p);
+    free(copy);
+    otaup_delta_free(d);
+}
+END_TEST
+
 START_TEST(test_one_byte)
 {
     static uint8_t a[100000], b[100000];
@@ -792,6 +832,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_identical);
     tcase_add_test(tc, test_one_byte);
+    tcase_add_test(tc, test_empty_info);
     tcase_add_test(tc, test_insert_delete);
     tcase_add_test(tc, test_swaps_cycles);
     tcase_add_test(tc, test_growth_shrink);

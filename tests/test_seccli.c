@@ -302,6 +302,15 @@ START_TEST(test_sign_command)
     ck_assert_int_eq(otaup("verify s.dlt --pub"), 2);
     ck_assert_msg(strstr(out, "--pub needs a value") != NULL, "%s", out);
     ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 1);
+    /* signed already: its manifest cannot change, and a manifest option
+     * is refused, not dropped without a word (it was exit 0) */
+    ck_assert_int_eq(otaup("sign --key k2 --model other --version 5 s.dlt -o s3.dlt"), 2);
+    ck_assert_msg(strstr(out, "signed already") != NULL && strstr(out, "without --model") != NULL, "%s", out);
+    ck_assert_int_eq(otaup("sign --key k2 --old new.bin --new old.bin s.dlt -o s3.dlt"), 2);
+    ck_assert_msg(strstr(out, "without --old") != NULL, "%s", out);
+    ck_assert_int_eq(otaup("sign --key k2 --note x s.dlt"), 2);
+    ck_assert(!exists("s3.dlt"));
+    ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 1);
     ck_assert_int_eq(otaup("sign --key k2 s.dlt"), 0);
     ck_assert_ptr_nonnull(strstr(out, "signature added"));
     ck_assert_int_eq(otaup("verify --pub k2.pub s.dlt"), 0);
@@ -318,6 +327,10 @@ START_TEST(test_sign_command)
     ck_assert(same_files("s2.dlt", "s.dlt"));
     ck_assert_int_eq(otaup("verify --pub k.pub s.dlt"), 0);
     ck_assert_ptr_nonnull(strstr(out, "2 signature(s)"));
+    /* otaup delta --sign -q prints nothing (it printed the signing line) */
+    ck_assert_int_eq(otaup("delta old.bin new.bin -o q.dlt --sign k --model m -q"), 0);
+    ck_assert_msg(out[0] == 0, "%s", out);
+    ck_assert_int_eq(otaup("verify --pub k.pub q.dlt"), 0);
     /* otaup delta --sign that cannot sign writes nothing (it left the
      * unsigned delta behind): from a block signature, which lacks OLD's
      * SHA-256, without --source-sha256; in place with --no-source */

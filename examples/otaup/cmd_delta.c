@@ -369,7 +369,11 @@ int otaup_cmd_delta(int argc, char **argv)
             } else if (opt.scratch_size == 0 && opt.scratch_addr == 0) {
                 end = need + sectors_to(base, base, 65536u, sector);
             } else {
-                end = sectors_to(base, opt.scratch_addr, opt.scratch_size, sector);
+                /* the scratch area given; an address alone, or a size
+                 * alone (after the slot), with the default's 64 KiB room */
+                uint64_t slen = opt.scratch_size != 0 ? opt.scratch_size : 65536u;
+                end = opt.scratch_addr != 0 ? sectors_to(base, opt.scratch_addr, slen, sector)
+                                            : need + sectors_to(base, base, slen, sector);
             }
             need = end > need ? end : need;
             count = need > count ? need : count;
@@ -439,6 +443,7 @@ int otaup_cmd_delta(int argc, char **argv)
             sa.opt.old_len = old != NULL ? old_len : 0;
             sa.opt.new_img = nw;
             sa.opt.new_len = new_len;
+            sa.quiet = quiet;
             status = sec_sign_bytes("delta", &sa, outp, bytes, plen, outp, 1);
             if (status != OTAUP_EXIT_OK) {
                 fprintf(stderr, "otaup delta: %s not written\n", outp);

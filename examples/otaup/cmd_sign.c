@@ -57,10 +57,12 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
     uint64_t v;
     if (strcmp(o, "--allow-downgrade") == 0) {
         a->opt.policy |= OTAUP_POLICY_ALLOW_DOWNGRADE;
+        a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
         return 1;
     }
     if (strcmp(o, "--no-source") == 0) {
         a->opt.no_source = 1;
+        a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
         return 1;
     }
     if (strcmp(o, "--model") != 0 && strcmp(o, "--version") != 0 && strcmp(o, "--build-time") != 0 &&
@@ -68,6 +70,7 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
         strcmp(o, "--tag-len") != 0 && strcmp(o, "--note") != 0) {
         return 0;
     }
+    a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
     if (*i + 1 >= argc) {
         fprintf(stderr, "otaup %s: %s needs a value\n", cmd, o);
         return -1;
@@ -161,6 +164,16 @@ int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, co
         otaup_key_free(k);
         return OTAUP_EXIT_FAIL;
     }
+    if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0 && a->manifest_opt != NULL) {
+        /* signed already: its manifest is fixed, a manifest option would
+         * be dropped without a word (docs/cli.md: refused, not ignored) */
+        fprintf(stderr,
+                "otaup %s: %s is signed already: its manifest cannot change; add a signature with --key "
+                "(and -o) alone, without %s\n",
+                cmd, name, a->manifest_opt);
+        otaup_key_free(k);
+        return OTAUP_EXIT_USAGE;
+    }
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
         uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
         int i = otaup_key_public(k, pub) == 0 && otaup_key_id(&c, pub, id) == 0 ? signed_by(mf, mf_len, id) : -1;
@@ -172,9 +185,11 @@ int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, co
             if (rc != 0) {
                 return OTAUP_EXIT_FAIL;
             }
-            printf("%s: already signed by key ", out_path);
-            sec_cli_print_hex(id, OTAUP_KEY_ID_LEN);
-            printf(" (signature %d); unchanged\n", i + 1);
+            if (!a->quiet) {
+                printf("%s: already signed by key ", out_path);
+                sec_cli_print_hex(id, OTAUP_KEY_ID_LEN);
+                printf(" (signature %d); unchanged\n", i + 1);
+            }
             return OTAUP_EXIT_OK;
         }
         rc = otaup_delta_add_signature(&c, k, delta, len, &out, &out_len);
@@ -213,7 +228,9 @@ int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, co
         return OTAUP_EXIT_FAIL;
     }
     rc = sec_cli_write(cmd, out_path, out, out_len, 0644);
-    if (rc == 0 && added) {
+    if (rc == 0 && a->quiet) {
+        /* -q: nothing on success */
+    } else if (rc == 0 && added) {
         printf("%s: signature added (%zu bytes)\n", out_path, out_len);
     } else if (rc == 0) {
         printf("%s: signed, %zu -> %zu bytes (+%zu: manifest and chain)\n", out_path, len, out_len, out_len - len);
@@ -278,8 +295,10 @@ int otaup_cmd_sign(int argc, char **argv)
             out = argv[++i];
         } else if (strcmp(o, "--old") == 0) {
             old_path = argv[++i];
+            a.manifest_opt = a.manifest_opt != NULL ? a.manifest_opt : o;
         } else if (strcmp(o, "--new") == 0) {
             new_path = argv[++i];
+            a.manifest_opt = a.manifest_opt != NULL ? a.manifest_opt : o;
         } else if (o[0] == '-' && o[1] != 0) {
             fprintf(stderr, "otaup sign: unknown option '%s'\n", o);
             usage(stderr);

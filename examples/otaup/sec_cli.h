@@ -28,6 +28,8 @@ typedef struct sec_sign_args {
     const char *key;
     otaup_sign_options opt;
     uint8_t src_hash[32], dst_hash[32];
+    const char *manifest_opt; /* the first manifest option given (--model, --old ...), or NULL */
+    int quiet;                /* print nothing on success */
 } sec_sign_args;
 
 extern const char sec_sign_usage[];

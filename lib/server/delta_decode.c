@@ -431,6 +431,9 @@ int otaup_delta_decode(const uint8_t *in, size_t len, otaup_plan **out)
             if (rc < 0) {
                 break;
             }
+        } else if (ev == OTAUP_DELTA_SECTION && r.sec_tag == OTAUP_SECTION_INFO && r.sec_len == 0) {
+            rc = OTAUP_E_DELTA_CORRUPT; /* an empty INFO has no check line: no bytes reach parse_info */
+            break;
         } else if (ev == OTAUP_DELTA_SECTION && r.sec_tag != OTAUP_SECTION_MANIFEST &&
                    r.sec_tag != OTAUP_SECTION_SIGNATURE && r.sec_tag != OTAUP_SECTION_PAD &&
                    r.sec_tag != OTAUP_SECTION_INFO) {
