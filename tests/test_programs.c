@@ -266,10 +266,16 @@ START_TEST(test_term_closed_port_bounded)
                      2);
     ck_assert_ptr_nonnull(strstr(out, "--report nodir/r.txt: No such file or directory"));
     ck_assert_ptr_null(strstr(out, "cannot connect"));
+    /* a directory is found before the run too (it passed as writable) */
     ck_assert_int_eq(run("mkdir rd && %s --flash t.flash --connect 127.0.0.1:%d --timeout 1 --report rd", term_path,
                          port),
+                     2);
+    ck_assert_ptr_nonnull(strstr(out, "--report rd: Is a directory"));
+    ck_assert_ptr_null(strstr(out, "cannot connect"));
+    /* one that fails only when written (a full device) is said after the run, exit 1 */
+    ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout 1 --report /dev/full", term_path, port),
                      1);
-    ck_assert_ptr_nonnull(strstr(out, "--report rd: cannot write it"));
+    ck_assert_ptr_nonnull(strstr(out, "--report /dev/full: cannot write it"));
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --timeout +2", term_path, port), 2);
     ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:%d --drop ' 5'", term_path, port), 2);
     close(hold);

@@ -352,6 +352,29 @@ static void bar(term *k, int final)
 /* Connect to ADDR:PORT within wait_ms (a host that does not answer must
  * not hold the run past --timeout). 0, -1 (errno says why) or -2 (a
  * malformed ADDR:PORT). */
+/* --connect ADDR:PORT as connect_to() takes it: an IPv4 address (or
+ * localhost, or nothing: 127.0.0.1) and a port 1..65535 in digits. */
+static int connect_spec_ok(const char *spec)
+{
+    char host[64];
+    const char *c = strrchr(spec, ':'), *d;
+    struct in_addr a;
+    long port = 0;
+    if (c == NULL || (size_t)(c - spec) >= sizeof host || c[1] == '\0') {
+        return 0;
+    }
+    for (d = c + 1; *d != '\0'; d++) {
+        if (*d < '0' || *d > '9' || port > 65535) {
+            return 0;
+        }
+        port = port * 10 + (*d - '0');
+    }
+    memcpy(host, spec, (size_t)(c - spec));
+    host[c - spec] = '\0';
+    return port >= 1 && port <= 65535 &&
+           (host[0] == '\0' || strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1);
+}
+
 static int connect_to(const char *spec, int *fd_out, uint64_t wait_ms)
 {
     char host[64];
@@ -739,7 +762,7 @@ int main(int argc, char **argv)
             report = argv[++i];
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
-        } else if (strcmp(a, "--help") == 0) {
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
         } else {
@@ -759,7 +782,11 @@ int main(int argc, char **argv)
         char d[1024];
         const char *slash = strrchr(report, '/');
         int ok;
-        if (access(report, F_OK) == 0) {
+        struct stat st;
+        if (stat(report, &st) == 0 && S_ISDIR(st.st_mode)) {
+            ok = 0; /* writable as a directory, not as a file */
+            errno = EISDIR;
+        } else if (access(report, F_OK) == 0) {
             ok = access(report, W_OK) == 0;
         } else {
             snprintf(d, sizeof d, "%.*s", slash == NULL ? 1 : slash == report ? 1 : (int)(slash - report),
@@ -770,6 +797,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "otaup-term: --report %s: %s\n", report, strerror(errno));
             return 2;
         }
+    }
+    if ((id != NULL && (id[0] == '\0' || strlen(id) > 63)) || (model != NULL && (model[0] == '\0' || strlen(model) > 63)) ||
+        (version != NULL && (version[0] == '\0' || strlen(version) > 32))) {
+        fprintf(stderr, "otaup-term: --id and --model take 1..63 characters, --version 1..32\n");
+        return 2;
+    }
+    if (init == NULL && !connect_spec_ok(server)) {
+        fprintf(stderr, "otaup-term: --connect '%s': expected IPv4ADDR:PORT (port 1..65535, in digits)\n", server);
+        return 2;
     }
     if (require_signed && npubs == 0) {
         fprintf(stderr, "otaup-term: --require-signed needs the trusted key: --pub KEY.pub\n");
@@ -785,6 +821,7 @@ int main(int argc, char **argv)
         uint8_t *img;
         size_t len;
         char meta[1100];
+        int io_errno;
         if (id == NULL || model == NULL || version == NULL || !have_build) {
             fprintf(stderr, "otaup-term: --init needs --id, --model, --version and --build-time\n");
             return 2;
@@ -803,16 +840,20 @@ int main(int argc, char **argv)
         }
         (void)unlink(flash); /* a new terminal */
         (void)unlink(meta);
+        errno = 0;
         rc = otaup_simterm_new(&o, &t);
+        io_errno = errno;
         if (rc == 0) {
             rc = otaup_simterm_provision(t, img, len, version, build_time);
         }
         free(img);
         if (rc < 0) {
-            fprintf(stderr, "otaup-term: cannot make terminal %s in %s: %s%s\n", id, flash, otaup_strerror(rc),
+            fprintf(stderr, "otaup-term: cannot make terminal %s in %s: %s%s%s\n", id, flash, otaup_strerror(rc),
                     rc == OTAUP_E_RANGE      ? " (image larger than the slot: --slot-size)"
-                    : rc == OTAUP_E_GEOMETRY ? " (--sector-size: at least 256 bytes for the journal)"
-                                             : "");
+                    : rc == OTAUP_E_GEOMETRY ? " (--sector-size: a multiple of 8 bytes, at least 256, for the journal)"
+                    : rc == OTAUP_E_IO       ? ": "
+                                             : "",
+                    rc == OTAUP_E_IO ? strerror(io_errno) : "");
             otaup_simterm_free(t);
             return rc == OTAUP_E_INVAL ? 2 : 1;
         }

@@ -210,9 +210,16 @@ static int parse_time(const char *s, int64_t *out)
 static int read_file(const char *path, uint8_t **data, size_t *len)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     long sz;
     if (f == NULL) {
         fprintf(stderr, "otaupctl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a directory opens for reading; its reason, not "read error" */
+        fprintf(stderr, "otaupctl: %s: %s\n", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+        fclose(f);
         return -1;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
@@ -710,6 +717,7 @@ static int cmd_releases(int argc, char **argv)
         model = argv[1];
     } else if (argc != 0) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: releases takes no arguments but --model M ('%s')\n", argv[0]);
         return EXIT_USAGE;
     }
     if (open_db(&reg, 1) != 0) {
@@ -745,9 +753,9 @@ static int cmd_terminals(int argc, char **argv)
 {
     otaup_registry *reg;
     int rc;
-    (void)argv;
     if (argc != 0) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: terminals takes no arguments ('%s')\n", argv[0]);
         return EXIT_USAGE;
     }
     if (open_db(&reg, 1) != 0) {
@@ -873,9 +881,9 @@ static int cmd_notify(int argc, char **argv)
     struct notify_ctx c;
     size_t i;
     int rc;
-    (void)argv;
     if (argc != 0) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: notify takes no arguments ('%s')\n", argv[0]);
         return EXIT_USAGE;
     }
     memset(&c, 0, sizeof c);
@@ -924,6 +932,7 @@ static int cmd_request(int argc, char **argv)
     int rc;
     if (argc != 1) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: request needs one TERMINAL (its id)\n");
         return EXIT_USAGE;
     }
     if (open_db(&reg, 1) != 0) {
@@ -1012,6 +1021,7 @@ static int cmd_status(int argc, char **argv)
     int rc, failed = EXIT_SUCCESS;
     if (argc != 1) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: status needs one TERMINAL (its id)\n");
         return EXIT_USAGE;
     }
     if (open_db(&reg, 1) != 0) {
@@ -1095,6 +1105,7 @@ static int cmd_audit(int argc, char **argv)
             }
         } else {
             usage(stderr);
+            fprintf(stderr, "otaupctl: audit: unknown or incomplete option '%s'\n", argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -1121,9 +1132,9 @@ static int cmd_backups(int argc, char **argv)
 {
     otaup_registry *reg;
     int n = 0, rc;
-    (void)argv;
     if (argc != 0) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: backups takes no arguments ('%s')\n", argv[0]);
         return EXIT_USAGE;
     }
     if (open_db(&reg, 1) != 0) {
@@ -1155,13 +1166,14 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_SUCCESS;
         } else {
-            fprintf(stderr, "otaupctl: unknown option '%s'\n", argv[i]);
             usage(stderr);
+            fprintf(stderr, "otaupctl: unknown or incomplete option '%s'\n", argv[i]);
             return EXIT_USAGE;
         }
     }
     if (i >= argc) {
         usage(stderr);
+        fprintf(stderr, "otaupctl: no command given\n");
         return EXIT_USAGE;
     }
     if (strcmp(argv[i], "release") == 0) {
@@ -1201,7 +1213,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[i], "backups") == 0) {
         return cmd_backups(argc - i - 1, argv + i + 1);
     }
-    fprintf(stderr, "otaupctl: unknown command '%s'\n", argv[i]);
     usage(stderr);
+    fprintf(stderr, "otaupctl: unknown command '%s'\n", argv[i]);
     return EXIT_USAGE;
 }
