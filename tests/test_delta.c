@@ -655,6 +655,22 @@ START_TEST(test_bad_options)
     ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_INVAL);
     opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 7000);
     ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_LIMIT);
+    {
+        /* in place, images larger than the flash: OTAUP_E_GEOMETRY, also
+         * when its sectors are larger than the staging buffer (it was
+         * OTAUP_E_SCRATCH: no room for a scratch area after the slot) */
+        static uint8_t huge[400000];
+        static const uint32_t sizes[] = { 65536, 131072, 131072 };
+        uint32_t k;
+        opts(&o, OTAUP_LAYOUT_INPLACE, 4096, 4, 65536);
+        o.geo.nruns = 3;
+        for (k = 0; k < 3; k++) {
+            o.geo.runs[k].size = sizes[k];
+            o.geo.runs[k].count = 1;
+        }
+        ck_assert_int_eq(otaup_delta_create(huge, sizeof huge, NULL, huge, sizeof huge, &o, &d), OTAUP_E_GEOMETRY);
+        ck_assert_int_eq(otaup_delta_create(huge, 200000, NULL, huge, 200000, &o, &d), OTAUP_E_SCRATCH);
+    }
     opts(&o, OTAUP_LAYOUT_AB, 4096, 4, 65536);
     o.target_addr = 0x08000000u + 10u; /* not a sector boundary */
     ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_GEOMETRY);

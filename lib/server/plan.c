@@ -255,7 +255,12 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
             }
             span = o->scratch_size != 0 ? sectors_span(&o->geo, o->scratch_addr, big) : 0;
             if (span == 0 || span > o->scratch_size) {
-                return OTAUP_E_SCRATCH;
+                /* images that do not fit the flash leave no room for a
+                 * scratch area either: say what is wrong first */
+                uint64_t fend = (uint64_t)o->geo.base + otaup_geometry_size(&o->geo);
+                return (uint64_t)o->source_addr + old_len > fend || (uint64_t)o->target_addr + new_len > fend
+                           ? OTAUP_E_GEOMETRY
+                           : OTAUP_E_SCRATCH;
             }
         }
     }
