@@ -126,6 +126,41 @@ START_TEST(test_term_flash_not_its_map)
 }
 END_TEST
 
+/* FILE.meta damaged: an image size past its slot made otaup-term hash
+ * the "image" past the end of the simulated flash (a crash: heap read
+ * overflow); sizes past the address space wrapped. Each is refused with
+ * a message, exit 1, the flash file untouched. */
+START_TEST(test_term_meta_damaged)
+{
+    static const char *const edits[] = {
+        "s/^image_size=.*/image_size=4294967295/",
+        "s/^image_size=.*/image_size=262145/",
+        "s/^slot_size=.*/slot_size=4294967295/",
+        "s/^sector_size=.*/sector_size=300/",
+        "s/^user_size=.*/user_size=999999999999/",
+    };
+    static const char *const says[] = {
+        "not a terminal flash file (identity missing or damaged)",
+        "not a terminal flash file (identity missing or damaged)",
+        "its flash map (t.flash.meta) is not usable",
+        "its flash map (t.flash.meta) is not usable",
+        "(truncated)",
+    };
+    size_t i;
+    make_image("v1.bin", 20000, 1);
+    ck_assert_int_eq(run("%s --flash t.flash --init v1.bin --id T1 --model M --version 1.0 --build-time 5 --quiet",
+                         term),
+                     0);
+    ck_assert_int_eq(run("cp t.flash t.copy && cp t.flash.meta meta.copy"), 0);
+    for (i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        ck_assert_int_eq(run("sed '%s' meta.copy > t.flash.meta", edits[i]), 0);
+        ck_assert_int_eq(run("%s --flash t.flash --connect 127.0.0.1:1 --reconnect 0 --timeout 1", term), 1);
+        ck_assert_msg(strstr(out, says[i]) != NULL, "%s: %s", edits[i], out);
+        ck_assert_int_eq(run("cmp t.flash t.copy"), 0);
+    }
+}
+END_TEST
+
 /* otaup apply --flash: FLASH may be shorter than the delta's flash (the
  * rest reads erased: docs/cli.md) but not longer. The first run refused
  * that already (now with both sizes); a resumed run did not look: FLASH
@@ -227,6 +262,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_term_flash_not_its_map);
+    tcase_add_test(tc, test_term_meta_damaged);
     tcase_add_test(tc, test_apply_flash_larger_than_device);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_keygen_force_keeps_the_set);

@@ -900,7 +900,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "otaup-term: %s: not a terminal flash file (%s)\n", flash,
                 rc == OTAUP_E_UNSUPPORTED && have_device_key ? "--device-key: this build cannot seal (no mbedTLS)"
                 : rc < 0                                     ? otaup_strerror(rc)
-                                                             : "identity missing");
+                                                             : "identity missing or damaged");
         otaup_simterm_free(t);
         return 1;
     }

@@ -350,6 +350,11 @@ int otaup_simterm_new(const otaup_simterm_options *o, otaup_simterm **out)
         return rc;
     }
     ss = t->o.sector_size;
+    if (t->idn.valid && t->idn.image_size > t->slot_size) {
+        /* a FILE.meta whose image does not fit its slot (damaged): no
+         * identity, rather than an image hashed past the end of the flash */
+        t->idn.valid = 0;
+    }
     if (o->flash_path != NULL && stat(o->flash_path, &st) == 0 &&
         (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != (uint64_t)t->sectors * ss)) {
         /* a terminal's flash file is its whole map: a shorter one (cut
