@@ -799,8 +799,8 @@ int main(int argc, char **argv)
         }
     }
     if ((id != NULL && (id[0] == '\0' || strlen(id) > 63)) || (model != NULL && (model[0] == '\0' || strlen(model) > 63)) ||
-        (version != NULL && (version[0] == '\0' || strlen(version) > 32))) {
-        fprintf(stderr, "otaup-term: --id and --model take 1..63 characters, --version 1..32\n");
+        (version != NULL && (version[0] == '\0' || strlen(version) > 31))) {
+        fprintf(stderr, "otaup-term: --id and --model take 1..63 characters, --version 1..31\n");
         return 2;
     }
     if (init == NULL && !connect_spec_ok(server)) {
