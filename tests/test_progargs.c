@@ -127,7 +127,8 @@ END_TEST
 /* otaupctl: a usage error printed the whole usage and nothing else for a
  * missing TERMINAL, an argument too many, an unknown option of audit or
  * no command at all (the reason now ends the output); an image that is a
- * directory was "read error". */
+ * directory was "read error"; a registry path that is a directory was
+ * SQLite's "unable to open database file". */
 START_TEST(test_ctl_args)
 {
     ck_assert_int_eq(run("mkdir adir"), 0);
@@ -156,6 +157,14 @@ START_TEST(test_ctl_args)
     ck_assert_int_eq(run("%s --db r.db release add --model M --version 1 --build-time 5 adir", ctl), 1);
     SAYS("otaupctl: adir: Is a directory");
     ck_assert_int_eq(run("test -e r.db"), 1); /* no registry made by any of them */
+    /* a registry path that is a directory: the reason, for reading and writing commands */
+    ck_assert_int_eq(run("%s --db adir terminals", ctl), 1);
+    SAYS("otaupctl: registry adir: Is a directory");
+    ck_assert_int_eq(run("%s --db adir release add --model M --version 1 --build-time 5 adir", ctl), 1);
+    ck_assert_int_eq(run("echo x > v1.bin && %s --db adir release add --model M --version 1 --build-time 5 v1.bin",
+                         ctl),
+                     1);
+    SAYS("otaupctl: registry adir: Is a directory");
 }
 END_TEST
 

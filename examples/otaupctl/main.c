@@ -93,6 +93,11 @@ static int open_db(otaup_registry **reg, int must_exist)
                 db_path, strerror(errno));
         return -1;
     }
+    if (stat(db_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* SQLite says only "unable to open database file" */
+        fprintf(stderr, "otaupctl: registry %s: %s\n", db_path, strerror(EISDIR));
+        return -1;
+    }
     if (must_exist && S_ISREG(st.st_mode) && st.st_size == 0) {
         /* SQLite takes an empty file for a new database: a command that
          * reads would make an empty registry of it and show nothing */
