@@ -4,7 +4,8 @@
  * start, named with both sizes, not written), `otaup apply --flash` on a
  * FLASH larger than the delta's flash (first run and resumed run), and
  * `otaup keygen --force` when one of its three files cannot be replaced
- * (the old set stays whole, no temporary file left).
+ * (the old set stays whole, no temporary file left). Below the programs,
+ * otaup_simterm_new() itself refuses a flash file not its map's size.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -14,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "otaup/error.h"
 #include "otaup/features.h"
+#include "otaup/simterm.h"
 #include "util/runcmd.h"
 
 static char dir[128];
@@ -123,6 +126,65 @@ START_TEST(test_term_flash_not_its_map)
     close(refused);
     ck_assert_msg(strstr(out, "cannot connect") != NULL, "%s", out);
     ck_assert_int_eq(file_size("whole.flash"), full);
+}
+END_TEST
+
+/* otaup_simterm_new() on a flash file that is not its map's size (cut
+ * short, grown, a directory): OTAUP_E_GEOMETRY, the file as it was
+ * (simterm.h). otaup-term looks first, with its own message, so only the
+ * library's callers (otaupd's tests, other simulators) met this: a short
+ * file was taken, read as erased past its end and written back to the
+ * full size at once. otaup_simterm_map_size() gives the size it wants. */
+START_TEST(test_simterm_new_refuses_other_size)
+{
+    static uint8_t img[20000];
+    otaup_simterm_options o;
+    otaup_simterm *t = NULL;
+    char path[300];
+    uint32_t map = 0;
+    long full;
+    size_t i;
+    for (i = 0; i < sizeof img; i++) {
+        img[i] = (uint8_t)(i * 7 + 1);
+    }
+    snprintf(path, sizeof path, "%s/s.flash", dir);
+    otaup_simterm_options_init(&o);
+    o.terminal_id = "T1";
+    o.model = "M";
+    o.flash_path = path;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, img, sizeof img, "1.0", 5), 0);
+    otaup_simterm_free(t);
+    t = NULL;
+    full = file_size("s.flash");
+    otaup_simterm_options_init(&o);
+    o.flash_path = path;
+    ck_assert_int_eq(otaup_simterm_map_size(&o, &map), 0);
+    ck_assert_int_eq((long)map, full);
+    ck_assert_int_eq(run("cp s.flash whole.copy && head -c %ld whole.copy > s.flash && cp s.flash cut.copy",
+                         full - 4096),
+                     0);
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), OTAUP_E_GEOMETRY);
+    otaup_simterm_free(t);
+    t = NULL;
+    ck_assert_int_eq(file_size("s.flash"), full - 4096);
+    ck_assert_int_eq(run("cmp s.flash cut.copy"), 0);
+    ck_assert_int_eq(run("cp whole.copy s.flash && head -c 4096 whole.copy >> s.flash"), 0);
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), OTAUP_E_GEOMETRY);
+    otaup_simterm_free(t);
+    t = NULL;
+    ck_assert_int_eq(file_size("s.flash"), full + 4096);
+    ck_assert_int_eq(run("rm s.flash && mkdir s.flash"), 0);
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), OTAUP_E_GEOMETRY);
+    otaup_simterm_free(t);
+    t = NULL;
+    /* its whole file: taken, the terminal as provisioned */
+    ck_assert_int_eq(run("rmdir s.flash && cp whole.copy s.flash"), 0);
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provisioned(t), 1);
+    ck_assert_str_eq(otaup_simterm_version(t), "1.0");
+    otaup_simterm_free(t);
+    ck_assert_int_eq(file_size("s.flash"), full);
 }
 END_TEST
 
@@ -263,6 +325,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_term_flash_not_its_map);
     tcase_add_test(tc, test_term_meta_damaged);
+    tcase_add_test(tc, test_simterm_new_refuses_other_size);
     tcase_add_test(tc, test_apply_flash_larger_than_device);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_keygen_force_keeps_the_set);
