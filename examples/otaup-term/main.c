@@ -349,9 +349,6 @@ static void bar(term *k, int final)
     }
 }
 
-/* Connect to ADDR:PORT within wait_ms (a host that does not answer must
- * not hold the run past --timeout). 0, -1 (errno says why) or -2 (a
- * malformed ADDR:PORT). */
 /* --connect ADDR:PORT as connect_to() takes it: an IPv4 address (or
  * localhost, or nothing: 127.0.0.1) and a port 1..65535 in digits. */
 static int connect_spec_ok(const char *spec)
@@ -375,6 +372,9 @@ static int connect_spec_ok(const char *spec)
            (host[0] == '\0' || strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1);
 }
 
+/* Connect to ADDR:PORT within wait_ms (a host that does not answer must
+ * not hold the run past --timeout). 0, -1 (errno says why) or -2 (a
+ * malformed ADDR:PORT). */
 static int connect_to(const char *spec, int *fd_out, uint64_t wait_ms)
 {
     char host[64];
