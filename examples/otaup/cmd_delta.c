@@ -104,7 +104,6 @@ int otaup_cmd_delta(int argc, char **argv)
     const char *paths[2] = { NULL, NULL }, *outp = NULL, *sigp = NULL, *map = NULL;
     uint32_t sector = 4096, write_size = 1, erased = 0xFF, base = 0, v;
     int npaths = 0, i, quiet = 0, have_source = 0, have_sector = 0, rc;
-    const char *manifest_opt = NULL; /* a manifest option (--model ...) given */
     otaup_delta_options opt;
     const uint8_t *old = NULL, *nw = NULL;
     uint8_t *sigbuf = NULL;
@@ -137,7 +136,6 @@ int otaup_cmd_delta(int argc, char **argv)
             if (rc < 0) {
                 return OTAUP_EXIT_USAGE;
             }
-            manifest_opt = a;
             continue;
         }
         if (strcmp(a, "--sign") == 0) {
@@ -276,8 +274,9 @@ int otaup_cmd_delta(int argc, char **argv)
             fprintf(stderr, "otaup delta: %s\n", why);
             return OTAUP_EXIT_USAGE;
         }
-        if (manifest_opt != NULL && sa.key == NULL) {
-            fprintf(stderr, "otaup delta: %s goes into a signed delta's manifest: give --sign KEY\n", manifest_opt);
+        if (sa.manifest_opt != NULL && sa.key == NULL) {
+            fprintf(stderr, "otaup delta: %s goes into a signed delta's manifest: give --sign KEY\n",
+                    sa.manifest_opt);
             return OTAUP_EXIT_USAGE;
         }
     }

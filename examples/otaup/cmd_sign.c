@@ -45,6 +45,14 @@ static void usage(FILE *f)
             sec_sign_usage);
 }
 
+/* Remember o as the manifest option given, unless one came before it. */
+static void manifest_opt_seen(sec_sign_args *a, const char *o)
+{
+    if (a->manifest_opt == NULL) {
+        a->manifest_opt = o;
+    }
+}
+
 void sec_sign_args_init(sec_sign_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -57,12 +65,12 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
     uint64_t v;
     if (strcmp(o, "--allow-downgrade") == 0) {
         a->opt.policy |= OTAUP_POLICY_ALLOW_DOWNGRADE;
-        a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
+        manifest_opt_seen(a, o);
         return 1;
     }
     if (strcmp(o, "--no-source") == 0) {
         a->opt.no_source = 1;
-        a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
+        manifest_opt_seen(a, o);
         return 1;
     }
     if (strcmp(o, "--model") != 0 && strcmp(o, "--version") != 0 && strcmp(o, "--build-time") != 0 &&
@@ -70,7 +78,7 @@ int sec_sign_arg(sec_sign_args *a, const char *cmd, int argc, char **argv, int *
         strcmp(o, "--tag-len") != 0 && strcmp(o, "--note") != 0) {
         return 0;
     }
-    a->manifest_opt = a->manifest_opt != NULL ? a->manifest_opt : o;
+    manifest_opt_seen(a, o);
     if (*i + 1 >= argc) {
         fprintf(stderr, "otaup %s: %s needs a value\n", cmd, o);
         return -1;
@@ -164,19 +172,20 @@ int sec_sign_bytes(const char *cmd, const sec_sign_args *a, const char *name, co
         otaup_key_free(k);
         return OTAUP_EXIT_FAIL;
     }
-    if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0 && a->manifest_opt != NULL) {
-        /* signed already: its manifest is fixed, a manifest option would
-         * be dropped without a word (docs/cli.md: refused, not ignored) */
-        fprintf(stderr,
-                "otaup %s: %s is signed already: its manifest cannot change; add a signature with --key "
-                "(and -o) alone, without %s\n",
-                cmd, name, a->manifest_opt);
-        otaup_key_free(k);
-        return OTAUP_EXIT_USAGE;
-    }
     if (otaup_delta_find_manifest(delta, len, &mf, &mf_len) == 0) {
         uint8_t pub[OTAUP_P256_PUB_LEN], id[OTAUP_KEY_ID_LEN];
-        int i = otaup_key_public(k, pub) == 0 && otaup_key_id(&c, pub, id) == 0 ? signed_by(mf, mf_len, id) : -1;
+        int i;
+        if (a->manifest_opt != NULL) {
+            /* signed already: its manifest is fixed, a manifest option
+             * would be dropped without a word (docs/cli.md: refused) */
+            fprintf(stderr,
+                    "otaup %s: %s is signed already: its manifest cannot change; add a signature with --key "
+                    "(and -o) alone, without %s\n",
+                    cmd, name, a->manifest_opt);
+            otaup_key_free(k);
+            return OTAUP_EXIT_USAGE;
+        }
+        i = otaup_key_public(k, pub) == 0 && otaup_key_id(&c, pub, id) == 0 ? signed_by(mf, mf_len, id) : -1;
         if (i >= 0) {
             /* signed by KEY already: a second entry of the same key would
              * add nothing; the delta stays as it is */
@@ -295,10 +304,10 @@ int otaup_cmd_sign(int argc, char **argv)
             out = argv[++i];
         } else if (strcmp(o, "--old") == 0) {
             old_path = argv[++i];
-            a.manifest_opt = a.manifest_opt != NULL ? a.manifest_opt : o;
+            manifest_opt_seen(&a, o);
         } else if (strcmp(o, "--new") == 0) {
             new_path = argv[++i];
-            a.manifest_opt = a.manifest_opt != NULL ? a.manifest_opt : o;
+            manifest_opt_seen(&a, o);
         } else if (o[0] == '-' && o[1] != 0) {
             fprintf(stderr, "otaup sign: unknown option '%s'\n", o);
             usage(stderr);
