@@ -680,7 +680,11 @@ OTAUP_RAMFUNC void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_r
     if (st->session == OTAUP_JS_ACTIVE) {
         out->session = wire_session(ap);
         out->next_step = st->next_step;
-        out->phase = ap->phase != OTAUP_PHASE_IDLE ? ap->phase : OTAUP_PHASE_TRANSFER;
+        /* a region half restored (journaled BUSY) is where it stands, also
+         * after a reset, when nothing else of the phase is known */
+        out->phase = st->restore == OTAUP_JRESTORE_BUSY ? OTAUP_PHASE_RESTORE
+                     : ap->phase != OTAUP_PHASE_IDLE   ? ap->phase
+                                                       : OTAUP_PHASE_TRANSFER;
         if (st->scratch != OTAUP_JSCRATCH_NONE && st->scratch_step == st->next_step) {
             out->flags = OTAUP_RESUME_IN_SCRATCH;
         }
@@ -769,14 +773,6 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         }
     }
     did = update_id(ap, s);
-    /* an unsigned update with its header: COMMIT ends the session only over
-     * the new image it names (a signed one: the final hook's SHA-256) */
-    ap->target_known = ap->cfg.delta_id == NULL && start_header(s) != 0;
-    if (ap->target_known) {
-        ap->target_addr = otaup_get32(s->manifest.data + 32);
-        ap->target_len = otaup_get32(s->manifest.data + 80);
-        memcpy(ap->target_hash, s->manifest.data + 84, sizeof ap->target_hash);
-    }
     if ((s->flags & OTAUP_START_RESUME) &&
         !(st->session == OTAUP_JS_ACTIVE && st->delta_id == did) &&
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
@@ -788,6 +784,16 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
     rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, did, target);
     if (rc < 0) {
         return rc;
+    }
+    /* an unsigned update with its header: COMMIT ends the session only over
+     * the new image it names (a signed one: the final hook's SHA-256). Set
+     * only now: a START refused above leaves the open session's check as
+     * it was (tests/test_termrev2_apply.c) */
+    ap->target_known = ap->cfg.delta_id == NULL && start_header(s) != 0;
+    if (ap->target_known) {
+        ap->target_addr = otaup_get32(s->manifest.data + 32);
+        ap->target_len = otaup_get32(s->manifest.data + 80);
+        memcpy(ap->target_hash, s->manifest.data + 84, sizeof ap->target_hash);
     }
     ap->session = s->session;
     ap->resumed = rc == 1;
@@ -1032,6 +1038,9 @@ OTAUP_RAMFUNC static int do_restore(otaup_apply *ap, const otaup_msg_region_data
         return OTAUP_E_UNSUPPORTED; /* a sealed backup, and no key to open it */
     } else if ((d->flags & (OTAUP_RDATA_LAST | OTAUP_RDATA_HASH)) == OTAUP_RDATA_LAST) {
         return OTAUP_E_HASH; /* a plain restore ends with the region's hash, or not at all */
+    } else if ((d->flags & OTAUP_RDATA_LAST) && d->hash.alg != OTAUP_HASH_XXH3_64 &&
+               d->hash.alg != OTAUP_HASH_XXH3_128) {
+        return OTAUP_E_UNSUPPORTED; /* a hash it cannot compute: refused before writing, not after */
     }
     if (d->offset > r->len || n > r->len - d->offset ||
         ((d->flags & OTAUP_RDATA_LAST) && d->offset + n != r->len)) {
@@ -1111,6 +1120,10 @@ OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
     if (c->id.image_size == 0 || ap->session_open) {
         return OTAUP_E_UNSUPPORTED; /* size unknown, or the image is being rewritten */
     }
+    if (q->offset > OTAUP_SIG_HEADER_SIZE + 8u * (c->id.image_size / q->block_size +
+                                                   (c->id.image_size % q->block_size != 0u)) + 8u) {
+        return OTAUP_E_RANGE; /* past the signature: refused before a stream going on is touched */
+    }
     addr = c->layout == OTAUP_LAYOUT_AB ? c->slots[ap->journal.st.boot_slot ? 1 : 0].addr : c->slots[0].addr;
     memset(&info, 0, sizeof info);
     info.build_time = c->id.build_time;
@@ -1118,12 +1131,13 @@ OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
     info.block_size = q->block_size;
     /* reads go through the executor's bounce buffer: free between its calls,
      * and the signature is computed only while no session is open */
+    /* from here a stream still going (an earlier SIG_REQ's) is replaced:
+     * one that fails now (a flash read error) ends it, and the server
+     * asks again */
+    ap->tx_what &= (uint8_t)~Q_SIG;
     rc = otaup_sig_calc_begin(&ap->sig, c->flash, addr, &info, ap->exec.io, sizeof ap->exec.io);
     if (rc != 0) {
         return rc;
-    }
-    if (q->offset > ap->sig.total) {
-        return OTAUP_E_RANGE;
     }
     while (ap->sig.pos < q->offset) { /* skip what the server has (into the read buffer: discarded) */
         uint32_t k = q->offset - ap->sig.pos;
@@ -1296,7 +1310,7 @@ OTAUP_RAMFUNC static int acked(otaup_apply *ap, uint32_t next)
 
 OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
 {
-    uint32_t expected;
+    uint32_t expected, echo;
     int rc;
     ap->rx_heard = 1;
     /* unsequenced */
@@ -1346,8 +1360,15 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
         return 0;
     }
     ap->rx_gap_nacked = 0;
+    echo = ap->rx_echo; /* the echo of frame `last`, kept if this one is refused */
     ap->rx_echo = 0;
-    if (fr->type == OTAUP_MSG_BATCH) {
+    if (ap->reasm.active && (fr->type == OTAUP_MSG_BATCH || !otaup_msg_type_fragmentable(fr->type))) {
+        /* a frame of another kind while a message is in progress
+         * (protocol.md 2; the others are otaup_reasm_add's to judge):
+         * refused, the partial message dropped, nothing executed */
+        otaup_reasm_reset(&ap->reasm);
+        rc = OTAUP_E_FRAGMENT;
+    } else if (fr->type == OTAUP_MSG_BATCH) {
         rc = do_batch(ap, fr);
     } else if (otaup_msg_type_fragmentable(fr->type)) {
         const uint8_t *msg;
@@ -1360,6 +1381,7 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
         rc = do_message(ap, fr->type, fr->payload, fr->payload_len);
     }
     if (rc < 0) {
+        ap->rx_echo = echo;
         return send_nack(ap, fr->seq, rc, fr->seq);
     }
     ap->rx_last = fr->seq;
@@ -1394,7 +1416,11 @@ OTAUP_RAMFUNC int otaup_apply_feed(otaup_apply *ap, const uint8_t *bytes, size_t
                    ev == OTAUP_E_MSG_LENGTH) {
             /* an intact frame we cannot accept: name it in a NACK if it is the next one */
             uint32_t expected = ap->rx_any ? ap->rx_last + 1u : 0u;
-            if (fr.seq == expected) {
+            /* not an unsequenced one (ACK, NACK, PROGRESS): it carries the
+             * sender's next seq without consuming it, and a NACK of that
+             * number would refuse a frame the sender may have in flight */
+            if (fr.seq == expected && fr.type != OTAUP_MSG_ACK && fr.type != OTAUP_MSG_NACK &&
+                fr.type != OTAUP_MSG_PROGRESS) {
                 (void)send_nack(ap, fr.seq, ev, expected);
             }
         } else if (ev == OTAUP_E_INVAL) {
