@@ -1,17 +1,20 @@
 /*
  * The applier against docs/protocol.md, second round of probes: a START
  * the terminal refuses leaves the open session as it was (its COMMIT
- * check included); a duplicate is answered with the very ACK of the
- * original (a PING's echo too); a refused SIG_REQ leaves the signature
- * stream it interrupts alone; a sequenced frame between the fragments of
- * a message is OTAUP_E_FRAGMENT; an unsequenced frame is never NACKed;
- * COMMIT and ABORT in every phase; a power cut after every flash
- * operation of a session, then INFO's resume state and the resume to the
- * end; the event-driven input split at every byte; the blocking form on
- * a silent link; and restores of odd shapes. Frames are fed directly;
- * the simulated flash's content and the terminal's answers are judged.
+ * check, and the step its record stream is in, included); a duplicate is
+ * answered with the very ACK of the original (a PING's echo too); a
+ * refused SIG_REQ leaves the signature stream it interrupts alone; a
+ * sequenced frame between the fragments of a message is
+ * OTAUP_E_FRAGMENT; an unsequenced frame is never NACKed; COMMIT and
+ * ABORT in every phase; a power cut after every flash operation of a
+ * session, in place and A/B, then INFO's resume state and boot slot and
+ * the resume to the end; the event-driven input split at every byte; the
+ * blocking form on a silent link; and restores of odd shapes. Frames are
+ * fed directly; the simulated flash's content and the terminal's answers
+ * are judged.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -734,6 +737,8 @@ END_TEST
 
 /* The terminal's INFO after a reset (init, connect, the server's HELLO,
  * ACKs): its resume state. */
+static uint8_t g_active; /* INFO's active slot, from boot_info */
+
 static void boot_info(otaup_proto_resume *rs)
 {
     seen f[8];
@@ -744,6 +749,7 @@ static void boot_info(otaup_proto_resume *rs)
     for (i = 0; i < n; i++) {
         if (f[i].type == OTAUP_MSG_INFO) {
             *rs = f[i].m.u.info.resume;
+            g_active = f[i].m.u.info.active_slot;
             got = 1;
         }
     }
@@ -753,6 +759,7 @@ static void boot_info(otaup_proto_resume *rs)
 }
 
 static uint8_t g_user[S];
+static uint32_t g_base; /* where the steps write: the slot the update writes */
 
 /* The session's script from its START: three steps, a restore of the
  * user region, COMMIT. The first refusal, or 0; *result the RESULT. */
@@ -764,19 +771,19 @@ static int32_t session_script(uint8_t flags, int32_t *result)
         return rc;
     }
     for (i = 0; i < 3; i++) {
-        rc = rec(OTAUP_REC_STEP, i, SLOT_A + (i + 1u) * S, S, 0);
-        rc = rc ? rc : rec(OTAUP_REC_ERASE, 0, SLOT_A + (i + 1u) * S, S, 0);
-        rc = rc ? rc : rec(OTAUP_REC_FILL, 0, SLOT_A + (i + 1u) * S, S, (uint8_t)(0x71 + i));
+        rc = rec(OTAUP_REC_STEP, i, g_base + (i + 1u) * S, S, 0);
+        rc = rc ? rc : rec(OTAUP_REC_ERASE, 0, g_base + (i + 1u) * S, S, 0);
+        rc = rc ? rc : rec(OTAUP_REC_FILL, 0, g_base + (i + 1u) * S, S, (uint8_t)(0x71 + i));
         rc = rc ? rc : rec(OTAUP_REC_END, i, 0, 0, 0);
         if (rc != 0) {
             return rc;
         }
     }
     rc = restore_region(g_user);
-    return rc ? rc : commit(77, OTAUP_COMMIT_DONE, result);
+    return rc ? rc : commit(77, g_base == SLOT_B ? OTAUP_COMMIT_SWITCH : OTAUP_COMMIT_DONE, result);
 }
 
-static void sweep(int torn)
+static void sweep(uint8_t layout, int torn)
 {
     uint64_t cut;
     int complete = 0;
@@ -785,7 +792,8 @@ static void sweep(int torn)
         const otaup_journal_state *st;
         int32_t result = 1, rc;
         uint32_t i;
-        rig_make(OTAUP_LAYOUT_INPLACE);
+        rig_make(layout);
+        g_base = layout == OTAUP_LAYOUT_AB ? SLOT_B : SLOT_A;
         boot();
         otaup_simflash_cut_after(R.sim, cut, torn);
         (void)session_script(0, &result);
@@ -799,7 +807,8 @@ static void sweep(int torn)
         otaup_simflash_cut_after(R.sim, 0, 0);
         boot_info(&rs);
         st = &otaup_apply_journal(&R.ap)->st;
-        /* INFO says where the session stood */
+        /* INFO says where the session stood, and which slot boots */
+        ck_assert_uint_eq(g_active, layout == OTAUP_LAYOUT_AB ? st->boot_slot : 0u);
         if (st->session == OTAUP_JS_ACTIVE) {
             ck_assert_uint_eq(rs.session, 77);
             ck_assert_uint_eq(rs.next_step, st->next_step);
@@ -807,7 +816,7 @@ static void sweep(int torn)
                                                                              : OTAUP_PHASE_TRANSFER);
             /* every step before next_step is in flash */
             for (i = 0; i < rs.next_step; i++) {
-                expect_sector(SLOT_A + (i + 1u) * S, (uint8_t)(0x71 + i));
+                expect_sector(g_base + (i + 1u) * S, (uint8_t)(0x71 + i));
             }
         } else {
             ck_assert_uint_eq(rs.session, 0);
@@ -821,15 +830,24 @@ static void sweep(int torn)
                       otaup_errname(rc));
         ck_assert_int_eq(result, 0);
         for (i = 0; i < 3; i++) {
-            expect_sector(SLOT_A + (i + 1u) * S, (uint8_t)(0x71 + i));
+            expect_sector(g_base + (i + 1u) * S, (uint8_t)(0x71 + i));
         }
         expect_sector(SLOT_A, 0xA0);
+        ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.boot_slot, layout == OTAUP_LAYOUT_AB ? 1u : 0u);
+        if (layout == OTAUP_LAYOUT_AB) {
+            /* after the switch, INFO names the new slot as the one that boots */
+            boot_info(&rs);
+            ck_assert_uint_eq(g_active, 1);
+            ck_assert_uint_eq(rs.session, 0);
+        }
         ck_assert_mem_eq(otaup_simflash_data(R.sim) + USER, g_user, S);
         ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.session, OTAUP_JS_ENDED);
         teardown();
     }
     ck_assert(complete);
     ck_assert_uint_gt(cut, 10);
+    printf("power cut sweep, %s, %s: %u cut points, each resumed to RESULT 0\n",
+           layout == OTAUP_LAYOUT_AB ? "A/B" : "in place", torn ? "torn" : "clean", (unsigned)cut - 1u);
 }
 
 START_TEST(test_power_cut_sweep)
@@ -838,8 +856,10 @@ START_TEST(test_power_cut_sweep)
     for (i = 0; i < S; i++) {
         g_user[i] = (uint8_t)(i * 7u + 3u);
     }
-    sweep(0);
-    sweep(1);
+    sweep(OTAUP_LAYOUT_INPLACE, 0);
+    sweep(OTAUP_LAYOUT_INPLACE, 1);
+    sweep(OTAUP_LAYOUT_AB, 0);
+    sweep(OTAUP_LAYOUT_AB, 1);
     rig_make(OTAUP_LAYOUT_INPLACE); /* for the fixture's teardown */
 }
 END_TEST
@@ -1097,6 +1117,33 @@ START_TEST(test_restore_shapes)
 }
 END_TEST
 
+
+/* ---- 11. a refused START in the middle of a step ---------------------------- */
+
+/* In place past the point of no return, a START of another update is
+ * refused (OTAUP_E_SESSION, protocol.md 3.5). The stream of the open
+ * session then goes on: the rest of the step it was in executes, and the
+ * session commits. */
+START_TEST(test_refused_start_mid_step)
+{
+    int32_t result = 1;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    ck_assert_int_eq(start(51, 0), 0);
+    fill_step(0, SLOT_A, 0x51);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.ponr, 1);
+    ck_assert_int_eq(rec(OTAUP_REC_STEP, 1, SLOT_A + S, S, 0), 0);
+    ck_assert_int_eq(rec(OTAUP_REC_ERASE, 0, SLOT_A + S, S, 0), 0);
+    ck_assert_int_eq(start(52, 0), OTAUP_E_SESSION);
+    ck_assert_int_eq(rec(OTAUP_REC_FILL, 0, SLOT_A + S, S, 0x52), 0);
+    ck_assert_int_eq(rec(OTAUP_REC_END, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(commit(51, OTAUP_COMMIT_DONE, &result), 0);
+    ck_assert_int_eq(result, 0);
+    expect_sector(SLOT_A, 0x51);
+    expect_sector(SLOT_A + S, 0x52);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("termrev2_apply");
@@ -1113,6 +1160,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_split_at_every_byte);
     tcase_add_test(tc, test_run_silent_link);
     tcase_add_test(tc, test_restore_shapes);
+    tcase_add_test(tc, test_refused_start_mid_step);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -778,6 +778,14 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
+    if (st->session == OTAUP_JS_ACTIVE && st->delta_id != did &&
+        ((st->ponr && ap->cfg.layout == OTAUP_LAYOUT_INPLACE) || st->restore == OTAUP_JRESTORE_BUSY)) {
+        /* another update while the journaled one must finish (in place
+         * past its point of no return, or a region half restored): refused
+         * here, before otaup_exec_start, which forgets the record stream
+         * of the open session before it refuses the same */
+        return OTAUP_E_SESSION;
+    }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
         target = ab_window(ap, did);
     }
