@@ -1144,6 +1144,59 @@ START_TEST(test_refused_start_mid_step)
 }
 END_TEST
 
+/* ---- 12. a refused COMMIT, then INFO ---------------------------------------- */
+
+/* The INFO of a new connection (no reset). */
+static void reconnect_resume(otaup_proto_resume *rs)
+{
+    seen f[8];
+    int n, i, got = 0;
+    R.k.len = 0;
+    ck_assert_int_eq(otaup_apply_connect(&R.ap), 0);
+    send_hello();
+    feed_ack(0xFFFFu);
+    n = frames_sent(f, 8);
+    for (i = 0; i < n; i++) {
+        if (f[i].type == OTAUP_MSG_INFO) {
+            *rs = f[i].m.u.info.resume;
+            got = 1;
+        }
+    }
+    ck_assert(got);
+    feed_ack(0xFFFFu);
+    R.k.len = 0;
+    R.seq = 1;
+}
+
+/* A COMMIT refused (the stream did not write the image its START's
+ * header names: OTAUP_E_TARGET_MISMATCH; or the stream stopped inside a
+ * step) keeps the session open for a resume; INFO on the next connection
+ * says it stands in the transfer, not in the commit. */
+START_TEST(test_refused_commit_phase)
+{
+    otaup_proto_resume rs;
+    uint8_t h[140];
+    int32_t result = 1;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    make_header(h, SLOT_A + S, S, 0x71, 0x0123456789ABCDEFull);
+    ck_assert_int_eq(start_m(61, 0, h, sizeof h, NULL), 0);
+    ck_assert_int_eq(commit(61, OTAUP_COMMIT_DONE, &result), OTAUP_E_TARGET_MISMATCH);
+    reconnect_resume(&rs);
+    ck_assert_uint_eq(rs.session, 61);
+    ck_assert_uint_eq(rs.phase, OTAUP_PHASE_TRANSFER);
+    ck_assert_int_eq(start_m(61, OTAUP_START_RESUME, h, sizeof h, NULL), 0);
+    ck_assert_int_eq(rec(OTAUP_REC_STEP, 0, SLOT_A + S, S, 0), 0);
+    ck_assert_int_eq(commit(61, OTAUP_COMMIT_DONE, &result), OTAUP_E_STATE); /* inside the step */
+    reconnect_resume(&rs);
+    ck_assert_uint_eq(rs.phase, OTAUP_PHASE_TRANSFER);
+    ck_assert_int_eq(start_m(61, OTAUP_START_RESUME, h, sizeof h, NULL), 0);
+    fill_step(0, SLOT_A + S, 0x71);
+    ck_assert_int_eq(commit(61, OTAUP_COMMIT_DONE, &result), 0);
+    ck_assert_int_eq(result, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("termrev2_apply");
@@ -1161,6 +1214,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_run_silent_link);
     tcase_add_test(tc, test_restore_shapes);
     tcase_add_test(tc, test_refused_start_mid_step);
+    tcase_add_test(tc, test_refused_commit_phase);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1183,6 +1183,7 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         otaup_msg_sig_req sig_req;
     } m;
     int rc;
+    uint8_t was;
     switch (type) {
     case OTAUP_MSG_HELLO:
         rc = otaup_hello_decode(p, n, &m.hello);
@@ -1214,22 +1215,24 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         if (!ap->session_open || m.commit.session != ap->session) {
             return OTAUP_E_SESSION;
         }
-        ap->phase = OTAUP_PHASE_COMMIT;
+        was = ap->phase;
+        ap->phase = OTAUP_PHASE_COMMIT; /* in PROGRESS while the target is hashed */
+        rc = 0;
         if (ap->target_known && ap->target_len != 0) {
             /* a COMMIT before the stream ended (a server's error, a lost
              * state) must not switch to, or leave booting, a half-written
              * image: the session stays open, to be resumed */
             uint8_t h[16];
             rc = otaup_exec_hash_range(&ap->exec, ap->target_addr, ap->target_len, OTAUP_HASH_XXH3_128, h);
-            if (rc < 0) {
-                return rc;
-            }
-            if (memcmp(h, ap->target_hash, sizeof h) != 0) {
-                return OTAUP_E_TARGET_MISMATCH;
+            if (rc >= 0) {
+                rc = memcmp(h, ap->target_hash, sizeof h) != 0 ? OTAUP_E_TARGET_MISMATCH : 0;
             }
         }
-        rc = otaup_exec_finish(&ap->exec);
+        if (rc == 0) {
+            rc = otaup_exec_finish(&ap->exec);
+        }
         if (rc != 0) {
+            ap->phase = was; /* refused: the session stands where it stood (INFO's RESUME) */
             return rc;
         }
         if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
