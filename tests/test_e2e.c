@@ -1008,6 +1008,218 @@ START_TEST(test_bad_input_on_the_wire)
 }
 END_TEST
 
+/* Run terminal t until an upgrade ends well: a run that ends badly is
+ * followed by a reboot and a new connection (the faults not spent
+ * disarmed), at most `tries` runs. Returns the last run's result. */
+static int run_until_done(otaup_simterm *t, const e2e_faults *f, unsigned tries, e2e_report *rep)
+{
+    int rc = e2e_run(w, t, f, 1800000, rep);
+    while (rc != 0 && rc != OTAUP_E_TIMEOUT && --tries > 0) {
+        otaup_simflash_cut_after(otaup_simterm_flash(t), 0, 0);
+        otaup_simflash_fail_after(otaup_simterm_flash(t), 0, 0);
+        otaup_simflash_read_fault(otaup_simterm_flash(t), 0, 0);
+        e2e_boot(t);
+        rc = e2e_run(w, t, NULL, 600000, rep);
+    }
+    otaup_simflash_read_fault(otaup_simterm_flash(t), 0, 0);
+    return rc;
+}
+
+START_TEST(test_refused_commit_duplicated)
+{
+    /* every frame arrives twice, and one of the last reads of the upgrade
+     * (the COMMIT's check of the new image) returns a wrong bit: the
+     * terminal refuses the COMMIT, and must refuse its copy too rather
+     * than commit on it after the server acted on the refusal (it gave
+     * the session up: the terminal then ran the new image with the
+     * server's record failed and the user's backup left on the server) */
+    char id[16];
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    uint64_t total, at;
+    e2e_options(w)->delta = fine_delta;
+    reference_run("D-ref", OTAUP_LAYOUT_INPLACE, &rep);
+    total = rep.flash_reads;
+    for (at = total - 2; at <= total; at++) {
+        memset(&f, 0, sizeof f);
+        f.dup_pct = 100;
+        f.read_fault_after = at;
+        f.read_flip = 1;
+        f.seed = 500 + at;
+        snprintf(id, sizeof id, "D%llu", (unsigned long long)at);
+        t = terminal(id, "M1", OTAUP_LAYOUT_INPLACE, v1, sizeof v1, "1.0", 1000, 1);
+        ck_assert_msg(run_until_done(t, &f, 3, &rep) == 0, "read %llu of %llu", (unsigned long long)at,
+                      (unsigned long long)total);
+        check_upgraded(t, id, h_v2, "2.0");
+        otaup_simterm_free(t);
+    }
+    e2e_options(w)->delta = NULL;
+}
+END_TEST
+
+static int boot_nosend(void *ctx, const uint8_t *b, size_t n)
+{
+    (void)ctx, (void)b;
+    return (int)n;
+}
+
+static uint32_t boot_noclock(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+START_TEST(test_boot_read_fault)
+{
+    /* a journal the terminal cannot read at boot: it says so instead of
+     * booting on a guess (an A/B terminal that took a failed read for "slot
+     * 0" ran its old image and reported the old version after a committed
+     * upgrade); the next boot, the read working, goes on as usual */
+    otaup_simterm *t = terminal("B1", "M1", OTAUP_LAYOUT_AB, v1, sizeof v1, "1.0", 1000, 0);
+    e2e_report rep;
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    otaup_simflash_read_fault(otaup_simterm_flash(t), 1, OTAUP_SIMFLASH_RFAULT_FAIL);
+    ck_assert_int_eq(otaup_simterm_boot(t, boot_nosend, NULL, boot_noclock, NULL), OTAUP_E_FLASH_READ);
+    check_upgraded(t, "B1", h_v2, "2.0");
+    otaup_simterm_free(t);
+}
+END_TEST
+
+START_TEST(test_ab_cut_at_switch)
+{
+    /* A/B, power cut at each of the last eight flash writes of the upgrade
+     * (the COMMIT's switch record and the record that ends the session
+     * among them), torn
+     * or not: between the two the new slot boots while the journal still
+     * holds the session. The terminal must report that session's source
+     * as its running slot, so that the server plans the same delta and
+     * the terminal resumes and finishes it (it reported the target, the
+     * server planned another delta, and every START was refused) */
+    char id[16];
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    uint64_t total, at;
+    int torn;
+    e2e_options(w)->delta = fine_delta;
+    reference_run("S-ref", OTAUP_LAYOUT_AB, &rep);
+    total = rep.flash_ops;
+    for (at = total - 7; at <= total; at++) {
+        for (torn = 0; torn < 2; torn++) {
+            memset(&f, 0, sizeof f);
+            f.cut_after = at;
+            f.torn = torn;
+            f.seed = 600 + at;
+            snprintf(id, sizeof id, "S%llu%c", (unsigned long long)at, torn ? 't' : 'c');
+            t = terminal(id, "M1", OTAUP_LAYOUT_AB, v1, sizeof v1, "1.0", 1000, 1);
+            ck_assert_msg(run_until_done(t, &f, 3, &rep) == 0, "cut after %llu of %llu%s", (unsigned long long)at,
+                          (unsigned long long)total, torn ? ", torn" : "");
+            check_upgraded(t, id, h_v2, "2.0");
+            otaup_simterm_free(t);
+        }
+    }
+    e2e_options(w)->delta = NULL;
+}
+END_TEST
+
+/* Every fault of the harness at once, drawn at random per seed: link
+ * loss, corruption, duplicates, delays, disconnects, a server restart,
+ * the server giving the session up (in the transfer or the restore), a
+ * power cut (torn or not), a failed flash write, a failed or flipped
+ * read, a wrapping clock, user data damaged by the upgrade, in place or
+ * A/B, with or without a restart point at every step. A terminal whose
+ * run ends badly connects again (faults spent; at most four times). Each
+ * upgrade must end with the new image byte for byte, the personal data
+ * intact, the backup gone and the registry saying so. The default run
+ * takes CHAOS_DEFAULT seeds; E2E_CHAOS_SEEDS=N [E2E_CHAOS_FROM=K] runs
+ * seeds K..N instead (a campaign). */
+#define CHAOS_DEFAULT 6u
+
+static uint64_t chaos_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* 0 with probability 1 - pct %, else lo..hi */
+static uint64_t chaos_maybe(uint64_t *s, unsigned pct, uint64_t lo, uint64_t hi)
+{
+    if (chaos_next(s) % 100u >= pct || hi < lo) {
+        return 0;
+    }
+    return lo + chaos_next(s) % (hi - lo + 1u);
+}
+
+static void chaos_case(unsigned seed)
+{
+    uint64_t s = 0xC4A05ull * 1000003ull + seed;
+    char id[24], ref[24];
+    otaup_simterm *t;
+    e2e_report rep;
+    e2e_faults f;
+    uint64_t ops, reads;
+    int rc, fine = (int)(chaos_next(&s) & 1u), damage = (int)(chaos_next(&s) % 3u != 0u);
+    uint8_t layout = (chaos_next(&s) & 1u) ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE;
+    e2e_options(w)->delta = fine ? fine_delta : NULL;
+    /* an undisturbed twin places the flash faults inside the upgrade */
+    snprintf(ref, sizeof ref, "CR%u", seed);
+    t = terminal(ref, "M1", layout, v1, sizeof v1, "1.0", 1000, damage);
+    ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
+    ops = rep.flash_ops;
+    reads = rep.flash_reads;
+    otaup_simterm_free(t);
+    memset(&f, 0, sizeof f);
+    f.seed = chaos_next(&s);
+    f.drop_pct = (unsigned)chaos_maybe(&s, 60, 1, 20);
+    f.corrupt_pct = (unsigned)chaos_maybe(&s, 60, 1, 15);
+    f.dup_pct = (unsigned)chaos_maybe(&s, 50, 1, 10);
+    f.delay_pct = (unsigned)chaos_maybe(&s, 50, 1, 10);
+    f.disconnect_every = (unsigned)chaos_maybe(&s, 40, 3, 15);
+    f.disconnects = f.disconnect_every ? 1u + (unsigned)(chaos_next(&s) % 3u) : 0u;
+    f.restart_after = (unsigned)chaos_maybe(&s, 30, 2, 25);
+    f.fail_after = (unsigned)chaos_maybe(&s, 15, 3, 30);
+    f.fail_in_restore = damage && chaos_next(&s) % 100u < 15u;
+    f.cut_after = chaos_maybe(&s, 50, 1, ops);
+    f.flash_fail_after = chaos_maybe(&s, 30, 1, ops);
+    f.torn = (int)(chaos_next(&s) & 1u);
+    f.read_fault_after = chaos_maybe(&s, 30, 1, reads);
+    f.read_flip = (int)(chaos_next(&s) & 1u);
+    f.clock_base = (uint32_t)chaos_maybe(&s, 20, 0xFFFFFFFFu - 20000u, 0xFFFFFFFFu - 1u);
+    if (getenv("E2E_VERBOSE") != NULL) {
+        fprintf(stderr,
+                "chaos %u: %s%s%s drop %u corrupt %u dup %u delay %u disconnect %u x%u restart %u fail %u%s "
+                "cut %llu/%llu%s flash-fail %llu read-fault %llu/%llu%s clock %08x\n",
+                seed, layout == OTAUP_LAYOUT_AB ? "ab" : "inplace", fine ? " fine" : "", damage ? " damage" : "",
+                f.drop_pct, f.corrupt_pct, f.dup_pct, f.delay_pct, f.disconnect_every, f.disconnects,
+                f.restart_after, f.fail_after, f.fail_in_restore ? " in-restore" : "", (unsigned long long)f.cut_after,
+                (unsigned long long)ops, f.torn ? " torn" : "", (unsigned long long)f.flash_fail_after,
+                (unsigned long long)f.read_fault_after, (unsigned long long)reads, f.read_flip ? " flip" : "",
+                (unsigned)f.clock_base);
+    }
+    snprintf(id, sizeof id, "C%u", seed);
+    t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, damage);
+    /* given up on an error (the terminal's, or the server's limit): the
+     * terminal reboots and connects again later, its journal holding the
+     * session */
+    rc = run_until_done(t, &f, 4, &rep);
+    if (getenv("E2E_VERBOSE") != NULL) {
+        fprintf(stderr, "chaos %u: audit:\n%s\n", seed, audit_of(id));
+    }
+    ck_assert_msg(rc == 0, "seed %u: %s (%s)", seed, otaup_errname(rc), otaup_strerror(rc));
+    check_upgraded(t, id, h_v2, "2.0");
+    e2e_options(w)->delta = NULL;
+    otaup_simterm_free(t);
+}
+
+START_TEST(test_chaos)
+{
+    chaos_case((unsigned)_i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("e2e");
@@ -1016,6 +1228,12 @@ int main(void)
     int failed;
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
+    if (env_num("E2E_CHAOS_SEEDS", 0) > 0) {
+        /* the chaos campaign only */
+        tcase_set_timeout(tc, 3600);
+        tcase_add_loop_test(tc, test_chaos, (int)env_num("E2E_CHAOS_FROM", 1), (int)env_num("E2E_CHAOS_SEEDS", 0) + 1);
+        goto run;
+    }
     if (env_num("E2E_LOSSY_SEEDS", 0) > 0) {
         /* the lossy-link figures only */
         tcase_set_timeout(tc, 3600);
@@ -1042,6 +1260,10 @@ int main(void)
     tcase_add_loop_test(tc, test_resume_session_the_server_lost, 0, 2);
     tcase_add_loop_test(tc, test_lost_session_newer_release, 0, 2);
     tcase_add_test(tc, test_server_failed_in_restore);
+    tcase_add_test(tc, test_refused_commit_duplicated);
+    tcase_add_test(tc, test_ab_cut_at_switch);
+    tcase_add_test(tc, test_boot_read_fault);
+    tcase_add_loop_test(tc, test_chaos, 1, (int)CHAOS_DEFAULT + 1);
 run:
     suite_add_tcase(su, tc);
     sr = srunner_create(su);

@@ -571,6 +571,32 @@ START_TEST(test_abort_refused_during_restore)
 }
 END_TEST
 
+START_TEST(test_abort_refused_after_switch)
+{
+    /* A/B, a reset between the COMMIT's switch record and the record that
+     * ends the session: the new slot boots already, so the session may not
+     * be abandoned (that would end it with the new image booting and
+     * report it cancelled) nor replaced; the same update resumes and
+     * finishes it, without a second switch */
+    F.c.layout = OTAUP_LAYOUT_AB;
+    ck_assert_int_eq(otaup_exec_init(&F.ex, &F.c), 0);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 7, 0xABull, 1), 0);
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), 0); /* before the switch: allowed */
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 8, 0xACull, 1), 0);
+    ck_assert_int_eq(otaup_journal_switch(&F.j, 1), 0);
+    ck_assert_int_eq(otaup_exec_init(&F.ex, &F.c), 0); /* the reset */
+    ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), OTAUP_E_STATE);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 9, 0xC0FFEEull, 0), OTAUP_E_SESSION);
+    ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ACTIVE);
+    ck_assert_uint_eq(F.j.st.boot_slot, 1);
+    ck_assert_int_eq(otaup_exec_start(&F.ex, 8, 0xACull, 1), 1);
+    ck_assert_int_eq(otaup_exec_finish(&F.ex), 0);
+    ck_assert_uint_eq(F.j.st.session, OTAUP_JS_ENDED);
+    ck_assert_int_eq(F.j.st.result, 0);
+    ck_assert_uint_eq(F.j.st.boot_slot, 1);
+}
+END_TEST
+
 int main(void)
 {
     int failed;
@@ -587,6 +613,7 @@ int main(void)
     tcase_add_test(tc, test_reserved_without_hook);
     tcase_add_test(tc, test_abort_rules);
     tcase_add_test(tc, test_abort_refused_during_restore);
+    tcase_add_test(tc, test_abort_refused_after_switch);
     tcase_add_test(tc, test_compact_records);
     tcase_add_test(tc, test_compact_hostile);
     suite_add_tcase(s, tc);

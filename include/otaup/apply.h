@@ -192,6 +192,9 @@ typedef struct otaup_apply {
     uint32_t rx_last;      /* last executed seq */
     uint32_t rx_echo;
     uint32_t rx_gap_hi;    /* the last frame seen past a gap (rx_gap_nacked) */
+    uint32_t rx_ref_crc;   /* the frame refused last (rx_ref): its CRC, seq and code */
+    uint32_t rx_ref_seq;
+    int32_t rx_ref_err;
     /* send side: frames tx_pending .. tx_seq - 1 are outstanding, either one
      * frame held in txbuf or a run of backup chunks (tx_bk) */
     uint32_t tx_seq;       /* next seq to use */
@@ -202,6 +205,7 @@ typedef struct otaup_apply {
     uint16_t peer_window;  /* frames the server accepts beyond its last ACK */
     uint8_t rx_any;        /* rx_last valid */
     uint8_t rx_gap_nacked;
+    uint8_t rx_ref;        /* rx_ref_* valid: a copy of that frame gets the same NACK */
     uint8_t tx_what;       /* what to send after the outstanding frames */
     uint8_t tx_type;
     uint8_t connected;

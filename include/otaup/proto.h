@@ -135,6 +135,7 @@ typedef struct otaup_frame {
     const uint8_t *payload; /**< into the input or the decoder buffer */
     uint32_t payload_len;
     uint32_t frame_len;     /**< payload_len + OTAUP_FRAME_OVERHEAD */
+    uint32_t crc;           /**< the frame's CRC-32 trailer (checked): what tells a copy of it */
 } otaup_frame;
 
 /**

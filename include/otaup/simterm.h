@@ -127,7 +127,9 @@ int otaup_simterm_provisioned(const otaup_simterm *t);
 /**
  * Power on (after a cut too) and start the applier from what the flash
  * holds: journal, identity. The link and clock callbacks are the
- * applier's (otaup/apply.h). Returns 0 or the applier's init error.
+ * applier's (otaup/apply.h). Returns 0, the flash's error when the journal
+ * cannot be read (OTAUP_E_FLASH_READ from a faulty read: it boots nothing
+ * on a guess; boot again), or the applier's init error.
  */
 int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *buf, size_t len), void *send_ctx,
                        uint32_t (*now_ms)(void *ctx), void *clock_ctx);

@@ -162,6 +162,21 @@ OTAUP_RAMFUNC static int send_nack(otaup_apply *ap, uint32_t seq, int err, uint3
     return send_ctl(ap, OTAUP_MSG_NACK, p, otaup_nack_encode(&k, p, sizeof p));
 }
 
+/* A/B: the slot whose image the terminal reports (INFO's LAYOUT, its block
+ * signature). While a session is open in its journal, that session's
+ * source: after the COMMIT's switch record and before the record that
+ * ends the session (a reset between the two), the boot slot already names
+ * the target, and a server that took it for the source would plan another
+ * delta that the terminal could not resume. */
+OTAUP_RAMFUNC static uint8_t run_slot(const otaup_apply *ap)
+{
+    const otaup_journal_state *st = &ap->journal.st;
+    if (ap->cfg.layout != OTAUP_LAYOUT_AB) {
+        return 0;
+    }
+    return st->session == OTAUP_JS_ACTIVE ? (uint8_t)((st->target_slot & 1u) ^ 1u) : (uint8_t)(st->boot_slot & 1u);
+}
+
 OTAUP_RAMFUNC static int exec_progress(void *ctx, uint32_t done, uint32_t total)
 {
     otaup_apply *ap = ctx;
@@ -284,7 +299,7 @@ OTAUP_RAMFUNC static int build_info(otaup_apply *ap)
     }
     t = otaup_tlv_begin(&w, OTAUP_INFO_LAYOUT);
     otaup_wr_u8(&w, c->layout);
-    otaup_wr_u8(&w, ab ? ap->journal.st.boot_slot : 0u);
+    otaup_wr_u8(&w, run_slot(ap));
     for (i = 0; i < 2; i++) {
         otaup_wr_u32(&w, i == 0 || ab ? c->slots[i].addr : 0u);
         otaup_wr_u32(&w, i == 0 || ab ? c->slots[i].len : 0u);
@@ -703,6 +718,7 @@ OTAUP_RAMFUNC int otaup_apply_connect(otaup_apply *ap)
     otaup_reasm_reset(&ap->reasm);
     ap->rx_any = 0;
     ap->rx_gap_nacked = 0;
+    ap->rx_ref = 0;
     ap->tx_seq = 0;
     ap->tx_pending = 0;
     ap->tx_bk = 0;
@@ -1132,7 +1148,7 @@ OTAUP_RAMFUNC static int do_sig_req(otaup_apply *ap, const otaup_msg_sig_req *q)
                                                    (c->id.image_size % q->block_size != 0u)) + 8u) {
         return OTAUP_E_RANGE; /* past the signature: refused before a stream going on is touched */
     }
-    addr = c->layout == OTAUP_LAYOUT_AB ? c->slots[ap->journal.st.boot_slot ? 1 : 0].addr : c->slots[0].addr;
+    addr = c->slots[run_slot(ap)].addr;
     memset(&info, 0, sizeof info);
     info.build_time = c->id.build_time;
     info.size = c->id.image_size;
@@ -1371,6 +1387,13 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
         return 0;
     }
     ap->rx_gap_nacked = 0;
+    if (ap->rx_ref && fr->seq == ap->rx_ref_seq && fr->crc == ap->rx_ref_crc) {
+        /* a copy of the frame just refused (the link duplicated it, or the
+         * sender resent it before the NACK reached it): the same answer,
+         * not a second execution that could succeed where the first failed
+         * (a transient read error) after the sender acted on the NACK */
+        return send_nack(ap, fr->seq, ap->rx_ref_err, fr->seq);
+    }
     echo = ap->rx_echo; /* the echo of frame `last`, kept if this one is refused */
     ap->rx_echo = 0;
     if (ap->reasm.active && (fr->type == OTAUP_MSG_BATCH || !otaup_msg_type_fragmentable(fr->type))) {
@@ -1393,8 +1416,14 @@ OTAUP_RAMFUNC static int on_frame(otaup_apply *ap, const otaup_frame *fr)
     }
     if (rc < 0) {
         ap->rx_echo = echo;
+        /* remembered unless the sender may resend it unchanged (rule 5) */
+        ap->rx_ref = rc != OTAUP_E_AGAIN;
+        ap->rx_ref_seq = fr->seq;
+        ap->rx_ref_crc = fr->crc;
+        ap->rx_ref_err = rc;
         return send_nack(ap, fr->seq, rc, fr->seq);
     }
+    ap->rx_ref = 0;
     ap->rx_last = fr->seq;
     ap->rx_any = 1;
     rc = send_ack(ap);

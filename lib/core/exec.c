@@ -198,8 +198,11 @@ OTAUP_RAMFUNC int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging
 OTAUP_RAMFUNC static int must_finish(const otaup_exec *ex)
 {
     const otaup_journal_state *st = &ex->cfg.journal->st;
+    /* A/B past the COMMIT's switch record (a reset before the record
+     * that ends the session): the new slot boots already */
     return st->session == OTAUP_JS_ACTIVE &&
-           ((st->ponr && ex->cfg.layout == OTAUP_LAYOUT_INPLACE) || st->restore == OTAUP_JRESTORE_BUSY);
+           ((st->ponr && ex->cfg.layout == OTAUP_LAYOUT_INPLACE) || st->restore == OTAUP_JRESTORE_BUSY ||
+            (ex->cfg.layout == OTAUP_LAYOUT_AB && st->boot_slot == st->target_slot));
 }
 
 OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t delta_id, uint8_t target_slot)

@@ -301,6 +301,7 @@ static OTAUP_RAMFUNC int examine(const uint8_t *p, size_t n, uint32_t max_frame,
     fr->payload = p + OTAUP_FRAME_HEADER_SIZE;
     fr->payload_len = plen;
     fr->frame_len = total;
+    fr->crc = otaup_get32(p + OTAUP_FRAME_HEADER_SIZE + plen);
     *err = frame_accept(fr);
     return *err != 0 ? EX_INTACT : EX_FRAME;
 }

@@ -577,13 +577,39 @@ static int on_manifest(void *ctx, uint64_t session, const uint8_t *m, size_t len
     return 0;
 }
 
-static uint32_t boot_slot_addr(otaup_simterm *t)
+/* Reads of the simulated flash's bytes as they are, past the faults that
+ * its driver injects (otaup_simflash_read_fault, a cut): the simulator's
+ * own bookkeeping must not consume or suffer them. */
+static int raw_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len)
 {
+    otaup_simterm *t = f->context;
+    memcpy(buf, otaup_simflash_data(t->sim) + (addr - OTAUP_SIMTERM_BASE), len);
+    return 0;
+}
+
+/* The slot whose image the terminal runs, as its applier reports it: A/B,
+ * the boot slot, or while its journal holds a session that session's
+ * source (after the COMMIT's switch record, before the session's end, the
+ * boot slot names the target already, and the identity is still the
+ * source's). */
+static uint32_t run_slot_addr(otaup_simterm *t)
+{
+    otaup_flash raw = *otaup_simflash_flash(t->sim);
+    const otaup_journal_state *st;
+    otaup_journal j;
     if (t->o.layout != OTAUP_LAYOUT_AB) {
         return t->slot[0];
     }
-    return otaup_journal_boot_slot(otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) == 1 ? t->slot[1]
-                                                                                                         : t->slot[0];
+    raw.context = t;
+    raw.read = raw_read;
+    if (otaup_journal_mount(&j, &raw, t->journal, 2u * t->o.sector_size) != 0) {
+        return t->slot[0];
+    }
+    st = otaup_journal_get(&j);
+    if (st->session == OTAUP_JS_ACTIVE) {
+        return t->slot[(st->target_slot & 1u) ^ 1u];
+    }
+    return t->slot[st->boot_slot & 1u];
 }
 
 static void hash_at(otaup_simterm *t, uint32_t addr, uint32_t size, uint8_t out[16])
@@ -599,7 +625,7 @@ static void take_pending(otaup_simterm *t)
     if (!t->idn.p_valid || t->idn.p_image_size > t->slot_size) {
         return;
     }
-    hash_at(t, boot_slot_addr(t), t->idn.p_image_size, h);
+    hash_at(t, run_slot_addr(t), t->idn.p_image_size, h);
     if (memcmp(h, t->idn.p_hash, 16) != 0) {
         return;
     }
@@ -622,15 +648,19 @@ int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *b
     }
     otaup_simflash_power_on(t->sim);
     otaup_simflash_cut_after(t->sim, 0, 0);
-    /* a completed session whose identity was not taken over before a reset */
+    /* a completed session whose identity was not taken over before a reset
+     * (a journal the boot cannot read: it boots nothing on a guess and
+     * reports the error, as porting.md asks of a bootloader) */
     {
         const otaup_journal_state *st;
         otaup_journal j;
-        if (otaup_journal_mount(&j, otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size) == 0) {
-            st = otaup_journal_get(&j);
-            if (st->session != OTAUP_JS_ACTIVE) {
-                take_pending(t);
-            }
+        int rc = otaup_journal_mount(&j, otaup_simflash_flash(t->sim), t->journal, 2u * t->o.sector_size);
+        if (rc < 0) {
+            return rc;
+        }
+        st = otaup_journal_get(&j);
+        if (st->session != OTAUP_JS_ACTIVE) {
+            take_pending(t);
         }
     }
     memset(c, 0, sizeof *c);
@@ -679,7 +709,7 @@ int otaup_simterm_boot(otaup_simterm *t, int (*send)(void *ctx, const uint8_t *b
         otaup_sec_exec_hooks(&t->sec, &c->hooks);
         c->delta_id = on_delta_id;
         if (t->idn.image_size <= t->slot_size &&
-            otaup_sha256(&t->crypto, otaup_simflash_data(t->sim) + (boot_slot_addr(t) - OTAUP_SIMTERM_BASE),
+            otaup_sha256(&t->crypto, otaup_simflash_data(t->sim) + (run_slot_addr(t) - OTAUP_SIMTERM_BASE),
                          t->idn.image_size, t->image_sha) == 0) {
             c->id.image_sha256 = t->image_sha;
         }
@@ -746,7 +776,7 @@ uint64_t otaup_simterm_build_time(const otaup_simterm *t)
 
 uint32_t otaup_simterm_image_hash(otaup_simterm *t, uint8_t hash[16])
 {
-    hash_at(t, boot_slot_addr(t), t->idn.image_size, hash);
+    hash_at(t, run_slot_addr(t), t->idn.image_size, hash);
     return t->idn.image_size;
 }
 
