@@ -807,8 +807,13 @@ static void sweep(uint8_t layout, int torn)
         otaup_simflash_cut_after(R.sim, 0, 0);
         boot_info(&rs);
         st = &otaup_apply_journal(&R.ap)->st;
-        /* INFO says where the session stood, and which slot boots */
-        ck_assert_uint_eq(g_active, layout == OTAUP_LAYOUT_AB ? st->boot_slot : 0u);
+        /* INFO says where the session stood, and which slot's image it
+         * reports: the boot slot, or while a session is open that
+         * session's source (after the COMMIT's switch record the target
+         * boots already: protocol.md, INFO's LAYOUT) */
+        ck_assert_uint_eq(g_active, layout != OTAUP_LAYOUT_AB              ? 0u
+                                    : st->session == OTAUP_JS_ACTIVE ? (st->target_slot & 1u) ^ 1u
+                                                                     : st->boot_slot);
         if (st->session == OTAUP_JS_ACTIVE) {
             ck_assert_uint_eq(rs.session, 77);
             ck_assert_uint_eq(rs.next_step, st->next_step);
