@@ -377,8 +377,13 @@ int otaup_cmd_delta(int argc, char **argv)
             need = end > need ? end : need;
             count = need > count ? need : count;
         }
-        if (count * sector > 0xFFFFFFFFull - base) {
-            count = (0xFFFFFFFFull - base) / sector;
+        {
+            /* as many as fit: the flash may end at 2^32, its size stays
+             * below 2^32 (otaup_geometry_check) */
+            uint64_t room = 0x100000000ull - base < 0xFFFFFFFFull ? 0x100000000ull - base : 0xFFFFFFFFull;
+            if (count * sector > room) {
+                count = room / sector;
+            }
         }
         opt.geo.nruns = 1;
         opt.geo.runs[0].count = (uint32_t)count;

@@ -22,7 +22,7 @@ typedef struct edge {
 } edge;
 
 typedef struct erange {
-    uint32_t a, b; /* absolute erase range */
+    uint64_t a, b; /* absolute erase range (b may be 2^32: a flash up to the top) */
     uint32_t win;
 } erange;
 
@@ -48,7 +48,7 @@ static int cmp_range(const void *x, const void *y)
 }
 
 /* First erase range ending after addr. */
-static size_t er_find(const erange *er, size_t n, uint32_t addr)
+static size_t er_find(const erange *er, size_t n, uint64_t addr)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -244,7 +244,7 @@ int dl_order(const dl_order_in *in, uint32_t *order, dl_order_result *res)
         }
         if (w->erases) {
             er[ner].a = w->erase_addr;
-            er[ner].b = w->erase_addr + w->erase_len;
+            er[ner].b = (uint64_t)w->erase_addr + w->erase_len;
             er[ner].win = i;
             ner++;
         }
@@ -258,15 +258,15 @@ int dl_order(const dl_order_in *in, uint32_t *order, dl_order_result *res)
         for (k = 0; k < w->nops; k++) {
             const otaup_plan_op *op = &in->ops[w->first_op + k];
             size_t j;
-            uint32_t a, b;
+            uint64_t a, b;
             if (op->type != OTAUP_REC_COPY && op->type != OTAUP_REC_DIFF) {
                 continue;
             }
             a = op->src;
-            b = op->src + op->len;
+            b = (uint64_t)op->src + op->len;
             for (j = er_find(er, ner, a); j < ner && er[j].a < b; j++) {
                 uint32_t e = er[j].win;
-                uint32_t oa = a > er[j].a ? a : er[j].a, ob = b < er[j].b ? b : er[j].b;
+                uint64_t oa = a > er[j].a ? a : er[j].a, ob = b < er[j].b ? b : er[j].b;
                 if (g.gof[e] == g.gof[i]) {
                     continue; /* inside the group: handled by the forbid pass */
                 }
@@ -504,12 +504,12 @@ int dl_order(const dl_order_in *in, uint32_t *order, dl_order_result *res)
         for (k = 0; k < w->nops; k++) {
             const otaup_plan_op *op = &in->ops[w->first_op + k];
             size_t j;
-            uint32_t a, b;
+            uint64_t a, b;
             if (op->type != OTAUP_REC_COPY && op->type != OTAUP_REC_DIFF) {
                 continue;
             }
             a = op->src;
-            b = op->src + op->len;
+            b = (uint64_t)op->src + op->len;
             for (j = er_find(er, ner, a); j < ner && er[j].a < b; j++) {
                 uint32_t e = er[j].win;
                 int bad;

@@ -309,7 +309,7 @@ typedef struct ctx {
     dl_covers cov;
     sec *secs;
     uint32_t nsecs;
-    uint32_t span_end;     /* end of the target sectors that hold NEW */
+    uint64_t span_end;     /* end of the target sectors that hold NEW (2^32 at the top) */
     dl_win *wins;
     uint32_t nwins;
     otaup_plan work;       /* scratch plan: ops/data of every window encoding */
@@ -323,7 +323,8 @@ static size_t cover_at(const dl_covers *cv, uint32_t npos);
 /* Target sectors covering [target_addr, target_addr + new_len). */
 static int layout_sectors(ctx *c)
 {
-    uint32_t a = c->o.target_addr, end = c->o.target_addr + c->new_len;
+    /* 64-bit ends: the last sector may end at 2^32 (a flash up to the top) */
+    uint64_t a = c->o.target_addr, end = (uint64_t)c->o.target_addr + c->new_len;
     size_t cap = 64;
     c->secs = malloc(cap * sizeof *c->secs);
     if (c->secs == NULL) {
@@ -331,7 +332,7 @@ static int layout_sectors(ctx *c)
     }
     while (a < end) {
         uint32_t start, size;
-        if (otaup_geometry_sector_at(&c->o.geo, a, &start, &size) < 0) {
+        if (a > 0xFFFFFFFFu || otaup_geometry_sector_at(&c->o.geo, (uint32_t)a, &start, &size) < 0) {
             return OTAUP_E_GEOMETRY;
         }
         if (c->nsecs == cap) {
@@ -370,7 +371,7 @@ static int layout_sectors(ctx *c)
             }
         }
         c->nsecs++;
-        a = start + size;
+        a = (uint64_t)start + size;
     }
     c->span_end = a;
     return 0;
@@ -394,7 +395,7 @@ static int push_win(ctx *c, const dl_win *w)
 static int layout_windows(ctx *c)
 {
     uint32_t i = 0, st = c->o.staging_size;
-    uint32_t img_end = c->o.target_addr + round_up(c->new_len, c->o.geo.write_size);
+    uint64_t img_end = (uint64_t)c->o.target_addr + round_up(c->new_len, c->o.geo.write_size);
     int rc;
     while (i < c->nsecs) {
         dl_win w;
@@ -406,12 +407,12 @@ static int layout_windows(ctx *c)
         memset(&w, 0, sizeof w);
         if (s->size > st) {
             /* a big sector: several windows, the first erases */
-            uint32_t off, end = s->addr + s->size < img_end ? s->addr + s->size : img_end;
+            uint64_t off, end = (uint64_t)s->addr + s->size < img_end ? (uint64_t)s->addr + s->size : img_end;
             int32_t first = (int32_t)c->nwins;
             for (off = s->addr; off < end; off += st) {
                 memset(&w, 0, sizeof w);
-                w.addr = off;
-                w.len = end - off < st ? end - off : st;
+                w.addr = (uint32_t)off;
+                w.len = (uint32_t)(end - off < st ? end - off : st);
                 w.sec_first = i;
                 w.sec_end = i + 1;
                 w.chain_first = first;
@@ -444,7 +445,7 @@ static int layout_windows(ctx *c)
             }
             w.sec_end = i;
             w.erase_len = total;
-            w.len = (w.addr + total < img_end ? w.addr + total : img_end) - w.addr;
+            w.len = (uint32_t)(((uint64_t)w.addr + total < img_end ? (uint64_t)w.addr + total : img_end) - w.addr);
             if (w.len == 0) {
                 w.len = c->o.geo.write_size; /* cannot happen: sectors hold NEW bytes */
             }
