@@ -1202,6 +1202,153 @@ START_TEST(test_refused_commit_phase)
 }
 END_TEST
 
+/* ---- 13. the blocking form around a long erase ------------------------------ */
+
+/* A flash whose erases take 35 s each (the simulated one, slowed down on
+ * the test's clock). */
+static otaup_flash g_slow;
+static const otaup_flash *g_fast;
+
+static int slow_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
+{
+    (void)f;
+    g_now += 35000u;
+    return g_fast->erase(g_fast, addr, len);
+}
+
+static int slow_read(const otaup_flash *f, uint32_t addr, void *buf, uint32_t len)
+{
+    (void)f;
+    return g_fast->read(g_fast, addr, buf, len);
+}
+
+static int slow_prog(const otaup_flash *f, uint32_t addr, const void *buf, uint32_t len)
+{
+    (void)f;
+    return g_fast->prog(g_fast, addr, buf, len);
+}
+
+static int slow_sync(const otaup_flash *f)
+{
+    (void)f;
+    return g_fast->sync != NULL ? g_fast->sync(g_fast) : 0;
+}
+
+static uint8_t g_script[2][1024];
+static size_t g_script_len[2];
+static int g_script_call;
+
+/* The server: HELLO, ACKs and START (the terminal erases a journal sector
+ * as it begins the session: 35 s), then, after one empty wait (its round
+ * trip), a step, the COMMIT and the ACK of the RESULT. */
+static int script_recv(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms)
+{
+    static size_t off;
+    (void)ctx;
+    if (g_script_call == 0) {
+        off = 0;
+        g_script_call = 1;
+    }
+    if (g_script_call == 2) { /* the server's round trip: one empty wait */
+        g_script_call = 3;
+        off = 0;
+    } else if (g_script_call == 1 || g_script_call == 3) {
+        int part = g_script_call == 1 ? 0 : 1;
+        size_t n = g_script_len[part] - off < cap ? g_script_len[part] - off : cap;
+        memcpy(buf, g_script[part] + off, n);
+        off += n;
+        if (off == g_script_len[part]) {
+            g_script_call = part == 0 ? 2 : 4;
+        }
+        g_now += 5u;
+        return (int)n;
+    }
+    g_now += timeout_ms;
+    return 0;
+}
+
+static size_t put_frame(uint8_t *out, size_t off, const otaup_msg *m, uint32_t seq)
+{
+    int k = otaup_msg_encode_frame(m, 0, seq, 2048, out + off, 1024 - off);
+    ck_assert_int_gt(k, 0);
+    return off + (size_t)k;
+}
+
+static size_t put_rec(uint8_t *out, size_t off, uint8_t type, uint32_t index, uint32_t addr, uint32_t len,
+                      uint8_t value, uint32_t seq)
+{
+    otaup_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.u.rec.type = type;
+    m.u.rec.index = index;
+    m.u.rec.addr = addr;
+    m.u.rec.len = len;
+    m.u.rec.value = value;
+    return put_frame(out, off, &m, seq);
+}
+
+/* otaup_apply_run's timeout is for a silent link: 35 s spent erasing (the
+ * terminal busy, not the server silent) must not count as silence.
+ * Before the fix the 50 ms the server took to answer the START's ACK
+ * ended the run with OTAUP_E_TIMEOUT. */
+START_TEST(test_run_long_erase_not_silence)
+{
+    otaup_msg m;
+    size_t n = 0;
+    uint8_t *b = g_script[0];
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    g_fast = R.cfg.flash;
+    g_slow = *g_fast;
+    g_slow.read = slow_read;
+    g_slow.prog = slow_prog;
+    g_slow.erase = slow_erase;
+    g_slow.sync = slow_sync;
+    R.cfg.flash = &g_slow;
+    R.cfg.link.recv = script_recv;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_HELLO;
+    m.u.hello.role = 1;
+    m.u.hello.proto_min = 1;
+    m.u.hello.proto_max = 1;
+    m.u.hello.max_frame = 2048;
+    m.u.hello.max_msg = 2048;
+    m.u.hello.window = 1;
+    n = put_frame(b, n, &m, 0);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = 0xFFFFu;
+    m.u.ack.window = 1;
+    n = put_frame(b, n, &m, 1); /* HELLO */
+    n = put_frame(b, n, &m, 1); /* INFO */
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_START;
+    m.u.start.session = 14;
+    n = put_frame(b, n, &m, 1);
+    g_script_len[0] = n;
+    b = g_script[1];
+    n = put_rec(b, 0, OTAUP_REC_STEP, 0, SLOT_A + S, S, 0, 2);
+    n = put_rec(b, n, OTAUP_REC_ERASE, 0, SLOT_A + S, S, 0, 3);
+    n = put_rec(b, n, OTAUP_REC_FILL, 0, SLOT_A + S, S, 0x3C, 4);
+    n = put_rec(b, n, OTAUP_REC_END, 0, 0, 0, 0, 5);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_COMMIT;
+    m.u.commit.session = 14;
+    m.u.commit.action = OTAUP_COMMIT_DONE;
+    n = put_frame(b, n, &m, 6);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ACK;
+    m.u.ack.seq = 0xFFFFu;
+    m.u.ack.window = 1;
+    n = put_frame(b, n, &m, 7); /* RESULT */
+    g_script_len[1] = n;
+    g_script_call = 0;
+    ck_assert_int_eq(otaup_apply_init(&R.ap, &R.cfg), 0);
+    ck_assert_int_eq(otaup_apply_run(&R.ap, 30000u), 0);
+    expect_sector(SLOT_A + S, 0x3C);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("termrev2_apply");
@@ -1220,6 +1367,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_restore_shapes);
     tcase_add_test(tc, test_refused_start_mid_step);
     tcase_add_test(tc, test_refused_commit_phase);
+    tcase_add_test(tc, test_run_long_erase_not_silence);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -284,8 +284,10 @@ int otaup_apply_poll(otaup_apply *ap);
 /**
  * Blocking mode: connect, then receive (link.recv) and execute until the
  * session ends with a RESULT that the server acknowledged, the link
- * closes, or `timeout_ms` pass without any byte. Returns the session's
- * result code (0 success), OTAUP_E_CLOSED, OTAUP_E_TIMEOUT or an error.
+ * closes, or `timeout_ms` pass without any byte (counted from the end of
+ * the work the last bytes received made it do: a long erase is not the
+ * link's silence). Returns the session's result code (0 success),
+ * OTAUP_E_CLOSED, OTAUP_E_TIMEOUT or an error.
  */
 int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms);
 

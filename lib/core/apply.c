@@ -1541,11 +1541,13 @@ OTAUP_RAMFUNC int otaup_apply_run(otaup_apply *ap, uint32_t timeout_ms)
             return n;
         }
         if (n > 0) {
-            idle_since = now(ap);
             rc = otaup_apply_feed(ap, buf, (size_t)n);
             if (rc != 0) {
                 return rc;
             }
+            /* from the end of what those bytes made the terminal do: the
+             * time of a long erase is not the link's silence */
+            idle_since = now(ap);
         } else if ((uint32_t)(now(ap) - idle_since) >= timeout_ms) {
             return OTAUP_E_TIMEOUT;
         }
