@@ -1153,6 +1153,24 @@ static uint64_t chaos_maybe(uint64_t *s, unsigned pct, uint64_t lo, uint64_t hi)
     return lo + chaos_next(s) % (hi - lo + 1u);
 }
 
+/* A terminal as terminal() makes it, on the flash and link drawn for the
+ * seed: sector size, program unit, frame size, window, staging, inflate
+ * window. */
+static otaup_simterm *chaos_terminal(const char *id, uint8_t layout, int damage, const otaup_simterm_options *g)
+{
+    otaup_simterm_options o = *g;
+    otaup_simterm *t = NULL;
+    o.terminal_id = id;
+    o.model = "M1";
+    o.layout = layout;
+    o.slot_size = SLOT;
+    o.retransmit_ms = 400;
+    o.damage_user_data = damage;
+    ck_assert_int_eq(otaup_simterm_new(&o, &t), 0);
+    ck_assert_int_eq(otaup_simterm_provision(t, v1, sizeof v1, "1.0", 1000), 0);
+    return t;
+}
+
 static void chaos_case(unsigned seed)
 {
     uint64_t s = 0xC4A05ull * 1000003ull + seed;
@@ -1163,10 +1181,28 @@ static void chaos_case(unsigned seed)
     uint64_t ops, reads;
     int rc, fine = (int)(chaos_next(&s) & 1u), damage = (int)(chaos_next(&s) % 3u != 0u);
     uint8_t layout = (chaos_next(&s) & 1u) ? OTAUP_LAYOUT_AB : OTAUP_LAYOUT_INPLACE;
+    otaup_simterm_options g = OTAUP_SIMTERM_OPTIONS_INIT;
+    static const uint32_t sectors[] = { 1024, 4096, 4096, 16384 }, units[] = { 1, 8, 16, 32 },
+                          frames[] = { 96, 256, 256, 1024 };
+    static const uint16_t windows[] = { 1, 2, 8, 16 };
+    g.sector_size = sectors[chaos_next(&s) % 4u];
+    g.write_size = units[chaos_next(&s) % 4u];
+    g.max_frame = frames[chaos_next(&s) % 4u];
+    g.max_msg = g.max_frame > 512u ? 2048u : 512u;
+    g.window = windows[chaos_next(&s) % 4u];
+    g.window_bits = (uint8_t)(9u + chaos_next(&s) % 4u);
+    /* A/B needs a staging buffer that holds a whole target sector (the
+     * planner refuses a smaller one: OTAUP_E_LIMIT); in place, the least */
+    g.staging = (chaos_next(&s) & 1u) || layout == OTAUP_LAYOUT_AB ? 0u : OTAUP_DELTA_STAGING_MIN;
     e2e_options(w)->delta = fine ? fine_delta : NULL;
+    if (getenv("E2E_VERBOSE") != NULL) {
+        fprintf(stderr, "chaos %u: flash and link: %s sector %u unit %u frame %u window %u bits %u staging %u\n",
+                seed, layout == OTAUP_LAYOUT_AB ? "ab" : "inplace", g.sector_size, g.write_size, g.max_frame,
+                g.window, g.window_bits, g.staging);
+    }
     /* an undisturbed twin places the flash faults inside the upgrade */
     snprintf(ref, sizeof ref, "CR%u", seed);
-    t = terminal(ref, "M1", layout, v1, sizeof v1, "1.0", 1000, damage);
+    t = chaos_terminal(ref, layout, damage, &g);
     ck_assert_int_eq(e2e_run(w, t, NULL, 600000, &rep), 0);
     ops = rep.flash_ops;
     reads = rep.flash_reads;
@@ -1200,7 +1236,7 @@ static void chaos_case(unsigned seed)
                 (unsigned)f.clock_base);
     }
     snprintf(id, sizeof id, "C%u", seed);
-    t = terminal(id, "M1", layout, v1, sizeof v1, "1.0", 1000, damage);
+    t = chaos_terminal(id, layout, damage, &g);
     /* given up on an error (the terminal's, or the server's limit): the
      * terminal reboots and connects again later, its journal holding the
      * session */
