@@ -546,8 +546,13 @@ START_TEST(test_abort_rules)
     ck_assert_int_eq(end(0), 0);
     ck_assert_uint_eq(F.j.st.ponr, 1);
     ck_assert_int_eq(otaup_exec_abort(&F.ex, OTAUP_E_CANCELED), OTAUP_E_STATE);
-    /* and another update cannot start over it */
+    /* and another update cannot start over it, nor disturb the step under
+     * way: the refused START leaves the stream where it stood */
+    ck_assert_int_eq(step(1, SLOT + S, S), 0);
     ck_assert_int_eq(otaup_exec_start(&F.ex, 9, 0xC0FFEEull, 0), OTAUP_E_SESSION);
+    ck_assert_int_eq(erase(SLOT + S, S), 0);
+    ck_assert_int_eq(end(1), 0);
+    ck_assert_uint_eq(F.j.st.next_step, 2);
 }
 END_TEST
 

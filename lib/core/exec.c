@@ -213,37 +213,34 @@ OTAUP_RAMFUNC int otaup_exec_start(otaup_exec *ex, uint32_t session_id, uint64_t
         return OTAUP_E_INVAL;
     }
     st = &ex->cfg.journal->st;
+    if (st->session == OTAUP_JS_ACTIVE && st->delta_id == delta_id) {
+        rc = 1;
+    } else if (must_finish(ex)) {
+        return OTAUP_E_SESSION; /* refused: the session going on, its open step included, stays as it was */
+    } else if (st->session == OTAUP_JS_ENDED && st->delta_id == delta_id && st->result == 0 &&
+               st->session_id == session_id) {
+        rc = 2; /* this update is already complete */
+    } else {
+        rc = otaup_journal_begin(ex->cfg.journal, session_id, delta_id, ex->cfg.layout, target_slot);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    /* the stream starts (again) from its beginning */
     ex->expected = 0;
     ex->in_step = 0;
-    ex->finished = 0;
     ex->verify_failed = 0;
     ex->need_reset = 0;
     ex->zend = 0;
     otaup_recparser_init(&ex->outer);
     otaup_recparser_init(&ex->inner);
-    if (st->session == OTAUP_JS_ACTIVE && st->delta_id == delta_id) {
-        ex->started = 1;
-        ex->jnext = st->next_step;
-        ex->dirty_unknown = 1; /* a step may have been cut half way */
-        return 1;
+    ex->started = rc != 2;
+    ex->finished = rc == 2;
+    if (rc != 2) {
+        ex->jnext = rc == 1 ? st->next_step : 0u;
+        ex->dirty_unknown = rc == 1; /* resumed: a step may have been cut half way */
     }
-    if (must_finish(ex)) {
-        return OTAUP_E_SESSION;
-    }
-    if (st->session == OTAUP_JS_ENDED && st->delta_id == delta_id && st->result == 0 &&
-        st->session_id == session_id) {
-        ex->started = 0;
-        ex->finished = 1;
-        return 2; /* this update is already complete */
-    }
-    rc = otaup_journal_begin(ex->cfg.journal, session_id, delta_id, ex->cfg.layout, target_slot);
-    if (rc != 0) {
-        return rc;
-    }
-    ex->started = 1;
-    ex->jnext = 0;
-    ex->dirty_unknown = 0;
-    return 0;
+    return rc;
 }
 
 OTAUP_RAMFUNC void otaup_exec_set_step_count(otaup_exec *ex, uint32_t count)
