@@ -718,6 +718,35 @@ START_TEST(test_plain_terminal_unchanged)
 }
 END_TEST
 
+START_TEST(test_sealed_frame_too_small)
+{
+    /* a device key with frames that cannot carry a sealed chunk: refused
+     * at init, not at the first backup of the first upgrade (it was NACKed
+     * OTAUP_E_BUFFER there, after the user had asked for the upgrade) */
+    term t;
+    otaup_apply ap;
+    otaup_apply_config c;
+    uint8_t *work;
+    size_t wsz;
+    uint32_t least = 16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN + OTAUP_SEAL_CHUNK_MIN + 8u;
+    term_new(&t, 5, 1, 0x42);
+    c = t.cfg;
+    wsz = otaup_apply_work_size(least, 512, S, 32, 11);
+    c.max_frame = least - 1u;
+    work = malloc(wsz);
+    c.work = work;
+    c.work_size = wsz;
+    ck_assert_int_eq(otaup_apply_init(&ap, &c), OTAUP_E_BUFFER);
+    c.max_frame = least;
+    ck_assert_int_eq(otaup_apply_init(&ap, &c), 0);
+    c.device_key = NULL; /* plain: any frame size the codec takes */
+    c.max_frame = least - 1u;
+    ck_assert_int_eq(otaup_apply_init(&ap, &c), 0);
+    free(work);
+    term_free(&t);
+}
+END_TEST
+
 /* No random source: the salt follows the content (equal content, equal
  * stream; other content, other salt), and the stream still opens. */
 START_TEST(test_sealed_salt_without_random)
@@ -791,6 +820,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sealed_reorder_truncate_mix);
     tcase_add_test(tc, test_sealed_request_again);
     tcase_add_test(tc, test_plain_terminal_unchanged);
+    tcase_add_test(tc, test_sealed_frame_too_small);
     tcase_add_test(tc, test_sealed_salt_without_random);
     tcase_add_test(tc, test_seal_seek_reseals_identically);
     suite_add_tcase(s, tc);

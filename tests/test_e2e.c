@@ -1194,11 +1194,29 @@ static void chaos_case(unsigned seed)
     /* A/B needs a staging buffer that holds a whole target sector (the
      * planner refuses a smaller one: OTAUP_E_LIMIT); in place, the least */
     g.staging = (chaos_next(&s) & 1u) || layout == OTAUP_LAYOUT_AB ? 0u : OTAUP_DELTA_STAGING_MIN;
+#if OTAUP_HAVE_MBEDTLS && OTAUP_CONFIG_SEALED
+    {
+        /* a terminal that seals its personal data itself (security.md §7):
+         * the backup the server keeps, and every restored chunk, sealed */
+        static uint8_t key[32];
+        unsigned k;
+        for (k = 0; k < sizeof key; k++) {
+            key[k] = (uint8_t)(seed * 31u + k);
+        }
+        g.device_key = (chaos_next(&s) % 3u) == 0u ? key : NULL;
+        if (g.device_key != NULL && g.max_frame < 256u) {
+            /* a sealed chunk does not fit a 96-byte frame: the terminal
+             * refuses the backup (OTAUP_E_BUFFER), a configuration error,
+             * not a fault */
+            g.max_frame = 256u;
+        }
+    }
+#endif
     e2e_options(w)->delta = fine ? fine_delta : NULL;
     if (getenv("E2E_VERBOSE") != NULL) {
-        fprintf(stderr, "chaos %u: flash and link: %s sector %u unit %u frame %u window %u bits %u staging %u\n",
+        fprintf(stderr, "chaos %u: flash and link: %s sector %u unit %u frame %u window %u bits %u staging %u%s\n",
                 seed, layout == OTAUP_LAYOUT_AB ? "ab" : "inplace", g.sector_size, g.write_size, g.max_frame,
-                g.window, g.window_bits, g.staging);
+                g.window, g.window_bits, g.staging, g.device_key != NULL ? " sealed" : "");
     }
     /* an undisturbed twin places the flash faults inside the upgrade */
     snprintf(ref, sizeof ref, "CR%u", seed);

@@ -162,7 +162,9 @@ typedef struct otaup_apply_config {
      * leaves the terminal sealed, the region hashes it reports are keyed,
      * and a RESTORE_DATA it cannot authenticate is refused
      * (OTAUP_E_DECRYPT) before anything of it is written. NULL: plain
-     * backups, as without OTAUP_CONFIG_SEALED. */
+     * backups, as without OTAUP_CONFIG_SEALED. With a key, max_frame must
+     * hold a sealed chunk: at least 106 + OTAUP_SEAL_CHUNK_MIN + the write
+     * size (otaup_apply_init: OTAUP_E_BUFFER). */
     const uint8_t *device_key;
     const struct otaup_crypto *crypto;
 #endif

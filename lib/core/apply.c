@@ -84,6 +84,9 @@ OTAUP_RAMFUNC static uint64_t wire_session(const otaup_apply *ap)
 #if OTAUP_CONFIG_SEALED
 /* Backups are sealed with the device key (security.md §7). */
 #define SEALING(ap) ((ap)->cfg.device_key != NULL && (ap)->cfg.crypto != NULL)
+/* A sealed BACKUP_DATA frame's bytes besides its chunk: frame overhead,
+ * fixed fields, a SHA-256-sized hash, tag, seal header */
+#define SEAL_FRAME_EXTRA (16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)
 #else
 #define SEALING(ap) 0
 #endif
@@ -593,6 +596,13 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     if (cfg->work_size < need) {
         return OTAUP_E_BUFFER;
     }
+#if OTAUP_CONFIG_SEALED
+    if (SEALING(ap) && cfg->max_frame < SEAL_FRAME_EXTRA + OTAUP_SEAL_CHUNK_MIN + cfg->flash->geo.write_size) {
+        /* frames too small for a sealed backup chunk: said here, not at
+         * the first backup of the first upgrade the user asked for */
+        return OTAUP_E_BUFFER;
+    }
+#endif
     /* regions must not overlap each other */
     for (i = 0; i < cfg->nregions; i++) {
         const otaup_apply_region *r = &cfg->regions[i];
@@ -869,10 +879,7 @@ OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_ba
     int same;
     uint32_t room = ap->cfg.max_frame, ws = ap->cfg.flash->geo.write_size, chunk;
     int rc;
-    /* frame overhead, fixed fields, a SHA-256-sized hash, tag, header */
-    room = room > 16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN
-               ? room - (16u + 8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)
-               : 0u;
+    room = room > SEAL_FRAME_EXTRA ? room - SEAL_FRAME_EXTRA : 0u;
     if (room > OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)) {
         room = OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN);
     }
