@@ -804,14 +804,6 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
-    if (st->session == OTAUP_JS_ACTIVE && st->delta_id != did &&
-        ((st->ponr && ap->cfg.layout == OTAUP_LAYOUT_INPLACE) || st->restore == OTAUP_JRESTORE_BUSY)) {
-        /* another update while the journaled one must finish (in place
-         * past its point of no return, or a region half restored): refused
-         * here, before otaup_exec_start, which forgets the record stream
-         * of the open session before it refuses the same */
-        return OTAUP_E_SESSION;
-    }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
         target = ab_window(ap, did);
     }
@@ -880,8 +872,8 @@ OTAUP_RAMFUNC static int seal_backup(otaup_apply *ap, int ri, const otaup_msg_ba
     uint32_t room = ap->cfg.max_frame, ws = ap->cfg.flash->geo.write_size, chunk;
     int rc;
     room = room > SEAL_FRAME_EXTRA ? room - SEAL_FRAME_EXTRA : 0u;
-    if (room > OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN)) {
-        room = OTAUP_APPLY_TXMSG - (8u + 34u + OTAUP_RDATA_TAG_SIZE + OTAUP_SEAL_HEADER_LEN);
+    if (room > OTAUP_APPLY_TXMSG - (SEAL_FRAME_EXTRA - 16u)) {
+        room = OTAUP_APPLY_TXMSG - (SEAL_FRAME_EXTRA - 16u); /* the message, without the frame's overhead */
     }
     chunk = q->max_chunk < room ? q->max_chunk : room;
     if (ws > 1u && chunk >= ws) {
