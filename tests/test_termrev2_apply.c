@@ -443,7 +443,8 @@ END_TEST
 
 /* The terminal's INFO after a reset (init, connect, the server's HELLO,
  * ACKs): its resume state. */
-static uint8_t g_active; /* INFO's active slot, from boot_info */
+static uint8_t g_active;   /* INFO's active slot, from boot_info */
+static uint32_t g_window; /* INFO's writable window's address, from boot_info and reconnect_resume */
 
 static void boot_info(otaup_proto_resume *rs)
 {
@@ -456,6 +457,8 @@ static void boot_info(otaup_proto_resume *rs)
         if (f[i].type == OTAUP_MSG_INFO) {
             *rs = f[i].m.u.info.resume;
             g_active = f[i].m.u.info.active_slot;
+            ck_assert_uint_eq(f[i].m.u.info.nwindows, 1);
+            g_window = f[i].m.u.info.windows[0].addr;
             got = 1;
         }
     }
@@ -869,6 +872,8 @@ static void reconnect_resume(otaup_proto_resume *rs)
     for (i = 0; i < n; i++) {
         if (f[i].type == OTAUP_MSG_INFO) {
             *rs = f[i].m.u.info.resume;
+            ck_assert_uint_eq(f[i].m.u.info.nwindows, 1);
+            g_window = f[i].m.u.info.windows[0].addr;
             got = 1;
         }
     }
@@ -877,6 +882,55 @@ static void reconnect_resume(otaup_proto_resume *rs)
     R.k.len = 0;
     R.seq = 1;
 }
+
+/* A/B, a power cut between the COMMIT's switch record and the record that
+ * ends the session: the target boots already, the session stays open.
+ * A START for another update is refused there (the session must finish)
+ * and, being refused, changes nothing: INFO's writable window still
+ * names the open session's target, not the slot that stopped booting. */
+START_TEST(test_refused_start_after_switch)
+{
+    otaup_proto_resume rs;
+    const otaup_journal_state *st = NULL;
+    int32_t result = 1;
+    uint64_t cut;
+    uint32_t i;
+    int found = 0;
+    for (cut = 1; cut < 200 && !found; cut++) {
+        rig_make(OTAUP_LAYOUT_AB);
+        g_base = SLOT_B;
+        boot();
+        otaup_simflash_cut_after(R.sim, cut, 0);
+        (void)session_script(0, &result);
+        ck_assert_msg(otaup_simflash_is_cut(R.sim), "no cut point between the switch and the end record");
+        otaup_simflash_power_on(R.sim);
+        otaup_simflash_cut_after(R.sim, 0, 0);
+        boot_info(&rs);
+        st = &otaup_apply_journal(&R.ap)->st;
+        found = st->session == OTAUP_JS_ACTIVE && st->boot_slot == (st->target_slot & 1u);
+        if (!found) {
+            teardown();
+        }
+    }
+    ck_assert(found);
+    ck_assert_uint_eq(rs.session, 77);
+    ck_assert_uint_eq(g_active, 0);       /* the open session's source */
+    ck_assert_uint_eq(g_window, SLOT_B); /* the open session's target */
+    ck_assert_int_eq(start(78, 0), OTAUP_E_SESSION);
+    reconnect_resume(&rs);
+    ck_assert_uint_eq(rs.session, 77);
+    ck_assert_uint_eq(g_window, SLOT_B);
+    /* the open session's resume still finishes */
+    result = 1;
+    ck_assert_int_eq(session_script(OTAUP_START_RESUME, &result), 0);
+    ck_assert_int_eq(result, 0);
+    for (i = 0; i < 3; i++) {
+        expect_sector(SLOT_B + (i + 1u) * S, (uint8_t)(0x71 + i));
+    }
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.session, OTAUP_JS_ENDED);
+    ck_assert_uint_eq(otaup_apply_journal(&R.ap)->st.boot_slot, 1);
+}
+END_TEST
 
 /* A COMMIT refused (the stream did not write the image its START's
  * header names: OTAUP_E_TARGET_MISMATCH; or the stream stopped inside a
@@ -1072,6 +1126,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_restore_shapes);
     tcase_add_test(tc, test_refused_start_mid_step);
     tcase_add_test(tc, test_refused_commit_phase);
+    tcase_add_test(tc, test_refused_start_after_switch);
     tcase_add_test(tc, test_run_long_erase_not_silence);
     suite_add_tcase(s, tc);
     return s;

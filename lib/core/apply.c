@@ -548,17 +548,14 @@ OTAUP_RAMFUNC static int pump(otaup_apply *ap)
 
 /* ---- configuration -------------------------------------------------------- */
 
-/* A/B: point the writable window at the slot an update with id `did`
- * writes, and return it: the journaled session's target when it continues
- * that session, else the slot that does not boot now (after a switch, the
- * one that booted before it). */
-OTAUP_RAMFUNC static uint8_t ab_window(otaup_apply *ap, uint64_t did)
+/* A/B: the slot an update with id `did` writes: the journaled session's
+ * target when it continues that session, else the slot that does not boot
+ * now (after a switch, the one that booted before it). */
+OTAUP_RAMFUNC static uint8_t ab_target(const otaup_apply *ap, uint64_t did)
 {
     const otaup_journal_state *st = &ap->journal.st;
-    uint8_t t = st->session == OTAUP_JS_ACTIVE && st->delta_id == did ? (uint8_t)(st->target_slot & 1u)
-                                                                      : (uint8_t)(st->boot_slot ? 0u : 1u);
-    ap->windows[0] = ap->cfg.slots[t];
-    return t;
+    return st->session == OTAUP_JS_ACTIVE && st->delta_id == did ? (uint8_t)(st->target_slot & 1u)
+                                                                 : (uint8_t)(st->boot_slot ? 0u : 1u);
 }
 
 /* An identity string INFO can carry: 1..max bytes of UTF-8. */
@@ -656,11 +653,7 @@ OTAUP_RAMFUNC int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cf
     /* writable window: the running slot in place; in A/B the active
      * session's target slot, else the slot that does not boot (set again
      * by each START and after the COMMIT's switch) */
-    if (cfg->layout == OTAUP_LAYOUT_AB) {
-        (void)ab_window(ap, ap->journal.st.delta_id);
-    } else {
-        ap->windows[0] = cfg->slots[0];
-    }
+    ap->windows[0] = cfg->slots[cfg->layout == OTAUP_LAYOUT_AB ? ab_target(ap, ap->journal.st.delta_id) : 0u];
     for (i = 0; i < cfg->nregions; i++) {
         ap->protect[i].addr = cfg->regions[i].addr;
         ap->protect[i].len = cfg->regions[i].len;
@@ -805,12 +798,13 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
-        target = ab_window(ap, did);
+        target = ab_target(ap, did);
     }
     rc = otaup_exec_start(&ap->exec, (uint32_t)s->session, did, target);
     if (rc < 0) {
-        return rc;
+        return rc; /* refused: the writable window stays (tests/test_termrev2_apply.c) */
     }
+    ap->windows[0] = ap->cfg.slots[target];
     /* an unsigned update with its header: COMMIT ends the session only over
      * the new image it names (a signed one: the final hook's SHA-256). Set
      * only now: a START refused above leaves the open session's check as
@@ -1251,7 +1245,7 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
             return rc;
         }
         if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
-            (void)ab_window(ap, 0); /* switched: INFO offers the other slot now */
+            ap->windows[0] = ap->cfg.slots[ab_target(ap, 0)]; /* switched: INFO offers the other slot now */
         }
         set_result(ap, ap->session, 0);
         return 0;
