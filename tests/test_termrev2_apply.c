@@ -293,6 +293,86 @@ START_TEST(test_refused_sig_req_keeps_stream)
 }
 END_TEST
 
+/* ABORT before any START (protocol.md 3.7): no session to end, so no
+ * RESULT, but the backup or signature stream the terminal is sending
+ * stops: the chunks already sent are still resent until acknowledged,
+ * no new one goes. With no session open, the ABORT's session number
+ * does not matter: the server numbers a session from its first request,
+ * before its START. */
+static int stream_chunks_after(uint8_t type, uint32_t *acked)
+{
+    seen f[8];
+    int i, n, chunks = 0;
+    for (i = 0; i < 64; i++) {
+        int j;
+        R.k.len = 0;
+        feed_ack(0xFFFFu);
+        n = frames_sent(f, 8);
+        if (n == 0) {
+            break;
+        }
+        for (j = 0; j < n; j++) {
+            ck_assert_uint_ne(f[j].type, OTAUP_MSG_RESULT);
+            chunks += f[j].type == type;
+        }
+    }
+    *acked = (uint32_t)i;
+    return chunks;
+}
+
+static void abort_stream(uint8_t type, uint64_t abort_session)
+{
+    otaup_msg m;
+    seen f[8];
+    uint32_t rounds;
+    int n, i, got = 0, more;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    R.cfg.id.image_size = 4 * S;
+    boot();
+    feed_ack(0xFFFFu); /* HELLO */
+    feed_ack(0xFFFFu); /* INFO */
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    if (type == OTAUP_MSG_SIG_REQ) {
+        m.u.sig_req.block_size = 1024;
+        m.u.sig_req.max_chunk = 40;
+    } else {
+        m.u.backup_req.region = 1;
+        m.u.backup_req.max_chunk = 64;
+    }
+    R.k.len = 0;
+    feed_msg(&m, 0, R.seq++);
+    n = frames_sent(f, 8);
+    for (i = 0; i < n; i++) {
+        got += f[i].type == (type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA);
+    }
+    ck_assert_int_eq(got, 1);
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_ABORT;
+    m.u.abort.session = abort_session;
+    m.u.abort.reason = OTAUP_E_CANCELED;
+    R.k.len = 0;
+    feed_msg(&m, OTAUP_FLAG_ACKREQ, R.seq++);
+    n = frames_sent(f, 8);
+    for (i = 0; i < n; i++) {
+        ck_assert_uint_ne(f[i].type, OTAUP_MSG_RESULT); /* no session: no RESULT */
+        ck_assert_uint_ne(f[i].type, OTAUP_MSG_NACK);
+    }
+    more = stream_chunks_after(type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA, &rounds);
+    ck_assert_uint_lt(rounds, 64); /* the stream ends either way */
+    ck_assert_int_eq(more, 0);
+    teardown();
+}
+
+START_TEST(test_abort_stops_streams)
+{
+    abort_stream(OTAUP_MSG_SIG_REQ, 0);
+    abort_stream(OTAUP_MSG_BACKUP_REQ, 0);
+    abort_stream(OTAUP_MSG_SIG_REQ, 77);
+    abort_stream(OTAUP_MSG_BACKUP_REQ, 77);
+}
+END_TEST
+
 /* ---- 4. a frame between the fragments of a message ------------------------- */
 
 /* protocol.md 2: a frame without CONT while a message is in progress is
@@ -1127,6 +1207,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_refused_start_mid_step);
     tcase_add_test(tc, test_refused_commit_phase);
     tcase_add_test(tc, test_refused_start_after_switch);
+    tcase_add_test(tc, test_abort_stops_streams);
     tcase_add_test(tc, test_run_long_erase_not_silence);
     suite_add_tcase(s, tc);
     return s;

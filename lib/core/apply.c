@@ -1251,9 +1251,15 @@ OTAUP_RAMFUNC static int do_message(otaup_apply *ap, uint8_t type, const uint8_t
         return 0;
     case OTAUP_MSG_ABORT:
         rc = otaup_abort_decode(p, n, &m.abort);
-        if (rc == 0 && ap->session_open && (m.abort.session == 0 || m.abort.session == ap->session)) {
-            int r = otaup_exec_abort(&ap->exec, m.abort.reason);
-            set_result(ap, ap->session, r == 0 ? m.abort.reason : r);
+        if (rc == 0 && (!ap->session_open || m.abort.session == 0 || m.abort.session == ap->session)) {
+            /* the backup or signature stream stops (its chunks in flight
+             * are still resent until acknowledged); no session open: no
+             * RESULT (protocol.md 3.7) */
+            ap->tx_what &= (uint8_t)~(Q_BACKUP | Q_SIG);
+            if (ap->session_open) {
+                int r = otaup_exec_abort(&ap->exec, m.abort.reason);
+                set_result(ap, ap->session, r == 0 ? m.abort.reason : r);
+            }
         }
         return rc;
     case OTAUP_MSG_PING:
