@@ -299,24 +299,27 @@ END_TEST
  * no new one goes. With no session open, the ABORT's session number
  * does not matter: the server numbers a session from its first request,
  * before its START. */
-static int stream_chunks_after(uint8_t type, uint32_t *acked)
+static int stream_chunks_after(uint8_t type, uint32_t last, uint32_t *rounds)
 {
     seen f[8];
     int i, n, chunks = 0;
     for (i = 0; i < 64; i++) {
         int j;
         R.k.len = 0;
-        feed_ack(0xFFFFu);
+        feed_ack(last); /* exactly what was sent: a backup stream ignores more */
         n = frames_sent(f, 8);
         if (n == 0) {
             break;
         }
         for (j = 0; j < n; j++) {
             ck_assert_uint_ne(f[j].type, OTAUP_MSG_RESULT);
-            chunks += f[j].type == type;
+            if (f[j].type == type) {
+                chunks++;
+                last = f[j].seq;
+            }
         }
     }
-    *acked = (uint32_t)i;
+    *rounds = (uint32_t)i;
     return chunks;
 }
 
@@ -324,7 +327,7 @@ static void abort_stream(uint8_t type, uint64_t abort_session)
 {
     otaup_msg m;
     seen f[8];
-    uint32_t rounds;
+    uint32_t rounds, last = 0;
     int n, i, got = 0, more;
     rig_make(OTAUP_LAYOUT_INPLACE);
     R.cfg.id.image_size = 4 * S;
@@ -344,7 +347,10 @@ static void abort_stream(uint8_t type, uint64_t abort_session)
     feed_msg(&m, 0, R.seq++);
     n = frames_sent(f, 8);
     for (i = 0; i < n; i++) {
-        got += f[i].type == (type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA);
+        if (f[i].type == (type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA)) {
+            got++;
+            last = f[i].seq;
+        }
     }
     ck_assert_int_eq(got, 1);
     memset(&m, 0, sizeof m);
@@ -358,7 +364,7 @@ static void abort_stream(uint8_t type, uint64_t abort_session)
         ck_assert_uint_ne(f[i].type, OTAUP_MSG_RESULT); /* no session: no RESULT */
         ck_assert_uint_ne(f[i].type, OTAUP_MSG_NACK);
     }
-    more = stream_chunks_after(type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA, &rounds);
+    more = stream_chunks_after(type == OTAUP_MSG_SIG_REQ ? OTAUP_MSG_SIG_DATA : OTAUP_MSG_BACKUP_DATA, last, &rounds);
     ck_assert_uint_lt(rounds, 64); /* the stream ends either way */
     ck_assert_int_eq(more, 0);
     teardown();
@@ -370,6 +376,69 @@ START_TEST(test_abort_stops_streams)
     abort_stream(OTAUP_MSG_BACKUP_REQ, 0);
     abort_stream(OTAUP_MSG_SIG_REQ, 77);
     abort_stream(OTAUP_MSG_BACKUP_REQ, 77);
+}
+END_TEST
+
+/* BACKUP_REQ's region and offset (protocol.md 3.10): a region the
+ * terminal does not have is OTAUP_E_REGION, an offset past the region's
+ * end OTAUP_E_RANGE with or without HASH_ONLY; an offset at its end gets
+ * one LAST chunk, the hash and no data. */
+static int32_t backup_req(uint8_t region, uint8_t flags, uint32_t offset, seen *chunk)
+{
+    otaup_msg m;
+    seen f[8];
+    int n, i, got = 0;
+    int32_t code = 1;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_MSG_BACKUP_REQ;
+    m.u.backup_req.region = region;
+    m.u.backup_req.flags = flags;
+    m.u.backup_req.offset = offset;
+    m.u.backup_req.max_chunk = 64;
+    R.k.len = 0;
+    feed_msg(&m, 0, R.seq);
+    n = frames_sent(f, 8);
+    for (i = 0; i < n; i++) {
+        if (f[i].type == OTAUP_MSG_NACK) {
+            code = f[i].m.u.nack.error;
+        } else if (f[i].type == OTAUP_MSG_BACKUP_DATA) {
+            *chunk = f[i];
+            got++;
+        }
+    }
+    if (code == 1) {
+        R.seq++;
+        ck_assert_int_eq(got, 1);
+        feed_ack(chunk->seq);
+        return 0;
+    }
+    ck_assert_int_eq(got, 0);
+    return code;
+}
+
+START_TEST(test_backup_req_bounds)
+{
+    seen c;
+    uint8_t flags;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    feed_ack(0xFFFFu); /* HELLO */
+    feed_ack(0xFFFFu); /* INFO */
+    for (flags = 0; flags <= OTAUP_BACKUP_HASH_ONLY; flags++) {
+        ck_assert_int_eq(backup_req(9, flags, 0, &c), OTAUP_E_REGION);
+        ck_assert_int_eq(backup_req(1, flags, S + 1u, &c), OTAUP_E_RANGE);
+        ck_assert_int_eq(backup_req(1, flags, 0xFFFFFFFFu, &c), OTAUP_E_RANGE);
+        ck_assert_int_eq(backup_req(1, flags, S, &c), 0);
+        ck_assert_uint_eq(c.m.u.rdata.offset, S);
+        ck_assert_uint_eq(c.m.u.rdata.data.len, 0);
+        ck_assert_uint_eq(c.m.u.rdata.flags & (OTAUP_RDATA_LAST | OTAUP_RDATA_HASH),
+                          OTAUP_RDATA_LAST | OTAUP_RDATA_HASH);
+    }
+    /* HASH_ONLY from offset 0: the same single chunk */
+    ck_assert_int_eq(backup_req(1, OTAUP_BACKUP_HASH_ONLY, 0, &c), 0);
+    ck_assert_uint_eq(c.m.u.rdata.offset, S);
+    ck_assert_uint_eq(c.m.u.rdata.data.len, 0);
+    ck_assert_uint_eq(writes(), 0);
 }
 END_TEST
 
@@ -1208,6 +1277,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_refused_commit_phase);
     tcase_add_test(tc, test_refused_start_after_switch);
     tcase_add_test(tc, test_abort_stops_streams);
+    tcase_add_test(tc, test_backup_req_bounds);
     tcase_add_test(tc, test_run_long_erase_not_silence);
     suite_add_tcase(s, tc);
     return s;
