@@ -113,14 +113,18 @@ typedef struct otaup_apply_config {
     uint8_t window_bits;          /**< largest inflate window accepted (9..15, 0: no DATA) */
     uint16_t max_ops;             /**< deferred records per step */
     otaup_region slots[2];        /**< in-place: slots[0] is the image; A/B: both */
-    otaup_region scratch;         /**< whole sectors, >= staging (see porting.md) */
+    otaup_region scratch;         /**< in place: whole sectors, >= staging and >= the largest
+                                       sector a step writes in part (porting.md); A/B: len 0
+                                       (none needed) or the same rule */
     otaup_region journal;         /**< >= 2 sectors */
     otaup_region updater;         /**< never written (this code, the boot stub) */
     otaup_apply_region regions[OTAUP_APPLY_MAX_REGIONS];
     uint8_t nregions;             /**< regions[].flags: OTAUP_REGION_* only */
     uint32_t staging_size;        /**< largest step window */
     uint32_t max_frame;           /**< largest frame received and sent (64..65536) */
-    uint32_t max_msg;             /**< largest reassembled message (START manifest) */
+    uint32_t max_msg;             /**< largest reassembled message (>= 48): START, i.e. 12 +
+                                       the delta's header and sections; a larger START is
+                                       NACKed OTAUP_E_FRAGMENT (porting.md, "Memory") */
     otaup_apply_link link;
     /** Milliseconds from any origin, wrapping. */
     uint32_t (*now_ms)(void *ctx);
@@ -252,11 +256,20 @@ typedef struct otaup_apply {
 
 /**
  * Check the configuration, mount the journal and prepare the executor.
- * Returns 0, OTAUP_E_INVAL (also: an identity string INFO cannot carry),
- * OTAUP_E_BUFFER (work area), OTAUP_E_GEOMETRY (flash or journal area),
- * OTAUP_E_REGION (overlapping regions, unknown region flags),
- * OTAUP_E_STAGING, OTAUP_E_SCRATCH (otaup_exec_init), or the flash read
- * error of the journal's mount.
+ * Returns 0, OTAUP_E_INVAL (a NULL flash, flash callback, link.send or
+ * work; max_frame outside 64 .. OTAUP_CONFIG_FRAME_MAX, max_msg below 48,
+ * window_bits other than 0 or 9..15, nregions above
+ * OTAUP_APPLY_MAX_REGIONS, an unknown layout; also an identity string
+ * INFO cannot carry), OTAUP_E_BUFFER (work area smaller than
+ * otaup_apply_work_size(); with a device key, frames too small for a
+ * sealed chunk), OTAUP_E_GEOMETRY (flash geometry, also a write size above
+ * OTAUP_CONFIG_IO_BUFFER, or journal area), OTAUP_E_REGION (a user-data
+ * region not whole sectors, empty, with unknown flags or a duplicate id,
+ * or overlapping another region, a slot, the journal, the scratch area or
+ * the updater; a slot overlapping the other slot, the journal, the
+ * scratch area or the updater), OTAUP_E_STAGING, OTAUP_E_SCRATCH
+ * (otaup_exec_init), or the flash read error of the journal's mount. The
+ * work area needs no alignment.
  */
 int otaup_apply_init(otaup_apply *ap, const otaup_apply_config *cfg);
 

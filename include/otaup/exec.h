@@ -250,11 +250,16 @@ typedef struct otaup_exec {
 } otaup_exec;
 
 /**
- * Check the configuration and carve the work area. Reads the journal's
+ * Check the configuration and carve the work area (any alignment: the
+ * parts are aligned inside it). Reads the journal's
  * state (the journal must be mounted: OTAUP_E_JOURNAL otherwise). Returns
- * 0, OTAUP_E_INVAL, OTAUP_E_BUFFER (work area too small), OTAUP_E_GEOMETRY
+ * 0, OTAUP_E_INVAL (NULL flash, callback, journal or work; an unknown
+ * layout; window_bits other than 0 or 9..15), OTAUP_E_BUFFER (work area
+ * too small), OTAUP_E_GEOMETRY
  * (also a write size above OTAUP_CONFIG_IO_BUFFER), OTAUP_E_STAGING
- * (staging size 0 or not a multiple of the write size), OTAUP_E_SCRATCH
+ * (staging size 0, not a multiple of the write size, or smaller than the
+ * executor's hash state, a few hundred bytes: the planner never plans
+ * below OTAUP_DELTA_STAGING_MIN), OTAUP_E_SCRATCH
  * (scratch smaller than the staging buffer, not whole sectors, or
  * overlapping the journal), OTAUP_E_REGION (a window overlaps the journal
  * or scratch).
@@ -270,8 +275,12 @@ int otaup_exec_check_limits(const otaup_exec *ex, uint32_t staging, uint32_t max
 
 /**
  * Open the session `session_id` for the update identified by `delta_id`
- * (target slot for A/B). If the journal shows this same update active,
- * it resumes: returns 1 and otaup_exec_next_step() is where the reader
+ * (target slot for A/B). `delta_id` must be the same at every attempt of
+ * one update and differ between updates: a signed update's
+ * otaup_sec_delta_id(); for an unsigned delta file the protocol applier
+ * takes the header's check, its last 8 bytes (docs/protocol.md 3.5). If
+ * the journal shows this same update active, it resumes: returns 1 and
+ * otaup_exec_next_step() is where the reader
  * must restart (at the last SYNC at or before it). If the journal shows
  * this update ended complete under the same session id, it returns 2
  * (nothing to do). Otherwise it journals a new session and returns 0.
