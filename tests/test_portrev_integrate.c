@@ -360,6 +360,7 @@ typedef struct server {
     int32_t result_code;
     int nacks;
     int32_t last_nack;
+    uint32_t expect_max_msg; /* the terminal's max_msg, as its HELLO must say */
 } server;
 
 /* Offset of the record that holds body byte `at`'s record start, walking
@@ -460,7 +461,7 @@ static void srv_frame(server *s, otaup_apply *ap, const otaup_frame *fr)
         ck_assert_int_eq(otaup_hello_decode(fr->payload, fr->payload_len, &m.u.hello), 0);
         ck_assert_uint_eq(m.u.hello.role, OTAUP_ROLE_TERMINAL);
         ck_assert_uint_eq(m.u.hello.max_frame, MAX_FRAME);
-        ck_assert_uint_eq(m.u.hello.max_msg, MAX_MSG);
+        ck_assert_uint_eq(m.u.hello.max_msg, s->expect_max_msg);
         s->t_max_frame = m.u.hello.max_frame;
         break;
     case OTAUP_MSG_INFO: {
@@ -690,6 +691,7 @@ static int rig_boot_and_run(rig *r)
     rc = otaup_apply_init(&r->ap, &r->cfg);
     ck_assert_msg(rc == 0, "otaup_apply_init: %s", otaup_strerror(rc));
     srv_connect(&r->s);
+    r->s.expect_max_msg = r->cfg.max_msg;
     ck_assert_int_eq(otaup_apply_connect(&r->ap), 0);
     for (i = 0; i < 200000u; i++) {
         srv_read(&r->s, &r->ap, &r->w);
@@ -928,6 +930,35 @@ START_TEST(exec_only_power_cut_resume)
 }
 END_TEST
 
+/* porting.md "Memory": a START (12 + the delta's header and sections)
+ * one byte above max_msg is refused with NACK(OTAUP_E_FRAGMENT) before
+ * anything is journaled; at max_msg exactly it is taken. */
+START_TEST(start_above_max_msg)
+{
+    otaup_journal j;
+    uint32_t start_len;
+    rig_init(&R, OTAUP_LAYOUT_INPLACE, 11);
+    start_len = 12u + R.s.body_off;
+    R.cfg.max_msg = start_len - 1u;
+    R.cfg.work_size = otaup_apply_work_size(MAX_FRAME, R.cfg.max_msg, R.cfg.staging_size, MAX_OPS, WBITS);
+    R.stop_at_nack = 1;
+    ck_assert_int_eq(rig_boot_and_run(&R), 0);
+    ck_assert_int_eq(R.s.nacks, 1);
+    ck_assert_int_eq(R.s.last_nack, OTAUP_E_FRAGMENT);
+    ck_assert_uint_eq(R.b.ops, 0);
+    ck_assert_int_eq(otaup_journal_mount(&j, &R.b.f, JOURNAL_ADDR, JOURNAL_LEN), 0);
+    ck_assert_uint_eq(j.st.session, OTAUP_JS_NONE);
+    rig_free(&R);
+
+    rig_init(&R, OTAUP_LAYOUT_INPLACE, 11);
+    R.cfg.max_msg = start_len;
+    R.cfg.work_size = otaup_apply_work_size(MAX_FRAME, R.cfg.max_msg, R.cfg.staging_size, MAX_OPS, WBITS);
+    ck_assert_int_eq(rig_boot_and_run(&R), 1);
+    rig_check(&R, OTAUP_LAYOUT_INPLACE);
+    rig_free(&R);
+}
+END_TEST
+
 /* porting.md §3's configuration as printed (the F4 map at full size),
  * completed with what its comment leaves out, initialises and says
  * HELLO. */
@@ -1071,6 +1102,7 @@ static Suite *suite(void)
     tcase_add_test(t, inplace_power_cut_resume);
     tcase_add_test(t, ab_power_cut_resume);
     tcase_add_test(t, porting_f4_example);
+    tcase_add_test(t, start_above_max_msg);
     tcase_add_test(t, exec_only_power_cut_resume);
     suite_add_tcase(s, t);
 #ifdef OTAUP_PORTREV_XFAIL
