@@ -2404,7 +2404,12 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
             !s->finished) {
             return NULL; /* the window is full */
         }
-        if (i == 0) {
+        if (i == 0 && !e->resent) {
+            /* the timer starts with the head's first transmission; a
+             * resend leaves it running (a timeout restarted it already,
+             * and a NACK's go-back is no progress: a terminal that
+             * refuses every frame with a transient NACK must reach the
+             * retransmission limit as a silent one does) */
             s->cq_timer = now_ms;
         }
         e->sent = 1;

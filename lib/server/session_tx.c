@@ -318,7 +318,12 @@ int64_t otaup_tx_next(const otaup_tx *tx)
 void otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms)
 {
     uint32_t len = otaup_tx_unit_len(tx, i);
-    if (i == tx->base) {
+    if (i == tx->base && i >= tx->high) {
+        /* nothing was in flight: the timer starts. A resend (after a
+         * timeout, which restarted it, or a NACK's go-back) leaves it
+         * running: a terminal that refuses every frame with a transient
+         * NACK makes no progress, and its NACKs must not keep the
+         * retransmission limit from being reached */
         tx->timer_start = now_ms;
     }
     if (i >= tx->high) {
@@ -393,8 +398,7 @@ int otaup_tx_ack(otaup_tx *tx, uint32_t expected, int nack, uint64_t now_ms)
             tx->gb_base = tx->base;
             tx->gb_time = now_ms;
             tx->gb_valid = 1;
-            tx->timer_start = now_ms;
-            tx->rtt_unit = NONE;
+            tx->rtt_unit = NONE; /* the timer runs on: see otaup_tx_sent */
         }
     }
     return tx->base >= tx->nunits ? 1 : 0;

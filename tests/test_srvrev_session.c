@@ -1,0 +1,422 @@
+/*
+ * Session driver review: the server's obligations of protocol.md §4-5
+ * that the other suites do not pin, each at the message level with a
+ * scripted terminal against a real SQLite registry (the rig of
+ * test_session.c, kept small here).
+ *
+ * - A terminal that answers every frame with a transient NACK
+ *   (OTAUP_E_AGAIN: its flash driver reports "busy" for good) makes no
+ *   progress, so its session must end after the retransmission limit as a
+ *   silent one does (OTAUP_E_RETRIES), for the control queue and for the
+ *   record stream. Each NACK's go-back resend used to restart the
+ *   timeout: with a round trip longer than the go-back guard (the SRTT,
+ *   200 ms before a sample) the timeout never fired and the session went
+ *   on for ever, resending, holding the terminal's claim.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otaup/delta.h"
+#include "otaup/error.h"
+#include "otaup/proto.h"
+#include "otaup/record.h"
+#include "otaup/registry.h"
+#include "otaup/session.h"
+#include "server/session_core.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static char dir[128], dbpath[200];
+static otaup_registry *reg;
+static uint8_t v1[40000], v2[40000];
+static uint8_t userdata[2][3000];
+static uint8_t body[120000];
+static size_t body_len;
+
+static void hash128(const uint8_t *p, size_t n, uint8_t out[16])
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.low64 >> (8 * i));
+        out[8 + i] = (uint8_t)(h.high64 >> (8 * i));
+    }
+}
+
+static void hash64(const uint8_t *p, size_t n, uint8_t out[8])
+{
+    uint64_t h = XXH3_64bits(p, n);
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h >> (8 * i));
+    }
+}
+
+static void put_rec(const otaup_record *r)
+{
+    int n = otaup_record_encode(r, body + body_len, sizeof body - body_len);
+    ck_assert_int_gt(n, 0);
+    body_len += (size_t)n;
+}
+
+static void setup(void)
+{
+    uint8_t key[32];
+    otaup_registry_options o;
+    otaup_reg_release r;
+    size_t i;
+    otaup_record rec;
+    snprintf(dir, sizeof dir, "/tmp/otaup-srvrev-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(dbpath, sizeof dbpath, "%s/reg.db", dir);
+    memset(key, 0x5C, sizeof key);
+    otaup_registry_options_init(&o);
+    o.master_key = key;
+    ck_assert_int_eq(otaup_registry_sqlite_open(dbpath, &o, &reg), 0);
+    for (i = 0; i < sizeof v1; i++) {
+        v1[i] = (uint8_t)(i * 31 + (i >> 7));
+        v2[i] = (uint8_t)(i * 31 + (i >> 7) + (i > 20000));
+    }
+    for (i = 0; i < sizeof userdata[0]; i++) {
+        userdata[0][i] = (uint8_t)("Kim: +82 10 5555 0142;"[i % 22]);
+        userdata[1][i] = (uint8_t)("photo of the cat, 2026;"[i % 23] ^ (uint8_t)i);
+    }
+    memset(&r, 0, sizeof r);
+    snprintf(r.model, sizeof r.model, "M1");
+    snprintf(r.version, sizeof r.version, "1.0");
+    r.build_time = 100;
+    ck_assert_int_eq(otaup_registry_release_add(reg, &r, v1, sizeof v1), 0);
+    snprintf(r.version, sizeof r.version, "2.0");
+    r.build_time = 200;
+    ck_assert_int_eq(otaup_registry_release_add(reg, &r, v2, sizeof v2), 0);
+    /* a synthetic record stream with restart points at steps 0, 4, 8, 12 */
+    body_len = 0;
+    for (i = 0; i < 4; i++) {
+        memset(&rec, 0, sizeof rec);
+        rec.type = OTAUP_REC_SYNC;
+        rec.index = (uint32_t)(4 * i);
+        put_rec(&rec);
+        memset(&rec, 0, sizeof rec);
+        rec.type = OTAUP_REC_DATA;
+        rec.flags = OTAUP_DATA_RESET;
+        rec.data = v2 + 5000 * i;
+        rec.data_len = 5000;
+        put_rec(&rec);
+    }
+}
+
+static void teardown(void)
+{
+    char cmd[200];
+    otaup_registry_free(reg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* delta provider: "HDRHDRHD" + the synthetic body */
+static int test_delta(otaup_registry *r, const otaup_reg_terminal *t, const otaup_reg_release *rel,
+                      const uint8_t *sig, size_t sig_len, otaup_blob *d, uint32_t *off, void *payload)
+{
+    (void)r, (void)t, (void)rel, (void)sig, (void)sig_len, (void)payload;
+    d->len = 8 + body_len;
+    d->data = malloc(d->len);
+    memcpy(d->data, "HDRHDRHD", 8);
+    memcpy(d->data + 8, body, body_len);
+    *off = 8;
+    return 0;
+}
+
+static otaup_sm_info info;
+
+static void make_info(const char *id, const uint8_t *img)
+{
+    memset(&info, 0, sizeof info);
+    snprintf(info.id, sizeof info.id, "%s", id);
+    snprintf(info.model, sizeof info.model, "M1");
+    snprintf(info.version, sizeof info.version, "1.0");
+    info.build_time = 100;
+    info.have_image_hash = 1;
+    hash128(img, sizeof v1, info.image_hash);
+    info.image_size = sizeof v1;
+    otaup_geometry_uniform(&info.geo, 0x08000000, 4096, 32, 8);
+    info.max_frame = 1024;
+    info.ram = 32768;
+    info.layout = 0;
+    info.slot_addr = 0x08000000;
+    info.slot_size = 24 * 4096;
+    info.target_addr = 0x08000000;
+    info.scratch_addr = 0x08000000 + 24 * 4096;
+    info.scratch_size = 4096;
+    info.caps = OTAUP_CAP_DEFLATE | OTAUP_CAP_BATCH | OTAUP_CAP_BACKUP | OTAUP_CAP_INPLACE | OTAUP_CAP_RESUME;
+    info.nregions = 2;
+    info.regions[0].id = 1;
+    info.regions[0].addr = 0x08000000 + 26 * 4096;
+    info.regions[0].len = sizeof userdata[0];
+    info.regions[0].hash_alg = 1;
+    hash64(userdata[0], sizeof userdata[0], info.regions[0].hash);
+    info.regions[1].id = 2;
+    info.regions[1].addr = 0x08000000 + 28 * 4096;
+    info.regions[1].len = sizeof userdata[1];
+    info.regions[1].hash_alg = 1;
+    hash64(userdata[1], sizeof userdata[1], info.regions[1].hash);
+}
+
+static otaup_session *new_session(void)
+{
+    otaup_session_options o;
+    otaup_session *s = NULL;
+    otaup_session_options_init(&o);
+    o.reg = reg;
+    o.delta = test_delta;
+    o.window_frames = 8;
+    ck_assert_int_eq(otaup_session_new(&o, &s), 0);
+    return s;
+}
+
+static int send_info(otaup_session *s, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_INFO;
+    m.info = &info;
+    return otaup_session_input_msg(s, &m, now);
+}
+
+static int send_simple(otaup_session *s, uint8_t type, uint32_t seq, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.seq = seq;
+    m.window = 8;
+    return otaup_session_input_msg(s, &m, now);
+}
+
+/* the terminal refuses frame `ref` with `code`, expecting `exp` next */
+static int send_nack(otaup_session *s, uint32_t ref, uint32_t exp, int32_t code, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_NACK;
+    m.seq = exp;
+    m.ref_seq = ref;
+    m.code = code;
+    return otaup_session_input_msg(s, &m, now);
+}
+
+static void ack(otaup_session *s, const otaup_sm *m, uint64_t now)
+{
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
+}
+
+static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
+{
+    for (;;) {
+        const otaup_sm *m = otaup_session_next_msg(s, now);
+        ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
+                      otaup_session_state_name(otaup_session_get_state(s)));
+        if ((m->type == OTAUP_SM_HELLO || m->type == OTAUP_SM_PING_OUT) && type != m->type) {
+            ack(s, m, now);
+            continue;
+        }
+        ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
+        return m;
+    }
+}
+
+static const otaup_sm *consented(otaup_session *s, uint64_t now)
+{
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
+    return expect(s, OTAUP_SM_BACKUP_REQ, now);
+}
+
+static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
+                             const uint8_t *whole, size_t whole_len, uint64_t now)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_BACKUP_DATA;
+    m.region = id;
+    m.offset = off;
+    m.data = d;
+    m.len = n;
+    if (off + n == whole_len) {
+        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.hash_alg = OTAUP_HASH_XXH3_64;
+        hash64(whole, whole_len, m.hash);
+    }
+    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+}
+
+/* region r (id r + 1) sent whole in chunks of 1000 bytes, its request q acknowledged */
+static void answer_backup_req(otaup_session *s, const otaup_sm *q, uint32_t r, const uint8_t *data, uint64_t now)
+{
+    uint32_t off;
+    ck_assert_uint_eq(q->region, r + 1);
+    ack(s, q, now);
+    for (off = q->offset; off < sizeof userdata[0]; off += 1000) {
+        size_t n = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
+        send_region_data(s, r + 1, off, data + off, n, data, sizeof userdata[0], now);
+    }
+}
+
+/* Run the session, the terminal refusing every sequenced frame from
+ * `from` on with NACK(code, expected = from), each NACK arriving `rtt_ms`
+ * after the frame left, until the session ends or `limit_ms` of
+ * simulated time pass. Returns the session's result (1: still running). */
+static int refuse_all(otaup_session *s, uint32_t from, int32_t code, uint32_t rtt_ms, uint64_t *now,
+                      uint64_t limit_ms, unsigned *resends)
+{
+    uint64_t end = *now + limit_ms, due[64];
+    uint32_t ref[64];
+    unsigned n = 0, i;
+    long guard;
+    *resends = 0;
+    for (guard = 0; guard < 2000000 && *now < end; guard++) {
+        const otaup_sm *m;
+        int rc;
+        if (otaup_session_finished(s)) {
+            return otaup_session_result(s);
+        }
+        /* NACKs whose time has come */
+        for (i = 0; i < n;) {
+            if (due[i] <= *now) {
+                rc = send_nack(s, ref[i], from, code, *now);
+                if (rc < 0) {
+                    return rc;
+                }
+                due[i] = due[n - 1];
+                ref[i] = ref[n - 1];
+                n--;
+            } else {
+                i++;
+            }
+        }
+        if (otaup_session_finished(s)) {
+            return otaup_session_result(s);
+        }
+        m = otaup_session_next_msg(s, *now);
+        if (m != NULL) {
+            if (m->type != OTAUP_SM_ABORT_OUT && m->seq >= from && n < 64) {
+                (*resends)++;
+                due[n] = *now + rtt_ms;
+                ref[n] = m->seq;
+                n++;
+            }
+            continue;
+        }
+        *now += 10;
+        rc = otaup_session_poll(s, *now);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return otaup_session_finished(s) ? otaup_session_result(s) : 1;
+}
+
+/* The control queue: every BACKUP_REQ refused with NACK(OTAUP_E_AGAIN). */
+START_TEST(test_transient_nack_bounded_control)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *q;
+    uint64_t now = 1000;
+    unsigned resends;
+    int rc;
+    make_info("R1", v1);
+    q = consented(s, now);
+    rc = send_nack(s, q->seq, q->seq, OTAUP_E_AGAIN, now);
+    ck_assert_int_eq(rc, 0);
+    rc = refuse_all(s, q->seq, OTAUP_E_AGAIN, 250, &now, 30u * 60u * 1000u, &resends);
+    ck_assert_msg(rc == OTAUP_E_RETRIES, "session result %d after %u refused resends in %llu ms", rc, resends,
+                  (unsigned long long)(now - 1000));
+    /* within the timeouts a silent terminal gets (10, backed off to 8 s) */
+    ck_assert_uint_lt(now - 1000, 120000u);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* The record stream: every BATCH refused with NACK(OTAUP_E_AGAIN). */
+START_TEST(test_transient_nack_bounded_stream)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    unsigned resends;
+    uint32_t first;
+    int rc;
+    make_info("R2", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    m = expect(s, OTAUP_SM_BATCH, now);
+    first = m->seq;
+    ck_assert_int_eq(send_nack(s, first, first, OTAUP_E_AGAIN, now), 0);
+    rc = refuse_all(s, first, OTAUP_E_AGAIN, 250, &now, 30u * 60u * 1000u, &resends);
+    ck_assert_msg(rc == OTAUP_E_RETRIES, "session result %d after %u refused resends in %llu ms", rc, resends,
+                  (unsigned long long)(now - 1000));
+    ck_assert_uint_lt(now - 1000, 120000u);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* A terminal busy for a while (NACK(OTAUP_E_AGAIN) for 3 s), then taking
+ * the frames: the session goes on, the bound above does not cut it. */
+START_TEST(test_transient_nack_then_progress)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    unsigned resends;
+    uint32_t first;
+    make_info("R3", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_BATCH, now);
+    first = m->seq;
+    ck_assert_int_eq(refuse_all(s, first, OTAUP_E_AGAIN, 250, &now, 3000, &resends), 1);
+    ck_assert_uint_gt(resends, 1);
+    /* now it takes them, in order */
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 20;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ck_assert_int_eq(m->type, OTAUP_SM_BATCH);
+        ack(s, m, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    otaup_session_free(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("srvrev_session");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int nf;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_transient_nack_bounded_control);
+    tcase_add_test(tc, test_transient_nack_bounded_stream);
+    tcase_add_test(tc, test_transient_nack_then_progress);
+    suite_add_tcase(su, tc);
+    sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
