@@ -402,6 +402,99 @@ START_TEST(test_transient_nack_then_progress)
 }
 END_TEST
 
+/* A region whose upload stalled twice (the server asked again each time)
+ * and then arrived whole but not matching its hash (a read glitch on the
+ * terminal) is asked again, as docs/server.md says ("asked again twice,
+ * then OTAUP_E_BACKUP"): the stalls are not mismatches. The one count
+ * served both, so the first mismatch after two stalls failed the session
+ * at once. */
+START_TEST(test_backup_mismatch_after_stalls)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *q;
+    uint8_t glitch[sizeof userdata[0]];
+    uint64_t now = 1000, d;
+    uint32_t off;
+    int k;
+    make_info("R4", v1);
+    q = consented(s, now);
+    ack(s, q, now);
+    for (k = 0; k < 2; k++) {
+        d = otaup_session_deadline(s);
+        ck_assert_int_eq(otaup_session_poll(s, d), 0);
+        q = expect(s, OTAUP_SM_BACKUP_REQ, d);
+        ck_assert_uint_eq(q->offset, 0);
+        ack(s, q, d);
+        now = d;
+    }
+    /* the whole region, one byte read wrong, the LAST hash of the real data */
+    memcpy(glitch, userdata[0], sizeof glitch);
+    glitch[1234] ^= 0x10;
+    for (off = 0; off < sizeof glitch; off += 1000) {
+        otaup_sm m;
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_SM_BACKUP_DATA;
+        m.region = 1;
+        m.offset = off;
+        m.data = glitch + off;
+        m.len = 1000;
+        if (off + 1000 == sizeof glitch) {
+            m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+            m.hash_alg = OTAUP_HASH_XXH3_64;
+            hash64(userdata[0], sizeof userdata[0], m.hash);
+        }
+        ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+    }
+    ck_assert_msg(!otaup_session_finished(s), "session ended with %d at the first mismatch",
+                  otaup_session_result(s));
+    q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+    ck_assert_uint_eq(q->region, 1);
+    ck_assert_uint_eq(q->offset, 0);
+    /* and the good copy goes on to region 2 */
+    answer_backup_req(s, q, 0, userdata[0], now);
+    q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+    ck_assert_uint_eq(q->region, 2);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* A region uploaded slowly: after each 100-byte chunk the terminal stalls
+ * until the server asks again from the byte it has. That is progress
+ * after every request, not max_retries stalls in a row (protocol.md §4):
+ * the region completes. The stall count was never reset by the data, so
+ * the eleventh stall of a region failed it (OTAUP_E_RETRIES) with most of
+ * its bytes in hand. */
+START_TEST(test_backup_stalls_with_progress)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *q;
+    uint64_t now = 1000, d;
+    uint32_t off = 0;
+    make_info("R5", v1);
+    q = consented(s, now);
+    ack(s, q, now);
+    while (off < sizeof userdata[0]) {
+        uint32_t n = 100;
+        send_region_data(s, 1, off, userdata[0] + off, n, userdata[0], sizeof userdata[0], now);
+        off += n;
+        if (off == sizeof userdata[0]) {
+            break;
+        }
+        d = otaup_session_deadline(s);
+        ck_assert_int_eq(otaup_session_poll(s, d), 0);
+        ck_assert_msg(!otaup_session_finished(s), "session ended with %d at offset %u", otaup_session_result(s),
+                      off);
+        q = expect(s, OTAUP_SM_BACKUP_REQ, d);
+        ck_assert_uint_eq(q->offset, off);
+        ack(s, q, d);
+        now = d;
+    }
+    q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+    ck_assert_uint_eq(q->region, 2);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -413,6 +506,8 @@ int main(void)
     tcase_add_test(tc, test_transient_nack_bounded_control);
     tcase_add_test(tc, test_transient_nack_bounded_stream);
     tcase_add_test(tc, test_transient_nack_then_progress);
+    tcase_add_test(tc, test_backup_mismatch_after_stalls);
+    tcase_add_test(tc, test_backup_stalls_with_progress);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -86,7 +86,8 @@ struct otaup_session {
     uint8_t *bk_buf;
     uint32_t bk_got;
     uint64_t bk_asked;
-    uint32_t bk_tries;
+    uint32_t bk_tries;  /* requests for the region since its data last came (stalls in a row) */
+    uint32_t bk_bad;    /* copies of the region that did not match its hash */
     /* a sealed backup (the terminal has CAP_SEALED): the stream as the
      * terminal sealed it, header || (ciphertext || tag)..., security.md §7 */
     size_t bk_slen;
@@ -1074,6 +1075,7 @@ static int next_backup(otaup_session *s)
     }
     s->bk_got = 0;
     s->bk_tries = 0;
+    s->bk_bad = 0;
     s->bk_slen = 0;
     s->bk_schunk = 0;
     rc = ask_backup(s);
@@ -1210,6 +1212,7 @@ static int on_sealed_data(otaup_session *s, const otaup_sm *m, const otaup_sm_re
     s->bk_got += (uint32_t)n;
     s->stats.backup_bytes += (uint32_t)n;
     s->bk_asked = s->now;
+    s->bk_tries = 0; /* data came: the stalls counted are no longer in a row */
     if (s->bk_got < r->len) {
         if (m->flags & OTAUP_RDATA_LAST) {
             return fail(s, OTAUP_E_PEER, "backup ended before the end of its region");
@@ -1260,6 +1263,7 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     s->bk_got += (uint32_t)m->len;
     s->stats.backup_bytes += (uint32_t)m->len;
     s->bk_asked = s->now;
+    s->bk_tries = 0; /* data came: the stalls counted are no longer in a row */
     if (s->bk_got < r->len) {
         if (m->flags & OTAUP_RDATA_LAST) {
             return fail(s, OTAUP_E_PEER, "backup ended before the end of its region");
@@ -1273,7 +1277,9 @@ static int on_backup_data(otaup_session *s, const otaup_sm *m)
     /* the data must match what the terminal says it holds */
     if ((r->hash_alg == 1 && memcmp(hb, r->hash, 8) != 0) ||
         ((m->flags & OTAUP_RDATA_HASH) && m->hash_alg == OTAUP_HASH_XXH3_64 && memcmp(hb, m->hash, 8) != 0)) {
-        if (s->bk_tries < BACKUP_RETRIES) {
+        /* counted apart from the stalls: two stalls do not use up the
+         * copies asked again for a mismatch */
+        if (++s->bk_bad < BACKUP_RETRIES) {
             slog(s, OTAUP_LOG_WARN, "backup", "region %u hash mismatch: asking again", s->bk_region);
             s->bk_got = 0;
             rc = ask_backup(s);
