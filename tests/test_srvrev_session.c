@@ -495,6 +495,127 @@ START_TEST(test_backup_stalls_with_progress)
 }
 END_TEST
 
+/* The terminal's answer to a BACKUP_REQ with HASH_ONLY (in order: the
+ * request of region 1) when it does not know the flag: NACK(FRAME_FLAGS).
+ * The server takes the number back and restores every region from it.
+ * A second copy of that NACK (the link duplicated it, or the server's
+ * timer resent the request before the first NACK arrived and the
+ * terminal answered the copy the same way, protocol.md §4 rule 5) names
+ * the number the restore now uses: it is the refusal already handled,
+ * not a refusal of the restore. It failed the session ("terminal refused
+ * the restore of region 0"), resumable, so that a terminal without
+ * HASH_ONLY on a link that duplicates frames could fail every
+ * connection. */
+START_TEST(test_duplicate_refusal_of_hash_only)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t x;
+    make_info("R6", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    m = expect(s, OTAUP_SM_BACKUP_REQ, now);
+    ck_assert_uint_eq(m->flags, OTAUP_BACKUP_HASH_ONLY);
+    x = m->seq;
+    now += 100;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_FRAME_FLAGS, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_RESTORE);
+    m = expect(s, OTAUP_SM_RESTORE, now);
+    ck_assert_uint_eq(m->seq, x); /* the number taken back */
+    /* the copy's NACK, a moment later */
+    now += 5;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_FRAME_FLAGS, now), 0);
+    ck_assert_msg(otaup_session_get_state(s) != OTAUP_SS_FAILED, "the copy of the refusal failed the session (%d)",
+                  otaup_session_result(s));
+    /* every region restored, then COMMIT */
+    while (otaup_session_get_state(s) == OTAUP_SS_RESTORE) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ck_assert_int_eq(m->type, OTAUP_SM_RESTORE);
+        ack(s, m, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_COMMIT);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* The same for a refused SIG_REQ (a terminal that cannot compute its
+ * block signature: NACK(UNSUPPORTED)), whose number START takes: a copy
+ * of that NACK is not the terminal refusing the update. It failed the
+ * session before START with "terminal refused the update before any
+ * flash write". */
+START_TEST(test_duplicate_refusal_of_sig_req)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t x;
+    make_info("R7", v1);
+    info.have_image_hash = 0; /* its version names release 1.0: checked by its signature */
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_SIG_REQ, now);
+    x = m->seq;
+    now += 100;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_UNSUPPORTED, now), 0);
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_uint_eq(m->seq, x);
+    now += 5;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_UNSUPPORTED, now), 0);
+    ck_assert_msg(otaup_session_get_state(s) != OTAUP_SS_FAILED, "the copy of the refusal failed the session (%d)",
+                  otaup_session_result(s));
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* A refusal of the frame that took the number, with the same code, once
+ * that frame went out and a retransmission timeout passed: the terminal
+ * refused it, and the session fails with its code (not left to wait). */
+START_TEST(test_refusal_of_reused_number_later)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    uint32_t x;
+    make_info("R8", v1);
+    info.have_image_hash = 0;
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_SIG_REQ, now);
+    x = m->seq;
+    now += 100;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_UNSUPPORTED, now), 0);
+    m = expect(s, OTAUP_SM_START, now);
+    now += 5000;
+    ck_assert_int_eq(send_nack(s, x, x, OTAUP_E_UNSUPPORTED, now), OTAUP_E_UNSUPPORTED);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_UNSUPPORTED);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -508,6 +629,9 @@ int main(void)
     tcase_add_test(tc, test_transient_nack_then_progress);
     tcase_add_test(tc, test_backup_mismatch_after_stalls);
     tcase_add_test(tc, test_backup_stalls_with_progress);
+    tcase_add_test(tc, test_duplicate_refusal_of_hash_only);
+    tcase_add_test(tc, test_duplicate_refusal_of_sig_req);
+    tcase_add_test(tc, test_refusal_of_reused_number_later);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -74,6 +74,13 @@ struct otaup_session {
     struct ctlent cq[CQ];
     unsigned cqh, cqn;
     uint64_t cq_timer, cq_gb_time;
+    /* the last refusal whose number was taken back (a SIG_REQ, a HASH_ONLY
+     * request): a copy of its NACK within tb_rto names the frame that took
+     * the number, not a refusal of it */
+    int tb_valid;
+    uint32_t tb_seq, tb_rto;
+    int32_t tb_code;
+    uint64_t tb_at;
     uint32_t cq_rto, cq_tries, srtt, rttvar;
     /* the message handed out last, and a pending ABORT */
     otaup_sm cur;
@@ -2043,16 +2050,46 @@ static void start_refusal(const otaup_session *s, int code, char *out, size_t ca
              kid[0] ? " (manifest signed by key " : "", kid, kid[0] ? ")" : "");
 }
 
+/* The refusal of frame `seq` with `code` was handled by taking its number
+ * back for what follows. The terminal answers a copy of the refused frame
+ * with the same NACK (protocol.md §4, rule 5): a copy the server's timer
+ * sent before the first NACK arrived, or a NACK the link duplicated. */
+static void taken_back(otaup_session *s, uint32_t seq, int32_t code)
+{
+    s->tb_valid = 1;
+    s->tb_seq = seq;
+    s->tb_code = code;
+    s->tb_at = s->now;
+    s->tb_rto = s->cq_rto; /* the timeout of the moment, backoff included */
+}
+
+/* 1 if NACK m is a copy of the refusal taken back: the same frame, the
+ * same code, within one retransmission timeout of the first. A copy comes
+ * within that time (its frame went out at most one timeout after the
+ * refused one). Should the frame that took the number be refused with
+ * the same code this early, the timer resends it and the terminal's
+ * answer to that copy, later, fails the session with the code. */
+static int refusal_copy(const otaup_session *s, const otaup_sm *m)
+{
+    return s->tb_valid && m->ref_seq == s->tb_seq && m->code == s->tb_code && s->now - s->tb_at < s->tb_rto;
+}
+
 /* A frame the terminal refused (not transient). */
 static int on_refused(otaup_session *s, const otaup_sm *m)
 {
     unsigned i;
     char why[120];
+    if (refusal_copy(s, m)) {
+        slog(s, OTAUP_LOG_DEBUG, "state", "NACK of %u (%s) again: the answer to a copy of the frame refused",
+             m->ref_seq, otaup_errname(m->code) ? otaup_errname(m->code) : "?");
+        return 0;
+    }
     for (i = 0; i < s->cqn; i++) {
         struct ctlent *e = cq_at(s, i);
         if (m->ref_seq >= e->m.seq && m->ref_seq < e->m.seq + e->nframes) {
             uint8_t type = e->m.type, flags = e->m.flags;
             if (type == OTAUP_SM_SIG_REQ) {
+                taken_back(s, e->m.seq, m->code);
                 cq_truncate(s, e->m.seq);
                 s->sig_state = SIG_REFUSED;
                 slog(s, OTAUP_LOG_WARN, "delta", "terminal cannot send its block signature (%s)",
@@ -2060,6 +2097,7 @@ static int on_refused(otaup_session *s, const otaup_sm *m)
                 return enter_prepare(s);
             }
             if (type == OTAUP_SM_BACKUP_REQ && (flags & OTAUP_BACKUP_HASH_ONLY)) {
+                taken_back(s, e->m.seq, m->code);
                 cq_truncate(s, e->m.seq);
                 s->vhash_unsupported = 1;
                 return enter_restore_or_commit(s, 1);
