@@ -616,6 +616,143 @@ START_TEST(test_refusal_of_reused_number_later)
 }
 END_TEST
 
+static void answer_hashes(otaup_session *s, const uint8_t *r0, const uint8_t *r1, uint64_t now)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        const otaup_sm *q = expect(s, OTAUP_SM_BACKUP_REQ, now);
+        uint32_t id = q->region;
+        otaup_sm m;
+        ck_assert_uint_eq(q->flags, OTAUP_BACKUP_HASH_ONLY);
+        ack(s, q, now);
+        memset(&m, 0, sizeof m);
+        m.type = OTAUP_SM_BACKUP_DATA;
+        m.region = id;
+        m.offset = (uint32_t)sizeof userdata[0];
+        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.hash_alg = OTAUP_HASH_XXH3_64;
+        hash64(id == 1 ? r0 : r1, sizeof userdata[0], m.hash);
+        otaup_session_input_msg(s, &m, now);
+    }
+}
+
+static char events[4000];
+static int audit_cb(const otaup_reg_audit *a, void *p)
+{
+    (void)p;
+    strcat(events, a->event);
+    strcat(events, " ");
+    return 0;
+}
+
+static int count_backups_cb(const otaup_reg_backup *b, void *p)
+{
+    (void)b;
+    (*(int *)p)++;
+    return 0;
+}
+
+/* A region that still differs from its backup after two restores ends the
+ * session with OTAUP_E_BACKUP. The restore has begun by then: the
+ * session must not send an ABORT (protocol.md 3.7, docs/server.md
+ * "States"), or an A/B terminal, whose region is not BUSY any more
+ * between two restores, would go back to its old slot and close its
+ * journal with the region as it is, and the next session would back that
+ * region up over the user's data. The session failed in VERIFY (the state
+ * of the hash check between rounds) and fail() kept the ABORT back only
+ * in RESTORE. */
+START_TEST(test_no_abort_after_restore_began)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint8_t damaged[sizeof userdata[1]];
+    otaup_reg_session rs;
+    uint64_t now = 1000;
+    int round, n = 0, aborted = 0;
+    make_info("R9", v1);
+    info.layout = OTAUP_LAYOUT_AB;
+    info.slot_size = 12 * 4096;
+    info.target_addr = 0x08000000 + 12 * 4096;
+    info.scratch_addr = info.scratch_size = 0;
+    info.caps = (info.caps & ~(uint32_t)OTAUP_CAP_INPLACE) | OTAUP_CAP_AB;
+    memcpy(damaged, userdata[1], sizeof damaged);
+    memset(damaged + 100, 0xFF, 500);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    for (round = 0; round < 3 && otaup_session_get_state(s) == OTAUP_SS_VERIFY; round++) {
+        answer_hashes(s, userdata[0], damaged, now); /* the region keeps reading back damaged */
+        while (otaup_session_get_state(s) == OTAUP_SS_RESTORE) {
+            m = expect(s, OTAUP_SM_RESTORE, now);
+            ack(s, m, now);
+        }
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_BACKUP);
+    while ((m = otaup_session_next_msg(s, now)) != NULL) {
+        aborted |= m->type == OTAUP_SM_ABORT_OUT;
+    }
+    ck_assert_msg(!aborted, "ABORT sent after the restore began");
+    /* the backup is kept, the session resumable */
+    ck_assert_int_eq(otaup_registry_backup_list(reg, "R9", count_backups_cb, &n), 0);
+    ck_assert_int_eq(n, 2);
+    events[0] = '\0';
+    ck_assert_int_eq(otaup_registry_audit_list(reg, "R9", 0, audit_cb, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(events, "failed resumable"));
+    ck_assert_int_eq(otaup_registry_session_get(reg, "R9", &rs), 0);
+    ck_assert_str_eq(rs.state, "failed");
+    otaup_session_free(s);
+
+    /* the next connection resumes it (its journal holds the session); the
+     * link dies while the hashes are asked, before any restore of this
+     * connection: no ABORT either, the restore began in the last one */
+    s = new_session();
+    info.active = 1;
+    info.session_id = rs.session_id;
+    info.next_step = 16;
+    now += 10000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    for (n = 0; n < 100000 && otaup_session_get_state(s) == OTAUP_SS_VERIFY; n++) {
+        while ((m = otaup_session_next_msg(s, now)) != NULL) {
+        }
+        now += 100;
+        otaup_session_poll(s, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_RETRIES);
+    aborted = 0;
+    while ((m = otaup_session_next_msg(s, now)) != NULL) {
+        aborted |= m->type == OTAUP_SM_ABORT_OUT;
+    }
+    ck_assert_msg(!aborted, "ABORT sent in a resumed session whose restore began before");
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -632,6 +769,7 @@ int main(void)
     tcase_add_test(tc, test_duplicate_refusal_of_hash_only);
     tcase_add_test(tc, test_duplicate_refusal_of_sig_req);
     tcase_add_test(tc, test_refusal_of_reused_number_later);
+    tcase_add_test(tc, test_no_abort_after_restore_began);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -125,6 +125,7 @@ struct otaup_session {
     uint32_t rs_chunk;  /* a sealed backup being restored: its chunk size (0: plain) */
     otaup_tx rtx;
     int rtx_ready;
+    int restore_sent;   /* a restore stream began (here, or maybe in an earlier connection): no ABORT any more */
     uint32_t rseq_base;
     /* bytes out */
     uint8_t *obuf;
@@ -456,9 +457,13 @@ static int fail(otaup_session *s, int err, const char *why)
      * the session in its journal and the next connection resumes it
      * (verify, restore, commit), as after a lost link. Abandoning it (A/B:
      * back to the old slot) would let the next session back up the
-     * damaged region over the user's data. (In COMMIT every region has
-     * been restored and acknowledged: an ABORT is safe again.) */
-    int resume_only = s->have_info && s->rs.session_id != 0 && s->st == OTAUP_SS_RESTORE;
+     * damaged region over the user's data. That holds in VERIFY too once
+     * a restore went out: the regions' hashes are asked again between two
+     * rounds, and a region still different after the last one (or a
+     * link lost then) fails the session there. (In COMMIT every region
+     * has been restored and checked: an ABORT is safe again.) */
+    int resume_only = s->have_info && s->rs.session_id != 0 &&
+                      (s->st == OTAUP_SS_RESTORE || (s->st == OTAUP_SS_VERIFY && s->restore_sent));
     if (s->have_info) {
         int kept = 0;
         otaup_registry_audit(s->o.reg, s->info.id, "failed", "%s", text);
@@ -788,6 +793,9 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         /* the source is what the session was planned from */
         s->src_known = s->src_trusted = known;
         s->term_knows = strcmp(s->rs.state, "backup") != 0 && strcmp(s->rs.state, "prepare") != 0;
+        /* a restore may have begun in an earlier connection (the row at
+         * restore, or failed there without an ABORT): no ABORT in VERIFY */
+        s->restore_sent = strcmp(s->rs.state, "restore") == 0 || strcmp(s->rs.state, "failed") == 0;
         s->rs.result = 0;
         s->sent_base = s->rs.bytes_sent;
         s->retx_base = s->rs.retransmits;
@@ -1798,6 +1806,7 @@ static int start_restore(otaup_session *s)
     s->rtx.rto_max_ms = s->o.rto_max_ms;
     s->rseq_base = s->seq_next;
     s->seq_next += s->rtx.nunits;
+    s->restore_sent = 1;
     s->stats.restore_bytes += (uint32_t)s->rplain.len;
     set_state(s, OTAUP_SS_RESTORE);
     persist(s);
