@@ -753,6 +753,116 @@ START_TEST(test_no_abort_after_restore_began)
 }
 END_TEST
 
+/* The terminal commits, but its RESULT never comes (a link gone silent
+ * without closing: no FIN) and the server gives the session up after its
+ * retransmissions of COMMIT (OTAUP_E_RETRIES): row failed, backup kept.
+ * The terminal's next connection reports the target image and no session
+ * (its journal closed on COMMIT). It committed: the session is finished
+ * there (COMMIT again, the journal's RESULT, backup deleted, terminal
+ * upgraded), as for a row left at commit. The failed row was not looked
+ * at: the policy found it up to date and the encrypted copy of its
+ * personal data stayed in the registry for good. */
+START_TEST(test_committed_after_server_gave_up)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    otaup_reg_terminal t;
+    otaup_reg_session rs;
+    uint64_t now = 1000;
+    uint32_t session;
+    int n, k;
+    make_info("R10", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    answer_hashes(s, userdata[0], userdata[1], now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_COMMIT);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    session = m->session_id;
+    /* nothing comes back any more */
+    for (k = 0; k < 100000 && otaup_session_get_state(s) == OTAUP_SS_COMMIT; k++) {
+        while ((m = otaup_session_next_msg(s, now)) != NULL) {
+        }
+        now += 100;
+        otaup_session_poll(s, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_FAILED);
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_RETRIES);
+    otaup_session_free(s);
+    n = 0;
+    ck_assert_int_eq(otaup_registry_backup_list(reg, "R10", count_backups_cb, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "R10", &rs), 0);
+    ck_assert_str_eq(rs.state, "failed");
+
+    /* it reconnects: running 2.0, no session in its journal */
+    s = new_session();
+    make_info("R10", v2);
+    snprintf(info.version, sizeof info.version, "2.0");
+    info.build_time = 200;
+    now += 60000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    m = expect(s, OTAUP_SM_NOTE, now);
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_COMMIT, now);
+    ck_assert_uint_eq(m->session_id, session);
+    ack(s, m, now);
+    {
+        otaup_sm r;
+        memset(&r, 0, sizeof r);
+        r.type = OTAUP_SM_RESULT;
+        r.session_id = session;
+        ck_assert_int_eq(otaup_session_input_msg(s, &r, now), 0);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_DONE);
+    n = 0;
+    ck_assert_int_eq(otaup_registry_backup_list(reg, "R10", count_backups_cb, &n), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "R10", &t), 0);
+    ck_assert_str_eq(t.status, "upgraded");
+    otaup_session_free(s);
+}
+END_TEST
+
+/* The same row, but the terminal reports its old image and no session
+ * (the ABORT took it back, or it never took START): not resumed, nothing
+ * to commit; the policy offers the upgrade again. */
+START_TEST(test_failed_row_old_image_offered_again)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    make_info("R11", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_BATCH, now);
+    ck_assert_int_eq(send_nack(s, m->seq, m->seq, OTAUP_E_WINDOW, now), OTAUP_E_WINDOW);
+    otaup_session_free(s);
+    s = new_session();
+    make_info("R11", v1);
+    now += 60000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_WAIT_REQUEST);
+    m = expect(s, OTAUP_SM_NOTIFY, now);
+    ck_assert_str_eq(m->version, "2.0");
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -770,6 +880,8 @@ int main(void)
     tcase_add_test(tc, test_duplicate_refusal_of_sig_req);
     tcase_add_test(tc, test_refusal_of_reused_number_later);
     tcase_add_test(tc, test_no_abort_after_restore_began);
+    tcase_add_test(tc, test_committed_after_server_gave_up);
+    tcase_add_test(tc, test_failed_row_old_image_offered_again);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -724,6 +724,20 @@ static int withdrawn_now(otaup_session *s)
     return 1;
 }
 
+/* The session row (s->rs) was given up (failed) after its START went out
+ * and the terminal took it (bytes_total > 0), and the terminal now runs
+ * that session's target with no session in its journal: it committed
+ * (a journal closes on the target only on COMMIT, sent after the
+ * user-data check) and the server gave up before its RESULT came (a link
+ * gone silent: the COMMIT's retransmissions ran out). */
+static int failed_but_committed(otaup_session *s, const otaup_sm_info *in)
+{
+    otaup_reg_release r;
+    return strcmp(s->rs.state, "failed") == 0 && !in->active && s->rs.bytes_total > 0 && in->have_image_hash &&
+           otaup_registry_release_get(s->o.reg, s->rs.release_id, &r, NULL) == 0 &&
+           memcmp(in->image_hash, r.image_hash, OTAUP_REG_HASH_LEN) == 0;
+}
+
 static int on_info(otaup_session *s, const otaup_sm_info *in)
 {
     char why[300], h[33];
@@ -787,7 +801,8 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
      * written, it takes no other session, so that one must be finished */
     if (otaup_registry_session_get(s->o.reg, in->id, &s->rs) == 0 &&
         (is_active_state(s->rs.state) ||
-         (strcmp(s->rs.state, "failed") == 0 && in->active && in->session_id == s->rs.session_id)) &&
+         (strcmp(s->rs.state, "failed") == 0 && in->active && in->session_id == s->rs.session_id) ||
+         failed_but_committed(s, in)) &&
         otaup_registry_release_get(s->o.reg, s->rs.release_id, &s->rel, NULL) == 0 &&
         !(s->rel.withdrawn != 0 && !in->active && drop_unstarted(s))) {
         /* the source is what the session was planned from */
