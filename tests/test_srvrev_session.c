@@ -863,6 +863,75 @@ START_TEST(test_failed_row_old_image_offered_again)
 }
 END_TEST
 
+/* A terminal whose flash programs 512-byte units and whose frames are 512
+ * bytes: a RESTORE_DATA chunk holds at most 512 - 16 - 8 - 9 = 479 bytes,
+ * less than one unit, and protocol.md 3.10 has the terminal refuse every
+ * chunk but the last whose offset or length is not a multiple of its
+ * write size (OTAUP_E_ALIGN). Such a terminal can never have its data
+ * restored. The server cut its chunks at 479 bytes, found out only at
+ * the restore, after the transfer (the session then failed there and
+ * resumed into the same refusal at every connection, the user's data
+ * left damaged). It is refused before anything is sent instead:
+ * OTAUP_E_LIMIT, with the reason, before the backup. */
+START_TEST(test_restore_chunk_below_write_size)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000;
+    int n = 0;
+    make_info("R12", v1);
+    otaup_geometry_uniform(&info.geo, 0x08000000, 4096, 32, 512);
+    info.max_frame = 512;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), OTAUP_E_LIMIT);
+    m = expect(s, OTAUP_SM_ABORT_OUT, now);
+    ck_assert_int_eq(m->code, OTAUP_E_LIMIT);
+    ck_assert_ptr_nonnull(strstr(m->text, "write size"));
+    ck_assert_int_eq(otaup_registry_backup_list(reg, "R12", count_backups_cb, &n), 0);
+    ck_assert_int_eq(n, 0);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* The same flash with 1 KiB frames: chunks of 512 bytes (a multiple of
+ * the write size), the last one the rest. */
+START_TEST(test_restore_chunks_aligned)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint8_t damaged[sizeof userdata[1]];
+    uint64_t now = 1000;
+    make_info("R13", v1);
+    otaup_geometry_uniform(&info.geo, 0x08000000, 4096, 32, 512);
+    memcpy(damaged, userdata[1], sizeof damaged);
+    damaged[7] ^= 1;
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    answer_hashes(s, userdata[0], damaged, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_RESTORE);
+    while (otaup_session_get_state(s) == OTAUP_SS_RESTORE) {
+        m = expect(s, OTAUP_SM_RESTORE, now);
+        ck_assert_uint_eq(m->offset % 512, 0);
+        ck_assert(m->len % 512 == 0 || m->offset + m->len == sizeof userdata[1]);
+        ack(s, m, now);
+    }
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -882,6 +951,8 @@ int main(void)
     tcase_add_test(tc, test_no_abort_after_restore_began);
     tcase_add_test(tc, test_committed_after_server_gave_up);
     tcase_add_test(tc, test_failed_row_old_image_offered_again);
+    tcase_add_test(tc, test_restore_chunk_below_write_size);
+    tcase_add_test(tc, test_restore_chunks_aligned);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -1112,6 +1112,21 @@ static int next_backup(otaup_session *s)
     return rc < 0 ? fail(s, rc, "backup request") : 0;
 }
 
+static uint32_t payload_max(const otaup_session *s);
+
+/* The data bytes of a plain RESTORE_DATA chunk: what the terminal's frame
+ * holds after the header and the hash (8 + 9 bytes), cut to a multiple
+ * of its flash's write size, as it programs every chunk but the last
+ * whole (protocol.md 3.10: else OTAUP_E_ALIGN). 0: not one write unit. */
+static uint32_t restore_chunk(const otaup_session *s)
+{
+    uint32_t ws = s->info.geo.write_size, chunk = payload_max(s) - 8u - 9u;
+    if (ws > 1) {
+        chunk -= chunk % ws;
+    }
+    return chunk;
+}
+
 static int enter_backup(otaup_session *s)
 {
     if (s->info.nregions > 0 && !(s->info.caps & OTAUP_CAP_BACKUP)) {
@@ -1119,6 +1134,17 @@ static int enter_backup(otaup_session *s)
          * them: nothing is started (docs/server.md, "Session driver", "Backup") */
         return fail(s, OTAUP_E_UNSUPPORTED, "the terminal declares user-data regions but cannot back them up "
                                             "(no BACKUP capability): not upgrading it");
+    }
+    if (s->info.nregions > 0 && !(s->info.caps & OTAUP_CAP_SEALED) && restore_chunk(s) == 0 && !s->term_knows &&
+        !s->info.active) {
+        /* the same: a restore chunk smaller than one write unit would be
+         * refused (OTAUP_E_ALIGN), found out after the transfer */
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the terminal's %u-byte frames cannot carry a restore chunk of its flash's %u-byte write size: "
+                 "its user data could not be restored: not upgrading it",
+                 maxf(s), s->info.geo.write_size);
+        return fail(s, OTAUP_E_LIMIT, why);
     }
     if (s->rs.session_id == 0 && withdrawn_now(s)) {
         return 0;
@@ -1770,7 +1796,7 @@ static int on_verify_hash(otaup_session *s, const otaup_sm *m)
 static int start_restore(otaup_session *s)
 {
     otaup_reg_backup meta;
-    uint32_t i = s->rlist[s->ri], chunk, ws = s->info.geo.write_size;
+    uint32_t i = s->rlist[s->ri], chunk;
     uint64_t h;
     int rc, k;
     rc = otaup_registry_backup_load(s->o.reg, s->info.id, i, &meta, &s->rplain);
@@ -1804,9 +1830,9 @@ static int start_restore(otaup_session *s)
         for (k = 0; k < 8; k++) {
             s->rhash[k] = (uint8_t)(h >> (8 * k));
         }
-        chunk = payload_max(s) - 8u - 9u;
-        if (ws > 1 && chunk > ws) {
-            chunk -= chunk % ws;
+        chunk = restore_chunk(s);
+        if (chunk == 0) {
+            return fail(s, OTAUP_E_LIMIT, "restore: the terminal's frames cannot carry one write unit of its flash");
         }
         rc = otaup_tx_init_raw(&s->rtx, s->rplain.data, s->rplain.len, chunk);
     }
