@@ -239,7 +239,7 @@ START_TEST(test_delta_unused_options)
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --sector-size 512 --sector-map 16x4K", cli), 2);
     ck_assert_msg(has("exclude each other"), "%s", out);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --mode ab --scratch 0x20000", cli), 2);
-    ck_assert_msg(has("--scratch and --scratch-size are for --mode inplace"), "%s", out);
+    ck_assert_msg(has("--mode ab: a scratch area takes both --scratch and --scratch-size"), "%s", out);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --scratch-size 64K --mode ab", cli), 2);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --target 0x20000", cli), 2);
     ck_assert_msg(has("--target is for --mode ab"), "%s", out);
@@ -255,6 +255,43 @@ START_TEST(test_delta_unused_options)
     ck_assert_int_eq(run("%s delta old.bin new.bin -o a.otd -q --mode ab --target 0x20000 --scratch-size 0", cli), 0);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o b.otd -q --target 0 --sector-size 4096", cli), 0);
     ck_assert_int_eq(run("%s delta old.bin new.bin -o c.otd -q --scratch 0x10000 --sector-map 32x4K", cli), 0);
+}
+END_TEST
+
+/* --mode ab with a scratch area (docs/cli.md): a target sector larger
+ * than the staging buffer is refused without one, planned with one (the
+ * delta names it), and a scratch area over a slot is refused */
+START_TEST(test_delta_ab_scratch)
+{
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --mode ab --sector-size 64K --staging 8K", cli), 1);
+    ck_assert_msg(has("OTAUP_E_LIMIT") && has("unless a scratch area"), "%s", out);
+    ck_assert(!exists("x.otd"));
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o x.otd -q --mode ab --sector-size 64K --staging 8K "
+                         "--scratch 0x20000 --scratch-size 64K",
+                         cli),
+                     0);
+    ck_assert_int_eq(run("%s inspect x.otd --json", cli), 0);
+    ck_assert_msg(has("\"scratch_addr\":131072,\"scratch_size\":65536,\"staging_size\":8192"), "%s", out);
+    ck_assert_int_eq(run("%s apply old.bin x.otd -o out.bin", cli), 0);
+    ck_assert(file_is("out.bin", new_img, sizeof new_img));
+    /* the same area over the target slot (at 0x10000) or the old image */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o y.otd -q --mode ab --sector-size 64K --staging 8K "
+                         "--scratch 0x10000 --scratch-size 64K",
+                         cli),
+                     1);
+    ck_assert_msg(has("OTAUP_E_REGION") && has("apart from both slots"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o y.otd -q --mode ab --sector-size 64K --staging 8K "
+                         "--scratch 0 --scratch-size 64K",
+                         cli),
+                     2); /* an address of 0 reads as none: a size alone */
+    /* sectors that fit the staging buffer: the scratch area goes unused */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o z.otd -q --mode ab --sector-size 4K --scratch 0x20000 "
+                         "--scratch-size 4K",
+                         cli),
+                     0);
+    ck_assert_int_eq(run("%s inspect z.otd --json", cli), 0);
+    ck_assert_msg(has("\"scratch_addr\":0,\"scratch_size\":0,"), "%s", out);
+    ck_assert(!exists("y.otd"));
 }
 END_TEST
 
@@ -358,6 +395,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_pub_checks_need_pub);
     tcase_add_test(tc, test_delta_option_values);
     tcase_add_test(tc, test_delta_unused_options);
+    tcase_add_test(tc, test_delta_ab_scratch);
     tcase_add_test(tc, test_sig_build_time);
     tcase_add_test(tc, test_symlinked_outputs);
     tcase_add_test(tc, test_planted_temporary);

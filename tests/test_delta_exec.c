@@ -315,6 +315,151 @@ START_TEST(test_ab_large_sectors)
 }
 END_TEST
 
+/* A/B with a scratch area (a terminal that has one, INFO's SCRATCH): a
+ * target sector larger than the staging buffer the RAM allows is written
+ * by several steps and, after a power cut in a later one, rebuilt through
+ * scratch, as in place; the delta names the scratch area only then. */
+START_TEST(test_ab_scratch)
+{
+    static uint8_t a[200000], b[210000];
+    otaup_delta_options o;
+    otaup_delta *d = NULL;
+    const uint32_t base = 0x08000000u;
+    size_t len;
+    uint8_t *delta;
+    otaup_delta_header h;
+    uint32_t body;
+    gen_image(a, sizeof a, 33);
+    memcpy(b, a, 70000);
+    memset(b + 70000, 0x5A, 10000);
+    memcpy(b + 80000, a + 70000, sizeof a - 70000);
+    /* 64 KiB sectors, 64 KiB of RAM (refused without scratch, above), the
+     * last sector as scratch */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 65536);
+    o.scratch_addr = base + 15u * 65536u;
+    o.scratch_size = 65536;
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+    delta = make(a, sizeof a, b, sizeof b, &o, &len);
+    ck_assert_int_eq(otaup_delta_check(delta, len, &h, &body), 0);
+    ck_assert_uint_eq(h.scratch_addr, o.scratch_addr);
+    ck_assert_uint_eq(h.scratch_size, 65536);
+    ck_assert_uint_lt(h.staging_size, 65536);
+    free(delta);
+    /* a staging size given below the sector: the same */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 200000);
+    o.staging_size = 16384;
+    o.scratch_addr = base + 15u * 65536u;
+    o.scratch_size = 65536;
+    apply_ok(a, sizeof a, b, sizeof b, &o);
+    /* RAM that holds a sector: no scratch needed, none named */
+    opts(&o, OTAUP_LAYOUT_AB, 16384, 4, 65536);
+    o.scratch_addr = base + 63u * 16384u;
+    o.scratch_size = 16384;
+    delta = make(a, sizeof a, b, sizeof b, &o, &len);
+    ck_assert_int_eq(otaup_delta_check(delta, len, &h, &body), 0);
+    ck_assert_uint_eq(h.scratch_size, 0);
+    ck_assert_uint_eq(h.scratch_addr, 0);
+    free(delta);
+    /* a scratch area smaller than a target sector: refused as without one */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 65536);
+    o.geo.nruns = 2;
+    o.geo.runs[0].count = 15;
+    o.geo.runs[1].count = 4;
+    o.geo.runs[1].size = 16384;
+    o.scratch_addr = base + 15u * 65536u;
+    o.scratch_size = 32768;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_LIMIT);
+    ck_assert_ptr_null(d);
+    /* a scratch area over the target slot, over the source, or off the flash */
+    opts(&o, OTAUP_LAYOUT_AB, 65536, 4, 65536);
+    o.target_addr = base + 4u * 65536u;
+    o.scratch_addr = base + 5u * 65536u;
+    o.scratch_size = 65536;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_REGION);
+    o.scratch_addr = base + 65536u;
+    ck_assert_int_eq(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), OTAUP_E_REGION);
+    o.scratch_addr = base + 16u * 65536u;
+    ck_assert_int_lt(otaup_delta_create(a, sizeof a, NULL, b, sizeof b, &o, &d), 0);
+    ck_assert_ptr_null(d);
+}
+END_TEST
+
+/* A/B through scratch: a cut after every flash operation (torn every
+ * other one), the target slot holding other bytes at first, a second cut
+ * during every third recovery; every run ends with NEW in the target and
+ * OLD untouched. */
+START_TEST(test_ab_scratch_power_cuts)
+{
+    static uint8_t a[40000], b[42000], junk[49152];
+    otaup_delta_options o;
+    uint8_t *delta;
+    size_t len;
+    uint64_t cut, total_ops;
+    otaup_simflash_stats st;
+    const otaup_exec_stats *es;
+    unsigned rebuilds = 0;
+    device d;
+    size_t k;
+    gen_image(a, sizeof a, 51);
+    memcpy(b, a, 9000);
+    memset(b + 9000, 0xC3, 2000);
+    memcpy(b + 11000, a + 9000, sizeof a - 9000);
+    for (k = 0; k < 30; k++) {
+        b[k * 1399u + 5u] ^= 0x3Cu;
+    }
+    gen_image(junk, sizeof junk, 52);
+    opts(&o, OTAUP_LAYOUT_AB, 16384, 4, 65536);
+    o.staging_size = 4096;
+    o.restart_interval = 3000;
+    o.target_addr = 0x08000000u + 3u * 16384u;
+    o.scratch_addr = 0x08000000u + 6u * 16384u;
+    o.scratch_size = 16384;
+    delta = make(a, sizeof a, b, sizeof b, &o, &len);
+    device_make(&d, delta, len, a, sizeof a);
+    ck_assert_uint_eq(d.h.scratch_size, 16384);
+    ck_assert_int_eq(otaup_simflash_load(d.sim, o.target_addr, junk, sizeof junk), 0);
+    ck_assert_int_eq(run(&d), 0);
+    check_result(&d, b, sizeof b);
+    otaup_simflash_stats_get(d.sim, &st);
+    total_ops = st.ops;
+    otaup_simflash_free(d.sim);
+    ck_assert_uint_gt(total_ops, 20);
+    for (cut = 1; cut < total_ops; cut++) {
+        terminal t;
+        int rc, tries = 0;
+        device_make(&d, delta, len, a, sizeof a);
+        ck_assert_int_eq(otaup_simflash_load(d.sim, o.target_addr, junk, sizeof junk), 0);
+        otaup_simflash_cut_after(d.sim, cut, (int)(cut & 1u));
+        rc = run(&d);
+        ck_assert_int_ne(rc, 0);
+        otaup_simflash_power_on(d.sim);
+        if (cut % 3u == 0) {
+            otaup_simflash_cut_after(d.sim, 1u + cut % 23u, 1);
+            (void)run(&d);
+            otaup_simflash_power_on(d.sim);
+        }
+        otaup_simflash_cut_after(d.sim, 0, 0);
+        do {
+            rc = term_open(&d, &t);
+            if (rc == 0) {
+                rc = term_attempt(&d, &t);
+                es = otaup_exec_get_stats(&t.ex);
+                rebuilds += es->sector_rebuilds;
+            }
+            free(t.work);
+        } while (rc != 0 && ++tries < 2);
+        ck_assert_msg(rc == 0, "cut %llu: resume failed: %s", (unsigned long long)cut, otaup_strerror(rc));
+        check_result(&d, b, sizeof b);
+        ck_assert_mem_eq(otaup_simflash_data(d.sim), a, sizeof a);
+        otaup_simflash_free(d.sim);
+    }
+    ck_assert_uint_gt(rebuilds, 0); /* the scratch area was needed */
+    printf("A/B through scratch: %llu cut points, %u sector rebuilds on resume\n", (unsigned long long)total_ops - 1u,
+           rebuilds);
+    free(delta);
+}
+END_TEST
+
 /* In place on sectors larger than the staging buffer followed by smaller
  * ones (an STM32F4-like bank: the slot in 128 KiB sectors, then 16 KiB
  * sectors): several steps write one big sector, and after a power cut in a
@@ -637,6 +782,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_shapes);
     tcase_add_test(tc, test_ab_large_sectors);
+    tcase_add_test(tc, test_ab_scratch);
+    tcase_add_test(tc, test_ab_scratch_power_cuts);
     tcase_add_test(tc, test_inplace_shared_sectors);
     tcase_add_test(tc, test_random_pairs);
     tcase_add_test(tc, test_power_cuts);

@@ -1191,9 +1191,11 @@ static void chaos_case(unsigned seed)
     g.max_msg = g.max_frame > 512u ? 2048u : 512u;
     g.window = windows[chaos_next(&s) % 4u];
     g.window_bits = (uint8_t)(9u + chaos_next(&s) % 4u);
-    /* A/B needs a staging buffer that holds a whole target sector (the
-     * planner refuses a smaller one: OTAUP_E_LIMIT); in place, the least */
-    g.staging = (chaos_next(&s) & 1u) || layout == OTAUP_LAYOUT_AB ? 0u : OTAUP_DELTA_STAGING_MIN;
+    /* a staging buffer of a sector (the default), or the least the
+     * planner plans for: in place and in A/B, a target sector larger than
+     * it is then written by several steps and rebuilt through the
+     * terminal's scratch area after a cut */
+    g.staging = (chaos_next(&s) & 1u) ? 0u : OTAUP_DELTA_STAGING_MIN;
 #if OTAUP_HAVE_MBEDTLS && OTAUP_CONFIG_SEALED
     {
         /* a terminal that seals its personal data itself (security.md §7):

@@ -31,7 +31,9 @@ static void usage(FILE *out)
             "  --mode inplace|ab     rewrite the running slot, or write the other slot (default inplace)\n"
             "  --source ADDR         where OLD lives (default --base)\n"
             "  --target ADDR         ab: where NEW goes (default: first sector after the larger image)\n"
-            "  --scratch ADDR        inplace: scratch area (default: the sectors after the slot)\n"
+            "  --scratch ADDR        inplace: scratch area (default: the sectors after the slot);\n"
+            "                        ab: optional, with --scratch-size, for target sectors larger\n"
+            "                        than the staging buffer\n"
             "  --scratch-size N      inplace: scratch size (default: enough sectors for the staging buffer)\n"
             "terminal resources:\n"
             "  --ram BYTES           RAM for applying: staging + inflate window + state (default 64K)\n"
@@ -264,8 +266,8 @@ int otaup_cmd_delta(int argc, char **argv)
          * without a word: say so instead */
         const char *why =
             map != NULL && have_sector ? "--sector-size and --sector-map exclude each other"
-            : opt.layout == OTAUP_LAYOUT_AB && (opt.scratch_addr != 0 || opt.scratch_size != 0)
-                ? "--scratch and --scratch-size are for --mode inplace (an A/B delta has no scratch area)"
+            : opt.layout == OTAUP_LAYOUT_AB && ((opt.scratch_addr != 0) != (opt.scratch_size != 0))
+                ? "--mode ab: a scratch area takes both --scratch and --scratch-size"
             : opt.layout == OTAUP_LAYOUT_INPLACE && opt.target_given &&
                     opt.target_addr != (have_source ? opt.source_addr : base)
                 ? "--target is for --mode ab (in place, NEW goes where OLD is: --source)"
@@ -365,6 +367,10 @@ int otaup_cmd_delta(int argc, char **argv)
             if (opt.layout == OTAUP_LAYOUT_AB) {
                 end = opt.target_given || opt.target_addr != 0 ? sectors_to(base, opt.target_addr, new_len, sector)
                                                                : need + sectors_to(base, base, new_len, sector);
+                if (opt.scratch_size != 0) {
+                    uint64_t send = sectors_to(base, opt.scratch_addr, opt.scratch_size, sector);
+                    end = send > end ? send : end;
+                }
             } else if (opt.scratch_size == 0 && opt.scratch_addr == 0) {
                 end = need + sectors_to(base, base, 65536u, sector);
             } else {
@@ -410,7 +416,8 @@ int otaup_cmd_delta(int argc, char **argv)
                             "staging buffer%s; give more --ram (see docs/cli.md)\n",
                     (unsigned)OTAUP_DELTA_INFLATE_STATE,
                     opt.layout == OTAUP_LAYOUT_AB ? ", which in --mode ab must hold the part of each target sector "
-                                                    "the new image occupies"
+                                                    "the new image occupies, unless a scratch area "
+                                                    "(--scratch, --scratch-size) holds a whole target sector"
                                                   : "");
         }
         if (rc == OTAUP_E_GEOMETRY) {
@@ -424,7 +431,8 @@ int otaup_cmd_delta(int argc, char **argv)
         if (rc == OTAUP_E_REGION) {
             fprintf(stderr, "otaup delta: %s\n",
                     opt.layout == OTAUP_LAYOUT_AB
-                        ? "--mode ab: the sectors of the target slot (--target) overlap the old image (--source)"
+                        ? "--mode ab: the sectors of the target slot (--target) overlap the old image (--source), "
+                          "or the scratch area is not whole sectors of the flash apart from both slots"
                         : "in place: the scratch area (--scratch, --scratch-size) must be whole sectors of the "
                           "flash outside the slot");
         }

@@ -263,7 +263,8 @@ typedef struct otaup_delta_options {
                                    first sector boundary after the larger image; see
                                    target_given). A/B target and source must not overlap
                                    (OTAUP_E_REGION) */
-    uint32_t scratch_addr;    /**< in place: scratch area (default: the sectors after the slot) */
+    uint32_t scratch_addr;    /**< in place: scratch area (default: the sectors after the slot); A/B: optional,
+                                   used only for target sectors larger than the staging buffer */
     uint32_t scratch_size;    /**< default: enough whole sectors for the staging buffer */
     uint32_t ram;             /**< RAM budget for applying (default 65536), see otaup_delta_ram_needed() */
     uint32_t staging_size;    /**< 0: the largest the budget allows (at most 64 KiB) */
@@ -357,12 +358,13 @@ typedef struct otaup_delta otaup_delta;
  * option out of range), OTAUP_E_UNSUPPORTED (unknown options version),
  * OTAUP_E_GEOMETRY (invalid geometry, an image that does not fit the
  * flash, a target not on a sector boundary), OTAUP_E_REGION (A/B: target
- * sectors that hold bytes of the old image; in place: a scratch area
- * that is not whole sectors of the flash outside the slot),
+ * sectors that hold bytes of the old image; a scratch area that is not
+ * whole sectors of the flash outside the slot, or in A/B both slots),
  * OTAUP_E_SCRATCH (in place: the scratch area cannot hold a sector that
  * several steps write), OTAUP_E_LIMIT (the RAM budget leaves a staging
  * buffer below OTAUP_DELTA_STAGING_MIN or one write unit; A/B: it cannot
- * hold the part of a target sector NEW occupies), OTAUP_E_RANGE,
+ * hold the part of a target sector NEW occupies, and no scratch area
+ * holds that sector), OTAUP_E_RANGE,
  * OTAUP_E_NOMEM, OTAUP_E_PLAN (internal check failed: a bug).
  */
 int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,

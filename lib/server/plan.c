@@ -265,15 +265,22 @@ static int resolve(const otaup_delta_options *in, uint32_t old_len, uint32_t new
         }
     }
     if (o->layout == OTAUP_LAYOUT_AB) {
-        /* A/B deltas have no scratch area, and a target sector that several
-         * steps share would need one to be rebuilt after a power cut in a
-         * later step: the staging buffer must hold the part of every target
-         * sector NEW occupies. Make room by narrowing the inflate window if
-         * neither was given, else refuse. */
-        uint32_t part, big, need;
+        /* A target sector that several steps share must be rebuilt through
+         * scratch after a power cut in a later step: with a scratch area
+         * that holds the largest such sector, steps share it as in place
+         * (and the delta names the scratch area, only then); without one
+         * the staging buffer must hold the part of every target sector NEW
+         * occupies. Make room by narrowing the inflate window if neither
+         * was given, else refuse. */
+        uint32_t part, big, need, span;
         sector_parts(&o->geo, o->target_addr, new_len, o->staging_size, &part, &big);
         need = round_up(part, o->geo.write_size);
-        if (need > o->staging_size) {
+        span = o->scratch_size != 0 && big > 0 ? sectors_span(&o->geo, o->scratch_addr, big) : 0;
+        if (need <= o->staging_size || span == 0 || span > o->scratch_size) {
+            o->scratch_addr = 0; /* not needed, or too small: the delta names none */
+            o->scratch_size = 0;
+        }
+        if (need > o->staging_size && o->scratch_size == 0) {
             if (in->staging_size != 0 || need > OTAUP_DELTA_STAGING_MAX) {
                 return OTAUP_E_LIMIT;
             }
@@ -960,10 +967,8 @@ static void header_from(const ctx *c, otaup_plan *p)
     h->max_ops = 0; /* compact records only: nothing deferred */
     h->source_addr = c->o.source_addr;
     h->target_addr = c->o.target_addr;
-    if (c->o.layout == OTAUP_LAYOUT_INPLACE) {
-        h->scratch_addr = c->o.scratch_addr;
-        h->scratch_size = c->o.scratch_size;
-    }
+    h->scratch_addr = c->o.scratch_addr; /* A/B: only when target sectors are shared by steps */
+    h->scratch_size = c->o.scratch_size;
     h->staging_size = c->o.staging_size;
     h->step_count = c->nwins;
     h->source_size = c->old_len;
@@ -1176,6 +1181,18 @@ int otaup_delta_create(const uint8_t *old, size_t old_len, const otaup_sig *sig,
             ((uint64_t)c.o.scratch_addr < (uint64_t)c.o.source_addr + maxlen &&
              (uint64_t)c.o.source_addr < (uint64_t)c.o.scratch_addr + c.o.scratch_size)) {
             return OTAUP_E_REGION; /* scratch: not whole sectors, off the flash, or inside the slot */
+        }
+    }
+    if (c.o.layout == OTAUP_LAYOUT_AB && c.o.scratch_size != 0) {
+        /* the scratch area that rebuilds a target sector shared by steps:
+         * whole sectors of the flash, apart from both slots */
+        uint64_t sa = c.o.scratch_addr, se = sa + c.o.scratch_size;
+        uint64_t te = (uint64_t)c.o.target_addr + sectors_span(&c.o.geo, c.o.target_addr, c.new_len);
+        if (!otaup_geometry_is_sector_aligned(&c.o.geo, c.o.scratch_addr, c.o.scratch_size) ||
+            se > (uint64_t)c.o.geo.base + otaup_geometry_size(&c.o.geo) ||
+            (sa < (uint64_t)c.o.source_addr + c.old_len && c.o.source_addr < se) ||
+            (sa < te && c.o.target_addr < se)) {
+            return OTAUP_E_REGION;
         }
     }
     c.tmp = malloc(c.o.staging_size > 65536u ? c.o.staging_size : 65536u);
