@@ -31,8 +31,10 @@
  * delta through the executor alone (porting.md §1's sequence), cut at
  * every operation; the new image byte for byte, the user-data regions,
  * the updater and the journal's end state; porting.md §3's configuration
- * as printed. The frame that meets a cut is NACKed with the driver's own
- * code (passed through).
+ * as printed; a START above max_msg; the blocking mode
+ * (otaup_apply_run over link.recv) in both layouts with a cut. The frame
+ * that meets a cut is NACKed with the driver's own code (passed
+ * through).
  *
  * Built with OTAUP_PORTREV_XFAIL (target xfail_portrev_integrate, not run
  * by ctest) it adds the known failures described above their cases.
@@ -361,7 +363,25 @@ typedef struct server {
     int nacks;
     int32_t last_nack;
     uint32_t expect_max_msg; /* the terminal's max_msg, as its HELLO must say */
+    int queue;             /* blocking mode: frames wait in to_term for link.recv */
+    uint8_t to_term[8u * SRV_MAX_FRAME];
+    size_t to_len;
 } server;
+
+/* A frame to the terminal: fed at once (event-driven), or queued for its
+ * link.recv (blocking). */
+static void srv_out(server *s, otaup_apply *ap, const uint8_t *f, size_t n)
+{
+    if (s->queue) {
+        ck_assert_uint_le(s->to_len + n, sizeof s->to_term);
+        memcpy(s->to_term + s->to_len, f, n);
+        s->to_len += n;
+        return;
+    }
+    /* a refused frame (a flash callback that failed: the power cut) is
+     * answered with a NACK, not returned (apply.h) */
+    ck_assert_int_eq(otaup_apply_feed(ap, f, n), 0);
+}
 
 /* Offset of the record that holds body byte `at`'s record start, walking
  * [type][len varint][body] records (protocol.md 3.12); 1 if `at` starts a
@@ -417,6 +437,7 @@ static void srv_connect(server *s)
     s->got_info = 0;
     s->got_result = 0;
     s->nacks = 0;
+    s->to_len = 0;
 }
 
 static void srv_ack(server *s, otaup_apply *ap)
@@ -431,7 +452,7 @@ static void srv_ack(server *s, otaup_apply *ap)
     m.u.ack.window = 1;
     n = otaup_msg_encode_frame(&m, 0, s->tx_seq, s->t_max_frame, f, sizeof f);
     ck_assert_int_gt(n, 0);
-    ck_assert_int_eq(otaup_apply_feed(ap, f, (size_t)n), 0);
+    srv_out(s, ap, f, (size_t)n);
 }
 
 static void srv_frame(server *s, otaup_apply *ap, const otaup_frame *fr)
@@ -586,9 +607,7 @@ static void srv_send(server *s, otaup_apply *ap)
     s->txf_len = (size_t)n;
     s->outstanding = s->tx_seq++;
     s->waiting = 1;
-    /* a refused frame (a flash callback that failed: the power cut) is
-     * answered with a NACK, not returned (apply.h) */
-    ck_assert_int_eq(otaup_apply_feed(ap, s->txf, s->txf_len), 0);
+    srv_out(s, ap, s->txf, s->txf_len);
 }
 
 /* ---- one upgrade --------------------------------------------------------- */
@@ -829,6 +848,90 @@ END_TEST
 START_TEST(ab_power_cut_resume)
 {
     power_cut_sweep(OTAUP_LAYOUT_AB, 23);
+}
+END_TEST
+
+/* ---- blocking mode: otaup_apply_run over link.recv ------------------------ */
+
+static int blk_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    return link_send(&((rig *)ctx)->w, buf, len);
+}
+
+/* apply.h: up to cap bytes within timeout_ms; 0 on timeout, OTAUP_E_CLOSED
+ * when the link is gone (here: the board lost its power). The server runs
+ * here, between the applier's reads. */
+static int blk_recv(void *ctx, uint8_t *buf, size_t cap, uint32_t timeout_ms)
+{
+    rig *r = ctx;
+    size_t n;
+    if (r->b.dead)
+        return OTAUP_E_CLOSED;
+    if (r->s.to_len == 0) {
+        srv_read(&r->s, &r->ap, &r->w);
+        ck_assert_int_eq(r->s.nacks, 0);
+        srv_send(&r->s, &r->ap);
+    }
+    if (r->s.to_len == 0) {
+        r->clk += timeout_ms;
+        ck_assert_uint_lt(r->clk, 3600000u); /* bounded */
+        return 0;
+    }
+    n = r->s.to_len < cap ? r->s.to_len : cap;
+    memcpy(buf, r->s.to_term, n);
+    memmove(r->s.to_term, r->s.to_term + n, r->s.to_len - n);
+    r->s.to_len -= n;
+    return (int)n;
+}
+
+static int blk_boot_and_run(rig *r)
+{
+    int rc;
+    memset(&r->ap, 0, sizeof r->ap);
+    r->w.len = 0;
+    r->cfg.link.ctx = r;
+    r->cfg.link.send = blk_send;
+    r->cfg.link.recv = blk_recv;
+    ck_assert_int_eq(otaup_apply_init(&r->ap, &r->cfg), 0);
+    srv_connect(&r->s);
+    r->s.queue = 1;
+    r->s.expect_max_msg = r->cfg.max_msg;
+    rc = otaup_apply_run(&r->ap, 30000u); /* it connects (HELLO) itself */
+    if (r->b.dead) {
+        ck_assert_int_eq(rc, OTAUP_E_CLOSED);
+        return 0;
+    }
+    ck_assert_msg(rc == 0, "otaup_apply_run: %s", otaup_strerror(rc));
+    ck_assert(r->s.got_result);
+    ck_assert_int_eq(otaup_apply_done(&r->ap), 1);
+    return 1;
+}
+
+/* Both layouts through otaup_apply_run, with a power cut in the middle. */
+START_TEST(blocking_run_with_cut)
+{
+    uint8_t layout;
+    for (layout = 0; layout < 2; layout++) {
+        long total;
+        int boots = 0;
+        rig_init(&R, layout, 31);
+        ck_assert_int_eq(blk_boot_and_run(&R), 1);
+        total = R.b.ops;
+        rig_check(&R, layout);
+        rig_free(&R);
+        rig_init(&R, layout, 31);
+        R.b.cut_at = total / 2;
+        R.b.torn = 1;
+        while (!blk_boot_and_run(&R)) {
+            ck_assert_int_le(++boots, 1);
+            R.b.dead = 0;
+            R.b.cut_at = 0;
+        }
+        ck_assert_int_eq(boots, 1);
+        ck_assert(R.s.resume);
+        rig_check(&R, layout);
+        rig_free(&R);
+    }
 }
 END_TEST
 
@@ -1103,6 +1206,7 @@ static Suite *suite(void)
     tcase_add_test(t, ab_power_cut_resume);
     tcase_add_test(t, porting_f4_example);
     tcase_add_test(t, start_above_max_msg);
+    tcase_add_test(t, blocking_run_with_cut);
     tcase_add_test(t, exec_only_power_cut_resume);
     suite_add_tcase(s, t);
 #ifdef OTAUP_PORTREV_XFAIL
