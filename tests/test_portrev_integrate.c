@@ -31,7 +31,9 @@
  * delta through the executor alone (porting.md §1's sequence), cut at
  * every operation; the new image byte for byte, the user-data regions,
  * the updater and the journal's end state; porting.md §3's configuration
- * as printed; a START above max_msg; the blocking mode
+ * as printed; INFO against the configuration (protocol.md 3.2); a backup
+ * of a region before the update, found damaged after it and restored
+ * (3.10, §5); a START above max_msg; the blocking mode
  * (otaup_apply_run over link.recv) in both layouts with a cut. The frame
  * that meets a cut is NACKed with the driver's own code (passed
  * through).
@@ -81,7 +83,7 @@
 typedef struct board {
     otaup_flash f;
     uint8_t mem[FLASH_SIZE];
-    otaup_region writable[2]; /* where an update may write: slot and scratch */
+    otaup_region writable[3]; /* where an update may write: slot, scratch (and a restored region) */
     long ops;                 /* program and erase calls */
     long cut_at;              /* power cut at this operation (0: never) */
     int torn;                 /* the cut operation does half its work */
@@ -105,7 +107,7 @@ static int may_write(board *b, uint32_t addr, uint32_t len)
     /* the journal is the library's own area: it writes it too */
     if (inside(addr, len, JOURNAL_ADDR, JOURNAL_LEN))
         return 1;
-    for (i = 0; i < 2; i++)
+    for (i = 0; i < 3; i++)
         if (b->writable[i].len && inside(addr, len, b->writable[i].addr, b->writable[i].len))
             return 1;
     return 0;
@@ -363,6 +365,19 @@ typedef struct server {
     int nacks;
     int32_t last_nack;
     uint32_t expect_max_msg; /* the terminal's max_msg, as its HELLO must say */
+    const otaup_apply_config *cfg; /* the terminal's, to check its INFO */
+    /* backup and restore of region 1 (protocol.md 3.10, §5), when `backup` */
+    int backup;
+    uint8_t bk[REGION1_LEN];
+    uint32_t bk_len;       /* bytes received */
+    int bk_last;           /* the LAST chunk came */
+    uint64_t bk_hash;      /* its XXH3-64 */
+    int hash_only_got;
+    uint64_t now_hash;     /* the HASH_ONLY answer */
+    uint32_t rs_off;       /* restore: next offset */
+    int restored;
+    void (*damage)(void *ctx); /* the new software spoils the user's data */
+    void *damage_ctx;
     int queue;             /* blocking mode: frames wait in to_term for link.recv */
     uint8_t to_term[8u * SRV_MAX_FRAME];
     size_t to_len;
@@ -455,6 +470,52 @@ static void srv_ack(server *s, otaup_apply *ap)
     srv_out(s, ap, f, (size_t)n);
 }
 
+/* INFO as protocol.md 3.2 describes it, against the terminal's
+ * configuration (what a server plans from). */
+static void info_check(const server *s, const otaup_msg_info *in)
+{
+    const otaup_apply_config *c = s->cfg;
+    unsigned i;
+    ck_assert_uint_eq(in->terminal_id.len, strlen(c->id.terminal_id));
+    ck_assert_mem_eq(in->terminal_id.data, c->id.terminal_id, in->terminal_id.len);
+    ck_assert_uint_eq(in->sw_version.len, strlen(c->id.sw_version));
+    ck_assert_uint_eq(in->build_time, c->id.build_time);
+    ck_assert(in->have & OTAUP_INFO_HAVE_GEOMETRY);
+    ck_assert_mem_eq(&in->geometry, &c->flash->geo, sizeof in->geometry);
+    ck_assert(in->have & OTAUP_INFO_HAVE_LAYOUT);
+    ck_assert_uint_eq(in->layout, c->layout);
+    ck_assert_uint_eq(in->slots[0].addr, c->slots[0].addr);
+    ck_assert_uint_eq(in->slots[0].len, c->slots[0].len);
+    ck_assert_uint_eq(in->slots[1].len, c->layout == OTAUP_LAYOUT_AB ? c->slots[1].len : 0u);
+    ck_assert_uint_eq(in->active_slot, 0); /* the image that runs: slot A, or the in-place slot */
+    /* the writable window: the running slot in place, the other one in A/B */
+    ck_assert_uint_eq(in->nwindows, 1);
+    ck_assert_uint_eq(in->windows[0].addr, c->slots[c->layout == OTAUP_LAYOUT_AB ? 1 : 0].addr);
+    ck_assert_uint_eq(in->windows[0].len, c->slots[c->layout == OTAUP_LAYOUT_AB ? 1 : 0].len);
+    if (c->scratch.len) {
+        ck_assert(in->have & OTAUP_INFO_HAVE_SCRATCH);
+        ck_assert_uint_eq(in->scratch.addr, c->scratch.addr);
+        ck_assert_uint_eq(in->scratch.len, c->scratch.len);
+    }
+    ck_assert(in->have & OTAUP_INFO_HAVE_MEMORY);
+    ck_assert_uint_eq(in->staging_size, c->staging_size);
+    ck_assert(in->have & OTAUP_INFO_HAVE_LIMITS);
+    ck_assert_uint_eq(in->window_bits, c->window_bits);
+    ck_assert_uint_eq(in->max_ops, c->max_ops);
+    ck_assert(in->have & OTAUP_INFO_HAVE_MAX_FRAME);
+    ck_assert_uint_eq(in->max_frame, c->max_frame);
+    ck_assert(in->have & OTAUP_INFO_HAVE_CAPS);
+    ck_assert(in->caps & OTAUP_CAP_RESUME);
+    ck_assert(in->caps & (c->layout == OTAUP_LAYOUT_AB ? OTAUP_CAP_AB : OTAUP_CAP_INPLACE));
+    ck_assert_uint_eq(in->nregions, c->nregions);
+    for (i = 0; i < c->nregions; i++) {
+        ck_assert_uint_eq(in->regions[i].id, c->regions[i].id);
+        ck_assert_uint_eq(in->regions[i].flags, c->regions[i].flags);
+        ck_assert_uint_eq(in->regions[i].addr, c->regions[i].addr);
+        ck_assert_uint_eq(in->regions[i].len, c->regions[i].len);
+    }
+}
+
 static void srv_frame(server *s, otaup_apply *ap, const otaup_frame *fr)
 {
     otaup_msg m;
@@ -492,10 +553,50 @@ static void srv_frame(server *s, otaup_apply *ap, const otaup_frame *fr)
         ck_assert_int_ge(rc, 0);
         if (rc == 1) {
             ck_assert_int_eq(otaup_info_decode(msg, mlen, &m.u.info), 0);
-            ck_assert(m.u.info.have & OTAUP_INFO_HAVE_GEOMETRY);
-            ck_assert_uint_eq(m.u.info.nregions, 2);
+            info_check(s, &m.u.info);
             s->info_resume = m.u.info.resume;
             s->got_info = 1;
+        }
+        break;
+    }
+    case OTAUP_MSG_BACKUP_DATA: {
+        const otaup_msg_region_data *d = &m.u.rdata;
+        ck_assert_int_eq(otaup_region_data_decode(OTAUP_MSG_BACKUP_DATA, fr->payload, fr->payload_len, &m.u.rdata), 0);
+        ck_assert(s->backup);
+        ck_assert_uint_eq(d->region, 1);
+        ck_assert_uint_eq(d->flags & OTAUP_RDATA_TAG, 0); /* no device key: plain */
+        if (d->flags & OTAUP_RDATA_HASH) {
+            ck_assert(d->flags & OTAUP_RDATA_LAST);
+            ck_assert_uint_eq(d->hash.alg, OTAUP_HASH_XXH3_64);
+            ck_assert_uint_eq(d->hash.len, 8);
+        }
+        if (s->state == 13) { /* HASH_ONLY: one chunk at the region's end */
+            uint64_t h = 0;
+            int k;
+            ck_assert_uint_eq(d->flags, OTAUP_RDATA_LAST | OTAUP_RDATA_HASH);
+            ck_assert_uint_eq(d->offset, REGION1_LEN);
+            ck_assert_uint_eq(d->data.len, 0);
+            for (k = 7; k >= 0; k--)
+                h = h << 8 | d->hash.bytes[k];
+            s->now_hash = h;
+            s->hash_only_got = 1;
+            break;
+        }
+        ck_assert_uint_eq(d->offset, s->bk_len);
+        ck_assert_uint_le(d->data.len, 256u);
+        ck_assert_uint_le(s->bk_len + d->data.len, sizeof s->bk);
+        memcpy(s->bk + s->bk_len, d->data.data, d->data.len);
+        s->bk_len += d->data.len;
+        if (d->flags & OTAUP_RDATA_LAST) {
+            uint64_t h = 0;
+            int k;
+            ck_assert(d->flags & OTAUP_RDATA_HASH);
+            ck_assert_uint_eq(s->bk_len, REGION1_LEN);
+            for (k = 7; k >= 0; k--)
+                h = h << 8 | d->hash.bytes[k];
+            ck_assert(h == otaup_hash64(s->bk, s->bk_len));
+            s->bk_hash = h;
+            s->bk_last = 1;
         }
         break;
     }
@@ -551,9 +652,76 @@ static void srv_send(server *s, otaup_apply *ap)
         n = otaup_msg_encode_frame(&m, 0, s->tx_seq, s->t_max_frame, s->txf, sizeof s->txf);
         s->state = 1;
         break;
+    case 10: { /* back up region 1 before the update */
+        m.type = OTAUP_MSG_BACKUP_REQ;
+        m.u.backup_req.region = 1;
+        m.u.backup_req.offset = 0;
+        m.u.backup_req.max_chunk = 256;
+        n = otaup_msg_encode_frame(&m, 0, s->tx_seq, s->t_max_frame, s->txf, sizeof s->txf);
+        s->state = 11;
+        break;
+    }
+    case 11:
+        if (!s->bk_last)
+            return;
+        s->state = 2;
+        srv_send(s, ap);
+        return;
+    case 12: /* after the stream: is the user's data intact? */
+        if (s->damage != NULL)
+            s->damage(s->damage_ctx);
+        m.type = OTAUP_MSG_BACKUP_REQ;
+        m.u.backup_req.region = 1;
+        m.u.backup_req.flags = OTAUP_BACKUP_HASH_ONLY;
+        m.u.backup_req.max_chunk = 256;
+        n = otaup_msg_encode_frame(&m, 0, s->tx_seq, s->t_max_frame, s->txf, sizeof s->txf);
+        s->state = 13;
+        break;
+    case 13:
+        if (!s->hash_only_got)
+            return;
+        s->state = s->now_hash == s->bk_hash ? 4 : 14;
+        srv_send(s, ap);
+        return;
+    case 14: { /* restore region 1 from the backup, its hash on the LAST chunk */
+        uint8_t payload[512];
+        otaup_msg_region_data d;
+        /* a frame of the terminal's max_frame holds 16 + 8 + 9 (the LAST
+         * chunk's hash) + data; every chunk but the last a multiple of the
+         * write size (OTAUP_E_ALIGN otherwise) */
+        uint32_t room = (s->t_max_frame - OTAUP_FRAME_OVERHEAD - 8u - 9u) & ~(WS - 1u);
+        uint32_t len = s->bk_len - s->rs_off < room ? s->bk_len - s->rs_off : room;
+        int k;
+        memset(&d, 0, sizeof d);
+        d.region = 1;
+        d.offset = s->rs_off;
+        d.data.data = s->bk + s->rs_off;
+        d.data.len = len;
+        if (s->rs_off + len == s->bk_len) {
+            d.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+            d.hash.alg = OTAUP_HASH_XXH3_64;
+            d.hash.len = 8;
+            for (k = 0; k < 8; k++)
+                d.hash.bytes[k] = (uint8_t)(s->bk_hash >> (8 * k));
+        }
+        n = otaup_region_data_encode(OTAUP_MSG_RESTORE_DATA, &d, payload, sizeof payload);
+        ck_assert_int_gt(n, 0);
+        n = otaup_frame_encode(OTAUP_MSG_RESTORE_DATA, 0, s->tx_seq, payload, (size_t)n, s->txf, sizeof s->txf);
+        s->rs_off += len;
+        if (s->rs_off == s->bk_len) {
+            s->restored = 1;
+            s->state = 4;
+        }
+        break;
+    }
     case 1: /* wait for INFO */
         if (!s->got_info)
             return;
+        if (s->backup && !s->bk_last) {
+            s->state = 10;
+            srv_send(s, ap);
+            return;
+        }
         if (s->info_resume.session != 0) {
             ck_assert_uint_eq(s->info_resume.session, s->session);
             s->resume = 1;
@@ -590,7 +758,7 @@ static void srv_send(server *s, otaup_apply *ap)
         n = otaup_frame_encode(OTAUP_MSG_BATCH, flags, s->tx_seq, body + s->pos, len, s->txf, sizeof s->txf);
         s->pos += len;
         if (s->pos == s->body_len)
-            s->state = 4;
+            s->state = s->backup ? 12 : 4;
         break;
     }
     case 4:
@@ -711,6 +879,7 @@ static int rig_boot_and_run(rig *r)
     ck_assert_msg(rc == 0, "otaup_apply_init: %s", otaup_strerror(rc));
     srv_connect(&r->s);
     r->s.expect_max_msg = r->cfg.max_msg;
+    r->s.cfg = &r->cfg;
     ck_assert_int_eq(otaup_apply_connect(&r->ap), 0);
     for (i = 0; i < 200000u; i++) {
         srv_read(&r->s, &r->ap, &r->w);
@@ -851,6 +1020,37 @@ START_TEST(ab_power_cut_resume)
 }
 END_TEST
 
+/* protocol.md §5 with the user's data: region 1 backed up before the
+ * update, found damaged after it (the new software spoiled it: here the
+ * test writes into the board), restored from the backup (RESTORE_DATA,
+ * its XXH3-64 on the LAST chunk), then COMMIT. */
+static void spoil_region1(void *ctx)
+{
+    board *b = ctx;
+    memset(b->mem + (REGION1_ADDR - BASE) + 100, 0x00, 200);
+}
+
+START_TEST(backup_and_restore)
+{
+    uint8_t layout;
+    for (layout = 0; layout < 2; layout++) {
+        rig_init(&R, layout, 41);
+        R.s.backup = 1;
+        R.s.damage = spoil_region1;
+        R.s.damage_ctx = &R.b;
+        R.b.writable[2].addr = REGION1_ADDR; /* a restore writes it */
+        R.b.writable[2].len = REGION1_LEN;
+        ck_assert_int_eq(rig_boot_and_run(&R), 1);
+        ck_assert(R.s.bk_last);
+        ck_assert(R.s.hash_only_got);
+        ck_assert(R.s.now_hash != R.s.bk_hash);
+        ck_assert(R.s.restored);
+        rig_check(&R, layout); /* region 1 as it was */
+        rig_free(&R);
+    }
+}
+END_TEST
+
 /* ---- blocking mode: otaup_apply_run over link.recv ------------------------ */
 
 static int blk_send(void *ctx, const uint8_t *buf, size_t len)
@@ -896,6 +1096,7 @@ static int blk_boot_and_run(rig *r)
     srv_connect(&r->s);
     r->s.queue = 1;
     r->s.expect_max_msg = r->cfg.max_msg;
+    r->s.cfg = &r->cfg;
     rc = otaup_apply_run(&r->ap, 30000u); /* it connects (HELLO) itself */
     if (r->b.dead) {
         ck_assert_int_eq(rc, OTAUP_E_CLOSED);
@@ -1207,6 +1408,7 @@ static Suite *suite(void)
     tcase_add_test(t, porting_f4_example);
     tcase_add_test(t, start_above_max_msg);
     tcase_add_test(t, blocking_run_with_cut);
+    tcase_add_test(t, backup_and_restore);
     tcase_add_test(t, exec_only_power_cut_resume);
     suite_add_tcase(s, t);
 #ifdef OTAUP_PORTREV_XFAIL
