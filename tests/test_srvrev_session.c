@@ -932,6 +932,93 @@ START_TEST(test_restore_chunks_aligned)
 }
 END_TEST
 
+/* PROGRESS, a terminal's "busy, alive" during a long operation, restarts
+ * the retransmission timers (protocol.md §4). A terminal that sends it
+ * for ever and never acknowledges anything (an erase that never ends, a
+ * firmware stuck in a loop that still reports) kept the session for
+ * ever: the timers never fired and the idle timer saw a talking
+ * terminal. PROGRESS now extends the wait only up to idle_timeout_ms
+ * (120 s) without an acknowledgement that advances; then the timeouts
+ * count and the session ends with OTAUP_E_RETRIES. */
+START_TEST(test_progress_without_ack_bounded)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000, t0;
+    long k;
+    make_info("R14", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    t0 = now;
+    for (k = 0; k < 400000 && otaup_session_get_state(s) == OTAUP_SS_TRANSFER && now - t0 < 1800000u; k++) {
+        while ((m = otaup_session_next_msg(s, now)) != NULL) {
+        }
+        now += 10;
+        if (now % 500 == 0) {
+            otaup_sm p;
+            memset(&p, 0, sizeof p);
+            p.type = OTAUP_SM_PROGRESS;
+            p.step = 1;
+            otaup_session_input_msg(s, &p, now);
+        }
+        otaup_session_poll(s, now);
+    }
+    ck_assert_msg(otaup_session_get_state(s) == OTAUP_SS_FAILED, "still in %s after %llu ms",
+                  otaup_session_state_name(otaup_session_get_state(s)), (unsigned long long)(now - t0));
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_RETRIES);
+    ck_assert_uint_lt(now - t0, 120000u + 120000u);
+    otaup_session_free(s);
+}
+END_TEST
+
+/* A long operation that does end: PROGRESS for 60 s, then the ACK. The
+ * session goes on (the bound above is not a limit on one operation of
+ * up to idle_timeout_ms). */
+START_TEST(test_progress_long_operation)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000, t0;
+    uint32_t first;
+    make_info("R15", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_BATCH, now);
+    first = m->seq;
+    t0 = now;
+    while (now - t0 < 60000u) {
+        otaup_sm p;
+        while (otaup_session_next_msg(s, now) != NULL) {
+        }
+        now += 500;
+        memset(&p, 0, sizeof p);
+        p.type = OTAUP_SM_PROGRESS;
+        p.step = 1;
+        ck_assert_int_eq(otaup_session_input_msg(s, &p, now), 0);
+        ck_assert_int_eq(otaup_session_poll(s, now), 0);
+    }
+    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, first + 1, now), 0);
+    while (otaup_session_get_state(s) == OTAUP_SS_TRANSFER) {
+        m = otaup_session_next_msg(s, now);
+        if (m == NULL) {
+            now += 10;
+            ck_assert_int_eq(otaup_session_poll(s, now), 0);
+            continue;
+        }
+        ack(s, m, now);
+    }
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_VERIFY);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -953,6 +1040,8 @@ int main(void)
     tcase_add_test(tc, test_failed_row_old_image_offered_again);
     tcase_add_test(tc, test_restore_chunk_below_write_size);
     tcase_add_test(tc, test_restore_chunks_aligned);
+    tcase_add_test(tc, test_progress_without_ack_bounded);
+    tcase_add_test(tc, test_progress_long_operation);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -74,6 +74,10 @@ struct otaup_session {
     struct ctlent cq[CQ];
     unsigned cqh, cqn;
     uint64_t cq_timer, cq_gb_time;
+    /* the last acknowledgement that advanced, or the first transmission
+     * with nothing outstanding: PROGRESS restarts the timers only within
+     * idle_timeout_ms of it (on_progress) */
+    uint64_t adv_at;
     /* the last refusal whose number was taken back (a SIG_REQ, a HASH_ONLY
      * request): a copy of its NACK within tb_rto names the frame that took
      * the number, not a refusal of it */
@@ -2198,6 +2202,7 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
     }
     if (exp > s->expected) {
         s->expected = exp;
+        s->adv_at = s->now;
         progress = 1;
     }
     /* control messages acknowledged */
@@ -2292,7 +2297,16 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
 
 static int on_progress(otaup_session *s, const otaup_sm *m)
 {
-    /* a long operation on the terminal: it is alive; restart the timers */
+    /* a long operation on the terminal: it is alive; restart the timers.
+     * Not for ever: past idle_timeout_ms without an acknowledgement that
+     * advances, the terminal is busy with nothing that ends (a loop that
+     * still reports), and the timeouts count towards max_retries. */
+    if (s->now - s->adv_at >= s->o.idle_timeout_ms) {
+        if (s->st == OTAUP_SS_TRANSFER || s->st == OTAUP_SS_START) {
+            s->rs.next_step = m->step;
+        }
+        return 0;
+    }
     s->cq_timer = s->now;
     if (s->tx_ready) {
         s->tx.timer_start = s->now;
@@ -2499,6 +2513,7 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
             return NULL; /* the window is full */
         }
         if (i == 0 && !e->resent) {
+            s->adv_at = now_ms; /* nothing older outstanding: the wait starts */
             /* the timer starts with the head's first transmission; a
              * resend leaves it running (a timeout restarted it already,
              * and a NACK's go-back is no progress: a terminal that
@@ -2521,6 +2536,9 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
         s->tx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
         if ((nx = otaup_tx_next(&s->tx)) >= 0) {
             uint32_t len = otaup_tx_unit_len(&s->tx, (uint32_t)nx);
+            if ((uint32_t)nx == s->tx.base && (uint32_t)nx >= s->tx.high) {
+                s->adv_at = now_ms; /* nothing outstanding: the wait starts */
+            }
             uint8_t *buf = malloc(len ? len : 1);
             int n;
             if (buf == NULL) {
@@ -2548,6 +2566,9 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
         s->rtx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
         if ((nx = otaup_tx_next(&s->rtx)) >= 0) {
             const otaup_tx_unit *u = &s->rtx.units[nx];
+            if ((uint32_t)nx == s->rtx.base && (uint32_t)nx >= s->rtx.high) {
+                s->adv_at = now_ms; /* nothing outstanding: the wait starts */
+            }
             otaup_tx_sent(&s->rtx, (uint32_t)nx, now_ms);
             s->last_tx = now_ms;
             memset(&s->cur, 0, sizeof s->cur);
