@@ -1019,6 +1019,41 @@ START_TEST(test_progress_long_operation)
 }
 END_TEST
 
+/* A RESULT(0) that names no session (0: the field is free on the wire,
+ * protocol.md §3) arriving while the stream is being sent. The shortcut
+ * for "its journal says this session ended well" (a terminal that
+ * committed while the server's row lagged) took it as this session's
+ * commit: the backup deleted irreversibly and the terminal recorded
+ * upgraded before a byte of the new image was acknowledged. Only a
+ * RESULT naming this session is taken so; this one is ignored. */
+START_TEST(test_result_without_session_in_transfer)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    otaup_reg_terminal t;
+    otaup_sm r;
+    uint64_t now = 1000;
+    int n = 0;
+    make_info("R16", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    ack(s, m, now);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    memset(&r, 0, sizeof r);
+    r.type = OTAUP_SM_RESULT;
+    r.session_id = 0;
+    ck_assert_int_eq(otaup_session_input_msg(s, &r, now), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_TRANSFER);
+    ck_assert_int_eq(otaup_registry_backup_list(reg, "R16", count_backups_cb, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(otaup_registry_terminal_get(reg, "R16", &t), 0);
+    ck_assert_str_ne(t.status, "upgraded");
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -1042,6 +1077,7 @@ int main(void)
     tcase_add_test(tc, test_restore_chunks_aligned);
     tcase_add_test(tc, test_progress_without_ack_bounded);
     tcase_add_test(tc, test_progress_long_operation);
+    tcase_add_test(tc, test_result_without_session_in_transfer);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -2029,8 +2029,10 @@ static int on_result(otaup_session *s, const otaup_sm *m)
     if (s->st == OTAUP_SS_COMMIT) {
         return finish(s);
     }
-    if (s->st == OTAUP_SS_START || s->st == OTAUP_SS_TRANSFER) {
-        /* Its journal says this session already ended well: a terminal
+    if ((s->st == OTAUP_SS_START || s->st == OTAUP_SS_TRANSFER) && m->session_id == s->rs.session_id) {
+        /* Its journal says this session already ended well (the RESULT
+         * names it: one that names no session, 0, is no such word; no
+         * COMMIT went out in this connection to be answered): a terminal
          * ends a session well only on our COMMIT, sent after the user-data
          * check, so it was committed (our row lags behind: the writes that
          * followed were lost). Finish it now: a terminal whose update is
