@@ -114,8 +114,10 @@ typedef struct otaup_apply_config {
     uint16_t max_ops;             /**< deferred records per step */
     otaup_region slots[2];        /**< in-place: slots[0] is the image; A/B: both */
     otaup_region scratch;         /**< in place: whole sectors, >= staging and >= the largest
-                                       sector a step writes in part (porting.md); A/B: len 0
-                                       (none needed) or the same rule */
+                                       sector a step writes in part (porting.md); A/B:
+                                       optional (len 0: none), the same rule; one that holds
+                                       a whole target sector lets a server plan for a staging
+                                       buffer smaller than the target sectors */
     otaup_region journal;         /**< >= 2 sectors */
     otaup_region updater;         /**< never written (this code, the boot stub) */
     otaup_apply_region regions[OTAUP_APPLY_MAX_REGIONS];
