@@ -26,6 +26,9 @@
 #   f4      STM32F4-like 4x16K,1x64K,7x128K at 0x08000000, slot at
 #           0x08010000 (the 16 KiB sectors are user data); A/B with
 #           --ram 160K (its staging holds a whole 128 KiB target sector)
+#   f4s     A/B only: the f4 map with --ram 64K and a scratch area in the
+#           last 128 KiB sector: several steps share a target sector,
+#           rebuilt through scratch after a cut
 #   s256    256 B sectors, slot at 0x400, write size 8 (in place) or 16 (A/B)
 #   u4k-sig u4k, the delta planned from OLD's block signature (otaup sig
 #           --block-size 1024, otaup delta --from-sig)
@@ -209,6 +212,7 @@ fi
 FLASHES=(
     "u4k|--sector-size 4096 --source 0x2000|8192"
     "f4|--sector-map 4x16K,1x64K,7x128K --base 0x08000000 --source 0x08010000|65536"
+    "f4s|--sector-map 4x16K,1x64K,7x128K --base 0x08000000 --source 0x08010000 --ram 64K --scratch 0x080E0000 --scratch-size 128K|65536"
     "s256|--sector-size 256 --source 0x400|1024"
     "u4k-sig|--sector-size 4096 --source 0x2000|8192"
 )
@@ -387,6 +391,7 @@ for p in "$OUT/pairs"/fw_* "$OUT/pairs"/deb_* "$OUT/pairs"/zlib_* "$OUT/pairs"/e
             fi
             # A/B on 128 KiB sectors: staging for a whole target sector
             [ "$label" = f4 ] && [ "$layout" = ab ] && opts="$opts --ram 160K"
+            [ "$label" = f4s ] && [ "$layout" = inplace ] && continue
             # shellcheck disable=SC2086
             one "$p" "$layout" "$label" "$ub" $opts
         done
