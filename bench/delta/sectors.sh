@@ -15,6 +15,9 @@
 #           0x08010000 (a 64 KiB sector, then 128 KiB ones)
 #   F4+RAM  F4 with --ram 160K: a staging buffer that holds a whole
 #           128 KiB sector
+#   F4+scr  F4 with a scratch area in the last 128 KiB sector
+#           (--scratch 0x080E0000 --scratch-size 128K): in A/B, steps
+#           share a target sector instead of staging all of it
 #
 # Every delta is made with --ram 65536 (as bench/delta/run.sh) unless the
 # column says otherwise. A cell says "does not fit" when the pair's images
@@ -73,7 +76,8 @@ fetch=(--data "$DATA")
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 F4="--sector-map 4x16K,1x64K,7x128K --base 0x08000000 --source 0x08010000"
-GEOS=("4K|--sector-size 4096" "64K|--sector-size 65536" "F4|$F4" "F4+RAM|$F4 --ram 163840")
+GEOS=("4K|--sector-size 4096" "64K|--sector-size 65536" "F4|$F4" "F4+RAM|$F4 --ram 163840"
+    "F4+scr|$F4 --scratch 0x080E0000 --scratch-size 128K")
 
 # delta size of OLD NEW for MODE and the geometry's options, or a word
 cell() { # MODE OPTIONS OLD NEW
@@ -100,7 +104,7 @@ ratio() { # SIZE BASE
 printf '| pair | new | bsdiff |'
 for mode in inplace ab; do for g in "${GEOS[@]}"; do printf ' %s %s |' "${mode/inplace/in place}" "${g%%|*}"; done; done
 printf '\n|---|---:|---:|'
-for _ in 1 2 3 4 5 6 7 8; do printf -- '---:|'; done
+for _ in "${GEOS[@]}" "${GEOS[@]}"; do printf -- '---:|'; done
 printf '\n'
 n=0
 for d in "$DATA"/pairs/*/; do
