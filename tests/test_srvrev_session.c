@@ -1054,6 +1054,35 @@ START_TEST(test_result_without_session_in_transfer)
 }
 END_TEST
 
+/* INFO is checked before anything is stored (docs/server.md): user-data
+ * regions that overlap each other (a restore of one would damage the
+ * other, whose hash then never matches: restored twice, then the session
+ * fails after the transfer) or the scratch area (erased and written by
+ * the in-place steps: the user's data destroyed by the transfer itself)
+ * are a terminal that lies about its flash, refused like a region over
+ * the image slot. They were accepted. */
+START_TEST(test_info_regions_overlap)
+{
+    otaup_session *s;
+    make_info("R17", v1);
+    info.regions[1].addr = info.regions[0].addr + 1024; /* 3000-byte regions: overlapping */
+    s = new_session();
+    ck_assert_int_eq(send_info(s, 1000), OTAUP_E_GEOMETRY);
+    otaup_session_free(s);
+    make_info("R17", v1);
+    info.regions[0].addr = info.scratch_addr + 2048; /* across the scratch area's end */
+    s = new_session();
+    ck_assert_int_eq(send_info(s, 1000), OTAUP_E_GEOMETRY);
+    otaup_session_free(s);
+    /* as declared by make_info: accepted */
+    make_info("R17", v1);
+    s = new_session();
+    ck_assert_int_eq(send_info(s, 1000), 0);
+    ck_assert_int_eq(otaup_session_get_state(s), OTAUP_SS_WAIT_REQUEST);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvrev_session");
@@ -1078,6 +1107,7 @@ int main(void)
     tcase_add_test(tc, test_progress_without_ack_bounded);
     tcase_add_test(tc, test_progress_long_operation);
     tcase_add_test(tc, test_result_without_session_in_transfer);
+    tcase_add_test(tc, test_info_regions_overlap);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -585,9 +585,19 @@ int otaup_session_info_check(const otaup_sm_info *in, char *why, size_t why_len)
         if (r->len > 64u * 1024u * 1024u) {
             BAD(OTAUP_E_PEER, "user-data region %u is too large", i);
         }
+        if (in->scratch_size != 0 && r->addr < (uint64_t)in->scratch_addr + in->scratch_size &&
+            in->scratch_addr < (uint64_t)r->addr + r->len) {
+            /* erased and written by the steps: the transfer would destroy it */
+            BAD(OTAUP_E_GEOMETRY, "user-data region %u overlaps the scratch area", i);
+        }
         for (k = 0; k < i; k++) {
-            if (in->regions[k].id == r->id) {
+            const otaup_sm_region *q = &in->regions[k];
+            if (q->id == r->id) {
                 BAD(OTAUP_E_PEER, "two user-data regions with id %u", r->id);
+            }
+            if (r->addr < (uint64_t)q->addr + q->len && q->addr < (uint64_t)r->addr + r->len) {
+                /* restoring one would damage the other */
+                BAD(OTAUP_E_GEOMETRY, "user-data regions %u and %u overlap", k, i);
             }
         }
     }
