@@ -781,12 +781,25 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
     const otaup_journal_state *st = &ap->journal.st;
     uint8_t target = 0;
     uint64_t did;
+    uint32_t hs;
     int rc;
     if (s->session == 0) {
         return OTAUP_E_MSG_FIELD;
     }
     if (ap->cfg.manifest != NULL) {
         rc = ap->cfg.manifest(ap->cfg.user_ctx, s->session, s->manifest.data, s->manifest.len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    /* a delta header: its needs against the terminal's means before
+     * anything is journaled (delta-format.md, Header); refused later, at
+     * the step that exceeds them, an in-place update past its point of no
+     * return could neither finish nor be replaced */
+    hs = start_header(s);
+    if (hs != 0) {
+        const uint8_t *h = s->manifest.data;
+        rc = otaup_exec_check_limits(&ap->exec, otaup_get32(h + 44), otaup_get16(h + 48), h[27]);
         if (rc != 0) {
             return rc;
         }
@@ -809,7 +822,7 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
      * the new image it names (a signed one: the final hook's SHA-256). Set
      * only now: a START refused above leaves the open session's check as
      * it was (tests/test_termrev2_apply.c) */
-    ap->target_known = ap->cfg.delta_id == NULL && start_header(s) != 0;
+    ap->target_known = ap->cfg.delta_id == NULL && hs != 0;
     if (ap->target_known) {
         ap->target_addr = otaup_get32(s->manifest.data + 32);
         ap->target_len = otaup_get32(s->manifest.data + 80);
