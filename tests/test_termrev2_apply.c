@@ -442,6 +442,67 @@ START_TEST(test_backup_req_bounds)
 }
 END_TEST
 
+/* An unsigned START that begins an update checks the source its delta
+ * header names (protocol.md 3.5): what the flash holds there, or
+ * OTAUP_E_SOURCE_MISMATCH with nothing journaled and nothing written. The
+ * same update started again once complete is not checked again (its
+ * source is gone): RESULT 0 as before. */
+static void set_source(uint8_t h[140], uint32_t saddr, uint32_t slen, uint8_t svalue)
+{
+    static uint8_t img[4 * S];
+    XXH128_hash_t x;
+    int b;
+    memset(img, svalue, slen);
+    x = XXH3_128bits(img, slen);
+    for (b = 0; b < 4; b++) {
+        h[28 + b] = (uint8_t)(saddr >> (8 * b));
+        h[60 + b] = (uint8_t)(slen >> (8 * b));
+    }
+    for (b = 0; b < 8; b++) {
+        h[64 + b] = (uint8_t)(x.low64 >> (8 * b));
+        h[72 + b] = (uint8_t)(x.high64 >> (8 * b));
+    }
+}
+
+START_TEST(test_start_checks_source)
+{
+    uint8_t h[140];
+    int32_t result = 1;
+    size_t w;
+    rig_make(OTAUP_LAYOUT_INPLACE);
+    boot();
+    w = writes();
+    /* slot A holds 0xA0 bytes: a header planned from 0xA1 bytes is refused */
+    make_header(h, SLOT_A, S, 0x71, 0x0101010101010101ull);
+    set_source(h, SLOT_A, S, 0xA1);
+    ck_assert_int_eq(start_m(41, 0, h, sizeof h, NULL), OTAUP_E_SOURCE_MISMATCH);
+    ck_assert_uint_eq(writes(), w);
+    ck_assert_uint_ne(otaup_apply_journal(&R.ap)->st.session, OTAUP_JS_ACTIVE);
+    /* a source range off the flash: the range's code */
+    set_source(h, 0xFFFFF000u, S, 0xA0);
+    ck_assert_int_eq(start_m(41, 0, h, sizeof h, NULL), OTAUP_E_RANGE);
+    ck_assert_uint_eq(writes(), w);
+    /* the right source: accepted, and the update runs to its COMMIT */
+    set_source(h, SLOT_A, S, 0xA0);
+    ck_assert_int_eq(start_m(41, 0, h, sizeof h, NULL), 0);
+    fill_step(0, SLOT_A, 0x71);
+    ck_assert_int_eq(commit(41, OTAUP_COMMIT_DONE, &result), 0);
+    ck_assert_int_eq(result, 0);
+    /* its START again (a RESULT the server lost): the source is gone, the
+     * update complete: RESULT 0, nothing written */
+    w = writes();
+    result = 1;
+    ck_assert_int_eq(start_m(41, 0, h, sizeof h, &result), 0);
+    ck_assert_int_eq(result, 0);
+    ck_assert_uint_eq(writes(), w);
+    /* another update planned from the old image: refused */
+    make_header(h, SLOT_A, S, 0x72, 0x0202020202020202ull);
+    set_source(h, SLOT_A, S, 0xA0);
+    ck_assert_int_eq(start_m(42, 0, h, sizeof h, NULL), OTAUP_E_SOURCE_MISMATCH);
+    ck_assert_uint_eq(writes(), w);
+}
+END_TEST
+
 /* ---- 4. a frame between the fragments of a message ------------------------- */
 
 /* protocol.md 2: a frame without CONT while a message is in progress is
@@ -1278,6 +1339,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_refused_start_after_switch);
     tcase_add_test(tc, test_abort_stops_streams);
     tcase_add_test(tc, test_backup_req_bounds);
+    tcase_add_test(tc, test_start_checks_source);
     tcase_add_test(tc, test_run_long_erase_not_silence);
     suite_add_tcase(s, tc);
     return s;

@@ -810,6 +810,23 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
         !(st->session == OTAUP_JS_ENDED && st->delta_id == did)) {
         return OTAUP_E_SESSION; /* nothing of this session to resume */
     }
+    /* an unsigned update that begins (no open session, not the last one
+     * again): its header's source must be what the flash holds, or its
+     * first steps would rewrite an image it was not planned from before a
+     * later one is refused (a signed one: the manifest hook binds the
+     * source) */
+    if (hs != 0 && ap->cfg.delta_id == NULL && st->session != OTAUP_JS_ACTIVE && st->delta_id != did &&
+        otaup_get32(s->manifest.data + 60) != 0) {
+        uint8_t h[16];
+        rc = otaup_exec_hash_range(&ap->exec, otaup_get32(s->manifest.data + 28), otaup_get32(s->manifest.data + 60),
+                                   OTAUP_HASH_XXH3_128, h);
+        if (rc < 0) {
+            return rc;
+        }
+        if (memcmp(h, s->manifest.data + 64, sizeof h) != 0) {
+            return OTAUP_E_SOURCE_MISMATCH;
+        }
+    }
     if (ap->cfg.layout == OTAUP_LAYOUT_AB) {
         target = ab_target(ap, did);
     }
