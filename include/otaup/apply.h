@@ -315,7 +315,11 @@ int otaup_apply_consent(otaup_apply *ap, uint8_t decision, uint16_t postpone_min
 /** Resume state as reported in INFO. */
 void otaup_apply_resume_state(const otaup_apply *ap, otaup_proto_resume *out);
 
-/** 1 once a RESULT was sent and acknowledged for the current connection. */
+/** 1 once a RESULT was sent and acknowledged for the current connection.
+ *  The applier's RESULT carries the session and its code only: no image
+ *  hash (alg 0) and an empty version, as protocol.md 3.7 allows; the
+ *  terminal reports what it runs in its next INFO (after the reset that
+ *  boots the new image, porting.md). */
 int otaup_apply_done(const otaup_apply *ap);
 
 /** Last session result (valid when otaup_apply_done()). */
