@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/delta_hdr.h"
 #include "core/proto_int.h"
 #include "otaup/apply.h"
 #include "otaup/delta.h"
@@ -51,7 +52,7 @@ OTAUP_RAMFUNC static uint32_t start_header(const otaup_msg_start *s)
     const uint8_t *m = s->manifest.data;
     uint32_t hs;
     if (s->manifest.len >= OTAUP_DELTA_HEADER_MIN && memcmp(m, magic, sizeof magic) == 0) {
-        hs = otaup_get16(m + 10);
+        hs = otaup_get16(m + H_SIZE);
         if (hs >= OTAUP_DELTA_HEADER_MIN && hs <= s->manifest.len) {
             return hs;
         }
@@ -798,8 +799,8 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
      * return could neither finish nor be replaced */
     hs = start_header(s);
     if (hs != 0) {
-        const uint8_t *h = s->manifest.data;
-        rc = otaup_exec_check_limits(&ap->exec, otaup_get32(h + 44), otaup_get16(h + 48), h[27]);
+        rc = otaup_exec_check_limits(&ap->exec, otaup_get32(s->manifest.data + H_STAGING),
+                                     otaup_get16(s->manifest.data + H_MAX_OPS), s->manifest.data[H_WBITS]);
         if (rc != 0) {
             return rc;
         }
@@ -816,14 +817,14 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
      * later one is refused (a signed one: the manifest hook binds the
      * source) */
     if (hs != 0 && ap->cfg.delta_id == NULL && st->session != OTAUP_JS_ACTIVE && st->delta_id != did &&
-        otaup_get32(s->manifest.data + 60) != 0) {
+        otaup_get32(s->manifest.data + H_SOURCE_SIZE) != 0) {
         uint8_t h[16];
-        rc = otaup_exec_hash_range(&ap->exec, otaup_get32(s->manifest.data + 28), otaup_get32(s->manifest.data + 60),
-                                   OTAUP_HASH_XXH3_128, h);
+        rc = otaup_exec_hash_range(&ap->exec, otaup_get32(s->manifest.data + H_SOURCE_ADDR),
+                                   otaup_get32(s->manifest.data + H_SOURCE_SIZE), OTAUP_HASH_XXH3_128, h);
         if (rc < 0) {
             return rc;
         }
-        if (memcmp(h, s->manifest.data + 64, sizeof h) != 0) {
+        if (memcmp(h, s->manifest.data + H_SOURCE_HASH, sizeof h) != 0) {
             return OTAUP_E_SOURCE_MISMATCH;
         }
     }
@@ -841,9 +842,9 @@ OTAUP_RAMFUNC static int do_start(otaup_apply *ap, const otaup_msg_start *s)
      * it was (tests/test_termrev2_apply.c) */
     ap->target_known = ap->cfg.delta_id == NULL && hs != 0;
     if (ap->target_known) {
-        ap->target_addr = otaup_get32(s->manifest.data + 32);
-        ap->target_len = otaup_get32(s->manifest.data + 80);
-        memcpy(ap->target_hash, s->manifest.data + 84, sizeof ap->target_hash);
+        ap->target_addr = otaup_get32(s->manifest.data + H_TARGET_ADDR);
+        ap->target_len = otaup_get32(s->manifest.data + H_TARGET_SIZE);
+        memcpy(ap->target_hash, s->manifest.data + H_TARGET_HASH, sizeof ap->target_hash);
     }
     ap->session = s->session;
     ap->resumed = rc == 1;

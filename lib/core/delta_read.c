@@ -7,22 +7,12 @@
  */
 #include <string.h>
 
+#include "core/delta_hdr.h"
 #include "core/dl_util.h"
 #include "otaup/delta.h"
 #include "otaup/error.h"
 
 static const uint8_t delta_magic[8] = { 'O', 'T', 'A', 'U', 'P', 'D', 'L', 'T' };
-
-/* Header field offsets (format version 2); the sector runs and the check
- * hash follow at H_RUNS: their size depends on the run count. */
-enum {
-    H_MAGIC = 0, H_VERSION = 8, H_SIZE = 10, H_FLAGS = 12, H_BASE = 16, H_WRITE = 20,
-    H_ERASED = 24, H_NRUNS = 25, H_LAYOUT = 26, H_WBITS = 27, H_SOURCE_ADDR = 28,
-    H_TARGET_ADDR = 32, H_SCRATCH_ADDR = 36, H_SCRATCH_SIZE = 40, H_STAGING = 44, H_MAX_OPS = 48,
-    H_RESERVED = 50, H_STEPS = 52, H_SYNCS = 56, H_SOURCE_SIZE = 60, H_SOURCE_HASH = 64,
-    H_TARGET_SIZE = 80, H_TARGET_HASH = 84, H_BODY_LEN = 100, H_BODY_HASH = 104, H_INNER_LEN = 120,
-    H_RUNS = 124
-};
 
 /* Largest body of an outer record other than DATA: VERIFY with a SHA-256. */
 #define OUTER_BODY_MAX 48u

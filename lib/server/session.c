@@ -2548,9 +2548,6 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
         s->tx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
         if ((nx = otaup_tx_next(&s->tx)) >= 0) {
             uint32_t len = otaup_tx_unit_len(&s->tx, (uint32_t)nx);
-            if ((uint32_t)nx == s->tx.base && (uint32_t)nx >= s->tx.high) {
-                s->adv_at = now_ms; /* nothing outstanding: the wait starts */
-            }
             uint8_t *buf = malloc(len ? len : 1);
             int n;
             if (buf == NULL) {
@@ -2561,7 +2558,9 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
                 free(buf);
                 return NULL;
             }
-            otaup_tx_sent(&s->tx, (uint32_t)nx, now_ms);
+            if (otaup_tx_sent(&s->tx, (uint32_t)nx, now_ms)) {
+                s->adv_at = now_ms; /* nothing outstanding: the wait starts */
+            }
             s->stats.stream_sent += (uint64_t)n;
             s->last_tx = now_ms;
             memset(&s->cur, 0, sizeof s->cur);
@@ -2578,10 +2577,9 @@ const otaup_sm *otaup_session_next_msg(otaup_session *s, uint64_t now_ms)
         s->rtx.window_units = s->o.window_frames < window(s) ? s->o.window_frames : window(s);
         if ((nx = otaup_tx_next(&s->rtx)) >= 0) {
             const otaup_tx_unit *u = &s->rtx.units[nx];
-            if ((uint32_t)nx == s->rtx.base && (uint32_t)nx >= s->rtx.high) {
+            if (otaup_tx_sent(&s->rtx, (uint32_t)nx, now_ms)) {
                 s->adv_at = now_ms; /* nothing outstanding: the wait starts */
             }
-            otaup_tx_sent(&s->rtx, (uint32_t)nx, now_ms);
             s->last_tx = now_ms;
             memset(&s->cur, 0, sizeof s->cur);
             s->cur.type = OTAUP_SM_RESTORE;

@@ -315,10 +315,11 @@ int64_t otaup_tx_next(const otaup_tx *tx)
     return tx->next;
 }
 
-void otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms)
+int otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms)
 {
     uint32_t len = otaup_tx_unit_len(tx, i);
-    if (i == tx->base && i >= tx->high) {
+    int idle = i == tx->base && i >= tx->high;
+    if (idle) {
         /* nothing was in flight: the timer starts. A resend (after a
          * timeout, which restarted it, or a NACK's go-back) leaves it
          * running: a terminal that refuses every frame with a transient
@@ -341,6 +342,7 @@ void otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms)
     }
     tx->bytes_sent += len;
     tx->next = i + 1;
+    return idle;
 }
 
 static void rtt_sample(otaup_tx *tx, uint32_t r)

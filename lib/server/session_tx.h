@@ -108,7 +108,9 @@ uint32_t otaup_tx_unit_len(const otaup_tx *tx, uint32_t i);
  * was sent. The caller sends it, then calls otaup_tx_sent().
  */
 int64_t otaup_tx_next(const otaup_tx *tx);
-void otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms);
+/** Unit i went out at now_ms. Returns 1 when nothing was in flight before
+ *  it (the wait for an acknowledgement starts now), else 0. */
+int otaup_tx_sent(otaup_tx *tx, uint32_t i, uint64_t now_ms);
 
 /**
  * The terminal expects unit `expected` next (it has everything before).
