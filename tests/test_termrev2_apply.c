@@ -29,27 +29,38 @@
 
 /* ---- helpers of this file ------------------------------------------------ */
 
+/* A header's range: address and size (little-endian) at a_off and s_off,
+ * and at h_off the XXH3-128 (low 64 bits, then high 64 bits) of `len`
+ * bytes of `value`. */
+static void put_range(uint8_t *h, int a_off, int s_off, int h_off, uint32_t addr, uint32_t len, uint8_t value)
+{
+    static uint8_t img[4 * S];
+    XXH128_hash_t x;
+    int b;
+    memset(img, value, len);
+    x = XXH3_128bits(img, len);
+    for (b = 0; b < 4; b++) {
+        h[a_off + b] = (uint8_t)(addr >> (8 * b));
+        h[s_off + b] = (uint8_t)(len >> (8 * b));
+    }
+    for (b = 0; b < 8; b++) {
+        h[h_off + b] = (uint8_t)(x.low64 >> (8 * b));
+        h[h_off + 8 + b] = (uint8_t)(x.high64 >> (8 * b));
+    }
+}
+
 /* A delta header as a server puts it in START's manifest field: magic,
  * size 140, target range [taddr, taddr + tlen) with the XXH3-128 of
  * `tvalue` bytes, the check in the last 8 bytes. */
 static void make_header(uint8_t h[140], uint32_t taddr, uint32_t tlen, uint8_t tvalue, uint64_t check)
 {
-    static uint8_t img[4 * S];
-    XXH128_hash_t x;
     int b;
     memset(h, 0, 140);
     memcpy(h, OTAUP_DELTA_MAGIC, 8);
     h[10] = 140;
     h[11] = 0;
-    memset(img, tvalue, tlen);
-    x = XXH3_128bits(img, tlen);
-    for (b = 0; b < 4; b++) {
-        h[32 + b] = (uint8_t)(taddr >> (8 * b));
-        h[80 + b] = (uint8_t)(tlen >> (8 * b));
-    }
+    put_range(h, 32, 80, 84, taddr, tlen, tvalue);
     for (b = 0; b < 8; b++) {
-        h[84 + b] = (uint8_t)(x.low64 >> (8 * b));
-        h[92 + b] = (uint8_t)(x.high64 >> (8 * b));
         h[132 + b] = (uint8_t)(check >> (8 * b));
     }
 }
@@ -449,19 +460,7 @@ END_TEST
  * source is gone): RESULT 0 as before. */
 static void set_source(uint8_t h[140], uint32_t saddr, uint32_t slen, uint8_t svalue)
 {
-    static uint8_t img[4 * S];
-    XXH128_hash_t x;
-    int b;
-    memset(img, svalue, slen);
-    x = XXH3_128bits(img, slen);
-    for (b = 0; b < 4; b++) {
-        h[28 + b] = (uint8_t)(saddr >> (8 * b));
-        h[60 + b] = (uint8_t)(slen >> (8 * b));
-    }
-    for (b = 0; b < 8; b++) {
-        h[64 + b] = (uint8_t)(x.low64 >> (8 * b));
-        h[72 + b] = (uint8_t)(x.high64 >> (8 * b));
-    }
+    put_range(h, 28, 60, 64, saddr, slen, svalue);
 }
 
 START_TEST(test_start_checks_source)
@@ -818,14 +817,7 @@ static size_t server_stream(uint8_t *out, size_t cap)
         ck_assert_int_gt(k, 0);                                                                    \
         n += (size_t)k;                                                                            \
     } while (0)
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_HELLO;
-    m.u.hello.role = 1;
-    m.u.hello.proto_min = 1;
-    m.u.hello.proto_max = 1;
-    m.u.hello.max_frame = 2048;
-    m.u.hello.max_msg = 2048;
-    m.u.hello.window = 1;
+    hello_msg(&m);
     PUT(&m, 0, 0);
     memset(&m, 0, sizeof m);
     m.type = OTAUP_MSG_ACK;
@@ -1247,13 +1239,7 @@ static size_t put_rec(uint8_t *out, size_t off, uint8_t type, uint32_t index, ui
                       uint8_t value, uint32_t seq)
 {
     otaup_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.u.rec.type = type;
-    m.u.rec.index = index;
-    m.u.rec.addr = addr;
-    m.u.rec.len = len;
-    m.u.rec.value = value;
+    rec_msg(&m, type, index, addr, len, value);
     return put_frame(out, off, &m, seq);
 }
 

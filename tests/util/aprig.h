@@ -130,20 +130,26 @@ static void teardown(void)
     R.work = NULL;
 }
 
+/* the server's HELLO: frames and messages of 2 KiB, window 1 */
+static void hello_msg(otaup_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    m->type = OTAUP_MSG_HELLO;
+    m->u.hello.role = 1;
+    m->u.hello.proto_min = 1;
+    m->u.hello.proto_max = 1;
+    m->u.hello.max_frame = 2048;
+    m->u.hello.max_msg = 2048;
+    m->u.hello.window = 1;
+}
+
 /* the server's HELLO, frame 0 */
 static void send_hello(void)
 {
     otaup_msg m;
     uint8_t fr[256];
     int n;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_MSG_HELLO;
-    m.u.hello.role = 1;
-    m.u.hello.proto_min = 1;
-    m.u.hello.proto_max = 1;
-    m.u.hello.max_frame = 2048;
-    m.u.hello.max_msg = 2048;
-    m.u.hello.window = 1;
+    hello_msg(&m);
     n = otaup_msg_encode_frame(&m, 0, 0, 2048, fr, sizeof fr);
     ck_assert_int_gt(n, 0);
     ck_assert_int_eq(otaup_apply_feed(&R.ap, fr, (size_t)n), 0);
@@ -241,16 +247,22 @@ static int32_t start(uint64_t session, uint8_t flags)
     return send(&m, NULL);
 }
 
+/* an operation record sent on its own */
+static void rec_msg(otaup_msg *m, uint8_t type, uint32_t index, uint32_t addr, uint32_t len, uint8_t value)
+{
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->u.rec.type = type;
+    m->u.rec.index = index;
+    m->u.rec.addr = addr;
+    m->u.rec.len = len;
+    m->u.rec.value = value;
+}
+
 static int32_t rec(uint8_t type, uint32_t index, uint32_t addr, uint32_t len, uint8_t value)
 {
     otaup_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.u.rec.type = type;
-    m.u.rec.index = index;
-    m.u.rec.addr = addr;
-    m.u.rec.len = len;
-    m.u.rec.value = value;
+    rec_msg(&m, type, index, addr, len, value);
     return send(&m, NULL);
 }
 
