@@ -752,6 +752,92 @@ static int failed_but_committed(otaup_session *s, const otaup_sm_info *in)
            memcmp(in->image_hash, r.image_hash, OTAUP_REG_HASH_LEN) == 0;
 }
 
+/* ---- retention of a failed session's backup ---------------------------- */
+
+struct kept_backup {
+    const otaup_sm_info *in;
+    uint32_t session;
+    int n, same, other;
+};
+
+static int kept_backup_cb(const otaup_reg_backup *b, void *payload)
+{
+    struct kept_backup *k = payload;
+    const otaup_sm_region *r = b->region < k->in->nregions ? &k->in->regions[b->region] : NULL;
+    k->n++;
+    if (b->session_id != k->session) {
+        k->other++;
+    }
+    /* a plain backup (the region's plaintext: its length is the region's)
+     * whose recorded XXH3-64 is what the terminal reports for that region now */
+    if (r != NULL && !(k->in->caps & OTAUP_CAP_SEALED) && r->hash_alg == 1 && r->addr == b->addr &&
+        r->len == b->len && memcmp(r->hash, b->hash, 8) == 0) {
+        k->same++;
+    }
+    return 0;
+}
+
+/* The terminal's INFO came and the session row `rs` is a session the
+ * server gave up (failed) that is not resumed: the terminal's journal
+ * holds no session (not `active`), so no restore of that session will
+ * ever run. Its backup, kept for such a restore, is deleted when it is
+ * provably no longer needed (docs/server.md, "Retention of a failed
+ * session's backup"):
+ *  - that session wrote nothing to the terminal: its START never went out
+ *    or the terminal refused it before taking it (bytes_total 0);
+ *  - the terminal runs in place (now, and with the flash map it had when
+ *    last seen): an in-place terminal closes its journal only on COMMIT,
+ *    sent after the user-data check, or on an ABORT taken before its
+ *    point of no return (it refuses one after), before any byte of its
+ *    image was rewritten, so the new software never ran on its data;
+ *  - every region of the backup is reported in INFO with the hash
+ *    recorded with it: the terminal holds exactly what the copy holds.
+ * Kept otherwise (an A/B terminal back on its old slot after an ABORT that
+ * may have come after its VERIFY: the new software may have changed its
+ * data, which nobody checked, and the copy is what they held before). */
+static void retire_failed_backup(otaup_session *s, const otaup_sm_info *in, const otaup_reg_terminal *prev)
+{
+    otaup_reg_session rs;
+    struct kept_backup k;
+    const char *why;
+    int n;
+    if (in->active || otaup_registry_session_get(s->o.reg, in->id, &rs) != 0 || strcmp(rs.state, "failed") != 0) {
+        return;
+    }
+    memset(&k, 0, sizeof k);
+    k.in = in;
+    k.session = rs.session_id;
+    if (otaup_registry_backup_list(s->o.reg, in->id, kept_backup_cb, &k) < 0 || k.n == 0) {
+        return;
+    }
+    if (rs.bytes_total == 0) {
+        why = "its START never reached the terminal: nothing was written to it";
+    } else if (in->layout == 0 && prev != NULL && prev->layout_len == s->term.layout_len &&
+               memcmp(prev->layout, s->term.layout, s->term.layout_len) == 0) {
+        why = "the terminal runs in place and its journal is closed: it took the COMMIT after the user-data "
+              "check, or the ABORT before its image was touched";
+    } else if (k.same == k.n) {
+        why = "the terminal reports every region with the hash of its backup";
+    } else {
+        slog(s, OTAUP_LOG_INFO, "backup",
+             "kept: session=%08x failed, the terminal's journal is closed and its data may differ from the copy "
+             "(regions=%d reported-same=%d)",
+             rs.session_id, k.n, k.same);
+        return;
+    }
+    n = otaup_registry_backup_delete(s->o.reg, in->id);
+    if (n < 0) {
+        slog(s, OTAUP_LOG_WARN, "backup", "not deleted: %s (%s)", otaup_strerror(n), otaup_registry_errmsg(s->o.reg));
+        return;
+    }
+    otaup_registry_audit(s->o.reg, in->id, "backup-deleted",
+                         "%d region(s) deleted irreversibly (secure delete, key destroyed): session %08x failed "
+                         "and is over on the terminal; %s",
+                         n, rs.session_id, why);
+    slog(s, OTAUP_LOG_INFO, "backup", "deleted regions=%d session=%08x failed and over on the terminal: %s", n,
+         rs.session_id, why);
+}
+
 static int on_info(otaup_session *s, const otaup_sm_info *in)
 {
     char why[300], h[33];
@@ -886,6 +972,7 @@ static int on_info(otaup_session *s, const otaup_sm_info *in)
         s->resume_step = s->resuming ? in->next_step : 0;
         return enter_prepare(s);
     }
+    retire_failed_backup(s, in, known ? &prev : NULL);
     memset(&s->rs, 0, sizeof s->rs);
 
     resolve_source(s, in, &prev, known);
