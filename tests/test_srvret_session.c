@@ -20,6 +20,7 @@
 
 #include "otaup/delta.h"
 #include "otaup/error.h"
+#include "otaup/image.h"
 #include "otaup/proto.h"
 #include "otaup/record.h"
 #include "otaup/registry.h"
@@ -285,6 +286,91 @@ START_TEST(test_failed_still_active_kept)
 }
 END_TEST
 
+/* A terminal whose image is unknown (no hash, a version the registry does
+ * not hold) is asked its block signature. It sends one chunk and falls
+ * silent (its frames lost, acknowledging what the server sends): the
+ * server asks again from the byte it has, a bounded number of times in a
+ * row, and then gives up (OTAUP_E_RETRIES), as for a stalled backup,
+ * instead of waiting out the idle timeout with nothing asked. A chunk
+ * that comes ends the row of stalls. */
+static const otaup_sm *sig_req_within(otaup_session *s, uint64_t *now, uint64_t limit)
+{
+    uint64_t end = *now + limit;
+    while (*now < end && !otaup_session_finished(s)) {
+        const otaup_sm *m = otaup_session_next_msg(s, *now);
+        if (m != NULL) {
+            if (m->type == OTAUP_SM_SIG_REQ) {
+                return m;
+            }
+            if (m->type != OTAUP_SM_ABORT_OUT) {
+                ack(s, m, *now);
+            }
+            continue;
+        }
+        *now += 100;
+        otaup_session_poll(s, *now);
+    }
+    return NULL;
+}
+
+static void send_sig_chunk(otaup_session *s, uint32_t off, uint32_t n, uint32_t total, uint64_t now)
+{
+    static uint8_t junk[256];
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_SIG_DATA;
+    m.offset = off;
+    m.total = total;
+    m.data = junk;
+    m.len = n;
+    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
+}
+
+START_TEST(test_sig_stall_asked_again_bounded)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    uint64_t now = 1000, t0;
+    uint32_t total, asks = 0;
+    use_ab = 0;
+    make_info("K6", v1);
+    info.have_image_hash = 0;
+    snprintf(info.version, sizeof info.version, "0.9");
+    total = (uint32_t)OTAUP_SIG_SIZE((uint64_t)info.image_size, 1024u);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_SIG_REQ, now);
+    ck_assert_uint_eq(m->offset, 0);
+    ack(s, m, now);
+    send_sig_chunk(s, 0, 64, total, now);
+    t0 = now;
+    /* silent: asked again from byte 64, well before the idle timeout */
+    m = sig_req_within(s, &now, 30000);
+    ck_assert_msg(m != NULL, "no SIG_REQ again within 30 s of the stall (state %s)",
+                  otaup_session_state_name(otaup_session_get_state(s)));
+    ck_assert_uint_eq(m->offset, 64);
+    ack(s, m, now);
+    /* a chunk comes: the row of stalls ends; then silence for good */
+    send_sig_chunk(s, 64, 64, total, now);
+    for (;;) {
+        m = sig_req_within(s, &now, 30000);
+        if (m == NULL) {
+            break;
+        }
+        ck_assert_uint_eq(m->offset, 128);
+        asks++;
+        ack(s, m, now);
+    }
+    ck_assert(otaup_session_finished(s));
+    ck_assert_int_eq(otaup_session_result(s), OTAUP_E_RETRIES);
+    ck_assert_uint_ge(asks, 2);
+    /* bounded by the re-asks, not by the idle timeout */
+    ck_assert_uint_lt(now - t0, 120000);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvret_session");
@@ -297,6 +383,7 @@ int main(void)
     tcase_add_test(tc, test_failed_ab_same_hashes_deleted);
     tcase_add_test(tc, test_failed_refused_start_backup_deleted);
     tcase_add_test(tc, test_failed_still_active_kept);
+    tcase_add_test(tc, test_sig_stall_asked_again_bounded);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -107,6 +107,8 @@ struct otaup_session {
     uint8_t *sig;
     uint32_t sig_len, sig_got;
     int sig_state;
+    uint64_t sig_asked; /* when the last SIG_REQ was acknowledged or data last came */
+    uint32_t sig_tries; /* SIG_REQs since its data last came (stalls in a row) */
     /* verify: the regions' hashes after the transfer */
     uint8_t vhash[OTAUP_SM_MAX_REGIONS][8];
     uint32_t vgot;
@@ -1668,6 +1670,8 @@ static int ask_signature(otaup_session *s)
         return fail(s, rc, "signature request");
     }
     s->sig_state = SIG_ASKED;
+    s->sig_asked = s->now;
+    s->sig_tries++;
     return 0;
 }
 
@@ -1788,6 +1792,10 @@ static int on_sig_data(otaup_session *s, const otaup_sm *m)
     }
     memcpy(s->sig + s->sig_got, m->data, m->len);
     s->sig_got += (uint32_t)m->len;
+    if (m->len > 0) {
+        s->sig_asked = s->now;
+        s->sig_tries = 0; /* data came: the stalls counted are no longer in a row */
+    }
     if (s->sig_got < s->sig_len) {
         return 0;
     }
@@ -2333,6 +2341,9 @@ static int on_ack(otaup_session *s, const otaup_sm *m, int nack)
              * terminal upload the region a second time) */
             s->bk_asked = s->now;
         }
+        if (type == OTAUP_SM_SIG_REQ && s->st == OTAUP_SS_PREPARE) {
+            s->sig_asked = s->now; /* the same for the signature's stall check */
+        }
         if (type == OTAUP_SM_START && s->st == OTAUP_SS_START) {
             rc = on_start_acked(s);
             if (rc < 0) {
@@ -2516,6 +2527,20 @@ int otaup_session_poll(otaup_session *s, uint64_t now_ms)
             return fail(s, rc, "backup request");
         }
     }
+    if (s->st == OTAUP_SS_PREPARE && s->sig_state == SIG_ASKED && s->cqn == 0 &&
+        now_ms - s->sig_asked >= 4 * s->cq_rto + 4000) {
+        /* the terminal stopped sending its block signature: ask again from
+         * what we have, as for a backup, a bounded number of times in a row */
+        if (s->sig_tries > s->o.max_retries) {
+            return fail(s, OTAUP_E_RETRIES, "block signature");
+        }
+        slog(s, OTAUP_LOG_WARN, "delta", "block signature stalled at %u of %u bytes: asked again", s->sig_got,
+             s->sig_len);
+        rc = ask_signature(s);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     if (s->cqn > 0 && cq_at(s, 0)->sent && now_ms - s->cq_timer >= s->cq_rto) {
         unsigned i;
         if (++s->cq_tries > s->o.max_retries) {
@@ -2575,6 +2600,10 @@ uint64_t otaup_session_deadline(const otaup_session *s)
     }
     if (s->st == OTAUP_SS_BACKUP && s->cqn == 0 && s->bk_asked + 4 * s->cq_rto + 4000 < d) {
         d = s->bk_asked + 4 * s->cq_rto + 4000;
+    }
+    if (s->st == OTAUP_SS_PREPARE && s->sig_state == SIG_ASKED && s->cqn == 0 &&
+        s->sig_asked + 4 * s->cq_rto + 4000 < d) {
+        d = s->sig_asked + 4 * s->cq_rto + 4000;
     }
     if (s->cqn > 0 && s->cq[s->cqh].sent && s->cq_timer + s->cq_rto < d) {
         d = s->cq_timer + s->cq_rto;
