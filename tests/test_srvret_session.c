@@ -371,6 +371,59 @@ START_TEST(test_sig_stall_asked_again_bounded)
 }
 END_TEST
 
+/* A refused ABORT: an in-place terminal past its point of no return
+ * reports a flash write that failed (NACK of a BATCH with
+ * OTAUP_E_FLASH_PROG); the server gives the session up and sends its ABORT,
+ * which the terminal refuses (its half-written image must be finished).
+ * The server's session is over in RAM and its row says failed, while
+ * the terminal's journal holds the session: the two are reconciled at
+ * the terminal's next connection, which reports that session active and
+ * resumes it (START with RESUME), the backup kept for its restore. */
+START_TEST(test_refused_abort_resumed)
+{
+    otaup_session *s = new_session();
+    const otaup_sm *m;
+    otaup_reg_session rs;
+    uint64_t now = 1000;
+    uint32_t session;
+    use_ab = 0;
+    term_info("K7", v1);
+    m = consented(s, now);
+    answer_backup_req(s, m, 0, userdata[0], now);
+    answer_backup_req(s, expect(s, OTAUP_SM_BACKUP_REQ, now), 1, userdata[1], now);
+    m = expect(s, OTAUP_SM_START, now);
+    session = m->session_id;
+    ack(s, m, now);
+    m = expect(s, OTAUP_SM_BATCH, now);
+    ck_assert_int_eq(send_nack(s, m->seq, m->seq, OTAUP_E_FLASH_PROG, now), OTAUP_E_FLASH_PROG);
+    m = expect(s, OTAUP_SM_ABORT_OUT, now);
+    ck_assert_uint_eq(m->session_id, session);
+    /* refused: the session stays open on the terminal */
+    ck_assert_int_eq(send_nack(s, m->seq, m->seq, OTAUP_E_STATE, now), OTAUP_E_FLASH_PROG);
+    ck_assert(otaup_session_finished(s));
+    otaup_session_free(s);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "K7", &rs), 0);
+    ck_assert_str_eq(rs.state, "failed");
+    ck_assert_int_eq(backups("K7"), 2);
+    /* the next connection: its journal holds the session at step 4 */
+    s = new_session();
+    term_info("K7", v1);
+    info.active = 1;
+    info.session_id = session;
+    info.next_step = 4;
+    now += 5000;
+    ck_assert_int_eq(send_info(s, now), 0);
+    ack(s, expect(s, OTAUP_SM_NOTE, now), now);
+    m = expect(s, OTAUP_SM_START, now);
+    ck_assert_uint_eq(m->session_id, session);
+    ck_assert_uint_eq(m->flags & OTAUP_START_RESUME, OTAUP_START_RESUME);
+    ck_assert_int_eq(otaup_registry_session_get(reg, "K7", &rs), 0);
+    ck_assert_str_ne(rs.state, "failed");
+    ck_assert_int_eq(backups("K7"), 2);
+    otaup_session_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("srvret_session");
@@ -384,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_failed_refused_start_backup_deleted);
     tcase_add_test(tc, test_failed_still_active_kept);
     tcase_add_test(tc, test_sig_stall_asked_again_bounded);
+    tcase_add_test(tc, test_refused_abort_resumed);
     suite_add_tcase(su, tc);
     sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
