@@ -87,7 +87,8 @@ static void usage(FILE *f)
                "                     once, and finishes\n"
                "  --stats            sectors erased, bytes programmed, flash operations,\n"
                "                     estimated flash time (erase 20 ms + 1 ms/KiB per sector,\n"
-               "                     program 2 us/byte)\n"
+               "                     program 2 us/byte), flash reads, steps executed /\n"
+               "                     replayed / already in place, scratch windows, rebuilds\n"
                "%s"
                "\nexit codes: 0 done, 1 failure, 2 usage, 3 stopped by the simulated power cut\n",
             sec_apply_usage);
@@ -678,8 +679,16 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
             if (hash128_eq(dev + (h->target_addr - h->geo.base), h->target_size, h->target_hash) &&
                 (h->layout == OTAUP_LAYOUT_AB ||
                  !hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash))) {
-                printf("otaup apply: %s already holds the new image\n", flash_path);
+                /* with --pub, a delta the terminal would refuse is refused
+                 * here too, not passed because FLASH holds its image */
+                int v = sec_apply_check(rc->sec, rc->delta, rc->delta_len);
                 otaup_simflash_free(d.sim);
+                if (v != 0) {
+                    fprintf(stderr, "otaup apply: refused: %s (%s); %s holds the new image already, nothing done\n",
+                            otaup_strerror(v), otaup_errname(v), flash_path);
+                    return OTAUP_EXIT_FAIL;
+                }
+                printf("otaup apply: %s already holds the new image\n", flash_path);
                 return OTAUP_EXIT_OK;
             }
             if (!hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {

@@ -46,6 +46,7 @@ static void usage(FILE *out)
             "  --level N             1..9: zlib deflate; 10..12: near-optimal parsing (default 10;\n"
             "                        12: <=0.6%% smaller, 1.3x slower; 9: 3..5%% larger, 1.4x faster)\n"
             "  --no-step-hash        omit the per-step window hashes (not recommended)\n"
+            "  -o, --output PATCH    the delta to write\n"
             "  -q, --quiet           no progress and no summary\n"
             "signing (docs/security.md; as otaup sign):\n"
             "  --sign KEY            sign the delta with the private key KEY\n"
@@ -258,6 +259,13 @@ int otaup_cmd_delta(int argc, char **argv)
 #undef NEED_U32
     }
     if (outp == NULL || (sigp == NULL && npaths != 2) || (sigp != NULL && npaths != 1)) {
+        /* what is missing first, then the usage */
+        fprintf(stderr, "otaup delta: %s\n",
+                sigp != NULL && npaths == 2 ? "--from-sig SIG stands for OLD: give SIG and NEW, not OLD too"
+                : sigp != NULL && npaths == 0 ? "NEW is missing (--from-sig SIG NEW -o PATCH)"
+                : sigp == NULL && npaths == 0 ? "OLD and NEW are missing (OLD NEW -o PATCH)"
+                : sigp == NULL && npaths == 1 ? "NEW is missing (OLD NEW -o PATCH)"
+                                              : "-o PATCH is missing: the delta's file");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

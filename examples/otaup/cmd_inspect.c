@@ -90,6 +90,7 @@ int otaup_cmd_inspect(int argc, char **argv)
         }
     }
     if (path == NULL) {
+        fprintf(stderr, "otaup inspect: PATCH (or SIG) is missing\n");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

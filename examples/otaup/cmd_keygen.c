@@ -85,6 +85,7 @@ int otaup_cmd_keygen(int argc, char **argv)
         }
     }
     if (out == NULL) {
+        fprintf(stderr, "otaup keygen: -o KEY is missing: the key's file\n");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

@@ -85,6 +85,7 @@ int otaup_cmd_sig(int argc, char **argv)
         i++;
     }
     if (img == NULL) {
+        fprintf(stderr, "otaup sig: IMAGE is missing\n");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

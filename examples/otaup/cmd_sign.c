@@ -320,6 +320,7 @@ int otaup_cmd_sign(int argc, char **argv)
         }
     }
     if (a.key == NULL || patch == NULL) {
+        fprintf(stderr, "otaup sign: %s is missing\n", a.key == NULL ? "--key KEY" : "PATCH");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "  --new NEW        also check that NEW is the signed target image\n"
             "  --model MODEL    also check the model, as a terminal of that model would\n"
             "  --counter N      also refuse a security counter lower than N\n"
-            "  --quiet          print nothing on success\n\n"
+            "  -q, --quiet      print nothing on success\n\n"
             "exit status: 0 valid, 1 refused (the reason on stderr), 2 usage error\n");
 }
 
@@ -96,7 +96,7 @@ int otaup_cmd_verify(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return OTAUP_EXIT_OK;
-        } else if (strcmp(a, "--quiet") == 0) {
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
         } else if ((strcmp(a, "--pub") == 0 || strcmp(a, "--old") == 0 || strcmp(a, "--new") == 0 ||
                     strcmp(a, "--model") == 0 || strcmp(a, "--counter") == 0) &&
@@ -140,6 +140,7 @@ int otaup_cmd_verify(int argc, char **argv)
         }
     }
     if (patch == NULL || nkeys == 0) {
+        fprintf(stderr, "otaup verify: %s is missing\n", nkeys == 0 ? "--pub PUB" : "PATCH");
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }

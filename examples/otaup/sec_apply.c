@@ -67,6 +67,39 @@ int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i)
     return 1;
 }
 
+int sec_apply_check(sec_apply *s, const uint8_t *delta, size_t len)
+{
+    if (s->nkeys == 0) {
+        return 0;
+    }
+#if OTAUP_HAVE_MBEDTLS
+    {
+        otaup_verify_report rep;
+        const otaup_manifest *m = &rep.manifest;
+        int rc;
+        otaup_crypto_mbedtls(&s->crypto);
+        rc = otaup_delta_verify(&s->crypto, delta, len, s->keys, s->nkeys, &rep);
+        if (rc != 0) {
+            return rc;
+        }
+        if (s->model != NULL && (m->model_len != strlen(s->model) || memcmp(m->model, s->model, m->model_len) != 0)) {
+            return OTAUP_E_MODEL;
+        }
+        if (m->counter < s->counter) {
+            return OTAUP_E_ROLLBACK;
+        }
+        if (m->version < s->version && (m->policy & OTAUP_POLICY_ALLOW_DOWNGRADE) == 0u) {
+            return OTAUP_E_OLDER;
+        }
+        return 0;
+    }
+#else
+    (void)delta;
+    (void)len;
+    return OTAUP_E_UNSUPPORTED;
+#endif
+}
+
 static int skip_part(void *ctx, uint8_t type, const uint8_t *body, size_t len, unsigned part)
 {
     (void)ctx;

@@ -42,4 +42,14 @@ int sec_apply_arg(sec_apply *s, int argc, char **argv, int *i);
 int sec_apply_begin(sec_apply *s, const uint8_t *delta, size_t body_off, const otaup_flash *flash,
                     const otaup_journal *j, const otaup_region *window, otaup_exec_hooks *hooks, uint64_t *delta_id);
 
+/*
+ * Without flash: with keys, the checks of sec_apply_begin() that do not
+ * depend on what flash holds (a signed delta, its signature by a trusted
+ * key, its manifest, chain and the terminal's model, counter and
+ * version); 0 without keys. For a FLASH that holds the new image
+ * already, so that --pub never lets a delta it would refuse pass.
+ * Returns 0 or the refusal (nothing printed).
+ */
+int sec_apply_check(sec_apply *s, const uint8_t *delta, size_t len);
+
 #endif
