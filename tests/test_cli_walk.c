@@ -5,7 +5,8 @@
  * - a command given without what it needs (no -o, no NEW, no PATCH, no
  *   --key, no --pub) says what is missing before its usage, exit 2 and
  *   nothing written; the usage alone left the user to guess;
- * - otaup verify takes -q as every other command does;
+ * - otaup verify takes -q as every other command does; otaup help
+ *   COMMAND is COMMAND's --help (it printed the list of commands);
  * - otaup apply --flash --pub on a FLASH that holds the new image already
  *   refuses a delta the terminal would refuse (unsigned, signed by no
  *   trusted key, for another model, a lower security counter) instead of
@@ -119,6 +120,24 @@ START_TEST(test_missing_argument_named)
 }
 END_TEST
 
+/* otaup help COMMAND is COMMAND's --help; the list names --version */
+START_TEST(test_help_command)
+{
+    static const char *const cmds[] = { "delta", "apply", "inspect", "sig", "keygen", "sign", "verify" };
+    unsigned k;
+    char want[64];
+    for (k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        ck_assert_int_eq(run("%s help %s", cli, cmds[k]), 0);
+        snprintf(want, sizeof want, "usage: otaup %s ", cmds[k]);
+        ck_assert_msg(has(want), "help %s: %s", cmds[k], out);
+    }
+    ck_assert_int_eq(run("%s help bogus", cli), 2);
+    ck_assert_msg(has("unknown command 'bogus'"), "%s", out);
+    ck_assert_int_eq(run("%s help", cli), 0);
+    ck_assert_msg(has("otaup --version") && has("delta "), "%s", out);
+}
+END_TEST
+
 /* README.md's tool walk, in place and A/B, as a user runs it */
 START_TEST(test_readme_walk)
 {
@@ -201,6 +220,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_missing_argument_named);
     tcase_add_test(tc, test_readme_walk);
+    tcase_add_test(tc, test_help_command);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_verify_q);
     tcase_add_test(tc, test_pub_when_flash_holds_new);

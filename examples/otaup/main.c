@@ -20,7 +20,8 @@ static const struct otaup_cli_cmd commands[] = {
 static void usage(FILE *out)
 {
     size_t i;
-    fprintf(out, "usage: otaup COMMAND [ARGS...]\n       otaup COMMAND --help\n\ncommands:\n");
+    fprintf(out, "usage: otaup COMMAND [ARGS...]\n       otaup COMMAND --help (or otaup help COMMAND)\n"
+                 "       otaup --version\n\ncommands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     }
@@ -31,6 +32,22 @@ int main(int argc, char **argv)
 {
     size_t i;
     if (argc < 2) {
+        usage(stderr);
+        return OTAUP_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2) {
+        /* otaup help COMMAND: that command's --help */
+        static char help_opt[] = "--help";
+        char *sub_argv[3];
+        for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                sub_argv[0] = argv[2];
+                sub_argv[1] = help_opt;
+                sub_argv[2] = NULL;
+                return commands[i].run(2, sub_argv);
+            }
+        }
+        fprintf(stderr, "otaup: unknown command '%s'\n", argv[2]);
         usage(stderr);
         return OTAUP_EXIT_USAGE;
     }
