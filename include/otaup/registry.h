@@ -261,7 +261,8 @@ typedef struct otaup_registry_options {
     /** Master key that wraps the per-terminal backup keys. Without one,
      *  backups are refused (OTAUP_E_KEY). */
     const uint8_t *master_key;           /**< OTAUP_REG_KEY_LEN bytes, or NULL */
-    unsigned busy_timeout_ms;            /**< SQLite: wait for other writers; default 5000 */
+    unsigned busy_timeout_ms;            /**< SQLite: wait for other writers; default 5000 (in full once
+                                              per lock held elsewhere: docs/server.md, "SQLite backend") */
     int read_only;                       /**< 1: open for reading only (no migration) */
     /** Where open copies the reason of a failure (may be NULL). */
     char *errbuf;
