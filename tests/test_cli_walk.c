@@ -14,7 +14,8 @@
  * - the README's walk: delta, inspect, apply to a file, a torn power cut
  *   (exit 3) resumed without --cut-after, --stats, FLASH equal to NEW
  *   byte for byte (in place), and A/B: NEW in its slot at the end of
- *   FLASH, OLD kept before it.
+ *   FLASH, OLD kept before it; A/B back to the slot at 0, and a FLASH
+ *   without OLD told where OLD was looked for.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -162,6 +163,21 @@ START_TEST(test_readme_walk)
                      0);
     ck_assert_int_eq(run("%s apply --flash g.bin ab.otd", cli), 0);
     ck_assert_msg(has("already holds the new image"), "%s", out);
+    /* A/B back to the slot at 0: FLASH holds OLD at 0x10000, and a FLASH
+     * without it is told where OLD was looked for */
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o back.otd --mode ab --source 0x10000 --target 0 -q", cli), 0);
+    ck_assert_int_eq(run("cp old.bin h.bin && %s apply --flash h.bin back.otd", cli), 1);
+    ck_assert_msg(has("OLD, 30000 bytes at offset 0x10000 of FLASH"), "%s", out);
+    {
+        static uint8_t fl[0x10000 + sizeof old_img];
+        memset(fl, 0xFF, 0x10000);
+        memcpy(fl + 0x10000, old_img, sizeof old_img);
+        test_write_file(dir, "h.bin", fl, sizeof fl);
+    }
+    ck_assert_int_eq(run("%s apply --flash h.bin back.otd", cli), 0);
+    ck_assert_int_eq(run("head -c %u h.bin | cmp - new.bin && tail -c %u h.bin | cmp - old.bin",
+                         (unsigned)sizeof new_img, (unsigned)sizeof old_img),
+                     0);
 }
 END_TEST
 

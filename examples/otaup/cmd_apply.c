@@ -692,7 +692,11 @@ static int cmd_flash(const runctx *rc, const char *flash_path, int stats, const 
                 return OTAUP_EXIT_OK;
             }
             if (!hash128_eq(dev + (h->source_addr - h->geo.base), h->source_size, h->source_hash)) {
-                fprintf(stderr, "otaup apply: %s does not hold the image this delta was made for\n", flash_path);
+                /* where OLD was looked for: FLASH starts at the geometry's base */
+                fprintf(stderr,
+                        "otaup apply: %s does not hold the image this delta was made for (OLD, %u bytes at "
+                        "offset 0x%x of FLASH)\n",
+                        flash_path, (unsigned)h->source_size, (unsigned)(h->source_addr - h->geo.base));
                 otaup_simflash_free(d.sim);
                 return OTAUP_EXIT_FAIL;
             }
