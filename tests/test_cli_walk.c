@@ -11,6 +11,8 @@
  *   refuses a delta the terminal would refuse (unsigned, signed by no
  *   trusted key, for another model, a lower security counter) instead of
  *   "already holds the new image", exit 0;
+ * - otaup delta notes an empty NEW, and a NEW that OLD holds already
+ *   (planned as asked, exit 0, but most likely the wrong file);
  * - the README's walk: delta, inspect, apply to a file, a torn power cut
  *   (exit 3) resumed without --cut-after, --stats, FLASH equal to NEW
  *   byte for byte (in place), and A/B: NEW in its slot at the end of
@@ -118,6 +120,23 @@ START_TEST(test_missing_argument_named)
     ck_assert_int_eq(run("%s verify --pub k.pub", cli), 2);
     ck_assert_msg(has("PATCH is missing") && has("usage: otaup verify"), "%s", out);
 #endif
+}
+END_TEST
+
+/* an empty NEW, or one OLD holds already, is planned with a note (even
+ * with -q): most likely the wrong file */
+START_TEST(test_delta_notes)
+{
+    ck_assert_int_eq(run("touch empty.bin && %s delta old.bin empty.bin -o e.otd -q", cli), 0);
+    ck_assert_msg(has("NEW (empty.bin) is empty") && has("OLD's bytes stay"), "%s", out);
+    ck_assert_int_eq(run("%s apply old.bin e.otd -o e.out && test ! -s e.out", cli), 0);
+    ck_assert_int_eq(run("%s delta old.bin empty.bin -o e2.otd --mode ab", cli), 0);
+    ck_assert_msg(has("NEW (empty.bin) is empty") && !has("OLD's bytes stay"), "%s", out);
+    ck_assert_int_eq(run("%s delta old.bin old.bin -o same.otd -q", cli), 0);
+    ck_assert_msg(has("the delta changes nothing"), "%s", out);
+    ck_assert_int_eq(run("%s apply old.bin same.otd -o same.out && cmp same.out old.bin", cli), 0);
+    ck_assert_int_eq(run("%s delta old.bin new.bin -o p.otd -q", cli), 0);
+    ck_assert_msg(out[0] == 0, "%s", out);
 }
 END_TEST
 
@@ -237,6 +256,7 @@ int main(void)
     tcase_add_test(tc, test_missing_argument_named);
     tcase_add_test(tc, test_readme_walk);
     tcase_add_test(tc, test_help_command);
+    tcase_add_test(tc, test_delta_notes);
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_verify_q);
     tcase_add_test(tc, test_pub_when_flash_holds_new);

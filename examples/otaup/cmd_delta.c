@@ -472,6 +472,15 @@ int otaup_cmd_delta(int argc, char **argv)
         } else if (dcli_write_file("delta", outp, bytes, plen) < 0) {
             goto done;
         }
+        if (new_len == 0) {
+            /* planned as asked (an update to nothing), but most likely the
+             * wrong file: say so even with -q */
+            fprintf(stderr, "otaup delta: note: NEW (%s) is empty: the delta writes no image%s\n",
+                    paths[npaths - 1],
+                    p->hdr.layout == OTAUP_LAYOUT_INPLACE ? " and OLD's bytes stay in the slot" : "");
+        } else if (p->stats.steps == 0) {
+            fprintf(stderr, "otaup delta: note: OLD holds NEW already where it goes: the delta changes nothing\n");
+        }
         if (!quiet) {
             fprintf(stderr,
                     "otaup delta: %s: %zu bytes (%.2f%% of NEW), %u steps, %u of %u sectors erased,"
