@@ -13,7 +13,8 @@
 #   clang     clang build, -Werror, all suites, with the terminal's small
 #             variants (OTAUP_SMALL=ON: CRCs without big tables, ...)
 #   install   install to a scratch prefix; build the out-of-tree consumer
-#             through pkg-config and through find_package, run both
+#             through pkg-config and through find_package, run both; build
+#             the library and programs without SQLite and mbedTLS
 #   demo      examples/demo.sh (the README's main job) end to end; it exits
 #             non-zero if the upgraded terminal is not as promised
 #   cross     host and arm-none-eabi builds of the terminal subset; print sizes
@@ -111,6 +112,14 @@ stage_install() {
     cmake -S "$SRC/tests/consumer" -B "$out" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
     cmake --build "$out" >/dev/null
     "$out/consumer"
+    # 3. the library and the programs without the optional SQLite and
+    # mbedTLS (README), warnings as errors: a build that has neither must
+    # still compile cleanly
+    dir="$BUILD_ROOT/no-optional-deps"
+    cmake -S "$SRC" -B "$dir" -DCMAKE_C_COMPILER=gcc -DOTAUP_WERROR=ON -DOTAUP_WITH_SQLITE=OFF \
+        -DOTAUP_WITH_MBEDTLS=OFF -DOTAUP_BUILD_TESTS=OFF -DOTAUP_BUILD_BENCH=OFF >/dev/null
+    cmake --build "$dir" -j "$JOBS" >/dev/null
+    echo "library and programs built without SQLite and mbedTLS: ok"
 }
 
 stage_demo() {

@@ -162,6 +162,7 @@ int otaup_cmd_keygen(int argc, char **argv)
         return OTAUP_EXIT_OK;
     }
 #else
+    (void)force;
     fprintf(stderr, "otaup keygen: this build has no mbedTLS\n");
     return OTAUP_EXIT_FAIL;
 #endif

@@ -180,8 +180,13 @@ int otaup_cmd_verify(int argc, char **argv)
     free(delta);
     return rc;
 #else
-    (void)argc;
-    (void)argv;
+    int i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return OTAUP_EXIT_OK;
+        }
+    }
     fprintf(stderr, "otaup verify: this build has no mbedTLS\n");
     return OTAUP_EXIT_FAIL;
 #endif

@@ -9,6 +9,7 @@
 
 #include "dcli.h"
 #include "otaup/error.h"
+#include "otaup/features.h"
 
 uint8_t *sec_cli_read(const char *cmd, const char *path, size_t *len)
 {
@@ -20,6 +21,7 @@ int sec_cli_write(const char *cmd, const char *path, const void *data, size_t le
     return dcli_write_file_ex(cmd, path, data, len, mode, 1);
 }
 
+#if OTAUP_HAVE_MBEDTLS /* the key parser is the mbedTLS back end's */
 otaup_key *sec_cli_load_key(const char *cmd, const char *path)
 {
     size_t len;
@@ -38,6 +40,7 @@ otaup_key *sec_cli_load_key(const char *cmd, const char *path)
     }
     return k;
 }
+#endif
 
 static int hexval(int c)
 {

@@ -65,25 +65,6 @@ static void gb_put(gbuf *b, const void *src, size_t n)
     }
 }
 
-static void gb_byte(gbuf *b, uint8_t v)
-{
-    gb_put(b, &v, 1);
-}
-
-static void gb_varint(gbuf *b, uint32_t v)
-{
-    uint8_t t[5];
-    gb_put(b, t, (size_t)sec_varint_put(v, t));
-}
-
-static void gb_record(gbuf *b, uint8_t type, const uint8_t *f, size_t flen, const uint8_t *d, size_t dlen)
-{
-    gb_byte(b, type);
-    gb_varint(b, (uint32_t)(flen + dlen));
-    gb_put(b, f, flen);
-    gb_put(b, d, dlen);
-}
-
 /* ---- container pieces -------------------------------------------------- */
 
 typedef struct container {
@@ -113,32 +94,6 @@ static int split(const uint8_t *d, size_t len, container *ct)
         rc = 0;
     }
     return rc;
-}
-
-/* copy every section except END, MANIFEST and SIGNATURE */
-static void keep_sections(gbuf *o, const uint8_t *d, const container *ct)
-{
-    size_t off = ct->sections;
-    while (off + OTAUP_SECTION_HEAD_SIZE <= ct->body) {
-        uint16_t tag = sec_le16(d + off);
-        uint32_t slen = sec_le32(d + off + 2);
-        if (tag == OTAUP_SECTION_END) {
-            break;
-        }
-        if (tag != OTAUP_SECTION_MANIFEST && tag != OTAUP_SECTION_SIGNATURE) {
-            gb_put(o, d + off, OTAUP_SECTION_HEAD_SIZE + slen);
-        }
-        off += OTAUP_SECTION_HEAD_SIZE + slen;
-    }
-}
-
-static void put_section(gbuf *o, uint16_t tag, const uint8_t *v, size_t n)
-{
-    uint8_t h[OTAUP_SECTION_HEAD_SIZE];
-    sec_put16(h, tag);
-    sec_put32(h + 2, (uint32_t)n);
-    gb_put(o, h, sizeof h);
-    gb_put(o, v, n);
 }
 
 /* ---- deflate streams --------------------------------------------------- */
@@ -174,6 +129,66 @@ static int inflate_all(const uint8_t *in, size_t len, unsigned wbits, gbuf *out)
     } while (zr != Z_STREAM_END);
     inflateEnd(&zs);
     return zs.avail_in == 0 ? 0 : OTAUP_E_INFLATE;
+}
+
+int otaup_sign_options_init(otaup_sign_options *o, unsigned version)
+{
+    if (o == NULL) {
+        return OTAUP_E_INVAL;
+    }
+    if (version != OTAUP_SIGN_OPTIONS_VERSION) {
+        return OTAUP_E_UNSUPPORTED;
+    }
+    memset(o, 0, sizeof *o);
+    o->version = version;
+    return 0;
+}
+
+#if OTAUP_HAVE_MBEDTLS /* everything below up to the matching #endif signs deltas */
+
+static void gb_byte(gbuf *b, uint8_t v)
+{
+    gb_put(b, &v, 1);
+}
+
+static void gb_varint(gbuf *b, uint32_t v)
+{
+    uint8_t t[5];
+    gb_put(b, t, (size_t)sec_varint_put(v, t));
+}
+
+static void gb_record(gbuf *b, uint8_t type, const uint8_t *f, size_t flen, const uint8_t *d, size_t dlen)
+{
+    gb_byte(b, type);
+    gb_varint(b, (uint32_t)(flen + dlen));
+    gb_put(b, f, flen);
+    gb_put(b, d, dlen);
+}
+
+/* copy every section except END, MANIFEST and SIGNATURE */
+static void keep_sections(gbuf *o, const uint8_t *d, const container *ct)
+{
+    size_t off = ct->sections;
+    while (off + OTAUP_SECTION_HEAD_SIZE <= ct->body) {
+        uint16_t tag = sec_le16(d + off);
+        uint32_t slen = sec_le32(d + off + 2);
+        if (tag == OTAUP_SECTION_END) {
+            break;
+        }
+        if (tag != OTAUP_SECTION_MANIFEST && tag != OTAUP_SECTION_SIGNATURE) {
+            gb_put(o, d + off, OTAUP_SECTION_HEAD_SIZE + slen);
+        }
+        off += OTAUP_SECTION_HEAD_SIZE + slen;
+    }
+}
+
+static void put_section(gbuf *o, uint16_t tag, const uint8_t *v, size_t n)
+{
+    uint8_t h[OTAUP_SECTION_HEAD_SIZE];
+    sec_put16(h, tag);
+    sec_put32(h + 2, (uint32_t)n);
+    gb_put(o, h, sizeof h);
+    gb_put(o, v, n);
 }
 
 /* SYNC{step} then the stream as DATA records of at most DATA_CHUNK bytes */
@@ -361,20 +376,6 @@ static int sector_cover(const otaup_geometry *g, uint64_t lo, uint64_t hi, otaup
     return 0;
 }
 
-int otaup_sign_options_init(otaup_sign_options *o, unsigned version)
-{
-    if (o == NULL) {
-        return OTAUP_E_INVAL;
-    }
-    if (version != OTAUP_SIGN_OPTIONS_VERSION) {
-        return OTAUP_E_UNSUPPORTED;
-    }
-    memset(o, 0, sizeof *o);
-    o->version = version;
-    return 0;
-}
-
-#if OTAUP_HAVE_MBEDTLS
 static int sign_manifest(const otaup_crypto *c, const otaup_key *key, const uint8_t *mf, size_t len, gbuf *out)
 {
     otaup_manifest m;

@@ -15,6 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#if OTAUP_HAVE_MBEDTLS
 /* a tiny RAM flash for otaup_sec_begin */
 static uint8_t fl_mem[64 * 1024];
 
@@ -44,6 +45,7 @@ static int fl_erase(const otaup_flash *f, uint32_t addr, uint32_t len)
     (void)len;
     abort();
 }
+#endif
 
 static void check_parsed(const uint8_t *data, size_t size, const otaup_manifest *m)
 {
