@@ -11,6 +11,8 @@
  *   refuses a delta the terminal would refuse (unsigned, signed by no
  *   trusted key, for another model, a lower security counter) instead of
  *   "already holds the new image", exit 0;
+ * - otaup keygen -o public (or sign, id, ...) made a KEY.pub.c that
+ *   declared otaup_key_public again, which does not compile;
  * - otaup delta notes an empty NEW, and a NEW that OLD holds already
  *   (planned as asked, exit 0, but most likely the wrong file);
  * - the README's walk: delta, inspect, apply to a file, a torn power cut
@@ -140,6 +142,27 @@ START_TEST(test_delta_notes)
 }
 END_TEST
 
+#if OTAUP_HAVE_MBEDTLS
+/* KEY.pub.c compiles whatever the key is called, also after one of the
+ * library's otaup_key_ functions (it declared otaup_key_public again) */
+START_TEST(test_keygen_c_array_compiles)
+{
+    static const char *const names[] = { "public", "sign", "id", "free", "parse", "generate", "has_private",
+                                         "write_pem", "release.key", "k" };
+    const char *src = getenv("OTAUP_SRC_DIR"), *bin = getenv("OTAUP_BIN_DIR");
+    unsigned k;
+    ck_assert_ptr_nonnull(src);
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        ck_assert_int_eq(run("%s keygen -o %s", cli, names[k]), 0);
+        ck_assert_msg(run("cc -std=c99 -Wall -Werror -fsyntax-only -I%s/include -I%s/include %s.pub.c", src, bin,
+                          names[k]) == 0,
+                      "%s.pub.c: %s", names[k], out);
+    }
+    ck_assert_int_eq(run("grep -q 'otaup_key_public_key = ' public.pub.c && grep -q 'otaup_key_k = ' k.pub.c"), 0);
+}
+END_TEST
+#endif
+
 /* otaup help COMMAND is COMMAND's --help; the list names --version */
 START_TEST(test_help_command)
 {
@@ -260,6 +283,7 @@ int main(void)
 #if OTAUP_HAVE_MBEDTLS
     tcase_add_test(tc, test_verify_q);
     tcase_add_test(tc, test_pub_when_flash_holds_new);
+    tcase_add_test(tc, test_keygen_c_array_compiles);
 #endif
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -44,6 +44,19 @@ static size_t c_array(char *out, size_t cap, const char *key_path, const uint8_t
         name[k++] = isalnum((unsigned char)base[i]) ? (char)tolower((unsigned char)base[i]) : '_';
     }
     name[k] = 0;
+    {
+        /* otaup_key_NAME must not be one of the library's own otaup_key_
+         * functions (otaup/sign.h): a key named `public` or `sign` made a
+         * KEY.pub.c that does not compile next to the header it includes */
+        static const char *const taken[] = { "free", "generate", "has_private", "id",
+                                             "parse", "public", "sign", "write_pem" };
+        for (i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+            if (strcmp(name, taken[i]) == 0 && k + 4 < sizeof name) {
+                memcpy(name + k, "_key", 5);
+                break;
+            }
+        }
+    }
     n += (size_t)snprintf(out + n, cap - n,
                           "/* otaup public key (ECDSA P-256), made by `otaup keygen`.\n"
                           " * key id: ");
