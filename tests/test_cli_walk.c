@@ -103,9 +103,11 @@ START_TEST(test_missing_argument_named)
         { "sig -o x.otd", "IMAGE is missing" },
         { "keygen", "-o KEY is missing" },
         { "keygen --force", "-o KEY is missing" },
+#if OTAUP_HAVE_MBEDTLS /* without it, sign and verify only say so */
         { "sign x.otd", "--key KEY is missing" },
         { "sign --key x.key", "PATCH is missing" },
         { "verify x.otd", "--pub PUB is missing" },
+#endif
     };
     unsigned k;
     ck_assert_int_eq(run("%s sig old.bin -o old.sig -q", cli), 0);
