@@ -1267,6 +1267,37 @@ static void digest(void)
     g_n = o;
 }
 
+/* random_structs() fills each otaup_msg with random bytes, so its lines
+ * (" R ...") hold what the host's struct layout makes of them: they were
+ * recorded on a little-endian host with 64-bit pointers. Elsewhere (a
+ * big-endian or 32-bit host) they are left out of the comparison on both
+ * sides; every other line is host-independent and compared. */
+static int recording_abi(void)
+{
+    const uint16_t one = 1;
+    return sizeof(void *) == 8 && *(const uint8_t *)&one == 1;
+}
+
+static size_t drop_struct_lines(char *b, size_t n)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        size_t e = i;
+        while (e < n && b[e] != '\n') {
+            e++;
+        }
+        if (e < n) {
+            e++;
+        }
+        if (!(e - i >= 3 && memcmp(b + i, " R ", 3) == 0)) {
+            memmove(b + o, b + i, e - i);
+            o += e - i;
+        }
+        i = e;
+    }
+    return o;
+}
+
 START_TEST(test_golden)
 {
     const char *outp = getenv("OTAUP_GOLDEN_OUT");
@@ -1313,6 +1344,11 @@ START_TEST(test_golden)
         ck_assert_ptr_nonnull(want);
         wn = fread(want, 1, LOG_CAP, f);
         fclose(f);
+        if (!recording_abi()) {
+            wn = drop_struct_lines(want, wn);
+            g_n = drop_struct_lines(g_log, g_n);
+            printf("codec_golden: not the recording host's layout: random-struct lines not compared\n");
+        }
         for (k = 0; k < wn && k < g_n && want[k] == g_log[k]; k++) {
             if (want[k] == '\n') {
                 line++;
