@@ -21,33 +21,10 @@
 #define SESSRIG_DIR "/tmp/otaup-sess-XXXXXX"
 #include "util/sessrig.h"
 
-/* the scripted terminal acknowledges message m (cumulatively) */
-static void ack(otaup_session *s, const otaup_sm *m, uint64_t now)
-{
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
-}
-
 /* a NOTIFY's text for the user is exactly `want` */
 static int note_is(const otaup_sm *m, const char *want)
 {
     return m->text != NULL && strcmp(m->text, want) == 0;
-}
-
-/* the next message out must be of `type` (HELLO and keep-alive PINGs are
- * acknowledged on the way) */
-static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
-{
-    for (;;) {
-        const otaup_sm *m = otaup_session_next_msg(s, now);
-        ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
-                      otaup_session_state_name(otaup_session_get_state(s)));
-        if ((m->type == OTAUP_SM_HELLO || m->type == OTAUP_SM_PING_OUT) && type != m->type) {
-            ack(s, m, now);
-            continue;
-        }
-        ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
-        return m;
-    }
 }
 
 /* INFO (of make_info), the NOTIFY acknowledged, CONSENT, all at 0: the

@@ -27,77 +27,8 @@
 #include "server/session_core.h"
 
 #define SESSRIG_DIR "/tmp/otaup-srvrev-XXXXXX"
+#define SESSRIG_BACKUP_RIG
 #include "util/sessrig.h"
-
-/* the terminal refuses frame `ref` with `code`, expecting `exp` next */
-static int send_nack(otaup_session *s, uint32_t ref, uint32_t exp, int32_t code, uint64_t now)
-{
-    otaup_sm m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_SM_NACK;
-    m.seq = exp;
-    m.ref_seq = ref;
-    m.code = code;
-    return otaup_session_input_msg(s, &m, now);
-}
-
-static void ack(otaup_session *s, const otaup_sm *m, uint64_t now)
-{
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_ACK, m->seq + 1, now), 0);
-}
-
-static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
-{
-    for (;;) {
-        const otaup_sm *m = otaup_session_next_msg(s, now);
-        ck_assert_msg(m != NULL, "expected message %u, got none (state %s)", type,
-                      otaup_session_state_name(otaup_session_get_state(s)));
-        if ((m->type == OTAUP_SM_HELLO || m->type == OTAUP_SM_PING_OUT) && type != m->type) {
-            ack(s, m, now);
-            continue;
-        }
-        ck_assert_msg(m->type == type, "expected message %u, got %u", type, m->type);
-        return m;
-    }
-}
-
-static const otaup_sm *consented(otaup_session *s, uint64_t now)
-{
-    ck_assert_int_eq(send_info(s, now), 0);
-    ack(s, expect(s, OTAUP_SM_NOTIFY, now), now);
-    ck_assert_int_eq(send_simple(s, OTAUP_SM_CONSENT, 0, now), 0);
-    return expect(s, OTAUP_SM_BACKUP_REQ, now);
-}
-
-static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
-                             const uint8_t *whole, size_t whole_len, uint64_t now)
-{
-    otaup_sm m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_SM_BACKUP_DATA;
-    m.region = id;
-    m.offset = off;
-    m.data = d;
-    m.len = n;
-    if (off + n == whole_len) {
-        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
-        m.hash_alg = OTAUP_HASH_XXH3_64;
-        hash64(whole, whole_len, m.hash);
-    }
-    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
-}
-
-/* region r (id r + 1) sent whole in chunks of 1000 bytes, its request q acknowledged */
-static void answer_backup_req(otaup_session *s, const otaup_sm *q, uint32_t r, const uint8_t *data, uint64_t now)
-{
-    uint32_t off;
-    ck_assert_uint_eq(q->region, r + 1);
-    ack(s, q, now);
-    for (off = q->offset; off < sizeof userdata[0]; off += 1000) {
-        size_t n = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
-        send_region_data(s, r + 1, off, data + off, n, data, sizeof userdata[0], now);
-    }
-}
 
 /* Run the session, the terminal refusing every sequenced frame from
  * `from` on with NACK(code, expected = from), each NACK arriving `rtt_ms`
