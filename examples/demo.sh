@@ -101,9 +101,16 @@ say "otaupd: the upgrade server, with a new SQLite registry"
 DAEMON_PID=$!
 for _ in $(seq 50); do
     grep -q "event=listen" "$WORK/otaupd.log" 2>/dev/null && break
-    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/otaupd.log"; die "otaupd did not start"; }
+    kill -0 "$DAEMON_PID" 2>/dev/null || {
+        cat "$WORK/otaupd.log"
+        die "otaupd did not start (port $PORT in use? OTAUP_DEMO_PORT chooses another)"
+    }
     sleep 0.1
 done
+grep -q "event=listen" "$WORK/otaupd.log" 2>/dev/null || {
+    cat "$WORK/otaupd.log"
+    die "otaupd runs but did not say it listens within 5 s"
+}
 echo "  listening on 127.0.0.1:$PORT (log: $WORK/otaupd.log)"
 
 say "the manufacturer's signing key (its public half is built into the terminals)"
