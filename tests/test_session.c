@@ -37,24 +37,6 @@ static const otaup_sm *consented(otaup_session *s)
     return expect(s, OTAUP_SM_BACKUP_REQ, 0);
 }
 
-static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
-                             const uint8_t *whole, size_t whole_len, uint64_t now, int expect_rc)
-{
-    otaup_sm m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_SM_BACKUP_DATA;
-    m.region = id;
-    m.offset = off;
-    m.data = d;
-    m.len = n;
-    if (off + n == whole_len) {
-        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
-        m.hash_alg = OTAUP_HASH_XXH3_64;
-        hash64(whole, whole_len, m.hash);
-    }
-    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), expect_rc);
-}
-
 /* the terminal sends region `r` (id r+1) in chunks of 1000 bytes */
 static void answer_backup(otaup_session *s, uint32_t r, const uint8_t *data, uint64_t now)
 {

@@ -240,7 +240,7 @@ START_TEST(test_backup_stalls_with_progress)
     ack(s, q, now);
     while (off < sizeof userdata[0]) {
         uint32_t n = 100;
-        send_region_data(s, 1, off, userdata[0] + off, n, userdata[0], sizeof userdata[0], now);
+        send_region_data(s, 1, off, userdata[0] + off, n, userdata[0], sizeof userdata[0], now, 0);
         off += n;
         if (off == sizeof userdata[0]) {
             break;

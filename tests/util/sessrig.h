@@ -222,6 +222,26 @@ static const otaup_sm *expect(otaup_session *s, uint8_t type, uint64_t now)
     }
 }
 
+/* BACKUP_DATA for region `id`: bytes [off, off + n) of `whole`, the last
+ * chunk with the whole region's XXH3-64; the session must answer expect_rc */
+static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
+                             const uint8_t *whole, size_t whole_len, uint64_t now, int expect_rc)
+{
+    otaup_sm m;
+    memset(&m, 0, sizeof m);
+    m.type = OTAUP_SM_BACKUP_DATA;
+    m.region = id;
+    m.offset = off;
+    m.data = d;
+    m.len = n;
+    if (off + n == whole_len) {
+        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
+        m.hash_alg = OTAUP_HASH_XXH3_64;
+        hash64(whole, whole_len, m.hash);
+    }
+    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), expect_rc);
+}
+
 /* the scripted terminal's side of a consented upgrade with a backup of the
  * two userdata regions (define SESSRIG_BACKUP_RIG before the include) */
 #ifdef SESSRIG_BACKUP_RIG
@@ -245,24 +265,6 @@ static const otaup_sm *consented(otaup_session *s, uint64_t now)
     return expect(s, OTAUP_SM_BACKUP_REQ, now);
 }
 
-static void send_region_data(otaup_session *s, uint32_t id, uint32_t off, const uint8_t *d, size_t n,
-                             const uint8_t *whole, size_t whole_len, uint64_t now)
-{
-    otaup_sm m;
-    memset(&m, 0, sizeof m);
-    m.type = OTAUP_SM_BACKUP_DATA;
-    m.region = id;
-    m.offset = off;
-    m.data = d;
-    m.len = n;
-    if (off + n == whole_len) {
-        m.flags = OTAUP_RDATA_LAST | OTAUP_RDATA_HASH;
-        m.hash_alg = OTAUP_HASH_XXH3_64;
-        hash64(whole, whole_len, m.hash);
-    }
-    ck_assert_int_eq(otaup_session_input_msg(s, &m, now), 0);
-}
-
 /* region r (id r + 1) sent whole in chunks of 1000 bytes, its request q acknowledged */
 static void answer_backup_req(otaup_session *s, const otaup_sm *q, uint32_t r, const uint8_t *data, uint64_t now)
 {
@@ -271,7 +273,7 @@ static void answer_backup_req(otaup_session *s, const otaup_sm *q, uint32_t r, c
     ack(s, q, now);
     for (off = q->offset; off < sizeof userdata[0]; off += 1000) {
         size_t n = sizeof userdata[0] - off < 1000 ? sizeof userdata[0] - off : 1000;
-        send_region_data(s, r + 1, off, data + off, n, data, sizeof userdata[0], now);
+        send_region_data(s, r + 1, off, data + off, n, data, sizeof userdata[0], now, 0);
     }
 }
 #endif
